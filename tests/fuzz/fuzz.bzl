@@ -1,0 +1,23 @@
+"""rsp_fuzz_target: one libFuzzer entry point, built two ways.
+
+Default and ASan builds link tests/fuzz/driver.c (seeds plus bounded
+mutations), so every target also runs as a unit test.  With --config=fuzz the
+same target links libFuzzer; the test then runs libFuzzer for `runs` inputs.
+"""
+
+def rsp_fuzz_target(name, srcs, deps = [], seeds = [], runs = 20000):
+    native.cc_test(
+        name = name,
+        srcs = srcs,
+        deps = deps + select({
+            "//tests/fuzz:libfuzzer": [],
+            "//conditions:default": ["//tests/fuzz:driver"],
+        }),
+        linkopts = select({
+            "//tests/fuzz:libfuzzer": ["-fsanitize=fuzzer"],
+            "//conditions:default": [],
+        }),
+        data = seeds,
+        args = ["-runs=%d" % runs] + ["$(locations %s)" % s for s in seeds],
+        tags = ["fuzz"],
+    )
