@@ -1,7 +1,7 @@
 /*
  * Stand-alone driver for fuzz targets when libFuzzer is not linked (gcc
  * builds, ASan builds).  It accepts the libFuzzer flags the tests use
- * (-runs=N, -seed=S) and seed files or directories, runs every seed, then N
+ * (-runs=N, -seed=S, -seed_inputs=a,b) and seed files or directories, runs every seed, then N
  * deterministic mutations of them, so every fuzz target is also a bounded
  * regression test.  The libFuzzer build (--config=fuzz) replaces this main.
  */
@@ -70,6 +70,17 @@ static void add_path(const char *path)
         add_file(p);
     }
     closedir(d);
+}
+
+/* Comma-separated list of files, as libFuzzer's -seed_inputs takes. */
+static void add_list(const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        abort();
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        add_path(tok);
+    free(copy);
 }
 
 static uint64_t rng_state;
@@ -144,6 +155,8 @@ int main(int argc, char **argv)
             runs = atol(argv[i] + 6);
         else if (strncmp(argv[i], "-seed=", 6) == 0)
             rng_state = strtoull(argv[i] + 6, NULL, 10) | 1;
+        else if (strncmp(argv[i], "-seed_inputs=", 13) == 0)
+            add_list(argv[i] + 13);
         else if (argv[i][0] != '-')
             add_path(argv[i]);
     }

@@ -18,6 +18,10 @@ def rsp_fuzz_target(name, srcs, deps = [], seeds = [], runs = 20000):
             "//conditions:default": [],
         }),
         data = seeds,
-        args = ["-runs=%d" % runs] + ["$(locations %s)" % s for s in seeds],
+        # libFuzzer treats plain file arguments as inputs to replay and stops,
+        # so seeds go through -seed_inputs (which the stand-alone driver reads too).
+        args = ["-runs=%d" % runs] + (
+            ["-seed_inputs=" + ",".join(["$(location %s)" % s for s in seeds])] if seeds else []
+        ),
         tags = ["fuzz"],
     )
