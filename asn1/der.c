@@ -227,8 +227,8 @@ int der_get_int(const der_tlv *t, int64_t *out)
     if (t->len == 0 || t->len > 8)
         return DER_EVALUE;
     /* DER integers are minimal: no redundant leading 00 or FF octet. */
-    if (t->len > 1 && ((t->value[0] == 0x00 && !(t->value[1] & 0x80)) ||
-                       (t->value[0] == 0xFF && (t->value[1] & 0x80))))
+    if (t->len > 1 &&
+        ((t->value[0] == 0x00 && !(t->value[1] & 0x80)) || (t->value[0] == 0xFF && (t->value[1] & 0x80))))
         return DER_EVALUE;
     uint64_t v = (t->value[0] & 0x80) ? UINT64_MAX : 0;
     for (size_t i = 0; i < t->len; i++)

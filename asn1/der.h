@@ -103,8 +103,8 @@ typedef struct der_writer {
     uint8_t *buf;
     size_t len;
     size_t cap;
-    int err;                       /* sticky error */
-    size_t stack[DER_MAX_DEPTH];   /* offsets of open length fields */
+    int err;                     /* sticky error */
+    size_t stack[DER_MAX_DEPTH]; /* offsets of open length fields */
     int depth;
 } der_writer;
 

@@ -54,7 +54,10 @@ static void test_refusals(void)
     free(b);
     UT_EQ(parse_hex("04850100000000", &t, &b), DER_ELENLONG);
     free(b);
-    UT_EQ(parse_hex("04817F" "00", &t, &b), DER_ENONMINIMAL); /* 0x7F must be short form */
+    UT_EQ(parse_hex("04817F"
+                    "00",
+                    &t, &b),
+          DER_ENONMINIMAL); /* 0x7F must be short form */
     free(b);
     UT_EQ(parse_hex("0482007F", &t, &b), DER_ENONMINIMAL); /* leading zero length octet */
     free(b);

@@ -100,9 +100,9 @@ int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role
 enum { RSP_PEER_DP = 1, RSP_PEER_DS = 2 };
 
 typedef struct rsp_peer_identity {
-    int role;           /* RSP_PEER_DP or RSP_PEER_DS */
-    char oid[64];       /* SAN registeredID, dotted; "" if none */
-    char **dns;         /* SAN dNSNames, owned */
+    int role;     /* RSP_PEER_DP or RSP_PEER_DS */
+    char oid[64]; /* SAN registeredID, dotted; "" if none */
+    char **dns;   /* SAN dNSNames, owned */
     size_t ndns;
 } rsp_peer_identity;
 
@@ -112,8 +112,8 @@ typedef struct rsp_peer_identity {
  * role policy DP TLS or DS TLS (as allowed by the roles bit mask), EKU
  * clientAuth, validity.  Returns 0 and fills out, or -1.
  */
-int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) *chain, unsigned roles, time_t now,
-                        rsp_peer_identity *out);
+int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * chain, unsigned roles,
+                        time_t now, rsp_peer_identity *out);
 void rsp_peer_identity_clear(rsp_peer_identity *id);
 /* True if the identity names host (case-insensitive) in its SAN dNSNames. */
 bool rsp_peer_has_dns(const rsp_peer_identity *id, const char *host);

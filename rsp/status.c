@@ -2,7 +2,10 @@
 
 #include <stddef.h>
 
-#define ROW(s, r, m) {s, r, s "/" r, m}
+#define ROW(s, r, m)                                                                                         \
+    {                                                                                                        \
+        s, r, s "/" r, m                                                                                     \
+    }
 
 static const rsp_status_info table[RSP_ST__COUNT] = {
     [RSP_OK] = {NULL, NULL, "OK", "OK"},

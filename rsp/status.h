@@ -27,15 +27,15 @@ typedef enum rsp_status {
     RSP_ST_CI_PK_UNKNOWN,       /* 8.11.1 / 3.9 */
     RSP_ST_TRANSACTION_UNKNOWN, /* 8.10.1 / 3.9 */
     /* SM-DS (ES11/ES12/ES15) */
-    RSP_ST_SMDS_ADDRESS_INVALID,    /* 8.9.1 / 3.8 */
-    RSP_ST_SMDS_PKID_UNSUPPORTED,   /* 8.9.2 / 3.1 */
-    RSP_ST_SMDS_SVN_UNSUPPORTED,    /* 8.9.3 / 3.1 */
-    RSP_ST_SMDS_NO_CERT_FOR_CI,     /* 8.9.4 / 3.7 */
-    RSP_ST_EVENT_EXISTS,            /* 8.9.5 / 3.3 */
-    RSP_ST_EVENT_UNKNOWN,           /* 8.9.5 / 3.9 */
-    RSP_ST_ROOT_SMDS_ERROR,         /* 8.9 / 4.2 */
-    RSP_ST_SMDS_UNAVAILABLE,        /* 8.9 / 5.1 */
-    RSP_ST_EID_INVALID,             /* 8.1.1 / 2.1 (EID malformed) */
+    RSP_ST_SMDS_ADDRESS_INVALID,  /* 8.9.1 / 3.8 */
+    RSP_ST_SMDS_PKID_UNSUPPORTED, /* 8.9.2 / 3.1 */
+    RSP_ST_SMDS_SVN_UNSUPPORTED,  /* 8.9.3 / 3.1 */
+    RSP_ST_SMDS_NO_CERT_FOR_CI,   /* 8.9.4 / 3.7 */
+    RSP_ST_EVENT_EXISTS,          /* 8.9.5 / 3.3 */
+    RSP_ST_EVENT_UNKNOWN,         /* 8.9.5 / 3.9 */
+    RSP_ST_ROOT_SMDS_ERROR,       /* 8.9 / 4.2 */
+    RSP_ST_SMDS_UNAVAILABLE,      /* 8.9 / 5.1 */
+    RSP_ST_EID_INVALID,           /* 8.1.1 / 2.1 (EID malformed) */
     /* SM-DP+ (ES9+) */
     RSP_ST_SMDP_ADDRESS_INVALID,  /* 8.8.1 / 3.8 */
     RSP_ST_SMDP_PKID_UNSUPPORTED, /* 8.8.2 / 3.1 */
@@ -53,16 +53,16 @@ typedef enum rsp_status {
     RSP_ST_BPP_UNAVAILABLE,       /* 8.2 / 3.7 */
     RSP_ST_SMDP_OID_INVALID,      /* 8.8 / 3.10 */
     /* ES2+ */
-    RSP_ST_EID_REQUIRED,          /* 8.1.1 / 2.2 */
-    RSP_ST_EID_OTHER_ASSOCIATED,  /* 8.1.1 / 3.10 */
-    RSP_ST_ICCID_UNKNOWN,         /* 8.2.1 / 3.9 */
-    RSP_ST_ICCID_IN_USE,          /* 8.2.1 / 3.3 */
-    RSP_ST_ICCID_NOT_ALLOWED,     /* 8.2.1 / 1.2 */
-    RSP_ST_STATE_TRANSITION,      /* 8.2.1 / 3.5 */
-    RSP_ST_PROFILE_TYPE_EXHAUSTED,/* 8.2.5 / 3.7 */
-    RSP_ST_PROFILE_TYPE_UNKNOWN,  /* 8.2.5 / 3.9 */
-    RSP_ST_MATCHING_ID_IN_USE,    /* 8.2.6 / 3.3 */
-    RSP_ST_MATCHING_ID_OTHER,     /* 8.2.6 / 3.10 */
+    RSP_ST_EID_REQUIRED,           /* 8.1.1 / 2.2 */
+    RSP_ST_EID_OTHER_ASSOCIATED,   /* 8.1.1 / 3.10 */
+    RSP_ST_ICCID_UNKNOWN,          /* 8.2.1 / 3.9 */
+    RSP_ST_ICCID_IN_USE,           /* 8.2.1 / 3.3 */
+    RSP_ST_ICCID_NOT_ALLOWED,      /* 8.2.1 / 1.2 */
+    RSP_ST_STATE_TRANSITION,       /* 8.2.1 / 3.5 */
+    RSP_ST_PROFILE_TYPE_EXHAUSTED, /* 8.2.5 / 3.7 */
+    RSP_ST_PROFILE_TYPE_UNKNOWN,   /* 8.2.5 / 3.9 */
+    RSP_ST_MATCHING_ID_IN_USE,     /* 8.2.6 / 3.3 */
+    RSP_ST_MATCHING_ID_OTHER,      /* 8.2.6 / 3.10 */
     RSP_ST__COUNT
 } rsp_status;
 

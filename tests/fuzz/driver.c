@@ -104,7 +104,8 @@ static size_t mutate(uint8_t *buf, size_t len, size_t cap)
             break;
         case 1: /* set an interesting byte */
             if (len) {
-                static const uint8_t vals[] = {0x00, 0x01, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0xff, 0x1f, 0x5f};
+                static const uint8_t vals[] = {0x00, 0x01, 0x7f, 0x80, 0x81, 0x82,
+                                               0x83, 0x84, 0xff, 0x1f, 0x5f};
                 buf[rnd() % len] = vals[rnd() % sizeof(vals)];
             }
             break;

@@ -26,21 +26,21 @@ uint8_t *ut_read_file(const char *path, size_t *len);
 /* Decodes a hex string into a malloc'd buffer (caller frees). */
 uint8_t *ut_hex(const char *hex, size_t *len);
 
-#define UT_CHECK(e)                                                                                         \
-    do {                                                                                                    \
-        ut_checks++;                                                                                        \
-        if (!(e))                                                                                           \
-            ut_fail(__FILE__, __LINE__, #e);                                                                \
+#define UT_CHECK(e)                                                                                          \
+    do {                                                                                                     \
+        ut_checks++;                                                                                         \
+        if (!(e))                                                                                            \
+            ut_fail(__FILE__, __LINE__, #e);                                                                 \
     } while (0)
 
-#define UT_EQ(a, b)                                                                                         \
-    do {                                                                                                    \
-        long long ut_a_ = (long long)(a), ut_b_ = (long long)(b);                                           \
-        ut_checks++;                                                                                        \
-        if (ut_a_ != ut_b_) {                                                                               \
-            ut_fail(__FILE__, __LINE__, #a " == " #b);                                                      \
-            fprintf(stderr, "    got %lld, expected %lld\n", ut_a_, ut_b_);                               \
-        }                                                                                                   \
+#define UT_EQ(a, b)                                                                                          \
+    do {                                                                                                     \
+        long long ut_a_ = (long long)(a), ut_b_ = (long long)(b);                                            \
+        ut_checks++;                                                                                         \
+        if (ut_a_ != ut_b_) {                                                                                \
+            ut_fail(__FILE__, __LINE__, #a " == " #b);                                                       \
+            fprintf(stderr, "    got %lld, expected %lld\n", ut_a_, ut_b_);                                  \
+        }                                                                                                    \
     } while (0)
 
 #define UT_RUN(fn) ut_run(#fn, fn)
