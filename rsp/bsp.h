@@ -19,7 +19,8 @@
  * per segment, encrypted or MAC-only alike, so 87 -> 88 -> 87 under the
  * session keys use counters 1, 2, 3 and chain their MACs.  A new key set (the
  * PPKs of ReplaceSessionKeys) is a fresh rsp_bsp_init(): counter 1, MCV = its
- * initial MCV.
+ * initial MCV.  The MAC covers the MCV but not the counter: a counter out of
+ * step with a correct MCV shows only as bad padding or wrong plaintext.
  *
  * Conventions: functions return 0 (RSP_BSP_OK) or a negative RSP_BSP_E* code.
  * A failed wrap or unwrap leaves the state unchanged and appends nothing to
@@ -46,8 +47,8 @@ enum {
     RSP_BSP_EPOINT = -5,    /* peer point malformed or not on the curve */
     RSP_BSP_EFORMAT = -6,   /* segment TLV malformed (length, trailing bytes, block size) */
     RSP_BSP_ETAG = -7,      /* segment tag differs from the expected one */
-    RSP_BSP_ESIZE = -8,     /* segment over RSP_BSP_MAX_SEGMENT bytes */
-    RSP_BSP_EMAC = -9,      /* MAC does not verify (wrong key, order, counter or data) */
+    RSP_BSP_ESIZE = -8,     /* segment over 1020 bytes, or plaintext over rsp_bsp_max_plain() */
+    RSP_BSP_EMAC = -9,      /* MAC does not verify (wrong key, MCV, order or data) */
     RSP_BSP_EPADDING = -10, /* MAC fine but padding is not 80 00.. within the last block */
     RSP_BSP_ECOUNTER = -11, /* block counter exhausted */
 };
