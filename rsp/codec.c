@@ -171,7 +171,8 @@ int rsp_hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *o
     if (cap < n / 2)
         return RSP_CODEC_ESPACE;
     for (size_t i = 0; i < n / 2; i++)
-        out[i] = (uint8_t)(hex_value((unsigned char)in[2 * i]) << 4 | hex_value((unsigned char)in[2 * i + 1]));
+        out[i] =
+            (uint8_t)(hex_value((unsigned char)in[2 * i]) << 4 | hex_value((unsigned char)in[2 * i + 1]));
     if (outlen)
         *outlen = n / 2;
     return RSP_CODEC_OK;

@@ -17,8 +17,13 @@ static void test_b64_rfc4648_vectors(void)
     static const struct {
         const char *plain, *enc;
     } v[] = {
-        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         char out[16];
@@ -70,18 +75,18 @@ static void test_b64_bad_padding_and_length(void)
 {
     uint8_t buf[64];
     size_t n;
-    UT_EQ(b64d("Zg", buf, sizeof(buf), &n), RSP_CODEC_EPAD);      /* unpadded */
-    UT_EQ(b64d("Zm8", buf, sizeof(buf), &n), RSP_CODEC_EPAD);     /* unpadded */
-    UT_EQ(b64d("Zg=", buf, sizeof(buf), &n), RSP_CODEC_EPAD);     /* half padding */
-    UT_EQ(b64d("Z", buf, sizeof(buf), &n), RSP_CODEC_EPAD);       /* truncated */
-    UT_EQ(b64d("Zm9vY", buf, sizeof(buf), &n), RSP_CODEC_EPAD);   /* 5 characters */
-    UT_EQ(b64d("Z===", buf, sizeof(buf), &n), RSP_CODEC_EPAD);    /* too much padding */
+    UT_EQ(b64d("Zg", buf, sizeof(buf), &n), RSP_CODEC_EPAD);    /* unpadded */
+    UT_EQ(b64d("Zm8", buf, sizeof(buf), &n), RSP_CODEC_EPAD);   /* unpadded */
+    UT_EQ(b64d("Zg=", buf, sizeof(buf), &n), RSP_CODEC_EPAD);   /* half padding */
+    UT_EQ(b64d("Z", buf, sizeof(buf), &n), RSP_CODEC_EPAD);     /* truncated */
+    UT_EQ(b64d("Zm9vY", buf, sizeof(buf), &n), RSP_CODEC_EPAD); /* 5 characters */
+    UT_EQ(b64d("Z===", buf, sizeof(buf), &n), RSP_CODEC_EPAD);  /* too much padding */
     UT_EQ(b64d("====", buf, sizeof(buf), &n), RSP_CODEC_EPAD);
-    UT_EQ(b64d("=Zg=", buf, sizeof(buf), &n), RSP_CODEC_EPAD);    /* leading pad */
-    UT_EQ(b64d("Zg=a", buf, sizeof(buf), &n), RSP_CODEC_EPAD);    /* data after pad in group */
+    UT_EQ(b64d("=Zg=", buf, sizeof(buf), &n), RSP_CODEC_EPAD);     /* leading pad */
+    UT_EQ(b64d("Zg=a", buf, sizeof(buf), &n), RSP_CODEC_EPAD);     /* data after pad in group */
     UT_EQ(b64d("Zg==Zg==", buf, sizeof(buf), &n), RSP_CODEC_EPAD); /* data after a padded group */
     UT_EQ(b64d("Zm8=Zm9v", buf, sizeof(buf), &n), RSP_CODEC_EPAD);
-    UT_EQ(b64d("Zm9v=", buf, sizeof(buf), &n), RSP_CODEC_EPAD);   /* stray pad after full group */
+    UT_EQ(b64d("Zm9v=", buf, sizeof(buf), &n), RSP_CODEC_EPAD); /* stray pad after full group */
     UT_EQ(b64d("Zg===", buf, sizeof(buf), &n), RSP_CODEC_EPAD);
     UT_EQ(b64d("Zg== =", buf, sizeof(buf), &n), RSP_CODEC_EPAD);
 }
@@ -277,29 +282,29 @@ static void test_utf8(void)
     } v[] = {
         {"", true},
         {"plain ASCII", true},
-        {"\xC3\xA9", true},             /* U+00E9 */
-        {"\xE2\x82\xAC", true},         /* U+20AC */
-        {"\xF0\x9D\x84\x9E", true},     /* U+1D11E */
-        {"\xF4\x8F\xBF\xBF", true},     /* U+10FFFF */
-        {"\xED\x9F\xBF", true},         /* U+D7FF */
-        {"\xEE\x80\x80", true},         /* U+E000 */
-        {"\xEF\xBB\xBF", true},         /* U+FEFF */
-        {"\xC0\x80", false},            /* overlong NUL */
-        {"\xC1\xBF", false},            /* overlong */
-        {"\xE0\x80\x80", false},        /* overlong */
-        {"\xE0\x9F\xBF", false},        /* overlong */
-        {"\xED\xA0\x80", false},        /* surrogate U+D800 */
-        {"\xED\xBF\xBF", false},        /* surrogate U+DFFF */
-        {"\xF0\x80\x80\x80", false},    /* overlong */
-        {"\xF0\x8F\xBF\xBF", false},    /* overlong */
-        {"\xF4\x90\x80\x80", false},    /* above U+10FFFF */
+        {"\xC3\xA9", true},          /* U+00E9 */
+        {"\xE2\x82\xAC", true},      /* U+20AC */
+        {"\xF0\x9D\x84\x9E", true},  /* U+1D11E */
+        {"\xF4\x8F\xBF\xBF", true},  /* U+10FFFF */
+        {"\xED\x9F\xBF", true},      /* U+D7FF */
+        {"\xEE\x80\x80", true},      /* U+E000 */
+        {"\xEF\xBB\xBF", true},      /* U+FEFF */
+        {"\xC0\x80", false},         /* overlong NUL */
+        {"\xC1\xBF", false},         /* overlong */
+        {"\xE0\x80\x80", false},     /* overlong */
+        {"\xE0\x9F\xBF", false},     /* overlong */
+        {"\xED\xA0\x80", false},     /* surrogate U+D800 */
+        {"\xED\xBF\xBF", false},     /* surrogate U+DFFF */
+        {"\xF0\x80\x80\x80", false}, /* overlong */
+        {"\xF0\x8F\xBF\xBF", false}, /* overlong */
+        {"\xF4\x90\x80\x80", false}, /* above U+10FFFF */
         {"\xF5\x80\x80\x80", false},
         {"\xFF", false},
-        {"\x80", false},                /* lone continuation */
-        {"a\xC3", false},               /* truncated */
-        {"\xE2\x82", false},            /* truncated */
-        {"\xE2\x28\xA1", false},        /* bad continuation */
-        {"\xF0\x9D\x84", false},        /* truncated */
+        {"\x80", false},         /* lone continuation */
+        {"a\xC3", false},        /* truncated */
+        {"\xE2\x82", false},     /* truncated */
+        {"\xE2\x28\xA1", false}, /* bad continuation */
+        {"\xF0\x9D\x84", false}, /* truncated */
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         bool got = rsp_utf8_valid(v[i].s, strlen(v[i].s));

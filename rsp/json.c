@@ -511,7 +511,8 @@ static bool key_equals(const struct bctx *c, int i, const char *name)
     }
 }
 
-static bool keys_equal(const struct bctx *c, int i, int j)
+/* Orders two member names by their decoded bytes. */
+static int keys_cmp(const struct bctx *c, int i, int j)
 {
     struct sdec a, b;
     sdec_init(&a, tok_text(c, i), tok_len(c, i));
@@ -519,20 +520,31 @@ static bool keys_equal(const struct bctx *c, int i, int j)
     for (;;) {
         int x = sdec_next(&a), y = sdec_next(&b);
         if (x != y)
-            return false;
+            return x < y ? -1 : 1;
         if (x < 0)
-            return true;
+            return 0;
     }
 }
 
-static uint32_t key_hash(const struct bctx *c, int i)
+/* Bottom-up merge sort of key token indices: O(n log n) comparisons whatever
+ * the names, so crafted keys cannot slow the duplicate check down (a hash
+ * table could be flooded with colliding names). */
+static void sort_keys(const struct bctx *c, int *keys, int *tmp, int n)
 {
-    struct sdec d;
-    sdec_init(&d, tok_text(c, i), tok_len(c, i));
-    uint32_t h = 2166136261u;
-    for (int b; (b = sdec_next(&d)) >= 0;)
-        h = (h ^ (uint32_t)b) * 16777619u;
-    return h;
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n;
+            int hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                tmp[o++] = keys_cmp(c, keys[i], keys[j]) <= 0 ? keys[i++] : keys[j++];
+            while (i < mid)
+                tmp[o++] = keys[i++];
+            while (j < hi)
+                tmp[o++] = keys[j++];
+        }
+        memcpy(keys, tmp, (size_t)n * sizeof(int));
+    }
 }
 
 /* Refuses an object (token obj) holding the same key twice. */
@@ -541,33 +553,28 @@ static rsp_status check_duplicates(struct bctx *c, int obj)
     int nkeys = c->doc->tok[obj].size;
     if (nkeys < 2)
         return RSP_OK;
-    size_t slots = 4;
-    while (slots < (size_t)nkeys * 2)
-        slots *= 2;
-    int small[64];
-    int *table = small;
-    if (slots > sizeof(small) / sizeof(small[0])) {
-        table = rsp_arena_alloc(c->doc->arena, slots * sizeof(int));
-        if (!table)
+    int small[2 * 32];
+    int *keys = small;
+    if (nkeys > 32) {
+        keys = rsp_arena_alloc(c->doc->arena, 2 * (size_t)nkeys * sizeof(int));
+        if (!keys)
             return fail(c, RSP_ST_INTERNAL, "out of memory");
     }
-    memset(table, 0, slots * sizeof(int));
     int k = obj + 1;
     for (int n = 0; n < nkeys; n++) {
-        size_t h = key_hash(c, k) & (slots - 1);
-        while (table[h]) {
-            if (keys_equal(c, table[h] - 1, k)) {
-                size_t saved = c->plen;
-                path_push(c, c->plen ? "." : "", tok_text(c, k), tok_len(c, k));
-                rsp_status st = fail(c, RSP_ST_INVALID_FIELD, "duplicate key");
-                c->plen = saved;
-                c->path[saved] = '\0';
-                return st;
-            }
-            h = (h + 1) & (slots - 1);
-        }
-        table[h] = k + 1;
+        keys[n] = k;
         k = tok_skip(c, k + 1);
+    }
+    sort_keys(c, keys, keys + nkeys, nkeys);
+    for (int n = 1; n < nkeys; n++) {
+        if (keys_cmp(c, keys[n - 1], keys[n]) == 0) {
+            size_t saved = c->plen;
+            path_push(c, c->plen ? "." : "", tok_text(c, keys[n]), tok_len(c, keys[n]));
+            rsp_status st = fail(c, RSP_ST_INVALID_FIELD, "duplicate key");
+            c->plen = saved;
+            c->path[saved] = '\0';
+            return st;
+        }
     }
     return RSP_OK;
 }

@@ -25,7 +25,8 @@
  *   RSP_JSON_BOOL    bool             true / false.
  *   RSP_JSON_INT     int64_t          integer without fraction or exponent;
  *                                      when min or max is non-zero the value
- *                                      must lie in [min, max].
+ *                                      must be >= 0, >= min and (if max is
+ *                                      non-zero) <= max.
  *   RSP_JSON_OBJECT  (sub-table)      rows of `sub` store at base + off + row.off.
  *   RSP_JSON_ARRAY   rsp_json_array   array of objects: `count` zeroed items of
  *                                      elem_size bytes, each bound by `sub`
@@ -41,7 +42,8 @@
  * absolute addresses of variables (RSP_JSON_AT(&var)) when bound with base
  * NULL; tables of ARRAY items must use offsets.  Tables end with a row whose
  * name is NULL (RSP_JSON_END), hold at most RSP_JSON_MAX_FIELDS rows and must
- * not nest OBJECT rows into a cycle.
+ * not nest OBJECT rows into a cycle.  After a failed bind the outputs are
+ * unspecified (some may already point into the arena).
  *
  * Errors: functions return RSP_OK or the rsp_status for the reply (rsp/status.h):
  * RSP_ST_INVALID_FIELD (1.1/2.1) for a body that is malformed, too large, too
@@ -68,9 +70,9 @@
 #define RSP_JSON_DEFAULT_MAX_BYTES (64 * 1024)
 #define RSP_JSON_DEFAULT_MAX_TOKENS 1024
 #define RSP_JSON_DEFAULT_MAX_DEPTH 16
-#define RSP_JSON_MAX_DEPTH 64   /* hard ceiling for max_depth */
-#define RSP_JSON_MAX_FIELDS 64  /* rows per table */
-#define RSP_JSON_MAX_PATH 96    /* rsp_json_err.field, NUL included */
+#define RSP_JSON_MAX_DEPTH 64  /* hard ceiling for max_depth */
+#define RSP_JSON_MAX_FIELDS 64 /* rows per table */
+#define RSP_JSON_MAX_PATH 96   /* rsp_json_err.field, NUL included */
 
 typedef enum rsp_json_kind {
     RSP_JSON_STRING = 1,
@@ -107,13 +109,22 @@ typedef struct rsp_json_field {
 } rsp_json_field;
 
 /* Row makers.  `type` is the struct the offsets refer to. */
-#define RSP_JSON_F(name, kind, flags, min, max, type, member)                                             \
-    {(name), (kind), (flags), (min), (max), offsetof(type, member), NULL, 0}
-#define RSP_JSON_OBJ(name, flags, type, member, sub)                                                      \
-    {(name), RSP_JSON_OBJECT, (flags), 0, 0, offsetof(type, member), (sub), 0}
-#define RSP_JSON_ARR(name, flags, min, max, type, member, sub, item_type)                                 \
-    {(name), RSP_JSON_ARRAY, (flags), (min), (max), offsetof(type, member), (sub), sizeof(item_type)}
-#define RSP_JSON_END {NULL, 0, 0, 0, 0, 0, NULL, 0}
+#define RSP_JSON_F(name, kind, flags, min, max, type, member)                                                \
+    {                                                                                                        \
+        (name), (kind), (flags), (min), (max), offsetof(type, member), NULL, 0                               \
+    }
+#define RSP_JSON_OBJ(name, flags, type, member, sub)                                                         \
+    {                                                                                                        \
+        (name), RSP_JSON_OBJECT, (flags), 0, 0, offsetof(type, member), (sub), 0                             \
+    }
+#define RSP_JSON_ARR(name, flags, min, max, type, member, sub, item_type)                                    \
+    {                                                                                                        \
+        (name), RSP_JSON_ARRAY, (flags), (min), (max), offsetof(type, member), (sub), sizeof(item_type)      \
+    }
+#define RSP_JSON_END                                                                                         \
+    {                                                                                                        \
+        NULL, 0, 0, 0, 0, 0, NULL, 0                                                                         \
+    }
 /* Absolute address of an output, for tables bound with base NULL. */
 #define RSP_JSON_AT(ptr) ((size_t)(uintptr_t)(ptr))
 
@@ -125,9 +136,9 @@ typedef struct rsp_json_limits {
 
 typedef struct rsp_json_err {
     rsp_status status;
-    const char *reason;           /* static text, e.g. "not valid base64" */
+    const char *reason;            /* static text, e.g. "not valid base64" */
     char field[RSP_JSON_MAX_PATH]; /* e.g. "eventEntries[1].eventId"; "" for the body as a whole */
-    size_t offset;                /* byte offset in the body, for syntax errors */
+    size_t offset;                 /* byte offset in the body, for syntax errors */
 } rsp_json_err;
 
 typedef struct rsp_json_doc rsp_json_doc;

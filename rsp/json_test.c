@@ -141,13 +141,14 @@ static void test_es11_initiate_authentication(void)
 {
     /* As lpac sends it (smdpAddress, base64 fields), plus a v3 capability and
      * an unknown nested member that must be ignored. */
-    const char *body = "{\n"
-                       "  \"smdpAddress\": \"smds.example.com\",\n"
-                       "  \"euiccChallenge\": \"EBESExQVFhcYGRobHB0eHw==\",\n"
-                       "  \"euiccInfo1\": \"" INFO1_B64 "\",\n"
-                       "  \"lpaRspCapability\": \"AwIAgA==\",\n"
-                       "  \"vendorExtension\": {\"a\": [1, 2.5e3, null, {\"b\": \"\\u00e9\"}], \"c\": false}\n"
-                       "}\n";
+    const char *body =
+        "{\n"
+        "  \"smdpAddress\": \"smds.example.com\",\n"
+        "  \"euiccChallenge\": \"EBESExQVFhcYGRobHB0eHw==\",\n"
+        "  \"euiccInfo1\": \"" INFO1_B64 "\",\n"
+        "  \"lpaRspCapability\": \"AwIAgA==\",\n"
+        "  \"vendorExtension\": {\"a\": [1, 2.5e3, null, {\"b\": \"\\u00e9\"}], \"c\": false}\n"
+        "}\n";
     struct ia_req r;
     rsp_json_err err;
     UT_EQ(parse(body, ia_fields, &r, &err), RSP_OK);
@@ -162,9 +163,10 @@ static void test_es11_initiate_authentication(void)
 
     /* The Eastcompeace spelling, with the '/' of the base64 escaped as some
      * JSON encoders do. */
-    const char *escaped = "{\"smdsAddress\":\"smds.example.com\",\"euiccChallenge\":\"EBESExQVFhcYGRobHB0eHw==\","
-                          "\"euiccInfo1\":\"vyA1ggMCAgCpFgQU9UFyvfmKldZcvriKOKHBHYAKhcOqFgQUwLxwujaSnUO0Z\\/"
-                          "9XVwUw5Xq4\\/Ng=\"}";
+    const char *escaped =
+        "{\"smdsAddress\":\"smds.example.com\",\"euiccChallenge\":\"EBESExQVFhcYGRobHB0eHw==\","
+        "\"euiccInfo1\":\"vyA1ggMCAgCpFgQU9UFyvfmKldZcvriKOKHBHYAKhcOqFgQUwLxwujaSnUO0Z\\/"
+        "9XVwUw5Xq4\\/Ng=\"}";
     UT_EQ(parse(escaped, ia_fields, &r, &err), RSP_OK);
     UT_EQ(r.euicc_info1.len, 56);
     UT_CHECK(r.smds_address && strcmp(r.smds_address, "smds.example.com") == 0);
@@ -172,8 +174,8 @@ static void test_es11_initiate_authentication(void)
     UT_CHECK(r.lpa_rsp_capability.data == NULL);
 
     /* Line-wrapped base64, the line breaks escaped in the JSON string. */
-    const char *wrapped = "{\"euiccChallenge\":\"EBESExQVFhcY\\r\\nGRobHB0eHw==\\n\",\"euiccInfo1\":\"" INFO1_B64
-                          "\"}";
+    const char *wrapped =
+        "{\"euiccChallenge\":\"EBESExQVFhcY\\r\\nGRobHB0eHw==\\n\",\"euiccInfo1\":\"" INFO1_B64 "\"}";
     UT_EQ(parse(wrapped, ia_fields, &r, &err), RSP_OK);
     UT_EQ(r.euicc_challenge.len, 16);
 
@@ -198,10 +200,11 @@ static void test_es11_initiate_authentication(void)
 
 static void test_es11_authenticate_client_request(void)
 {
-    const char *body = "{\"transactionId\":\"0123456789abcdefFEDCBA9876543210\","
-                       "\"authenticateServerResponse\":\"vziBgAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQ"
-                       "lJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj9AQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpbXF1eX2BhYmNkZWZnaGlqa"
-                       "2xtbm9wcXJzdHV2d3h5ent8fX5/\"}";
+    const char *body =
+        "{\"transactionId\":\"0123456789abcdefFEDCBA9876543210\","
+        "\"authenticateServerResponse\":\"vziBgAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQ"
+        "lJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj9AQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpbXF1eX2BhYmNkZWZnaGlqa"
+        "2xtbm9wcXJzdHV2d3h5ent8fX5/\"}";
     struct ac_req r;
     rsp_json_err err;
     UT_EQ(parse(body, ac_fields, &r, &err), RSP_OK);
@@ -219,7 +222,8 @@ static void test_es11_authenticate_client_request(void)
     UT_CHECK(strcmp(err.reason, "not valid hex") == 0 && strcmp(err.field, "transactionId") == 0);
     UT_EQ(parse("{\"transactionId\":\"0G\",\"authenticateServerResponse\":\"AA==\"}", ac_fields, &r, &err),
           RSP_ST_INVALID_FIELD);
-    UT_EQ(parse("{\"transactionId\":\"00112233445566778899AABBCCDDEEFF00\",\"authenticateServerResponse\":\"AA==\"}",
+    UT_EQ(parse("{\"transactionId\":\"00112233445566778899AABBCCDDEEFF00\",\"authenticateServerResponse\":"
+                "\"AA==\"}",
                 ac_fields, &r, &err),
           RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.reason, "too long") == 0);
@@ -227,8 +231,8 @@ static void test_es11_authenticate_client_request(void)
           RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.reason, "too short") == 0);
     /* A hex value written with escapes is still hex. */
-    UT_EQ(parse("{\"transactionId\":\"\\u0030\\u0041\",\"authenticateServerResponse\":\"AA==\"}", ac_fields, &r,
-                &err),
+    UT_EQ(parse("{\"transactionId\":\"\\u0030\\u0041\",\"authenticateServerResponse\":\"AA==\"}", ac_fields,
+                &r, &err),
           RSP_OK);
     UT_EQ(r.transaction_id.len, 1);
     UT_EQ(r.transaction_id.data[0], 0x0A);
@@ -256,30 +260,35 @@ static void test_es12_register_event(void)
     UT_CHECK(r.forwarding);
 
     /* Optional forwardingIndicator absent reads false. */
-    const char *no_fwd = "{\"header\":{\"functionRequesterIdentifier\":\"a\",\"functionCallIdentifier\":\"b\"},"
-                         "\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
+    const char *no_fwd =
+        "{\"header\":{\"functionRequesterIdentifier\":\"a\",\"functionCallIdentifier\":\"b\"},"
+        "\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
     UT_EQ(parse(no_fwd, reg_fields, &r, &err), RSP_OK);
     UT_CHECK(!r.forwarding);
 
     /* Missing header member: the path names it. */
-    const char *no_call = "{\"header\":{\"functionRequesterIdentifier\":\"a\"},"
-                          "\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
+    const char *no_call =
+        "{\"header\":{\"functionRequesterIdentifier\":\"a\"},"
+        "\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
     UT_EQ(parse(no_call, reg_fields, &r, &err), RSP_ST_MANDATORY_MISSING);
     UT_CHECK(strcmp(err.field, "header.functionCallIdentifier") == 0);
 
     /* Missing header entirely. */
-    const char *no_hdr = "{\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
+    const char *no_hdr =
+        "{\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
     UT_EQ(parse(no_hdr, reg_fields, &r, &err), RSP_ST_MANDATORY_MISSING);
     UT_CHECK(strcmp(err.field, "header") == 0);
 
     /* EID of the wrong length; forwardingIndicator as a string. */
-    const char *short_eid = "{\"header\":{\"functionRequesterIdentifier\":\"a\",\"functionCallIdentifier\":\"b\"},"
-                            "\"eid\":\"8904903212345123451234567890123\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
+    const char *short_eid =
+        "{\"header\":{\"functionRequesterIdentifier\":\"a\",\"functionCallIdentifier\":\"b\"},"
+        "\"eid\":\"8904903212345123451234567890123\",\"rspServerAddress\":\"x\",\"eventId\":\"e\"}";
     UT_EQ(parse(short_eid, reg_fields, &r, &err), RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.field, "eid") == 0);
-    const char *str_fwd = "{\"header\":{\"functionRequesterIdentifier\":\"a\",\"functionCallIdentifier\":\"b\"},"
-                          "\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\","
-                          "\"forwardingIndicator\":\"true\"}";
+    const char *str_fwd =
+        "{\"header\":{\"functionRequesterIdentifier\":\"a\",\"functionCallIdentifier\":\"b\"},"
+        "\"eid\":\"89049032123451234512345678901235\",\"rspServerAddress\":\"x\",\"eventId\":\"e\","
+        "\"forwardingIndicator\":\"true\"}";
     UT_EQ(parse(str_fwd, reg_fields, &r, &err), RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.field, "forwardingIndicator") == 0);
     UT_CHECK(strcmp(err.reason, "wrong type") == 0);
@@ -319,15 +328,17 @@ static void test_es11_authenticate_client_response(void)
     UT_CHECK(r.entries.items != NULL);
 
     /* An entry missing a member: the index is in the path. */
-    const char *missing = "{\"header\":{\"functionExecutionStatus\":{\"status\":\"Executed-Success\"}},"
-                          "\"transactionId\":\"01\",\"eventEntries\":[{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},"
-                          "{\"eventId\":\"c\"}]}";
+    const char *missing =
+        "{\"header\":{\"functionExecutionStatus\":{\"status\":\"Executed-Success\"}},"
+        "\"transactionId\":\"01\",\"eventEntries\":[{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},"
+        "{\"eventId\":\"c\"}]}";
     UT_EQ(parse(missing, ac_resp_fields, &r, &err), RSP_ST_MANDATORY_MISSING);
     UT_CHECK(strcmp(err.field, "eventEntries[1].rspServerAddress") == 0);
 
     /* Entries must be objects. */
-    const char *scalar = "{\"header\":{\"functionExecutionStatus\":{\"status\":\"Executed-Success\"}},"
-                         "\"transactionId\":\"01\",\"eventEntries\":[{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},7]}";
+    const char *scalar =
+        "{\"header\":{\"functionExecutionStatus\":{\"status\":\"Executed-Success\"}},"
+        "\"transactionId\":\"01\",\"eventEntries\":[{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},7]}";
     UT_EQ(parse(scalar, ac_resp_fields, &r, &err), RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.field, "eventEntries[1]") == 0);
 
@@ -365,10 +376,12 @@ static void test_es11_authenticate_client_response(void)
     };
     UT_EQ(parse("{\"eventEntries\":[]}", two_max, &r, &err), RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.reason, "too few elements") == 0);
-    UT_EQ(parse("{\"eventEntries\":[{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},"
-                "{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},{\"eventId\":\"a\",\"rspServerAddress\":\"b\"}]}",
-                two_max, &r, &err),
-          RSP_ST_INVALID_FIELD);
+    UT_EQ(
+        parse(
+            "{\"eventEntries\":[{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},"
+            "{\"eventId\":\"a\",\"rspServerAddress\":\"b\"},{\"eventId\":\"a\",\"rspServerAddress\":\"b\"}]}",
+            two_max, &r, &err),
+        RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.reason, "too many elements") == 0);
 }
 
@@ -469,7 +482,8 @@ static void test_malformed(void)
 
 static void test_not_an_object(void)
 {
-    static const char *const tops[] = {"[]", "[{}]", "\"x\"", "1", "-0.5e3", "true", "false", "null", " [ ] "};
+    static const char *const tops[] = {"[]",   "[{}]",  "\"x\"", "1",    "-0.5e3",
+                                       "true", "false", "null",  " [ ] "};
     for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
         rsp_json_err err;
         UT_EQ(parse_lim(tops[i], strlen(tops[i]), NULL, &err), RSP_ST_INVALID_FIELD);
@@ -656,17 +670,20 @@ static void test_duplicates(void)
     UT_CHECK(strcmp(err.reason, "duplicate key") == 0);
     UT_CHECK(strcmp(err.field, "transactionId") == 0);
     /* An unknown member twice at top level. */
-    UT_EQ(parse("{\"x\":1,\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\",\"x\":2}", ac_fields,
-                &r, &err),
+    UT_EQ(parse("{\"x\":1,\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\",\"x\":2}",
+                ac_fields, &r, &err),
           RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.field, "x") == 0);
     /* The same key spelt with an escape. */
-    UT_EQ(parse("{\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\",\"\\u0074ransactionId\":\"02\"}",
+    UT_EQ(parse("{\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\",\"\\u0074ransactionId\":"
+                "\"02\"}",
                 ac_fields, &r, &err),
           RSP_ST_INVALID_FIELD);
-    UT_EQ(parse("{\"\\u00e9\":1,\"\xC3\xA9\":2,\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\"}",
-                ac_fields, &r, &err),
-          RSP_ST_INVALID_FIELD);
+    UT_EQ(
+        parse(
+            "{\"\\u00e9\":1,\"\xC3\xA9\":2,\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\"}",
+            ac_fields, &r, &err),
+        RSP_ST_INVALID_FIELD);
     /* Keys that only look alike are distinct. */
     UT_EQ(parse("{\"x\":1,\"X\":1,\"x \":1,\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\"}",
                 ac_fields, &r, &err),
@@ -680,7 +697,8 @@ static void test_duplicates(void)
           RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(err.field, "header.functionCallIdentifier") == 0);
     /* Inside an ignored member nothing is bound, so nothing is ambiguous. */
-    UT_EQ(parse("{\"ignored\":{\"a\":1,\"a\":2},\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA==\"}",
+    UT_EQ(parse("{\"ignored\":{\"a\":1,\"a\":2},\"transactionId\":\"01\",\"authenticateServerResponse\":\"AA="
+                "=\"}",
                 ac_fields, &r, &err),
           RSP_OK);
 
@@ -783,8 +801,8 @@ static void test_absolute_outputs(void)
     UT_EQ(tid.len, 2);
     UT_CHECK(!release);
     UT_CHECK(iccid == NULL);
-    UT_EQ(parse("{\"transactionId\":\"0A0B\",\"releaseFlag\":true,\"iccid\":\"8949000000000000001F\"}", f, NULL,
-                &err),
+    UT_EQ(parse("{\"transactionId\":\"0A0B\",\"releaseFlag\":true,\"iccid\":\"8949000000000000001F\"}", f,
+                NULL, &err),
           RSP_OK);
     UT_CHECK(release);
     UT_CHECK(strcmp(iccid, "8949000000000000001F") == 0);
@@ -806,7 +824,7 @@ static void test_arena_exhaustion(void)
 static void test_table_too_large(void)
 {
     static rsp_json_field big[RSP_JSON_MAX_FIELDS + 2];
-    static char names[RSP_JSON_MAX_FIELDS + 1][8];
+    static char names[RSP_JSON_MAX_FIELDS + 1][16];
     static bool outs[RSP_JSON_MAX_FIELDS + 1];
     for (int i = 0; i < RSP_JSON_MAX_FIELDS + 1; i++) {
         snprintf(names[i], sizeof(names[i]), "f%d", i);
@@ -828,8 +846,8 @@ static void test_err_message(void)
                 "\"transactionId\":\"01\",\"eventEntries\":[{\"eventId\":\"a\"}]}",
                 ac_resp_fields, &r, &err),
           RSP_ST_MANDATORY_MISSING);
-    UT_CHECK(strcmp(rsp_json_err_message(&err, msg, sizeof(msg)), "eventEntries[0].rspServerAddress: missing") ==
-             0);
+    UT_CHECK(strcmp(rsp_json_err_message(&err, msg, sizeof(msg)),
+                    "eventEntries[0].rspServerAddress: missing") == 0);
     UT_EQ(parse("{", ac_resp_fields, &r, &err), RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(rsp_json_err_message(&err, msg, sizeof(msg)), "expected a member name") == 0);
     /* Truncation keeps a NUL-terminated message. */

@@ -44,10 +44,10 @@ typedef struct rsp_jsonw {
     rsp_arena *arena;
     int err;
     unsigned depth;
-    char stack[RSP_JSONW_MAX_DEPTH];  /* '{' or '[' per open container */
-    bool first[RSP_JSONW_MAX_DEPTH];  /* nothing written yet in this container */
-    bool want_value;                  /* a member name was written, its value is due */
-    bool done;                        /* the top-level value is complete */
+    char stack[RSP_JSONW_MAX_DEPTH]; /* '{' or '[' per open container */
+    bool first[RSP_JSONW_MAX_DEPTH]; /* nothing written yet in this container */
+    bool want_value;                 /* a member name was written, its value is due */
+    bool done;                       /* the top-level value is complete */
 } rsp_jsonw;
 
 /* Starts a writer.  arena NULL = heap.  max = largest output in bytes

@@ -72,7 +72,9 @@ static void test_escaping(void)
     rsp_jsonw_key(&w, "nul");
     rsp_jsonw_strn(&w, "a\0b", 3);
     rsp_jsonw_obj_end(&w);
-    expect(&w, "{\"q\\\"k\":\"a\\\"b\\\\c/d\\n\\r\\t\\b\\f\\u0001\\u001F\x7f \xE2\x82\xAC\",\"nul\":\"a\\u0000b\"}");
+    expect(
+        &w,
+        "{\"q\\\"k\":\"a\\\"b\\\\c/d\\n\\r\\t\\b\\f\\u0001\\u001F\x7f \xE2\x82\xAC\",\"nul\":\"a\\u0000b\"}");
     const char *out;
     size_t len;
     rsp_jsonw_finish(&w, &out, &len);
@@ -260,8 +262,9 @@ static void test_header_failed(void)
     rsp_jsonw_obj_begin(&w);
     rsp_jsonw_header(&w, RSP_ST_EUM_CERT_INVALID);
     rsp_jsonw_obj_end(&w);
-    expect(&w, "{\"header\":{\"functionExecutionStatus\":{\"status\":\"Failed\",\"statusCodeData\":"
-               "{\"subjectCode\":\"8.1.2\",\"reasonCode\":\"6.1\",\"message\":\"EUM certificate invalid\"}}}}");
+    expect(&w,
+           "{\"header\":{\"functionExecutionStatus\":{\"status\":\"Failed\",\"statusCodeData\":"
+           "{\"subjectCode\":\"8.1.2\",\"reasonCode\":\"6.1\",\"message\":\"EUM certificate invalid\"}}}}");
     rsp_jsonw_free(&w);
 
     /* Own message, with characters that need escaping. */
@@ -326,15 +329,17 @@ static void test_request_header(void)
     rsp_jsonw_kstr(&w, "eid", "89049032123451234512345678901235");
     rsp_jsonw_kstr(&w, "eventId", "EVT-1");
     rsp_jsonw_obj_end(&w);
-    expect(&w, "{\"header\":{\"functionRequesterIdentifier\":\"2.999.10\",\"functionCallIdentifier\":\"call-1\"},"
-               "\"eid\":\"89049032123451234512345678901235\",\"eventId\":\"EVT-1\"}");
+    expect(&w,
+           "{\"header\":{\"functionRequesterIdentifier\":\"2.999.10\",\"functionCallIdentifier\":\"call-1\"},"
+           "\"eid\":\"89049032123451234512345678901235\",\"eventId\":\"EVT-1\"}");
 
     struct {
         rsp_json_req_header hdr;
         const char *eid;
     } r;
     const rsp_json_field f[] = {
-        {"header", RSP_JSON_OBJECT, RSP_JSON_MANDATORY, 0, 0, RSP_JSON_AT(&r.hdr), rsp_json_req_header_fields, 0},
+        {"header", RSP_JSON_OBJECT, RSP_JSON_MANDATORY, 0, 0, RSP_JSON_AT(&r.hdr), rsp_json_req_header_fields,
+         0},
         {"eid", RSP_JSON_STRING, RSP_JSON_MANDATORY, 32, 32, RSP_JSON_AT(&r.eid), NULL, 0},
         RSP_JSON_END,
     };
