@@ -344,6 +344,22 @@ static void test_euicc_info1(void)
     REFUSE(sgp22_euicc_info1, sgp22_euicc_info1, "BF200B8203020200A900AA00A900", DER_EUNEXPECTED,
            "EUICCInfo1.euiccCiPKIdListForVerification"); /* repeated */
     REFUSE(sgp22_euicc_info1, sgp22_euicc_info1, "BF20098203020200A900AA0000", DER_ETRAILING, "EUICCInfo1");
+    /* Key ids of 0 and 65 octets; 64 is the most accepted. */
+    REFUSE(sgp22_euicc_info1, sgp22_euicc_info1, "BF200B8203020200A9020400AA00", DER_EVALUE,
+           "EUICCInfo1.euiccCiPKIdListForVerification");
+    char hex[300] = "BF204B8203020200A9420440";
+    for (int i = 0; i < 64; i++)
+        strcat(hex, "5A");
+    strcat(hex, "AA00");
+    hexbuf big = H(hex);
+    UT_EQ(sgp22_euicc_info1_decode(big.b, big.n, &v), DER_OK);
+    free(big.b);
+    strcpy(hex, "BF204C8203020200A9430441");
+    for (int i = 0; i < 65; i++)
+        strcat(hex, "5A");
+    strcat(hex, "AA00");
+    REFUSE(sgp22_euicc_info1, sgp22_euicc_info1, hex, DER_EVALUE,
+           "EUICCInfo1.euiccCiPKIdListForVerification");
     free(h.b);
     free(h3.b);
     free(k1.b);
