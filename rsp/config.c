@@ -13,7 +13,7 @@
 
 struct entry {
     const rsp_config_key_t *key;
-    char *value; /* text as set */
+    char *value;   /* text as set */
     long long num; /* INT, SIZE, BOOL */
 };
 
@@ -51,7 +51,8 @@ void rsp_config_free(rsp_config_t *cfg)
 
 static int key_is(const rsp_config_key_t *k, const char *section, size_t slen, const char *name)
 {
-    return strlen(k->section) == slen && strncmp(k->section, section, slen) == 0 && strcmp(k->name, name) == 0;
+    return strlen(k->section) == slen && strncmp(k->section, section, slen) == 0 &&
+           strcmp(k->name, name) == 0;
 }
 
 /* Finds "section.name", or a bare "name" that is unique; *ambiguous is set when it is not. */
@@ -183,8 +184,8 @@ static int assign(struct entry *e, const char *value, const char *origin, char *
     }
     if ((k->type == RSP_CFG_INT || k->type == RSP_CFG_SIZE) && (k->min != 0 || k->max != 0) &&
         (num < k->min || num > k->max)) {
-        set_err(err, errlen, "%s: %s.%s: %s is outside [%lld, %lld]", origin, k->section, k->name, value, k->min,
-                k->max);
+        set_err(err, errlen, "%s: %s.%s: %s is outside [%lld, %lld]", origin, k->section, k->name, value,
+                k->min, k->max);
         return -1;
     }
     char *copy = strdup(value);
@@ -276,7 +277,8 @@ static char *cfg_ini_reader(char *str, int num, void *stream)
     st->line++;
     if (n > num - 1) {
         if (!st->failed)
-            set_err(st->err, st->errlen, "%s:%u: line longer than %d characters", st->path, st->line, num - 2);
+            set_err(st->err, st->errlen, "%s:%u: line longer than %d characters", st->path, st->line,
+                    num - 2);
         st->failed = 1;
         str[0] = '\0';
         return str;

@@ -29,7 +29,7 @@ typedef struct rsp_config_key {
     const char *section; /* e.g. "server" */
     const char *name;    /* e.g. "workers" */
     rsp_config_type_t type;
-    const char *def; /* default in the same text form as the file; NULL = "" (STR) or invalid */
+    const char *def;    /* default in the same text form as the file; NULL = "" (STR) or invalid */
     long long min, max; /* INT/SIZE bounds; both 0 = no bound */
     const char *help;   /* one line for --help */
 } rsp_config_key_t;

@@ -94,6 +94,12 @@ struct ctl_msg {
     SSL_CTX **ctxs; /* CTL_SWAP_TLS: one new reference per listener (NULL for plain ones) */
 };
 
+struct retired_ctx {
+    struct retired_ctx *next;
+    SSL_CTX *ctx;
+    uint64_t at;
+};
+
 struct worker {
     rsp_http_server_t *srv;
     unsigned index;
@@ -107,6 +113,7 @@ struct worker {
     struct ctl_msg stop_msg;
     int accepting_msgs; /* msg_lock */
     struct peer_table peers;
+    struct retired_ctx *retired; /* TLS contexts replaced by a reload */
     size_t nconns;
     size_t pending_deferred;
     rsp_http_deferred_t *cur_deferred;
@@ -156,7 +163,7 @@ static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct abandoned {
     struct abandoned *next;
     struct worker *w;
-} *abandoned_list;
+} * abandoned_list;
 
 /*
  * LeakSanitizer hook (unused without sanitizers).  h2o 2.2.5 keeps free lists of buffers and pool
@@ -377,7 +384,8 @@ static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx,
+                        SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_set_cipher_list(ctx, l->ciphers ? l->ciphers : DEFAULT_CIPHERS) != 1) {
         set_ssl_err(err, errlen, "cipher list", l->ciphers);
         goto fail;
@@ -424,11 +432,11 @@ static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
             goto fail;
         }
         SSL_CTX_set_client_CA_list(ctx, names);
-        SSL_CTX_set_verify(ctx,
-                           SSL_VERIFY_PEER | (l->client_auth == RSP_HTTP_CLIENT_CERT_REQUIRED
-                                                  ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                  : 0),
-                           NULL);
+        SSL_CTX_set_verify(
+            ctx,
+            SSL_VERIFY_PEER |
+                (l->client_auth == RSP_HTTP_CLIENT_CERT_REQUIRED ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+            NULL);
         SSL_CTX_set_verify_depth(ctx, 5);
         /* A resumed session would keep its old identity without a certificate check. */
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -501,6 +509,9 @@ void rsp_http_send(h2o_req_t *req, int status, const char *content_type, const v
                    unsigned flags)
 {
     static h2o_generator_t generator = {NULL, NULL};
+    /* h2o drops keep-alive only for requests parsed after the stop; close the in-flight ones too. */
+    if (worker_of(req)->stopping)
+        req->http1_is_persistent = 0;
     req->res.status = status;
     req->res.reason = status_reason(status);
     if (content_type != NULL)
@@ -514,7 +525,8 @@ void rsp_http_send(h2o_req_t *req, int status, const char *content_type, const v
     if (!bodyless)
         req->res.content_length = len;
     h2o_start_response(req, &generator);
-    if (bodyless || len == 0 || h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) {
+    if (bodyless || len == 0 ||
+        h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     } else {
         h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
@@ -591,7 +603,8 @@ static void on_defer_messages(h2o_multithread_receiver_t *receiver, h2o_linklist
 {
     struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, defer_receiver, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&m->link);
         rsp_http_deferred_t *d = (rsp_http_deferred_t *)m;
         w->pending_deferred--;
@@ -653,7 +666,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             match = r;
             break;
         }
-        int n = snprintf(allow + allow_len, sizeof(allow) - allow_len, "%s%s", allow_len ? ", " : "", r->method);
+        int n =
+            snprintf(allow + allow_len, sizeof(allow) - allow_len, "%s%s", allow_len ? ", " : "", r->method);
         if (n > 0 && (size_t)n < sizeof(allow) - allow_len)
             allow_len += (size_t)n;
     }
@@ -678,7 +692,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 int rsp_http_req_listener(h2o_req_t *req)
 {
-    h2o_handler_t *h = req->pathconf != NULL && req->pathconf->handlers.size ? req->pathconf->handlers.entries[0] : NULL;
+    h2o_handler_t *h =
+        req->pathconf != NULL && req->pathconf->handlers.size ? req->pathconf->handlers.entries[0] : NULL;
     return h != NULL ? ((struct dispatch_handler *)h)->l->index : -1;
 }
 
@@ -748,7 +763,8 @@ static void listener_free(struct listener *l)
     free(l);
 }
 
-int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config_t *cfg, char *err, size_t errlen)
+int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config_t *cfg, char *err,
+                          size_t errlen)
 {
     if (srv->started) {
         set_err(err, errlen, "listeners must be added before start");
@@ -802,9 +818,10 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
                 l->ca_files[i] = strdup(cfg->client_ca_files[i]);
         }
     }
-    int oom = l->name == NULL || l->address == NULL || (cfg->cert_file && !l->cert_file) ||
-              (cfg->key_file && !l->key_file) || (cfg->ciphers && !l->ciphers) ||
-              (l->n_ca_files != cfg->n_client_ca_files && !l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE);
+    int oom =
+        l->name == NULL || l->address == NULL || (cfg->cert_file && !l->cert_file) ||
+        (cfg->key_file && !l->key_file) || (cfg->ciphers && !l->ciphers) ||
+        (l->n_ca_files != cfg->n_client_ca_files && !l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE);
     for (size_t i = 0; !oom && i < l->n_ca_files; i++)
         oom = l->ca_files[i] == NULL;
     if (oom) {
@@ -818,7 +835,8 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     }
     char hostname[32];
     snprintf(hostname, sizeof(hostname), "listener-%d", l->index);
-    l->hosts[0] = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(hostname, strlen(hostname)), 65535);
+    l->hosts[0] =
+        h2o_config_register_host(&srv->globalconf, h2o_iovec_init(hostname, strlen(hostname)), 65535);
     if (l->hosts[0] == NULL) {
         set_err(err, errlen, "h2o host registration failed");
         listener_free(l);
@@ -843,8 +861,9 @@ int rsp_http_listener_find(const rsp_http_server_t *srv, const char *name)
 int rsp_http_route(rsp_http_server_t *srv, int listener, const char *method, const char *path,
                    rsp_http_handler_fn fn, void *ctx)
 {
-    if (srv->started || listener < 0 || (size_t)listener >= srv->nlisteners || method == NULL || path == NULL ||
-        path[0] != '/' || fn == NULL || strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0)
+    if (srv->started || listener < 0 || (size_t)listener >= srv->nlisteners || method == NULL ||
+        path == NULL || path[0] != '/' || fn == NULL || strcmp(path, "/healthz") == 0 ||
+        strcmp(path, "/readyz") == 0)
         return -1;
     struct listener *l = srv->listeners[listener];
     for (size_t i = 0; i < l->nroutes; i++)
@@ -883,7 +902,8 @@ uint16_t rsp_http_listener_port(const rsp_http_server_t *srv, int listener)
 
 /* ---------------------------------------------------------------- sockets */
 
-static int resolve(const struct listener *l, struct sockaddr_storage *ss, socklen_t *len, char *err, size_t errlen)
+static int resolve(const struct listener *l, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                   size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
@@ -928,8 +948,8 @@ static int open_listen_socket(struct listener *l, const struct sockaddr_storage 
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
         bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, H2O_SOMAXCONN) != 0) {
-        set_err(err, errlen, "%s: cannot listen on %s port %u: %s", l->name, l->address, (unsigned)get_port(ss),
-                strerror(errno));
+        set_err(err, errlen, "%s: cannot listen on %s port %u: %s", l->name, l->address,
+                (unsigned)get_port(ss), strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -1014,14 +1034,40 @@ static void begin_stop(struct worker *w)
     w->deadline = h2o_now(w->loop) + w->srv->cfg.drain_timeout_ms;
 }
 
+/* Frees retired TLS contexts older than `age` ms (all with age 0). */
+static void free_retired(struct worker *w, uint64_t age)
+{
+    uint64_t now = h2o_now(w->loop);
+    for (struct retired_ctx **p = &w->retired; *p != NULL;) {
+        struct retired_ctx *r = *p;
+        if (age == 0 || r->at + age <= now) {
+            *p = r->next;
+            SSL_CTX_free(r->ctx);
+            free(r);
+        } else {
+            p = &r->next;
+        }
+    }
+}
+
 static void swap_tls(struct worker *w, SSL_CTX **ctxs)
 {
+    /* h2o keeps the SSL_CTX pointer of an accepted socket without a reference until the ClientHello
+     * arrives (bounded by the handshake timeout), so a replaced context is freed only later. */
+    free_retired(w, 2 * w->srv->globalconf.handshake_timeout + 1000);
     for (size_t i = 0; i < w->srv->nlisteners; i++) {
         if (ctxs[i] == NULL)
             continue;
-        SSL_CTX *old = w->slots[i].accept.ssl_ctx;
+        struct retired_ctx *r = malloc(sizeof(*r));
+        if (r == NULL) {
+            SSL_CTX_free(ctxs[i]); /* keep the old context rather than risk freeing it early */
+            continue;
+        }
+        r->ctx = w->slots[i].accept.ssl_ctx;
+        r->at = h2o_now(w->loop);
+        r->next = w->retired;
+        w->retired = r;
         w->slots[i].accept.ssl_ctx = ctxs[i];
-        SSL_CTX_free(old);
     }
     free(ctxs);
 }
@@ -1030,7 +1076,8 @@ static void on_ctl_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
 {
     struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, ctl_receiver, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        struct ctl_msg *m = (struct ctl_msg *)H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        struct ctl_msg *m =
+            (struct ctl_msg *)H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&m->super.link);
         if (m->kind == CTL_STOP) {
             begin_stop(w);
@@ -1105,6 +1152,7 @@ static void worker_teardown(struct worker *w)
     }
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->ctl_receiver);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->defer_receiver);
+    free_retired(w, 0);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         if (w->slots[i].accept.ssl_ctx != NULL) {
             SSL_CTX_free(w->slots[i].accept.ssl_ctx);
@@ -1240,7 +1288,8 @@ int rsp_http_server_wait(rsp_http_server_t *srv)
         }
         srv->joined = 1;
         if (srv->cut)
-            fprintf(stderr, "rsp-http: stop: %d connection(s) or deferred request(s) cut at the drain bound\n",
+            fprintf(stderr,
+                    "rsp-http: stop: %d connection(s) or deferred request(s) cut at the drain bound\n",
                     srv->cut);
     }
     return srv->cut;

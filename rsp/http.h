@@ -97,11 +97,11 @@ typedef enum rsp_http_client_auth {
 } rsp_http_client_auth_t;
 
 typedef struct rsp_http_listener_config {
-    const char *name;    /* short name for logs and rsp_http_listener_find(); required */
-    const char *address; /* numeric address or host name to bind; NULL = "127.0.0.1" */
-    uint16_t port;       /* 0: the kernel picks one; read it with rsp_http_listener_port() */
-    int plain;           /* non-zero: plain HTTP (h2c by prior knowledge), for tests only; with client_auth
-                          * REQUIRED its routes answer 403 (no identity without TLS) */
+    const char *name;      /* short name for logs and rsp_http_listener_find(); required */
+    const char *address;   /* numeric address or host name to bind; NULL = "127.0.0.1" */
+    uint16_t port;         /* 0: the kernel picks one; read it with rsp_http_listener_port() */
+    int plain;             /* non-zero: plain HTTP (h2c by prior knowledge), for tests only; with client_auth
+                            * REQUIRED its routes answer 403 (no identity without TLS) */
     const char *cert_file; /* PEM: certificate then its chain (TLS listeners) */
     const char *key_file;  /* PEM private key */
     const char *ciphers;   /* TLS 1.2 cipher list; NULL = ECDHE with AES-GCM or ChaCha20 */
@@ -125,7 +125,8 @@ rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg);
 
 /* Adds a listener; builds its TLS context now so bad files are reported before start.  All strings are
  * copied.  Returns the listener index (>= 0) or -1. */
-int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config_t *cfg, char *err, size_t errlen);
+int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config_t *cfg, char *err,
+                          size_t errlen);
 
 /* Index of the listener with that name, or -1. */
 int rsp_http_listener_find(const rsp_http_server_t *srv, const char *name);

@@ -36,7 +36,8 @@ enum {
 static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_WORKERS] = {"server", "workers", RSP_CFG_INT, "0", 0, 1024, "worker threads (0 = number of cores)"},
     [K_STATE_DIR] = {"server", "state_dir", RSP_CFG_STR, NULL, 0, 0, "directory for the service's data"},
-    [K_BODY_LIMIT] = {"server", "body_limit", RSP_CFG_SIZE, "64k", 1, 64 << 20, "largest request body accepted"},
+    [K_BODY_LIMIT] = {"server", "body_limit", RSP_CFG_SIZE, "64k", 1, 64 << 20,
+                      "largest request body accepted"},
     [K_DRAIN] = {"server", "drain_timeout_ms", RSP_CFG_INT, "10000", 1, 600000,
                  "bound on the graceful stop (ms)"},
     [K_PORT_FILE] = {"server", "port_file", RSP_CFG_STR, "", 0, 0,
@@ -47,7 +48,8 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_TLS_CIPHERS] = {"tls", "ciphers", RSP_CFG_STR, "", 0, 0, "TLS 1.2 cipher list (empty = ECDHE AEAD)"},
     [K_DEV_ADDR] = {"device", "address", RSP_CFG_STR, "127.0.0.1", 0, 0, "device-facing listen address"},
     [K_DEV_PORT] = {"device", "port", RSP_CFG_INT, NULL, 0, 65535, "device-facing port (0 = any free)"},
-    [K_DEV_CERT] = {"device", "cert", RSP_CFG_STR, "", 0, 0, "certificate for this listener (empty = tls.cert)"},
+    [K_DEV_CERT] = {"device", "cert", RSP_CFG_STR, "", 0, 0,
+                    "certificate for this listener (empty = tls.cert)"},
     [K_DEV_KEY] = {"device", "key", RSP_CFG_STR, "", 0, 0, "key for this listener (empty = tls.key)"},
     [K_DEV_PLAIN] = {"device", "plain_http", RSP_CFG_BOOL, "false", 0, 0, "serve plain HTTP (tests only)"},
     [K_S2S_ADDR] = {"s2s", "address", RSP_CFG_STR, "127.0.0.1", 0, 0,
@@ -212,7 +214,8 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
     return svc->s2s < 0 ? -1 : 0;
 }
 
-static void print_url(const rsp_service_t *svc, const char *what, int l, const char *plain_key, const char *addr_key)
+static void print_url(const rsp_service_t *svc, const char *what, int l, const char *plain_key,
+                      const char *addr_key)
 {
     const char *addr = rsp_config_str(svc->cfg, addr_key);
     int v6 = strchr(addr, ':') != NULL;
@@ -254,7 +257,8 @@ int rsp_service_main(const rsp_service_def_t *def, int argc, char **argv)
     }
     svc->state_dir = rsp_config_str(svc->cfg, "server.state_dir");
     if (mkdir_p(svc->state_dir) != 0) {
-        fprintf(stderr, "%s: cannot create state directory %s: %s\n", def->name, svc->state_dir, strerror(errno));
+        fprintf(stderr, "%s: cannot create state directory %s: %s\n", def->name, svc->state_dir,
+                strerror(errno));
         goto out;
     }
     rsp_http_server_config_t hc = {

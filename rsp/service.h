@@ -33,10 +33,10 @@
 typedef struct rsp_service rsp_service_t;
 
 typedef struct rsp_service_def {
-    const char *name;          /* "smds"; used in logs, usage and the default state dir */
-    const char *description;   /* one line for --help */
-    const char *device_port;   /* default port of the device-facing listener, as text ("8443") */
-    const char *s2s_port;      /* default port of the mutual-TLS listener ("8444") */
+    const char *name;             /* "smds"; used in logs, usage and the default state dir */
+    const char *description;      /* one line for --help */
+    const char *device_port;      /* default port of the device-facing listener, as text ("8443") */
+    const char *s2s_port;         /* default port of the mutual-TLS listener ("8444") */
     const rsp_config_key_t *keys; /* the service's own keys (static table), may be NULL */
     size_t nkeys;
     /* Registers routes (rsp_http_route on rsp_service_device()/rsp_service_s2s()) and opens stores.

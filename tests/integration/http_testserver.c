@@ -128,8 +128,9 @@ int main(int argc, char **argv)
     const char *cert = flag(argc, argv, "--cert", NULL), *key = flag(argc, argv, "--key", NULL);
     const char *ca = flag(argc, argv, "--ca", NULL);
     if (port_file == NULL || cert == NULL || key == NULL || ca == NULL) {
-        fprintf(stderr, "usage: %s --port-file=F --cert=F --key=F --ca=F [--workers=N] [--body-limit=N] "
-                        "[--slow-ms=N] [--drain-ms=N]\n",
+        fprintf(stderr,
+                "usage: %s --port-file=F --cert=F --key=F --ca=F [--workers=N] [--body-limit=N] "
+                "[--slow-ms=N] [--drain-ms=N]\n",
                 argv[0]);
         return 2;
     }
