@@ -5,7 +5,8 @@
  * precedence, from the defaults, from an INI file (libinih syntax: [section], name = value, ';' or '#'
  * comments), and from flags `--section.name=value`, or `--name=value` when the name is unique across
  * sections.  A bool flag may be given without a value (`--device.plain_http`).  Every value is checked
- * against its type when it is set, and an undeclared key is an error wherever it appears.
+ * against its type when it is set, and an undeclared key is an error wherever it appears.  Debian's
+ * libinih reads lines of at most 198 characters; a longer line is reported as an error (use a flag).
  *
  * Ownership: tables passed to rsp_config_declare() must outlive the config (use static tables); values
  * are copied.  Errors: functions return 0 on success and -1 on error with a one-line message (naming the

@@ -939,15 +939,15 @@ static uint16_t get_port(const struct sockaddr_storage *ss)
     return 0;
 }
 
-static int open_listen_socket(struct listener *l, const struct sockaddr_storage *ss, socklen_t len, char *err,
-                              size_t errlen)
+static int open_listen_socket(struct listener *l, const struct sockaddr_storage *ss, socklen_t len,
+                              int reuseport, char *err, size_t errlen)
 {
     int on = 1;
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
-        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, H2O_SOMAXCONN) != 0) {
+        bind(fd, (const struct sockaddr *)ss, len) != 0 || (reuseport && listen(fd, H2O_SOMAXCONN) != 0)) {
         set_err(err, errlen, "%s: cannot listen on %s port %u: %s", l->name, l->address,
                 (unsigned)get_port(ss), strerror(errno));
         if (fd >= 0)
@@ -957,34 +957,47 @@ static int open_listen_socket(struct listener *l, const struct sockaddr_storage 
     return fd;
 }
 
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    return getsockname(fd, (struct sockaddr *)&bound, &blen) == 0 ? get_port(&bound) : 0;
+}
+
 static int bind_listener(struct listener *l, unsigned nworkers, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     if (resolve(l, &ss, &len, err, errlen) != 0)
         return -1;
-    l->fds = malloc(nworkers * sizeof(int));
-    if (l->fds == NULL) {
-        set_err(err, errlen, "out of memory");
+    /* SO_REUSEPORT would let a second instance of the service share the port without a word; a plain
+     * bind first fails if anything holds it.  It also picks the port when 0 was asked for. */
+    int probe = open_listen_socket(l, &ss, len, 0, err, errlen);
+    if (probe < 0)
+        return -1;
+    l->port = bound_port(probe);
+    close(probe);
+    if (l->port == 0) {
+        set_err(err, errlen, "%s: getsockname: %s", l->name, strerror(errno));
         return -1;
     }
-    for (unsigned i = 0; i < nworkers; i++)
-        l->fds[i] = -1;
-    for (unsigned i = 0; i < nworkers; i++) {
-        if ((l->fds[i] = open_listen_socket(l, &ss, len, err, errlen)) < 0)
+    set_port(&ss, l->port);
+    if (l->fds == NULL) {
+        if ((l->fds = malloc(nworkers * sizeof(int))) == NULL) {
+            set_err(err, errlen, "out of memory");
             return -1;
-        if (i == 0) {
-            /* Port 0: the first socket gets one; the others share it through SO_REUSEPORT. */
-            struct sockaddr_storage bound;
-            socklen_t blen = sizeof(bound);
-            if (getsockname(l->fds[0], (struct sockaddr *)&bound, &blen) != 0) {
-                set_err(err, errlen, "%s: getsockname: %s", l->name, strerror(errno));
-                return -1;
-            }
-            l->port = get_port(&bound);
-            set_port(&ss, l->port);
         }
+        for (unsigned i = 0; i < nworkers; i++)
+            l->fds[i] = -1;
     }
+    for (unsigned i = 0; i < nworkers; i++) {
+        if (l->fds[i] >= 0)
+            close(l->fds[i]); /* left by an earlier failed start */
+        l->fds[i] = -1;
+    }
+    for (unsigned i = 0; i < nworkers; i++)
+        if ((l->fds[i] = open_listen_socket(l, &ss, len, 1, err, errlen)) < 0)
+            return -1;
     return 0;
 }
 

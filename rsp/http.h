@@ -136,7 +136,8 @@ int rsp_http_listener_find(const rsp_http_server_t *srv, const char *name);
 int rsp_http_route(rsp_http_server_t *srv, int listener, const char *method, const char *path,
                    rsp_http_handler_fn fn, void *ctx);
 
-/* Binds every listener (one SO_REUSEPORT socket per worker) and starts the workers; returns once they
+/* Binds every listener (one SO_REUSEPORT socket per worker, after a plain bind that fails if the port
+ * is in use, so a second instance cannot silently share it) and starts the workers; returns once they
  * serve.  Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (rsp_http_server_run() waits for them)
  * and ignores SIGPIPE process-wide; workers run with all signals blocked. */
 int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen);

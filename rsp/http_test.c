@@ -298,6 +298,17 @@ static void test_setup_errors(void)
     UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), -1);
     UT_CHECK(strstr(err, "256.1.1.1") != NULL);
     rsp_http_server_free(srv);
+
+    /* A second server on a port in use fails instead of sharing it through SO_REUSEPORT. */
+    uint16_t port;
+    rsp_http_server_t *first = plain_server(2, 100, 1000, &port, NULL);
+    srv = rsp_http_server_new(NULL);
+    rsp_http_listener_config_t same = {.name = "same", .plain = 1, .port = port};
+    UT_EQ(rsp_http_listener_add(srv, &same, err, sizeof(err)), 0);
+    UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "in use") != NULL);
+    rsp_http_server_free(srv);
+    rsp_http_server_free(first);
 }
 
 static void test_routing(void)

@@ -121,6 +121,10 @@ if wait_ports smds.ports "$SVC_PID"; then
     if [ $rc -ne 0 ]; then ok "smds s2s refuses an untrusted certificate (curl rc $rc)"; else bad "smds s2s refuses an untrusted certificate"; fi
     expect "smds s2s accepts a certificate from the CA" "200 2" \
         "$(code_ver --cacert ca.crt --cert client.crt --key client.key --http2 $S/healthz)"
+    "$SMDS" --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt --device.port="$DP" --s2s.port=0 \
+        --server.state_dir="$TMP/state-second" >second.log 2>&1
+    expect "a second smds on a port in use exits 1" 1 $?
+    grep -q 'in use' second.log && ok "and says the address is in use" || bad "and says the address is in use" "$(cat second.log)"
     stop_ok smds "$SMDS_PID"
 else
     bad "smds starts and reports its ports" "$(cat smds.log)"
