@@ -208,6 +208,9 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .client_auth = RSP_HTTP_CLIENT_CERT_REQUIRED,
         .client_ca_files = ca_files,
         .n_client_ca_files = nca,
+        .peer_check = svc->def->s2s_peer_check,
+        .peer_free = svc->def->s2s_peer_free,
+        .peer_ctx = svc->def->ctx,
     };
     svc->s2s = rsp_http_listener_add(svc->http, &s2s, err, errlen);
     free(cas);

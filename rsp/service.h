@@ -46,6 +46,10 @@ typedef struct rsp_service_def {
     void (*teardown)(rsp_service_t *svc);
     /* SIGHUP, after the TLS material was reloaded.  May be NULL. */
     int (*reload)(rsp_service_t *svc);
+    /* Client-certificate check of the s2s listener (see rsp/http.h), called with ctx; NULL =
+     * rsp_http_peer_cn_check (identity: the subject CN as a C string, freed with free()). */
+    rsp_http_peer_check_fn s2s_peer_check;
+    void (*s2s_peer_free)(void *identity);
     void *ctx; /* for the hooks: rsp_service_ctx() */
 } rsp_service_def_t;
 
