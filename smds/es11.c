@@ -243,11 +243,13 @@ static rsp_status verify(smds_t *x, smds_trust *t, const auth_body *b, const sgp
     rsp_euicc_identity_clear(&id);
     if (sig != 0)
         return fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "euiccSignature1");
+    /* Before the challenge: transactionIds are stateless, so one this server never issued is only
+     * recognised by not being the one the eUICC signed. */
+    if (es1->transaction_id.len != b->tid.len || memcmp(es1->transaction_id.p, b->tid.data, b->tid.len) != 0)
+        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId in euiccSigned1");
     if (es1->server_challenge.len != RSP_TXN_CHALLENGE_LEN ||
         CRYPTO_memcmp(es1->server_challenge.p, challenge, RSP_TXN_CHALLENGE_LEN) != 0)
         return fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "serverChallenge");
-    if (es1->transaction_id.len != b->tid.len || memcmp(es1->transaction_id.p, b->tid.data, b->tid.len) != 0)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId in euiccSigned1");
     if (!smds_is_own_address(x, (const char *)es1->server_address.p, es1->server_address.len))
         return fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "serverAddress in euiccSigned1");
     return RSP_OK;

@@ -24,9 +24,10 @@
  *   (1.1/2.1); not yet consumed (8.10.1/3.9); EUM AKI = the chosen CI
  *   (8.11.1/3.9) and the chain with validity, roles and EID range
  *   (8.1.2/..., 8.1.3/...); euiccSignature1 over the received euiccSigned1
- *   bytes (8.1/6.1); serverChallenge (8.1/6.1); inner transactionId
- *   (8.10.1/3.9); serverAddress (8.9.1/3.8); then the events of the EID,
- *   oldest first, or only the one named by ctxParams1.matchingId (8.9.5/3.9
+ *   bytes (8.1/6.1); inner transactionId = outer (8.10.1/3.9: a well-formed
+ *   id this server never issued fails here); serverChallenge (8.1/6.1);
+ *   serverAddress (8.9.1/3.8); then the events of the EID, oldest first, or
+ *   only the one named by ctxParams1.matchingId (8.9.5/3.9
  *   if the EID has no such event).
  *
  * Results point into the arena and the trust snapshot they hold; release
