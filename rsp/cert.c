@@ -51,7 +51,10 @@ typedef struct oid_rule {
     bool under;
 } oid_rule;
 
-#define RULE(a, u) {a, sizeof(a), u}
+#define RULE(a, u)                                                                                           \
+    {                                                                                                        \
+        a, sizeof(a), u                                                                                      \
+    }
 
 static bool obj_is(const ASN1_OBJECT *o, const uint8_t *b, size_t n)
 {
@@ -73,7 +76,8 @@ static int policy_match(X509 *x, const oid_rule *rules, size_t nrules)
         for (size_t r = 0; r < nrules && found < 0; r++) {
             /* A rule's last octet closes an arc (< 0x80), so a longer OID with
              * the same leading octets lies below it. */
-            if ((ol == rules[r].n || (rules[r].under && ol > rules[r].n)) && memcmp(ob, rules[r].b, rules[r].n) == 0)
+            if ((ol == rules[r].n || (rules[r].under && ol > rules[r].n)) &&
+                memcmp(ob, rules[r].b, rules[r].n) == 0)
                 found = (int)r;
         }
     }
@@ -482,11 +486,11 @@ static bool eid_permitted(const eum_info *e, const char *eid)
     return e->nc.n || e->iin.n;
 }
 
-#define EUM_BAD(...)                                                                                        \
-    do {                                                                                                    \
-        why("EUM: " __VA_ARGS__);                                                                           \
-        st = RSP_ST_EUM_CERT_INVALID;                                                                       \
-        goto out;                                                                                           \
+#define EUM_BAD(...)                                                                                         \
+    do {                                                                                                     \
+        why("EUM: " __VA_ARGS__);                                                                            \
+        st = RSP_ST_EUM_CERT_INVALID;                                                                        \
+        goto out;                                                                                            \
     } while (0)
 
 static rsp_status eum_verify(const rsp_ci_store *cis, const uint8_t *ci_ski, size_t ci_ski_len,
@@ -572,11 +576,11 @@ out:
     return st;
 }
 
-#define EUICC_BAD(...)                                                                                      \
-    do {                                                                                                    \
-        why("eUICC: " __VA_ARGS__);                                                                         \
-        st = RSP_ST_EUICC_CERT_INVALID;                                                                     \
-        goto out;                                                                                           \
+#define EUICC_BAD(...)                                                                                       \
+    do {                                                                                                     \
+        why("eUICC: " __VA_ARGS__);                                                                          \
+        st = RSP_ST_EUICC_CERT_INVALID;                                                                      \
+        goto out;                                                                                            \
     } while (0)
 
 static rsp_status euicc_verify(const eum_info *e, const uint8_t *der, size_t len, time_t now,
@@ -610,7 +614,8 @@ static rsp_status euicc_verify(const eum_info *e, const uint8_t *der, size_t len
         EUICC_BAD("basicConstraints says CA");
     if ((err = subject_eid(x, eid)) != NULL)
         EUICC_BAD("%s", err);
-    if (!keyid(X509_get0_authority_key_id(x), &aki, &aki_len) || !same_bytes(aki, aki_len, e->ski, e->ski_len))
+    if (!keyid(X509_get0_authority_key_id(x), &aki, &aki_len) ||
+        !same_bytes(aki, aki_len, e->ski, e->ski_len))
         EUICC_BAD("authorityKeyIdentifier does not name the EUM");
     EVP_PKEY *pub = X509_get0_pubkey(x);
     if (rsp_sig_key_curve(pub) < 0)
@@ -726,7 +731,8 @@ static void lru_push(rsp_eum_cache *c, eum_info *e)
         c->tail = e;
 }
 
-static eum_info *find_locked(rsp_eum_cache *c, const uint8_t hash[32], const uint8_t *ci_ski, size_t ci_ski_len)
+static eum_info *find_locked(rsp_eum_cache *c, const uint8_t hash[32], const uint8_t *ci_ski,
+                             size_t ci_ski_len)
 {
     for (eum_info *e = c->buckets[bucket_of(c, hash)]; e != NULL; e = e->hnext)
         if (memcmp(e->hash, hash, 32) == 0 &&
@@ -749,28 +755,39 @@ static eum_info *cache_get(rsp_eum_cache *c, const uint8_t hash[32], const uint8
     return e;
 }
 
+/* Removes e from the bucket chain and the LRU list (lock held). */
+static void cache_unlink(rsp_eum_cache *c, eum_info *e)
+{
+    eum_info **pp = &c->buckets[bucket_of(c, e->hash)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = NULL;
+    lru_unlink(c, e);
+    c->n--;
+}
+
+/* Inserts e (taking a reference for the cache).  An entry for the same EUM
+ * and CI is replaced: it was verified against a CI certificate no longer in
+ * the caller's store, or by a concurrent thread. */
 static void cache_put(rsp_eum_cache *c, eum_info *e)
 {
-    eum_info *victim = NULL;
+    eum_info *old, *victim = NULL;
     pthread_mutex_lock(&c->lock);
-    /* Another thread may have verified the same EUM meanwhile. */
-    if (find_locked(c, e->hash, e->ci_ski, e->ci_ski_len) == NULL) {
-        atomic_fetch_add(&e->refs, 1);
-        eum_info **b = &c->buckets[bucket_of(c, e->hash)];
-        e->hnext = *b;
-        *b = e;
-        lru_push(c, e);
-        if (++c->n > c->cap) {
-            victim = c->tail;
-            lru_unlink(c, victim);
-            eum_info **pp = &c->buckets[bucket_of(c, victim->hash)];
-            while (*pp != victim)
-                pp = &(*pp)->hnext;
-            *pp = victim->hnext;
-            c->n--;
-        }
+    old = find_locked(c, e->hash, e->ci_ski, e->ci_ski_len);
+    if (old != NULL)
+        cache_unlink(c, old);
+    atomic_fetch_add(&e->refs, 1);
+    eum_info **b = &c->buckets[bucket_of(c, e->hash)];
+    e->hnext = *b;
+    *b = e;
+    lru_push(c, e);
+    if (++c->n > c->cap) {
+        victim = c->tail;
+        cache_unlink(c, victim);
     }
     pthread_mutex_unlock(&c->lock);
+    eum_info_release(old);
     eum_info_release(victim);
 }
 
@@ -1001,8 +1018,8 @@ static int peer_names(X509 *x, rsp_peer_identity *out)
     return rc;
 }
 
-int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) *chain, unsigned roles, time_t now,
-                        rsp_peer_identity *out)
+int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * chain, unsigned roles,
+                        time_t now, rsp_peer_identity *out)
 {
     last_reason[0] = '\0';
     if (out != NULL)

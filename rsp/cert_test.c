@@ -98,8 +98,8 @@ static void check_accept(const char *curve, bool iin)
     world w;
     UT_EQ(world_make(&w, curve, iin), 0);
     rsp_euicc_identity id;
-    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, w.ci_ski, w.ci_ski_len, w.eum, w.eum_len, w.euicc, w.euicc_len,
-                                 now, &id),
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, w.ci_ski, w.ci_ski_len, w.eum, w.eum_len, w.euicc,
+                                 w.euicc_len, now, &id),
           RSP_OK);
     UT_CHECK(strcmp(id.eid, EID) == 0);
     UT_CHECK(id.pub != NULL && id.euicc != NULL);
@@ -156,10 +156,11 @@ static void test_foreign_ci(void)
     UT_EQ(world_make(&w, "P-256", false), 0);
     UT_EQ(world_make(&other, "P-256", false), 0);
     /* an EUM from a CI not in the store */
-    UT_EQ(verify_der(&w, NULL, other.eum, other.eum_len, other.euicc, other.euicc_len, now), RSP_ST_CI_PK_UNKNOWN);
+    UT_EQ(verify_der(&w, NULL, other.eum, other.eum_len, other.euicc, other.euicc_len, now),
+          RSP_ST_CI_PK_UNKNOWN);
     rsp_euicc_identity id;
-    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, NULL, 0, other.eum, other.eum_len, other.euicc, other.euicc_len,
-                                 now, &id),
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, NULL, 0, other.eum, other.eum_len, other.euicc,
+                                 other.euicc_len, now, &id),
           RSP_ST_CI_PK_UNKNOWN);
     /* both CIs trusted, but the session chose the other one */
     UT_EQ(rsp_ci_store_add(w.store, other.c.ci), 0);
@@ -172,8 +173,8 @@ static void test_foreign_ci(void)
     rsp_euicc_identity_clear(&id);
     /* a chosen CI that is not in the store at all */
     static const uint8_t nobody[20] = {1, 2, 3};
-    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, nobody, sizeof(nobody), w.eum, w.eum_len, w.euicc, w.euicc_len,
-                                 now, &id),
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, nobody, sizeof(nobody), w.eum, w.eum_len, w.euicc,
+                                 w.euicc_len, now, &id),
           RSP_ST_CI_PK_UNKNOWN);
     world_free(&other);
 
@@ -276,14 +277,14 @@ static void test_eum_profile(void)
     UT_EQ(world_make(&w, "P-256", false), 0);
     ct_opts base = ct_eum_opts(now, PREFIX), o;
     X509 *x;
-#define EUM_CASE(stmt, want)                                                                                \
-    do {                                                                                                    \
-        o = base;                                                                                           \
-        stmt;                                                                                               \
-        x = reissue_eum(&w, &o);                                                                            \
-        UT_CHECK(x != NULL);                                                                                \
-        UT_EQ(verify_x(&w, x, NULL, now), want);                                                            \
-        X509_free(x);                                                                                       \
+#define EUM_CASE(stmt, want)                                                                                 \
+    do {                                                                                                     \
+        o = base;                                                                                            \
+        stmt;                                                                                                \
+        x = reissue_eum(&w, &o);                                                                             \
+        UT_CHECK(x != NULL);                                                                                 \
+        UT_EQ(verify_x(&w, x, NULL, now), want);                                                             \
+        X509_free(x);                                                                                        \
     } while (0)
     EUM_CASE((void)0, RSP_OK);
     EUM_CASE(o.policy = RSP_OID_ROLE_DP_AUTH, RSP_ST_EUM_CERT_INVALID);
@@ -320,14 +321,14 @@ static void test_euicc_profile(void)
     UT_EQ(world_make(&w, "brainpoolP256r1", false), 0);
     ct_opts base = ct_euicc_opts(now, EID), o;
     X509 *x;
-#define EUICC_CASE(stmt, want)                                                                              \
-    do {                                                                                                    \
-        o = base;                                                                                           \
-        stmt;                                                                                               \
-        x = reissue_euicc(&w, &o);                                                                          \
-        UT_CHECK(x != NULL);                                                                                \
-        UT_EQ(verify_x(&w, NULL, x, now), want);                                                            \
-        X509_free(x);                                                                                       \
+#define EUICC_CASE(stmt, want)                                                                               \
+    do {                                                                                                     \
+        o = base;                                                                                            \
+        stmt;                                                                                                \
+        x = reissue_euicc(&w, &o);                                                                           \
+        UT_CHECK(x != NULL);                                                                                 \
+        UT_EQ(verify_x(&w, NULL, x, now), want);                                                             \
+        X509_free(x);                                                                                        \
     } while (0)
     EUICC_CASE((void)0, RSP_OK);
     EUICC_CASE(o.policy = RSP_OID_ROLE_EUM, RSP_ST_EUICC_CERT_INVALID);
@@ -409,8 +410,9 @@ static void test_cache(void)
     rsp_eum_cache *cache = rsp_eum_cache_new(2);
     uint64_t hits, misses;
     rsp_euicc_identity id;
-#define V(w, t)                                                                                             \
-    rsp_verify_euicc_chain(a.store, cache, w.ci_ski, w.ci_ski_len, w.eum, w.eum_len, w.euicc, w.euicc_len, t, &id)
+#define V(w, t)                                                                                              \
+    rsp_verify_euicc_chain(a.store, cache, w.ci_ski, w.ci_ski_len, w.eum, w.eum_len, w.euicc, w.euicc_len,   \
+                           t, &id)
     UT_EQ(V(a, now), RSP_OK);
     rsp_euicc_identity_clear(&id);
     rsp_eum_cache_stats(cache, &hits, &misses);
@@ -427,8 +429,8 @@ static void test_cache(void)
     uint8_t *u = malloc(a.euicc_len);
     memcpy(u, a.euicc, a.euicc_len);
     u[a.euicc_len - 2] ^= 0x40;
-    UT_EQ(rsp_verify_euicc_chain(a.store, cache, a.ci_ski, a.ci_ski_len, a.eum, a.eum_len, u, a.euicc_len, now,
-                                 &id),
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, a.ci_ski, a.ci_ski_len, a.eum, a.eum_len, u, a.euicc_len,
+                                 now, &id),
           RSP_ST_EUICC_CERT_INVALID);
     free(u);
     UT_EQ(rsp_verify_euicc_chain(a.store, cache, NULL, 0, a.eum, a.eum_len, b.euicc, b.euicc_len, now, &id),
@@ -437,8 +439,8 @@ static void test_cache(void)
     UT_EQ(V(a, now + 20 * YEAR), RSP_ST_EUM_CERT_EXPIRED);
     UT_EQ(V(a, now - 2 * YEAR), RSP_ST_EUM_CERT_EXPIRED);
     /* a hit for another chosen CI is not a hit */
-    UT_EQ(rsp_verify_euicc_chain(a.store, cache, b.ci_ski, b.ci_ski_len, a.eum, a.eum_len, a.euicc, a.euicc_len,
-                                 now, &id),
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, b.ci_ski, b.ci_ski_len, a.eum, a.eum_len, a.euicc,
+                                 a.euicc_len, now, &id),
           RSP_ST_CI_PK_UNKNOWN);
     /* nor in a store without the CI */
     UT_EQ(rsp_verify_euicc_chain(b.store, cache, NULL, 0, a.eum, a.eum_len, a.euicc, a.euicc_len, now, &id),
@@ -480,7 +482,27 @@ static void test_cache(void)
     UT_EQ(hits, 8);
     UT_EQ(misses, 8);
     UT_EQ(rsp_eum_cache_count(cache), 2);
+    UT_EQ(V(a, now), RSP_OK); /* a again (a miss: b evicted it) */
+    rsp_euicc_identity_clear(&id);
 #undef V
+    /* the CI re-issued with the same key (same SKI, another certificate): the
+     * cached entry no longer counts, and is replaced by the new verification */
+    ct_opts co = ct_ci_opts(now);
+    co.serial = 1234;
+    X509 *ci2 = ct_issue(&co, a.c.ci_key, NULL, a.c.ci_key);
+    rsp_ci_store *s2 = rsp_ci_store_new();
+    UT_EQ(rsp_ci_store_add(s2, ci2), 0);
+    for (int i = 0; i < 2; i++) {
+        UT_EQ(rsp_verify_euicc_chain(s2, cache, NULL, 0, a.eum, a.eum_len, a.euicc, a.euicc_len, now, &id),
+              RSP_OK);
+        rsp_euicc_identity_clear(&id);
+    }
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 9);
+    UT_EQ(misses, 10);
+    UT_EQ(rsp_eum_cache_count(cache), 2);
+    rsp_ci_store_free(s2);
+    X509_free(ci2);
     rsp_eum_cache_free(cache);
     world_free(&a);
     world_free(&b);
@@ -638,13 +660,15 @@ static void test_tls_peer(void)
     UT_EQ(world_make(&other, "P-256", false), 0);
     EVP_PKEY *k = ct_key("P-256");
     rsp_peer_identity id;
-    ct_opts o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:smdp.example.com,DNS:alt.example.com,RID:2.999.10");
+    ct_opts o =
+        ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:smdp.example.com,DNS:alt.example.com,RID:2.999.10");
     X509 *dp = ct_issue(&o, k, w.c.ci, w.c.ci_key);
     UT_EQ(rsp_verify_tls_peer(w.store, dp, NULL, RSP_PEER_DP | RSP_PEER_DS, now, &id), 0);
     UT_EQ(id.role, RSP_PEER_DP);
     UT_CHECK(strcmp(id.oid, "2.999.10") == 0);
     UT_EQ(id.ndns, 2);
-    UT_CHECK(id.ndns == 2 && strcmp(id.dns[0], "smdp.example.com") == 0 && strcmp(id.dns[1], "alt.example.com") == 0);
+    UT_CHECK(id.ndns == 2 && strcmp(id.dns[0], "smdp.example.com") == 0 &&
+             strcmp(id.dns[1], "alt.example.com") == 0);
     UT_CHECK(rsp_peer_has_dns(&id, "SMDP.example.com"));
     UT_CHECK(!rsp_peer_has_dns(&id, "example.com"));
     rsp_peer_identity_clear(&id);
@@ -774,8 +798,8 @@ static void test_sgp26_valid(void)
         UT_CHECK(ci != NULL && rsp_cert_ski(ci, &ski, &skl) == 0);
         for (int mode = 0; mode < 3 && eum && euicc && ski; mode++) {
             rsp_euicc_identity id;
-            rsp_status st = rsp_verify_euicc_chain(s, mode == 2 ? cache : NULL, mode == 1 ? NULL : ski, skl, eum,
-                                                   el, euicc, ul, now, &id);
+            rsp_status st = rsp_verify_euicc_chain(s, mode == 2 ? cache : NULL, mode == 1 ? NULL : ski, skl,
+                                                   eum, el, euicc, ul, now, &id);
             if (st != RSP_OK)
                 fprintf(stderr, "    %s mode %d: %s %s\n", curves[i], mode, rsp_status_str(st),
                         rsp_cert_last_reason());
@@ -788,7 +812,8 @@ static void test_sgp26_valid(void)
         size_t oskl;
         rsp_ci_store_get(s, (size_t)(1 - i), &oski, &oskl);
         rsp_euicc_identity id;
-        UT_EQ(rsp_verify_euicc_chain(s, NULL, oski, oskl, eum, el, euicc, ul, now, &id), RSP_ST_CI_PK_UNKNOWN);
+        UT_EQ(rsp_verify_euicc_chain(s, NULL, oski, oskl, eum, el, euicc, ul, now, &id),
+              RSP_ST_CI_PK_UNKNOWN);
         /* the SGP.26 eUICC key signs, the returned key verifies */
         snprintf(rel, sizeof(rel), "%s/pki/sgp26/eUICC/SK_EUICC_ECDSA_%s.pem", dir, curves[i]);
         EVP_PKEY *sk = rsp_load_key(rel);
@@ -846,12 +871,13 @@ static void test_sgp26_invalid(void)
             continue;
         for (int mode = 0; mode < 3; mode++) {
             rsp_euicc_identity id;
-            rsp_status st = rsp_verify_euicc_chain(
-                s, mode == 2 ? cache : NULL, mode == 1 ? NULL : ski, skl, cases[i].is_eum ? bad : eum,
-                cases[i].is_eum ? bl : el, cases[i].is_eum ? euicc : bad, cases[i].is_eum ? ul : bl, now, &id);
+            rsp_status st =
+                rsp_verify_euicc_chain(s, mode == 2 ? cache : NULL, mode == 1 ? NULL : ski, skl,
+                                       cases[i].is_eum ? bad : eum, cases[i].is_eum ? bl : el,
+                                       cases[i].is_eum ? euicc : bad, cases[i].is_eum ? ul : bl, now, &id);
             if (st != cases[i].want)
-                fprintf(stderr, "    %s mode %d: got %s (%s), want %s\n", cases[i].file, mode, rsp_status_str(st),
-                        rsp_cert_last_reason(), rsp_status_str(cases[i].want));
+                fprintf(stderr, "    %s mode %d: got %s (%s), want %s\n", cases[i].file, mode,
+                        rsp_status_str(st), rsp_cert_last_reason(), rsp_status_str(cases[i].want));
             UT_EQ(st, cases[i].want);
             if (cases[i].eid)
                 UT_CHECK(strcmp(id.eid, cases[i].eid) == 0);

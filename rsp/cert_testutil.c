@@ -123,16 +123,18 @@ X509 *ct_issue(const ct_opts *o, EVP_PKEY *subject_key, X509 *issuer, EVP_PKEY *
     X509_NAME *n = X509_NAME_new();
     if (x == NULL || n == NULL || o->cn == NULL)
         goto fail;
-    if (X509_set_version(x, X509_VERSION_3) != 1 || ASN1_INTEGER_set(X509_get_serialNumber(x), o->serial) != 1)
+    if (X509_set_version(x, X509_VERSION_3) != 1 ||
+        ASN1_INTEGER_set(X509_get_serialNumber(x), o->serial) != 1)
         goto fail;
     if (o->o && X509_NAME_add_entry_by_NID(n, NID_organizationName, MBSTRING_UTF8,
                                            (const unsigned char *)o->o, -1, -1, 0) != 1)
         goto fail;
-    if (o->serial_number && X509_NAME_add_entry_by_NID(n, NID_serialNumber, V_ASN1_PRINTABLESTRING,
-                                                       (const unsigned char *)o->serial_number, -1, -1, 0) != 1)
+    if (o->serial_number &&
+        X509_NAME_add_entry_by_NID(n, NID_serialNumber, V_ASN1_PRINTABLESTRING,
+                                   (const unsigned char *)o->serial_number, -1, -1, 0) != 1)
         goto fail;
-    if (X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (const unsigned char *)o->cn, -1, -1, 0) !=
-            1 ||
+    if (X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (const unsigned char *)o->cn, -1, -1,
+                                   0) != 1 ||
         X509_set_subject_name(x, n) != 1 ||
         X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n) != 1)
         goto fail;
@@ -151,7 +153,8 @@ X509 *ct_issue(const ct_opts *o, EVP_PKEY *subject_key, X509 *issuer, EVP_PKEY *
     if (o->policy && add_policy(x, o->policy) != 0)
         goto fail;
     if (add_conf(x, &ctx, NID_basic_constraints, o->bc) != 0 ||
-        add_conf(x, &ctx, NID_ext_key_usage, o->eku) != 0 || add_conf(x, &ctx, NID_subject_alt_name, o->san) != 0)
+        add_conf(x, &ctx, NID_ext_key_usage, o->eku) != 0 ||
+        add_conf(x, &ctx, NID_subject_alt_name, o->san) != 0)
         goto fail;
     if (o->nc_prefix && add_name_constraint(x, o->o ? o->o : "EUM", o->nc_prefix) != 0)
         goto fail;

@@ -157,18 +157,18 @@ static void test_der_strict(void)
         int rc;
     } cases[] = {
         {"3006020101020101", 0},
-        {"300602010102010100", -1},       /* trailing byte */
-        {"3007020101020101", -1},         /* outer length too long */
-        {"3106020101020101", -1},         /* wrong tag */
-        {"308106020101020101", -1},       /* long-form length */
-        {"30080201010203000101", -1},     /* s longer than the SEQUENCE */
-        {"30060201010201", -1},           /* truncated s */
-        {"300702010102020001", -1},       /* superfluous leading zero */
-        {"3006020100020101", -1},         /* r = 0 */
-        {"3006020181020101", -1},         /* negative r */
-        {"30050201010200", -1},           /* empty INTEGER */
-        {"3006020101030101", -1},         /* s not an INTEGER */
-        {"30030201010000", -1},           /* missing s */
+        {"300602010102010100", -1},   /* trailing byte */
+        {"3007020101020101", -1},     /* outer length too long */
+        {"3106020101020101", -1},     /* wrong tag */
+        {"308106020101020101", -1},   /* long-form length */
+        {"30080201010203000101", -1}, /* s longer than the SEQUENCE */
+        {"30060201010201", -1},       /* truncated s */
+        {"300702010102020001", -1},   /* superfluous leading zero */
+        {"3006020100020101", -1},     /* r = 0 */
+        {"3006020181020101", -1},     /* negative r */
+        {"30050201010200", -1},       /* empty INTEGER */
+        {"3006020101030101", -1},     /* s not an INTEGER */
+        {"30030201010000", -1},       /* missing s */
         {"", -1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -208,7 +208,8 @@ static const struct {
      "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEW+PDjH9NF+voP51UhkgHk8PC0epx\n"
      "XFtJBOAArsXfZHr1kka3KLacXjuQ22L45gcpGSKMj9IAUjfGa9EG/yw05g==\n"
      "-----END PUBLIC KEY-----\n",
-     "304502203c8ddde78b37fe3d77eb45bef4f95afd0dcef43a18f624ab3a8c711b297cbf56022100b9d3e99b1bb9de237bedcdd0cb"
+     "304502203c8ddde78b37fe3d77eb45bef4f95afd0dcef43a18f624ab3a8c711b297cbf56022100b9d3e99b1bb9de237bedcdd0c"
+     "b"
      "31067dd092aba9c1595b407d65461194dff734"},
     {"-----BEGIN PUBLIC KEY-----\n"
      "MFowFAYHKoZIzj0CAQYJKyQDAwIIAQEHA0IABIBgFBZIgwglUFAnx6j8jlYOrdbF\n"
