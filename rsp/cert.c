@@ -540,8 +540,8 @@ static rsp_status eum_verify(const rsp_ci_store *cis, const uint8_t *ci_ski, siz
     static const oid_rule eum_roles[] = {RULE(oid_role_eum, false), RULE(oid_role_eum_v3, false)};
     if (policy_match(e->eum, eum_roles, 2) < 0)
         EUM_BAD("no id-rspRole-eum certificate policy");
-    if (!ext_critical(e->eum, NID_key_usage) || !(X509_get_key_usage(e->eum) & KU_KEY_CERT_SIGN) ||
-        X509_get_key_usage(e->eum) == UINT32_MAX)
+    uint32_t ku = X509_get_key_usage(e->eum);
+    if (!ext_critical(e->eum, NID_key_usage) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
         EUM_BAD("keyUsage is not critical with keyCertSign");
     int crit = 0;
     BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(e->eum, NID_basic_constraints, &crit, NULL);
@@ -973,8 +973,8 @@ static const char *intermediate_problem(const rsp_ci_store *cis, X509 *ica, time
     const char *err = ext_problem(ica);
     if (err != NULL)
         return err;
-    if (!(X509_get_extension_flags(ica) & EXFLAG_CA) || !(X509_get_key_usage(ica) & KU_KEY_CERT_SIGN) ||
-        X509_get_key_usage(ica) == UINT32_MAX)
+    uint32_t ku = X509_get_key_usage(ica);
+    if (!(X509_get_extension_flags(ica) & EXFLAG_CA) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
         return "not a CA with keyCertSign";
     X509 *ci = issuing_ci(cis, ica);
     if (ci == NULL)

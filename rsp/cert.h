@@ -89,7 +89,8 @@ typedef struct rsp_euicc_identity {
  * NULL, is the CI chosen in InitiateAuthentication: the EUM's AKI must equal
  * it (RSP_ST_CI_PK_UNKNOWN otherwise); when NULL any CI in the store may be
  * the issuer.  now is the time used for validity checks.  cache may be NULL.
- * On RSP_OK fills out (release with rsp_euicc_identity_clear).
+ * On RSP_OK fills out (release with rsp_euicc_identity_clear); on failure
+ * out is zeroed, so clearing it is always safe.
  * Codes: EUM 8.1.2/6.1 (invalid), 8.1.2/6.3 (expired or not yet valid:
  * dates are checked first); eUICC 8.1.3/6.1, 8.1.3/6.3; unknown CI 8.11.1/3.9;
  * EID outside the EUM's permitted ranges 8.1.3/6.1.
