@@ -1,0 +1,299 @@
+/*
+ * Fuzz target for the SM-DS request handling (ES11, ES12, ES15) without sockets.
+ *
+ * Input: one mode byte, then the rest.
+ *   0 InitiateAuthentication body      1 AuthenticateClient body
+ *   2 ES12 RegisterEvent body           3 ES12 DeleteEvent body
+ *   4 ES15 RegisterEvent body           5 ES15 DeleteEvent body
+ *   6 a genuine transaction whose AuthenticateServerResponse is then damaged: the rest is a list of
+ *     (offset hi, offset lo, xor) triples applied to the BF38 DER (byte 0 of the rest, if odd, also
+ *     asks for ctxParams1.matchingId "EV-1").
+ * In JSON bodies the placeholders @INFO1@, @TID@ and @BF38@ become a valid EUICCInfo1, and the
+ * transactionId and BF38 of a genuine transaction, so mutations start from inputs that pass the
+ * early checks.  The harness mints its own test PKI (tools/pki) in a temporary directory at start.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rsp/codec.h"
+#include "rsp/jsonw.h"
+#include "smds/es11.h"
+#include "smds/es12.h"
+#include "tests/euicc/euicc_sim.h"
+#include "tools/pki/pki.h"
+
+#define FQDN "testsmds.example.com"
+#define EID PKI_SGP26_EID
+
+static char dir[256];
+static smds_t *x;
+static euicc_sim sim;
+static const char *dp_dns[] = {"testsmdpplus1.example.com"};
+static const smds_caller dp = {RSP_PEER_DP, "2.999.10", dp_dns, 1};
+static const char *ds_dns[] = {"alt.example.com"};
+static const smds_caller ds = {RSP_PEER_DS, "2.999.21", ds_dns, 1};
+
+static void cleanup(void)
+{
+    smds_free(x);
+    euicc_sim_free(&sim);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "smds_fuzz: cannot remove %s\n", dir);
+}
+
+static int mint(pki_kind kind, const pki_cred *issuer, const char *sub, const char *name, pki_cred *out)
+{
+    pki_opts o;
+    pki_opts_init(&o, kind);
+    char d[400];
+    snprintf(d, sizeof(d), "%s/%s", dir, sub);
+    mkdir(d, 0700);
+    if (pki_mint(&o, issuer, out) != 0 || pki_write_cred(d, name, out) != 0) {
+        fprintf(stderr, "smds_fuzz: minting %s failed\n", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(void)
+{
+    const char *tmp = getenv("TEST_TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/smds_fuzz.XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return -1;
+    pki_cred ci, eum, euicc, dsauth;
+    if (mint(PKI_CI, NULL, "ci", "ci", &ci) || mint(PKI_EUM, &ci, "eum", "eum", &eum) ||
+        mint(PKI_EUICC, &eum, "euicc", "euicc", &euicc) || mint(PKI_DS_AUTH, &ci, "smds", "dsauth", &dsauth))
+        return -1;
+    pki_cred_clear(&ci);
+    pki_cred_clear(&eum);
+    pki_cred_clear(&euicc);
+    pki_cred_clear(&dsauth);
+    char ci_p[400], auth_p[400], key_p[400], events[400], secret[400], e_p[400], ek_p[400], eum_p[400];
+    snprintf(ci_p, sizeof(ci_p), "%s/ci/ci.pem", dir);
+    snprintf(auth_p, sizeof(auth_p), "%s/smds/dsauth.pem", dir);
+    snprintf(key_p, sizeof(key_p), "%s/smds/dsauth.key.pem", dir);
+    snprintf(events, sizeof(events), "%s/events", dir);
+    snprintf(secret, sizeof(secret), "%s/txn.secret", dir);
+    snprintf(e_p, sizeof(e_p), "%s/euicc/euicc.pem", dir);
+    snprintf(ek_p, sizeof(ek_p), "%s/euicc/euicc.key.pem", dir);
+    snprintf(eum_p, sizeof(eum_p), "%s/eum/eum.pem", dir);
+    const char *cis[] = {ci_p}, *certs[] = {auth_p}, *keys[] = {key_p};
+    smds_config cfg = {.fqdn = FQDN,
+                       .ci_files = cis,
+                       .n_ci_files = 1,
+                       .auth_certs = certs,
+                       .auth_keys = keys,
+                       .n_auth = 1,
+                       .store_dir = events,
+                       .store = {.nosync = true, .per_eid_cap = 8},
+                       .txn_secret_file = secret,
+                       .replay_capacity = 1 << 20};
+    char err[256];
+    if (!(x = smds_new(&cfg, err, sizeof(err)))) {
+        fprintf(stderr, "smds_fuzz: %s\n", err);
+        return -1;
+    }
+    if (euicc_sim_load(&sim, e_p, ek_p, eum_p, cis, 1) != 0)
+        return -1;
+    atexit(cleanup);
+    /* one event, so that discovery has something to select */
+    smds_event ev = {.eid = EID,
+                     .event_id = "EV-1",
+                     .rsp_server_address = "testsmdpplus1.example.com",
+                     .owner = "2.999.10",
+                     .via = 12};
+    smds_event_register_wait(x, &ev, false, time(NULL));
+    return 0;
+}
+
+/* A genuine transaction: the initiate result (tid) and the eUICC's BF38 (malloc'd). */
+static int transaction(rsp_arena *a, bool matching, uint8_t tid[16], uint8_t **bf38, size_t *len)
+{
+    uint8_t challenge[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    uint8_t *info1;
+    size_t info1_len;
+    if (euicc_sim_info1(&sim, NULL, &info1, &info1_len) != 0)
+        return -1;
+    rsp_jsonw w;
+    rsp_jsonw_init(&w, a, 0);
+    rsp_jsonw_obj_begin(&w);
+    rsp_jsonw_kbase64(&w, "euiccChallenge", challenge, 16);
+    rsp_jsonw_kbase64(&w, "euiccInfo1", info1, info1_len);
+    rsp_jsonw_kstr(&w, "smdpAddress", FQDN);
+    rsp_jsonw_obj_end(&w);
+    free(info1);
+    const char *body;
+    size_t blen;
+    rsp_json_doc *doc;
+    rsp_json_err jerr;
+    if (rsp_jsonw_finish(&w, &body, &blen) != 0 ||
+        rsp_json_doc_parse(a, body, blen, NULL, &doc, &jerr) != RSP_OK)
+        return -1;
+    smds_es11_init_result r;
+    smds_msg msg = {0};
+    if (smds_es11_initiate(x, a, doc, time(NULL), &r, &msg) != RSP_OK)
+        return -1;
+    euicc_sim_server srv = {r.server_signed1,     r.signature,         r.ci_pkid,     r.auth->der,
+                            r.server_signed1_len, sizeof(r.signature), r.ci_pkid_len, r.auth->der_len};
+    euicc_sim_opts o = {.matching_id = matching ? "EV-1" : NULL};
+    int rc = euicc_sim_authenticate(&sim, &o, challenge, FQDN, &srv, bf38, len);
+    memcpy(tid, r.tid, 16);
+    smds_es11_init_result_clear(&r);
+    return rc;
+}
+
+/* Copies the body, replacing the first @INFO1@, @TID@ and @BF38@. */
+static char *expand(rsp_arena *a, const uint8_t *data, size_t size, size_t *out_len)
+{
+    char *s = rsp_arena_strndup(a, (const char *)data, size);
+    if (!s || (!memmem(data, size, "@INFO1@", 7) && !memmem(data, size, "@TID@", 5) &&
+               !memmem(data, size, "@BF38@", 6))) {
+        *out_len = size;
+        return s;
+    }
+    uint8_t tid[16], *bf38 = NULL, *info1 = NULL;
+    size_t bf38_len = 0, info1_len = 0;
+    char *tid_hex = NULL, *bf38_b64 = NULL, *info1_b64 = NULL;
+    if (transaction(a, memmem(data, size, "EV-1", 4) != NULL, tid, &bf38, &bf38_len) != 0 ||
+        euicc_sim_info1(&sim, NULL, &info1, &info1_len) != 0 ||
+        rsp_hex_encode_arena(a, tid, 16, &tid_hex, NULL) ||
+        rsp_b64_encode_arena(a, bf38, bf38_len, &bf38_b64, NULL) ||
+        rsp_b64_encode_arena(a, info1, info1_len, &info1_b64, NULL)) {
+        free(bf38);
+        free(info1);
+        *out_len = size;
+        return s;
+    }
+    free(bf38);
+    free(info1);
+    const char *names[3] = {"@INFO1@", "@TID@", "@BF38@"}, *vals[3] = {info1_b64, tid_hex, bf38_b64};
+    for (int i = 0; i < 3; i++) {
+        char *at = strstr(s, names[i]);
+        if (!at)
+            continue;
+        size_t pre = (size_t)(at - s), nl = strlen(names[i]), vl = strlen(vals[i]), rest = strlen(at + nl);
+        char *n = rsp_arena_alloc(a, pre + vl + rest + 1);
+        if (!n)
+            break;
+        memcpy(n, s, pre);
+        memcpy(n + pre, vals[i], vl);
+        memcpy(n + pre + vl, at + nl, rest + 1);
+        s = n;
+    }
+    *out_len = strlen(s);
+    return s;
+}
+
+/* Writes a success response the way the server does and checks that it is valid JSON. */
+static void check_written(rsp_arena *a, rsp_jsonw *w)
+{
+    rsp_jsonw_obj_end(w);
+    const char *out;
+    size_t len;
+    if (rsp_jsonw_finish(w, &out, &len) != 0)
+        abort();
+    rsp_json_doc *doc;
+    rsp_json_err jerr;
+    if (rsp_json_doc_parse(a, out, len, NULL, &doc, &jerr) != RSP_OK)
+        abort();
+}
+
+static void run_json(int mode, rsp_arena *a, const char *body, size_t len)
+{
+    rsp_json_doc *doc;
+    rsp_json_err jerr;
+    if (rsp_json_doc_parse(a, body, len, NULL, &doc, &jerr) != RSP_OK)
+        return;
+    smds_msg msg = {0};
+    rsp_jsonw w;
+    rsp_jsonw_init(&w, a, 0);
+    rsp_jsonw_obj_begin(&w);
+    rsp_jsonw_header(&w, RSP_OK);
+    if (mode == 0) {
+        smds_es11_init_result r;
+        if (smds_es11_initiate(x, a, doc, time(NULL), &r, &msg) == RSP_OK) {
+            smds_es11_initiate_write(&w, &r);
+            check_written(a, &w);
+            smds_es11_init_result_clear(&r);
+        }
+    } else if (mode == 1) {
+        smds_es11_auth_result r;
+        if (smds_es11_authenticate(x, a, doc, time(NULL), &r, &msg) == RSP_OK) {
+            smds_es11_authenticate_write(&w, &r);
+            check_written(a, &w);
+        }
+        smds_es11_auth_result_clear(&r);
+    } else if (mode == 2 || mode == 4) {
+        const smds_caller *who = mode == 2 ? &dp : &ds;
+        smds_event ev;
+        bool fwd;
+        if (smds_es12_parse_register(x, doc, who, mode == 2 ? SMDS_ES12 : SMDS_ES15, &ev, &fwd, &msg) ==
+                RSP_OK &&
+            smds_event_register_wait(x, &ev, fwd, time(NULL)) == RSP_OK &&
+            smds_event_delete_wait(x, ev.eid, ev.event_id, who->owner) != RSP_OK)
+            abort(); /* what was just registered must be deletable by its owner */
+    } else {
+        const smds_caller *who = mode == 3 ? &dp : &ds;
+        char eid[SMDS_EID_LEN + 1], id[SMDS_EVENT_ID_MAX + 1];
+        if (smds_es12_parse_delete(x, doc, who, mode == 3 ? SMDS_ES12 : SMDS_ES15, eid, id, &msg) == RSP_OK &&
+            strcmp(id, "EV-1") != 0)
+            smds_event_delete_wait(x, eid, id, who->owner);
+    }
+}
+
+static void run_damaged(rsp_arena *a, const uint8_t *data, size_t size)
+{
+    uint8_t tid[16], *bf38;
+    size_t len;
+    if (transaction(a, size > 0 && (data[0] & 1), tid, &bf38, &len) != 0)
+        return;
+    for (size_t i = 1; i + 2 < size; i += 3) {
+        size_t off = ((size_t)data[i] << 8 | data[i + 1]) % len;
+        bf38[off] ^= data[i + 2];
+    }
+    rsp_jsonw w;
+    rsp_jsonw_init(&w, a, 0);
+    rsp_jsonw_obj_begin(&w);
+    rsp_jsonw_khex(&w, "transactionId", tid, 16);
+    rsp_jsonw_kbase64(&w, "authenticateServerResponse", bf38, len);
+    rsp_jsonw_obj_end(&w);
+    free(bf38);
+    const char *body;
+    size_t blen;
+    if (rsp_jsonw_finish(&w, &body, &blen) == 0)
+        run_json(1, a, body, blen);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    if (!ready) {
+        if (setup() != 0)
+            abort();
+        ready = 1;
+    }
+    if (size < 1 || size > 32 * 1024)
+        return 0;
+    int mode = data[0] % 7;
+    rsp_arena *a = rsp_arena_new(4 << 20);
+    if (!a)
+        return 0;
+    if (mode == 6) {
+        run_damaged(a, data + 1, size - 1);
+    } else {
+        size_t len;
+        char *body = expand(a, data + 1, size - 1, &len);
+        if (body)
+            run_json(mode, a, body, len);
+    }
+    rsp_arena_free(a);
+    return 0;
+}
