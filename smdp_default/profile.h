@@ -55,7 +55,7 @@ enum {
 #define SMDP_PE_TAG_END 0xAAu
 
 typedef struct smdp_profile_info {
-    char iccid[SMDP_ICCID_MAX + 1];                /* 19 or 20 digits, F padding removed */
+    char iccid[SMDP_ICCID_MAX + 1];               /* 19 or 20 digits, F padding removed */
     char profile_type[SMDP_PROFILE_TYPE_MAX + 1]; /* header profileType; "" when absent */
     unsigned major_version;
     unsigned minor_version;
