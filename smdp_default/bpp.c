@@ -118,8 +118,10 @@ int smdp_mkey_load(smdp_mkey *mk, const char *path, int create)
         rc = SMDP_BPP_OK;
         for (size_t i = 0; i < SMDP_MKEY_LEN; i++) {
             int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
-            if (hi < 0 || lo < 0)
+            if (hi < 0 || lo < 0) {
                 rc = SMDP_BPP_EKEYFILE;
+                break;
+            }
             mk->k[i] = (uint8_t)(hi << 4 | lo);
         }
     }
