@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "asn1/der.h"
+#include "asn1/sgp22.h"
 #include "rsp/bsp.h"
 #include "smdp_default/profile.h"
 #include "tests/unit/ut.h"
@@ -332,10 +333,26 @@ static void roundtrip(int nid, const uint8_t *upp, size_t upp_len, uint8_t ppk_o
     uint8_t *bpp;
     size_t bpp_len;
     UT_EQ(smdp_bpp_build(&in, &bpp, &bpp_len), 0);
+    /* the shared SGP.22 codecs read the same structure */
+    sgp22_bpp sb;
+    UT_EQ(sgp22_bpp_decode(bpp, bpp_len, &sb), 0);
+    UT_EQ(sb.init_secure_channel.remote_op_id, 1);
+    UT_CHECK(sb.init_secure_channel.transaction_id.len == 16 &&
+             memcmp(sb.init_secure_channel.transaction_id.p, f.tid, 16) == 0);
+    UT_CHECK(sb.init_secure_channel.control_ref_template.host_id.len == sizeof(HOST_ID));
+    UT_EQ(sb.first_seq87.count, 1);
+    UT_EQ(sb.seq88.count, (f.md_len + RSP_BSP_MAX_PLAIN_MAC - 1) / RSP_BSP_MAX_PLAIN_MAC);
+    UT_EQ(sb.second_seq87.count, 1);
+    UT_EQ(sb.seq86.count, ppp.segments);
+    sgp22_store_metadata smd;
+    UT_EQ(sgp22_store_metadata_decode(f.md, f.md_len, &smd), 0);
+    UT_CHECK(smd.profile_class.present && smd.profile_class.v == SMDP_CLASS_TEST);
     decoded d;
     int rc = euicc_decode(bpp, bpp_len, f.euicc_ot, f.dppb, f.tid, sizeof(f.tid), &d);
     UT_EQ(rc, 0);
     if (rc == 0) {
+        sgp22_configure_isdp cfg;
+        UT_EQ(sgp22_configure_isdp_decode(d.cfg, d.cfg_len, &cfg), 0);
         static const uint8_t empty_cfg[2] = {0xBF, 0x24};
         UT_CHECK(d.cfg_len == 3 && memcmp(d.cfg, empty_cfg, 2) == 0 && d.cfg[2] == 0);
         UT_CHECK(d.md_len == f.md_len && memcmp(d.md, f.md, f.md_len) == 0);
