@@ -115,7 +115,8 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               copy_bin(o->cc_hash, sizeof(o->cc_hash), NULL, &p->cc_hash) ||
               copy_str(o->smds_address, sizeof(o->smds_address), p->smds_address) ||
               copy_str(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
-              p->ppk_blob.len != SMDP_PPK_BLOB_LEN || copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
+              p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
+              copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
               copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid);
     o->state = (smdp_state)p->state;
     o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
@@ -251,7 +252,8 @@ static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, co
     rsp_key k;
     size_t il = strlen(a->iccid) + 1;
 
-    if (!b || strcmp(b->owner, a->owner) || strcmp(b->profile_type, a->profile_type) || b->state != a->state) {
+    if (!b || strcmp(b->owner, a->owner) || strcmp(b->profile_type, a->profile_type) ||
+        b->state != a->state) {
         if (b) {
             key_pool(&k, b->owner, b->profile_type, b->state, b->iccid);
             rsp_db_del(t, s->dbi[DB_POOL], &k, NULL, 0);
@@ -566,8 +568,8 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     copy_str(a->eid, sizeof(a->eid), eid);
     a->has_cc = op->confirmation_code && *op->confirmation_code;
     memset(a->cc_hash, 0, sizeof(a->cc_hash));
-    if (a->has_cc &&
-        EVP_Digest(op->confirmation_code, strlen(op->confirmation_code), a->cc_hash, NULL, EVP_sha256(), NULL) != 1)
+    if (a->has_cc && EVP_Digest(op->confirmation_code, strlen(op->confirmation_code), a->cc_hash, NULL,
+                                EVP_sha256(), NULL) != 1)
         return EIO;
     a->cc_attempts = 0;
     copy_str(a->smds_address, sizeof(a->smds_address), op->smds_address);
@@ -708,8 +710,8 @@ static int op_bpp_delivered(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return rc;
     const smdp_order *b = &op->before;
     smdp_order *a = &op->after;
-    if (!op->euicc_otpk || !op->otsk_blob || op->otsk_blob_len == 0 || op->otsk_blob_len > SMDP_OTSK_BLOB_MAX ||
-        !op->bpp || op->bpp_len == 0)
+    if (!op->euicc_otpk || !op->otsk_blob || op->otsk_blob_len == 0 ||
+        op->otsk_blob_len > SMDP_OTSK_BLOB_MAX || !op->bpp || op->bpp_len == 0)
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!downloadable(b->state))
         return refuse(op, RSP_ST_BPP_UNAVAILABLE);

@@ -51,7 +51,7 @@
 #include "smdp_default/profile.h"
 
 /* Where a state directory keeps things. */
-#define SMDP_STATE_DB "orders"           /* LMDB environment directory */
+#define SMDP_STATE_DB "orders"             /* LMDB environment directory */
 #define SMDP_STATE_MASTER_KEY "master.key" /* service master key file */
 
 #define SMDP_EID_DIGITS 32
@@ -144,18 +144,18 @@ void smdp_orders_close(smdp_orders *o);
 /* ---- state changes ---- */
 
 typedef enum smdp_op_kind {
-    SMDP_OP_IMPORT = 1,       /* in: iccid, profile_type, owner, import */
-    SMDP_OP_DOWNLOAD_ORDER,   /* in: owner, eid?, iccid | profile_type; out: after.iccid */
-    SMDP_OP_CONFIRM_ORDER,    /* in: owner, iccid, release, eid?, matching_id?, confirmation_code?,
-                                 smds_address?, root_smds_address?; out: after.matching_id */
-    SMDP_OP_CANCEL_ORDER,     /* in: owner, iccid, final_state, eid?, matching_id? */
-    SMDP_OP_RELEASE_PROFILE,  /* in: owner, iccid */
-    SMDP_OP_DOWNLOAD_START,   /* in: iccid, eid, tid */
-    SMDP_OP_CHECK_CC,         /* in: iccid, tid, hash_cc? */
-    SMDP_OP_BPP_DELIVERED,    /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
-    SMDP_OP_INSTALL_RESULT,   /* in: iccid, tid (of the BPP), ok */
-    SMDP_OP_CANCEL_SESSION,   /* in: iccid, tid */
-    SMDP_OP_SET_EVENT,        /* in: iccid, ok = registered */
+    SMDP_OP_IMPORT = 1,      /* in: iccid, profile_type, owner, import */
+    SMDP_OP_DOWNLOAD_ORDER,  /* in: owner, eid?, iccid | profile_type; out: after.iccid */
+    SMDP_OP_CONFIRM_ORDER,   /* in: owner, iccid, release, eid?, matching_id?, confirmation_code?,
+                                smds_address?, root_smds_address?; out: after.matching_id */
+    SMDP_OP_CANCEL_ORDER,    /* in: owner, iccid, final_state, eid?, matching_id? */
+    SMDP_OP_RELEASE_PROFILE, /* in: owner, iccid */
+    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid */
+    SMDP_OP_CHECK_CC,        /* in: iccid, tid, hash_cc? */
+    SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
+    SMDP_OP_INSTALL_RESULT,  /* in: iccid, tid (of the BPP), ok */
+    SMDP_OP_CANCEL_SESSION,  /* in: iccid, tid */
+    SMDP_OP_SET_EVENT,       /* in: iccid, ok = registered */
 } smdp_op_kind;
 
 /* What SMDP_OP_IMPORT stores (see smdp_orders_import_upp for the usual way). */
@@ -179,7 +179,7 @@ typedef struct smdp_op {
     const char *owner; /* ES2+ caller (function requester identity) */
     const char *iccid;
     const char *profile_type;
-    const char *eid; /* 32 digits */
+    const char *eid;               /* 32 digits */
     const char *matching_id;       /* NULL = absent; "" = explicitly none (needs an EID) */
     const char *confirmation_code; /* NULL or "" = none; hashed as given (ASCII) */
     const char *smds_address;
@@ -194,8 +194,8 @@ typedef struct smdp_op {
     size_t otsk_blob_len;
     const uint8_t *bpp; /* the BF36 delivered */
     size_t bpp_len;
-    bool ok;                    /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
-    const smdp_import *import;  /* IMPORT */
+    bool ok;                   /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
+    const smdp_import *import; /* IMPORT */
 
     rsp_status status; /* out: RSP_OK or the refusal */
     int db_err;        /* out: LMDB error when status is RSP_ST_INTERNAL */
