@@ -900,15 +900,11 @@ rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uin
     der_w_init(&w);
     rc = smdp_metadata_encode(&w, &m);
     der_w_free(&w);
-    if (rc) {
-        *detail = rc;
+    if (rc)
         return RSP_ST_INVALID_FIELD;
-    }
     smdp_ppp ppp;
-    if ((rc = smdp_ppp_protect(mk, info.iccid, upp, len, &ppp))) {
-        *detail = rc;
-        return rc == SMDP_BPP_EINVAL ? RSP_ST_INVALID_FIELD : RSP_ST_INTERNAL;
-    }
+    if (smdp_ppp_protect(mk, info.iccid, upp, len, &ppp))
+        return RSP_ST_INTERNAL;
     smdp_import im = {.service_provider_name = m.service_provider_name,
                       .profile_name = m.profile_name,
                       .profile_class = m.profile_class,
@@ -916,7 +912,6 @@ rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uin
     smdp_op *op = calloc(1, sizeof(*op));
     if (!op) {
         smdp_ppp_free(&ppp);
-        *detail = ENOMEM;
         return RSP_ST_INTERNAL;
     }
     op->kind = SMDP_OP_IMPORT;

@@ -220,9 +220,10 @@ int smdp_orders_submit(smdp_orders *o, smdp_op *op);
  * Import: parses upp (smdp_profile_parse), protects it under fresh PPKs
  * sealed with mk and stores it as Available for owner under profile_type.
  * Returns RSP_OK and the ICCID in iccid_out; RSP_ST_INVALID_FIELD when the
- * package or an argument is refused (*detail = SMDP_PROFILE_E* or
- * SMDP_BPP_E*), RSP_ST_ICCID_IN_USE when the ICCID is already stored,
- * RSP_ST_INTERNAL on storage failure (*detail = LMDB error).  detail may be NULL.
+ * package is refused (*detail = its SMDP_PROFILE_E* code) or when the
+ * profile type, owner or metadata is (*detail = 0); RSP_ST_ICCID_IN_USE when
+ * the ICCID is already stored; RSP_ST_INTERNAL on a storage failure (*detail
+ * = the LMDB error) or a cryptographic one (*detail = 0).  detail may be NULL.
  */
 rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uint8_t *upp, size_t len,
                                   const char *profile_type, const char *owner, const smdp_metadata *md,

@@ -282,6 +282,7 @@ static void test_import(void)
     smdp_metadata md = {.service_provider_name = "012345678901234567890123456789012"};
     UT_EQ(smdp_orders_import_upp(g_o, &g_mk, upp, ul, "T1", "op1", &md, T0, NULL, &detail),
           RSP_ST_INVALID_FIELD);
+    UT_EQ(detail, 0);
     UT_EQ(smdp_orders_import_upp(g_o, &g_mk, upp, ul, "", "op1", NULL, T0, NULL, &detail),
           RSP_ST_INVALID_FIELD);
     UT_EQ(smdp_orders_import_upp(g_o, &g_mk, upp, ul, "T1", NULL, NULL, T0, NULL, &detail),
