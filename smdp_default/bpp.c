@@ -13,6 +13,7 @@
 
 #include "rsp/bsp.h"
 #include "rsp/codec.h"
+#include "rsp/sig.h"
 #include "smdp_default/profile.h"
 
 #define SEAL_VERSION 0x01
@@ -369,6 +370,12 @@ static bool seq86_ok(const uint8_t *p, size_t len)
         len -= n;
     }
     return true;
+}
+
+int smdp_sign_with_key(void *arg, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                       uint8_t sig[SMDP_SIG_LEN])
+{
+    return arg && rsp_sig_sign2(arg, a, alen, b, blen, sig) == 0 ? 0 : -1;
 }
 
 /* BF23: the signed fields, then 5F37 smdpSign over them || 5F49 euiccOtpk. */

@@ -139,6 +139,11 @@ int smdp_metadata_encode(der_writer *w, const smdp_metadata *m);
 typedef int (*smdp_sign_fn)(void *arg, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                             uint8_t sig[SMDP_SIG_LEN]);
 
+/* A smdp_sign_fn for a key held in this process: arg is the EVP_PKEY of
+ * SK.DPpb (rsp_sig_sign2). */
+int smdp_sign_with_key(void *arg, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                       uint8_t sig[SMDP_SIG_LEN]);
+
 typedef struct smdp_bpp_input {
     const uint8_t *transaction_id; /* 1..16 octets */
     size_t transaction_id_len;

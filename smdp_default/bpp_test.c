@@ -21,32 +21,7 @@ static const uint8_t EID[16] = {0x89, 0x04, 0x90, 0x32, 0x12, 0x34, 0x51, 0x23,
                                 0x45, 0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x35};
 static const uint8_t HOST_ID[8] = {'S', 'M', 'D', 'P', 'H', 'O', 'S', 'T'};
 
-/* ---- signing with a raw EVP key (test stand-in for rsp_sig_sign2) ---- */
-
-static int sign_cb(void *arg, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t sig[64])
-{
-    EVP_PKEY *key = arg;
-    size_t n = alen + blen, dlen = 0;
-    uint8_t *msg = malloc(n), der[80];
-    memcpy(msg, a, alen);
-    memcpy(msg + alen, b, blen);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, key) == 1 &&
-             EVP_DigestSign(c, NULL, &dlen, msg, n) == 1 && dlen <= sizeof(der) &&
-             EVP_DigestSign(c, der, &dlen, msg, n) == 1;
-    EVP_MD_CTX_free(c);
-    free(msg);
-    if (!ok)
-        return -1;
-    const uint8_t *p = der;
-    ECDSA_SIG *s = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
-    if (!s)
-        return -1;
-    ok = BN_bn2binpad(ECDSA_SIG_get0_r(s), sig, 32) == 32 &&
-         BN_bn2binpad(ECDSA_SIG_get0_s(s), sig + 32, 32) == 32;
-    ECDSA_SIG_free(s);
-    return ok ? 0 : -1;
-}
+/* ---- signatures (checked with OpenSSL directly, not rsp/sig) ---- */
 
 static int fail_sign(void *arg, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t sig[64])
 {
@@ -307,7 +282,7 @@ static smdp_bpp_input input_of(fixture *f, const char *iccid, const smdp_ppp *pp
                             .euicc_otpk = f->euicc_otpk,
                             .euicc_otpk_len = sizeof(f->euicc_otpk),
                             .smdp_ot = f->smdp_ot,
-                            .sign = sign_cb,
+                            .sign = smdp_sign_with_key,
                             .sign_arg = f->dppb,
                             .metadata = f->md,
                             .metadata_len = f->md_len,
@@ -573,6 +548,9 @@ static void test_bad_inputs(void)
     UT_EQ(smdp_bpp_build(&in, &bpp, &bl), SMDP_BPP_EINVAL);
     in = input_of(&f, iccid, &ppp);
     in.sign = fail_sign;
+    UT_EQ(smdp_bpp_build(&in, &bpp, &bl), SMDP_BPP_ESIGN);
+    in = input_of(&f, iccid, &ppp);
+    in.sign_arg = NULL;
     UT_EQ(smdp_bpp_build(&in, &bpp, &bl), SMDP_BPP_ESIGN);
     in = input_of(&f, iccid, &ppp);
     ppp.seq86[0] = 0x87;
