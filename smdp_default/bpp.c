@@ -72,10 +72,15 @@ static int mkey_create(const char *path)
     uint8_t key[SMDP_MKEY_LEN];
     char line[2 * SMDP_MKEY_LEN + 1];
     char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return SMDP_BPP_EKEYFILE;
-    if (RAND_bytes(key, sizeof(key)) != 1)
+    uint32_t nonce;
+    if (RAND_bytes(key, sizeof(key)) != 1 || RAND_bytes((uint8_t *)&nonce, sizeof(nonce)) != 1)
         return SMDP_BPP_ECRYPTO;
+    /* unique per caller, threads of one process included */
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%08x", path, (long)getpid(), (unsigned)nonce) >=
+        (int)sizeof(tmp)) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return SMDP_BPP_EKEYFILE;
+    }
     for (size_t i = 0; i < SMDP_MKEY_LEN; i++)
         snprintf(line + 2 * i, 3, "%02x", key[i]);
     line[2 * SMDP_MKEY_LEN] = '\n';

@@ -1,5 +1,6 @@
 #include "smdp_default/bpp.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,6 +692,47 @@ static void test_mkey_file(void)
     smdp_mkey_wipe(&b);
 }
 
+typedef struct mkey_race {
+    pthread_barrier_t *bar;
+    const char *path;
+    smdp_mkey mk;
+    int rc;
+} mkey_race;
+
+static void *mkey_thread(void *arg)
+{
+    mkey_race *r = arg;
+    pthread_barrier_wait(r->bar);
+    r->rc = smdp_mkey_load(&r->mk, r->path, 1);
+    return NULL;
+}
+
+/* Starters racing to create the key all end up with the same one. */
+static void test_mkey_race(void)
+{
+    char dir[] = "/tmp/smdp_bpp_race.XXXXXX";
+    UT_CHECK(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/master.key", dir);
+    enum { N = 8 };
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, N);
+    pthread_t th[N];
+    mkey_race r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (mkey_race){.bar = &bar, .path = path};
+        pthread_create(&th[i], NULL, mkey_thread, &r[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        UT_EQ(r[i].rc, 0);
+        UT_CHECK(memcmp(r[i].mk.k, r[0].mk.k, SMDP_MKEY_LEN) == 0);
+    }
+    pthread_barrier_destroy(&bar);
+    unlink(path);
+    UT_EQ(rmdir(dir), 0); /* no temporary file left behind */
+}
+
 int main(void)
 {
     UT_RUN(test_synthetic);
@@ -701,5 +743,6 @@ int main(void)
     UT_RUN(test_metadata);
     UT_RUN(test_seal);
     UT_RUN(test_mkey_file);
+    UT_RUN(test_mkey_race);
     return ut_finish();
 }
