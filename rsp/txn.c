@@ -111,7 +111,6 @@ int rsp_txn_keyring_load(rsp_txn_keyring *kr, const char *path, int create)
         OPENSSL_cleanse(secret, sizeof(secret));
         if (rc)
             break;
-        OPENSSL_cleanse(secret, sizeof(secret));
         any = 1;
     }
     OPENSSL_cleanse(line, sizeof(line));
