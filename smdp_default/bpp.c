@@ -13,6 +13,7 @@
 
 #include "rsp/bsp.h"
 #include "rsp/codec.h"
+#include "rsp/keyfile.h"
 #include "rsp/sig.h"
 #include "smdp_default/profile.h"
 
@@ -56,47 +57,17 @@ void smdp_mkey_wipe(smdp_mkey *mk)
     OPENSSL_cleanse(mk->k, sizeof(mk->k));
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int mkey_create(const char *path)
 {
     uint8_t key[SMDP_MKEY_LEN];
-    char line[2 * SMDP_MKEY_LEN + 1];
-    char tmp[4096];
-    uint32_t nonce;
-    if (RAND_bytes(key, sizeof(key)) != 1 || RAND_bytes((uint8_t *)&nonce, sizeof(nonce)) != 1)
+    char line[2 * SMDP_MKEY_LEN + 2];
+    size_t n = 0;
+    if (RAND_bytes(key, sizeof(key)) != 1)
         return SMDP_BPP_ECRYPTO;
-    /* unique per caller, threads of one process included */
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%08x", path, (long)getpid(), (unsigned)nonce) >=
-        (int)sizeof(tmp)) {
-        OPENSSL_cleanse(key, sizeof(key));
-        return SMDP_BPP_EKEYFILE;
-    }
-    for (size_t i = 0; i < SMDP_MKEY_LEN; i++)
-        snprintf(line + 2 * i, 3, "%02x", key[i]);
-    line[2 * SMDP_MKEY_LEN] = '\n';
+    rsp_hex_encode(key, sizeof(key), line, sizeof(line), &n);
     OPENSSL_cleanse(key, sizeof(key));
-
-    int rc = SMDP_BPP_EKEYFILE;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-    if (fd >= 0) {
-        bool ok = write(fd, line, sizeof(line)) == (ssize_t)sizeof(line) && fsync(fd) == 0;
-        close(fd);
-        /* link() is atomic and refuses to replace: of several processes
-         * starting together exactly one key wins, complete. */
-        if (ok && (link(tmp, path) == 0 || errno == EEXIST))
-            rc = SMDP_BPP_OK;
-        unlink(tmp);
-    }
+    line[n++] = '\n';
+    int rc = rsp_keyfile_create(path, line, n) == 0 ? SMDP_BPP_OK : SMDP_BPP_EKEYFILE;
     OPENSSL_cleanse(line, sizeof(line));
     return rc;
 }
@@ -109,28 +80,16 @@ int smdp_mkey_load(smdp_mkey *mk, const char *path, int create)
         if (rc)
             return rc;
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW);
-    if (fd < 0)
+    char buf[2 * SMDP_MKEY_LEN + 3];
+    size_t n = 0;
+    if (rsp_keyfile_read(path, buf, sizeof(buf), &n) != 0)
         return SMDP_BPP_EKEYFILE;
-    struct stat st;
-    char buf[2 * SMDP_MKEY_LEN + 2];
-    ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0)
-        n = read(fd, buf, sizeof(buf));
-    close(fd);
-
     int rc = SMDP_BPP_EKEYFILE;
-    if (n == 2 * SMDP_MKEY_LEN || (n == 2 * SMDP_MKEY_LEN + 1 && buf[2 * SMDP_MKEY_LEN] == '\n')) {
+    size_t got = 0;
+    if ((n == 2 * SMDP_MKEY_LEN || (n == 2 * SMDP_MKEY_LEN + 1 && buf[2 * SMDP_MKEY_LEN] == '\n')) &&
+        rsp_hex_decode(buf, 2 * SMDP_MKEY_LEN, mk->k, sizeof(mk->k), &got) == RSP_CODEC_OK &&
+        got == SMDP_MKEY_LEN)
         rc = SMDP_BPP_OK;
-        for (size_t i = 0; i < SMDP_MKEY_LEN; i++) {
-            int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                rc = SMDP_BPP_EKEYFILE;
-                break;
-            }
-            mk->k[i] = (uint8_t)(hi << 4 | lo);
-        }
-    }
     OPENSSL_cleanse(buf, sizeof(buf));
     if (rc)
         smdp_mkey_wipe(mk);
