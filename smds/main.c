@@ -1,9 +1,224 @@
 /*
  * smds - SM-DS discovery server.  Device-facing ES11 on the "device" listener (server-only TLS), ES12
  * (from SM-DP+) and ES15 (from other SM-DS) on the mutual-TLS "s2s" listener.  Startup, configuration
- * and shutdown are shared with the SM-DP+ in rsp/service.c; `smds --help` lists the keys.
+ * and shutdown are shared with the SM-DP+ in rsp/service.c; `smds --help` lists the keys.  SIGHUP
+ * reloads the TLS certificates, the CI certificates and the CERT.DSauth certificates and keys.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsp/es.h"
+#include "rsp/log.h"
+#include "rsp/metrics.h"
 #include "rsp/service.h"
+#include "smds/server.h"
+#include "smds/smds.h"
+
+#define MAX_LIST 16
+
+static const rsp_config_key_t keys[] = {
+    {"smds", "fqdn", RSP_CFG_STR, "", 0, 0, "this SM-DS's address (FQDN), as devices are told to use it"},
+    {"smds", "ci", RSP_CFG_STR, "", 0, 0, "trusted CI certificates (DER or PEM), comma-separated"},
+    {"smds", "auth_cert", RSP_CFG_STR, "", 0, 0, "CERT.DSauth.ECDSA files, one per CI, comma-separated"},
+    {"smds", "auth_key", RSP_CFG_STR, "", 0, 0, "their private keys, in the same order"},
+    {"smds", "txn_secret", RSP_CFG_STR, "", 0, 0,
+     "ES11 transaction secret file (default <state_dir>/txn.secret); share it between instances"},
+    {"smds", "txn_ttl", RSP_CFG_INT, "300", 10, 86400, "seconds an ES11 transaction stays valid"},
+    {"smds", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000, "consumed transactionIds remembered"},
+    {"smds", "eum_cache", RSP_CFG_INT, "1024", 1, 1000000, "verified EUM certificates cached"},
+    {"smds", "event_max_age", RSP_CFG_INT, "0", 0, 100000000, "seconds an event lives (0 = until deleted)"},
+    {"smds", "events_per_eid", RSP_CFG_INT, "100", 1, 100000, "most events one EID may hold"},
+    {"smds", "housekeeping_interval", RSP_CFG_INT, "60", 1, 86400,
+     "seconds between purges of expired events"},
+    {"smds", "db_map_size", RSP_CFG_SIZE, "64m", 1 << 20, 1ll << 40,
+     "initial LMDB map size (grows on demand)"},
+    {"smds", "es15_peers", RSP_CFG_STR, "", 0, 0,
+     "SM-DS identities (certificate OID or DNS name) allowed to call ES15; empty = any CERT.DS.TLS"},
+    {"smds", "metrics_on_device", RSP_CFG_BOOL, "true", 0, 0,
+     "also serve GET /metrics on the device listener"},
+    {"root", "address", RSP_CFG_STR, "", 0, 0,
+     "Root SM-DS host:port (makes this an Alternative SM-DS that cascades over ES15)"},
+    {"root", "cert", RSP_CFG_STR, "", 0, 0, "client certificate (CERT.DS.TLS, PEM) for the root"},
+    {"root", "key", RSP_CFG_STR, "", 0, 0, "its private key (PEM)"},
+    {"root", "ca", RSP_CFG_STR, "", 0, 0, "CA certificates (PEM) that issued the root's TLS certificate"},
+    {"root", "threads", RSP_CFG_INT, "4", 1, 64, "client threads towards the root"},
+    {"root", "timeout_ms", RSP_CFG_INT, "5000", 100, 600000, "timeout of one call to the root"},
+    {"log", "file", RSP_CFG_STR, "-", 0, 0, "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
+    {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+};
+
+static struct app {
+    smds_t *x;
+    rsp_metrics *metrics;
+} app;
+
+/* Splits a comma-separated list (in a copy the caller frees) into trimmed items. */
+static size_t split(const char *s, char **copy, const char **items, size_t max)
+{
+    *copy = strdup(s ? s : "");
+    size_t n = 0;
+    if (!*copy)
+        return 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(*copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = 0;
+        if (*tok && n < max)
+            items[n++] = tok;
+    }
+    return n;
+}
+
+static int set_log(const rsp_config_t *cfg)
+{
+    const char *level = rsp_config_str(cfg, "log.level");
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    int found = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(level, names[i]) == 0)
+            found = i;
+    if (found < 0) {
+        fprintf(stderr, "smds: log.level must be debug, info, warn or error\n");
+        return -1;
+    }
+    rsp_log_set_level((enum rsp_log_level)found);
+    if (rsp_log_open(rsp_config_str(cfg, "log.file")) != 0) {
+        fprintf(stderr, "smds: cannot open log file %s\n", rsp_config_str(cfg, "log.file"));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(rsp_service_t *svc)
+{
+    const rsp_config_t *cfg = rsp_service_config(svc);
+    rsp_log_set_service("smds");
+    if (set_log(cfg) != 0)
+        return -1;
+    char *ci_copy, *cert_copy, *key_copy, *peers_copy;
+    const char *ci[MAX_LIST], *certs[MAX_LIST], *keys_[MAX_LIST], *peers[MAX_LIST];
+    size_t nci = split(rsp_config_str(cfg, "smds.ci"), &ci_copy, ci, MAX_LIST);
+    size_t ncert = split(rsp_config_str(cfg, "smds.auth_cert"), &cert_copy, certs, MAX_LIST);
+    size_t nkey = split(rsp_config_str(cfg, "smds.auth_key"), &key_copy, keys_, MAX_LIST);
+    size_t npeers = split(rsp_config_str(cfg, "smds.es15_peers"), &peers_copy, peers, MAX_LIST);
+    char store_dir[4096], secret[4096];
+    const char *state = rsp_service_state_dir(svc);
+    snprintf(store_dir, sizeof(store_dir), "%s/events", state);
+    const char *sf = rsp_config_str(cfg, "smds.txn_secret");
+    if (sf[0])
+        snprintf(secret, sizeof(secret), "%s", sf);
+    else
+        snprintf(secret, sizeof(secret), "%s/txn.secret", state);
+
+    int rc = -1;
+    if (ncert != nkey) {
+        fprintf(stderr, "smds: smds.auth_cert and smds.auth_key must name the same number of files\n");
+        goto out;
+    }
+    if (nci == 0 || ncert == 0) {
+        fprintf(stderr, "smds: smds.ci and smds.auth_cert are required\n");
+        goto out;
+    }
+    app.metrics = rsp_metrics_new();
+    if (!app.metrics)
+        goto out;
+    rsp_metrics_describe(app.metrics, RSP_ES_METRIC_REQUESTS, RSP_METRIC_COUNTER,
+                         "ES function calls by function and GSMA result code");
+    rsp_metrics_describe(app.metrics, RSP_ES_METRIC_LATENCY, RSP_METRIC_HISTOGRAM,
+                         "ES function latency by function");
+    rsp_metrics_describe(app.metrics, "smds_root_requests_total", RSP_METRIC_COUNTER,
+                         "ES15 calls to the Root SM-DS by function and outcome");
+    smds_root_config root = {
+        .address = rsp_config_str(cfg, "root.address"),
+        .cert = rsp_config_str(cfg, "root.cert"),
+        .key = rsp_config_str(cfg, "root.key"),
+        .ca = rsp_config_str(cfg, "root.ca"),
+        .requester = rsp_config_str(cfg, "smds.fqdn"),
+        .threads = (unsigned)rsp_config_int(cfg, "root.threads"),
+        .timeout_ms = (unsigned)rsp_config_int(cfg, "root.timeout_ms"),
+    };
+    smds_config sc = {
+        .fqdn = rsp_config_str(cfg, "smds.fqdn"),
+        .ci_files = ci,
+        .n_ci_files = nci,
+        .auth_certs = certs,
+        .auth_keys = keys_,
+        .n_auth = ncert,
+        .store_dir = store_dir,
+        .store =
+            {
+                .per_eid_cap = (size_t)rsp_config_int(cfg, "smds.events_per_eid"),
+                .max_age = (uint32_t)rsp_config_int(cfg, "smds.event_max_age"),
+                .map_size = rsp_config_size(cfg, "smds.db_map_size"),
+            },
+        .housekeeping_interval = (unsigned)rsp_config_int(cfg, "smds.housekeeping_interval"),
+        .txn_secret_file = secret,
+        .txn_ttl = (uint32_t)rsp_config_int(cfg, "smds.txn_ttl"),
+        .replay_capacity = (size_t)rsp_config_int(cfg, "smds.replay_cache"),
+        .eum_cache_capacity = (size_t)rsp_config_int(cfg, "smds.eum_cache"),
+        .es15_peers = peers,
+        .n_es15_peers = npeers,
+        .root = root.address[0] ? &root : NULL,
+        .metrics = app.metrics,
+    };
+    char err[512];
+    if (!(app.x = smds_new(&sc, err, sizeof(err)))) {
+        fprintf(stderr, "smds: %s\n", err);
+        goto out;
+    }
+    if (smds_server_routes(rsp_service_http(svc), rsp_service_device(svc), rsp_service_s2s(svc), app.x,
+                           rsp_config_bool(cfg, "smds.metrics_on_device")) != 0) {
+        fprintf(stderr, "smds: cannot register routes\n");
+        goto out;
+    }
+    rsp_log(RSP_LOG_INFO, "SM-DS %s: %zu CI, %zu CERT.DSauth, %s", sc.fqdn, nci, ncert,
+            sc.root ? "alternative (cascades to the root)" : "root");
+    rc = 0;
+out:
+    if (rc != 0) {
+        smds_free(app.x);
+        app.x = NULL;
+        rsp_metrics_free(app.metrics);
+        app.metrics = NULL;
+    }
+    free(ci_copy);
+    free(cert_copy);
+    free(key_copy);
+    free(peers_copy);
+    return rc;
+}
+
+static void teardown(rsp_service_t *svc)
+{
+    (void)svc;
+    smds_free(app.x);
+    app.x = NULL;
+    rsp_metrics_free(app.metrics);
+    app.metrics = NULL;
+}
+
+static int reload(rsp_service_t *svc)
+{
+    char err[512];
+    if (set_log(rsp_service_config(svc)) != 0)
+        return -1;
+    if (smds_reload(app.x, err, sizeof(err)) != 0) {
+        rsp_log(RSP_LOG_ERROR, "reload: %s (keeping the previous certificates)", err);
+        return -1;
+    }
+    rsp_log(RSP_LOG_INFO, "reload: CI and CERT.DSauth certificates reloaded");
+    return 0;
+}
+
+static int peer_check(void *ctx, X509 *leaf, STACK_OF(X509) * chain, void **identity_out)
+{
+    struct app *a = ctx;
+    return a->x ? smds_peer_check(a->x, leaf, chain, identity_out) : -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -12,6 +227,14 @@ int main(int argc, char **argv)
         .description = "SGP.22 SM-DS discovery server (ES11, ES12, ES15)",
         .device_port = "8443",
         .s2s_port = "8444",
+        .keys = keys,
+        .nkeys = sizeof(keys) / sizeof(keys[0]),
+        .setup = setup,
+        .teardown = teardown,
+        .reload = reload,
+        .ctx = &app,
+        .s2s_peer_check = peer_check,
+        .s2s_peer_free = smds_peer_free,
     };
     return rsp_service_main(&def, argc, argv);
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Integration test of the HTTP glue: real processes, real TLS, curl as the client.
-#   usage: http_smoke_test.sh <smds> <smdp-default> <http_testserver>
+#   usage: http_smoke_test.sh <smds> <smdp-default> <http_testserver> <rsp-pki>
 # Servers bind port 0 and report their ports in a file; certificates are minted here with the openssl
 # CLI into $TEST_TMPDIR.  Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
@@ -8,6 +8,7 @@ set -u
 SMDS=$(realpath "$1")
 SMDP=$(realpath "$2")
 TESTSERVER=$(realpath "$3")
+RSP_PKI=$(realpath "$4")
 TMP=${TEST_TMPDIR:-$(mktemp -d)}/http_smoke
 rm -rf "$TMP"
 mkdir -p "$TMP"
@@ -55,7 +56,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.
     mint client2 dp2.test.example 'extendedKeyUsage=clientAuth\n' &&
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -out rogue.crt \
         -days 2 -subj "/CN=rogue" 2>/dev/null
-if [ $? -ne 0 ] || [ ! -s rogue.crt ]; then
+    "$RSP_PKI" init --out pki >/dev/null
+if [ $? -ne 0 ] || [ ! -s rogue.crt ] || [ ! -s pki/nist/smds/dsauth.pem ]; then
     echo "cannot mint test certificates"
     echo "0 passed, 1 failed"
     exit 1
@@ -87,6 +89,10 @@ stop_ok() {
     expect "$1 exits 0 on SIGTERM" 0 $?
 }
 
+# The SM-DS also needs its FQDN, CI and CERT.DSauth (GSMA-shaped, from rsp-pki).
+SMDS_FLAGS=(--smds.fqdn=testsmds.example.com --smds.ci=pki/nist/ci/ci.pem
+    --smds.auth_cert=pki/nist/smds/dsauth.pem --smds.auth_key=pki/nist/smds/dsauth.key.pem)
+
 # ---------------------------------------------------------------- smds
 start_service() { # BIN NAME PORTFILE [flags...]
     local bin=$1 name=$2 pf=$3
@@ -98,7 +104,7 @@ start_service() { # BIN NAME PORTFILE [flags...]
     PIDS+=("$SVC_PID")
 }
 
-start_service "$SMDS" smds smds.ports
+start_service "$SMDS" smds smds.ports "${SMDS_FLAGS[@]}"
 if wait_ports smds.ports "$SVC_PID"; then
     ok "smds starts and reports its ports"
     SMDS_PID=$SVC_PID
@@ -122,7 +128,7 @@ if wait_ports smds.ports "$SVC_PID"; then
     expect "smds s2s accepts a certificate from the CA" "200 2" \
         "$(code_ver --cacert ca.crt --cert client.crt --key client.key --http2 $S/healthz)"
     "$SMDS" --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt --device.port="$DP" --s2s.port=0 \
-        --server.state_dir="$TMP/state-second" >second.log 2>&1
+        --server.state_dir="$TMP/state-second" "${SMDS_FLAGS[@]}" >second.log 2>&1
     expect "a second smds on a port in use exits 1" 1 $?
     grep -q 'in use' second.log && ok "and says the address is in use" || bad "and says the address is in use" "$(cat second.log)"
     stop_ok smds "$SMDS_PID"
@@ -161,7 +167,7 @@ expect "--help exits 0" 0 $?
 grep -q -- '--s2s.client_ca' help.out && ok "--help lists keys" || bad "--help lists keys"
 printf '[device]\nport = 0\n[s2s]\nport = 0\n[server]\nport_file = ini.ports\nworkers = 1\n' >good.ini
 "$SMDS" --config=good.ini --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt \
-    --server.state_dir="$TMP/state-ini" >ini.log 2>&1 &
+    --server.state_dir="$TMP/state-ini" "${SMDS_FLAGS[@]}" >ini.log 2>&1 &
 INI_PID=$!
 PIDS+=("$INI_PID")
 if wait_ports ini.ports "$INI_PID"; then
@@ -171,7 +177,8 @@ if wait_ports ini.ports "$INI_PID"; then
 else
     bad "service configured from an INI file serves" "$(cat ini.log)"
 fi
-"$SMDS" --tls.cert=missing.crt --device.port=0 --s2s.port=0 --server.state_dir="$TMP/state-x" >/dev/null 2>&1
+"$SMDS" --tls.cert=missing.crt --device.port=0 --s2s.port=0 --server.state_dir="$TMP/state-x" "${SMDS_FLAGS[@]}" \
+    >/dev/null 2>&1
 expect "missing certificate file: exit 1" 1 $?
 
 # ---------------------------------------------------------------- test server

@@ -1,0 +1,287 @@
+#include "smds/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rsp/db.h"
+#include "rsp/es.h"
+#include "smds/es11.h"
+#include "smds/es12.h"
+
+/* ---- ES11 ---- */
+
+static int es11_initiate(h2o_req_t *req, void *ctx)
+{
+    smds_t *x = ctx;
+    rsp_es_ctx *c = rsp_es_begin(req, "ES11.InitiateAuthentication", x->metrics, 0);
+    if (!c)
+        return 0;
+    smds_msg msg = {0};
+    smds_es11_init_result r;
+    rsp_status st = smds_es11_initiate(x, c->arena, c->doc, time(NULL), &r, &msg);
+    c->detail = msg.detail;
+    if (st != RSP_OK) {
+        rsp_es_reply_status_msg(c, st, msg.message);
+        return 0;
+    }
+    rsp_jsonw w;
+    rsp_es_reply_begin(c, &w, RSP_OK);
+    smds_es11_initiate_write(&w, &r);
+    rsp_es_reply_end(c, &w, RSP_OK);
+    smds_es11_init_result_clear(&r);
+    return 0;
+}
+
+static int es11_authenticate(h2o_req_t *req, void *ctx)
+{
+    smds_t *x = ctx;
+    rsp_es_ctx *c = rsp_es_begin(req, "ES11.AuthenticateClient", x->metrics, 0);
+    if (!c)
+        return 0;
+    smds_msg msg = {0};
+    smds_es11_auth_result r;
+    rsp_status st = smds_es11_authenticate(x, c->arena, c->doc, time(NULL), &r, &msg);
+    c->detail = msg.detail;
+    if (st != RSP_OK) {
+        rsp_es_reply_status_msg(c, st, msg.message);
+        smds_es11_auth_result_clear(&r);
+        return 0;
+    }
+    c->peer = r.eid[0] ? rsp_arena_strndup(c->arena, r.eid, strlen(r.eid)) : NULL;
+    rsp_jsonw w;
+    rsp_es_reply_begin(c, &w, RSP_OK);
+    smds_es11_authenticate_write(&w, &r);
+    rsp_es_reply_end(c, &w, RSP_OK);
+    smds_es11_auth_result_clear(&r);
+    return 0;
+}
+
+/* ---- ES12 / ES15 ---- */
+
+/* A request waiting for its write; malloc'd because it outlives the handler
+ * and, if the client goes away, the request itself. */
+typedef struct pending {
+    rsp_es_ctx *c; /* in the request's pool: only valid while req is */
+    rsp_http_deferred_t *d;
+    rsp_status st;
+    const char *detail;
+} pending;
+
+static int resumed(h2o_req_t *req, void *arg)
+{
+    pending *p = arg;
+    if (req) {
+        p->c->detail = p->detail;
+        rsp_es_reply_status(p->c, p->st);
+    }
+    free(p);
+    return 0;
+}
+
+static void write_done(void *arg, rsp_status st, const char *detail)
+{
+    pending *p = arg;
+    p->st = st;
+    p->detail = detail;
+    rsp_http_resume(p->d, resumed, p);
+}
+
+static rsp_es_ctx *s2s_begin(h2o_req_t *req, smds_t *x, const char *function, smds_caller *who, bool *have)
+{
+    rsp_es_ctx *c = rsp_es_begin(req, function, x->metrics, 0);
+    if (!c)
+        return NULL;
+    *have = smds_caller_from_peer(rsp_http_peer(req), c->arena, who) == 0;
+    c->peer = *have ? who->owner : NULL;
+    return c;
+}
+
+static pending *defer(rsp_es_ctx *c)
+{
+    pending *p = calloc(1, sizeof(*p));
+    if (p && !(p->d = rsp_http_defer(c->req))) {
+        free(p);
+        p = NULL;
+    }
+    if (!p) {
+        c->detail = "out of memory";
+        rsp_es_reply_status(c, RSP_ST_INTERNAL);
+        return NULL;
+    }
+    p->c = c;
+    return p;
+}
+
+static int register_event(h2o_req_t *req, smds_t *x, int iface)
+{
+    smds_caller who;
+    bool have;
+    rsp_es_ctx *c =
+        s2s_begin(req, x, iface == SMDS_ES12 ? "ES12.RegisterEvent" : "ES15.RegisterEvent", &who, &have);
+    if (!c)
+        return 0;
+    smds_msg msg = {0};
+    smds_event ev;
+    bool forward;
+    rsp_status st = smds_es12_parse_register(x, c->doc, have ? &who : NULL, iface, &ev, &forward, &msg);
+    if (st != RSP_OK) {
+        c->detail = msg.detail;
+        rsp_es_reply_status_msg(c, st, msg.message);
+        return 0;
+    }
+    pending *p = defer(c);
+    if (p)
+        smds_event_register(x, &ev, forward, time(NULL), write_done, p);
+    return 0;
+}
+
+static int delete_event(h2o_req_t *req, smds_t *x, int iface)
+{
+    smds_caller who;
+    bool have;
+    rsp_es_ctx *c =
+        s2s_begin(req, x, iface == SMDS_ES12 ? "ES12.DeleteEvent" : "ES15.DeleteEvent", &who, &have);
+    if (!c)
+        return 0;
+    smds_msg msg = {0};
+    char eid[SMDS_EID_LEN + 1], event_id[SMDS_EVENT_ID_MAX + 1];
+    rsp_status st = smds_es12_parse_delete(x, c->doc, have ? &who : NULL, iface, eid, event_id, &msg);
+    if (st != RSP_OK) {
+        c->detail = msg.detail;
+        rsp_es_reply_status_msg(c, st, msg.message);
+        return 0;
+    }
+    pending *p = defer(c);
+    if (p)
+        smds_event_delete(x, eid, event_id, who.owner, write_done, p);
+    return 0;
+}
+
+static int es12_register(h2o_req_t *req, void *ctx)
+{
+    return register_event(req, ctx, SMDS_ES12);
+}
+
+static int es12_delete(h2o_req_t *req, void *ctx)
+{
+    return delete_event(req, ctx, SMDS_ES12);
+}
+
+static int es15_register(h2o_req_t *req, void *ctx)
+{
+    return register_event(req, ctx, SMDS_ES15);
+}
+
+static int es15_delete(h2o_req_t *req, void *ctx)
+{
+    return delete_event(req, ctx, SMDS_ES15);
+}
+
+/* ---- /metrics ---- */
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+char *smds_metrics_text(smds_t *x, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    if (x->metrics) {
+        size_t rl;
+        char *reg = rsp_metrics_render(x->metrics, &rl);
+        if (reg)
+            fwrite(reg, 1, rl, f);
+        free(reg);
+    }
+    gauge(f, "smds_events_stored", "Event Records held (expired ones awaiting purge included)",
+          smds_store_count(x->store));
+    uint64_t hits = 0, misses = 0;
+    rsp_eum_cache_stats(x->eum_cache, &hits, &misses);
+    counter(f, "smds_eum_cache_hits_total", "EUM certificates found already verified", hits);
+    counter(f, "smds_eum_cache_misses_total", "EUM certificates verified in full", misses);
+
+    rsp_db_stats s;
+    rsp_db_stats_get(smds_store_db(x->store), &s);
+    counter(f, "smds_db_commits_total", "group-commit transactions committed", s.commits);
+    counter(f, "smds_db_commit_failures_total", "group-commit transactions that failed", s.commit_failures);
+    counter(f, "smds_db_jobs_total", "writes completed", s.jobs);
+    counter(f, "smds_db_jobs_failed_total", "writes completed with an error", s.jobs_failed);
+    fprintf(f,
+            "# HELP smds_db_commit_seconds_total time spent committing (fsync)\n"
+            "# TYPE smds_db_commit_seconds_total counter\nsmds_db_commit_seconds_total %.6f\n",
+            (double)s.commit_usec / 1e6);
+    gauge(f, "smds_db_queued", "writes waiting for the writer", s.queued);
+    gauge(f, "smds_db_map_size_bytes", "LMDB map size", s.map_size);
+    fprintf(f, "# HELP smds_db_batch_size writes per group-commit transaction\n"
+               "# TYPE smds_db_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < RSP_DB_HIST_BUCKETS - 1; i++) {
+        cum += s.batch_hist[i];
+        fprintf(f, "smds_db_batch_size_bucket{le=\"%llu\"} %llu\n", (1ull << (i + 1)) - 1,
+                (unsigned long long)cum);
+    }
+    cum += s.batch_hist[RSP_DB_HIST_BUCKETS - 1];
+    fprintf(f, "smds_db_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    fprintf(f, "smds_db_batch_size_sum %llu\nsmds_db_batch_size_count %llu\n", (unsigned long long)s.jobs,
+            (unsigned long long)cum);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static int metrics(h2o_req_t *req, void *ctx)
+{
+    size_t len;
+    char *text = smds_metrics_text(ctx, &len);
+    if (!text) {
+        rsp_http_send_error(req, 500);
+        return 0;
+    }
+    rsp_http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 0);
+    free(text);
+    return 0;
+}
+
+/* ---- routes ---- */
+
+int smds_server_routes(rsp_http_server_t *srv, int device, int s2s, smds_t *x, bool metrics_on_device)
+{
+    static const struct {
+        int on_s2s;
+        const char *path;
+        rsp_http_handler_fn fn;
+    } routes[] = {
+        {0, "/gsma/rsp2/es11/initiateAuthentication", es11_initiate},
+        {0, "/gsma/rsp2/es11/authenticateClient", es11_authenticate},
+        {0, "/gsma/rsp2/es9plus/initiateAuthentication", es11_initiate},
+        {0, "/gsma/rsp2/es9plus/authenticateClient", es11_authenticate},
+        {1, "/gsma/rsp2/es12/registerEvent", es12_register},
+        {1, "/gsma/rsp2/es12/deleteEvent", es12_delete},
+        {1, "/gsma/rsp2/es15/registerEvent", es15_register},
+        {1, "/gsma/rsp2/es15/deleteEvent", es15_delete},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (rsp_http_route(srv, routes[i].on_s2s ? s2s : device, "POST", routes[i].path, routes[i].fn, x) !=
+            0)
+            return -1;
+    if (rsp_http_route(srv, s2s, "GET", "/metrics", metrics, x) != 0)
+        return -1;
+    if (metrics_on_device && rsp_http_route(srv, device, "GET", "/metrics", metrics, x) != 0)
+        return -1;
+    return 0;
+}

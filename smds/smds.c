@@ -1,0 +1,304 @@
+#include "smds/smds.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <openssl/x509v3.h>
+
+#include "rsp/log.h"
+
+static void seterr(char *err, size_t errlen, const char *fmt, const char *arg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, fmt, arg ? arg : "");
+}
+
+static char **dup_list(const char *const *v, size_t n)
+{
+    char **out = calloc(n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!(out[i] = strdup(v[i]))) {
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static void free_list(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---- trust snapshots ---- */
+
+static void trust_free(smds_trust *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nauth; i++) {
+        X509_free(t->auth[i].cert);
+        EVP_PKEY_free(t->auth[i].key);
+        OPENSSL_free(t->auth[i].der);
+    }
+    rsp_ci_store_free(t->cis);
+    free(t);
+}
+
+static int load_auth(smds_trust *t, const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+    smds_auth *a = &t->auth[t->nauth];
+    memset(a, 0, sizeof(*a));
+    a->cert = rsp_load_cert(cert_path);
+    a->key = rsp_load_key(key_path);
+    if (!a->cert || !a->key) {
+        seterr(err, errlen, "cannot read CERT.DSauth or its key: %s", a->cert ? key_path : cert_path);
+        goto fail;
+    }
+    if (X509_check_private_key(a->cert, a->key) != 1) {
+        seterr(err, errlen, "CERT.DSauth %s does not match its key", cert_path);
+        goto fail;
+    }
+    if (rsp_verify_server_cert(t->cis, a->cert, RSP_OID_ROLE_DS_AUTH, time(NULL), NULL) != 0) {
+        seterr(err, errlen, "CERT.DSauth %s is not a valid DSauth certificate of a configured CI", cert_path);
+        rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
+        goto fail;
+    }
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
+    if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
+        !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
+        seterr(err, errlen, "CERT.DSauth %s: its AKI names no configured CI", cert_path);
+        goto fail;
+    }
+    for (size_t i = 0; i < t->nauth; i++) {
+        if (t->auth[i].ci_ski_len == (size_t)aki->length &&
+            memcmp(t->auth[i].ci_ski, aki->data, (size_t)aki->length) == 0) {
+            seterr(err, errlen, "CERT.DSauth %s: a second certificate for the same CI", cert_path);
+            goto fail;
+        }
+    }
+    memcpy(a->ci_ski, aki->data, (size_t)aki->length);
+    a->ci_ski_len = (size_t)aki->length;
+    unsigned char *der = NULL;
+    int n = i2d_X509(a->cert, &der);
+    if (n <= 0) {
+        seterr(err, errlen, "CERT.DSauth %s: cannot encode", cert_path);
+        goto fail;
+    }
+    a->der = der;
+    a->der_len = (size_t)n;
+    t->nauth++;
+    return 0;
+fail:
+    X509_free(a->cert);
+    EVP_PKEY_free(a->key);
+    memset(a, 0, sizeof(*a));
+    return -1;
+}
+
+static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
+{
+    smds_trust *t = calloc(1, sizeof(*t));
+    if (!t || !(t->cis = rsp_ci_store_new())) {
+        free(t);
+        seterr(err, errlen, "out of memory%s", NULL);
+        return NULL;
+    }
+    atomic_init(&t->refs, 1);
+    for (size_t i = 0; i < x->n_ci_files; i++) {
+        if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
+            seterr(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
+            trust_free(t);
+            return NULL;
+        }
+    }
+    if (x->n_auth > SMDS_MAX_AUTH) {
+        seterr(err, errlen, "too many CERT.DSauth certificates%s", NULL);
+        trust_free(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < x->n_auth; i++) {
+        if (load_auth(t, x->auth_certs[i], x->auth_keys[i], err, errlen) != 0) {
+            trust_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+smds_trust *smds_trust_get(smds_t *x)
+{
+    pthread_mutex_lock(&x->trust_mu);
+    smds_trust *t = x->trust;
+    atomic_fetch_add(&t->refs, 1);
+    pthread_mutex_unlock(&x->trust_mu);
+    return t;
+}
+
+void smds_trust_put(smds_trust *t)
+{
+    if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+        trust_free(t);
+}
+
+int smds_reload(smds_t *x, char *err, size_t errlen)
+{
+    smds_trust *t = trust_load(x, err, errlen);
+    if (!t)
+        return -1;
+    pthread_mutex_lock(&x->trust_mu);
+    smds_trust *old = x->trust;
+    x->trust = t;
+    pthread_mutex_unlock(&x->trust_mu);
+    smds_trust_put(old);
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->fqdn || !cfg->fqdn[0] || strlen(cfg->fqdn) > SMDS_FQDN_MAX) {
+        seterr(err, errlen, "the SM-DS FQDN is required%s", NULL);
+        return NULL;
+    }
+    if (!cfg->store_dir || !cfg->txn_secret_file) {
+        seterr(err, errlen, "store directory and transaction secret file are required%s", NULL);
+        return NULL;
+    }
+    smds_t *x = calloc(1, sizeof(*x));
+    if (!x) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        return NULL;
+    }
+    pthread_mutex_init(&x->trust_mu, NULL);
+    x->metrics = cfg->metrics;
+    x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
+    x->n_ci_files = cfg->n_ci_files;
+    x->n_auth = cfg->n_auth;
+    x->n_es15_peers = cfg->n_es15_peers;
+    x->fqdn = strdup(cfg->fqdn);
+    x->ci_files = dup_list(cfg->ci_files, cfg->n_ci_files);
+    x->auth_certs = dup_list(cfg->auth_certs, cfg->n_auth);
+    x->auth_keys = dup_list(cfg->auth_keys, cfg->n_auth);
+    x->es15_peers = dup_list(cfg->es15_peers, cfg->n_es15_peers);
+    if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        goto fail;
+    }
+    if (!(x->trust = trust_load(x, err, errlen)))
+        goto fail;
+    int rc = rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1);
+    if (rc != 0) {
+        seterr(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
+        goto fail;
+    }
+    x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);
+    x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
+    if (!x->replay || !x->eum_cache) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        goto fail;
+    }
+    if (!(x->store = smds_store_open(cfg->store_dir, &cfg->store))) {
+        seterr(err, errlen, "cannot open the event store in %s", cfg->store_dir);
+        goto fail;
+    }
+    if (smds_store_housekeeping_start(x->store, cfg->housekeeping_interval) != 0) {
+        seterr(err, errlen, "cannot start housekeeping%s", NULL);
+        goto fail;
+    }
+    if (cfg->root && cfg->root->address && cfg->root->address[0]) {
+        if (!(x->root = smds_root_new(cfg->root, err, errlen)))
+            goto fail;
+    }
+    return x;
+fail:
+    smds_free(x);
+    return NULL;
+}
+
+void smds_free(smds_t *x)
+{
+    if (!x)
+        return;
+    /* The root client first: its callbacks may still write to the store. */
+    smds_root_free(x->root);
+    smds_store_close(x->store);
+    rsp_txn_cache_free(x->replay);
+    rsp_eum_cache_free(x->eum_cache);
+    rsp_txn_keyring_wipe(&x->keyring);
+    smds_trust_put(x->trust);
+    free(x->fqdn);
+    free_list(x->ci_files, x->n_ci_files);
+    free_list(x->auth_certs, x->n_auth);
+    free_list(x->auth_keys, x->n_auth);
+    free_list(x->es15_peers, x->n_es15_peers);
+    pthread_mutex_destroy(&x->trust_mu);
+    free(x);
+}
+
+bool smds_is_own_address(const smds_t *x, const char *addr, size_t len)
+{
+    return len == strlen(x->fqdn) && strncasecmp(addr, x->fqdn, len) == 0;
+}
+
+/* ---- server-to-server callers ---- */
+
+int smds_peer_check(void *ctx, X509 *leaf, STACK_OF(X509) * chain, void **identity_out)
+{
+    smds_t *x = ctx;
+    rsp_peer_identity *id = calloc(1, sizeof(*id));
+    if (!id)
+        return -1;
+    smds_trust *t = smds_trust_get(x);
+    int rc = rsp_verify_tls_peer(t->cis, leaf, chain, RSP_PEER_DP | RSP_PEER_DS, time(NULL), id);
+    smds_trust_put(t);
+    if (rc != 0 || (!id->oid[0] && id->ndns == 0)) {
+        if (rc != 0)
+            rsp_log(RSP_LOG_WARN, "server-to-server client refused: %s", rsp_cert_last_reason());
+        else
+            rsp_peer_identity_clear(id);
+        free(id);
+        return -1;
+    }
+    *identity_out = id;
+    return 0;
+}
+
+void smds_peer_free(void *identity)
+{
+    rsp_peer_identity *id = identity;
+    if (!id)
+        return;
+    rsp_peer_identity_clear(id);
+    free(id);
+}
+
+int smds_caller_from_peer(const rsp_peer_identity *id, rsp_arena *a, smds_caller *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!id || (!id->oid[0] && id->ndns == 0))
+        return -1;
+    out->role = id->role;
+    const char **dns = rsp_arena_calloc(a, id->ndns + 1, sizeof(*dns));
+    if (!dns)
+        return -1;
+    for (size_t i = 0; i < id->ndns; i++) {
+        if (!(dns[i] = rsp_arena_strndup(a, id->dns[i], strlen(id->dns[i]))))
+            return -1;
+    }
+    out->dns = dns;
+    out->ndns = id->ndns;
+    out->owner = id->oid[0] ? rsp_arena_strndup(a, id->oid, strlen(id->oid)) : dns[0];
+    return out->owner ? 0 : -1;
+}

@@ -1,0 +1,83 @@
+#include "smds/testutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+const char *tu_dir(const char *name)
+{
+    static char dir[1024];
+    const char *tmp = getenv("TEST_TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/%s", tmp ? tmp : "/tmp", name);
+    if (tu_sh("rm -rf '%s' && mkdir -p '%s'", dir, dir) != 0)
+        fprintf(stderr, "cannot create %s\n", dir);
+    return dir;
+}
+
+int tu_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+int tu_pki(const char *rsp_pki, const char *dir)
+{
+    if (tu_sh("'%s' init --out '%s' --curve both >/dev/null", rsp_pki, dir) != 0) {
+        fprintf(stderr, "rsp-pki init failed\n");
+        return -1;
+    }
+    return 0;
+}
+
+smds_t *tu_smds(const char *pki_dir, const char *state_dir, const char *secret_file,
+                const smds_root_config *root, const smds_store_config *store)
+{
+    static char ci[2][1024], cert[2][1024], key[2][1024], events[1024], secret[1024];
+    const char *curves[2] = {"nist", "brainpool"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(ci[i], sizeof(ci[i]), "%s/%s/ci/ci.pem", pki_dir, curves[i]);
+        snprintf(cert[i], sizeof(cert[i]), "%s/%s/smds/dsauth.pem", pki_dir, curves[i]);
+        snprintf(key[i], sizeof(key[i]), "%s/%s/smds/dsauth.key.pem", pki_dir, curves[i]);
+    }
+    snprintf(events, sizeof(events), "%s/events", state_dir);
+    if (secret_file)
+        snprintf(secret, sizeof(secret), "%s", secret_file);
+    else
+        snprintf(secret, sizeof(secret), "%s/txn.secret", state_dir);
+    const char *cis[2] = {ci[0], ci[1]}, *certs[2] = {cert[0], cert[1]}, *keys[2] = {key[0], key[1]};
+    smds_config cfg = {
+        .fqdn = TU_FQDN,
+        .ci_files = cis,
+        .n_ci_files = 2,
+        .auth_certs = certs,
+        .auth_keys = keys,
+        .n_auth = 2,
+        .store_dir = events,
+        .txn_secret_file = secret,
+        .txn_ttl = 300,
+        .root = root,
+    };
+    if (store)
+        cfg.store = *store;
+    char err[512];
+    smds_t *x = smds_new(&cfg, err, sizeof(err));
+    if (!x)
+        fprintf(stderr, "smds_new: %s\n", err);
+    return x;
+}
+
+rsp_json_doc *tu_doc(rsp_arena *a, const char *json)
+{
+    rsp_json_doc *doc = NULL;
+    rsp_json_err err;
+    if (rsp_json_doc_parse(a, json, strlen(json), NULL, &doc, &err) != RSP_OK)
+        return NULL;
+    return doc;
+}

@@ -1,0 +1,36 @@
+/*
+ * smds/testutil.h - helpers shared by the SM-DS unit tests and the fuzz target: a test PKI minted with
+ * rsp-pki, an smds_t over it, and JSON request documents.  Test tooling only.
+ *
+ * Paths are returned in static buffers that the next call of the same helper may overwrite (copy what you
+ * keep).  Functions return 0 / NULL on failure after printing why.
+ */
+#ifndef SMDS_TESTUTIL_H
+#define SMDS_TESTUTIL_H
+
+#include <stdbool.h>
+
+#include "rsp/arena.h"
+#include "rsp/json.h"
+#include "smds/smds.h"
+
+#define TU_FQDN "testsmds.example.com"
+
+/* A fresh directory under $TEST_TMPDIR (or /tmp) named name; returns its path. */
+const char *tu_dir(const char *name);
+
+/* Runs a shell command built with printf formatting; returns its exit status. */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Mints `rsp-pki init --curve both` into dir (rsp_pki: path of the tool).  0 / -1. */
+int tu_pki(const char *rsp_pki, const char *dir);
+
+/* An SM-DS over the PKI in pki_dir (both curves), with its state in state_dir.  root may be NULL;
+ * secret_file NULL = state_dir/txn.secret. */
+smds_t *tu_smds(const char *pki_dir, const char *state_dir, const char *secret_file,
+                const smds_root_config *root, const smds_store_config *store);
+
+/* Parses JSON text into a document in the arena (NULL on a parse failure). */
+rsp_json_doc *tu_doc(rsp_arena *a, const char *json);
+
+#endif
