@@ -44,7 +44,10 @@ typedef struct rsp_ci_store rsp_ci_store;
 
 rsp_ci_store *rsp_ci_store_new(void);
 void rsp_ci_store_free(rsp_ci_store *s);
-/* Adds a CI certificate (up-refs it).  It must carry an SKI.  0 / -1. */
+/* Adds a CI certificate (up-refs it).  It must carry an SKI of at most
+ * RSP_SKI_MAX bytes and a P-256 or brainpoolP256r1 key.  Adding the same
+ * certificate twice is a no-op; a different certificate with an SKI already
+ * present is refused.  0 / -1. */
 int rsp_ci_store_add(rsp_ci_store *s, X509 *ci);
 /* Loads a CI certificate from a DER or PEM file.  0 / -1. */
 int rsp_ci_store_add_file(rsp_ci_store *s, const char *path);
@@ -55,12 +58,24 @@ X509 *rsp_ci_store_get(const rsp_ci_store *s, size_t i, const uint8_t **ski, siz
 X509 *rsp_ci_store_find(const rsp_ci_store *s, const uint8_t *ski, size_t ski_len);
 
 /* ---- verified-EUM cache (bounded, keyed by SHA-256 of the EUM DER) ---- */
+/*
+ * Holds EUM certificates that passed every check, keyed by the SHA-256 of
+ * their DER and the SKI of the CI they were verified against, with their key
+ * and permitted EID ranges; on a hit only the eUICC certificate is verified.
+ * Only successes are cached.  A hit still rechecks the EUM validity dates
+ * against `now` and that the same CI certificate is in the store passed to the
+ * call.  Least recently used entries are evicted beyond `capacity`.
+ */
 typedef struct rsp_eum_cache rsp_eum_cache;
 
+/* NULL if capacity is 0 or memory runs out. */
 rsp_eum_cache *rsp_eum_cache_new(size_t capacity);
 void rsp_eum_cache_free(rsp_eum_cache *c);
-/* Counters for metrics and benchmarks. */
+/* Counters for metrics and benchmarks (each chain verification with a cache
+ * counts one hit or one miss). */
 void rsp_eum_cache_stats(rsp_eum_cache *c, uint64_t *hits, uint64_t *misses);
+/* Number of EUMs held now (never above the capacity). */
+size_t rsp_eum_cache_count(rsp_eum_cache *c);
 
 /* ---- eUICC chain: CI -> EUM -> eUICC ---- */
 typedef struct rsp_euicc_identity {
@@ -74,10 +89,28 @@ typedef struct rsp_euicc_identity {
  * NULL, is the CI chosen in InitiateAuthentication: the EUM's AKI must equal
  * it (RSP_ST_CI_PK_UNKNOWN otherwise); when NULL any CI in the store may be
  * the issuer.  now is the time used for validity checks.  cache may be NULL.
- * On RSP_OK fills out (release with rsp_euicc_identity_clear).
+ * On RSP_OK fills out (release with rsp_euicc_identity_clear); on failure
+ * out is zeroed, so clearing it is always safe.
  * Codes: EUM 8.1.2/6.1 (invalid), 8.1.2/6.3 (expired or not yet valid:
  * dates are checked first); eUICC 8.1.3/6.1, 8.1.3/6.3; unknown CI 8.11.1/3.9;
  * EID outside the EUM's permitted ranges 8.1.3/6.1.
+ *
+ * Order of the EUM checks: strict DER (one certificate, no trailing bytes);
+ * validity (6.3); AKI present (else 6.1), equal to ci_ski and naming a CI in
+ * the store (else 8.11.1/3.9); extensions well formed, no unknown critical
+ * one; policy id-rspRole-eum or ...1.2.1.0.0.0; keyUsage critical with
+ * keyCertSign; basicConstraints CA:TRUE, pathLen 0 if present; SKI present;
+ * key on P-256/brainpoolP256r1; EID ranges; ecdsa-with-SHA256 signature by
+ * the CI (all 6.1).  EID ranges come from nameConstraints permittedSubtrees
+ * directoryName serialNumber values and/or the IIN-list extension
+ * 2.23.146.1.2.2.0 (SEQUENCE OF PrintableString), all treated as EID prefixes;
+ * an EUM with neither is refused (8.1.2/6.1), and when it carries both, the
+ * EID must match a prefix of each.
+ * Then the eUICC: strict DER; validity (6.3); extensions; policy
+ * id-rspRole-euicc (or below it); keyUsage digitalSignature without
+ * keyCertSign, not a CA; subject with O and one serialNumber that is a
+ * PrintableString of 32 digits (check digits are not verified); AKI = EUM
+ * SKI; key on a supported curve; signature by the EUM; EID in range (all 6.1).
  */
 rsp_status rsp_verify_euicc_chain(const rsp_ci_store *cis, rsp_eum_cache *cache, const uint8_t *ci_ski,
                                   size_t ci_ski_len, const uint8_t *eum_der, size_t eum_len,
@@ -86,13 +119,15 @@ rsp_status rsp_verify_euicc_chain(const rsp_ci_store *cis, rsp_eum_cache *cache,
 void rsp_euicc_identity_clear(rsp_euicc_identity *id);
 
 /* Human-readable reason for the last failure on this thread (for logs and
- * tools; never sent to clients). */
+ * tools; never sent to clients).  Each verification call resets it to "". */
 const char *rsp_cert_last_reason(void);
 
 /* ---- server certificates (device side: CERT.DSauth / CERT.DPauth / DPpb) ---- */
 /* Checks a server certificate issued directly by a CI in the store with the
  * given role policy OID; returns 0 and (optionally) its public key (owned by
- * the caller) or -1. */
+ * the caller) or -1.  Also required: validity at now, keyUsage with
+ * digitalSignature, not a CA, a P-256/brainpoolP256r1 key, ecdsa-with-SHA256.
+ * The CI is found by the certificate's AKI (by issuer name if it has none). */
 int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role_oid, time_t now,
                            EVP_PKEY **pub_out);
 
@@ -111,11 +146,16 @@ typedef struct rsp_peer_identity {
  * issued by the CI, or by an intermediate in `chain` that the CI issued),
  * role policy DP TLS or DS TLS (as allowed by the roles bit mask), EKU
  * clientAuth, validity.  Returns 0 and fills out, or -1.
+ * Also required of the leaf: keyUsage digitalSignature, not a CA, a supported
+ * curve, ecdsa-with-SHA256.  An intermediate must be valid, a CA with
+ * keyCertSign and signed by a CI in the store; its policy is not checked.
+ * dns holds the SAN dNSNames in order; oid the first SAN registeredID.
  */
 int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * chain, unsigned roles,
                         time_t now, rsp_peer_identity *out);
 void rsp_peer_identity_clear(rsp_peer_identity *id);
-/* True if the identity names host (case-insensitive) in its SAN dNSNames. */
+/* True if the identity names host (case-insensitive, exact: no wildcards) in
+ * its SAN dNSNames. */
 bool rsp_peer_has_dns(const rsp_peer_identity *id, const char *host);
 
 /* ---- helpers ---- */

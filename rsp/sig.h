@@ -19,6 +19,14 @@
 
 #define RSP_SIG_LEN 64
 
+/* Supported curves, as returned by rsp_sig_key_curve(). */
+enum { RSP_CURVE_P256 = 0, RSP_CURVE_BP256 = 1 };
+
+/* RSP_CURVE_P256 or RSP_CURVE_BP256 for an EC key on NIST P-256 or
+ * brainpoolP256r1, -1 for any other key.  Signing and verification refuse
+ * other keys; verification also refuses r or s outside [1, n-1]. */
+int rsp_sig_key_curve(EVP_PKEY *key);
+
 /* ECDSA-SHA256 over msg with key; writes r||s (each left-padded to 32). */
 int rsp_sig_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t out[RSP_SIG_LEN]);
 
@@ -32,9 +40,12 @@ int rsp_sig_verify2(EVP_PKEY *pub, const uint8_t *a, size_t alen, const uint8_t 
 int rsp_sig_sign2(EVP_PKEY *key, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                   uint8_t out[RSP_SIG_LEN]);
 
-/* Converts DER ECDSA-Sig-Value to r||s.  -1 if malformed or r/s over 32 bytes. */
+/* Converts DER ECDSA-Sig-Value to r||s.  -1 if malformed or r/s over 32 bytes.
+ * Strict DER: definite short lengths, minimal positive non-zero INTEGERs, no
+ * trailing bytes. */
 int rsp_sig_der_to_raw(const uint8_t *der, size_t len, uint8_t out[RSP_SIG_LEN]);
-/* Converts r||s to DER; *out is OPENSSL_malloc'd (free with OPENSSL_free). */
+/* Converts r||s to DER; *out is OPENSSL_malloc'd (free with OPENSSL_free).
+ * -1 if r or s is zero. */
 int rsp_sig_raw_to_der(const uint8_t raw[RSP_SIG_LEN], uint8_t **out, size_t *outlen);
 
 #endif

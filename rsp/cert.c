@@ -1,0 +1,1184 @@
+#include "rsp/cert.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "rsp/sig.h"
+
+/* ---- failure reasons ---- */
+
+static _Thread_local char last_reason[192];
+
+__attribute__((format(printf, 1, 2))) static void why(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_reason, sizeof(last_reason), fmt, ap);
+    va_end(ap);
+}
+
+const char *rsp_cert_last_reason(void)
+{
+    return last_reason;
+}
+
+/* ---- OIDs, as the content octets of their DER encoding ---- */
+
+#define ROLE_ARC 0x67, 0x81, 0x12, 0x01, 0x02, 0x01 /* 2.23.146.1.2.1 */
+static const uint8_t oid_role_euicc[] = {ROLE_ARC, 0x01};
+static const uint8_t oid_role_eum[] = {ROLE_ARC, 0x02};
+static const uint8_t oid_role_dp_tls[] = {ROLE_ARC, 0x03};
+static const uint8_t oid_role_ds_tls[] = {ROLE_ARC, 0x06};
+static const uint8_t oid_role_eum_v3[] = {ROLE_ARC, 0x00, 0x00, 0x00};
+static const uint8_t oid_iin_list[] = {0x67, 0x81, 0x12, 0x01, 0x02, 0x02, 0x00}; /* 2.23.146.1.2.2.0 */
+
+/* A policy rule: the exact OID, or (under) any OID below it. */
+typedef struct oid_rule {
+    const uint8_t *b;
+    size_t n;
+    bool under;
+} oid_rule;
+
+#define RULE(a, u)                                                                                           \
+    {                                                                                                        \
+        a, sizeof(a), u                                                                                      \
+    }
+
+static bool obj_is(const ASN1_OBJECT *o, const uint8_t *b, size_t n)
+{
+    return (size_t)OBJ_length(o) == n && memcmp(OBJ_get0_data(o), b, n) == 0;
+}
+
+/* Index of the first rule matched by a certificate policy, or -1 (also when
+ * the extension is absent, repeated or malformed). */
+static int policy_match(X509 *x, const oid_rule *rules, size_t nrules)
+{
+    int crit = 0, found = -1;
+    CERTIFICATEPOLICIES *cp = X509_get_ext_d2i(x, NID_certificate_policies, &crit, NULL);
+    if (cp == NULL)
+        return -1;
+    for (int i = 0; i < sk_POLICYINFO_num(cp) && found < 0; i++) {
+        const ASN1_OBJECT *o = sk_POLICYINFO_value(cp, i)->policyid;
+        size_t ol = (size_t)OBJ_length(o);
+        const uint8_t *ob = OBJ_get0_data(o);
+        for (size_t r = 0; r < nrules && found < 0; r++) {
+            /* A rule's last octet closes an arc (< 0x80), so a longer OID with
+             * the same leading octets lies below it. */
+            if ((ol == rules[r].n || (rules[r].under && ol > rules[r].n)) &&
+                memcmp(ob, rules[r].b, rules[r].n) == 0)
+                found = (int)r;
+        }
+    }
+    CERTIFICATEPOLICIES_free(cp);
+    return found;
+}
+
+/* ---- strict DER helpers ---- */
+
+/* Reads a definite, minimal length of at most 3 octets. */
+static int der_len(const uint8_t **p, const uint8_t *end, size_t *out)
+{
+    const uint8_t *q = *p;
+    if (q >= end)
+        return -1;
+    if (q[0] < 0x80) {
+        *out = q[0];
+        *p = q + 1;
+        return 0;
+    }
+    size_t nb = q[0] & 0x7f;
+    if (nb == 0 || nb > 3 || (size_t)(end - q) < 1 + nb || q[1] == 0)
+        return -1;
+    size_t v = 0;
+    for (size_t i = 1; i <= nb; i++)
+        v = (v << 8) | q[i];
+    if (v < 0x80)
+        return -1;
+    *out = v;
+    *p = q + 1 + nb;
+    return 0;
+}
+
+/* Parses one certificate that fills der[0..len) exactly. */
+static X509 *parse_exact(const uint8_t *der, size_t len)
+{
+    if (der == NULL || len < 2 || len > (size_t)LONG_MAX || der[0] != 0x30)
+        return NULL;
+    const uint8_t *p = der + 1, *end = der + len;
+    size_t body;
+    if (der_len(&p, end, &body) != 0 || (size_t)(end - p) != body)
+        return NULL;
+    p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x != NULL && p != end) {
+        X509_free(x);
+        x = NULL;
+    }
+    return x;
+}
+
+/* ---- per-certificate checks ---- */
+
+enum { VALID = 0, NOT_YET = -1, EXPIRED = 1, BAD_TIME = 2 };
+
+static int validity(X509 *x, time_t now)
+{
+    time_t t = now;
+    int nb = X509_cmp_time(X509_get0_notBefore(x), &t);
+    int na = X509_cmp_time(X509_get0_notAfter(x), &t);
+    if (nb == 0 || na == 0)
+        return BAD_TIME;
+    if (nb > 0)
+        return NOT_YET;
+    if (na < 0)
+        return EXPIRED;
+    return VALID;
+}
+
+static const char *validity_text(int v)
+{
+    return v == NOT_YET ? "not yet valid" : v == EXPIRED ? "expired" : "malformed validity time";
+}
+
+/* Structural problems: not v3, an extension OpenSSL could not decode, the
+ * same extension twice, or a critical extension nobody here understands
+ * (RFC 5280 requires rejecting those). */
+static const char *ext_problem(X509 *x)
+{
+    if (X509_get_version(x) != X509_VERSION_3)
+        return "not an X.509 v3 certificate";
+    if (X509_get_extension_flags(x) & EXFLAG_INVALID)
+        return "malformed extension";
+    int n = X509_get_ext_count(x);
+    for (int i = 0; i < n; i++) {
+        X509_EXTENSION *e = X509_get_ext(x, i);
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(e);
+        for (int j = i + 1; j < n; j++)
+            if (OBJ_cmp(o, X509_EXTENSION_get_object(X509_get_ext(x, j))) == 0)
+                return "duplicate extension";
+        if (!X509_EXTENSION_get_critical(e) || X509_supported_extension(e) ||
+            obj_is(o, oid_iin_list, sizeof(oid_iin_list)))
+            continue;
+        return "unsupported critical extension";
+    }
+    return NULL;
+}
+
+static bool ext_critical(X509 *x, int nid)
+{
+    int i = X509_get_ext_by_NID(x, nid, -1);
+    return i >= 0 && X509_EXTENSION_get_critical(X509_get_ext(x, i));
+}
+
+static bool keyid(const ASN1_OCTET_STRING *s, const uint8_t **b, size_t *n)
+{
+    if (s == NULL || ASN1_STRING_length(s) <= 0)
+        return false;
+    *b = ASN1_STRING_get0_data(s);
+    *n = (size_t)ASN1_STRING_length(s);
+    return true;
+}
+
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    return an == bn && memcmp(a, b, an) == 0;
+}
+
+/* Checks that issuer signed x: names chain, ecdsa-with-SHA256 without
+ * parameters in both AlgorithmIdentifiers, an issuer key on a supported curve,
+ * and the signature over the TBSCertificate bytes as received. */
+static const char *signed_by(X509 *x, X509 *issuer)
+{
+    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(issuer)) != 0)
+        return "issuer name differs from the issuer's subject";
+    const X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *aobj = NULL;
+    int ptype = 0;
+    X509_get0_signature(NULL, &alg, x);
+    X509_ALGOR_get0(&aobj, &ptype, NULL, alg);
+    if (X509_get_signature_nid(x) != NID_ecdsa_with_SHA256 || ptype != V_ASN1_UNDEF ||
+        X509_ALGOR_cmp(alg, X509_get0_tbs_sigalg(x)) != 0)
+        return "signature algorithm is not ecdsa-with-SHA256";
+    EVP_PKEY *k = X509_get0_pubkey(issuer);
+    if (rsp_sig_key_curve(k) < 0)
+        return "issuer key is not on P-256 or brainpoolP256r1";
+    if (X509_verify(x, k) != 1)
+        return "signature does not verify";
+    return NULL;
+}
+
+static bool all_digits(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* The EID: the one subject serialNumber, a PrintableString of 32 digits.
+ * Check digits are deliberately not verified (SGP.26 uses EIDs that fail
+ * them). */
+static const char *subject_eid(X509 *x, char eid[RSP_EID_LEN + 1])
+{
+    const X509_NAME *nm = X509_get_subject_name(x);
+    if (X509_NAME_get_index_by_NID(nm, NID_organizationName, -1) < 0)
+        return "subject has no organizationName";
+    int i = X509_NAME_get_index_by_NID(nm, NID_serialNumber, -1);
+    if (i < 0)
+        return "subject has no serialNumber (EID)";
+    if (X509_NAME_get_index_by_NID(nm, NID_serialNumber, i) >= 0)
+        return "subject has several serialNumbers";
+    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, i));
+    if (ASN1_STRING_type(v) != V_ASN1_PRINTABLESTRING || ASN1_STRING_length(v) != RSP_EID_LEN ||
+        !all_digits(ASN1_STRING_get0_data(v), RSP_EID_LEN))
+        return "subject serialNumber is not a 32-digit EID";
+    memcpy(eid, ASN1_STRING_get0_data(v), RSP_EID_LEN);
+    eid[RSP_EID_LEN] = '\0';
+    return NULL;
+}
+
+/* ---- EID ranges of an EUM ---- */
+
+typedef struct eid_prefix {
+    uint8_t len;
+    char d[RSP_EID_LEN];
+} eid_prefix;
+
+typedef struct prefix_set {
+    eid_prefix *v;
+    size_t n;
+} prefix_set;
+
+static int prefix_add(prefix_set *s, const uint8_t *d, size_t n)
+{
+    if (n == 0 || n > RSP_EID_LEN || !all_digits(d, n))
+        return -1;
+    eid_prefix *v = realloc(s->v, (s->n + 1) * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    s->v = v;
+    v[s->n].len = (uint8_t)n;
+    memcpy(v[s->n].d, d, n);
+    s->n++;
+    return 0;
+}
+
+static bool prefix_match(const prefix_set *s, const char *eid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (memcmp(eid, s->v[i].d, s->v[i].len) == 0)
+            return true;
+    return false;
+}
+
+/* nameConstraints permittedSubtrees directoryName serialNumber values (variant
+ * O EUMs): GSMA uses them as EID prefixes, not as RFC 5280 DN subtrees. */
+static const char *nc_prefixes(X509 *x, prefix_set *out)
+{
+    int crit = 0;
+    NAME_CONSTRAINTS *nc = X509_get_ext_d2i(x, NID_name_constraints, &crit, NULL);
+    if (nc == NULL)
+        return crit == -1 ? NULL : "malformed nameConstraints";
+    const char *err = NULL;
+    for (int i = 0; i < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) && !err; i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i)->base;
+        if (gn == NULL || gn->type != GEN_DIRNAME)
+            continue;
+        const X509_NAME *dn = gn->d.directoryName;
+        for (int j = X509_NAME_get_index_by_NID(dn, NID_serialNumber, -1); j >= 0 && !err;
+             j = X509_NAME_get_index_by_NID(dn, NID_serialNumber, j)) {
+            const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(dn, j));
+            if (prefix_add(out, ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v)) != 0)
+                err = "nameConstraints serialNumber is not an EID prefix";
+        }
+    }
+    NAME_CONSTRAINTS_free(nc);
+    return err;
+}
+
+/* Extension 2.23.146.1.2.2.0: SEQUENCE OF PrintableString (IIN prefixes). */
+static const char *iin_prefixes(X509 *x, prefix_set *out)
+{
+    X509_EXTENSION *ext = NULL;
+    for (int i = 0; i < X509_get_ext_count(x); i++) {
+        X509_EXTENSION *e = X509_get_ext(x, i);
+        if (obj_is(X509_EXTENSION_get_object(e), oid_iin_list, sizeof(oid_iin_list)))
+            ext = e;
+    }
+    if (ext == NULL)
+        return NULL;
+    const ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(ext);
+    const uint8_t *p = ASN1_STRING_get0_data(os), *end = p + ASN1_STRING_length(os);
+    size_t len;
+    if (p == end || *p++ != 0x30 || der_len(&p, end, &len) != 0 || (size_t)(end - p) != len || len == 0)
+        return "malformed IIN list extension";
+    while (p < end) {
+        if (*p++ != 0x13 || der_len(&p, end, &len) != 0 || (size_t)(end - p) < len)
+            return "malformed IIN list extension";
+        if (prefix_add(out, p, len) != 0)
+            return "IIN list entry is not an EID prefix";
+        p += len;
+    }
+    return NULL;
+}
+
+/* ---- CI store ---- */
+
+typedef struct ci_ent {
+    X509 *x;
+    uint8_t ski[RSP_SKI_MAX];
+    size_t ski_len;
+} ci_ent;
+
+struct rsp_ci_store {
+    ci_ent *v;
+    size_t n, cap;
+};
+
+rsp_ci_store *rsp_ci_store_new(void)
+{
+    return calloc(1, sizeof(rsp_ci_store));
+}
+
+void rsp_ci_store_free(rsp_ci_store *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        X509_free(s->v[i].x);
+    free(s->v);
+    free(s);
+}
+
+int rsp_cert_ski(X509 *cert, const uint8_t **ski, size_t *len)
+{
+    if (cert == NULL || ski == NULL || len == NULL)
+        return -1;
+    return keyid(X509_get0_subject_key_id(cert), ski, len) ? 0 : -1;
+}
+
+int rsp_ci_store_add(rsp_ci_store *s, X509 *ci)
+{
+    const uint8_t *ski;
+    size_t n;
+    if (s == NULL || ci == NULL)
+        return -1;
+    /* Computes OpenSSL's cached extension data now, so that later lookups on
+     * the shared store only read. */
+    X509_check_purpose(ci, -1, 0);
+    if (rsp_cert_ski(ci, &ski, &n) != 0 || n > RSP_SKI_MAX) {
+        why("CI certificate has no usable subjectKeyIdentifier");
+        return -1;
+    }
+    if (rsp_sig_key_curve(X509_get0_pubkey(ci)) < 0) {
+        why("CI key is not on P-256 or brainpoolP256r1");
+        return -1;
+    }
+    X509 *have = rsp_ci_store_find(s, ski, n);
+    if (have != NULL) {
+        if (X509_cmp(have, ci) == 0)
+            return 0;
+        why("another CI certificate has the same SKI");
+        return -1;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        ci_ent *v = realloc(s->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        s->v = v;
+        s->cap = cap;
+    }
+    if (X509_up_ref(ci) != 1)
+        return -1;
+    s->v[s->n].x = ci;
+    memcpy(s->v[s->n].ski, ski, n);
+    s->v[s->n].ski_len = n;
+    s->n++;
+    return 0;
+}
+
+int rsp_ci_store_add_file(rsp_ci_store *s, const char *path)
+{
+    X509 *x = rsp_load_cert(path);
+    if (x == NULL) {
+        why("cannot read a certificate from %s", path ? path : "(null)");
+        return -1;
+    }
+    int rc = rsp_ci_store_add(s, x);
+    X509_free(x);
+    return rc;
+}
+
+size_t rsp_ci_store_count(const rsp_ci_store *s)
+{
+    return s ? s->n : 0;
+}
+
+X509 *rsp_ci_store_get(const rsp_ci_store *s, size_t i, const uint8_t **ski, size_t *ski_len)
+{
+    if (s == NULL || i >= s->n)
+        return NULL;
+    if (ski)
+        *ski = s->v[i].ski;
+    if (ski_len)
+        *ski_len = s->v[i].ski_len;
+    return s->v[i].x;
+}
+
+X509 *rsp_ci_store_find(const rsp_ci_store *s, const uint8_t *ski, size_t ski_len)
+{
+    if (s == NULL || ski == NULL)
+        return NULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (same_bytes(s->v[i].ski, s->v[i].ski_len, ski, ski_len))
+            return s->v[i].x;
+    return NULL;
+}
+
+/* ---- verified EUMs ---- */
+
+/* An EUM certificate that passed every check against `ci`.  Immutable once
+ * built and reference counted, so a cache hit can use it without the lock. */
+typedef struct eum_info {
+    atomic_uint refs;
+    uint8_t hash[32]; /* SHA-256 of the EUM DER */
+    X509 *eum;
+    X509 *ci; /* the issuing CI, up-ref'd */
+    uint8_t ci_ski[RSP_SKI_MAX];
+    size_t ci_ski_len;
+    const uint8_t *ski; /* EUM SKI, inside eum */
+    size_t ski_len;
+    prefix_set nc, iin;
+    struct eum_info *prev, *next, *hnext; /* cache links, under the cache lock */
+} eum_info;
+
+static void eum_info_release(eum_info *e)
+{
+    if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1)
+        return;
+    X509_free(e->eum);
+    X509_free(e->ci);
+    free(e->nc.v);
+    free(e->iin.v);
+    free(e);
+}
+
+static bool eid_permitted(const eum_info *e, const char *eid)
+{
+    /* Each constraint form the EUM carries must admit the EID. */
+    if (e->nc.n && !prefix_match(&e->nc, eid))
+        return false;
+    if (e->iin.n && !prefix_match(&e->iin, eid))
+        return false;
+    return e->nc.n || e->iin.n;
+}
+
+#define EUM_BAD(...)                                                                                         \
+    do {                                                                                                     \
+        why("EUM: " __VA_ARGS__);                                                                            \
+        st = RSP_ST_EUM_CERT_INVALID;                                                                        \
+        goto out;                                                                                            \
+    } while (0)
+
+static rsp_status eum_verify(const rsp_ci_store *cis, const uint8_t *ci_ski, size_t ci_ski_len,
+                             const uint8_t *der, size_t len, time_t now, eum_info **res)
+{
+    rsp_status st = RSP_OK;
+    const char *err;
+    const uint8_t *aki;
+    size_t aki_len;
+    eum_info *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        why("out of memory");
+        return RSP_ST_INTERNAL;
+    }
+    atomic_init(&e->refs, 1);
+    e->eum = parse_exact(der, len);
+    if (e->eum == NULL)
+        EUM_BAD("not a single DER certificate");
+
+    int v = validity(e->eum, now);
+    if (v == NOT_YET || v == EXPIRED) {
+        why("EUM: %s", validity_text(v));
+        st = RSP_ST_EUM_CERT_EXPIRED;
+        goto out;
+    }
+    if (v != VALID)
+        EUM_BAD("%s", validity_text(v));
+
+    /* The CI comes before the profile: an EUM from a foreign CI is reported
+     * as an unknown CI whatever else is wrong with it. */
+    if (!keyid(X509_get0_authority_key_id(e->eum), &aki, &aki_len))
+        EUM_BAD("no authorityKeyIdentifier");
+    if (ci_ski != NULL && !same_bytes(aki, aki_len, ci_ski, ci_ski_len)) {
+        why("EUM: issued by a CI other than the one chosen for the session");
+        st = RSP_ST_CI_PK_UNKNOWN;
+        goto out;
+    }
+    X509 *ci = rsp_ci_store_find(cis, aki, aki_len);
+    if (ci == NULL) {
+        why("EUM: issuing CI is not in the trust store");
+        st = RSP_ST_CI_PK_UNKNOWN;
+        goto out;
+    }
+
+    if ((err = ext_problem(e->eum)) != NULL)
+        EUM_BAD("%s", err);
+    static const oid_rule eum_roles[] = {RULE(oid_role_eum, false), RULE(oid_role_eum_v3, false)};
+    if (policy_match(e->eum, eum_roles, 2) < 0)
+        EUM_BAD("no id-rspRole-eum certificate policy");
+    uint32_t ku = X509_get_key_usage(e->eum);
+    if (!ext_critical(e->eum, NID_key_usage) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
+        EUM_BAD("keyUsage is not critical with keyCertSign");
+    int crit = 0;
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(e->eum, NID_basic_constraints, &crit, NULL);
+    bool bc_ok = bc != NULL && bc->ca && (bc->pathlen == NULL || ASN1_INTEGER_get(bc->pathlen) == 0);
+    BASIC_CONSTRAINTS_free(bc);
+    if (!bc_ok)
+        EUM_BAD("basicConstraints is not CA:TRUE with pathLen 0");
+    if (!keyid(X509_get0_subject_key_id(e->eum), &e->ski, &e->ski_len))
+        EUM_BAD("no subjectKeyIdentifier");
+    if (rsp_sig_key_curve(X509_get0_pubkey(e->eum)) < 0)
+        EUM_BAD("key is not on P-256 or brainpoolP256r1");
+    if ((err = nc_prefixes(e->eum, &e->nc)) != NULL || (err = iin_prefixes(e->eum, &e->iin)) != NULL)
+        EUM_BAD("%s", err);
+    if (e->nc.n == 0 && e->iin.n == 0)
+        EUM_BAD("no permitted EID range (nameConstraints serialNumber or IIN list)");
+    if ((err = signed_by(e->eum, ci)) != NULL)
+        EUM_BAD("%s", err);
+
+    if (X509_up_ref(ci) != 1) {
+        st = RSP_ST_INTERNAL;
+        goto out;
+    }
+    e->ci = ci;
+    memcpy(e->ci_ski, aki, aki_len);
+    e->ci_ski_len = aki_len;
+out:
+    if (st != RSP_OK) {
+        eum_info_release(e);
+        e = NULL;
+    }
+    *res = e;
+    return st;
+}
+
+#define EUICC_BAD(...)                                                                                       \
+    do {                                                                                                     \
+        why("eUICC: " __VA_ARGS__);                                                                          \
+        st = RSP_ST_EUICC_CERT_INVALID;                                                                      \
+        goto out;                                                                                            \
+    } while (0)
+
+static rsp_status euicc_verify(const eum_info *e, const uint8_t *der, size_t len, time_t now,
+                               rsp_euicc_identity *id)
+{
+    rsp_status st = RSP_OK;
+    const char *err;
+    const uint8_t *aki;
+    size_t aki_len;
+    char eid[RSP_EID_LEN + 1];
+    X509 *x = parse_exact(der, len);
+    if (x == NULL)
+        EUICC_BAD("not a single DER certificate");
+    int v = validity(x, now);
+    if (v == NOT_YET || v == EXPIRED) {
+        why("eUICC: %s", validity_text(v));
+        st = RSP_ST_EUICC_CERT_EXPIRED;
+        goto out;
+    }
+    if (v != VALID)
+        EUICC_BAD("%s", validity_text(v));
+    if ((err = ext_problem(x)) != NULL)
+        EUICC_BAD("%s", err);
+    static const oid_rule euicc_role[] = {RULE(oid_role_euicc, true)};
+    if (policy_match(x, euicc_role, 1) < 0)
+        EUICC_BAD("no id-rspRole-euicc certificate policy");
+    uint32_t ku = X509_get_key_usage(x);
+    if (ku == UINT32_MAX || !(ku & KU_DIGITAL_SIGNATURE) || (ku & KU_KEY_CERT_SIGN))
+        EUICC_BAD("keyUsage is not digitalSignature without keyCertSign");
+    if (X509_get_extension_flags(x) & EXFLAG_CA)
+        EUICC_BAD("basicConstraints says CA");
+    if ((err = subject_eid(x, eid)) != NULL)
+        EUICC_BAD("%s", err);
+    if (!keyid(X509_get0_authority_key_id(x), &aki, &aki_len) ||
+        !same_bytes(aki, aki_len, e->ski, e->ski_len))
+        EUICC_BAD("authorityKeyIdentifier does not name the EUM");
+    EVP_PKEY *pub = X509_get0_pubkey(x);
+    if (rsp_sig_key_curve(pub) < 0)
+        EUICC_BAD("key is not on P-256 or brainpoolP256r1");
+    if ((err = signed_by(x, e->eum)) != NULL)
+        EUICC_BAD("%s", err);
+    if (!eid_permitted(e, eid))
+        EUICC_BAD("EID %s outside the EUM's permitted range", eid);
+    if (EVP_PKEY_up_ref(pub) != 1) {
+        st = RSP_ST_INTERNAL;
+        goto out;
+    }
+    memcpy(id->eid, eid, sizeof(eid));
+    id->pub = pub;
+    id->euicc = x;
+    x = NULL;
+out:
+    X509_free(x);
+    return st;
+}
+
+/* ---- EUM cache ---- */
+
+struct rsp_eum_cache {
+    pthread_mutex_t lock;
+    size_t cap, n, nbuckets;
+    eum_info **buckets;
+    eum_info *head, *tail; /* most recently used first */
+    atomic_uint_fast64_t hits, misses;
+};
+
+rsp_eum_cache *rsp_eum_cache_new(size_t capacity)
+{
+    if (capacity == 0 || capacity > (SIZE_MAX / 4) / sizeof(eum_info *))
+        return NULL;
+    rsp_eum_cache *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->cap = capacity;
+    c->nbuckets = 16;
+    while (c->nbuckets < capacity)
+        c->nbuckets *= 2;
+    c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+    if (c->buckets == NULL || pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c->buckets);
+        free(c);
+        return NULL;
+    }
+    atomic_init(&c->hits, 0);
+    atomic_init(&c->misses, 0);
+    return c;
+}
+
+void rsp_eum_cache_free(rsp_eum_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (eum_info *e = c->head, *next; e != NULL; e = next) {
+        next = e->next;
+        eum_info_release(e);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c->buckets);
+    free(c);
+}
+
+void rsp_eum_cache_stats(rsp_eum_cache *c, uint64_t *hits, uint64_t *misses)
+{
+    if (hits)
+        *hits = c ? atomic_load(&c->hits) : 0;
+    if (misses)
+        *misses = c ? atomic_load(&c->misses) : 0;
+}
+
+size_t rsp_eum_cache_count(rsp_eum_cache *c)
+{
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+static size_t bucket_of(const rsp_eum_cache *c, const uint8_t hash[32])
+{
+    uint64_t h;
+    memcpy(&h, hash, sizeof(h));
+    return (size_t)(h & (c->nbuckets - 1));
+}
+
+static void lru_unlink(rsp_eum_cache *c, eum_info *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(rsp_eum_cache *c, eum_info *e)
+{
+    e->prev = NULL;
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (c->tail == NULL)
+        c->tail = e;
+}
+
+static eum_info *find_locked(rsp_eum_cache *c, const uint8_t hash[32], const uint8_t *ci_ski,
+                             size_t ci_ski_len)
+{
+    for (eum_info *e = c->buckets[bucket_of(c, hash)]; e != NULL; e = e->hnext)
+        if (memcmp(e->hash, hash, 32) == 0 &&
+            (ci_ski == NULL || same_bytes(e->ci_ski, e->ci_ski_len, ci_ski, ci_ski_len)))
+            return e;
+    return NULL;
+}
+
+/* Returns a referenced entry (release it) or NULL. */
+static eum_info *cache_get(rsp_eum_cache *c, const uint8_t hash[32], const uint8_t *ci_ski, size_t ci_ski_len)
+{
+    pthread_mutex_lock(&c->lock);
+    eum_info *e = find_locked(c, hash, ci_ski, ci_ski_len);
+    if (e != NULL) {
+        lru_unlink(c, e);
+        lru_push(c, e);
+        atomic_fetch_add(&e->refs, 1);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return e;
+}
+
+/* Removes e from the bucket chain and the LRU list (lock held). */
+static void cache_unlink(rsp_eum_cache *c, eum_info *e)
+{
+    eum_info **pp = &c->buckets[bucket_of(c, e->hash)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = NULL;
+    lru_unlink(c, e);
+    c->n--;
+}
+
+/* Inserts e (taking a reference for the cache).  An entry for the same EUM
+ * and CI is replaced: it was verified against a CI certificate no longer in
+ * the caller's store, or by a concurrent thread. */
+static void cache_put(rsp_eum_cache *c, eum_info *e)
+{
+    eum_info *old, *victim = NULL;
+    pthread_mutex_lock(&c->lock);
+    old = find_locked(c, e->hash, e->ci_ski, e->ci_ski_len);
+    if (old != NULL)
+        cache_unlink(c, old);
+    atomic_fetch_add(&e->refs, 1);
+    eum_info **b = &c->buckets[bucket_of(c, e->hash)];
+    e->hnext = *b;
+    *b = e;
+    lru_push(c, e);
+    if (++c->n > c->cap) {
+        victim = c->tail;
+        cache_unlink(c, victim);
+    }
+    pthread_mutex_unlock(&c->lock);
+    eum_info_release(old);
+    eum_info_release(victim);
+}
+
+/* A cached EUM is only as good as its CI: it must still be the same
+ * certificate in the store the caller passes now. */
+static bool cached_ci_current(const rsp_ci_store *cis, const eum_info *e)
+{
+    X509 *ci = rsp_ci_store_find(cis, e->ci_ski, e->ci_ski_len);
+    return ci != NULL && X509_cmp(ci, e->ci) == 0;
+}
+
+/* ---- the eUICC chain ---- */
+
+rsp_status rsp_verify_euicc_chain(const rsp_ci_store *cis, rsp_eum_cache *cache, const uint8_t *ci_ski,
+                                  size_t ci_ski_len, const uint8_t *eum_der, size_t eum_len,
+                                  const uint8_t *euicc_der, size_t euicc_len, time_t now,
+                                  rsp_euicc_identity *out)
+{
+    last_reason[0] = '\0';
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (cis == NULL || out == NULL) {
+        why("bad arguments");
+        return RSP_ST_INTERNAL;
+    }
+    if (ci_ski != NULL && (ci_ski_len == 0 || ci_ski_len > RSP_SKI_MAX)) {
+        why("chosen CI key identifier has a bad length");
+        return RSP_ST_CI_PK_UNKNOWN;
+    }
+    rsp_status st;
+    eum_info *e = NULL;
+    uint8_t hash[32];
+    if (cache != NULL && eum_der != NULL) {
+        if (EVP_Digest(eum_der, eum_len, hash, NULL, EVP_sha256(), NULL) != 1) {
+            why("SHA-256 failed");
+            return RSP_ST_INTERNAL;
+        }
+        e = cache_get(cache, hash, ci_ski, ci_ski_len);
+        if (e != NULL && !cached_ci_current(cis, e)) {
+            eum_info_release(e);
+            e = NULL;
+        }
+        atomic_fetch_add(e ? &cache->hits : &cache->misses, 1);
+        if (e != NULL) {
+            /* Time moves on: a cached EUM may have expired since. */
+            int v = validity(e->eum, now);
+            if (v != VALID) {
+                why("EUM: %s", validity_text(v));
+                eum_info_release(e);
+                return v == BAD_TIME ? RSP_ST_EUM_CERT_INVALID : RSP_ST_EUM_CERT_EXPIRED;
+            }
+        }
+    }
+    if (e == NULL) {
+        st = eum_verify(cis, ci_ski, ci_ski_len, eum_der, eum_len, now, &e);
+        if (st != RSP_OK) {
+            ERR_clear_error();
+            return st;
+        }
+        if (cache != NULL) {
+            memcpy(e->hash, hash, sizeof(hash));
+            cache_put(cache, e);
+        }
+    }
+    st = euicc_verify(e, euicc_der, euicc_len, now, out);
+    eum_info_release(e);
+    if (st != RSP_OK)
+        ERR_clear_error();
+    return st;
+}
+
+void rsp_euicc_identity_clear(rsp_euicc_identity *id)
+{
+    if (id == NULL)
+        return;
+    EVP_PKEY_free(id->pub);
+    X509_free(id->euicc);
+    memset(id, 0, sizeof(*id));
+}
+
+/* ---- server certificates ---- */
+
+/* The CI in the store that issued x: by AKI when x has one, else by name. */
+static X509 *issuing_ci(const rsp_ci_store *cis, X509 *x)
+{
+    const uint8_t *aki;
+    size_t n;
+    if (keyid(X509_get0_authority_key_id(x), &aki, &n))
+        return rsp_ci_store_find(cis, aki, n);
+    for (size_t i = 0; i < cis->n; i++)
+        if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(cis->v[i].x)) == 0)
+            return cis->v[i].x;
+    return NULL;
+}
+
+/* Checks shared by end-entity server certificates. */
+static const char *leaf_problem(X509 *x, time_t now)
+{
+    int v = validity(x, now);
+    if (v != VALID)
+        return validity_text(v);
+    const char *err = ext_problem(x);
+    if (err != NULL)
+        return err;
+    uint32_t ku = X509_get_key_usage(x);
+    if (ku == UINT32_MAX || !(ku & KU_DIGITAL_SIGNATURE))
+        return "keyUsage lacks digitalSignature";
+    if (X509_get_extension_flags(x) & EXFLAG_CA)
+        return "basicConstraints says CA";
+    if (rsp_sig_key_curve(X509_get0_pubkey(x)) < 0)
+        return "key is not on P-256 or brainpoolP256r1";
+    return NULL;
+}
+
+int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role_oid, time_t now,
+                           EVP_PKEY **pub_out)
+{
+    last_reason[0] = '\0';
+    if (pub_out)
+        *pub_out = NULL;
+    if (cis == NULL || cert == NULL || role_oid == NULL) {
+        why("bad arguments");
+        return -1;
+    }
+    const char *err = leaf_problem(cert, now);
+    if (err != NULL) {
+        why("server certificate: %s", err);
+        goto fail;
+    }
+    ASN1_OBJECT *role = OBJ_txt2obj(role_oid, 1);
+    if (role == NULL) {
+        why("bad role OID %s", role_oid);
+        goto fail;
+    }
+    oid_rule rule = {OBJ_get0_data(role), (size_t)OBJ_length(role), false};
+    int m = policy_match(cert, &rule, 1);
+    ASN1_OBJECT_free(role);
+    if (m < 0) {
+        why("server certificate: no %s certificate policy", role_oid);
+        goto fail;
+    }
+    X509 *ci = issuing_ci(cis, cert);
+    if (ci == NULL) {
+        why("server certificate: issuing CI is not in the trust store");
+        goto fail;
+    }
+    if ((err = signed_by(cert, ci)) != NULL) {
+        why("server certificate: %s", err);
+        goto fail;
+    }
+    if (pub_out != NULL) {
+        EVP_PKEY *k = X509_get0_pubkey(cert);
+        if (EVP_PKEY_up_ref(k) != 1)
+            goto fail;
+        *pub_out = k;
+    }
+    return 0;
+fail:
+    ERR_clear_error();
+    return -1;
+}
+
+/* ---- TLS client certificates ---- */
+
+/* x names cand as its issuer (name, and key identifier when both carry one). */
+static bool names_issuer(X509 *x, X509 *cand)
+{
+    const uint8_t *aki, *ski;
+    size_t an, sn;
+    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(cand)) != 0)
+        return false;
+    if (keyid(X509_get0_authority_key_id(x), &aki, &an) && keyid(X509_get0_subject_key_id(cand), &ski, &sn))
+        return same_bytes(aki, an, ski, sn);
+    return true;
+}
+
+/* An intermediate CA issued by a CI in the store. */
+static const char *intermediate_problem(const rsp_ci_store *cis, X509 *ica, time_t now)
+{
+    int v = validity(ica, now);
+    if (v != VALID)
+        return validity_text(v);
+    const char *err = ext_problem(ica);
+    if (err != NULL)
+        return err;
+    uint32_t ku = X509_get_key_usage(ica);
+    if (!(X509_get_extension_flags(ica) & EXFLAG_CA) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
+        return "not a CA with keyCertSign";
+    X509 *ci = issuing_ci(cis, ica);
+    if (ci == NULL)
+        return "issuing CI is not in the trust store";
+    return signed_by(ica, ci);
+}
+
+static int peer_names(X509 *x, rsp_peer_identity *out)
+{
+    int crit = 0;
+    GENERAL_NAMES *san = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+    if (san == NULL)
+        return crit == -1 ? 0 : -1;
+    int rc = 0, n = sk_GENERAL_NAME_num(san);
+    out->dns = calloc(n > 0 ? (size_t)n : 1, sizeof(char *));
+    if (out->dns == NULL)
+        rc = -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(san, i);
+        if (gn->type == GEN_DNS) {
+            const ASN1_IA5STRING *s = gn->d.dNSName;
+            size_t len = (size_t)ASN1_STRING_length(s);
+            const uint8_t *d = ASN1_STRING_get0_data(s);
+            if (len == 0 || memchr(d, 0, len) != NULL) {
+                rc = -1;
+                break;
+            }
+            char *copy = strndup((const char *)d, len);
+            if (copy == NULL) {
+                rc = -1;
+                break;
+            }
+            out->dns[out->ndns++] = copy;
+        } else if (gn->type == GEN_RID && out->oid[0] == '\0') {
+            int w = OBJ_obj2txt(out->oid, sizeof(out->oid), gn->d.registeredID, 1);
+            if (w <= 0 || (size_t)w >= sizeof(out->oid))
+                rc = -1;
+        }
+    }
+    GENERAL_NAMES_free(san);
+    return rc;
+}
+
+int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * chain, unsigned roles,
+                        time_t now, rsp_peer_identity *out)
+{
+    last_reason[0] = '\0';
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (cis == NULL || leaf == NULL || out == NULL || !(roles & (RSP_PEER_DP | RSP_PEER_DS))) {
+        why("bad arguments");
+        return -1;
+    }
+    const char *err = leaf_problem(leaf, now);
+    if (err != NULL) {
+        why("TLS peer: %s", err);
+        goto fail;
+    }
+    oid_rule rules[2];
+    int role_of[2];
+    size_t nr = 0;
+    if (roles & RSP_PEER_DP) {
+        rules[nr] = (oid_rule)RULE(oid_role_dp_tls, false);
+        role_of[nr++] = RSP_PEER_DP;
+    }
+    if (roles & RSP_PEER_DS) {
+        rules[nr] = (oid_rule)RULE(oid_role_ds_tls, false);
+        role_of[nr++] = RSP_PEER_DS;
+    }
+    int m = policy_match(leaf, rules, nr);
+    if (m < 0) {
+        why("TLS peer: no accepted TLS role policy");
+        goto fail;
+    }
+    uint32_t xku = X509_get_extended_key_usage(leaf);
+    if (xku == UINT32_MAX || !(xku & XKU_SSL_CLIENT)) {
+        why("TLS peer: extendedKeyUsage lacks clientAuth");
+        goto fail;
+    }
+
+    X509 *issuer = NULL;
+    X509 *ci = issuing_ci(cis, leaf);
+    if (ci != NULL && names_issuer(leaf, ci)) {
+        issuer = ci;
+    } else {
+        const char *ierr = "issuer is neither a CI in the trust store nor in the chain";
+        for (int i = 0; i < sk_X509_num(chain) && issuer == NULL; i++) {
+            X509 *c = sk_X509_value(chain, i);
+            if (c == NULL || X509_cmp(c, leaf) == 0 || !names_issuer(leaf, c))
+                continue;
+            if ((ierr = intermediate_problem(cis, c, now)) == NULL)
+                issuer = c;
+        }
+        if (issuer == NULL) {
+            why("TLS peer: intermediate: %s", ierr);
+            goto fail;
+        }
+    }
+    if ((err = signed_by(leaf, issuer)) != NULL) {
+        why("TLS peer: %s", err);
+        goto fail;
+    }
+    if (peer_names(leaf, out) != 0) {
+        why("TLS peer: malformed subjectAltName");
+        goto fail;
+    }
+    out->role = role_of[m];
+    return 0;
+fail:
+    rsp_peer_identity_clear(out);
+    ERR_clear_error();
+    return -1;
+}
+
+void rsp_peer_identity_clear(rsp_peer_identity *id)
+{
+    if (id == NULL)
+        return;
+    for (size_t i = 0; i < id->ndns; i++)
+        free(id->dns[i]);
+    free(id->dns);
+    memset(id, 0, sizeof(*id));
+}
+
+bool rsp_peer_has_dns(const rsp_peer_identity *id, const char *host)
+{
+    if (id == NULL || host == NULL)
+        return false;
+    for (size_t i = 0; i < id->ndns; i++)
+        if (strcasecmp(id->dns[i], host) == 0)
+            return true;
+    return false;
+}
+
+/* ---- files ---- */
+
+#define FILE_MAX (1 << 20)
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    if (path == NULL)
+        return NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    uint8_t *buf = malloc(FILE_MAX);
+    size_t n = buf ? fread(buf, 1, FILE_MAX, f) : 0;
+    bool too_big = buf && n == FILE_MAX;
+    fclose(f);
+    if (buf == NULL || n == 0 || too_big) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static bool is_pem(const uint8_t *b, size_t n)
+{
+    return memmem(b, n, "-----BEGIN ", 11) != NULL;
+}
+
+X509 *rsp_load_cert(const char *path)
+{
+    size_t n = 0;
+    uint8_t *b = slurp(path, &n);
+    if (b == NULL)
+        return NULL;
+    X509 *x = NULL;
+    if (is_pem(b, n)) {
+        BIO *bio = BIO_new_mem_buf(b, (int)n);
+        if (bio != NULL)
+            x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    } else {
+        x = parse_exact(b, n);
+    }
+    free(b);
+    ERR_clear_error();
+    return x;
+}
+
+EVP_PKEY *rsp_load_key(const char *path)
+{
+    size_t n = 0;
+    uint8_t *b = slurp(path, &n);
+    if (b == NULL)
+        return NULL;
+    EVP_PKEY *k = NULL;
+    if (is_pem(b, n)) {
+        BIO *bio = BIO_new_mem_buf(b, (int)n);
+        if (bio != NULL)
+            k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    } else {
+        const uint8_t *p = b;
+        k = d2i_AutoPrivateKey(NULL, &p, (long)n);
+        if (k != NULL && p != b + n) {
+            EVP_PKEY_free(k);
+            k = NULL;
+        }
+    }
+    OPENSSL_cleanse(b, n);
+    free(b);
+    ERR_clear_error();
+    return k;
+}

@@ -1,0 +1,960 @@
+#include "rsp/cert.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "rsp/cert_testutil.h"
+#include "rsp/sig.h"
+#include "tests/unit/ut.h"
+
+#define DAY (24L * 3600)
+#define YEAR (365L * DAY)
+
+static const char *const EID = "89049032123451234512345678901235";
+static const char *const PREFIX = "89049032";
+
+/* A minted world: chain c, a store holding its CI, the DER of EUM and eUICC. */
+typedef struct world {
+    ct_chain c;
+    rsp_ci_store *store;
+    uint8_t *eum, *euicc;
+    size_t eum_len, euicc_len;
+    const uint8_t *ci_ski;
+    size_t ci_ski_len;
+} world;
+
+static time_t now;
+
+static int world_make(world *w, const char *curve, bool iin)
+{
+    memset(w, 0, sizeof(*w));
+    if (ct_chain_make(&w->c, curve, iin, PREFIX, EID, now) != 0)
+        return -1;
+    w->store = rsp_ci_store_new();
+    if (!w->store || rsp_ci_store_add(w->store, w->c.ci) != 0)
+        return -1;
+    w->eum = ct_der(w->c.eum, &w->eum_len);
+    w->euicc = ct_der(w->c.euicc, &w->euicc_len);
+    return rsp_cert_ski(w->c.ci, &w->ci_ski, &w->ci_ski_len);
+}
+
+static void world_free(world *w)
+{
+    ct_chain_free(&w->c);
+    rsp_ci_store_free(w->store);
+    free(w->eum);
+    free(w->euicc);
+}
+
+static rsp_status verify_der(world *w, rsp_eum_cache *cache, const uint8_t *eum, size_t eum_len,
+                             const uint8_t *euicc, size_t euicc_len, time_t t)
+{
+    rsp_euicc_identity id;
+    rsp_status st = rsp_verify_euicc_chain(w->store, cache, w->ci_ski, w->ci_ski_len, eum, eum_len, euicc,
+                                           euicc_len, t, &id);
+    if (st != RSP_OK)
+        UT_CHECK(rsp_cert_last_reason()[0] != '\0');
+    rsp_euicc_identity_clear(&id);
+    return st;
+}
+
+/* Verifies w with its EUM replaced by eum_x and/or eUICC by euicc_x (NULL:
+ * keep), with the chosen CI and without. */
+static rsp_status verify_x(world *w, X509 *eum_x, X509 *euicc_x, time_t t)
+{
+    size_t el = w->eum_len, ul = w->euicc_len;
+    uint8_t *e = eum_x ? ct_der(eum_x, &el) : w->eum;
+    uint8_t *u = euicc_x ? ct_der(euicc_x, &ul) : w->euicc;
+    rsp_status st = verify_der(w, NULL, e, el, u, ul, t);
+    rsp_euicc_identity id;
+    rsp_status st2 = rsp_verify_euicc_chain(w->store, NULL, NULL, 0, e, el, u, ul, t, &id);
+    UT_EQ(st2, st);
+    rsp_euicc_identity_clear(&id);
+    if (eum_x)
+        free(e);
+    if (euicc_x)
+        free(u);
+    return st;
+}
+
+static X509 *reissue_eum(world *w, const ct_opts *o)
+{
+    return ct_issue(o, w->c.eum_key, w->c.ci, w->c.ci_key);
+}
+
+static X509 *reissue_euicc(world *w, const ct_opts *o)
+{
+    return ct_issue(o, w->c.euicc_key, w->c.eum, w->c.eum_key);
+}
+
+/* ---- minted chains ---- */
+
+static void check_accept(const char *curve, bool iin)
+{
+    world w;
+    UT_EQ(world_make(&w, curve, iin), 0);
+    rsp_euicc_identity id;
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, w.ci_ski, w.ci_ski_len, w.eum, w.eum_len, w.euicc,
+                                 w.euicc_len, now, &id),
+          RSP_OK);
+    UT_CHECK(strcmp(id.eid, EID) == 0);
+    UT_CHECK(id.pub != NULL && id.euicc != NULL);
+    /* the returned key is the eUICC's: it checks an eUICC signature */
+    static const uint8_t m[] = "euiccSigned1";
+    uint8_t sig[RSP_SIG_LEN];
+    UT_EQ(rsp_sig_sign(w.c.euicc_key, m, sizeof(m), sig), 0);
+    UT_EQ(rsp_sig_verify(id.pub, m, sizeof(m), sig, sizeof(sig)), 0);
+    rsp_euicc_identity_clear(&id);
+    UT_CHECK(id.pub == NULL && id.euicc == NULL);
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, NULL, 0, w.eum, w.eum_len, w.euicc, w.euicc_len, now, &id),
+          RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    world_free(&w);
+}
+
+static void test_minted_accepted(void)
+{
+    check_accept("P-256", false);
+    check_accept("brainpoolP256r1", false);
+    check_accept("P-256", true);
+    check_accept("brainpoolP256r1", true);
+}
+
+static void test_tampered_signatures(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    /* the last bytes of the DER are the signature's s */
+    uint8_t *u = malloc(w.euicc_len);
+    memcpy(u, w.euicc, w.euicc_len);
+    u[w.euicc_len - 3] ^= 0x01;
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, u, w.euicc_len, now), RSP_ST_EUICC_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "signature") != NULL);
+    uint8_t *e = malloc(w.eum_len);
+    memcpy(e, w.eum, w.eum_len);
+    e[w.eum_len - 3] ^= 0x01;
+    UT_EQ(verify_der(&w, NULL, e, w.eum_len, w.euicc, w.euicc_len, now), RSP_ST_EUM_CERT_INVALID);
+    /* a byte of the TBS (in the EUM's subject CN) */
+    char *cn = memmem(e, w.eum_len, "EUM Test", 8);
+    UT_CHECK(cn != NULL);
+    e[w.eum_len - 3] ^= 0x01;
+    if (cn)
+        cn[0] = 'F';
+    UT_EQ(verify_der(&w, NULL, e, w.eum_len, w.euicc, w.euicc_len, now), RSP_ST_EUM_CERT_INVALID);
+    free(u);
+    free(e);
+    world_free(&w);
+}
+
+static void test_foreign_ci(void)
+{
+    world w, other;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    UT_EQ(world_make(&other, "P-256", false), 0);
+    /* an EUM from a CI not in the store */
+    UT_EQ(verify_der(&w, NULL, other.eum, other.eum_len, other.euicc, other.euicc_len, now),
+          RSP_ST_CI_PK_UNKNOWN);
+    rsp_euicc_identity id;
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, NULL, 0, other.eum, other.eum_len, other.euicc,
+                                 other.euicc_len, now, &id),
+          RSP_ST_CI_PK_UNKNOWN);
+    /* both CIs trusted, but the session chose the other one */
+    UT_EQ(rsp_ci_store_add(w.store, other.c.ci), 0);
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, w.ci_ski, w.ci_ski_len, other.eum, other.eum_len, other.euicc,
+                                 other.euicc_len, now, &id),
+          RSP_ST_CI_PK_UNKNOWN);
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, other.ci_ski, other.ci_ski_len, other.eum, other.eum_len,
+                                 other.euicc, other.euicc_len, now, &id),
+          RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    /* a chosen CI that is not in the store at all */
+    static const uint8_t nobody[20] = {1, 2, 3};
+    UT_EQ(rsp_verify_euicc_chain(w.store, NULL, nobody, sizeof(nobody), w.eum, w.eum_len, w.euicc,
+                                 w.euicc_len, now, &id),
+          RSP_ST_CI_PK_UNKNOWN);
+    world_free(&other);
+
+    /* an impostor CI with the trusted CI's name: the EUM's AKI names the
+     * trusted CI, but the signature is the impostor's */
+    EVP_PKEY *fake_key = ct_key("P-256");
+    ct_opts co = ct_ci_opts(now);
+    X509 *fake_ci = ct_issue(&co, fake_key, NULL, fake_key);
+    ct_opts eo = ct_eum_opts(now, PREFIX);
+    eo.no_aki = true;
+    X509 *eum = ct_issue(&eo, w.c.eum_key, fake_ci, fake_key);
+    /* graft the trusted CI's key id as AKI */
+    AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+    akid->keyid = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(akid->keyid, w.ci_ski, (int)w.ci_ski_len);
+    X509_add1_ext_i2d(eum, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT);
+    AUTHORITY_KEYID_free(akid);
+    X509_sign(eum, fake_key, EVP_sha256());
+    UT_EQ(verify_x(&w, eum, NULL, now), RSP_ST_EUM_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "signature") != NULL);
+    X509_free(eum);
+    X509_free(fake_ci);
+    EVP_PKEY_free(fake_key);
+    world_free(&w);
+}
+
+static void test_eid_range(void)
+{
+    for (int iin = 0; iin < 2; iin++) {
+        world w;
+        UT_EQ(world_make(&w, "P-256", iin), 0);
+        ct_opts o = ct_euicc_opts(now, "89049033123451234512345678901234");
+        X509 *x = reissue_euicc(&w, &o);
+        UT_EQ(verify_x(&w, NULL, x, now), RSP_ST_EUICC_CERT_INVALID);
+        UT_CHECK(strstr(rsp_cert_last_reason(), "range") != NULL);
+        X509_free(x);
+        /* a different EID inside the range, bad check digits included */
+        o = ct_euicc_opts(now, "89049032123451234512345678901299");
+        x = reissue_euicc(&w, &o);
+        UT_EQ(verify_x(&w, NULL, x, now), RSP_OK);
+        X509_free(x);
+        if (iin) {
+            /* the second IIN of the list */
+            o = ct_euicc_opts(now, "89033023000000000000000000000000");
+            x = reissue_euicc(&w, &o);
+            UT_EQ(verify_x(&w, NULL, x, now), RSP_OK);
+            X509_free(x);
+        }
+        /* EID not 32 digits */
+        const char *bad[] = {"8904903212345123451234567890123", "890490321234512345123456789012355",
+                             "8904903212345123451234567890123A"};
+        for (int i = 0; i < 3; i++) {
+            o = ct_euicc_opts(now, bad[i]);
+            x = reissue_euicc(&w, &o);
+            UT_EQ(verify_x(&w, NULL, x, now), RSP_ST_EUICC_CERT_INVALID);
+            X509_free(x);
+        }
+        o = ct_euicc_opts(now, NULL);
+        x = reissue_euicc(&w, &o);
+        UT_EQ(verify_x(&w, NULL, x, now), RSP_ST_EUICC_CERT_INVALID);
+        X509_free(x);
+        world_free(&w);
+    }
+}
+
+static void test_eum_constraints_forms(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    /* neither nameConstraints nor IIN list: refused */
+    ct_opts o = ct_eum_opts(now, NULL);
+    X509 *x = reissue_eum(&w, &o);
+    UT_EQ(verify_x(&w, x, NULL, now), RSP_ST_EUM_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "range") != NULL);
+    X509_free(x);
+    /* both: the EID must fit each */
+    const char *iin_ok[] = {"8904", NULL}, *iin_other[] = {"8903", NULL};
+    o = ct_eum_opts(now, PREFIX);
+    o.iin = iin_ok;
+    x = reissue_eum(&w, &o);
+    UT_EQ(verify_x(&w, x, NULL, now), RSP_OK);
+    X509_free(x);
+    o.iin = iin_other;
+    x = reissue_eum(&w, &o);
+    UT_EQ(verify_x(&w, x, NULL, now), RSP_ST_EUICC_CERT_INVALID);
+    X509_free(x);
+    /* an IIN entry that is not digits */
+    const char *iin_bad[] = {"89O4", NULL};
+    o = ct_eum_opts(now, NULL);
+    o.iin = iin_bad;
+    x = reissue_eum(&w, &o);
+    UT_EQ(verify_x(&w, x, NULL, now), RSP_ST_EUM_CERT_INVALID);
+    X509_free(x);
+    world_free(&w);
+}
+
+static void test_eum_profile(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    ct_opts base = ct_eum_opts(now, PREFIX), o;
+    X509 *x;
+#define EUM_CASE(stmt, want)                                                                                 \
+    do {                                                                                                     \
+        o = base;                                                                                            \
+        stmt;                                                                                                \
+        x = reissue_eum(&w, &o);                                                                             \
+        UT_CHECK(x != NULL);                                                                                 \
+        UT_EQ(verify_x(&w, x, NULL, now), want);                                                             \
+        X509_free(x);                                                                                        \
+    } while (0)
+    EUM_CASE((void)0, RSP_OK);
+    EUM_CASE(o.policy = RSP_OID_ROLE_DP_AUTH, RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.policy = NULL, RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.policy = RSP_OID_ROLE_EUM_V3, RSP_OK);
+    EUM_CASE(o.ku = NULL, RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.ku = "keyCertSign", RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.ku = "critical,digitalSignature", RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.ku = "critical,keyCertSign,digitalSignature", RSP_OK);
+    EUM_CASE(o.bc = NULL, RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.bc = "critical,CA:FALSE", RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.bc = "critical,CA:TRUE,pathlen:1", RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.bc = "critical,CA:TRUE", RSP_OK);
+    EUM_CASE(o.no_ski = true, RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.no_aki = true, RSP_ST_EUM_CERT_INVALID);
+    /* dates come first: an expired EUM with a wrong policy is "expired" */
+    EUM_CASE((o.not_before = now - 10 * YEAR, o.not_after = now - YEAR), RSP_ST_EUM_CERT_EXPIRED);
+    EUM_CASE((o.not_before = now - 10 * YEAR, o.not_after = now - YEAR, o.policy = RSP_OID_ROLE_DP_AUTH),
+             RSP_ST_EUM_CERT_EXPIRED);
+    EUM_CASE((o.not_before = now + DAY, o.not_after = now + YEAR), RSP_ST_EUM_CERT_EXPIRED);
+#undef EUM_CASE
+    /* an EUM on a curve SGP.22 does not use */
+    EVP_PKEY *k384 = ct_key("P-384");
+    x = ct_issue(&base, k384, w.c.ci, w.c.ci_key);
+    UT_EQ(verify_x(&w, x, NULL, now), RSP_ST_EUM_CERT_INVALID);
+    X509_free(x);
+    EVP_PKEY_free(k384);
+    world_free(&w);
+}
+
+static void test_euicc_profile(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "brainpoolP256r1", false), 0);
+    ct_opts base = ct_euicc_opts(now, EID), o;
+    X509 *x;
+#define EUICC_CASE(stmt, want)                                                                               \
+    do {                                                                                                     \
+        o = base;                                                                                            \
+        stmt;                                                                                                \
+        x = reissue_euicc(&w, &o);                                                                           \
+        UT_CHECK(x != NULL);                                                                                 \
+        UT_EQ(verify_x(&w, NULL, x, now), want);                                                             \
+        X509_free(x);                                                                                        \
+    } while (0)
+    EUICC_CASE((void)0, RSP_OK);
+    EUICC_CASE(o.policy = RSP_OID_ROLE_EUM, RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.policy = "2.23.146.1.2.1.1.7", RSP_OK); /* below id-rspRole-euicc */
+    EUICC_CASE(o.policy = "2.23.146.1.2.1.10", RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.policy = NULL, RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.ku = NULL, RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.ku = "critical,keyAgreement", RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.ku = "critical,digitalSignature,keyCertSign", RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.bc = "critical,CA:TRUE", RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.no_aki = true, RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE(o.o = NULL, RSP_ST_EUICC_CERT_INVALID);
+    EUICC_CASE((o.not_before = now - 10 * YEAR, o.not_after = now - DAY), RSP_ST_EUICC_CERT_EXPIRED);
+    EUICC_CASE((o.not_before = now + 60, o.not_after = now + YEAR), RSP_ST_EUICC_CERT_EXPIRED);
+    EUICC_CASE((o.not_before = now - 10 * YEAR, o.not_after = now - DAY, o.policy = NULL),
+               RSP_ST_EUICC_CERT_EXPIRED);
+#undef EUICC_CASE
+    /* self-issued eUICC */
+    x = ct_issue(&base, w.c.euicc_key, NULL, w.c.euicc_key);
+    UT_EQ(verify_x(&w, NULL, x, now), RSP_ST_EUICC_CERT_INVALID);
+    X509_free(x);
+    /* issued by the EUM's name but signed with the eUICC key */
+    x = ct_issue(&base, w.c.euicc_key, w.c.eum, w.c.euicc_key);
+    UT_EQ(verify_x(&w, NULL, x, now), RSP_ST_EUICC_CERT_INVALID);
+    X509_free(x);
+    /* and the whole chain against time: after the EUM expires, the EUM
+     * reports first */
+    UT_EQ(verify_x(&w, NULL, NULL, now + 11 * YEAR), RSP_ST_EUM_CERT_EXPIRED);
+    world_free(&w);
+}
+
+static void test_der_framing(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    uint8_t *e = malloc(w.eum_len + 1), *u = malloc(w.euicc_len + 1);
+    memcpy(e, w.eum, w.eum_len);
+    memcpy(u, w.euicc, w.euicc_len);
+    e[w.eum_len] = 0;
+    u[w.euicc_len] = 0;
+    UT_EQ(verify_der(&w, NULL, e, w.eum_len + 1, w.euicc, w.euicc_len, now), RSP_ST_EUM_CERT_INVALID);
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, u, w.euicc_len + 1, now), RSP_ST_EUICC_CERT_INVALID);
+    UT_EQ(verify_der(&w, NULL, e, w.eum_len - 1, w.euicc, w.euicc_len, now), RSP_ST_EUM_CERT_INVALID);
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, u, w.euicc_len - 1, now), RSP_ST_EUICC_CERT_INVALID);
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, u, 10, now), RSP_ST_EUICC_CERT_INVALID);
+    UT_EQ(verify_der(&w, NULL, NULL, 0, w.euicc, w.euicc_len, now), RSP_ST_EUM_CERT_INVALID);
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, NULL, 0, now), RSP_ST_EUICC_CERT_INVALID);
+    /* a non-minimal outer length (0x82 00 xx) is not DER */
+    size_t body = w.euicc_len - 4;
+    UT_CHECK(u[1] == 0x82);
+    uint8_t *nm = malloc(w.euicc_len + 1);
+    nm[0] = 0x30;
+    nm[1] = 0x83;
+    nm[2] = 0;
+    nm[3] = (uint8_t)(body >> 8);
+    nm[4] = (uint8_t)body;
+    memcpy(nm + 5, w.euicc + 4, body);
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, nm, w.euicc_len + 1, now), RSP_ST_EUICC_CERT_INVALID);
+    /* an EUM/eUICC swap */
+    UT_EQ(verify_der(&w, NULL, w.euicc, w.euicc_len, w.eum, w.eum_len, now), RSP_ST_CI_PK_UNKNOWN);
+    UT_EQ(verify_der(&w, NULL, w.eum, w.eum_len, w.eum, w.eum_len, now), RSP_ST_EUICC_CERT_INVALID);
+    free(nm);
+    free(e);
+    free(u);
+    world_free(&w);
+}
+
+static void test_cache(void)
+{
+    world a, b, c;
+    UT_EQ(world_make(&a, "P-256", false), 0);
+    UT_EQ(world_make(&b, "P-256", true), 0);
+    UT_EQ(world_make(&c, "brainpoolP256r1", false), 0);
+    /* one store for all three */
+    UT_EQ(rsp_ci_store_add(a.store, b.c.ci), 0);
+    UT_EQ(rsp_ci_store_add(a.store, c.c.ci), 0);
+    UT_EQ(rsp_ci_store_count(a.store), 3);
+    UT_CHECK(rsp_eum_cache_new(0) == NULL);
+    rsp_eum_cache *cache = rsp_eum_cache_new(2);
+    uint64_t hits, misses;
+    rsp_euicc_identity id;
+#define V(w, t)                                                                                              \
+    rsp_verify_euicc_chain(a.store, cache, w.ci_ski, w.ci_ski_len, w.eum, w.eum_len, w.euicc, w.euicc_len,   \
+                           t, &id)
+    UT_EQ(V(a, now), RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 0);
+    UT_EQ(misses, 1);
+    UT_EQ(V(a, now), RSP_OK);
+    UT_CHECK(strcmp(id.eid, EID) == 0);
+    rsp_euicc_identity_clear(&id);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 1);
+    UT_EQ(misses, 1);
+    UT_EQ(rsp_eum_cache_count(cache), 1);
+    /* a hit still verifies the eUICC */
+    uint8_t *u = malloc(a.euicc_len);
+    memcpy(u, a.euicc, a.euicc_len);
+    u[a.euicc_len - 2] ^= 0x40;
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, a.ci_ski, a.ci_ski_len, a.eum, a.eum_len, u, a.euicc_len,
+                                 now, &id),
+          RSP_ST_EUICC_CERT_INVALID);
+    free(u);
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, NULL, 0, a.eum, a.eum_len, b.euicc, b.euicc_len, now, &id),
+          RSP_ST_EUICC_CERT_INVALID);
+    /* a hit rechecks the EUM's dates */
+    UT_EQ(V(a, now + 20 * YEAR), RSP_ST_EUM_CERT_EXPIRED);
+    UT_EQ(V(a, now - 2 * YEAR), RSP_ST_EUM_CERT_EXPIRED);
+    /* a hit for another chosen CI is not a hit */
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, b.ci_ski, b.ci_ski_len, a.eum, a.eum_len, a.euicc,
+                                 a.euicc_len, now, &id),
+          RSP_ST_CI_PK_UNKNOWN);
+    /* nor in a store without the CI */
+    UT_EQ(rsp_verify_euicc_chain(b.store, cache, NULL, 0, a.eum, a.eum_len, a.euicc, a.euicc_len, now, &id),
+          RSP_ST_CI_PK_UNKNOWN);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 5);
+    UT_EQ(misses, 3);
+    /* failures are not cached */
+    uint8_t *e = malloc(b.eum_len);
+    memcpy(e, b.eum, b.eum_len);
+    e[b.eum_len - 2] ^= 0x40;
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, NULL, 0, e, b.eum_len, b.euicc, b.euicc_len, now, &id),
+          RSP_ST_EUM_CERT_INVALID);
+    UT_EQ(rsp_verify_euicc_chain(a.store, cache, NULL, 0, e, b.eum_len, b.euicc, b.euicc_len, now, &id),
+          RSP_ST_EUM_CERT_INVALID);
+    free(e);
+    UT_EQ(rsp_eum_cache_count(cache), 1);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 5);
+    UT_EQ(misses, 5);
+    /* a different EUM is a miss; the capacity (2) holds */
+    UT_EQ(V(b, now), RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    UT_EQ(V(a, now), RSP_OK); /* a becomes the most recent */
+    rsp_euicc_identity_clear(&id);
+    UT_EQ(V(c, now), RSP_OK); /* evicts b */
+    rsp_euicc_identity_clear(&id);
+    UT_EQ(rsp_eum_cache_count(cache), 2);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 6);
+    UT_EQ(misses, 7);
+    UT_EQ(V(a, now), RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    UT_EQ(V(c, now), RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    UT_EQ(V(b, now), RSP_OK);
+    rsp_euicc_identity_clear(&id);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 8);
+    UT_EQ(misses, 8);
+    UT_EQ(rsp_eum_cache_count(cache), 2);
+    UT_EQ(V(a, now), RSP_OK); /* a again (a miss: b evicted it) */
+    rsp_euicc_identity_clear(&id);
+#undef V
+    /* the CI re-issued with the same key (same SKI, another certificate): the
+     * cached entry no longer counts, and is replaced by the new verification */
+    ct_opts co = ct_ci_opts(now);
+    co.serial = 1234;
+    X509 *ci2 = ct_issue(&co, a.c.ci_key, NULL, a.c.ci_key);
+    rsp_ci_store *s2 = rsp_ci_store_new();
+    UT_EQ(rsp_ci_store_add(s2, ci2), 0);
+    for (int i = 0; i < 2; i++) {
+        UT_EQ(rsp_verify_euicc_chain(s2, cache, NULL, 0, a.eum, a.eum_len, a.euicc, a.euicc_len, now, &id),
+              RSP_OK);
+        rsp_euicc_identity_clear(&id);
+    }
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 9);
+    UT_EQ(misses, 10);
+    UT_EQ(rsp_eum_cache_count(cache), 2);
+    rsp_ci_store_free(s2);
+    X509_free(ci2);
+    rsp_eum_cache_free(cache);
+    world_free(&a);
+    world_free(&b);
+    world_free(&c);
+}
+
+struct thread_arg {
+    world *w;
+    rsp_eum_cache *cache;
+    int bad;
+};
+
+static void *hammer(void *p)
+{
+    struct thread_arg *t = p;
+    for (int i = 0; i < 40; i++) {
+        world *w = &t->w[i % 3];
+        rsp_euicc_identity id;
+        rsp_status st = rsp_verify_euicc_chain(t->w[0].store, t->cache, NULL, 0, w->eum, w->eum_len, w->euicc,
+                                               w->euicc_len, now, &id);
+        if (st != RSP_OK || strcmp(id.eid, EID) != 0)
+            t->bad++;
+        rsp_euicc_identity_clear(&id);
+    }
+    return NULL;
+}
+
+static void test_cache_threads(void)
+{
+    world w[3];
+    UT_EQ(world_make(&w[0], "P-256", false), 0);
+    UT_EQ(world_make(&w[1], "P-256", true), 0);
+    UT_EQ(world_make(&w[2], "brainpoolP256r1", true), 0);
+    UT_EQ(rsp_ci_store_add(w[0].store, w[1].c.ci), 0);
+    UT_EQ(rsp_ci_store_add(w[0].store, w[2].c.ci), 0);
+    rsp_eum_cache *cache = rsp_eum_cache_new(2);
+    enum { N = 4 };
+    pthread_t th[N];
+    struct thread_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (struct thread_arg){w, cache, 0};
+        UT_EQ(pthread_create(&th[i], NULL, hammer, &args[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        UT_EQ(args[i].bad, 0);
+    }
+    uint64_t hits, misses;
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits + misses, N * 40);
+    UT_CHECK(rsp_eum_cache_count(cache) <= 2);
+    rsp_eum_cache_free(cache);
+    for (int i = 0; i < 3; i++)
+        world_free(&w[i]);
+}
+
+static void test_ci_store(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    UT_EQ(rsp_ci_store_count(w.store), 1);
+    UT_EQ(rsp_ci_store_add(w.store, w.c.ci), 0); /* same certificate: no-op */
+    UT_EQ(rsp_ci_store_count(w.store), 1);
+    const uint8_t *ski;
+    size_t n;
+    UT_CHECK(rsp_ci_store_get(w.store, 0, &ski, &n) == w.c.ci);
+    UT_CHECK(n == w.ci_ski_len && memcmp(ski, w.ci_ski, n) == 0);
+    UT_CHECK(rsp_ci_store_get(w.store, 1, &ski, &n) == NULL);
+    UT_CHECK(rsp_ci_store_find(w.store, w.ci_ski, w.ci_ski_len) == w.c.ci);
+    UT_CHECK(rsp_ci_store_find(w.store, w.ci_ski, w.ci_ski_len - 1) == NULL);
+    /* a CI without SKI is refused; so is another certificate with the same SKI */
+    ct_opts o = ct_ci_opts(now);
+    o.no_ski = true;
+    o.no_aki = true;
+    X509 *x = ct_issue(&o, w.c.ci_key, NULL, w.c.ci_key);
+    UT_EQ(rsp_ci_store_add(w.store, x), -1);
+    X509_free(x);
+    o = ct_ci_opts(now);
+    o.serial = 99;
+    x = ct_issue(&o, w.c.ci_key, NULL, w.c.ci_key);
+    UT_EQ(rsp_ci_store_add(w.store, x), -1);
+    X509_free(x);
+    UT_EQ(rsp_ci_store_count(w.store), 1);
+    UT_EQ(rsp_ci_store_add_file(w.store, "/nonexistent/ci.der"), -1);
+
+    /* files: DER, DER with a trailing byte, PEM */
+    const char *tmp = getenv("TEST_TMPDIR");
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/ci.der", tmp ? tmp : "/tmp");
+    FILE *f = fopen(p, "wb");
+    UT_CHECK(f != NULL);
+    if (f) {
+        fwrite(w.eum, 1, w.eum_len, f);
+        fclose(f);
+        x = rsp_load_cert(p);
+        UT_CHECK(x != NULL && X509_cmp(x, w.c.eum) == 0);
+        X509_free(x);
+        f = fopen(p, "ab");
+        fputc(0, f);
+        fclose(f);
+        UT_CHECK(rsp_load_cert(p) == NULL);
+        f = fopen(p, "wb");
+        PEM_write_X509(f, w.c.ci);
+        fclose(f);
+        rsp_ci_store *s = rsp_ci_store_new();
+        UT_EQ(rsp_ci_store_add_file(s, p), 0);
+        UT_EQ(rsp_ci_store_count(s), 1);
+        rsp_ci_store_free(s);
+        f = fopen(p, "wb");
+        PEM_write_PrivateKey(f, w.c.ci_key, NULL, NULL, 0, NULL, NULL);
+        fclose(f);
+        EVP_PKEY *k = rsp_load_key(p);
+        UT_CHECK(k != NULL && EVP_PKEY_eq(k, w.c.ci_key) == 1);
+        EVP_PKEY_free(k);
+        remove(p);
+    }
+    world_free(&w);
+}
+
+/* ---- server and TLS certificates ---- */
+
+static void test_server_cert(void)
+{
+    world w, other;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    UT_EQ(world_make(&other, "P-256", false), 0);
+    EVP_PKEY *k = ct_key("P-256");
+    ct_opts o = ct_tls_opts(now, RSP_OID_ROLE_DS_AUTH, "RID:2.999.20");
+    o.eku = NULL;
+    X509 *ds = ct_issue(&o, k, w.c.ci, w.c.ci_key);
+    EVP_PKEY *pub = NULL;
+    UT_EQ(rsp_verify_server_cert(w.store, ds, RSP_OID_ROLE_DS_AUTH, now, &pub), 0);
+    UT_CHECK(pub != NULL && EVP_PKEY_eq(pub, k) == 1);
+    EVP_PKEY_free(pub);
+    UT_EQ(rsp_verify_server_cert(w.store, ds, RSP_OID_ROLE_DS_AUTH, now, NULL), 0);
+    UT_EQ(rsp_verify_server_cert(w.store, ds, RSP_OID_ROLE_DP_AUTH, now, &pub), -1);
+    UT_CHECK(pub == NULL);
+    UT_EQ(rsp_verify_server_cert(w.store, ds, RSP_OID_ROLE_DS_AUTH, now + 2 * YEAR, NULL), -1);
+    UT_EQ(rsp_verify_server_cert(other.store, ds, RSP_OID_ROLE_DS_AUTH, now, NULL), -1);
+    UT_EQ(rsp_verify_server_cert(w.store, ds, "not an oid", now, NULL), -1);
+    X509_free(ds);
+    /* not issued by the CI directly */
+    ds = ct_issue(&o, k, w.c.eum, w.c.eum_key);
+    UT_EQ(rsp_verify_server_cert(w.store, ds, RSP_OID_ROLE_DS_AUTH, now, NULL), -1);
+    X509_free(ds);
+    EVP_PKEY_free(k);
+    world_free(&w);
+    world_free(&other);
+}
+
+static void test_tls_peer(void)
+{
+    world w, other;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    UT_EQ(world_make(&other, "P-256", false), 0);
+    EVP_PKEY *k = ct_key("P-256");
+    rsp_peer_identity id;
+    ct_opts o =
+        ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:smdp.example.com,DNS:alt.example.com,RID:2.999.10");
+    X509 *dp = ct_issue(&o, k, w.c.ci, w.c.ci_key);
+    UT_EQ(rsp_verify_tls_peer(w.store, dp, NULL, RSP_PEER_DP | RSP_PEER_DS, now, &id), 0);
+    UT_EQ(id.role, RSP_PEER_DP);
+    UT_CHECK(strcmp(id.oid, "2.999.10") == 0);
+    UT_EQ(id.ndns, 2);
+    UT_CHECK(id.ndns == 2 && strcmp(id.dns[0], "smdp.example.com") == 0 &&
+             strcmp(id.dns[1], "alt.example.com") == 0);
+    UT_CHECK(rsp_peer_has_dns(&id, "SMDP.example.com"));
+    UT_CHECK(!rsp_peer_has_dns(&id, "example.com"));
+    rsp_peer_identity_clear(&id);
+    UT_EQ(id.ndns, 0);
+    /* DP certificate where only SM-DS peers are allowed */
+    UT_EQ(rsp_verify_tls_peer(w.store, dp, NULL, RSP_PEER_DS, now, &id), -1);
+    UT_EQ(id.ndns, 0);
+    UT_EQ(rsp_verify_tls_peer(w.store, dp, NULL, RSP_PEER_DP, now + 2 * YEAR, &id), -1);
+    UT_EQ(rsp_verify_tls_peer(w.store, dp, NULL, RSP_PEER_DP, now - 2 * DAY, &id), -1);
+    UT_EQ(rsp_verify_tls_peer(other.store, dp, NULL, RSP_PEER_DP, now, &id), -1); /* foreign CI */
+    UT_EQ(rsp_verify_tls_peer(w.store, dp, NULL, 0, now, &id), -1);
+    X509_free(dp);
+
+    /* DS TLS */
+    o.policy = RSP_OID_ROLE_DS_TLS;
+    o.san = "DNS:smds.example.com";
+    X509 *ds = ct_issue(&o, k, w.c.ci, w.c.ci_key);
+    UT_EQ(rsp_verify_tls_peer(w.store, ds, NULL, RSP_PEER_DP | RSP_PEER_DS, now, &id), 0);
+    UT_EQ(id.role, RSP_PEER_DS);
+    UT_CHECK(id.oid[0] == '\0');
+    rsp_peer_identity_clear(&id);
+    UT_EQ(rsp_verify_tls_peer(w.store, ds, NULL, RSP_PEER_DP, now, &id), -1);
+    X509_free(ds);
+
+    /* wrong policy, missing clientAuth, CA leaf */
+    ct_opts bad = ct_tls_opts(now, RSP_OID_ROLE_DP_AUTH, "DNS:x.example.com");
+    X509 *x = ct_issue(&bad, k, w.c.ci, w.c.ci_key);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, NULL, RSP_PEER_DP | RSP_PEER_DS, now, &id), -1);
+    X509_free(x);
+    bad = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:x.example.com");
+    bad.eku = "critical,serverAuth";
+    x = ct_issue(&bad, k, w.c.ci, w.c.ci_key);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, NULL, RSP_PEER_DP, now, &id), -1);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "clientAuth") != NULL);
+    X509_free(x);
+    bad.eku = NULL;
+    x = ct_issue(&bad, k, w.c.ci, w.c.ci_key);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, NULL, RSP_PEER_DP, now, &id), -1);
+    X509_free(x);
+    bad = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:x.example.com");
+    bad.bc = "critical,CA:TRUE";
+    x = ct_issue(&bad, k, w.c.ci, w.c.ci_key);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, NULL, RSP_PEER_DP, now, &id), -1);
+    X509_free(x);
+
+    /* through one intermediate CA issued by the CI */
+    EVP_PKEY *ik = ct_key("P-256");
+    ct_opts io = ct_ci_opts(now);
+    io.cn = "TLS SubCA";
+    io.policy = NULL;
+    io.bc = "critical,CA:TRUE,pathlen:0";
+    X509 *ica = ct_issue(&io, ik, w.c.ci, w.c.ci_key);
+    o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:sub.example.com,RID:2.999.12");
+    x = ct_issue(&o, k, ica, ik);
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), -1); /* intermediate missing */
+    sk_X509_push(chain, w.c.eum); /* an unrelated certificate first */
+    sk_X509_push(chain, ica);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), 0);
+    UT_CHECK(strcmp(id.oid, "2.999.12") == 0 && id.ndns == 1 && rsp_peer_has_dns(&id, "sub.example.com"));
+    rsp_peer_identity_clear(&id);
+    UT_EQ(rsp_verify_tls_peer(other.store, x, chain, RSP_PEER_DP, now, &id), -1);
+    sk_X509_free(chain);
+    X509_free(x);
+    X509_free(ica);
+    /* an "intermediate" that is not a CA */
+    io.bc = NULL;
+    io.ku = "critical,digitalSignature";
+    ica = ct_issue(&io, ik, w.c.ci, w.c.ci_key);
+    x = ct_issue(&o, k, ica, ik);
+    chain = sk_X509_new_null();
+    sk_X509_push(chain, ica);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), -1);
+    sk_X509_free(chain);
+    X509_free(x);
+    X509_free(ica);
+    EVP_PKEY_free(ik);
+    EVP_PKEY_free(k);
+    world_free(&w);
+    world_free(&other);
+}
+
+/* ---- SGP.26 files ---- */
+
+static uint8_t *sgp26(const char *dir, const char *rel, size_t *len)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/pki/%s", dir, rel);
+    uint8_t *b = ut_read_file(p, len);
+    if (b == NULL)
+        fprintf(stderr, "    cannot read %s\n", p);
+    UT_CHECK(b != NULL);
+    return b;
+}
+
+static rsp_ci_store *sgp26_store(const char *dir)
+{
+    rsp_ci_store *s = rsp_ci_store_new();
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/pki/sgp26/CertificateIssuer/CERT_CI_ECDSA_NIST.der", dir);
+    UT_EQ(rsp_ci_store_add_file(s, p), 0);
+    snprintf(p, sizeof(p), "%s/pki/sgp26/CertificateIssuer/CERT_CI_ECDSA_BRP.pem", dir);
+    UT_EQ(rsp_ci_store_add_file(s, p), 0);
+    UT_EQ(rsp_ci_store_count(s), 2);
+    return s;
+}
+
+static void test_sgp26_valid(void)
+{
+    const char *dir = ut_shared_dir("SGP.26 chains");
+    if (!dir)
+        return;
+    rsp_ci_store *s = sgp26_store(dir);
+    rsp_eum_cache *cache = rsp_eum_cache_new(8);
+    const char *curves[] = {"NIST", "BRP"};
+    for (int i = 0; i < 2; i++) {
+        char rel[256];
+        size_t el, ul;
+        snprintf(rel, sizeof(rel), "sgp26/EUM/CERT_EUM_ECDSA_%s.der", curves[i]);
+        uint8_t *eum = sgp26(dir, rel, &el);
+        snprintf(rel, sizeof(rel), "sgp26/eUICC/CERT_EUICC_ECDSA_%s.der", curves[i]);
+        uint8_t *euicc = sgp26(dir, rel, &ul);
+        snprintf(rel, sizeof(rel), "%s/pki/sgp26/CertificateIssuer/CERT_CI_ECDSA_%s.der", dir, curves[i]);
+        X509 *ci = rsp_load_cert(rel);
+        const uint8_t *ski = NULL;
+        size_t skl = 0;
+        UT_CHECK(ci != NULL && rsp_cert_ski(ci, &ski, &skl) == 0);
+        for (int mode = 0; mode < 3 && eum && euicc && ski; mode++) {
+            rsp_euicc_identity id;
+            rsp_status st = rsp_verify_euicc_chain(s, mode == 2 ? cache : NULL, mode == 1 ? NULL : ski, skl,
+                                                   eum, el, euicc, ul, now, &id);
+            if (st != RSP_OK)
+                fprintf(stderr, "    %s mode %d: %s %s\n", curves[i], mode, rsp_status_str(st),
+                        rsp_cert_last_reason());
+            UT_EQ(st, RSP_OK);
+            UT_CHECK(strcmp(id.eid, EID) == 0);
+            rsp_euicc_identity_clear(&id);
+        }
+        /* the other curve's CI chosen */
+        const uint8_t *oski;
+        size_t oskl;
+        rsp_ci_store_get(s, (size_t)(1 - i), &oski, &oskl);
+        rsp_euicc_identity id;
+        UT_EQ(rsp_verify_euicc_chain(s, NULL, oski, oskl, eum, el, euicc, ul, now, &id),
+              RSP_ST_CI_PK_UNKNOWN);
+        /* the SGP.26 eUICC key signs, the returned key verifies */
+        snprintf(rel, sizeof(rel), "%s/pki/sgp26/eUICC/SK_EUICC_ECDSA_%s.pem", dir, curves[i]);
+        EVP_PKEY *sk = rsp_load_key(rel);
+        UT_CHECK(sk != NULL);
+        UT_EQ(rsp_verify_euicc_chain(s, NULL, NULL, 0, eum, el, euicc, ul, now, &id), RSP_OK);
+        uint8_t sig[RSP_SIG_LEN];
+        UT_EQ(rsp_sig_sign(sk, (const uint8_t *)"x", 1, sig), 0);
+        UT_EQ(rsp_sig_verify(id.pub, (const uint8_t *)"x", 1, sig, sizeof(sig)), 0);
+        rsp_euicc_identity_clear(&id);
+        EVP_PKEY_free(sk);
+        X509_free(ci);
+        free(eum);
+        free(euicc);
+    }
+    uint64_t hits, misses;
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(misses, 2);
+    rsp_eum_cache_free(cache);
+    rsp_ci_store_free(s);
+}
+
+static void test_sgp26_invalid(void)
+{
+    const char *dir = ut_shared_dir("SGP.26 invalid certificates");
+    if (!dir)
+        return;
+    rsp_ci_store *s = sgp26_store(dir);
+    size_t el, ul;
+    uint8_t *eum = sgp26(dir, "sgp26/EUM/CERT_EUM_ECDSA_NIST.der", &el);
+    uint8_t *euicc = sgp26(dir, "sgp26/eUICC/CERT_EUICC_ECDSA_NIST.der", &ul);
+    const uint8_t *ski;
+    size_t skl;
+    rsp_ci_store_get(s, 0, &ski, &skl);
+    struct {
+        const char *file;
+        bool is_eum;
+        rsp_status want;
+        const char *eid;
+    } cases[] = {
+        {"CERT_EUM_ECDSA_NIST_INVALID", true, RSP_ST_EUM_CERT_INVALID, NULL},
+        {"CERT_EUM_ECDSA_NIST_EXPIRED", true, RSP_ST_EUM_CERT_EXPIRED, NULL},
+        {"CERT_EUM_ECDSA_NIST_UNKNOWN_CI", true, RSP_ST_CI_PK_UNKNOWN, NULL},
+        {"CERT_EUICC_ECDSA_NIST_INVALID", false, RSP_ST_EUICC_CERT_INVALID, NULL},
+        {"CERT_EUICC_ECDSA_NIST_EXPIRED", false, RSP_ST_EUICC_CERT_EXPIRED, NULL},
+        {"CERT_EUICC_ECDSA_NIST_INVALID_EID", false, RSP_ST_EUICC_CERT_INVALID, NULL},
+        {"CERT_EUICC_ECDSA_NIST_UNMATCHED_EID", false, RSP_OK, "89049032123451234512345678901299"},
+    };
+    rsp_eum_cache *cache = rsp_eum_cache_new(4);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && eum && euicc; i++) {
+        char rel[256];
+        size_t bl;
+        snprintf(rel, sizeof(rel), "sgp26-invalid/%s.der", cases[i].file);
+        uint8_t *bad = sgp26(dir, rel, &bl);
+        if (!bad)
+            continue;
+        for (int mode = 0; mode < 3; mode++) {
+            rsp_euicc_identity id;
+            rsp_status st =
+                rsp_verify_euicc_chain(s, mode == 2 ? cache : NULL, mode == 1 ? NULL : ski, skl,
+                                       cases[i].is_eum ? bad : eum, cases[i].is_eum ? bl : el,
+                                       cases[i].is_eum ? euicc : bad, cases[i].is_eum ? ul : bl, now, &id);
+            if (st != cases[i].want)
+                fprintf(stderr, "    %s mode %d: got %s (%s), want %s\n", cases[i].file, mode,
+                        rsp_status_str(st), rsp_cert_last_reason(), rsp_status_str(cases[i].want));
+            UT_EQ(st, cases[i].want);
+            if (cases[i].eid)
+                UT_CHECK(strcmp(id.eid, cases[i].eid) == 0);
+            rsp_euicc_identity_clear(&id);
+        }
+        free(bad);
+    }
+    /* the codes as the table spells them */
+    UT_CHECK(strcmp(rsp_status_str(RSP_ST_EUM_CERT_INVALID), "8.1.2/6.1") == 0);
+    UT_CHECK(strcmp(rsp_status_str(RSP_ST_EUM_CERT_EXPIRED), "8.1.2/6.3") == 0);
+    UT_CHECK(strcmp(rsp_status_str(RSP_ST_CI_PK_UNKNOWN), "8.11.1/3.9") == 0);
+    UT_CHECK(strcmp(rsp_status_str(RSP_ST_EUICC_CERT_INVALID), "8.1.3/6.1") == 0);
+    UT_CHECK(strcmp(rsp_status_str(RSP_ST_EUICC_CERT_EXPIRED), "8.1.3/6.3") == 0);
+    rsp_eum_cache_free(cache);
+    free(eum);
+    free(euicc);
+    rsp_ci_store_free(s);
+}
+
+static void test_sgp26_server_certs(void)
+{
+    const char *dir = ut_shared_dir("SGP.26 server certificates");
+    if (!dir)
+        return;
+    rsp_ci_store *s = sgp26_store(dir);
+    /* 2026-09-01: DPauth/DPpb are valid until 2030, DP VARO TLS until 2027-02 */
+    time_t t = 1788220800;
+    const char *curves[] = {"NIST", "BRP"};
+    for (int i = 0; i < 2; i++) {
+        char p[1024];
+        snprintf(p, sizeof(p), "%s/pki/sgp26/DPauth/CERT_S_SM_DPauth_ECDSA_%s.der", dir, curves[i]);
+        X509 *auth = rsp_load_cert(p);
+        snprintf(p, sizeof(p), "%s/pki/sgp26/DPpb/CERT_S_SM_DPpb_ECDSA_%s.der", dir, curves[i]);
+        X509 *pb = rsp_load_cert(p);
+        snprintf(p, sizeof(p), "%s/pki/sgp26/DPauth/SK_S_SM_DPauth_ECDSA_%s.pem", dir, curves[i]);
+        EVP_PKEY *sk = rsp_load_key(p);
+        UT_CHECK(auth && pb && sk);
+        EVP_PKEY *pub = NULL;
+        UT_EQ(rsp_verify_server_cert(s, auth, RSP_OID_ROLE_DP_AUTH, t, &pub), 0);
+        UT_CHECK(pub != NULL && EVP_PKEY_eq(pub, sk) == 1);
+        EVP_PKEY_free(pub);
+        UT_EQ(rsp_verify_server_cert(s, auth, RSP_OID_ROLE_DP_PB, t, NULL), -1);
+        UT_EQ(rsp_verify_server_cert(s, pb, RSP_OID_ROLE_DP_PB, t, NULL), 0);
+        UT_EQ(rsp_verify_server_cert(s, auth, RSP_OID_ROLE_DP_AUTH, t + 5 * YEAR, NULL), -1);
+        snprintf(p, sizeof(p), "%s/pki/sgp26/DPtls/CERT_S_SM_DP_VARO_TLS_%s.der", dir, curves[i]);
+        X509 *tls = rsp_load_cert(p);
+        rsp_peer_identity id;
+        UT_CHECK(tls != NULL);
+        UT_EQ(rsp_verify_tls_peer(s, tls, NULL, RSP_PEER_DP, t, &id), 0);
+        UT_CHECK(strcmp(id.oid, "2.999.10") == 0 && rsp_peer_has_dns(&id, "testsmdpplus1.example.com"));
+        rsp_peer_identity_clear(&id);
+        X509_free(tls);
+        X509_free(auth);
+        X509_free(pb);
+        EVP_PKEY_free(sk);
+    }
+    rsp_ci_store_free(s);
+}
+
+int main(void)
+{
+    now = time(NULL);
+    UT_RUN(test_minted_accepted);
+    UT_RUN(test_tampered_signatures);
+    UT_RUN(test_foreign_ci);
+    UT_RUN(test_eid_range);
+    UT_RUN(test_eum_constraints_forms);
+    UT_RUN(test_eum_profile);
+    UT_RUN(test_euicc_profile);
+    UT_RUN(test_der_framing);
+    UT_RUN(test_cache);
+    UT_RUN(test_cache_threads);
+    UT_RUN(test_ci_store);
+    UT_RUN(test_server_cert);
+    UT_RUN(test_tls_peer);
+    UT_RUN(test_sgp26_valid);
+    UT_RUN(test_sgp26_invalid);
+    UT_RUN(test_sgp26_server_certs);
+    return ut_finish();
+}

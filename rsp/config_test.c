@@ -1,0 +1,222 @@
+/* Unit tests of rsp/config. */
+#include "rsp/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/unit/ut.h"
+
+static const rsp_config_key_t keys[] = {
+    {"server", "workers", RSP_CFG_INT, "0", 0, 64, "threads"},
+    {"server", "state_dir", RSP_CFG_STR, "state", 0, 0, "dir"},
+    {"server", "body_limit", RSP_CFG_SIZE, "64k", 1, 1 << 20, "limit"},
+    {"server", "debug", RSP_CFG_BOOL, "no", 0, 0, "debug"},
+    {"device", "port", RSP_CFG_INT, "8443", 0, 65535, "port"},
+    {"device", "address", RSP_CFG_STR, NULL, 0, 0, "addr"},
+    {"s2s", "port", RSP_CFG_INT, "8444", 0, 65535, "port"},
+    {"tls", "offset", RSP_CFG_INT, "-5", 0, 0, "unbounded"},
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static rsp_config_t *make(void)
+{
+    char err[256];
+    rsp_config_t *c = rsp_config_new();
+    UT_CHECK(c != NULL);
+    UT_EQ(rsp_config_declare(c, keys, NKEYS, err, sizeof(err)), 0);
+    return c;
+}
+
+static char *write_tmp(const char *name, const char *text)
+{
+    static char path[600];
+    const char *base = getenv("TEST_TMPDIR");
+    snprintf(path, sizeof(path), "%s/%s", base ? base : "/tmp", name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_defaults(void)
+{
+    rsp_config_t *c = make();
+    UT_EQ(rsp_config_int(c, "server.workers"), 0);
+    UT_CHECK(strcmp(rsp_config_str(c, "server.state_dir"), "state") == 0);
+    UT_EQ(rsp_config_size(c, "server.body_limit"), 65536);
+    UT_EQ(rsp_config_bool(c, "server.debug"), 0);
+    UT_EQ(rsp_config_int(c, "device.port"), 8443);
+    UT_CHECK(strcmp(rsp_config_str(c, "device.address"), "") == 0);
+    UT_EQ(rsp_config_int(c, "tls.offset"), -5);
+    /* Programming errors: undeclared key or wrong type. */
+    UT_CHECK(rsp_config_str(c, "server.nope") == NULL);
+    UT_CHECK(rsp_config_str(c, "server.workers") == NULL);
+    UT_EQ(rsp_config_int(c, "server.state_dir"), 0);
+    rsp_config_free(c);
+}
+
+static void test_declare_errors(void)
+{
+    char err[256];
+    rsp_config_t *c = make();
+    UT_EQ(rsp_config_declare(c, keys, 1, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "server.workers") != NULL);
+    static const rsp_config_key_t bad_default[] = {{"x", "n", RSP_CFG_INT, "ten", 0, 0, ""}};
+    UT_EQ(rsp_config_declare(c, bad_default, 1, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "x.n") != NULL);
+    static const rsp_config_key_t dotted[] = {{"x", "a.b", RSP_CFG_STR, "", 0, 0, ""}};
+    UT_EQ(rsp_config_declare(c, dotted, 1, err, sizeof(err)), -1);
+    static const rsp_config_key_t more[] = {{"extra", "name", RSP_CFG_STR, "v", 0, 0, ""}};
+    UT_EQ(rsp_config_declare(c, more, 1, err, sizeof(err)), 0);
+    UT_CHECK(strcmp(rsp_config_str(c, "extra.name"), "v") == 0);
+    rsp_config_free(c);
+}
+
+static void test_set_types(void)
+{
+    char err[256];
+    rsp_config_t *c = make();
+    UT_EQ(rsp_config_set(c, "server.workers", "8", "t", err, sizeof(err)), 0);
+    UT_EQ(rsp_config_int(c, "server.workers"), 8);
+    UT_EQ(rsp_config_set(c, "server.workers", "65", "t", err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "outside") != NULL);
+    UT_EQ(rsp_config_int(c, "server.workers"), 8); /* unchanged on error */
+    UT_EQ(rsp_config_set(c, "server.workers", "-1", "t", err, sizeof(err)), -1);
+    UT_EQ(rsp_config_set(c, "server.workers", "4x", "t", err, sizeof(err)), -1);
+    UT_EQ(rsp_config_set(c, "server.workers", "", "t", err, sizeof(err)), -1);
+    UT_EQ(rsp_config_set(c, "server.workers", "99999999999999999999", "t", err, sizeof(err)), -1);
+    UT_EQ(rsp_config_set(c, "tls.offset", "-123456789", "t", err, sizeof(err)), 0);
+    UT_EQ(rsp_config_int(c, "tls.offset"), -123456789);
+
+    UT_EQ(rsp_config_set(c, "server.body_limit", "1M", "t", err, sizeof(err)), 0);
+    UT_EQ(rsp_config_size(c, "server.body_limit"), 1 << 20);
+    UT_EQ(rsp_config_set(c, "server.body_limit", "512", "t", err, sizeof(err)), 0);
+    UT_EQ(rsp_config_size(c, "server.body_limit"), 512);
+    UT_EQ(rsp_config_set(c, "server.body_limit", "2m", "t", err, sizeof(err)), -1); /* over max */
+    UT_EQ(rsp_config_set(c, "server.body_limit", "0", "t", err, sizeof(err)), -1);  /* under min */
+    UT_EQ(rsp_config_set(c, "server.body_limit", "1kb", "t", err, sizeof(err)), -1);
+    UT_EQ(rsp_config_set(c, "server.body_limit", "-1k", "t", err, sizeof(err)), -1);
+    UT_EQ(rsp_config_set(c, "server.body_limit", "k", "t", err, sizeof(err)), -1);
+
+    const char *yes[] = {"true", "YES", "on", "1"}, *no[] = {"False", "no", "OFF", "0"};
+    for (int i = 0; i < 4; i++) {
+        UT_EQ(rsp_config_set(c, "server.debug", yes[i], "t", err, sizeof(err)), 0);
+        UT_EQ(rsp_config_bool(c, "server.debug"), 1);
+        UT_EQ(rsp_config_set(c, "server.debug", no[i], "t", err, sizeof(err)), 0);
+        UT_EQ(rsp_config_bool(c, "server.debug"), 0);
+    }
+    UT_EQ(rsp_config_set(c, "server.debug", "maybe", "here", err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "here") != NULL && strstr(err, "server.debug") != NULL);
+
+    UT_EQ(rsp_config_set(c, "server.nope", "1", "t", err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "unknown") != NULL);
+    UT_EQ(rsp_config_set(c, "state_dir", "/var/x", "t", err, sizeof(err)), 0); /* unique bare name */
+    UT_CHECK(strcmp(rsp_config_str(c, "server.state_dir"), "/var/x") == 0);
+    UT_EQ(rsp_config_set(c, "port", "1", "t", err, sizeof(err)), -1); /* device.port and s2s.port */
+    UT_CHECK(strstr(err, "ambiguous") != NULL);
+    rsp_config_free(c);
+}
+
+static void test_file(void)
+{
+    char err[512];
+    rsp_config_t *c = make();
+    const char *p = write_tmp("good.ini", "; comment\n# other comment\n[server]\nworkers = 3 ; inline\n"
+                                          "state_dir = /srv/rsp\n\n[device]\nport=9000\naddress = ::1\n");
+    UT_EQ(rsp_config_load_file(c, p, err, sizeof(err)), 0);
+    UT_EQ(rsp_config_int(c, "server.workers"), 3);
+    UT_CHECK(strcmp(rsp_config_str(c, "server.state_dir"), "/srv/rsp") == 0);
+    UT_EQ(rsp_config_int(c, "device.port"), 9000);
+    UT_CHECK(strcmp(rsp_config_str(c, "device.address"), "::1") == 0);
+    UT_EQ(rsp_config_int(c, "s2s.port"), 8444);
+
+    p = write_tmp("unknown.ini", "[server]\nworkers = 1\n\n[server]\nbogus = 2\n");
+    UT_EQ(rsp_config_load_file(c, p, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "unknown.ini:5") != NULL);
+    UT_CHECK(strstr(err, "server.bogus") != NULL);
+    p = write_tmp("badtype.ini", "[device]\nport = https\n");
+    UT_EQ(rsp_config_load_file(c, p, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "badtype.ini:2") != NULL);
+    p = write_tmp("syntax.ini", "[server\nworkers = 1\n");
+    UT_EQ(rsp_config_load_file(c, p, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "syntax.ini:1") != NULL);
+    p = write_tmp("nokey.ini", "[server]\njust text\n");
+    UT_EQ(rsp_config_load_file(c, p, err, sizeof(err)), -1);
+    char longline[1200];
+    memset(longline, 'x', sizeof(longline));
+    memcpy(longline, "[server]\nstate_dir = ", 21);
+    strcpy(longline + sizeof(longline) - 2, "\n");
+    p = write_tmp("long.ini", longline);
+    UT_EQ(rsp_config_load_file(c, p, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "long.ini:2") != NULL && strstr(err, "longer") != NULL);
+    UT_EQ(rsp_config_load_file(c, "/nonexistent/x.ini", err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "/nonexistent/x.ini") != NULL);
+    rsp_config_free(c);
+}
+
+static void test_args(void)
+{
+    char err[512];
+    int help = 7;
+    rsp_config_t *c = make();
+    const char *p = write_tmp("args.ini", "[server]\nworkers = 3\nstate_dir = fromfile\n");
+    char cfgflag[700];
+    snprintf(cfgflag, sizeof(cfgflag), "--config=%s", p);
+    /* Flags override the file whatever their order. */
+    char *argv1[] = {"prog", "--server.workers=5", cfgflag, "--debug", "--device.port=0", NULL};
+    UT_EQ(rsp_config_parse_args(c, 5, argv1, &help, err, sizeof(err)), 0);
+    UT_EQ(help, 0);
+    UT_EQ(rsp_config_int(c, "server.workers"), 5);
+    UT_CHECK(strcmp(rsp_config_str(c, "server.state_dir"), "fromfile") == 0);
+    UT_EQ(rsp_config_bool(c, "server.debug"), 1);
+    UT_EQ(rsp_config_int(c, "device.port"), 0);
+
+    char *argv2[] = {"prog", "--config", (char *)p, "--workers=2", NULL};
+    UT_EQ(rsp_config_parse_args(c, 4, argv2, &help, err, sizeof(err)), 0);
+    UT_EQ(rsp_config_int(c, "server.workers"), 2);
+
+    char *argv3[] = {"prog", "--server.workers", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv3, &help, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "=value") != NULL);
+    char *argv4[] = {"prog", "--what=1", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv4, &help, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "what") != NULL);
+    char *argv5[] = {"prog", "positional", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv5, &help, err, sizeof(err)), -1);
+    char *argv6[] = {"prog", "--config", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv6, &help, err, sizeof(err)), -1);
+    char *argv7[] = {"prog", "--port=1", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv7, &help, err, sizeof(err)), -1);
+    char *argv8[] = {"prog", "--config=/nonexistent.ini", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv8, &help, err, sizeof(err)), -1);
+    char *argv9[] = {"prog", "--", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv9, &help, err, sizeof(err)), -1);
+    char *argv10[] = {"prog", "--bogus=1", "--help", NULL};
+    UT_EQ(rsp_config_parse_args(c, 3, argv10, &help, err, sizeof(err)), 0);
+    UT_EQ(help, 1);
+    char *argv11[] = {"prog", "--device.port=", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv11, &help, err, sizeof(err)), -1);
+    char *argv12[] = {"prog", "--device.address=", NULL};
+    UT_EQ(rsp_config_parse_args(c, 2, argv12, &help, err, sizeof(err)), 0);
+
+    char buf[4096] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    rsp_config_usage(c, f);
+    fclose(f);
+    UT_CHECK(strstr(buf, "[server]") != NULL);
+    UT_CHECK(strstr(buf, "--device.port=<integer>") != NULL);
+    UT_CHECK(strstr(buf, "(default: 64k)") != NULL);
+    rsp_config_free(c);
+}
+
+int main(void)
+{
+    UT_RUN(test_defaults);
+    UT_RUN(test_declare_errors);
+    UT_RUN(test_set_types);
+    UT_RUN(test_file);
+    UT_RUN(test_args);
+    return ut_finish();
+}

@@ -1,0 +1,1415 @@
+/*
+ * rsp/http.c - see http.h.  Threading: everything under `struct worker` is touched only by that
+ * worker's thread, except the h2o message receivers (h2o locks them) and `accepting_msgs` (msg_lock).
+ */
+#include "rsp/http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <h2o/http1.h>
+#include <h2o/http2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define DEFAULT_BODY_LIMIT (64 * 1024)
+#define DEFAULT_DRAIN_MS 10000
+#define STOP_IDLE_TIMEOUT_MS 1000
+#define DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+#define ACCEPT_BURST 32
+
+struct route {
+    char *method;
+    char *path;
+    size_t path_len;
+    rsp_http_handler_fn fn;
+    void *ctx;
+};
+
+struct listener {
+    rsp_http_server_t *srv;
+    int index;
+    char *name;
+    char *address;
+    uint16_t port; /* configured, then bound */
+    int plain;
+    char *cert_file, *key_file, *ciphers;
+    rsp_http_client_auth_t client_auth;
+    char **ca_files;
+    size_t n_ca_files;
+    rsp_http_peer_check_fn peer_check;
+    void (*peer_free)(void *);
+    void *peer_ctx;
+    size_t body_limit;
+    SSL_CTX *ssl_ctx; /* the listener's reference; workers hold their own */
+    int *fds;         /* one listening socket per worker until the worker takes it */
+    h2o_hostconf_t *hosts[2];
+    struct route *routes;
+    size_t nroutes;
+};
+
+struct dispatch_handler {
+    h2o_handler_t super;
+    struct listener *l;
+};
+
+/* Socket -> identity table of one worker; entries also hang off the SSL's ex_data. */
+struct peer_entry {
+    struct peer_entry *next;
+    struct peer_table *table;
+    h2o_socket_t *sock;
+    void *identity;
+    void (*free_fn)(void *);
+};
+
+struct peer_table {
+    struct peer_entry **buckets;
+    size_t nbuckets; /* power of two, or 0 */
+    size_t count;
+};
+
+struct worker;
+
+struct listen_slot {
+    struct worker *w;
+    h2o_accept_ctx_t accept;
+    h2o_socket_t *sock;
+};
+
+struct ctl_msg {
+    h2o_multithread_message_t super;
+    enum { CTL_STOP, CTL_SWAP_TLS } kind;
+    SSL_CTX **ctxs; /* CTL_SWAP_TLS: one new reference per listener (NULL for plain ones) */
+};
+
+struct retired_ctx {
+    struct retired_ctx *next;
+    SSL_CTX *ctx;
+    uint64_t at;
+};
+
+struct worker {
+    rsp_http_server_t *srv;
+    unsigned index;
+    pthread_t thread;
+    int thread_started;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    struct listen_slot *slots;
+    h2o_multithread_receiver_t ctl_receiver;
+    h2o_multithread_receiver_t defer_receiver;
+    struct ctl_msg stop_msg;
+    int accepting_msgs; /* msg_lock */
+    struct peer_table peers;
+    struct retired_ctx *retired; /* TLS contexts replaced by a reload */
+    size_t nconns;
+    size_t pending_deferred;
+    rsp_http_deferred_t *cur_deferred;
+    int stopping;
+    uint64_t deadline;
+    int abandoned; /* connections cut at the drain bound */
+};
+
+struct rsp_http_server {
+    rsp_http_server_config_t cfg;
+    h2o_globalconf_t globalconf;
+    struct listener **listeners;
+    size_t nlisteners;
+    struct worker *workers;
+    unsigned nworkers;
+    atomic_int ready;
+    atomic_int stop_requested;
+    pthread_mutex_t msg_lock;
+    pthread_mutex_t init_lock;
+    pthread_cond_t init_cond;
+    unsigned ninit;
+    int started;
+    int joined;
+    int cut;
+};
+
+struct rsp_http_deferred {
+    h2o_multithread_message_t super;
+    struct worker *w;
+    h2o_req_t *req; /* NULL once h2o disposed of the request */
+    rsp_http_handler_fn fn;
+    void *arg;
+    int refs; /* request-pool guard + pending resume; worker thread only */
+};
+
+struct defer_guard {
+    rsp_http_deferred_t *d;
+};
+
+static _Thread_local struct worker *current_worker;
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static int ssl_peer_index = -1;
+static int ctx_listener_index = -1;
+
+/* Workers that could not drain keep their h2o state until exit; listed here so it stays reachable. */
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct abandoned {
+    struct abandoned *next;
+    struct worker *w;
+} * abandoned_list;
+
+/*
+ * LeakSanitizer hook (unused without sanitizers).  h2o 2.2.5 keeps free lists of buffers and pool
+ * chunks in thread-local (partly file-static) recyclers that nothing can drain, so every worker thread
+ * that exits "leaks" a few of them.  Only allocations made through that recycler are ignored.  The hook
+ * takes effect where this file is linked into the executable (binaries, and tests with linkstatic).
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:h2o_mem_alloc_recycle\n";
+}
+
+static const h2o_iovec_t alpn_protocols[] = {{H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void set_ssl_err(char *err, size_t errlen, const char *what, const char *file)
+{
+    char buf[256];
+    unsigned long e = ERR_peek_last_error();
+    ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    set_err(err, errlen, "%s %s: %s", what, file ? file : "", e ? buf : "failed");
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* ---------------------------------------------------------------- peer table */
+
+static size_t peer_hash(const h2o_socket_t *sock, size_t nbuckets)
+{
+    uint64_t v = (uint64_t)(uintptr_t)sock;
+    v ^= v >> 33;
+    v *= 0xff51afd7ed558ccdULL;
+    v ^= v >> 33;
+    return (size_t)v & (nbuckets - 1);
+}
+
+static int peer_table_grow(struct peer_table *t)
+{
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 64;
+    struct peer_entry **b = calloc(n, sizeof(*b));
+    if (b == NULL)
+        return -1;
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct peer_entry *e = t->buckets[i], *next;
+        for (; e != NULL; e = next) {
+            next = e->next;
+            size_t h = peer_hash(e->sock, n);
+            e->next = b[h];
+            b[h] = e;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = n;
+    return 0;
+}
+
+static int peer_table_insert(struct peer_table *t, struct peer_entry *e)
+{
+    if (t->count >= t->nbuckets && peer_table_grow(t) != 0 && t->nbuckets == 0)
+        return -1;
+    size_t h = peer_hash(e->sock, t->nbuckets);
+    e->next = t->buckets[h];
+    t->buckets[h] = e;
+    e->table = t;
+    t->count++;
+    return 0;
+}
+
+static struct peer_entry *peer_table_find(const struct peer_table *t, const h2o_socket_t *sock)
+{
+    if (t->nbuckets == 0)
+        return NULL;
+    for (struct peer_entry *e = t->buckets[peer_hash(sock, t->nbuckets)]; e != NULL; e = e->next)
+        if (e->sock == sock)
+            return e;
+    return NULL;
+}
+
+static void peer_table_remove(struct peer_table *t, struct peer_entry *e)
+{
+    if (t == NULL || t->nbuckets == 0)
+        return;
+    for (struct peer_entry **p = &t->buckets[peer_hash(e->sock, t->nbuckets)]; *p != NULL; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            t->count--;
+            return;
+        }
+    }
+}
+
+static void peer_entry_free(struct peer_entry *e)
+{
+    peer_table_remove(e->table, e);
+    if (e->identity != NULL && e->free_fn != NULL)
+        e->free_fn(e->identity);
+    free(e);
+}
+
+/* h2o frees the SSL before the socket, so the entry is gone before the socket address can be reused. */
+static void peer_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    if (ptr != NULL)
+        peer_entry_free(ptr);
+}
+
+static void ex_init(void)
+{
+    ssl_peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_ex_free);
+    ctx_listener_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static void on_ssl_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if ((where & SSL_CB_HANDSHAKE_DONE) == 0 || SSL_get_ex_data(ssl, ssl_peer_index) != NULL)
+        return;
+    struct worker *w = current_worker;
+    struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
+    if (w == NULL || l == NULL || l->peer_check == NULL)
+        return;
+    X509 *leaf = SSL_get0_peer_certificate(ssl);
+    if (leaf == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+        return;
+    BIO *rbio = SSL_get_rbio(ssl);
+    h2o_socket_t *sock = rbio != NULL ? BIO_get_data(rbio) : NULL;
+    if (sock == NULL)
+        return;
+    struct peer_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return;
+    e->sock = sock;
+    e->free_fn = l->peer_free;
+    void *identity = NULL;
+    if (l->peer_check(l->peer_ctx, leaf, SSL_get0_verified_chain(ssl), &identity) == 0) {
+        e->identity = identity;
+    } else {
+        if (identity != NULL && l->peer_free != NULL)
+            l->peer_free(identity);
+        fprintf(stderr, "rsp-http: %s: client certificate refused by peer check\n", l->name);
+    }
+    /* The ex_data marks the connection as checked even when refused, so the check runs once. */
+    if (SSL_set_ex_data((SSL *)ssl, ssl_peer_index, e) != 1) {
+        peer_entry_free(e);
+        return;
+    }
+    if (peer_table_insert(&w->peers, e) != 0) {
+        if (e->identity != NULL && e->free_fn != NULL)
+            e->free_fn(e->identity);
+        e->identity = NULL;
+    }
+}
+
+static struct worker *worker_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct worker, ctx, req->conn->ctx);
+}
+
+const void *rsp_http_peer(h2o_req_t *req)
+{
+    if (req == NULL || req->conn->callbacks->get_socket == NULL)
+        return NULL;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL)
+        return NULL;
+    struct peer_entry *e = peer_table_find(&worker_of(req)->peers, sock);
+    return e != NULL ? e->identity : NULL;
+}
+
+int rsp_http_peer_cn_check(void *ctx, X509 *leaf, STACK_OF(X509) * chain, void **identity_out)
+{
+    (void)ctx, (void)chain;
+    X509_NAME *subj = X509_get_subject_name(leaf);
+    int pos = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+    if (pos < 0 || X509_NAME_get_index_by_NID(subj, NID_commonName, pos) >= 0)
+        return -1;
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, pos)));
+    if (n <= 0)
+        return -1;
+    char *cn = NULL;
+    if (memchr(utf8, 0, (size_t)n) == NULL && (cn = malloc((size_t)n + 1)) != NULL) {
+        memcpy(cn, utf8, (size_t)n);
+        cn[n] = '\0';
+    }
+    OPENSSL_free(utf8);
+    if (cn == NULL)
+        return -1;
+    *identity_out = cn;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- TLS */
+
+static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        set_ssl_err(err, errlen, "SSL_CTX_new", l->name);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx,
+                        SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_set_cipher_list(ctx, l->ciphers ? l->ciphers : DEFAULT_CIPHERS) != 1) {
+        set_ssl_err(err, errlen, "cipher list", l->ciphers);
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, l->cert_file) != 1) {
+        set_ssl_err(err, errlen, "certificate", l->cert_file);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, l->key_file, SSL_FILETYPE_PEM) != 1) {
+        set_ssl_err(err, errlen, "private key", l->key_file);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        set_ssl_err(err, errlen, "key does not match certificate", l->cert_file);
+        goto fail;
+    }
+    /* Without a session id context any resumption attempt kills the handshake. */
+    unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
+    int sidlen = snprintf((char *)sid, sizeof(sid), "rsp-%d-%s", l->index, l->name);
+    if (sidlen < 0 || (size_t)sidlen >= sizeof(sid))
+        sidlen = (int)sizeof(sid) - 1;
+    SSL_CTX_set_session_id_context(ctx, sid, (unsigned)sidlen);
+    h2o_ssl_register_alpn_protocols(ctx, alpn_protocols);
+    SSL_CTX_set_ex_data(ctx, ctx_listener_index, l);
+
+    if (l->client_auth != RSP_HTTP_CLIENT_CERT_NONE) {
+        X509_STORE *store = X509_STORE_new();
+        STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+        int ok = store != NULL && names != NULL;
+        for (size_t i = 0; ok && i < l->n_ca_files; i++) {
+            if (X509_STORE_load_file(store, l->ca_files[i]) != 1 ||
+                SSL_add_file_cert_subjects_to_stack(names, l->ca_files[i]) != 1) {
+                set_ssl_err(err, errlen, "client CA file", l->ca_files[i]);
+                ok = 0;
+            }
+        }
+        if (ok && SSL_CTX_set1_verify_cert_store(ctx, store) != 1) {
+            set_ssl_err(err, errlen, "client CA store", l->name);
+            ok = 0;
+        }
+        X509_STORE_free(store);
+        if (!ok) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            goto fail;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(
+            ctx,
+            SSL_VERIFY_PEER |
+                (l->client_auth == RSP_HTTP_CLIENT_CERT_REQUIRED ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+            NULL);
+        SSL_CTX_set_verify_depth(ctx, 5);
+        /* A resumed session would keep its old identity without a certificate check. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_info_callback(ctx, on_ssl_info);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+static const char *status_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+void rsp_http_add_header(h2o_req_t *req, const char *name, const char *value)
+{
+    size_t nlen = strlen(name);
+    h2o_iovec_t n = h2o_strdup(&req->pool, name, nlen);
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
+    h2o_strtolower(n.base, n.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base, v.len);
+}
+
+void rsp_http_send(h2o_req_t *req, int status, const char *content_type, const void *body, size_t len,
+                   unsigned flags)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    /* h2o drops keep-alive only for requests parsed after the stop; close the in-flight ones too. */
+    if (worker_of(req)->stopping)
+        req->http1_is_persistent = 0;
+    req->res.status = status;
+    req->res.reason = status_reason(status);
+    if (content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                       strlen(content_type));
+    if (flags & RSP_HTTP_ES)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-admin-protocol"), 0, NULL,
+                              H2O_STRLIT(RSP_HTTP_ADMIN_PROTOCOL));
+    /* RFC 9110: no Content-Length on 1xx/204. */
+    int bodyless = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (!bodyless)
+        req->res.content_length = len;
+    h2o_start_response(req, &generator);
+    if (bodyless || len == 0 ||
+        h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    } else {
+        h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    }
+}
+
+void rsp_http_send_json(h2o_req_t *req, int status, const char *json, size_t len, unsigned flags)
+{
+    rsp_http_send(req, status, RSP_HTTP_JSON_TYPE, json, len, flags);
+}
+
+void rsp_http_send_empty(h2o_req_t *req, int status, unsigned flags)
+{
+    rsp_http_send(req, status, NULL, NULL, 0, flags);
+}
+
+void rsp_http_send_error(h2o_req_t *req, int status)
+{
+    char body[64];
+    int n = snprintf(body, sizeof(body), "%s\n", status_reason(status));
+    rsp_http_send(req, status, "text/plain; charset=utf-8", body, (size_t)n, 0);
+}
+
+/* ---------------------------------------------------------------- deferred completion */
+
+static void deferred_release(rsp_http_deferred_t *d)
+{
+    if (--d->refs == 0)
+        free(d);
+}
+
+static void on_defer_guard_dispose(void *p)
+{
+    struct defer_guard *g = p;
+    g->d->req = NULL;
+    deferred_release(g->d);
+}
+
+rsp_http_deferred_t *rsp_http_defer(h2o_req_t *req)
+{
+    struct worker *w = worker_of(req);
+    rsp_http_deferred_t *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    struct defer_guard *g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_defer_guard_dispose);
+    g->d = d;
+    d->w = w;
+    d->req = req;
+    d->refs = 2;
+    w->pending_deferred++;
+    w->cur_deferred = d;
+    return d;
+}
+
+void rsp_http_resume(rsp_http_deferred_t *d, rsp_http_handler_fn fn, void *arg)
+{
+    d->fn = fn;
+    d->arg = arg;
+    h2o_multithread_send_message(&d->w->defer_receiver, &d->super);
+}
+
+/* Runs fn for req; a non-zero result without a response (and without a new deferral) becomes a 500. */
+static void run_handler(struct worker *w, rsp_http_handler_fn fn, h2o_req_t *req, void *ctx)
+{
+    w->cur_deferred = NULL;
+    int rc = fn(req, ctx);
+    if (rc != 0 && w->cur_deferred == NULL && req->res.status == 0)
+        rsp_http_send_error(req, 500);
+    w->cur_deferred = NULL;
+}
+
+static void on_defer_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, defer_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        rsp_http_deferred_t *d = (rsp_http_deferred_t *)m;
+        w->pending_deferred--;
+        if (d->req != NULL) {
+            run_handler(w, d->fn, d->req, d->arg);
+        } else {
+            d->fn(NULL, d->arg);
+        }
+        deferred_release(d);
+    }
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int method_is(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+static int path_is(h2o_req_t *req, const char *p, size_t len)
+{
+    return h2o_memis(req->path_normalized.base, req->path_normalized.len, p, len);
+}
+
+static void send_method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    rsp_http_add_header(req, "allow", allow);
+    rsp_http_send_error(req, 405);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct listener *l = ((struct dispatch_handler *)self)->l;
+    struct worker *w = worker_of(req);
+
+    int health = path_is(req, H2O_STRLIT("/healthz")), readyz = path_is(req, H2O_STRLIT("/readyz"));
+    if (health || readyz) {
+        if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+            send_method_not_allowed(req, "GET, HEAD");
+        } else if (health) {
+            rsp_http_send(req, 200, "text/plain; charset=utf-8", "ok", 2, 0);
+        } else if (atomic_load(&l->srv->ready)) {
+            rsp_http_send(req, 200, "text/plain; charset=utf-8", "ready", 5, 0);
+        } else {
+            rsp_http_send(req, 503, "text/plain; charset=utf-8", "not ready", 9, 0);
+        }
+        return 0;
+    }
+
+    struct route *match = NULL;
+    char allow[128];
+    size_t allow_len = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < l->nroutes; i++) {
+        struct route *r = &l->routes[i];
+        if (!path_is(req, r->path, r->path_len))
+            continue;
+        if (method_is(req, r->method)) {
+            match = r;
+            break;
+        }
+        int n =
+            snprintf(allow + allow_len, sizeof(allow) - allow_len, "%s%s", allow_len ? ", " : "", r->method);
+        if (n > 0 && (size_t)n < sizeof(allow) - allow_len)
+            allow_len += (size_t)n;
+    }
+    if (match == NULL) {
+        if (allow_len != 0)
+            send_method_not_allowed(req, allow);
+        else
+            rsp_http_send_error(req, 404);
+        return 0;
+    }
+    if (l->client_auth == RSP_HTTP_CLIENT_CERT_REQUIRED && rsp_http_peer(req) == NULL) {
+        rsp_http_send_error(req, 403);
+        return 0;
+    }
+    if (req->entity.base != NULL && req->entity.len > l->body_limit) {
+        rsp_http_send_error(req, 413);
+        return 0;
+    }
+    run_handler(w, match->fn, req, match->ctx);
+    return 0;
+}
+
+int rsp_http_req_listener(h2o_req_t *req)
+{
+    h2o_handler_t *h =
+        req->pathconf != NULL && req->pathconf->handlers.size ? req->pathconf->handlers.entries[0] : NULL;
+    return h != NULL ? ((struct dispatch_handler *)h)->l->index : -1;
+}
+
+/* ---------------------------------------------------------------- server setup */
+
+rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg)
+{
+    pthread_once(&ex_once, ex_init);
+    if (ssl_peer_index < 0 || ctx_listener_index < 0)
+        return NULL;
+    rsp_http_server_t *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return NULL;
+    if (cfg != NULL)
+        srv->cfg = *cfg;
+    if (srv->cfg.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        srv->cfg.workers = n > 0 ? (unsigned)n : 1;
+    }
+    if (srv->cfg.body_limit == 0)
+        srv->cfg.body_limit = DEFAULT_BODY_LIMIT;
+    if (srv->cfg.drain_timeout_ms == 0)
+        srv->cfg.drain_timeout_ms = DEFAULT_DRAIN_MS;
+    srv->nworkers = srv->cfg.workers;
+    atomic_init(&srv->ready, 0);
+    atomic_init(&srv->stop_requested, 0);
+    pthread_mutex_init(&srv->msg_lock, NULL);
+    pthread_mutex_init(&srv->init_lock, NULL);
+    pthread_cond_init(&srv->init_cond, NULL);
+    h2o_config_init(&srv->globalconf);
+    /* No Server header: nothing about the implementation leaks. */
+    srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(""));
+    srv->globalconf.http2.graceful_shutdown_timeout = srv->cfg.drain_timeout_ms;
+    return srv;
+}
+
+unsigned rsp_http_server_workers(const rsp_http_server_t *srv)
+{
+    return srv->nworkers;
+}
+
+static void listener_free(struct listener *l)
+{
+    if (l == NULL)
+        return;
+    free(l->name);
+    free(l->address);
+    free(l->cert_file);
+    free(l->key_file);
+    free(l->ciphers);
+    for (size_t i = 0; i < l->n_ca_files; i++)
+        free(l->ca_files[i]);
+    free(l->ca_files);
+    for (size_t i = 0; i < l->nroutes; i++) {
+        free(l->routes[i].method);
+        free(l->routes[i].path);
+    }
+    free(l->routes);
+    if (l->fds != NULL) {
+        for (unsigned i = 0; i < l->srv->nworkers; i++)
+            if (l->fds[i] >= 0)
+                close(l->fds[i]);
+        free(l->fds);
+    }
+    if (l->ssl_ctx != NULL)
+        SSL_CTX_free(l->ssl_ctx);
+    free(l);
+}
+
+int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config_t *cfg, char *err,
+                          size_t errlen)
+{
+    if (srv->started) {
+        set_err(err, errlen, "listeners must be added before start");
+        return -1;
+    }
+    if (cfg == NULL || cfg->name == NULL || cfg->name[0] == '\0') {
+        set_err(err, errlen, "listener needs a name");
+        return -1;
+    }
+    if (rsp_http_listener_find(srv, cfg->name) >= 0) {
+        set_err(err, errlen, "duplicate listener name %s", cfg->name);
+        return -1;
+    }
+    if (!cfg->plain && (cfg->cert_file == NULL || cfg->key_file == NULL)) {
+        set_err(err, errlen, "%s: TLS listener needs cert_file and key_file", cfg->name);
+        return -1;
+    }
+    if (!cfg->plain && cfg->client_auth != RSP_HTTP_CLIENT_CERT_NONE && cfg->n_client_ca_files == 0) {
+        set_err(err, errlen, "%s: client certificate checking needs client CA files", cfg->name);
+        return -1;
+    }
+    struct listener *l = calloc(1, sizeof(*l));
+    struct listener **nl = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*nl));
+    if (l == NULL || nl == NULL) {
+        free(l);
+        if (nl != NULL)
+            srv->listeners = nl;
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->listeners = nl;
+    l->srv = srv;
+    l->index = (int)srv->nlisteners;
+    l->name = strdup(cfg->name);
+    l->address = strdup(cfg->address ? cfg->address : "127.0.0.1");
+    l->port = cfg->port;
+    l->plain = cfg->plain != 0;
+    l->cert_file = dup_or_null(cfg->cert_file);
+    l->key_file = dup_or_null(cfg->key_file);
+    l->ciphers = dup_or_null(cfg->ciphers);
+    l->client_auth = cfg->client_auth; /* kept on plain listeners: REQUIRED routes then answer 403 */
+    l->body_limit = cfg->body_limit ? cfg->body_limit : srv->cfg.body_limit;
+    if (!l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE) {
+        l->peer_check = cfg->peer_check ? cfg->peer_check : rsp_http_peer_cn_check;
+        l->peer_free = cfg->peer_check ? cfg->peer_free : free;
+        l->peer_ctx = cfg->peer_ctx;
+        l->ca_files = calloc(cfg->n_client_ca_files, sizeof(char *));
+        if (l->ca_files != NULL) {
+            l->n_ca_files = cfg->n_client_ca_files;
+            for (size_t i = 0; i < l->n_ca_files; i++)
+                l->ca_files[i] = strdup(cfg->client_ca_files[i]);
+        }
+    }
+    int oom =
+        l->name == NULL || l->address == NULL || (cfg->cert_file && !l->cert_file) ||
+        (cfg->key_file && !l->key_file) || (cfg->ciphers && !l->ciphers) ||
+        (l->n_ca_files != cfg->n_client_ca_files && !l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE);
+    for (size_t i = 0; !oom && i < l->n_ca_files; i++)
+        oom = l->ca_files[i] == NULL;
+    if (oom) {
+        set_err(err, errlen, "out of memory");
+        listener_free(l);
+        return -1;
+    }
+    if (!l->plain && (l->ssl_ctx = build_ssl_ctx(l, err, errlen)) == NULL) {
+        listener_free(l);
+        return -1;
+    }
+    char hostname[32];
+    snprintf(hostname, sizeof(hostname), "listener-%d", l->index);
+    l->hosts[0] =
+        h2o_config_register_host(&srv->globalconf, h2o_iovec_init(hostname, strlen(hostname)), 65535);
+    if (l->hosts[0] == NULL) {
+        set_err(err, errlen, "h2o host registration failed");
+        listener_free(l);
+        return -1;
+    }
+    h2o_pathconf_t *pc = h2o_config_register_path(l->hosts[0], "/", 0);
+    struct dispatch_handler *h = (struct dispatch_handler *)h2o_create_handler(pc, sizeof(*h));
+    h->super.on_req = on_req;
+    h->l = l;
+    srv->listeners[srv->nlisteners++] = l;
+    return l->index;
+}
+
+int rsp_http_listener_find(const rsp_http_server_t *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (strcmp(srv->listeners[i]->name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int rsp_http_route(rsp_http_server_t *srv, int listener, const char *method, const char *path,
+                   rsp_http_handler_fn fn, void *ctx)
+{
+    if (srv->started || listener < 0 || (size_t)listener >= srv->nlisteners || method == NULL ||
+        path == NULL || path[0] != '/' || fn == NULL || strcmp(path, "/healthz") == 0 ||
+        strcmp(path, "/readyz") == 0)
+        return -1;
+    struct listener *l = srv->listeners[listener];
+    for (size_t i = 0; i < l->nroutes; i++)
+        if (strcmp(l->routes[i].path, path) == 0 && strcmp(l->routes[i].method, method) == 0)
+            return -1;
+    struct route *nr = realloc(l->routes, (l->nroutes + 1) * sizeof(*nr));
+    if (nr == NULL)
+        return -1;
+    l->routes = nr;
+    struct route *r = &l->routes[l->nroutes];
+    r->method = strdup(method);
+    r->path = strdup(path);
+    if (r->method == NULL || r->path == NULL) {
+        free(r->method);
+        free(r->path);
+        return -1;
+    }
+    r->path_len = strlen(path);
+    r->fn = fn;
+    r->ctx = ctx;
+    l->nroutes++;
+    return 0;
+}
+
+void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready)
+{
+    atomic_store(&srv->ready, ready != 0);
+}
+
+uint16_t rsp_http_listener_port(const rsp_http_server_t *srv, int listener)
+{
+    if (listener < 0 || (size_t)listener >= srv->nlisteners)
+        return 0;
+    return srv->listeners[listener]->port;
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+static int resolve(const struct listener *l, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                   size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)l->port);
+    int rc = getaddrinfo(l->address, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        set_err(err, errlen, "%s: cannot resolve %s: %s", l->name, l->address, gai_strerror(rc));
+        if (res != NULL)
+            freeaddrinfo(res);
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons(port);
+    else if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static uint16_t get_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
+}
+
+static int open_listen_socket(struct listener *l, const struct sockaddr_storage *ss, socklen_t len,
+                              int reuseport, char *err, size_t errlen)
+{
+    int on = 1;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 || (reuseport && listen(fd, H2O_SOMAXCONN) != 0)) {
+        set_err(err, errlen, "%s: cannot listen on %s port %u: %s", l->name, l->address,
+                (unsigned)get_port(ss), strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    return getsockname(fd, (struct sockaddr *)&bound, &blen) == 0 ? get_port(&bound) : 0;
+}
+
+static int bind_listener(struct listener *l, unsigned nworkers, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (resolve(l, &ss, &len, err, errlen) != 0)
+        return -1;
+    /* SO_REUSEPORT would let a second instance of the service share the port without a word; a plain
+     * bind first fails if anything holds it.  It also picks the port when 0 was asked for. */
+    int probe = open_listen_socket(l, &ss, len, 0, err, errlen);
+    if (probe < 0)
+        return -1;
+    l->port = bound_port(probe);
+    close(probe);
+    if (l->port == 0) {
+        set_err(err, errlen, "%s: getsockname: %s", l->name, strerror(errno));
+        return -1;
+    }
+    set_port(&ss, l->port);
+    if (l->fds == NULL) {
+        if ((l->fds = malloc(nworkers * sizeof(int))) == NULL) {
+            set_err(err, errlen, "out of memory");
+            return -1;
+        }
+        for (unsigned i = 0; i < nworkers; i++)
+            l->fds[i] = -1;
+    }
+    for (unsigned i = 0; i < nworkers; i++) {
+        if (l->fds[i] >= 0)
+            close(l->fds[i]); /* left by an earlier failed start */
+        l->fds[i] = -1;
+    }
+    for (unsigned i = 0; i < nworkers; i++)
+        if ((l->fds[i] = open_listen_socket(l, &ss, len, 1, err, errlen)) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void on_conn_close(void *data)
+{
+    struct worker *w = data;
+    w->nconns--;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct listen_slot *slot = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        slot->w->nconns++;
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = slot->w;
+        h2o_accept(&slot->accept, sock);
+    }
+}
+
+static void begin_stop(struct worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        if (w->slots[i].sock != NULL) {
+            h2o_socket_read_stop(w->slots[i].sock);
+            h2o_socket_close(w->slots[i].sock);
+            w->slots[i].sock = NULL;
+        }
+    }
+    h2o_context_request_shutdown(&w->ctx);
+    /* h2o 2.2.5 has no shutdown hook for idle HTTP/1.1 keep-alive connections; shortening the
+     * request-read timeout closes them (and slow header readers) within a second. */
+    h2o_timeout_t *ts[] = {&w->ctx.http1.req_timeout, &w->ctx.http2.idle_timeout, &w->ctx.handshake_timeout};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+        if (ts[i]->timeout > STOP_IDLE_TIMEOUT_MS)
+            ts[i]->timeout = STOP_IDLE_TIMEOUT_MS;
+    w->deadline = h2o_now(w->loop) + w->srv->cfg.drain_timeout_ms;
+}
+
+/* Frees retired TLS contexts older than `age` ms (all with age 0). */
+static void free_retired(struct worker *w, uint64_t age)
+{
+    uint64_t now = h2o_now(w->loop);
+    for (struct retired_ctx **p = &w->retired; *p != NULL;) {
+        struct retired_ctx *r = *p;
+        if (age == 0 || r->at + age <= now) {
+            *p = r->next;
+            SSL_CTX_free(r->ctx);
+            free(r);
+        } else {
+            p = &r->next;
+        }
+    }
+}
+
+static void swap_tls(struct worker *w, SSL_CTX **ctxs)
+{
+    /* h2o keeps the SSL_CTX pointer of an accepted socket without a reference until the ClientHello
+     * arrives (bounded by the handshake timeout), so a replaced context is freed only later. */
+    free_retired(w, 2 * w->srv->globalconf.handshake_timeout + 1000);
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        if (ctxs[i] == NULL)
+            continue;
+        struct retired_ctx *r = malloc(sizeof(*r));
+        if (r == NULL) {
+            SSL_CTX_free(ctxs[i]); /* keep the old context rather than risk freeing it early */
+            continue;
+        }
+        r->ctx = w->slots[i].accept.ssl_ctx;
+        r->at = h2o_now(w->loop);
+        r->next = w->retired;
+        w->retired = r;
+        w->slots[i].accept.ssl_ctx = ctxs[i];
+    }
+    free(ctxs);
+}
+
+static void on_ctl_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, ctl_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        struct ctl_msg *m =
+            (struct ctl_msg *)H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->kind == CTL_STOP) {
+            begin_stop(w);
+        } else {
+            swap_tls(w, m->ctxs);
+            free(m);
+        }
+    }
+}
+
+/* Sends a control message unless the worker has stopped taking them; returns 0 if sent. */
+static int send_ctl(struct worker *w, struct ctl_msg *m)
+{
+    int sent = 0;
+    pthread_mutex_lock(&w->srv->msg_lock);
+    if (w->accepting_msgs) {
+        h2o_multithread_send_message(&w->ctl_receiver, &m->super);
+        sent = 1;
+    }
+    pthread_mutex_unlock(&w->srv->msg_lock);
+    return sent ? 0 : -1;
+}
+
+static void worker_init(struct worker *w)
+{
+    rsp_http_server_t *srv = w->srv;
+    current_worker = w;
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &srv->globalconf);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->ctl_receiver, on_ctl_messages);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->defer_receiver, on_defer_messages);
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = srv->listeners[i];
+        struct listen_slot *s = &w->slots[i];
+        s->w = w;
+        s->accept.ctx = &w->ctx;
+        s->accept.hosts = l->hosts;
+        if (l->ssl_ctx != NULL) {
+            SSL_CTX_up_ref(l->ssl_ctx);
+            s->accept.ssl_ctx = l->ssl_ctx;
+        }
+        s->sock = h2o_evloop_socket_create(w->loop, l->fds[w->index], H2O_SOCKET_FLAG_DONT_READ);
+        l->fds[w->index] = -1; /* owned by h2o now */
+        s->sock->data = s;
+        h2o_socket_read_start(s->sock, on_accept);
+    }
+    pthread_mutex_lock(&srv->msg_lock);
+    w->accepting_msgs = 1;
+    pthread_mutex_unlock(&srv->msg_lock);
+}
+
+static void worker_teardown(struct worker *w)
+{
+    rsp_http_server_t *srv = w->srv;
+    pthread_mutex_lock(&srv->msg_lock);
+    w->accepting_msgs = 0;
+    pthread_mutex_unlock(&srv->msg_lock);
+    /* Deliver control messages sent before the gate closed (their wake-up byte is in the pipe). */
+    h2o_evloop_run(w->loop, 0);
+    if (w->nconns != 0 || w->pending_deferred != 0) {
+        /* Open connections still reference the loop, the context and the peer table. */
+        w->abandoned = (int)w->nconns + (int)w->pending_deferred;
+        struct abandoned *a = malloc(sizeof(*a));
+        if (a != NULL) {
+            a->w = w;
+            pthread_mutex_lock(&abandoned_lock);
+            a->next = abandoned_list;
+            abandoned_list = a;
+            pthread_mutex_unlock(&abandoned_lock);
+        }
+        return;
+    }
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->ctl_receiver);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->defer_receiver);
+    free_retired(w, 0);
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (w->slots[i].accept.ssl_ctx != NULL) {
+            SSL_CTX_free(w->slots[i].accept.ssl_ctx);
+            w->slots[i].accept.ssl_ctx = NULL;
+        }
+    }
+    /* The GOAWAY re-send timer of the HTTP/2 graceful shutdown outlives the connections. */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    h2o_multithread_queue_t *queue = w->ctx.queue;
+    h2o_context_dispose(&w->ctx);
+    /* 2.2.5's evloop h2o_multithread_destroy_queue() closes but never frees the queue. */
+    free(queue);
+    h2o_evloop_destroy(w->loop);
+    w->loop = NULL;
+    free(w->peers.buckets);
+    w->peers.buckets = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    rsp_http_server_t *srv = w->srv;
+    worker_init(w);
+    pthread_mutex_lock(&srv->init_lock);
+    srv->ninit++;
+    pthread_cond_broadcast(&srv->init_cond);
+    pthread_mutex_unlock(&srv->init_lock);
+
+    for (;;) {
+        /* Checked before blocking: a stop requested before this worker took messages sent none. */
+        if (!w->stopping && atomic_load(&srv->stop_requested))
+            begin_stop(w);
+        if (w->stopping && ((w->nconns == 0 && w->pending_deferred == 0) || h2o_now(w->loop) >= w->deadline))
+            break;
+        h2o_evloop_run(w->loop, w->stopping ? 50 : INT32_MAX);
+    }
+    worker_teardown(w);
+    current_worker = NULL;
+    return NULL;
+}
+
+int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen)
+{
+    if (srv->started) {
+        set_err(err, errlen, "already started");
+        return -1;
+    }
+    if (srv->nlisteners == 0) {
+        set_err(err, errlen, "no listeners");
+        return -1;
+    }
+    size_t max_limit = 0;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i]->body_limit > max_limit)
+            max_limit = srv->listeners[i]->body_limit;
+    srv->globalconf.max_request_entity_size = 2 * max_limit + 16384;
+
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (bind_listener(srv->listeners[i], srv->nworkers, err, errlen) != 0)
+            return -1;
+
+    srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
+    if (srv->workers == NULL) {
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        w->srv = srv;
+        w->index = i;
+        w->stop_msg.kind = CTL_STOP;
+        w->slots = calloc(srv->nlisteners, sizeof(*w->slots));
+        if (w->slots == NULL) {
+            set_err(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &sa, NULL);
+    sigset_t ctl, all, old;
+    sigemptyset(&ctl);
+    sigaddset(&ctl, SIGINT);
+    sigaddset(&ctl, SIGTERM);
+    sigaddset(&ctl, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ctl, NULL);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    srv->started = 1;
+    unsigned created = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0)
+            break;
+        srv->workers[i].thread_started = 1;
+        created++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    pthread_mutex_lock(&srv->init_lock);
+    while (srv->ninit < created)
+        pthread_cond_wait(&srv->init_cond, &srv->init_lock);
+    pthread_mutex_unlock(&srv->init_lock);
+    if (created != srv->nworkers) {
+        set_err(err, errlen, "cannot create worker threads");
+        rsp_http_server_stop(srv);
+        rsp_http_server_wait(srv);
+        return -1;
+    }
+    return 0;
+}
+
+void rsp_http_server_stop(rsp_http_server_t *srv)
+{
+    if (!srv->started || atomic_exchange(&srv->stop_requested, 1))
+        return;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].thread_started)
+            send_ctl(&srv->workers[i], &srv->workers[i].stop_msg);
+}
+
+int rsp_http_server_wait(rsp_http_server_t *srv)
+{
+    if (!srv->started)
+        return -1;
+    if (!srv->joined) {
+        for (unsigned i = 0; i < srv->nworkers; i++) {
+            struct worker *w = &srv->workers[i];
+            if (!w->thread_started)
+                continue;
+            pthread_join(w->thread, NULL);
+            srv->cut += w->abandoned;
+        }
+        srv->joined = 1;
+        if (srv->cut)
+            fprintf(stderr,
+                    "rsp-http: stop: %d connection(s) or deferred request(s) cut at the drain bound\n",
+                    srv->cut);
+    }
+    return srv->cut;
+}
+
+int rsp_http_server_run(rsp_http_server_t *srv, int (*reload)(void *ctx), void *ctx)
+{
+    if (!srv->started)
+        return -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    while (!atomic_load(&srv->stop_requested)) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            if (reload != NULL && reload(ctx) != 0)
+                fprintf(stderr, "rsp-http: reload failed; still serving with the previous configuration\n");
+            continue;
+        }
+        break;
+    }
+    rsp_http_server_stop(srv);
+    return rsp_http_server_wait(srv);
+}
+
+int rsp_http_server_reload_tls(rsp_http_server_t *srv, char *err, size_t errlen)
+{
+    if (!srv->started || srv->joined) {
+        set_err(err, errlen, "server is not running");
+        return -1;
+    }
+    SSL_CTX **fresh = calloc(srv->nlisteners, sizeof(*fresh));
+    if (fresh == NULL) {
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = srv->listeners[i];
+        if (l->plain)
+            continue;
+        if ((fresh[i] = build_ssl_ctx(l, err, errlen)) == NULL) {
+            for (size_t j = 0; j < i; j++)
+                SSL_CTX_free(fresh[j]);
+            free(fresh);
+            return -1;
+        }
+    }
+    for (unsigned wi = 0; wi < srv->nworkers; wi++) {
+        struct ctl_msg *m = calloc(1, sizeof(*m));
+        SSL_CTX **ctxs = calloc(srv->nlisteners, sizeof(*ctxs));
+        if (m == NULL || ctxs == NULL) {
+            free(m);
+            free(ctxs);
+            continue;
+        }
+        for (size_t i = 0; i < srv->nlisteners; i++)
+            if (fresh[i] != NULL && SSL_CTX_up_ref(fresh[i]) == 1)
+                ctxs[i] = fresh[i];
+        m->kind = CTL_SWAP_TLS;
+        m->ctxs = ctxs;
+        if (send_ctl(&srv->workers[wi], m) != 0) {
+            for (size_t i = 0; i < srv->nlisteners; i++)
+                if (ctxs[i] != NULL)
+                    SSL_CTX_free(ctxs[i]);
+            free(ctxs);
+            free(m);
+        }
+    }
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (fresh[i] == NULL)
+            continue;
+        SSL_CTX_free(srv->listeners[i]->ssl_ctx);
+        srv->listeners[i]->ssl_ctx = fresh[i];
+    }
+    free(fresh);
+    return 0;
+}
+
+void rsp_http_server_free(rsp_http_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->started) {
+        rsp_http_server_stop(srv);
+        rsp_http_server_wait(srv);
+    }
+    int keep_conf = 0;
+    for (unsigned i = 0; srv->workers != NULL && i < srv->nworkers; i++) {
+        if (srv->workers[i].abandoned)
+            keep_conf = 1; /* the abandoned h2o contexts still point at the configuration */
+        else
+            free(srv->workers[i].slots);
+    }
+    if (keep_conf)
+        return;
+    free(srv->workers);
+    h2o_config_dispose(&srv->globalconf);
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        listener_free(srv->listeners[i]);
+    free(srv->listeners);
+    pthread_mutex_destroy(&srv->msg_lock);
+    pthread_mutex_destroy(&srv->init_lock);
+    pthread_cond_destroy(&srv->init_cond);
+    free(srv);
+}

@@ -1,0 +1,294 @@
+#!/bin/bash
+# Integration test of the HTTP glue: real processes, real TLS, curl as the client.
+#   usage: http_smoke_test.sh <smds> <smdp-default> <http_testserver>
+# Servers bind port 0 and report their ports in a file; certificates are minted here with the openssl
+# CLI into $TEST_TMPDIR.  Prints "N passed, N failed" and exits non-zero on any failure.
+set -u
+
+SMDS=$(realpath "$1")
+SMDP=$(realpath "$2")
+TESTSERVER=$(realpath "$3")
+TMP=${TEST_TMPDIR:-$(mktemp -d)}/http_smoke
+rm -rf "$TMP"
+mkdir -p "$TMP"
+cd "$TMP" || exit 1
+
+passed=0
+failed=0
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null
+    done
+}
+trap cleanup EXIT
+
+ok() {
+    passed=$((passed + 1))
+    echo "ok   $1"
+}
+
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL $1${2:+: $2}"
+}
+
+# expect NAME EXPECTED ACTUAL
+expect() {
+    if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
+}
+
+# ---------------------------------------------------------------- test PKI
+mint() {
+    local name=$1 cn=$2 ext=$3
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" -out "$name.csr" \
+        -subj "/CN=$cn" 2>/dev/null &&
+        printf '%b' "$ext" >"$name.ext" &&
+        openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$name.crt" -days 2 \
+            -extfile "$name.ext" 2>/dev/null
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 \
+    -subj "/CN=Smoke Test CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign 2>/dev/null &&
+    mint server localhost 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' &&
+    mint client dp1.test.example 'extendedKeyUsage=clientAuth\n' &&
+    mint client2 dp2.test.example 'extendedKeyUsage=clientAuth\n' &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -out rogue.crt \
+        -days 2 -subj "/CN=rogue" 2>/dev/null
+if [ $? -ne 0 ] || [ ! -s rogue.crt ]; then
+    echo "cannot mint test certificates"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+# wait_ports FILE PID: waits until the server wrote its port file
+wait_ports() {
+    for _ in $(seq 1 300); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+port_of() {
+    awk -v n="$2" '$1 == n {print $2}' "$1"
+}
+
+# code_ver ARGS...: prints "<status> <http version>" of a curl request
+code_ver() {
+    curl -s -o /dev/null -w '%{http_code} %{http_version}' --max-time 20 "$@"
+}
+
+# stop_ok NAME PID: SIGTERM and expect exit status 0
+stop_ok() {
+    kill -TERM "$2"
+    wait "$2"
+    expect "$1 exits 0 on SIGTERM" 0 $?
+}
+
+# ---------------------------------------------------------------- smds
+start_service() { # BIN NAME PORTFILE [flags...]
+    local bin=$1 name=$2 pf=$3
+    shift 3
+    "$bin" --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt --device.port=0 --s2s.port=0 \
+        --server.workers=2 --server.port_file="$pf" --server.state_dir="$TMP/state-$name" "$@" \
+        >"$name.log" 2>&1 &
+    SVC_PID=$!
+    PIDS+=("$SVC_PID")
+}
+
+start_service "$SMDS" smds smds.ports
+if wait_ports smds.ports "$SVC_PID"; then
+    ok "smds starts and reports its ports"
+    SMDS_PID=$SVC_PID
+    DP=$(port_of smds.ports device)
+    SP=$(port_of smds.ports s2s)
+    U=https://127.0.0.1:$DP
+    expect "smds /healthz over HTTP/2" "200 2" "$(code_ver -k --http2 $U/healthz)"
+    expect "smds /healthz over HTTP/1.1" "200 1.1" "$(code_ver -k --http1.1 $U/healthz)"
+    expect "smds /healthz body" "ok" "$(curl -sk --http2 $U/healthz)"
+    expect "smds /readyz" "200 2" "$(code_ver -k --http2 $U/readyz)"
+    expect "smds unknown path 404" "404 2" "$(code_ver -k --http2 $U/gsma/rsp2/es11/nothing)"
+    expect "smds POST /healthz 405" "405 2" "$(code_ver -k --http2 -d x $U/healthz)"
+    expect "smds verifies with the CA (no -k)" "200 2" "$(code_ver --cacert ca.crt --http2 $U/healthz)"
+    S=https://127.0.0.1:$SP
+    curl -s -o /dev/null --max-time 10 --cacert ca.crt --http2 $S/healthz
+    rc=$?
+    if [ $rc -ne 0 ]; then ok "smds s2s refuses a client without certificate (curl rc $rc)"; else bad "smds s2s refuses a client without certificate"; fi
+    curl -s -o /dev/null --max-time 10 --cacert ca.crt --cert rogue.crt --key rogue.key --http2 $S/healthz
+    rc=$?
+    if [ $rc -ne 0 ]; then ok "smds s2s refuses an untrusted certificate (curl rc $rc)"; else bad "smds s2s refuses an untrusted certificate"; fi
+    expect "smds s2s accepts a certificate from the CA" "200 2" \
+        "$(code_ver --cacert ca.crt --cert client.crt --key client.key --http2 $S/healthz)"
+    "$SMDS" --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt --device.port="$DP" --s2s.port=0 \
+        --server.state_dir="$TMP/state-second" >second.log 2>&1
+    expect "a second smds on a port in use exits 1" 1 $?
+    grep -q 'in use' second.log && ok "and says the address is in use" || bad "and says the address is in use" "$(cat second.log)"
+    stop_ok smds "$SMDS_PID"
+else
+    bad "smds starts and reports its ports" "$(cat smds.log)"
+fi
+
+# ---------------------------------------------------------------- smdp-default
+start_service "$SMDP" smdp smdp.ports
+if wait_ports smdp.ports "$SVC_PID"; then
+    ok "smdp-default starts and reports its ports"
+    SMDP_PID=$SVC_PID
+    U=https://127.0.0.1:$(port_of smdp.ports device)
+    S=https://127.0.0.1:$(port_of smdp.ports s2s)
+    expect "smdp-default /healthz over HTTP/2" "200 2" "$(code_ver -k --http2 $U/healthz)"
+    expect "smdp-default /healthz over HTTP/1.1" "200 1.1" "$(code_ver -k --http1.1 $U/healthz)"
+    expect "smdp-default unknown path 404" "404 1.1" "$(code_ver -k --http1.1 -d '{}' $U/gsma/rsp2/es9plus/x)"
+    expect "smdp-default ES2+ listener with client certificate" "200 2" \
+        "$(code_ver --cacert ca.crt --cert client.crt --key client.key --http2 $S/healthz)"
+    stop_ok smdp-default "$SMDP_PID"
+else
+    bad "smdp-default starts and reports its ports" "$(cat smdp.log)"
+fi
+
+# ---------------------------------------------------------------- configuration errors
+"$SMDS" --no.such_key=1 >/dev/null 2>&1
+expect "unknown flag is a configuration error (exit 2)" 2 $?
+printf '[device]\nport = 0\n[server]\nbogus = 1\n' >bad.ini
+"$SMDS" --config=bad.ini >cfg.log 2>&1
+expect "unknown INI key is a configuration error (exit 2)" 2 $?
+grep -q 'bad.ini:4' cfg.log && ok "INI error names file and line" || bad "INI error names file and line" "$(cat cfg.log)"
+"$SMDS" --device.port=70000 >/dev/null 2>&1
+expect "out-of-range port is a configuration error (exit 2)" 2 $?
+"$SMDS" --help >help.out 2>&1
+expect "--help exits 0" 0 $?
+grep -q -- '--s2s.client_ca' help.out && ok "--help lists keys" || bad "--help lists keys"
+printf '[device]\nport = 0\n[s2s]\nport = 0\n[server]\nport_file = ini.ports\nworkers = 1\n' >good.ini
+"$SMDS" --config=good.ini --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt \
+    --server.state_dir="$TMP/state-ini" >ini.log 2>&1 &
+INI_PID=$!
+PIDS+=("$INI_PID")
+if wait_ports ini.ports "$INI_PID"; then
+    expect "service configured from an INI file serves" "200 2" \
+        "$(code_ver -k --http2 https://127.0.0.1:$(port_of ini.ports device)/healthz)"
+    stop_ok "INI-configured smds" "$INI_PID"
+else
+    bad "service configured from an INI file serves" "$(cat ini.log)"
+fi
+"$SMDS" --tls.cert=missing.crt --device.port=0 --s2s.port=0 --server.state_dir="$TMP/state-x" >/dev/null 2>&1
+expect "missing certificate file: exit 1" 1 $?
+
+# ---------------------------------------------------------------- test server
+"$TESTSERVER" --port-file=ts.ports --cert=server.crt --key=server.key --ca=ca.crt --workers=2 \
+    --body-limit=1024 --slow-ms=1500 --drain-ms=8000 >ts.log 2>&1 &
+TS_PID=$!
+PIDS+=("$TS_PID")
+if ! wait_ports ts.ports "$TS_PID"; then
+    bad "test server starts" "$(cat ts.log)"
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+ok "test server starts"
+D=https://127.0.0.1:$(port_of ts.ports device)
+S=https://127.0.0.1:$(port_of ts.ports s2s)
+P=$(port_of ts.ports plain)
+MT=(--cacert ca.crt --cert client.crt --key client.key)
+
+expect "GET on a POST route is 405 (HTTP/2)" "405 2" "$(code_ver -k --http2 $D/echo)"
+expect "GET on a POST route is 405 (HTTP/1.1)" "405 1.1" "$(code_ver -k --http1.1 $D/echo)"
+allow=$(curl -sk --http2 -D - -o /dev/null $D/echo | tr -d '\r' | awk -F': ' 'tolower($1) == "allow" {print $2}')
+expect "405 carries Allow" "POST" "$allow"
+
+curl -sk --http2 -D hdr -o body -H 'Content-Type: application/json' -d '{"eid":"89049032123451234512345678901235"}' $D/echo
+expect "POST JSON echo body" '{"eid":"89049032123451234512345678901235"}' "$(cat body)"
+expect "JSON Content-Type" "application/json;charset=UTF-8" \
+    "$(tr -d '\r' <hdr | awk -F': ' 'tolower($1) == "content-type" {print $2}')"
+expect "X-Admin-Protocol" "gsma/rsp/v2.2.2" \
+    "$(tr -d '\r' <hdr | awk -F': ' 'tolower($1) == "x-admin-protocol" {print $2}')"
+grep -qi '^server:' hdr && bad "no Server header" || ok "no Server header"
+expect "204 notification" "204 1.1" "$(code_ver -k --http1.1 -d '{}' $D/notify)"
+
+head -c 2000 /dev/zero | tr '\0' 'a' >big
+expect "body over the limit: 413 (HTTP/2)" "413 2" "$(code_ver -k --http2 --data-binary @big $D/echo)"
+expect "body over the limit: 413 (HTTP/1.1)" "413 1.1" "$(code_ver -k --http1.1 --data-binary @big $D/echo)"
+expect "chunked body over the limit: 413" "413 1.1" \
+    "$(code_ver -k --http1.1 -H 'Transfer-Encoding: chunked' --data-binary @big $D/echo)"
+head -c 200000 /dev/zero | tr '\0' 'a' >huge
+expect "body far over the limit: 413 (HTTP/1.1, by h2o)" "413 1.1" \
+    "$(code_ver -k --http1.1 --data-binary @huge $D/echo)"
+curl -sk --http2 -o /dev/null --max-time 10 --data-binary @huge $D/echo
+echo "     (HTTP/2 body far over the limit: curl rc $?, stream refused by h2o)"
+expect "body at the limit reaches the handler (400: not JSON)" "400 2" "$(head -c 1024 big | code_ver -k --http2 --data-binary @- $D/echo)"
+
+expect "peer identity over HTTP/2" '{"peer":"dp1.test.example"}' "$(curl -s --http2 "${MT[@]}" -d '{}' $S/whoami)"
+expect "peer identity over HTTP/1.1" '{"peer":"dp1.test.example"}' "$(curl -s --http1.1 "${MT[@]}" -d '{}' $S/whoami)"
+expect "device listener has no peer identity" '{"peer":null}' "$(curl -sk --http2 -d '{}' $D/whoami)"
+curl -s -o /dev/null --max-time 10 --cacert ca.crt -d '{}' $S/whoami
+rc=$?
+if [ $rc -ne 0 ]; then ok "mutual TLS refuses a client without certificate (curl rc $rc)"; else bad "mutual TLS refuses a client without certificate"; fi
+curl -s -o /dev/null --max-time 10 --cacert ca.crt --cert rogue.crt --key rogue.key -d '{}' $S/whoami
+rc=$?
+if [ $rc -ne 0 ]; then ok "mutual TLS refuses an untrusted certificate (curl rc $rc)"; else bad "mutual TLS refuses an untrusted certificate"; fi
+mis=0
+for i in $(seq 1 10); do
+    a=$(curl -s --http2 --cacert ca.crt --cert client.crt --key client.key -d '{}' $S/whoami)
+    b=$(curl -s --http1.1 --cacert ca.crt --cert client2.crt --key client2.key -d '{}' $S/whoami)
+    [ "$a" == '{"peer":"dp1.test.example"}' ] || mis=$((mis + 1))
+    [ "$b" == '{"peer":"dp2.test.example"}' ] || mis=$((mis + 1))
+done
+expect "20 alternating clients, identities never mixed up" 0 $mis
+several=$(curl -s --http2 "${MT[@]}" -d '{}' $S/whoami -d '{}' $S/whoami -d '{}' $S/whoami)
+expect "several streams on one connection keep the identity" \
+    '{"peer":"dp1.test.example"}{"peer":"dp1.test.example"}{"peer":"dp1.test.example"}' "$several"
+expect "plain listener" "200 1.1" "$(code_ver --http1.1 http://127.0.0.1:$P/healthz)"
+expect "plain listener, h2c prior knowledge" "200 2" "$(code_ver --http2-prior-knowledge http://127.0.0.1:$P/healthz)"
+
+# ---------------------------------------------------------------- bad input never crashes
+raw() { # PORT DATA-FILE: send bytes, read what comes back for at most 2 s
+    timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && cat '$2' >&3 && timeout 2 cat <&3" 2>/dev/null
+}
+printf 'GARBAGE\r\n\r\n' >in1
+printf 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n' >in2
+printf 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' >in3
+printf 'GET /\x01\x02 HTTP/1.1\r\nHost: \xff\r\n\r\n' >in4
+printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' >in5
+head -c 3000 /dev/urandom >>in5
+head -c 5000 /dev/urandom >in6
+{ printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: '; head -c 200000 /dev/zero | tr '\0' 'b'; printf '\r\n\r\n'; } >in7
+printf 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\n' >in8
+for f in in1 in2 in3 in4 in5 in6 in7 in8; do
+    raw "$P" "$f" >/dev/null
+done
+raw "$(port_of ts.ports device)" in6 >/dev/null
+raw "$(port_of ts.ports s2s)" in5 >/dev/null
+expect "malformed HTTP/1.1 request line gets 400" "HTTP/1.1 400" "$(raw "$P" in1 | head -c 12)"
+wrong=0
+for body in '{"a":' '[1,2]' "$(printf '\xff\xfe{')" '{"a":"\u00"}' "$(printf '%0.s[' $(seq 1 500))" '' '{}}' 'null'; do
+    c=$(code_ver -k --http2 -H 'Content-Type: application/json' --data-binary "$body" $D/echo)
+    [ "$c" == "400 2" ] || { wrong=$((wrong + 1)); echo "     body '${body:0:20}' -> $c"; }
+done
+expect "8 malformed JSON bodies all get 400" 0 $wrong
+if kill -0 "$TS_PID" 2>/dev/null; then ok "test server alive after bad input"; else bad "test server alive after bad input"; fi
+expect "healthz after bad input (TLS)" "200 2" "$(code_ver -k --http2 $D/healthz)"
+expect "healthz after bad input (plain)" "200 1.1" "$(code_ver --http1.1 http://127.0.0.1:$P/healthz)"
+
+# ---------------------------------------------------------------- graceful stop with requests in flight
+expect "deferred request completes" '{"slow":"done"}' "$(curl -sk --http2 -d '{}' $D/slow)"
+curl -sk --http2 -o slow2.out -w '%{http_code}' --max-time 20 -d '{}' $D/slow >slow2.code &
+C1=$!
+curl -sk --http1.1 -o slow1.out -w '%{http_code}' --max-time 20 -d '{}' $D/slow >slow1.code &
+C2=$!
+curl -s --http2 -o slow3.out -w '%{http_code}' --max-time 20 "${MT[@]}" -d '{}' $S/slow >slow3.code &
+C3=$!
+sleep 0.6
+kill -TERM "$TS_PID"
+sleep 0.4
+curl -sk --http2 -o /dev/null --max-time 5 $D/healthz
+rc=$?
+if [ $rc -ne 0 ]; then ok "no new connections after SIGTERM (curl rc $rc)"; else bad "no new connections after SIGTERM"; fi
+wait "$C1" "$C2" "$C3"
+expect "in-flight HTTP/2 request finishes" '200 {"slow":"done"}' "$(cat slow2.code) $(cat slow2.out)"
+expect "in-flight HTTP/1.1 request finishes" '200 {"slow":"done"}' "$(cat slow1.code) $(cat slow1.out)"
+expect "in-flight mutual-TLS request finishes" '200 {"slow":"done"}' "$(cat slow3.code) $(cat slow3.out)"
+wait "$TS_PID"
+expect "test server exits 0 after draining" 0 $?
+grep -q 'stopped (0 cut)' ts.log && ok "nothing cut at the drain bound" || bad "nothing cut at the drain bound" "$(tail -5 ts.log)"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
