@@ -565,7 +565,8 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
         return EUICC_EFORMAT;
     }
     sgp22_ctx_params1 ctx;
-    if (sgp22_ctx_params1_decode(ctx_t.raw, ctx_t.raw_len, &ctx) != 0 || ctx.choice != SGP22_CTX_COMMON_AUTH) {
+    if (sgp22_ctx_params1_decode(ctx_t.raw, ctx_t.raw_len, &ctx) != 0 ||
+        ctx.choice != SGP22_CTX_COMMON_AUTH) {
         euicc_impl_err(err, 0, -1, "malformed", "ctxParams1: %s", sgp22_err_field());
         return EUICC_EFORMAT;
     }
@@ -603,8 +604,8 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
         int c1 = check_server_cert(e, cert, RSP_OID_ROLE_DP_AUTH, pkid_t.value, pkid_t.len, &pub, &e1);
         if (c1 == 0) {
             role = ROLE_DP_AUTH;
-        } else if (c1 == 1 &&
-                   check_server_cert(e, cert, RSP_OID_ROLE_DS_AUTH, pkid_t.value, pkid_t.len, &pub, &e2) == 0) {
+        } else if (c1 == 1 && check_server_cert(e, cert, RSP_OID_ROLE_DS_AUTH, pkid_t.value, pkid_t.len, &pub,
+                                                &e2) == 0) {
             role = ROLE_DS_AUTH;
         } else {
             code = c1;
@@ -620,13 +621,15 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
     }
     if (CRYPTO_memcmp(ss1.euicc_challenge.p, e->sess.challenge, 16) != 0) {
         code = EUICC_AUTH_CHALLENGE_MISMATCH;
-        euicc_impl_err(err, code, -1, "euiccChallengeMismatch", "serverSigned1 echoes another euiccChallenge");
+        euicc_impl_err(err, code, -1, "euiccChallengeMismatch",
+                       "serverSigned1 echoes another euiccChallenge");
         goto refuse;
     }
     if (!address || strlen(address) != ss1.server_address.len ||
         strncasecmp(address, (const char *)ss1.server_address.p, ss1.server_address.len) != 0) {
         code = EUICC_AUTH_UNDEFINED;
-        euicc_impl_err(err, code, -1, "undefinedError", "serverAddress \"%.*s\" is not the address contacted (%s)",
+        euicc_impl_err(err, code, -1, "undefinedError",
+                       "serverAddress \"%.*s\" is not the address contacted (%s)",
                        (int)(ss1.server_address.len > 100 ? 100 : ss1.server_address.len),
                        (const char *)ss1.server_address.p, address ? address : "none");
         goto refuse;
@@ -729,7 +732,8 @@ int euicc_prepare_download(euicc *e, const uint8_t *req, size_t len, der_writer 
     if (der_expect(&r, 0x30, &ss2_t) != 0 || der_expect(&r, TAG_SIG, &sig_t) != 0 ||
         (has_hcc = der_optional(&r, 0x04, &hcc_t)) < 0 || der_expect(&r, 0x30, &cert_t) != 0 ||
         !der_reader_done(&r) || (has_hcc && hcc_t.len != 32)) {
-        euicc_impl_err(err, 0, -1, "malformed", "PrepareDownloadRequest fields missing, out of order or sized wrong");
+        euicc_impl_err(err, 0, -1, "malformed",
+                       "PrepareDownloadRequest fields missing, out of order or sized wrong");
         return EUICC_EFORMAT;
     }
     sgp22_smdp_signed2 ss2;
@@ -747,7 +751,8 @@ int euicc_prepare_download(euicc *e, const uint8_t *req, size_t len, der_writer 
     }
     const uint8_t *sig;
     if (get_sig(&sig_t, &sig) != 0) {
-        euicc_impl_err(err, EUICC_DL_INVALID_SIGNATURE, -1, "invalidSignature", "smdpSignature2 is not 64 bytes");
+        euicc_impl_err(err, EUICC_DL_INVALID_SIGNATURE, -1, "invalidSignature",
+                       "smdpSignature2 is not 64 bytes");
         return dl_refuse(e, w, tid, tid_len, EUICC_DL_INVALID_SIGNATURE);
     }
     X509 *cert = parse_cert_exact(cert_t.raw, cert_t.raw_len);
@@ -1084,6 +1089,54 @@ static int build_pir(euicc *e, der_writer *out, int64_t seq, const uint8_t *icci
     return der_w_finish(out);
 }
 
+/* The eUICC reports BPP errors in a signed ProfileInstallationResult, queued
+ * like a success; it keeps the one-time key so that the SM-DP+ may re-send
+ * the BPP (bppEuiccOtpk).  Ends the session. */
+static int bpp_refuse(euicc *e, const struct bpp_ctx *c, const uint8_t *iccid, der_writer *w,
+                      euicc_error *err)
+{
+    static const char *const names[] = {
+        [EUICC_PIR_INCORRECT_INPUT] = "incorrectInputValues",
+        [EUICC_PIR_INVALID_SIGNATURE] = "invalidSignature",
+        [EUICC_PIR_INVALID_TRANSACTION_ID] = "invalidTransactionId",
+        [EUICC_PIR_UNSUPPORTED_CRT] = "unsupportedCrtValues",
+        [EUICC_PIR_UNSUPPORTED_REMOTE_OP] = "unsupportedRemoteOperationType",
+        [EUICC_PIR_UNSUPPORTED_PROFILE_CLASS] = "unsupportedProfileClass",
+        [EUICC_PIR_SCP03T_STRUCTURE] = "scp03tStructureError",
+        [EUICC_PIR_SCP03T_SECURITY] = "scp03tSecurityError",
+        [EUICC_PIR_ICCID_EXISTS] = "installFailedDueToIccidAlreadyExistsOnEuicc",
+        [EUICC_PIR_INSUFFICIENT_MEMORY] = "installFailedDueToInsufficientMemoryForProfile",
+        [EUICC_PIR_INTERRUPTION] = "installFailedDueToInterruption",
+        [EUICC_PIR_PE_PROCESSING] = "installFailedDueToPEProcessingError",
+        [EUICC_PIR_ICCID_MISMATCH] = "installFailedDueToIccidMismatch",
+    };
+    struct euicc_session *s = &e->sess;
+    const char *nm = c->reason > 0 && c->reason < (int)(sizeof(names) / sizeof(names[0])) && names[c->reason]
+                         ? names[c->reason]
+                         : "installFailedDueToUnknownError";
+    euicc_impl_err(err, c->reason, c->cmd, nm, "%s", c->detail);
+    der_writer o;
+    der_w_init(&o);
+    int64_t seq = e->next_seq;
+    char iccid_str[2 * EUICC_ICCID_LEN + 1] = "";
+    if (iccid)
+        euicc_iccid_to_str(iccid, iccid_str);
+    if (build_pir(e, &o, seq, iccid, NULL, 0, c->cmd, c->reason) != 0 ||
+        queue_notification(e, seq, EUICC_EVT_INSTALL, s->server_address ? s->server_address : "",
+                           iccid ? iccid_str : NULL, o.buf, o.len) != 0) {
+        der_w_free(&o);
+        session_clear(s);
+        return EUICC_ESYS;
+    }
+    e->next_seq++;
+    EVP_PKEY_free(e->kept_otk);
+    e->kept_otk = s->otk;
+    s->otk = NULL;
+    session_clear(s);
+    int rc = emit(w, &o);
+    return rc == EUICC_OK ? EUICC_EREFUSED : rc;
+}
+
 int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint8_t pkg_sha256[32],
                    euicc_error *err)
 {
@@ -1102,7 +1155,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
     der_reader r;
 
     if (der_parse_exact(bpp, len, &top) != 0 || top.tag != 0xBF36) {
-        bpp_fail(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_SCP03T_STRUCTURE, "not a BoundProfilePackage (BF36)");
+        bpp_fail(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_SCP03T_STRUCTURE,
+                 "not a BoundProfilePackage (BF36)");
         goto fail;
     }
     der_reader_of(&r, &top);
@@ -1132,7 +1186,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
         if (isc.smdp_sign.p < t.value + 3 ||
             rsp_sig_verify2(s->dppb, t.value, tbs_len, otpk_tlv, sizeof(otpk_tlv), isc.smdp_sign.p,
                             isc.smdp_sign.len) != 0) {
-            bpp_fail(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_INVALID_SIGNATURE, "smdpSign does not verify");
+            bpp_fail(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_INVALID_SIGNATURE,
+                     "smdpSign does not verify");
             goto fail;
         }
     }
@@ -1167,7 +1222,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
     if (unwrap_list(&c, &t, RSP_BSP_TAG_ENC, EUICC_BPP_CONFIGURE_ISDP, &a0) != 0)
         goto fail;
     if (sgp22_configure_isdp_decode(a0.data, a0.len, &cfg) != 0) {
-        bpp_fail(&c, EUICC_BPP_CONFIGURE_ISDP, EUICC_PIR_INCORRECT_INPUT, "ConfigureISDP: %s", sgp22_err_field());
+        bpp_fail(&c, EUICC_BPP_CONFIGURE_ISDP, EUICC_PIR_INCORRECT_INPUT, "ConfigureISDP: %s",
+                 sgp22_err_field());
         goto fail;
     }
 
@@ -1179,7 +1235,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
     if (unwrap_list(&c, &t, RSP_BSP_TAG_MAC, EUICC_BPP_STORE_METADATA, &a1) != 0)
         goto fail;
     if (sgp22_store_metadata_decode(a1.data, a1.len, &meta) != 0) {
-        bpp_fail(&c, EUICC_BPP_STORE_METADATA, EUICC_PIR_INCORRECT_INPUT, "StoreMetadata: %s", sgp22_err_field());
+        bpp_fail(&c, EUICC_BPP_STORE_METADATA, EUICC_PIR_INCORRECT_INPUT, "StoreMetadata: %s",
+                 sgp22_err_field());
         goto fail;
     }
     have_meta = true;
@@ -1192,7 +1249,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
         }
     }
     if (meta.profile_class.present && meta.profile_class.v == 0 && !(e->cfg.rsp_capability & (1u << 3))) {
-        bpp_fail(&c, EUICC_BPP_STORE_METADATA, EUICC_PIR_UNSUPPORTED_PROFILE_CLASS, "test profiles not supported");
+        bpp_fail(&c, EUICC_BPP_STORE_METADATA, EUICC_PIR_UNSUPPORTED_PROFILE_CLASS,
+                 "test profiles not supported");
         goto fail;
     }
     if (meta.profile_class.present && (meta.profile_class.v < 0 || meta.profile_class.v > 2)) {
@@ -1204,7 +1262,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
     /* ReplaceSessionKeys (optional): then the PPKs protect the profile elements. */
     int opt = der_optional(&r, 0xA2, &t);
     if (opt < 0) {
-        bpp_fail(&c, EUICC_BPP_REPLACE_SESSION_KEYS, EUICC_PIR_SCP03T_STRUCTURE, "secondSequenceOf87 malformed");
+        bpp_fail(&c, EUICC_BPP_REPLACE_SESSION_KEYS, EUICC_PIR_SCP03T_STRUCTURE,
+                 "secondSequenceOf87 malformed");
         goto fail;
     }
     if (opt == 1) {
@@ -1237,7 +1296,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
         goto fail;
     }
     size_t npe;
-    if (euicc_package_iccid(pkg.data, pkg.len, pkg_iccid) != 0 || package_walk(pkg.data, pkg.len, &npe) != 0) {
+    if (euicc_package_iccid(pkg.data, pkg.len, pkg_iccid) != 0 ||
+        package_walk(pkg.data, pkg.len, &npe) != 0) {
         bpp_fail(&c, EUICC_BPP_LOAD_PROFILE_ELEMENTS, EUICC_PIR_PE_PROCESSING,
                  "profile package has no ProfileHeader with an ICCID, or elements do not parse");
         goto fail;
@@ -1266,7 +1326,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
         for (size_t i = 0; i < meta.notification_config.count; i++) {
             der_tlv el;
             sgp22_notif_config nc;
-            if (sgp22_list_at(&meta.notification_config, i, &el) != 0 || sgp22_notif_config_decode(&el, &nc) != 0)
+            if (sgp22_list_at(&meta.notification_config, i, &el) != 0 ||
+                sgp22_notif_config_decode(&el, &nc) != 0)
                 continue;
             for (int b = EUICC_EVT_ENABLE; b <= EUICC_EVT_DELETE; b++) {
                 if (sgp22_bit(nc.pmo, (unsigned)b) && !p.notify_address[b])
@@ -1278,8 +1339,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
         int64_t seq = e->next_seq;
         if (!p.name || !p.spn || !p.smdp_address || !p.smdp_oid ||
             build_pir(e, &o, seq, iccid, p.aid, p.aid_len, 0, 0) != 0 ||
-            queue_notification(e, seq, EUICC_EVT_INSTALL, s->server_address ? s->server_address : "", p.iccid_str,
-                               o.buf, o.len) != 0) {
+            queue_notification(e, seq, EUICC_EVT_INSTALL, s->server_address ? s->server_address : "",
+                               p.iccid_str, o.buf, o.len) != 0) {
             der_w_free(&o);
             euicc_impl_profile_clear(&p);
             euicc_impl_err(err, 0, -1, "system", "cannot record the profile or its result");
@@ -1307,53 +1368,13 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
         return rc;
     }
 
-fail : {
-    /* The eUICC reports BPP errors in a signed ProfileInstallationResult. */
-    static const char *const names[] = {
-        [EUICC_PIR_INCORRECT_INPUT] = "incorrectInputValues",
-        [EUICC_PIR_INVALID_SIGNATURE] = "invalidSignature",
-        [EUICC_PIR_INVALID_TRANSACTION_ID] = "invalidTransactionId",
-        [EUICC_PIR_UNSUPPORTED_CRT] = "unsupportedCrtValues",
-        [EUICC_PIR_UNSUPPORTED_REMOTE_OP] = "unsupportedRemoteOperationType",
-        [EUICC_PIR_UNSUPPORTED_PROFILE_CLASS] = "unsupportedProfileClass",
-        [EUICC_PIR_SCP03T_STRUCTURE] = "scp03tStructureError",
-        [EUICC_PIR_SCP03T_SECURITY] = "scp03tSecurityError",
-        [EUICC_PIR_ICCID_EXISTS] = "installFailedDueToIccidAlreadyExistsOnEuicc",
-        [EUICC_PIR_INSUFFICIENT_MEMORY] = "installFailedDueToInsufficientMemoryForProfile",
-        [EUICC_PIR_INTERRUPTION] = "installFailedDueToInterruption",
-        [EUICC_PIR_PE_PROCESSING] = "installFailedDueToPEProcessingError",
-        [EUICC_PIR_ICCID_MISMATCH] = "installFailedDueToIccidMismatch",
-    };
-    const char *nm = c.reason > 0 && c.reason < (int)(sizeof(names) / sizeof(names[0])) && names[c.reason]
-                         ? names[c.reason]
-                         : "installFailedDueToUnknownError";
-    euicc_impl_err(err, c.reason, c.cmd, nm, "%s", c.detail);
-    der_writer o;
-    der_w_init(&o);
-    int64_t seq = e->next_seq;
-    char iccid_str[2 * EUICC_ICCID_LEN + 1] = "";
-    if (have_meta)
-        euicc_iccid_to_str(iccid, iccid_str);
-    if (build_pir(e, &o, seq, have_meta ? iccid : NULL, NULL, 0, c.cmd, c.reason) != 0 ||
-        queue_notification(e, seq, EUICC_EVT_INSTALL, s->server_address ? s->server_address : "",
-                           have_meta ? iccid_str : NULL, o.buf, o.len) != 0) {
-        der_w_free(&o);
-        goto sysfail;
-    }
-    e->next_seq++;
-    /* Keep the one-time key: the SM-DP+ may re-send this BPP (bppEuiccOtpk). */
-    EVP_PKEY_free(e->kept_otk);
-    e->kept_otk = s->otk;
-    s->otk = NULL;
+fail:
     rsp_bsp_clear(&c.st);
     rsp_bsp_buf_free(&a0);
     rsp_bsp_buf_free(&a1);
     rsp_bsp_buf_free(&a2);
     rsp_bsp_buf_free(&pkg);
-    session_clear(s);
-    int rc = emit(w, &o);
-    return rc == EUICC_OK ? EUICC_EREFUSED : rc;
-}
+    return bpp_refuse(e, &c, have_meta ? iccid : NULL, w, err);
 
 sysfail:
     rsp_bsp_clear(&c.st);
@@ -1379,7 +1400,8 @@ int euicc_cancel_session(euicc *e, const uint8_t *req, size_t len, der_writer *w
     }
     der_reader_of(&r, &top);
     if (der_expect(&r, 0x80, &tid_t) != 0 || der_expect(&r, 0x81, &reason_t) != 0 || !der_reader_done(&r) ||
-        tid_t.len < 1 || tid_t.len > 16 || der_get_int(&reason_t, &reason) != 0 || reason < 0 || reason > 127) {
+        tid_t.len < 1 || tid_t.len > 16 || der_get_int(&reason_t, &reason) != 0 || reason < 0 ||
+        reason > 127) {
         euicc_impl_err(err, 0, -1, "malformed", "CancelSessionRequest fields missing or invalid");
         return EUICC_EFORMAT;
     }
@@ -1469,7 +1491,8 @@ static int other_notification(euicc *e, const euicc_profile *p, int event)
         der_w_raw(&o, e->cert_der, e->cert_len);
         der_w_raw(&o, e->eum_der, e->eum_len);
         der_w_end(&o);
-        if (der_w_finish(&o) == 0 && queue_notification(e, seq, event, addr, p->iccid_str, o.buf, o.len) == 0) {
+        if (der_w_finish(&o) == 0 &&
+            queue_notification(e, seq, event, addr, p->iccid_str, o.buf, o.len) == 0) {
             e->next_seq++;
             rc = 0;
         }

@@ -114,8 +114,8 @@ enum { EUICC_EVT_INSTALL = 0, EUICC_EVT_ENABLE = 1, EUICC_EVT_DISABLE = 2, EUICC
 
 /* Why an operation did not succeed. */
 typedef struct euicc_error {
-    int code;        /* the ASN.1 error value put in the response; 0 when there is none */
-    int bpp_command; /* BppCommandId for LoadBoundProfilePackage errors, else -1 */
+    int code;         /* the ASN.1 error value put in the response; 0 when there is none */
+    int bpp_command;  /* BppCommandId for LoadBoundProfilePackage errors, else -1 */
     const char *name; /* ASN.1 name of code ("invalidSignature"), or a short word for
                          EFORMAT/ESTATE/ESYS ("malformed", "sequence", "system") */
     char detail[192]; /* what exactly failed, for logs and tools */
@@ -126,7 +126,7 @@ typedef struct euicc_error {
 #define EUICC_SKI_MAX 8 /* CI key ids per list */
 
 typedef struct euicc_profile {
-    uint8_t iccid[EUICC_ICCID_LEN]; /* as coded in EF.ICCID / tag 5A (nibble-swapped BCD) */
+    uint8_t iccid[EUICC_ICCID_LEN];          /* as coded in EF.ICCID / tag 5A (nibble-swapped BCD) */
     char iccid_str[2 * EUICC_ICCID_LEN + 1]; /* digits, padding F removed */
     char *name;                              /* profileName */
     char *spn;                               /* serviceProviderName */
@@ -152,15 +152,15 @@ typedef struct euicc_notification {
 
 /* Device-visible configuration (EUICCInfo1/2 and ES10a addresses). */
 typedef struct euicc_config {
-    uint8_t svn[3];              /* SGP.22 version, e.g. 2.2.2 */
-    uint8_t profile_version[3];  /* SAIP version */
+    uint8_t svn[3];             /* SGP.22 version, e.g. 2.2.2 */
+    uint8_t profile_version[3]; /* SAIP version */
     uint8_t firmware_version[3];
     uint8_t pp_version[3];
     char sas_accreditation[65];
-    uint32_t uicc_capability;    /* UICCCapability bits (mask of 1 << n) */
-    uint32_t rsp_capability;     /* RspCapability bits */
-    uint32_t free_nvm;           /* extCardResource free non-volatile memory */
-    char default_smdp[256];      /* "" when none */
+    uint32_t uicc_capability; /* UICCCapability bits (mask of 1 << n) */
+    uint32_t rsp_capability;  /* RspCapability bits */
+    uint32_t free_nvm;        /* extCardResource free non-volatile memory */
+    char default_smdp[256];   /* "" when none */
     char root_smds[256];
 } euicc_config;
 

@@ -17,16 +17,16 @@ struct euicc_session {
     uint8_t challenge[16];
     uint8_t tid[16];
     size_t tid_len;
-    char *server_address;    /* serverAddress from serverSigned1 */
-    enum sess_role role;     /* role of the authenticated server certificate */
+    char *server_address;      /* serverAddress from serverSigned1 */
+    enum sess_role role;       /* role of the authenticated server certificate */
     uint8_t auth_oid[OID_MAX]; /* SAN registeredID of CERT.DPauth/DSauth (OID content) */
     size_t auth_oid_len;
-    uint8_t sig1[64];          /* our euiccSignature1 */
-    EVP_PKEY *dppb;            /* PK.DPpb.ECDSA after PrepareDownload */
-    uint8_t pb_oid[OID_MAX];   /* SAN registeredID of CERT.DPpb */
+    uint8_t sig1[64];        /* our euiccSignature1 */
+    EVP_PKEY *dppb;          /* PK.DPpb.ECDSA after PrepareDownload */
+    uint8_t pb_oid[OID_MAX]; /* SAN registeredID of CERT.DPpb */
     size_t pb_oid_len;
-    EVP_PKEY *otk;             /* otSK.EUICC.ECKA */
-    uint8_t otpk[65];          /* otPK.EUICC.ECKA */
+    EVP_PKEY *otk;    /* otSK.EUICC.ECKA */
+    uint8_t otpk[65]; /* otPK.EUICC.ECKA */
 };
 
 struct euicc {

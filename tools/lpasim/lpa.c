@@ -50,7 +50,8 @@ static void res_init(lpa_result *r)
     r->stage = "";
 }
 
-static int res_fail(lpa_result *r, const char *stage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int res_fail(lpa_result *r, const char *stage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int res_fail(lpa_result *r, const char *stage, const char *fmt, ...)
 {
@@ -178,13 +179,11 @@ int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_wri
 
 void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32])
 {
-    uint8_t h1[SHA256_DIGEST_LENGTH];
-    SHA256((const uint8_t *)cc, strlen(cc), h1);
-    SHA256_CTX c;
-    SHA256_Init(&c);
-    SHA256_Update(&c, h1, sizeof(h1));
-    SHA256_Update(&c, tid, tid_len);
-    SHA256_Final(out, &c);
+    uint8_t buf[SHA256_DIGEST_LENGTH + 16];
+    size_t n = tid_len > 16 ? 16 : tid_len;
+    SHA256((const uint8_t *)cc, strlen(cc), buf);
+    memcpy(buf + SHA256_DIGEST_LENGTH, tid, n);
+    SHA256(buf, SHA256_DIGEST_LENGTH + n, out);
 }
 
 /* ---- JSON bodies ---- */
@@ -347,8 +346,8 @@ void lpa_response_free(lpa_response *r, lpa_scratch *scratch)
     }
 }
 
-rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_response *out, lpa_scratch **scratch,
-                              char *detail, size_t detail_cap)
+rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_response *out,
+                              lpa_scratch **scratch, char *detail, size_t detail_cap)
 {
     memset(out, 0, sizeof(*out));
     *scratch = calloc(1, sizeof(**scratch));
@@ -376,11 +375,14 @@ rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_respo
         return RSP_OK;
 
     static const rsp_json_field *const tables[] = {
-        [LPA_FN_INITIATE_AUTH] = initiate_fields,      [LPA_FN_AUTH_CLIENT_ES9] = auth_client_es9_fields,
-        [LPA_FN_AUTH_CLIENT_ES11] = auth_client_es11_fields, [LPA_FN_GET_BPP] = get_bpp_fields,
+        [LPA_FN_INITIATE_AUTH] = initiate_fields,
+        [LPA_FN_AUTH_CLIENT_ES9] = auth_client_es9_fields,
+        [LPA_FN_AUTH_CLIENT_ES11] = auth_client_es11_fields,
+        [LPA_FN_GET_BPP] = get_bpp_fields,
         [LPA_FN_CANCEL_SESSION] = cancel_fields,
     };
     struct j_body b;
+    memset(&b, 0, sizeof(b));
     st = rsp_json_bind(doc, tables[fn], &b, &je);
     if (st != RSP_OK) {
         copy_str(detail, detail_cap, rsp_json_err_message(&je, msg, sizeof(msg)));
@@ -541,7 +543,8 @@ static int post(lpa *l, const char *base, const char *path, const char *body, lo
     if (cc != CURLE_OK) {
         free(out->data);
         out->data = NULL;
-        return res_fail(res, stage, "%s: %s", url, out->too_big ? "response too large" : curl_easy_strerror(cc));
+        return res_fail(res, stage, "%s: %s", url,
+                        out->too_big ? "response too large" : curl_easy_strerror(cc));
     }
     if (code != want) {
         free(out->data);
@@ -562,7 +565,8 @@ static int post(lpa *l, const char *base, const char *path, const char *body, lo
     if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
         free(out->data);
         out->data = NULL;
-        return res_fail(res, stage, "%s: Content-Type %s is not application/json", url, ctype ? ctype : "missing");
+        return res_fail(res, stage, "%s: Content-Type %s is not application/json", url,
+                        ctype ? ctype : "missing");
     }
     if (curl_easy_header(h, "X-Admin-Protocol", 0, CURLH_HEADER, -1, &xa) != CURLHE_OK ||
         strncasecmp(xa->value, "gsma/rsp/v2.", 12) != 0) {
@@ -635,7 +639,8 @@ static int authenticate(lpa *l, struct session *s, const char *server, const cha
                         const char *matching_id, bool es11, lpa_response *ac, lpa_scratch **ac_scratch,
                         lpa_result *res)
 {
-    const char *p_init = es11 && l->o.es11_paths ? ES11 "initiateAuthentication" : ES9 "initiateAuthentication";
+    const char *p_init =
+        es11 && l->o.es11_paths ? ES11 "initiateAuthentication" : ES9 "initiateAuthentication";
     const char *p_auth = es11 && l->o.es11_paths ? ES11 "authenticateClient" : ES9 "authenticateClient";
     *ac_scratch = NULL;
     if (split_server(server, s->base, sizeof(s->base), s->host, sizeof(s->host)) != 0)
@@ -654,7 +659,8 @@ static int authenticate(lpa *l, struct session *s, const char *server, const cha
     lpa_scratch *ia_scratch;
     char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, s->address, es11 && l->o.es11_paths);
     der_w_free(&info1);
-    if (call(l, s->base, p_init, body, LPA_FN_INITIATE_AUTH, "initiateAuthentication", &ia, &ia_scratch, res) != 0)
+    if (call(l, s->base, p_init, body, LPA_FN_INITIATE_AUTH, "initiateAuthentication", &ia, &ia_scratch,
+             res) != 0)
         return -1;
     copy_str(s->tid_hex, sizeof(s->tid_hex), ia.transaction_id);
     size_t tl = 0;
@@ -739,7 +745,8 @@ static int cancel_session(lpa *l, struct session *s, int reason, lpa_result *res
     der_w_int(&req, 0x81, reason);
     der_w_end(&req);
     euicc_error err = {.bpp_command = -1, .name = "system", .detail = "cannot build the request"};
-    int erc = der_w_finish(&req) == 0 ? euicc_cancel_session(l->e, req.buf, req.len, &resp, &err) : EUICC_ESYS;
+    int erc =
+        der_w_finish(&req) == 0 ? euicc_cancel_session(l->e, req.buf, req.len, &resp, &err) : EUICC_ESYS;
     der_w_free(&req);
     if (erc != EUICC_OK) {
         der_w_free(&resp);
@@ -749,7 +756,8 @@ static int cancel_session(lpa *l, struct session *s, int reason, lpa_result *res
     der_w_free(&resp);
     lpa_response r;
     lpa_scratch *sc;
-    if (call(l, s->base, ES9 "cancelSession", body, LPA_FN_CANCEL_SESSION, "cancelSession", &r, &sc, res) != 0)
+    if (call(l, s->base, ES9 "cancelSession", body, LPA_FN_CANCEL_SESSION, "cancelSession", &r, &sc, res) !=
+        0)
         return -1;
     lpa_response_free(&r, sc);
     return 0;
@@ -818,7 +826,8 @@ int lpa_download(lpa *l, const char *server, const char *address, const char *ma
         lpa_result cr;
         res_init(&cr);
         cancel_session(l, &s, EUICC_CANCEL_END_USER_REJECTION, &cr);
-        return res_fail(res, "prepareDownload", "the SM-DP+ requires a confirmation code (--cc); session cancelled");
+        return res_fail(res, "prepareDownload",
+                        "the SM-DP+ requires a confirmation code (--cc); session cancelled");
     }
 
     der_writer req, resp;
@@ -836,7 +845,8 @@ int lpa_download(lpa *l, const char *server, const char *address, const char *ma
     der_w_end(&req);
     lpa_response_free(&ac, sc);
     euicc_error err = {.bpp_command = -1, .name = "system", .detail = "cannot build the request"};
-    int erc = der_w_finish(&req) == 0 ? euicc_prepare_download(l->e, req.buf, req.len, &resp, &err) : EUICC_ESYS;
+    int erc =
+        der_w_finish(&req) == 0 ? euicc_prepare_download(l->e, req.buf, req.len, &resp, &err) : EUICC_ESYS;
     der_w_free(&req);
     if (erc != EUICC_OK && erc != EUICC_EREFUSED) {
         der_w_free(&resp);
@@ -845,8 +855,8 @@ int lpa_download(lpa *l, const char *server, const char *address, const char *ma
     char *body = lpa_json_get_bpp(s.tid_hex, resp.buf, resp.len);
     der_w_free(&resp);
     lpa_response gb;
-    int rc = call(l, s.base, ES9 "getBoundProfilePackage", body, LPA_FN_GET_BPP, "getBoundProfilePackage", &gb,
-                  &sc, res);
+    int rc = call(l, s.base, ES9 "getBoundProfilePackage", body, LPA_FN_GET_BPP, "getBoundProfilePackage",
+                  &gb, &sc, res);
     if (erc == EUICC_EREFUSED) {
         if (rc == 0)
             lpa_response_free(&gb, sc);

@@ -39,26 +39,26 @@
 typedef struct lpa_opts {
     const char *cafile;     /* PEM trust anchors for TLS; NULL = system store */
     const char *connect_to; /* "HOST:PORT": connect there for every server (TLS still checks the URL host) */
-    bool es11_paths;        /* ES11 under /gsma/rsp2/es11/ with smdsAddress (default: es9plus + smdpAddress) */
-    long timeout_ms;        /* per request; 0 = 30 s */
-    uint8_t tac[4];         /* DeviceInfo TAC; all zero = default 35290611 */
-    const uint8_t *imei;    /* 8 bytes or NULL */
-    int verbose;            /* 1: log requests and responses to stderr */
+    bool es11_paths;     /* ES11 under /gsma/rsp2/es11/ with smdsAddress (default: es9plus + smdpAddress) */
+    long timeout_ms;     /* per request; 0 = 30 s */
+    uint8_t tac[4];      /* DeviceInfo TAC; all zero = default 35290611 */
+    const uint8_t *imei; /* 8 bytes or NULL */
+    int verbose;         /* 1: log requests and responses to stderr */
 } lpa_opts;
 
 /* Where and why a flow stopped. */
 typedef struct lpa_result {
     bool ok;
-    const char *stage;   /* GSMA function or eUICC operation, e.g. "authenticateClient" */
-    int http_status;     /* 0 when no HTTP exchange completed */
-    char status[32];     /* functionExecutionStatus.status, "" if none */
-    char subject[16];    /* statusCodeData.subjectCode, "" if none */
-    char reason[16];     /* statusCodeData.reasonCode, "" if none */
-    char message[256];   /* statusCodeData.message, "" if none */
-    bool euicc_refused;  /* the eUICC refused (euicc holds its error) */
-    int euicc_rc;        /* EUICC_* outcome of the eUICC operation that stopped the flow, 0 otherwise */
-    euicc_error euicc;   /* the eUICC's error when euicc_rc != 0 */
-    char detail[256];    /* transport or LPA-side reason, "" if none */
+    const char *stage;  /* GSMA function or eUICC operation, e.g. "authenticateClient" */
+    int http_status;    /* 0 when no HTTP exchange completed */
+    char status[32];    /* functionExecutionStatus.status, "" if none */
+    char subject[16];   /* statusCodeData.subjectCode, "" if none */
+    char reason[16];    /* statusCodeData.reasonCode, "" if none */
+    char message[256];  /* statusCodeData.message, "" if none */
+    bool euicc_refused; /* the eUICC refused (euicc holds its error) */
+    int euicc_rc;       /* EUICC_* outcome of the eUICC operation that stopped the flow, 0 otherwise */
+    euicc_error euicc;  /* the eUICC's error when euicc_rc != 0 */
+    char detail[256];   /* transport or LPA-side reason, "" if none */
 } lpa_result;
 
 typedef struct lpa_event {
@@ -154,8 +154,8 @@ typedef enum lpa_fn {
  * lpa_response_free).  Returns RSP_OK, or the JSON error (body malformed or a
  * member missing/invalid) with a reason in detail. */
 typedef struct lpa_scratch lpa_scratch;
-rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_response *out, lpa_scratch **scratch,
-                              char *detail, size_t detail_cap);
+rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_response *out,
+                              lpa_scratch **scratch, char *detail, size_t detail_cap);
 void lpa_response_free(lpa_response *r, lpa_scratch *scratch);
 
 /* Request bodies, heap NUL-terminated JSON (free()). */

@@ -5,6 +5,7 @@
  * error.  State (profiles, notifications) persists in the --euicc directory.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,23 @@ static int parse_args(int argc, char **argv, struct args *a)
         size_t off;
     } opts[] = {
 #define O(n, m) {n, offsetof(struct args, m)}
-        O("--euicc", euicc_dir),  O("--cafile", cafile),   O("--address", address),
-        O("--connect-to", connect_to), O("--es11-paths", es11), O("--imei", imei),
-        O("--tac", tac),          O("--timeout", timeout), O("--smds", smds),
-        O("--smdp", smdp),        O("--matching-id", matching_id), O("--cc", cc),
-        O("--reason", reason),    O("--iccid", iccid),     O("--from-pki", from_pki),
-        O("--eid", eid),          O("--curve", curve),
+        O("--euicc", euicc_dir),
+        O("--cafile", cafile),
+        O("--address", address),
+        O("--connect-to", connect_to),
+        O("--es11-paths", es11),
+        O("--imei", imei),
+        O("--tac", tac),
+        O("--timeout", timeout),
+        O("--smds", smds),
+        O("--smdp", smdp),
+        O("--matching-id", matching_id),
+        O("--cc", cc),
+        O("--reason", reason),
+        O("--iccid", iccid),
+        O("--from-pki", from_pki),
+        O("--eid", eid),
+        O("--curve", curve),
 #undef O
     };
     memset(a, 0, sizeof(*a));
@@ -429,6 +441,7 @@ static int run(const struct args *a, euicc *e)
 int main(int argc, char **argv)
 {
     struct args a;
+    signal(SIGPIPE, SIG_IGN); /* a server closing a connection must not kill the tool */
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc;

@@ -1,7 +1,7 @@
 /*
  * tools/lpasim/store.c - eUICC directories: load, save and create them.
  *
- * Layout (see euicc.h): euicc.der|pem, euicc.key.pem, eum.der|pem, ci/*.der|pem,
+ * Layout (see euicc.h): euicc.der or .pem, euicc.key.pem, eum.der or .pem, the CI certificates in ci/,
  * state.json, otk.pem.  state.json is written to a temporary file, synced and
  * renamed, so a crash leaves the old or the new state, never a mix.
  */
@@ -252,21 +252,27 @@ static const rsp_json_field state_fields[] = {
     RSP_JSON_F("version", RSP_JSON_INT, RSP_JSON_MANDATORY, 1, 1, struct j_state, version),
     RSP_JSON_F("svn", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 5, 11, struct j_state, svn),
     RSP_JSON_F("profileVersion", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 5, 11, struct j_state, profile_version),
-    RSP_JSON_F("firmwareVersion", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 5, 11, struct j_state, firmware_version),
+    RSP_JSON_F("firmwareVersion", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 5, 11, struct j_state,
+               firmware_version),
     RSP_JSON_F("ppVersion", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 5, 11, struct j_state, pp_version),
     RSP_JSON_F("sasAccreditationNumber", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 64, struct j_state, sas),
-    RSP_JSON_F("defaultSmdpAddress", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 255, struct j_state, default_smdp),
+    RSP_JSON_F("defaultSmdpAddress", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 255, struct j_state,
+               default_smdp),
     RSP_JSON_F("rootSmdsAddress", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 255, struct j_state, root_smds),
-    RSP_JSON_F("uiccCapability", RSP_JSON_INT, RSP_JSON_OPTIONAL, 0, UINT32_MAX, struct j_state, uicc_capability),
-    RSP_JSON_F("rspCapability", RSP_JSON_INT, RSP_JSON_OPTIONAL, 0, UINT32_MAX, struct j_state, rsp_capability),
+    RSP_JSON_F("uiccCapability", RSP_JSON_INT, RSP_JSON_OPTIONAL, 0, UINT32_MAX, struct j_state,
+               uicc_capability),
+    RSP_JSON_F("rspCapability", RSP_JSON_INT, RSP_JSON_OPTIONAL, 0, UINT32_MAX, struct j_state,
+               rsp_capability),
     RSP_JSON_F("freeNvm", RSP_JSON_INT, RSP_JSON_OPTIONAL, 0, UINT32_MAX, struct j_state, free_nvm),
     RSP_JSON_F("nextSeqNumber", RSP_JSON_INT, RSP_JSON_MANDATORY, 1, INT64_MAX, struct j_state, next_seq),
     RSP_JSON_ARR("ciPKIdListForVerification", RSP_JSON_OPTIONAL, 0, EUICC_SKI_MAX, struct j_state, ski_verify,
                  ski_fields, struct j_ski),
-    RSP_JSON_ARR("ciPKIdListForSigning", RSP_JSON_OPTIONAL, 0, EUICC_SKI_MAX, struct j_state, ski_sign, ski_fields,
-                 struct j_ski),
-    RSP_JSON_ARR("profiles", RSP_JSON_OPTIONAL, 0, 0, struct j_state, profiles, profile_fields, struct j_profile),
-    RSP_JSON_ARR("notifications", RSP_JSON_OPTIONAL, 0, 0, struct j_state, notifs, notif_fields, struct j_notif),
+    RSP_JSON_ARR("ciPKIdListForSigning", RSP_JSON_OPTIONAL, 0, EUICC_SKI_MAX, struct j_state, ski_sign,
+                 ski_fields, struct j_ski),
+    RSP_JSON_ARR("profiles", RSP_JSON_OPTIONAL, 0, 0, struct j_state, profiles, profile_fields,
+                 struct j_profile),
+    RSP_JSON_ARR("notifications", RSP_JSON_OPTIONAL, 0, 0, struct j_state, notifs, notif_fields,
+                 struct j_notif),
     RSP_JSON_END,
 };
 
@@ -404,7 +410,7 @@ static int load_state(euicc *e, const char *path, euicc_error *err)
     int rc = -1;
     if (rsp_json_parse(a, (const char *)buf, len, &lim, state_fields, &st, &je) != RSP_OK) {
         char msg[160];
-        euicc_impl_err(err, 0, -1, "system", "%s: %s", path, rsp_json_err_message(&je, msg, sizeof(msg)));
+        euicc_impl_err(err, 0, -1, "system", STATE_FILE ": %s", rsp_json_err_message(&je, msg, sizeof(msg)));
     } else {
         rc = apply_state(e, &st, err);
     }
@@ -420,7 +426,8 @@ static void w_version(rsp_jsonw *w, const char *key, const uint8_t v[3])
     rsp_jsonw_kstr(w, key, s);
 }
 
-static void w_skis(rsp_jsonw *w, const char *key, const uint8_t list[][RSP_SKI_MAX], const size_t *lens, size_t n)
+static void w_skis(rsp_jsonw *w, const char *key, const uint8_t list[][RSP_SKI_MAX], const size_t *lens,
+                   size_t n)
 {
     rsp_jsonw_key(w, key);
     rsp_jsonw_arr_begin(w);
@@ -511,21 +518,24 @@ static int save_state(const euicc *e, const char *path)
 
 euicc *euicc_load_dir(const char *dir, euicc_error *err)
 {
-    char p_cert[PATH_MAX], p_key[PATH_MAX], p_eum[PATH_MAX], p_ci[PATH_MAX], p_state[PATH_MAX], p_otk[PATH_MAX];
+    char p_cert[PATH_MAX], p_key[PATH_MAX], p_eum[PATH_MAX], p_ci[PATH_MAX], p_state[PATH_MAX],
+        p_otk[PATH_MAX];
     if (find_cert_file(dir, "euicc", p_cert, sizeof(p_cert)) != 0 ||
         find_cert_file(dir, "eum", p_eum, sizeof(p_eum)) != 0 ||
         path_join(p_key, sizeof(p_key), dir, "euicc.key.pem") != 0 || !file_exists(p_key) ||
         path_join(p_ci, sizeof(p_ci), dir, "ci") != 0 ||
         path_join(p_state, sizeof(p_state), dir, STATE_FILE) != 0 ||
         path_join(p_otk, sizeof(p_otk), dir, "otk.pem") != 0) {
-        euicc_impl_err(err, 0, -1, "system", "%s: not an eUICC directory (euicc.der, euicc.key.pem, eum.der)", dir);
+        euicc_impl_err(err, 0, -1, "system", "%s: not an eUICC directory (euicc.der, euicc.key.pem, eum.der)",
+                       dir);
         return NULL;
     }
     euicc *e = euicc_new();
     X509 *cert = rsp_load_cert(p_cert), *eum = rsp_load_cert(p_eum);
     EVP_PKEY *key = rsp_load_key(p_key);
     if (!e || !cert || !eum || !key) {
-        euicc_impl_err(err, 0, -1, "system", "%s: cannot load the eUICC certificate, key or EUM certificate", dir);
+        euicc_impl_err(err, 0, -1, "system", "%s: cannot load the eUICC certificate, key or EUM certificate",
+                       dir);
         goto fail;
     }
     if (euicc_set_identity(e, cert, key, eum, err) != 0)

@@ -29,9 +29,9 @@ int ts_pki_init(ts_pki *p, pki_curve curve)
 {
     memset(p, 0, sizeof(*p));
     if (mint(PKI_CI, curve, NULL, &p->ci) != 0 || mint(PKI_EUM, curve, &p->ci, &p->eum) != 0 ||
-        mint(PKI_EUICC, curve, &p->eum, &p->euicc) != 0 || mint(PKI_DP_AUTH, curve, &p->ci, &p->dpauth) != 0 ||
-        mint(PKI_DP_PB, curve, &p->ci, &p->dppb) != 0 || mint(PKI_DS_AUTH, curve, &p->ci, &p->dsauth) != 0 ||
-        mint(PKI_CI, curve, NULL, &p->rogue_ci) != 0 ||
+        mint(PKI_EUICC, curve, &p->eum, &p->euicc) != 0 ||
+        mint(PKI_DP_AUTH, curve, &p->ci, &p->dpauth) != 0 || mint(PKI_DP_PB, curve, &p->ci, &p->dppb) != 0 ||
+        mint(PKI_DS_AUTH, curve, &p->ci, &p->dsauth) != 0 || mint(PKI_CI, curve, NULL, &p->rogue_ci) != 0 ||
         mint(PKI_DP_AUTH, curve, &p->rogue_ci, &p->rogue_dpauth) != 0 ||
         mint(PKI_DP_PB, curve, &p->rogue_ci, &p->rogue_dppb) != 0) {
         ts_pki_clear(p);
@@ -42,7 +42,7 @@ int ts_pki_init(ts_pki *p, pki_curve curve)
 
 void ts_pki_clear(ts_pki *p)
 {
-    pki_cred *all[] = {&p->ci,     &p->eum,      &p->euicc,        &p->dpauth,     &p->dppb,
+    pki_cred *all[] = {&p->ci,     &p->eum,      &p->euicc,        &p->dpauth,    &p->dppb,
                        &p->dsauth, &p->rogue_ci, &p->rogue_dpauth, &p->rogue_dppb};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         pki_cred_clear(all[i]);
@@ -161,9 +161,10 @@ int ts_check_auth_response(ts_server *s, X509 *ci, const uint8_t *resp, size_t l
         return -1;
     /* euiccSigned1 { 80 tid, 83 address, 84 serverChallenge, BF22, A0 ctx } */
     if (children(&f[0], sf, 5) != 5 || sf[0].tag != 0x80 || sf[0].len != s->tid_len ||
-        memcmp(sf[0].value, s->tid, s->tid_len) != 0 || sf[1].tag != 0x83 || sf[1].len != strlen(s->address) ||
-        memcmp(sf[1].value, s->address, sf[1].len) != 0 || sf[2].tag != 0x84 || sf[2].len != 16 ||
-        memcmp(sf[2].value, s->server_challenge, 16) != 0 || sf[3].tag != 0xBF22 || sf[4].tag != 0xA0)
+        memcmp(sf[0].value, s->tid, s->tid_len) != 0 || sf[1].tag != 0x83 ||
+        sf[1].len != strlen(s->address) || memcmp(sf[1].value, s->address, sf[1].len) != 0 ||
+        sf[2].tag != 0x84 || sf[2].len != 16 || memcmp(sf[2].value, s->server_challenge, 16) != 0 ||
+        sf[3].tag != 0xBF22 || sf[4].tag != 0xA0)
         return -1;
     if (f[1].tag != 0x5F37 || f[1].len != 64)
         return -1;
@@ -193,6 +194,8 @@ int ts_prepare_request(ts_server *s, const uint8_t *hash_cc, der_writer *w)
     else
         der_w_tlv(&ss2, 0x80, s->tid, s->tid_len);
     der_w_bool(&ss2, 0x01, s->cc_required);
+    if (s->bpp_euicc_otpk)
+        der_w_tlv(&ss2, 0x5F49, s->bpp_euicc_otpk, 65);
     der_w_end(&ss2);
     uint8_t tlv[67] = {0x5F, 0x37, 0x40}, sig[64];
     memcpy(tlv + 3, s->euicc_signature1, 64);
@@ -221,14 +224,14 @@ int ts_check_prepare_response(ts_server *s, X509 *euicc_cert, const uint8_t *res
         ok.tag != 0xA0 || children(&ok, f, 2) != 2 || f[1].tag != 0x5F37 || f[1].len != 64)
         return -1;
     size_t n = children(&f[0], sf, 3);
-    if (n < 2 || sf[0].tag != 0x80 || sf[0].len != s->tid_len || memcmp(sf[0].value, s->tid, s->tid_len) != 0 ||
-        sf[1].tag != 0x5F49 || sf[1].len != 65)
+    if (n < 2 || sf[0].tag != 0x80 || sf[0].len != s->tid_len ||
+        memcmp(sf[0].value, s->tid, s->tid_len) != 0 || sf[1].tag != 0x5F49 || sf[1].len != 65)
         return -1;
     /* euiccSignature2 covers euiccSigned2 || 5F37 smdpSignature2. */
     uint8_t tlv[67] = {0x5F, 0x37, 0x40};
     memcpy(tlv + 3, s->smdp_signature2, 64);
-    if (rsp_sig_verify2(X509_get0_pubkey(euicc_cert), f[0].raw, f[0].raw_len, tlv, sizeof(tlv), f[1].value, 64) !=
-        0)
+    if (rsp_sig_verify2(X509_get0_pubkey(euicc_cert), f[0].raw, f[0].raw_len, tlv, sizeof(tlv), f[1].value,
+                        64) != 0)
         return -1;
     memcpy(s->euicc_otpk, sf[1].value, 65);
     return 0;
@@ -236,7 +239,8 @@ int ts_check_prepare_response(ts_server *s, X509 *euicc_cert, const uint8_t *res
 
 /* ---- BPP ---- */
 
-static int wrap_list(rsp_bsp *st, uint8_t list_tag, uint8_t seg_tag, const uint8_t *pt, size_t len, der_writer *w)
+static int wrap_list(rsp_bsp *st, uint8_t list_tag, uint8_t seg_tag, const uint8_t *pt, size_t len,
+                     der_writer *w)
 {
     rsp_bsp_buf b;
     rsp_bsp_buf_init(&b);
@@ -280,7 +284,9 @@ static void find_segments(const uint8_t *bpp, size_t len, ts_segments *segs)
     }
 }
 
-int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, der_writer *w, ts_segments *segs)
+int ts_bind_parts(ts_server *s, const char *eid, const uint8_t *cfg, size_t cfg_len, const uint8_t *meta,
+                  size_t meta_len, const uint8_t *rsk, size_t rsk_len, const rsp_bsp_keys *ppk,
+                  const uint8_t *pkg, size_t pkg_len, der_writer *w, ts_segments *segs)
 {
     if (segs)
         memset(segs, 0, sizeof(*segs));
@@ -292,8 +298,8 @@ int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, d
     uint8_t otpk[65], z[32];
     rsp_bsp_keys keys;
     static const uint8_t host_id[] = "LPASIM-TEST-HOST";
-    if (rsp_ecka_generate_like(X509_get0_pubkey(s->pb_cert), &s->otk) != 0 || rsp_ecka_public(s->otk, otpk) != 0 ||
-        rsp_ecka_shared(s->otk, s->euicc_otpk, 65, z) != 0 ||
+    if (rsp_ecka_generate_like(X509_get0_pubkey(s->pb_cert), &s->otk) != 0 ||
+        rsp_ecka_public(s->otk, otpk) != 0 || rsp_ecka_shared(s->otk, s->euicc_otpk, 65, z) != 0 ||
         rsp_bsp_kdf(z, sizeof(z), host_id, 16, eid_bin, &keys) != 0)
         return -1;
 
@@ -313,14 +319,43 @@ int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, d
     der_w_tlv(&f, 0x5F49, otpk, 65);
     uint8_t otpk_tlv[68] = {0x5F, 0x49, 0x41}, sig[64];
     memcpy(otpk_tlv + 3, s->euicc_otpk, 65);
-    if (der_w_finish(&f) != 0 || rsp_sig_sign2(s->pb_key, f.buf, f.len, otpk_tlv, sizeof(otpk_tlv), sig) != 0) {
-        der_w_free(&f);
-        return -1;
-    }
+    rsp_bsp st;
+    rsp_bsp_init(&st, &keys);
+    int rc = -1;
+    if (der_w_finish(&f) != 0 || rsp_sig_sign2(s->pb_key, f.buf, f.len, otpk_tlv, sizeof(otpk_tlv), sig) != 0)
+        goto out;
     if (s->bad_smdp_sign)
         sig[0] ^= 0x02;
+    der_w_begin(w, 0xBF36);
+    der_w_begin(w, 0xBF23);
+    der_w_raw(w, f.buf, f.len);
+    der_w_tlv(w, 0x5F37, sig, 64);
+    der_w_end(w);
+    if (wrap_list(&st, 0xA0, RSP_BSP_TAG_ENC, cfg, cfg_len, w) != 0 ||
+        wrap_list(&st, 0xA1, RSP_BSP_TAG_MAC, meta, meta_len, w) != 0)
+        goto out;
+    if (rsk) {
+        if (wrap_list(&st, 0xA2, RSP_BSP_TAG_ENC, rsk, rsk_len, w) != 0)
+            goto out;
+        if (ppk)
+            rsp_bsp_init(&st, ppk);
+    }
+    if (wrap_list(&st, 0xA3, RSP_BSP_TAG_UPP, pkg, pkg_len, w) != 0)
+        goto out;
+    der_w_end(w);
+    rc = der_w_finish(w);
+    if (rc == 0 && segs)
+        find_segments(w->buf, w->len, segs);
+out:
+    rsp_bsp_clear(&st);
+    rsp_bsp_keys_clear(&keys);
+    der_w_free(&f);
+    return rc;
+}
 
-    /* Plaintexts. */
+int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, der_writer *w,
+            ts_segments *segs)
+{
     uint8_t iccid[10];
     if (s->meta_iccid)
         memcpy(iccid, s->meta_iccid, 10);
@@ -357,36 +392,11 @@ int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, d
     der_w_tlv(&rsk, 0x81, ppk.s_enc, 16);
     der_w_tlv(&rsk, 0x82, ppk.s_mac, 16);
     der_w_end(&rsk);
-
-    rsp_bsp st;
-    rsp_bsp_init(&st, &keys);
     int rc = -1;
-    if (der_w_finish(&cfg) != 0 || der_w_finish(&meta) != 0 || der_w_finish(&rsk) != 0)
-        goto out;
-    der_w_begin(w, 0xBF36);
-    der_w_begin(w, 0xBF23);
-    der_w_raw(w, f.buf, f.len);
-    der_w_tlv(w, 0x5F37, sig, 64);
-    der_w_end(w);
-    if (wrap_list(&st, 0xA0, RSP_BSP_TAG_ENC, cfg.buf, cfg.len, w) != 0 ||
-        wrap_list(&st, 0xA1, RSP_BSP_TAG_MAC, meta.buf, meta.len, w) != 0)
-        goto out;
-    if (s->use_ppk) {
-        if (wrap_list(&st, 0xA2, RSP_BSP_TAG_ENC, rsk.buf, rsk.len, w) != 0)
-            goto out;
-        rsp_bsp_init(&st, &ppk);
-    }
-    if (wrap_list(&st, 0xA3, RSP_BSP_TAG_UPP, pkg, pkg_len, w) != 0)
-        goto out;
-    der_w_end(w);
-    rc = der_w_finish(w);
-    if (rc == 0 && segs)
-        find_segments(w->buf, w->len, segs);
-out:
-    rsp_bsp_clear(&st);
-    rsp_bsp_keys_clear(&keys);
+    if (der_w_finish(&cfg) == 0 && der_w_finish(&meta) == 0 && der_w_finish(&rsk) == 0)
+        rc = ts_bind_parts(s, eid, cfg.buf, cfg.len, meta.buf, meta.len, s->use_ppk ? rsk.buf : NULL, rsk.len,
+                           &ppk, pkg, pkg_len, w, segs);
     rsp_bsp_keys_clear(&ppk);
-    der_w_free(&f);
     der_w_free(&cfg);
     der_w_free(&meta);
     der_w_free(&rsk);
@@ -444,7 +454,8 @@ int ts_run_to_bpp(ts_server *s, euicc *e, X509 *ci)
     der_w_free(&resp);
     der_w_init(&req);
     der_w_init(&resp);
-    if (ts_prepare_request(s, NULL, &req) != 0 || euicc_prepare_download(e, req.buf, req.len, &resp, &err) != 0 ||
+    if (ts_prepare_request(s, NULL, &req) != 0 ||
+        euicc_prepare_download(e, req.buf, req.len, &resp, &err) != 0 ||
         ts_check_prepare_response(s, euicc_certificate(e), resp.buf, resp.len) != 0)
         goto out;
     rc = 0;

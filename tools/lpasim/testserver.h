@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "asn1/der.h"
+#include "rsp/bsp.h"
 #include "tools/lpasim/euicc.h"
 #include "tools/pki/pki.h"
 
@@ -45,17 +46,18 @@ typedef struct ts_server {
     uint8_t server_challenge[16];
 
     /* Misbehaviour switches. */
-    bool bad_server_signature1;  /* flip a bit of serverSignature1 */
-    bool wrong_euicc_challenge;  /* echo another euiccChallenge */
-    bool bad_smdp_signature2;    /* flip a bit of smdpSignature2 */
-    bool cc_required;            /* ccRequiredFlag */
-    const uint8_t *ss2_tid;      /* transactionId in smdpSigned2 instead of tid */
+    bool bad_server_signature1;    /* flip a bit of serverSignature1 */
+    bool wrong_euicc_challenge;    /* echo another euiccChallenge */
+    bool bad_smdp_signature2;      /* flip a bit of smdpSignature2 */
+    bool cc_required;              /* ccRequiredFlag */
+    const uint8_t *bpp_euicc_otpk; /* bppEuiccOtpk (65 bytes) in smdpSigned2, or NULL */
+    const uint8_t *ss2_tid;        /* transactionId in smdpSigned2 instead of tid */
     size_t ss2_tid_len;
-    const uint8_t *bf23_tid;     /* transactionId in InitialiseSecureChannel instead of tid */
+    const uint8_t *bf23_tid; /* transactionId in InitialiseSecureChannel instead of tid */
     size_t bf23_tid_len;
-    bool bad_smdp_sign;          /* flip a bit of smdpSign */
-    bool use_ppk;                /* ReplaceSessionKeys (A2) and profile elements under PPKs */
-    const uint8_t *meta_iccid;   /* StoreMetadata ICCID instead of the package's (10 bytes, 5A coding) */
+    bool bad_smdp_sign;        /* flip a bit of smdpSign */
+    bool use_ppk;              /* ReplaceSessionKeys (A2) and profile elements under PPKs */
+    const uint8_t *meta_iccid; /* StoreMetadata ICCID instead of the package's (10 bytes, 5A coding) */
 
     /* Filled by the steps. */
     uint8_t euicc_signature1[64];
@@ -72,7 +74,7 @@ void ts_server_clear(ts_server *s);
 typedef struct ts_segments {
     size_t off[4][256];
     size_t len[4][256];
-    size_t n[4]; /* per list: A0, A1, A2, A3 */
+    size_t n[4];         /* per list: A0, A1, A2, A3 */
     size_t bf23_sig_off; /* offset of the smdpSign value */
 } ts_segments;
 
@@ -91,7 +93,15 @@ int ts_prepare_request(ts_server *s, const uint8_t *hash_cc, der_writer *w);
 int ts_check_prepare_response(ts_server *s, X509 *euicc_cert, const uint8_t *resp, size_t len);
 
 /* Binds a profile package into a BPP (BF36) for the eUICC with this EID. */
-int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, der_writer *w, ts_segments *segs);
+int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, der_writer *w,
+            ts_segments *segs);
+
+/* The same from given plaintexts: ConfigureISDP, StoreMetadata, an optional
+ * ReplaceSessionKeys (rsk NULL: no A2) after which ppk (if not NULL) protects
+ * the package. */
+int ts_bind_parts(ts_server *s, const char *eid, const uint8_t *cfg, size_t cfg_len, const uint8_t *meta,
+                  size_t meta_len, const uint8_t *rsk, size_t rsk_len, const rsp_bsp_keys *ppk,
+                  const uint8_t *pkg, size_t pkg_len, der_writer *w, ts_segments *segs);
 
 /* A small synthetic profile package: ProfileHeader with iccid (digits), then
  * n_filler padding elements of filler_len bytes each. */
