@@ -15,6 +15,7 @@
 
 #include "asn1/sgp22.h"
 #include "rsp/arena.h"
+#include "rsp/bsp.h"
 #include "rsp/codec.h"
 #include "rsp/json.h"
 #include "rsp/jsonw.h"
@@ -619,6 +620,35 @@ static int euicc_stop(lpa_result *res, const char *stage, int rc, const euicc_er
     return res_fail(res, stage, "eUICC: %s: %s", euicc_strerror(rc), err->detail);
 }
 
+/* True unless the BPP's StoreMetadata (the payloads of its 88 segments, which
+ * are MACed but not encrypted) differs from the profileMetadata shown to the
+ * user after AuthenticateClient.  A BPP too malformed to tell is left to the
+ * eUICC to refuse. */
+static bool bpp_metadata_matches(const uint8_t *bpp, size_t len, const uint8_t *meta, size_t meta_len)
+{
+    der_tlv top, part, seg;
+    der_reader r, rs;
+    if (der_parse_exact(bpp, len, &top) != 0)
+        return true;
+    der_reader_of(&r, &top);
+    while (der_next(&r, &part) == 0) {
+        if (part.tag != 0xA1)
+            continue;
+        size_t off = 0;
+        der_reader_of(&rs, &part);
+        while (der_next(&rs, &seg) == 0) {
+            if (seg.tag != 0x88 || seg.len < RSP_BSP_MAC_LEN)
+                return true;
+            size_t n = seg.len - RSP_BSP_MAC_LEN;
+            if (n > meta_len - off || memcmp(meta + off, seg.value, n) != 0)
+                return false;
+            off += n;
+        }
+        return off == meta_len;
+    }
+    return true;
+}
+
 /* ---- common mutual authentication ---- */
 
 struct session {
@@ -792,8 +822,9 @@ static int send_notification(lpa *l, const euicc_notification *n, lpa_result *re
     return rc;
 }
 
-int lpa_download(lpa *l, const char *server, const char *address, const char *matching_id, const char *cc,
-                 bool notify, lpa_download_info *info, lpa_result *res)
+/* The download flow; *meta (the profileMetadata copy) is freed by the caller. */
+static int download(lpa *l, const char *server, const char *address, const char *matching_id, const char *cc,
+                    bool notify, lpa_download_info *info, lpa_result *res, uint8_t **meta_copy)
 {
     res_init(res);
     memset(info, 0, sizeof(*info));
@@ -816,6 +847,13 @@ int lpa_download(lpa *l, const char *server, const char *address, const char *ma
         lpa_response_free(&ac, sc);
         return res_fail(res, "authenticateClient", "smdpSigned2: %s", sgp22_err_field());
     }
+    size_t meta_len = ac.profile_metadata.len;
+    *meta_copy = malloc(meta_len);
+    if (!*meta_copy) {
+        lpa_response_free(&ac, sc);
+        return res_fail(res, "authenticateClient", "out of memory");
+    }
+    memcpy(*meta_copy, ac.profile_metadata.data, meta_len);
     euicc_iccid_to_str(meta.iccid.p, info->iccid);
     snprintf(info->profile_name, sizeof(info->profile_name), "%.*s", (int)meta.profile_name.len,
              (const char *)meta.profile_name.p);
@@ -868,6 +906,11 @@ int lpa_download(lpa *l, const char *server, const char *address, const char *ma
         lpa_response_free(&gb, sc);
         return res_fail(res, "getBoundProfilePackage", "response names another transactionId");
     }
+    if (!bpp_metadata_matches(gb.bpp.data, gb.bpp.len, *meta_copy, meta_len)) {
+        lpa_response_free(&gb, sc);
+        return res_fail(res, "getBoundProfilePackage",
+                        "profile metadata in the BPP differs from the one AuthenticateClient returned");
+    }
 
     der_writer pir;
     der_w_init(&pir);
@@ -896,6 +939,15 @@ int lpa_download(lpa *l, const char *server, const char *address, const char *ma
     info->enabled = p && p->enabled;
     res->ok = true;
     return 0;
+}
+
+int lpa_download(lpa *l, const char *server, const char *address, const char *matching_id, const char *cc,
+                 bool notify, lpa_download_info *info, lpa_result *res)
+{
+    uint8_t *meta = NULL;
+    int rc = download(l, server, address, matching_id, cc, notify, info, res, &meta);
+    free(meta);
+    return rc;
 }
 
 int lpa_notify(lpa *l, size_t *sent, size_t *failed, lpa_result *res)

@@ -102,7 +102,9 @@ void lpa_events_free(lpa_event *events, size_t n);
  * endUserRejection), GetBoundProfilePackage, LoadBoundProfilePackage.  When
  * notify is set, the ProfileInstallationResult is sent at once with
  * HandleNotification.  An eUICC refusal (error response) is forwarded to the
- * server as real LPAs do, and the flow stops. */
+ * server as real LPAs do, and the flow stops.  Before loading, the LPA checks
+ * that the BPP's StoreMetadata (88 segments, readable without keys) is the
+ * profileMetadata from AuthenticateClient; if not, it stops without loading. */
 int lpa_download(lpa *l, const char *server, const char *address, const char *matching_id, const char *cc,
                  bool notify, lpa_download_info *info, lpa_result *res);
 

@@ -232,6 +232,7 @@ struct fake {
     bool wrong_ctype;      /* answer with text/html */
     bool notif_200;        /* answer HandleNotification 200 instead of 204 */
     bool cc_required;
+    bool meta_mismatch; /* profileMetadata differs from the BPP's StoreMetadata */
     ts_server srv;
     /* observations */
     int accepts, requests;
@@ -372,11 +373,15 @@ static char *handle(const char *path, const char *body, size_t len, int *status)
             der_w_init(&bf21);
             uint8_t iccid[10];
             euicc_iccid_from_str("8988211000000000017", iccid);
-            der_w_begin(&meta, 0xBF25);
-            der_w_tlv(&meta, 0x5A, iccid, 10);
-            der_w_tlv(&meta, 0x91, "LPASIM Operator", 15);
-            der_w_tlv(&meta, 0x92, "LPASIM Test Profile", 19);
-            der_w_end(&meta);
+            if (F.meta_mismatch) {
+                der_w_begin(&meta, 0xBF25);
+                der_w_tlv(&meta, 0x5A, iccid, 10);
+                der_w_tlv(&meta, 0x91, "LPASIM Operator", 15);
+                der_w_tlv(&meta, 0x92, "Another Profile", 15);
+                der_w_end(&meta);
+            } else {
+                ts_metadata(&F.srv, iccid, &meta);
+            }
             F.srv.cc_required = F.cc_required;
             der_w_finish(&meta);
             size_t nk = ts_prepare_request(&F.srv, NULL, &bf21) == 0 ? kids(bf21.buf, bf21.len, k, 4) : 0;
@@ -607,7 +612,7 @@ static void fake_reset(int role)
     F.srv.pb_key = pki.dppb.key;
     snprintf(F.srv.address, sizeof(F.srv.address), "%s",
              role == ROLE_DS ? PKI_DEFAULT_DS_FQDN : PKI_DEFAULT_DP_FQDN);
-    F.fail_auth_client = F.wrong_ctype = F.notif_200 = F.cc_required = false;
+    F.fail_auth_client = F.wrong_ctype = F.notif_200 = F.cc_required = F.meta_mismatch = false;
     F.accepts = F.requests = F.notifications = F.cancels = 0;
     F.saw_accept = F.used_smds_field = F.auth_resp_was_error = F.cancel_ok = F.hashcc_ok = false;
     F.cancel_reason = -1;
@@ -760,6 +765,17 @@ static void test_failures(void)
     UT_EQ(lpa_download(l, loopback(srv, sizeof(srv)), PKI_DEFAULT_DP_FQDN, NULL, NULL, false, &info, &res),
           -1);
     UT_CHECK(strstr(res.detail, "Content-Type") != NULL);
+    lpa_free(l);
+
+    /* The BPP's StoreMetadata must be the profileMetadata the user agreed to. */
+    fake_reset(ROLE_DP);
+    F.meta_mismatch = true;
+    l = new_lpa(e, cafile, false, false);
+    UT_EQ(lpa_download(l, loopback(srv, sizeof(srv)), PKI_DEFAULT_DP_FQDN, NULL, NULL, false, &info, &res),
+          -1);
+    UT_CHECK(strcmp(res.stage, "getBoundProfilePackage") == 0);
+    UT_CHECK(strstr(res.detail, "metadata") != NULL);
+    UT_EQ(euicc_profile_count(e), 0);
     lpa_free(l);
 
     /* HandleNotification must be answered with 204; the notification stays pending. */

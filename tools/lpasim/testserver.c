@@ -353,6 +353,23 @@ out:
     return rc;
 }
 
+int ts_metadata(const ts_server *s, const uint8_t iccid[10], der_writer *w)
+{
+    der_w_begin(w, 0xBF25);
+    der_w_tlv(w, 0x5A, iccid, 10);
+    der_w_tlv(w, 0x91, "LPASIM Operator", 15);
+    der_w_tlv(w, 0x92, "LPASIM Test Profile", 19);
+    der_w_int(w, 0x95, 2);
+    der_w_begin(w, 0xB6);
+    der_w_begin(w, 0x30);
+    der_w_tlv(w, 0x80, (const uint8_t[]){0x04, 0x70}, 2); /* enable, disable, delete */
+    der_w_tlv(w, 0x81, s->address, strlen(s->address));
+    der_w_end(w);
+    der_w_end(w);
+    der_w_end(w);
+    return w->err;
+}
+
 int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, der_writer *w,
             ts_segments *segs)
 {
@@ -371,18 +388,7 @@ int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, d
     der_w_tlv(&cfg, 0x80, dp_oid, sizeof(dp_oid));
     der_w_end(&cfg);
     der_w_end(&cfg);
-    der_w_begin(&meta, 0xBF25);
-    der_w_tlv(&meta, 0x5A, iccid, 10);
-    der_w_tlv(&meta, 0x91, "LPASIM Operator", 15);
-    der_w_tlv(&meta, 0x92, "LPASIM Test Profile", 19);
-    der_w_int(&meta, 0x95, 2);
-    der_w_begin(&meta, 0xB6);
-    der_w_begin(&meta, 0x30);
-    der_w_tlv(&meta, 0x80, (const uint8_t[]){0x04, 0x70}, 2); /* enable, disable, delete */
-    der_w_tlv(&meta, 0x81, s->address, strlen(s->address));
-    der_w_end(&meta);
-    der_w_end(&meta);
-    der_w_end(&meta);
+    ts_metadata(s, iccid, &meta);
     rsp_bsp_keys ppk;
     RAND_bytes(ppk.s_enc, 16);
     RAND_bytes(ppk.s_mac, 16);

@@ -92,6 +92,9 @@ int ts_prepare_request(ts_server *s, const uint8_t *hash_cc, der_writer *w);
 /* Checks PrepareDownloadResponse with the eUICC certificate; keeps otPK.EUICC. */
 int ts_check_prepare_response(ts_server *s, X509 *euicc_cert, const uint8_t *resp, size_t len);
 
+/* The StoreMetadataRequest (BF25) ts_bind puts in the BPP for this ICCID (5A coding). */
+int ts_metadata(const ts_server *s, const uint8_t iccid[10], der_writer *w);
+
 /* Binds a profile package into a BPP (BF36) for the eUICC with this EID. */
 int ts_bind(ts_server *s, const char *eid, const uint8_t *pkg, size_t pkg_len, der_writer *w,
             ts_segments *segs);
