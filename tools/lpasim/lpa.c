@@ -101,18 +101,16 @@ lpa *lpa_new(euicc *e, const lpa_opts *opts)
     if (opts && opts->cafile && !(l->cafile = strdup(opts->cafile)))
         goto fail;
     l->o.cafile = l->cafile;
-    l->headers = curl_slist_append(NULL, "User-Agent: " LPA_USER_AGENT);
-    if (l->headers)
-        l->headers = curl_slist_append(l->headers, "X-Admin-Protocol: " LPA_ADMIN_PROTOCOL);
-    if (l->headers)
-        l->headers = curl_slist_append(l->headers, "Content-Type: application/json");
-    /* No Accept or Expect headers: only what real LPAs send. */
-    if (l->headers)
-        l->headers = curl_slist_append(l->headers, "Accept:");
-    if (l->headers)
-        l->headers = curl_slist_append(l->headers, "Expect:");
-    if (!l->headers)
-        goto fail;
+    /* Exactly what real LPAs send; "Accept:" and "Expect:" remove curl's defaults. */
+    static const char *const headers[] = {"User-Agent: " LPA_USER_AGENT,
+                                          "X-Admin-Protocol: " LPA_ADMIN_PROTOCOL,
+                                          "Content-Type: application/json", "Accept:", "Expect:"};
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        struct curl_slist *n = curl_slist_append(l->headers, headers[i]);
+        if (!n)
+            goto fail;
+        l->headers = n;
+    }
     if (opts && opts->connect_to) {
         char spec[300];
         if (snprintf(spec, sizeof(spec), "::%s", opts->connect_to) >= (int)sizeof(spec) ||
