@@ -1,5 +1,7 @@
 #include "rsp/txn.h"
 
+#include "rsp/codec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -53,17 +55,6 @@ void rsp_txn_keyring_wipe(rsp_txn_keyring *kr)
     OPENSSL_cleanse(kr, sizeof(*kr));
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int create_secret_file(const char *path)
 {
     uint8_t secret[RSP_TXN_SECRET_LEN];
@@ -110,17 +101,16 @@ int rsp_txn_keyring_load(rsp_txn_keyring *kr, const char *path, int create)
             break;
         }
         uint8_t secret[RSP_TXN_SECRET_LEN];
-        for (size_t i = 0; i < RSP_TXN_SECRET_LEN; i++) {
-            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                rc = RSP_TXN_EIO;
-            secret[i] = (uint8_t)(hi << 4 | lo);
-        }
+        size_t got = 0;
+        if (rsp_hex_decode(hex, strlen(hex), secret, sizeof(secret), &got) != RSP_CODEC_OK ||
+            got != RSP_TXN_SECRET_LEN)
+            rc = RSP_TXN_EIO;
         OPENSSL_cleanse(hex, sizeof(hex));
+        if (rc == RSP_TXN_OK)
+            rsp_txn_keyring_set(kr, (uint8_t)id, secret);
+        OPENSSL_cleanse(secret, sizeof(secret));
         if (rc)
             break;
-        rsp_txn_keyring_set(kr, (uint8_t)id, secret);
-        OPENSSL_cleanse(secret, sizeof(secret));
         any = 1;
     }
     OPENSSL_cleanse(line, sizeof(line));
