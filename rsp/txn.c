@@ -1,7 +1,8 @@
 #include "rsp/txn.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "rsp/codec.h"
+#include "rsp/keyfile.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,35 +54,19 @@ void rsp_txn_keyring_wipe(rsp_txn_keyring *kr)
     OPENSSL_cleanse(kr, sizeof(*kr));
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int create_secret_file(const char *path)
 {
     uint8_t secret[RSP_TXN_SECRET_LEN];
     if (RAND_bytes(secret, sizeof(secret)) != 1)
         return RSP_TXN_ECRYPTO;
     char line[2 + 2 * RSP_TXN_SECRET_LEN + 2];
-    int n = snprintf(line, sizeof(line), "0 ");
-    for (size_t i = 0; i < sizeof(secret); i++)
-        n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", secret[i]);
-    line[n++] = '\n';
+    size_t hexlen = 0;
+    line[0] = '0';
+    line[1] = ' ';
+    rsp_hex_encode(secret, sizeof(secret), line + 2, sizeof(line) - 2, &hexlen);
     OPENSSL_cleanse(secret, sizeof(secret));
-    /* O_EXCL: when several processes start at once, one creates and the
-     * others read what it wrote. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return errno == EEXIST ? RSP_TXN_OK : RSP_TXN_EIO;
-    int rc = (write(fd, line, (size_t)n) == n && fsync(fd) == 0) ? RSP_TXN_OK : RSP_TXN_EIO;
-    close(fd);
+    line[2 + hexlen] = '\n';
+    int rc = rsp_keyfile_create(path, line, 3 + hexlen) == 0 ? RSP_TXN_OK : RSP_TXN_EIO;
     OPENSSL_cleanse(line, sizeof(line));
     return rc;
 }
@@ -94,13 +79,14 @@ int rsp_txn_keyring_load(rsp_txn_keyring *kr, const char *path, int create)
         if (rc)
             return rc;
     }
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char file[RSP_TXN_MAX_KEYS * 80 + 1024];
+    size_t flen;
+    if (rsp_keyfile_read(path, file, sizeof(file), &flen) != 0)
         return RSP_TXN_EIO;
-    char line[256];
     int rc = RSP_TXN_OK, any = 0;
-    while (fgets(line, sizeof(line), f)) {
-        if (line[0] == '#' || line[0] == '\n')
+    char *save = NULL;
+    for (char *line = strtok_r(file, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#' || line[0] == 0)
             continue;
         unsigned id;
         char hex[2 * RSP_TXN_SECRET_LEN + 2];
@@ -110,21 +96,19 @@ int rsp_txn_keyring_load(rsp_txn_keyring *kr, const char *path, int create)
             break;
         }
         uint8_t secret[RSP_TXN_SECRET_LEN];
-        for (size_t i = 0; i < RSP_TXN_SECRET_LEN; i++) {
-            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                rc = RSP_TXN_EIO;
-            secret[i] = (uint8_t)(hi << 4 | lo);
-        }
+        size_t got = 0;
+        if (rsp_hex_decode(hex, strlen(hex), secret, sizeof(secret), &got) != RSP_CODEC_OK ||
+            got != RSP_TXN_SECRET_LEN)
+            rc = RSP_TXN_EIO;
         OPENSSL_cleanse(hex, sizeof(hex));
+        if (rc == RSP_TXN_OK)
+            rsp_txn_keyring_set(kr, (uint8_t)id, secret);
+        OPENSSL_cleanse(secret, sizeof(secret));
         if (rc)
             break;
-        rsp_txn_keyring_set(kr, (uint8_t)id, secret);
-        OPENSSL_cleanse(secret, sizeof(secret));
         any = 1;
     }
-    OPENSSL_cleanse(line, sizeof(line));
-    fclose(f);
+    OPENSSL_cleanse(file, sizeof(file));
     if (rc == RSP_TXN_OK && !any)
         rc = RSP_TXN_EIO;
     if (rc)

@@ -79,6 +79,7 @@ static int on_slow(h2o_req_t *req, void *ctx)
     pthread_t t;
     if (d == NULL)
         return -1;
+    fprintf(stderr, "slow request deferred\n"); /* the test waits for this before stopping the server */
     if (pthread_create(&t, NULL, slow_thread, d) != 0) {
         rsp_http_resume(d, slow_done, NULL); /* answer at once rather than never */
         return 0;

@@ -1,0 +1,1095 @@
+#include "smdp_default/orders.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "order.pb-c.h"
+
+enum { DB_PROFILE, DB_PPP, DB_BPP, DB_BY_EID, DB_BY_MID, DB_BY_TID, DB_POOL, DB_META, DB_COUNT };
+
+static const rsp_db_spec DBS[DB_COUNT] = {
+    {"profile", 0}, {"ppp", 0},    {"bpp", 0},  {"by_eid", 0},
+    {"by_mid", 0},  {"by_tid", 0}, {"pool", 0}, {"meta", 0},
+};
+
+struct smdp_orders {
+    rsp_db_env *env;
+    smdp_orders_config cfg;
+    MDB_dbi dbi[DB_COUNT];
+};
+
+const char *smdp_state_name(smdp_state s)
+{
+    static const char *const names[] = {"?",        "Available",  "Allocated", "Linked", "Confirmed",
+                                        "Released", "Downloaded", "Installed", "Error",  "Unavailable"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+static bool state_valid(int s)
+{
+    return s >= SMDP_STATE_AVAILABLE && s <= SMDP_STATE_UNAVAILABLE;
+}
+
+/* Awaiting download: what the by-EID queue holds. */
+static bool in_eid_queue(const smdp_order *o)
+{
+    return o->eid[0] && (o->state == SMDP_STATE_RELEASED || o->state == SMDP_STATE_DOWNLOADED);
+}
+
+static bool eid_valid(const char *s)
+{
+    if (!s || strlen(s) != SMDP_EID_DIGITS)
+        return false;
+    for (size_t i = 0; i < SMDP_EID_DIGITS; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* Printable ASCII without '$' (the Activation Code separator). */
+static bool matching_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > SMDP_MID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7E || s[i] == '$')
+            return false;
+    return true;
+}
+
+static bool text_fits(const char *s, size_t max)
+{
+    return s && strlen(s) <= max;
+}
+
+int smdp_order_metadata(const smdp_order *ord, der_writer *w)
+{
+    smdp_metadata m = {.iccid = ord->iccid,
+                       .service_provider_name = ord->service_provider_name,
+                       .profile_name = ord->profile_name,
+                       .profile_class = ord->profile_class};
+    return smdp_metadata_encode(w, &m);
+}
+
+/* ---- record encoding ---- */
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static int copy_bin(uint8_t *dst, size_t cap, size_t *len, const ProtobufCBinaryData *b)
+{
+    if (b->len > cap)
+        return -1;
+    if (b->len)
+        memcpy(dst, b->data, b->len);
+    if (len)
+        *len = b->len;
+    return 0;
+}
+
+static int order_decode(const MDB_val *v, smdp_order *o)
+{
+    Smdp__Profile *p = smdp__profile__unpack(NULL, v->mv_size, v->mv_data);
+    if (!p)
+        return MDB_CORRUPTED;
+    memset(o, 0, sizeof(*o));
+    size_t n;
+    int bad = copy_str(o->iccid, sizeof(o->iccid), p->iccid) ||
+              copy_str(o->profile_type, sizeof(o->profile_type), p->profile_type) ||
+              copy_str(o->owner, sizeof(o->owner), p->owner) || !state_valid((int)p->state) ||
+              copy_str(o->eid, sizeof(o->eid), p->eid) ||
+              copy_str(o->matching_id, sizeof(o->matching_id), p->matching_id) ||
+              (p->cc_hash.len != 0 && p->cc_hash.len != SMDP_CC_HASH_LEN) ||
+              copy_bin(o->cc_hash, sizeof(o->cc_hash), NULL, &p->cc_hash) ||
+              copy_str(o->smds_address, sizeof(o->smds_address), p->smds_address) ||
+              copy_str(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
+              p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
+              copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
+              copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid);
+    o->state = (smdp_state)p->state;
+    o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
+    o->cc_attempts = p->cc_attempts;
+    o->download_attempts = p->download_attempts;
+    o->event_registered = p->event_registered;
+    o->created_at = p->created_at;
+    o->updated_at = p->updated_at;
+    o->expires_at = p->expires_at;
+    o->release_seq = p->release_seq;
+    o->version = p->version;
+    o->ppp_len = p->ppp_len;
+    o->ppp_segments = p->ppp_segments;
+    o->profile_class = SMDP_CLASS_ABSENT;
+    if (!bad && p->metadata) {
+        bad = copy_str(o->service_provider_name, sizeof(o->service_provider_name),
+                       p->metadata->service_provider_name) ||
+              copy_str(o->profile_name, sizeof(o->profile_name), p->metadata->profile_name);
+        if (p->metadata->has_profile_class)
+            o->profile_class = p->metadata->profile_class;
+    }
+    if (!bad && p->binding) {
+        smdp_binding *b = &o->binding;
+        b->present = true;
+        b->created_at = p->binding->created_at;
+        bad = copy_bin(b->transaction_id, sizeof(b->transaction_id), &b->transaction_id_len,
+                       &p->binding->transaction_id) ||
+              p->binding->euicc_otpk.len != SMDP_OTPK_LEN ||
+              copy_bin(b->euicc_otpk, sizeof(b->euicc_otpk), &n, &p->binding->euicc_otpk) ||
+              copy_bin(b->otsk_blob, sizeof(b->otsk_blob), &b->otsk_blob_len, &p->binding->otsk_blob);
+    }
+    smdp__profile__free_unpacked(p, NULL);
+    return bad ? MDB_CORRUPTED : 0;
+}
+
+static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
+{
+    return (ProtobufCBinaryData){.len = n, .data = (uint8_t *)p};
+}
+
+/* Packs o straight into the map. */
+static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
+{
+    Smdp__ProfileMetadata md = SMDP__PROFILE_METADATA__INIT;
+    md.service_provider_name = (char *)o->service_provider_name;
+    md.profile_name = (char *)o->profile_name;
+    md.has_profile_class = o->profile_class != SMDP_CLASS_ABSENT;
+    md.profile_class = md.has_profile_class ? o->profile_class : 0;
+    Smdp__Binding b = SMDP__BINDING__INIT;
+    Smdp__Profile p = SMDP__PROFILE__INIT;
+    p.iccid = (char *)o->iccid;
+    p.profile_type = (char *)o->profile_type;
+    p.owner = (char *)o->owner;
+    p.state = (Smdp__ProfileState)o->state;
+    p.eid = (char *)o->eid;
+    p.matching_id = (char *)o->matching_id;
+    p.cc_hash = bin(o->cc_hash, o->has_cc ? SMDP_CC_HASH_LEN : 0);
+    p.cc_attempts = o->cc_attempts;
+    p.download_attempts = o->download_attempts;
+    p.smds_address = (char *)o->smds_address;
+    p.root_smds_address = (char *)o->root_smds_address;
+    p.event_registered = o->event_registered;
+    p.created_at = o->created_at;
+    p.updated_at = o->updated_at;
+    p.expires_at = o->expires_at;
+    p.release_seq = o->release_seq;
+    p.metadata = &md;
+    p.ppk_blob = bin(o->ppk_blob, sizeof(o->ppk_blob));
+    p.ppp_len = o->ppp_len;
+    p.ppp_segments = o->ppp_segments;
+    p.session_tid = bin(o->session_tid, o->session_tid_len);
+    if (o->binding.present) {
+        b.transaction_id = bin(o->binding.transaction_id, o->binding.transaction_id_len);
+        b.euicc_otpk = bin(o->binding.euicc_otpk, SMDP_OTPK_LEN);
+        b.otsk_blob = bin(o->binding.otsk_blob, o->binding.otsk_blob_len);
+        b.created_at = o->binding.created_at;
+        p.binding = &b;
+    }
+    p.version = o->version;
+
+    rsp_key k;
+    rsp_key_init(&k);
+    rsp_key_str(&k, o->iccid);
+    size_t n = smdp__profile__get_packed_size(&p);
+    uint8_t *dst = rsp_db_reserve(t, s->dbi[DB_PROFILE], &k, n, 0);
+    if (!dst)
+        return rsp_db_wtxn_err(t);
+    smdp__profile__pack(&p, dst);
+    return 0;
+}
+
+/* ---- keys and indexes ---- */
+
+static void key_iccid(rsp_key *k, const char *iccid)
+{
+    rsp_key_init(k);
+    rsp_key_str(k, iccid);
+}
+
+static void key_pool(rsp_key *k, const char *owner, const char *type, int state, const char *iccid)
+{
+    rsp_key_init(k);
+    rsp_key_str(k, owner);
+    rsp_key_str(k, type);
+    if (state)
+        rsp_key_u8(k, (uint8_t)state);
+    if (iccid)
+        rsp_key_str(k, iccid);
+}
+
+static void key_eid(rsp_key *k, const char *eid, uint64_t seq)
+{
+    rsp_key_init(k);
+    rsp_key_str(k, eid);
+    rsp_key_u64(k, seq);
+}
+
+static void key_tid(rsp_key *k, const uint8_t *tid, size_t len)
+{
+    rsp_key_init(k);
+    rsp_key_bytes(k, tid, len);
+}
+
+static bool same_tid(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    return alen == blen && alen > 0 && CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+/* Brings every index from what b (NULL for a new record) implied to what a
+ * implies. */
+static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, const smdp_order *a)
+{
+    rsp_key k;
+    size_t il = strlen(a->iccid) + 1;
+
+    if (!b || strcmp(b->owner, a->owner) || strcmp(b->profile_type, a->profile_type) ||
+        b->state != a->state) {
+        if (b) {
+            key_pool(&k, b->owner, b->profile_type, b->state, b->iccid);
+            rsp_db_del(t, s->dbi[DB_POOL], &k, NULL, 0);
+        }
+        key_pool(&k, a->owner, a->profile_type, a->state, a->iccid);
+        rsp_db_put(t, s->dbi[DB_POOL], &k, "", 0, 0);
+    }
+
+    bool mid_same = b && !strcmp(b->matching_id, a->matching_id);
+    if (b && b->matching_id[0] && !mid_same) {
+        key_iccid(&k, b->matching_id);
+        rsp_db_del(t, s->dbi[DB_BY_MID], &k, NULL, 0);
+    }
+    if (a->matching_id[0] && !mid_same) {
+        key_iccid(&k, a->matching_id);
+        rsp_db_put(t, s->dbi[DB_BY_MID], &k, a->iccid, il, 0);
+    }
+
+    bool bq = b && in_eid_queue(b), aq = in_eid_queue(a);
+    bool q_same = bq && aq && !strcmp(b->eid, a->eid) && b->release_seq == a->release_seq;
+    if (bq && !q_same) {
+        key_eid(&k, b->eid, b->release_seq);
+        rsp_db_del(t, s->dbi[DB_BY_EID], &k, NULL, 0);
+    }
+    if (aq && !q_same) {
+        key_eid(&k, a->eid, a->release_seq);
+        rsp_db_put(t, s->dbi[DB_BY_EID], &k, a->iccid, il, 0);
+    }
+
+    bool t_same = b && same_tid(b->session_tid, b->session_tid_len, a->session_tid, a->session_tid_len);
+    if (b && b->session_tid_len && !t_same) {
+        key_tid(&k, b->session_tid, b->session_tid_len);
+        rsp_db_del(t, s->dbi[DB_BY_TID], &k, NULL, 0);
+    }
+    if (a->session_tid_len && !t_same) {
+        key_tid(&k, a->session_tid, a->session_tid_len);
+        rsp_db_put(t, s->dbi[DB_BY_TID], &k, a->iccid, il, 0);
+    }
+    return rsp_db_wtxn_err(t);
+}
+
+static int next_seq(rsp_db_wtxn *t, const smdp_orders *s, uint64_t *seq)
+{
+    rsp_key k;
+    rsp_key_init(&k);
+    rsp_key_str(&k, "release_seq");
+    MDB_val v;
+    uint64_t cur = 0;
+    int rc = rsp_db_get(rsp_db_wtxn_txn(t), s->dbi[DB_META], &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        cur = rsp_be64(v.mv_data);
+    else if (rc != MDB_NOTFOUND)
+        return rc ? rc : MDB_CORRUPTED;
+    cur++;
+    uint8_t be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(cur >> (56 - 8 * i));
+    rc = rsp_db_put(t, s->dbi[DB_META], &k, be, sizeof(be), 0);
+    *seq = cur;
+    return rc;
+}
+
+static int load(const smdp_orders *s, MDB_txn *txn, const char *iccid, smdp_order *out)
+{
+    if (!smdp_iccid_valid(iccid))
+        return MDB_NOTFOUND;
+    rsp_key k;
+    key_iccid(&k, iccid);
+    MDB_val v;
+    int rc = rsp_db_get(txn, s->dbi[DB_PROFILE], &k, &v);
+    return rc ? rc : order_decode(&v, out);
+}
+
+/* ---- operations (run inside the writer's transaction) ---- */
+
+/* A refusal: nothing written, the job itself succeeds. */
+static int refuse(smdp_op *op, rsp_status st)
+{
+    op->status = st;
+    return 0;
+}
+
+/* Stores op->after (new version, updated_at) and its indexes. */
+static int save(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    op->after.version = op->found ? op->before.version + 1 : 1;
+    op->after.updated_at = op->now;
+    int rc = order_put(t, s, &op->after);
+    return rc ? rc : reindex(t, s, op->found ? &op->before : NULL, &op->after);
+}
+
+/* Loads op->iccid into before/after; on absence sets `missing`. */
+static int load_op(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, rsp_status missing)
+{
+    int rc = load(s, rsp_db_wtxn_txn(t), op->iccid, &op->before);
+    if (rc == MDB_NOTFOUND)
+        return refuse(op, missing);
+    if (rc)
+        return rc;
+    op->found = true;
+    op->after = op->before;
+    return 0;
+}
+
+static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
+{
+    rsp_key k;
+    if (o->binding.present) {
+        key_iccid(&k, o->iccid);
+        rsp_db_del(t, s->dbi[DB_BPP], &k, NULL, 0);
+    }
+    memset(&o->binding, 0, sizeof(o->binding));
+    memset(o->session_tid, 0, sizeof(o->session_tid));
+    o->session_tid_len = 0;
+}
+
+static bool owner_ok(const smdp_op *op)
+{
+    return op->owner && !strcmp(op->owner, op->before.owner);
+}
+
+static int op_import(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    const smdp_import *im = op->import;
+    if (!im || !im->ppp || !im->ppp->seq86 || !smdp_iccid_valid(op->iccid) || !op->profile_type ||
+        !*op->profile_type || !text_fits(op->profile_type, SMDP_TYPE_MAX) || !op->owner || !*op->owner ||
+        !text_fits(op->owner, SMDP_OWNER_MAX) ||
+        (im->service_provider_name && !text_fits(im->service_provider_name, SMDP_SPN_MAX)) ||
+        (im->profile_name && !text_fits(im->profile_name, SMDP_PNAME_MAX)) ||
+        im->profile_class < SMDP_CLASS_ABSENT || im->profile_class > SMDP_CLASS_OPERATIONAL)
+        return refuse(op, RSP_ST_INVALID_FIELD);
+    int rc = load(s, rsp_db_wtxn_txn(t), op->iccid, &op->before);
+    if (rc == 0)
+        return refuse(op, RSP_ST_ICCID_IN_USE);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    smdp_order *a = &op->after;
+    copy_str(a->iccid, sizeof(a->iccid), op->iccid);
+    copy_str(a->profile_type, sizeof(a->profile_type), op->profile_type);
+    copy_str(a->owner, sizeof(a->owner), op->owner);
+    copy_str(a->service_provider_name, sizeof(a->service_provider_name), im->service_provider_name);
+    copy_str(a->profile_name, sizeof(a->profile_name), im->profile_name);
+    a->profile_class = im->profile_class;
+    a->state = SMDP_STATE_AVAILABLE;
+    a->created_at = op->now;
+    memcpy(a->ppk_blob, im->ppp->ppk_blob, sizeof(a->ppk_blob));
+    a->ppp_len = im->ppp->seq86_len;
+    a->ppp_segments = (uint32_t)im->ppp->segments;
+    rsp_key k;
+    key_iccid(&k, op->iccid);
+    if ((rc = rsp_db_put(t, s->dbi[DB_PPP], &k, im->ppp->seq86, im->ppp->seq86_len, 0)))
+        return rc;
+    return save(t, s, op);
+}
+
+/* First Available profile of (owner, type); RSP_ST_* when there is none. */
+static int pick_available(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, char iccid[SMDP_ICCID_MAX + 1])
+{
+    MDB_txn *txn = rsp_db_wtxn_txn(t);
+    rsp_key pre;
+    rsp_db_iter it;
+    MDB_val k, v;
+    key_pool(&pre, op->owner, op->profile_type, SMDP_STATE_AVAILABLE, NULL);
+    if (pre.err)
+        return refuse(op, RSP_ST_PROFILE_TYPE_UNKNOWN);
+    int rc = rsp_db_iter_open(&it, txn, s->dbi[DB_POOL], &pre);
+    if (rc)
+        return rc;
+    bool got = rsp_db_iter_next(&it, &k, &v);
+    rc = it.err;
+    if (got) {
+        size_t n = k.mv_size - pre.len;
+        const char *p = (const char *)k.mv_data + pre.len;
+        if (n < 2 || n > SMDP_ICCID_MAX + 1 || p[n - 1] != '\0')
+            rc = MDB_CORRUPTED;
+        else
+            memcpy(iccid, p, n);
+    }
+    rsp_db_iter_close(&it);
+    if (rc || got)
+        return rc;
+    /* none free: is the type known at all for this owner? */
+    key_pool(&pre, op->owner, op->profile_type, 0, NULL);
+    if ((rc = rsp_db_iter_open(&it, txn, s->dbi[DB_POOL], &pre)))
+        return rc;
+    got = rsp_db_iter_next(&it, &k, &v);
+    rc = it.err;
+    rsp_db_iter_close(&it);
+    if (rc)
+        return rc;
+    return refuse(op, got ? RSP_ST_PROFILE_TYPE_EXHAUSTED : RSP_ST_PROFILE_TYPE_UNKNOWN);
+}
+
+static int op_download_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    if (!op->owner || !*op->owner)
+        return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
+    bool has_iccid = op->iccid && *op->iccid, has_type = op->profile_type && *op->profile_type;
+    if (!has_iccid && !has_type)
+        return refuse(op, RSP_ST_MANDATORY_MISSING);
+    if (op->eid && !eid_valid(op->eid))
+        return refuse(op, RSP_ST_EID_INVALID);
+    int rc;
+    if (has_iccid) {
+        if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+            return rc;
+        if (!owner_ok(op))
+            return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
+        if (has_type && strcmp(op->profile_type, op->before.profile_type))
+            return refuse(op, RSP_ST_PROFILE_TYPE_UNKNOWN);
+        if (op->before.state != SMDP_STATE_AVAILABLE)
+            return refuse(op, RSP_ST_ICCID_IN_USE);
+    } else {
+        char iccid[SMDP_ICCID_MAX + 1];
+        if ((rc = pick_available(t, s, op, iccid)) || op->status)
+            return rc;
+        rc = load(s, rsp_db_wtxn_txn(t), iccid, &op->before);
+        if (rc)
+            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        op->found = true;
+        op->after = op->before;
+    }
+    smdp_order *a = &op->after;
+    a->state = op->eid ? SMDP_STATE_LINKED : SMDP_STATE_ALLOCATED;
+    copy_str(a->eid, sizeof(a->eid), op->eid);
+    a->expires_at = s->cfg.order_ttl == UINT64_MAX ? 0 : op->now + s->cfg.order_ttl;
+    a->cc_attempts = 0;
+    a->download_attempts = 0;
+    return save(t, s, op);
+}
+
+static int gen_matching_id(char out[SMDP_MID_MAX + 1])
+{
+    /* Crockford base32: 20 symbols of 5 random bits (100 bits), 4 groups */
+    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint8_t r[20];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return EIO;
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(r); i++) {
+        if (i && i % 5 == 0)
+            out[n++] = '-';
+        out[n++] = alphabet[r[i] & 31];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* The ICCID that owns matching_id, "" if none. */
+static int mid_owner(MDB_txn *txn, const smdp_orders *s, const char *mid, char iccid[SMDP_ICCID_MAX + 1])
+{
+    rsp_key k;
+    key_iccid(&k, mid);
+    MDB_val v;
+    iccid[0] = '\0';
+    int rc = rsp_db_get(txn, s->dbi[DB_BY_MID], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (v.mv_size < 2 || v.mv_size > SMDP_ICCID_MAX + 1 || ((const char *)v.mv_data)[v.mv_size - 1])
+        return MDB_CORRUPTED;
+    memcpy(iccid, v.mv_data, v.mv_size);
+    return 0;
+}
+
+static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    const smdp_order *b = &op->before;
+    smdp_order *a = &op->after;
+    if (!owner_ok(op))
+        return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
+    if (b->state != SMDP_STATE_ALLOCATED && b->state != SMDP_STATE_LINKED)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    if (op->eid && !eid_valid(op->eid))
+        return refuse(op, RSP_ST_EID_INVALID);
+    if (op->eid && b->eid[0] && strcmp(op->eid, b->eid))
+        return refuse(op, RSP_ST_EID_OTHER_ASSOCIATED);
+    const char *eid = op->eid ? op->eid : b->eid;
+    bool has_smds = op->smds_address && *op->smds_address;
+    if ((has_smds || (op->matching_id && !*op->matching_id)) && !*eid)
+        return refuse(op, RSP_ST_EID_REQUIRED);
+    if ((op->smds_address && !text_fits(op->smds_address, SMDP_ADDR_MAX)) ||
+        (op->root_smds_address && !text_fits(op->root_smds_address, SMDP_ADDR_MAX)) ||
+        (op->matching_id && !matching_id_valid(op->matching_id)))
+        return refuse(op, RSP_ST_INVALID_FIELD);
+
+    char holder[SMDP_ICCID_MAX + 1];
+    if (op->matching_id && *op->matching_id) {
+        if ((rc = mid_owner(rsp_db_wtxn_txn(t), s, op->matching_id, holder)))
+            return rc;
+        if (holder[0] && strcmp(holder, b->iccid))
+            return refuse(op, RSP_ST_MATCHING_ID_IN_USE);
+        copy_str(a->matching_id, sizeof(a->matching_id), op->matching_id);
+    } else if (op->matching_id) {
+        a->matching_id[0] = '\0';
+    } else {
+        for (int tries = 0;; tries++) {
+            if (tries == 8)
+                return EIO; /* 100 random bits colliding eight times: broken RNG */
+            if ((rc = gen_matching_id(a->matching_id)) ||
+                (rc = mid_owner(rsp_db_wtxn_txn(t), s, a->matching_id, holder)))
+                return rc;
+            if (!holder[0])
+                break;
+        }
+    }
+
+    copy_str(a->eid, sizeof(a->eid), eid);
+    a->has_cc = op->confirmation_code && *op->confirmation_code;
+    memset(a->cc_hash, 0, sizeof(a->cc_hash));
+    if (a->has_cc && EVP_Digest(op->confirmation_code, strlen(op->confirmation_code), a->cc_hash, NULL,
+                                EVP_sha256(), NULL) != 1)
+        return EIO;
+    a->cc_attempts = 0;
+    copy_str(a->smds_address, sizeof(a->smds_address), op->smds_address);
+    copy_str(a->root_smds_address, sizeof(a->root_smds_address), op->root_smds_address);
+    a->state = op->release ? SMDP_STATE_RELEASED : SMDP_STATE_CONFIRMED;
+    if (op->release && (rc = next_seq(t, s, &a->release_seq)))
+        return rc;
+    return save(t, s, op);
+}
+
+static int op_cancel_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if (op->final_state != SMDP_STATE_AVAILABLE && op->final_state != SMDP_STATE_UNAVAILABLE)
+        return refuse(op, RSP_ST_INVALID_FIELD);
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    const smdp_order *b = &op->before;
+    smdp_order *a = &op->after;
+    if (!owner_ok(op))
+        return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
+    if (b->state == SMDP_STATE_DOWNLOADED || b->state == SMDP_STATE_INSTALLED)
+        return refuse(op, RSP_ST_ICCID_IN_USE);
+    if (b->state == SMDP_STATE_AVAILABLE || b->state == SMDP_STATE_UNAVAILABLE)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    if (op->eid && strcmp(op->eid, b->eid))
+        return refuse(op, RSP_ST_EID_MISMATCH);
+    if (op->matching_id && strcmp(op->matching_id, b->matching_id))
+        return refuse(op, RSP_ST_MATCHING_ID_OTHER);
+    clear_session(s, t, a);
+    a->state = op->final_state;
+    a->eid[0] = a->matching_id[0] = a->smds_address[0] = a->root_smds_address[0] = '\0';
+    a->has_cc = false;
+    memset(a->cc_hash, 0, sizeof(a->cc_hash));
+    a->cc_attempts = a->download_attempts = 0;
+    a->event_registered = false;
+    a->expires_at = 0;
+    a->release_seq = 0;
+    return save(t, s, op);
+}
+
+static int op_release_profile(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    if (!owner_ok(op))
+        return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
+    if (op->before.state != SMDP_STATE_CONFIRMED)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    op->after.state = SMDP_STATE_RELEASED;
+    if ((rc = next_seq(t, s, &op->after.release_seq)))
+        return rc;
+    return save(t, s, op);
+}
+
+static bool downloadable(smdp_state st)
+{
+    return st == SMDP_STATE_RELEASED || st == SMDP_STATE_DOWNLOADED;
+}
+
+static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_PROFILE_NOT_RELEASED)) || !op->found)
+        return rc;
+    const smdp_order *b = &op->before;
+    smdp_order *a = &op->after;
+    if (!downloadable(b->state))
+        return refuse(op, RSP_ST_PROFILE_NOT_RELEASED);
+    if (!eid_valid(op->eid) || (b->eid[0] && strcmp(b->eid, op->eid)))
+        return refuse(op, RSP_ST_EID_MISMATCH);
+    if (b->expires_at && op->now >= b->expires_at)
+        return refuse(op, RSP_ST_ORDER_EXPIRED);
+    if (b->download_attempts >= s->cfg.download_max_attempts)
+        return refuse(op, RSP_ST_DOWNLOAD_RETRIES);
+    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX)
+        return refuse(op, RSP_ST_INVALID_FIELD);
+    if (!b->eid[0]) {
+        /* an Activation Code order binds to the first device that uses it */
+        copy_str(a->eid, sizeof(a->eid), op->eid);
+        if ((rc = next_seq(t, s, &a->release_seq)))
+            return rc;
+    }
+    a->download_attempts++;
+    memcpy(a->session_tid, op->tid, op->tid_len);
+    a->session_tid_len = op->tid_len;
+    return save(t, s, op);
+}
+
+/* Loads the order of the session op->tid belongs to. */
+static int load_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_TRANSACTION_UNKNOWN)) || !op->found)
+        return rc;
+    if (!op->tid || !same_tid(op->before.session_tid, op->before.session_tid_len, op->tid, op->tid_len)) {
+        op->found = false;
+        return refuse(op, RSP_ST_TRANSACTION_UNKNOWN);
+    }
+    return 0;
+}
+
+static int op_check_cc(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_session(t, s, op)) || op->status)
+        return rc;
+    const smdp_order *b = &op->before;
+    if (!downloadable(b->state))
+        return refuse(op, RSP_ST_PROFILE_NOT_RELEASED);
+    if (!b->has_cc)
+        return 0;
+    if (b->cc_attempts >= s->cfg.cc_max_attempts)
+        return refuse(op, RSP_ST_CC_RETRIES);
+    if (!op->hash_cc)
+        return refuse(op, RSP_ST_CC_MISSING);
+    /* hashCc = SHA-256(SHA-256(CC) || transactionId) */
+    uint8_t want[SMDP_CC_HASH_LEN];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, b->cc_hash, sizeof(b->cc_hash)) == 1 &&
+             EVP_DigestUpdate(c, op->tid, op->tid_len) == 1 && EVP_DigestFinal_ex(c, want, NULL) == 1;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return EIO;
+    if (CRYPTO_memcmp(want, op->hash_cc, sizeof(want)) == 0)
+        return 0;
+    op->after.cc_attempts++;
+    op->status = RSP_ST_CC_REFUSED;
+    return save(t, s, op);
+}
+
+static int op_bpp_delivered(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_session(t, s, op)) || op->status)
+        return rc;
+    const smdp_order *b = &op->before;
+    smdp_order *a = &op->after;
+    if (!op->euicc_otpk || !op->otsk_blob || op->otsk_blob_len == 0 ||
+        op->otsk_blob_len > SMDP_OTSK_BLOB_MAX || !op->bpp || op->bpp_len == 0)
+        return refuse(op, RSP_ST_INVALID_FIELD);
+    if (!downloadable(b->state))
+        return refuse(op, RSP_ST_BPP_UNAVAILABLE);
+    if (b->binding.present && CRYPTO_memcmp(b->binding.euicc_otpk, op->euicc_otpk, SMDP_OTPK_LEN))
+        return refuse(op, RSP_ST_BPP_UNAVAILABLE);
+    smdp_binding *bd = &a->binding;
+    bd->present = true;
+    memcpy(bd->transaction_id, op->tid, op->tid_len);
+    bd->transaction_id_len = op->tid_len;
+    memcpy(bd->euicc_otpk, op->euicc_otpk, SMDP_OTPK_LEN);
+    memcpy(bd->otsk_blob, op->otsk_blob, op->otsk_blob_len);
+    bd->otsk_blob_len = op->otsk_blob_len;
+    if (!b->binding.present)
+        bd->created_at = op->now;
+    a->state = SMDP_STATE_DOWNLOADED;
+    rsp_key k;
+    key_iccid(&k, a->iccid);
+    if ((rc = rsp_db_put(t, s->dbi[DB_BPP], &k, op->bpp, op->bpp_len, 0)))
+        return rc;
+    return save(t, s, op);
+}
+
+static int op_install_result(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_TRANSACTION_UNKNOWN)) || !op->found)
+        return rc;
+    const smdp_order *b = &op->before;
+    if (b->state != SMDP_STATE_DOWNLOADED)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    if (!op->tid || !same_tid(b->binding.transaction_id, b->binding.transaction_id_len, op->tid, op->tid_len))
+        return refuse(op, RSP_ST_TRANSACTION_UNKNOWN);
+    clear_session(s, t, &op->after);
+    op->after.state = op->ok ? SMDP_STATE_INSTALLED : SMDP_STATE_ERROR;
+    return save(t, s, op);
+}
+
+static int op_cancel_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_session(t, s, op)) || op->status)
+        return rc;
+    if (!downloadable(op->before.state))
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    clear_session(s, t, &op->after);
+    op->after.state = SMDP_STATE_RELEASED;
+    return save(t, s, op);
+}
+
+static int op_set_event(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    op->after.event_registered = op->ok;
+    return save(t, s, op);
+}
+
+static int apply(rsp_db_wtxn *t, void *arg)
+{
+    smdp_op *op = arg;
+    const smdp_orders *s = op->store_;
+    /* apply may run again after a map resize: start from scratch */
+    op->status = RSP_OK;
+    op->db_err = 0;
+    op->found = false;
+    memset(&op->before, 0, sizeof(op->before));
+    memset(&op->after, 0, sizeof(op->after));
+    op->after.profile_class = op->before.profile_class = SMDP_CLASS_ABSENT;
+
+    switch (op->kind) {
+    case SMDP_OP_IMPORT:
+        return op_import(t, s, op);
+    case SMDP_OP_DOWNLOAD_ORDER:
+        return op_download_order(t, s, op);
+    case SMDP_OP_CONFIRM_ORDER:
+        return op_confirm_order(t, s, op);
+    case SMDP_OP_CANCEL_ORDER:
+        return op_cancel_order(t, s, op);
+    case SMDP_OP_RELEASE_PROFILE:
+        return op_release_profile(t, s, op);
+    case SMDP_OP_DOWNLOAD_START:
+        return op_download_start(t, s, op);
+    case SMDP_OP_CHECK_CC:
+        return op_check_cc(t, s, op);
+    case SMDP_OP_BPP_DELIVERED:
+        return op_bpp_delivered(t, s, op);
+    case SMDP_OP_INSTALL_RESULT:
+        return op_install_result(t, s, op);
+    case SMDP_OP_CANCEL_SESSION:
+        return op_cancel_session(t, s, op);
+    case SMDP_OP_SET_EVENT:
+        return op_set_event(t, s, op);
+    }
+    return refuse(op, RSP_ST_INVALID_FIELD);
+}
+
+/* A refusal whose job still wrote (a counted failed attempt) keeps its
+ * status; every other refusal wrote nothing. */
+static void finish(smdp_op *op, int result)
+{
+    if (result) {
+        op->status = RSP_ST_INTERNAL;
+        op->db_err = result;
+    }
+}
+
+rsp_status smdp_orders_run(smdp_orders *o, smdp_op *op)
+{
+    op->store_ = o;
+    finish(op, rsp_db_write_sync(o->env, apply, op));
+    return op->status;
+}
+
+static void done_cb(void *arg, int result)
+{
+    smdp_op *op = arg;
+    finish(op, result);
+    if (op->done)
+        op->done(op);
+}
+
+int smdp_orders_submit(smdp_orders *o, smdp_op *op)
+{
+    op->store_ = o;
+    return rsp_db_submit(o->env, apply, done_cb, op);
+}
+
+/* ---- open / close ---- */
+
+int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_config *cfg)
+{
+    *out = NULL;
+    smdp_orders *o = calloc(1, sizeof(*o));
+    if (!o)
+        return ENOMEM;
+    if (cfg)
+        o->cfg = *cfg;
+    if (!o->cfg.cc_max_attempts)
+        o->cfg.cc_max_attempts = 3;
+    if (!o->cfg.download_max_attempts)
+        o->cfg.download_max_attempts = 3;
+    if (!o->cfg.order_ttl)
+        o->cfg.order_ttl = 30 * 24 * 3600;
+    int rc = rsp_db_open(&o->env, dir, DBS, DB_COUNT, &o->cfg.db);
+    if (rc) {
+        free(o);
+        return rc;
+    }
+    for (unsigned i = 0; i < DB_COUNT; i++)
+        o->dbi[i] = rsp_db_dbi(o->env, i);
+    *out = o;
+    return 0;
+}
+
+void smdp_orders_close(smdp_orders *o)
+{
+    if (!o)
+        return;
+    rsp_db_close(o->env);
+    free(o);
+}
+
+/* ---- import ---- */
+
+rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uint8_t *upp, size_t len,
+                                  const char *profile_type, const char *owner, const smdp_metadata *md,
+                                  uint64_t now, char iccid_out[SMDP_ICCID_MAX + 1], int *detail)
+{
+    int scratch;
+    if (!detail)
+        detail = &scratch;
+    *detail = 0;
+    smdp_profile_info info;
+    int rc = smdp_profile_parse(upp, len, &info);
+    if (rc) {
+        *detail = rc;
+        return RSP_ST_INVALID_FIELD;
+    }
+    /* the metadata must encode before anything is stored */
+    smdp_metadata m = {.iccid = info.iccid,
+                       .service_provider_name = md ? md->service_provider_name : NULL,
+                       .profile_name = md ? md->profile_name : NULL,
+                       .profile_class = md ? md->profile_class : SMDP_CLASS_ABSENT};
+    der_writer w;
+    der_w_init(&w);
+    rc = smdp_metadata_encode(&w, &m);
+    der_w_free(&w);
+    if (rc)
+        return RSP_ST_INVALID_FIELD;
+    smdp_ppp ppp;
+    if (smdp_ppp_protect(mk, info.iccid, upp, len, &ppp))
+        return RSP_ST_INTERNAL;
+    smdp_import im = {.service_provider_name = m.service_provider_name,
+                      .profile_name = m.profile_name,
+                      .profile_class = m.profile_class,
+                      .ppp = &ppp};
+    smdp_op *op = calloc(1, sizeof(*op));
+    if (!op) {
+        smdp_ppp_free(&ppp);
+        return RSP_ST_INTERNAL;
+    }
+    op->kind = SMDP_OP_IMPORT;
+    op->now = now;
+    op->iccid = info.iccid;
+    op->profile_type = profile_type;
+    op->owner = owner;
+    op->import = &im;
+    rsp_status st = smdp_orders_run(o, op);
+    *detail = op->db_err;
+    if (st == RSP_OK && iccid_out)
+        memcpy(iccid_out, info.iccid, sizeof(info.iccid));
+    free(op);
+    smdp_ppp_free(&ppp);
+    return st;
+}
+
+/* ---- lookups ---- */
+
+static rsp_status read_status(int rc, rsp_status missing)
+{
+    return rc == 0 ? RSP_OK : rc == MDB_NOTFOUND ? missing : RSP_ST_INTERNAL;
+}
+
+rsp_status smdp_orders_get(smdp_orders *o, const char *iccid, smdp_order *out)
+{
+    MDB_txn *txn;
+    int rc = rsp_db_read_begin(o->env, &txn);
+    if (rc)
+        return RSP_ST_INTERNAL;
+    rc = load(o, txn, iccid, out);
+    rsp_db_read_end(o->env);
+    return read_status(rc, RSP_ST_ICCID_UNKNOWN);
+}
+
+/* Index value -> the record, which must still be what the index says. */
+static int load_indexed(const smdp_orders *o, MDB_txn *txn, const MDB_val *v, smdp_order *out)
+{
+    char iccid[SMDP_ICCID_MAX + 1];
+    if (v->mv_size < 2 || v->mv_size > sizeof(iccid) || ((const char *)v->mv_data)[v->mv_size - 1])
+        return MDB_CORRUPTED;
+    memcpy(iccid, v->mv_data, v->mv_size);
+    int rc = load(o, txn, iccid, out);
+    return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+}
+
+rsp_status smdp_orders_find_by_eid(smdp_orders *o, const char *eid, smdp_order *out)
+{
+    if (!eid_valid(eid))
+        return RSP_ST_EID_MISMATCH;
+    MDB_txn *txn;
+    if (rsp_db_read_begin(o->env, &txn))
+        return RSP_ST_INTERNAL;
+    rsp_key pre;
+    rsp_key_init(&pre);
+    rsp_key_str(&pre, eid);
+    rsp_db_iter it;
+    MDB_val k, v;
+    int rc = rsp_db_iter_open(&it, txn, o->dbi[DB_BY_EID], &pre);
+    bool found = false;
+    if (rc == 0) {
+        while (!found && rsp_db_iter_next(&it, &k, &v)) {
+            if ((rc = load_indexed(o, txn, &v, out)))
+                break;
+            found = in_eid_queue(out) && !strcmp(out->eid, eid);
+        }
+        if (!rc)
+            rc = it.err;
+        rsp_db_iter_close(&it);
+    }
+    rsp_db_read_end(o->env);
+    if (rc)
+        return RSP_ST_INTERNAL;
+    return found ? RSP_OK : RSP_ST_EID_MISMATCH;
+}
+
+rsp_status smdp_orders_find_by_matching_id(smdp_orders *o, const char *matching_id, const char *eid,
+                                           smdp_order *out)
+{
+    if (!matching_id || !*matching_id || !matching_id_valid(matching_id))
+        return RSP_ST_MATCHING_ID_REFUSED;
+    MDB_txn *txn;
+    if (rsp_db_read_begin(o->env, &txn))
+        return RSP_ST_INTERNAL;
+    rsp_key k;
+    key_iccid(&k, matching_id);
+    MDB_val v;
+    int rc = rsp_db_get(txn, o->dbi[DB_BY_MID], &k, &v);
+    if (rc == 0)
+        rc = load_indexed(o, txn, &v, out);
+    rsp_db_read_end(o->env);
+    if (rc)
+        return read_status(rc, RSP_ST_MATCHING_ID_REFUSED);
+    if (strcmp(out->matching_id, matching_id))
+        return RSP_ST_INTERNAL;
+    if (eid && out->eid[0] && strcmp(out->eid, eid))
+        return RSP_ST_EID_MISMATCH;
+    return RSP_OK;
+}
+
+rsp_status smdp_orders_find_by_tid(smdp_orders *o, const uint8_t *tid, size_t len, smdp_order *out)
+{
+    if (!tid || len == 0 || len > SMDP_TID_MAX)
+        return RSP_ST_TRANSACTION_UNKNOWN;
+    MDB_txn *txn;
+    if (rsp_db_read_begin(o->env, &txn))
+        return RSP_ST_INTERNAL;
+    rsp_key k;
+    key_tid(&k, tid, len);
+    MDB_val v;
+    int rc = rsp_db_get(txn, o->dbi[DB_BY_TID], &k, &v);
+    if (rc == 0)
+        rc = load_indexed(o, txn, &v, out);
+    rsp_db_read_end(o->env);
+    if (rc)
+        return read_status(rc, RSP_ST_TRANSACTION_UNKNOWN);
+    return same_tid(out->session_tid, out->session_tid_len, tid, len) ? RSP_OK : RSP_ST_TRANSACTION_UNKNOWN;
+}
+
+static rsp_status get_blob(smdp_orders *o, unsigned db, const char *iccid, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!smdp_iccid_valid(iccid))
+        return RSP_ST_ICCID_UNKNOWN;
+    MDB_txn *txn;
+    if (rsp_db_read_begin(o->env, &txn))
+        return RSP_ST_INTERNAL;
+    rsp_key k;
+    key_iccid(&k, iccid);
+    MDB_val v;
+    int rc = rsp_db_get(txn, o->dbi[db], &k, &v);
+    if (rc == 0) {
+        *out = malloc(v.mv_size ? v.mv_size : 1);
+        if (*out) {
+            memcpy(*out, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+        } else {
+            rc = ENOMEM;
+        }
+    }
+    rsp_db_read_end(o->env);
+    return read_status(rc, RSP_ST_ICCID_UNKNOWN);
+}
+
+rsp_status smdp_orders_get_ppp(smdp_orders *o, const char *iccid, uint8_t **out, size_t *len)
+{
+    return get_blob(o, DB_PPP, iccid, out, len);
+}
+
+rsp_status smdp_orders_get_bpp(smdp_orders *o, const char *iccid, uint8_t **out, size_t *len)
+{
+    return get_blob(o, DB_BPP, iccid, out, len);
+}
+
+int smdp_orders_list(smdp_orders *o, smdp_order_visit fn, void *arg)
+{
+    MDB_txn *txn;
+    int rc = rsp_db_read_begin(o->env, &txn);
+    if (rc)
+        return rc;
+    rsp_db_iter it;
+    MDB_val k, v;
+    smdp_order *ord = malloc(sizeof(*ord));
+    if (!ord) {
+        rsp_db_read_end(o->env);
+        return ENOMEM;
+    }
+    if ((rc = rsp_db_iter_open(&it, txn, o->dbi[DB_PROFILE], NULL)) == 0) {
+        while (rsp_db_iter_next(&it, &k, &v)) {
+            if ((rc = order_decode(&v, ord)) || (rc = fn(arg, ord)))
+                break;
+        }
+        if (!rc)
+            rc = it.err;
+        rsp_db_iter_close(&it);
+    }
+    free(ord);
+    rsp_db_read_end(o->env);
+    return rc;
+}

@@ -1,0 +1,293 @@
+/*
+ * smdpctl - administration of the Default SM-DP+ profile inventory.
+ *
+ *   smdpctl --state DIR import --profile-type TYPE --owner OPERATOR
+ *           [--spn NAME] [--name NAME] [--class test|provisioning|operational] FILE.der ...
+ *       Checks each unprotected profile package, protects it under fresh
+ *       random PPKs sealed with the service master key (DIR/master.key,
+ *       created on first use) and stores it as Available.  Prints one ICCID
+ *       per imported file; a file that fails is reported on stderr and the
+ *       others still go in (exit status 1 if any failed).
+ *
+ *   smdpctl --state DIR list
+ *       One JSON object per line for every profile with its order state.
+ *       Key material (sealed PPKs, confirmation-code hashes) is never shown.
+ *
+ * Exit status: 0 success, 1 a file or record failed, 2 usage or setup error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "rsp/jsonw.h"
+#include "smdp_default/orders.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: smdpctl --state DIR import --profile-type TYPE --owner OPERATOR\n"
+            "               [--spn NAME] [--name NAME] [--class test|provisioning|operational] FILE.der ...\n"
+            "       smdpctl --state DIR list\n");
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    uint8_t *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            /* profile packages are tens of kilobytes; refuse anything absurd */
+            if (cap >= (64u << 20)) {
+                free(buf);
+                buf = NULL;
+                errno = EFBIG;
+                break;
+            }
+            size_t ncap = cap ? cap * 2 : 65536;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static int open_state(const char *dir, smdp_orders **o, smdp_mkey *mk)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "smdpctl: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    char path[4096];
+    if (mk) {
+        snprintf(path, sizeof(path), "%s/%s", dir, SMDP_STATE_MASTER_KEY);
+        int rc = smdp_mkey_load(mk, path, 1);
+        if (rc) {
+            fprintf(stderr, "smdpctl: %s: %s\n", path, smdp_bpp_strerror(rc));
+            return -1;
+        }
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir, SMDP_STATE_DB);
+    int rc = smdp_orders_open(o, path, NULL);
+    if (rc) {
+        fprintf(stderr, "smdpctl: %s: %s\n", path, mdb_strerror(rc));
+        if (mk)
+            smdp_mkey_wipe(mk);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_class(const char *s)
+{
+    if (!strcmp(s, "test"))
+        return SMDP_CLASS_TEST;
+    if (!strcmp(s, "provisioning"))
+        return SMDP_CLASS_PROVISIONING;
+    if (!strcmp(s, "operational"))
+        return SMDP_CLASS_OPERATIONAL;
+    return -2;
+}
+
+static int cmd_import(const char *dir, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"profile-type", required_argument, NULL, 't'},
+        {"owner", required_argument, NULL, 'o'},
+        {"spn", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"class", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *type = NULL, *owner = NULL, *spn = NULL, *name = NULL;
+    int pclass = SMDP_CLASS_ABSENT, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            type = optarg;
+            break;
+        case 'o':
+            owner = optarg;
+            break;
+        case 's':
+            spn = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'c':
+            if ((pclass = parse_class(optarg)) == -2) {
+                fprintf(stderr, "smdpctl: unknown profile class '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!type || !*type || !owner || !*owner || optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    smdp_orders *o;
+    smdp_mkey mk;
+    if (open_state(dir, &o, &mk))
+        return 2;
+    /* metadata defaults: the operator as service provider, the type as name */
+    smdp_metadata md = {.service_provider_name = spn ? spn : owner,
+                        .profile_name = name ? name : type,
+                        .profile_class = pclass};
+    int failed = 0;
+    for (int i = optind; i < argc; i++) {
+        size_t len;
+        uint8_t *upp = read_file(argv[i], &len);
+        if (!upp) {
+            fprintf(stderr, "smdpctl: %s: %s\n", argv[i], strerror(errno));
+            failed = 1;
+            continue;
+        }
+        char iccid[SMDP_ICCID_MAX + 1];
+        int detail = 0;
+        rsp_status st =
+            smdp_orders_import_upp(o, &mk, upp, len, type, owner, &md, (uint64_t)time(NULL), iccid, &detail);
+        free(upp);
+        if (st == RSP_OK) {
+            printf("%s\n", iccid);
+            continue;
+        }
+        failed = 1;
+        const char *why = rsp_status_get(st)->message;
+        if (st == RSP_ST_ICCID_IN_USE)
+            why = "ICCID already imported";
+        else if (st == RSP_ST_INVALID_FIELD)
+            why = detail ? smdp_profile_strerror(detail) : "invalid profile type, owner or metadata";
+        else if (st == RSP_ST_INTERNAL)
+            why = detail ? mdb_strerror(detail) : "cryptographic failure";
+        fprintf(stderr, "smdpctl: %s: %s\n", argv[i], why);
+    }
+    fflush(stdout);
+    smdp_orders_close(o);
+    smdp_mkey_wipe(&mk);
+    return failed;
+}
+
+static int list_one(void *arg, const smdp_order *o)
+{
+    int *failed = arg;
+    rsp_jsonw w;
+    const char *text;
+    size_t len;
+    rsp_jsonw_init(&w, NULL, 0);
+    rsp_jsonw_obj_begin(&w);
+    rsp_jsonw_kstr(&w, "iccid", o->iccid);
+    rsp_jsonw_kstr(&w, "profileType", o->profile_type);
+    rsp_jsonw_kstr(&w, "owner", o->owner);
+    rsp_jsonw_kstr(&w, "state", smdp_state_name(o->state));
+    if (o->eid[0])
+        rsp_jsonw_kstr(&w, "eid", o->eid);
+    if (o->matching_id[0])
+        rsp_jsonw_kstr(&w, "matchingId", o->matching_id);
+    if (o->smds_address[0])
+        rsp_jsonw_kstr(&w, "smdsAddress", o->smds_address);
+    if (o->root_smds_address[0])
+        rsp_jsonw_kstr(&w, "rootSmdsAddress", o->root_smds_address);
+    rsp_jsonw_kbool(&w, "eventRegistered", o->event_registered);
+    rsp_jsonw_kbool(&w, "ccRequired", o->has_cc);
+    rsp_jsonw_kint(&w, "ccAttempts", o->cc_attempts);
+    rsp_jsonw_kint(&w, "downloadAttempts", o->download_attempts);
+    rsp_jsonw_kbool(&w, "bound", o->binding.present);
+    rsp_jsonw_kstr(&w, "serviceProviderName", o->service_provider_name);
+    rsp_jsonw_kstr(&w, "profileName", o->profile_name);
+    if (o->profile_class != SMDP_CLASS_ABSENT)
+        rsp_jsonw_kint(&w, "profileClass", o->profile_class);
+    rsp_jsonw_kint(&w, "segments", o->ppp_segments);
+    rsp_jsonw_kint(&w, "createdAt", (int64_t)o->created_at);
+    rsp_jsonw_kint(&w, "updatedAt", (int64_t)o->updated_at);
+    if (o->expires_at)
+        rsp_jsonw_kint(&w, "expiresAt", (int64_t)o->expires_at);
+    rsp_jsonw_obj_end(&w);
+    if (rsp_jsonw_finish(&w, &text, &len) == 0)
+        printf("%s\n", text);
+    else
+        *failed = 1;
+    rsp_jsonw_free(&w);
+    return 0;
+}
+
+static int cmd_list(const char *dir, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    smdp_orders *o;
+    if (open_state(dir, &o, NULL))
+        return 2;
+    int failed = 0;
+    int rc = smdp_orders_list(o, list_one, &failed);
+    if (rc) {
+        fprintf(stderr, "smdpctl: list: %s\n", mdb_strerror(rc));
+        failed = 1;
+    }
+    fflush(stdout);
+    smdp_orders_close(o);
+    return failed;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int i = 1;
+    if (i < argc && !strncmp(argv[i], "--state=", 8)) {
+        dir = argv[i] + 8;
+        i++;
+    } else if (i + 1 < argc && !strcmp(argv[i], "--state")) {
+        dir = argv[i + 1];
+        i += 2;
+    } else if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (!dir || !*dir || i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[i];
+    /* the sub-command sees itself as argv[0] */
+    if (!strcmp(cmd, "import"))
+        return cmd_import(dir, argc - i, argv + i);
+    if (!strcmp(cmd, "list"))
+        return cmd_list(dir, argc - i, argv + i);
+    fprintf(stderr, "smdpctl: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

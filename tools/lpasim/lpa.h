@@ -1,0 +1,171 @@
+/*
+ * tools/lpasim/lpa.h - the LPA side of the simulator: ES9+ and ES11 over
+ * HTTPS (libcurl, HTTP/2 when the server offers it) with the JSON binding,
+ * driving a software eUICC (euicc.h).
+ *
+ * Requests carry exactly the LPA headers real devices send (User-Agent:
+ * gsma-rsp-lpad, X-Admin-Protocol: gsma/rsp/v2.2.2, Content-Type:
+ * application/json) and no JSON header object.  The TLS server certificate is
+ * verified against opts.cafile (or the system store) with a host name check.
+ * Responses must be HTTP 200 (204 for handleNotification) with a JSON content
+ * type and an X-Admin-Protocol of gsma/rsp/v2.x; their functionExecutionStatus
+ * decides success.  One curl handle is kept per server (scheme, host, port) so
+ * connections are reused across calls.
+ *
+ * Results: every flow returns 0 on success and -1 on failure, and fills an
+ * lpa_result saying at which stage it stopped and why (the server's
+ * subjectCode/reasonCode, the eUICC's error, or a transport problem).
+ *
+ * Ownership: an lpa borrows its euicc (which must outlive it) and owns its
+ * curl handles; lpa_free releases them.  Strings in results are copies inside
+ * the result struct; event lists are heap arrays freed with lpa_events_free.
+ * Not thread safe: one lpa per thread.
+ */
+#ifndef LPASIM_LPA_H
+#define LPASIM_LPA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asn1/der.h"
+#include "rsp/status.h"
+#include "tools/lpasim/euicc.h"
+
+#define LPA_USER_AGENT "gsma-rsp-lpad"
+#define LPA_ADMIN_PROTOCOL "gsma/rsp/v2.2.2"
+#define LPA_MAX_RESPONSE (8u * 1024 * 1024)
+
+typedef struct lpa_opts {
+    const char *cafile;     /* PEM trust anchors for TLS; NULL = system store */
+    const char *connect_to; /* "HOST:PORT": connect there for every server (TLS still checks the URL host) */
+    bool es11_paths;     /* ES11 under /gsma/rsp2/es11/ with smdsAddress (default: es9plus + smdpAddress) */
+    long timeout_ms;     /* per request; 0 = 30 s */
+    uint8_t tac[4];      /* DeviceInfo TAC; all zero = default 35290611 */
+    const uint8_t *imei; /* 8 bytes or NULL */
+    int verbose;         /* 1: log requests and responses to stderr */
+} lpa_opts;
+
+/* Where and why a flow stopped. */
+typedef struct lpa_result {
+    bool ok;
+    const char *stage;  /* GSMA function or eUICC operation, e.g. "authenticateClient" */
+    int http_status;    /* 0 when no HTTP exchange completed */
+    char status[32];    /* functionExecutionStatus.status, "" if none */
+    char subject[16];   /* statusCodeData.subjectCode, "" if none */
+    char reason[16];    /* statusCodeData.reasonCode, "" if none */
+    char message[256];  /* statusCodeData.message, "" if none */
+    bool euicc_refused; /* the eUICC refused (euicc holds its error) */
+    int euicc_rc;       /* EUICC_* outcome of the eUICC operation that stopped the flow, 0 otherwise */
+    euicc_error euicc;  /* the eUICC's error when euicc_rc != 0 */
+    char detail[256];   /* transport or LPA-side reason, "" if none */
+} lpa_result;
+
+typedef struct lpa_event {
+    char *event_id;
+    char *rsp_server_address;
+} lpa_event;
+
+typedef struct lpa_download_info {
+    char iccid[21];
+    char profile_name[65];
+    char service_provider_name[33];
+    bool enabled;
+    uint8_t package_sha256[32];
+    uint8_t tid[16];
+    size_t tid_len;
+    int64_t notification_seq; /* the queued ProfileInstallationResult */
+    bool notified;            /* sent with handleNotification already */
+} lpa_download_info;
+
+typedef struct lpa lpa;
+
+lpa *lpa_new(euicc *e, const lpa_opts *opts);
+void lpa_free(lpa *l);
+
+/*
+ * server is "HOST" or "HOST:PORT" (HTTPS, default port 443); address is the
+ * RSP server address sent in the messages and expected in serverSigned1 (NULL
+ * = HOST).  matching_id may be NULL (omitted from ctxParams1) or "" (sent
+ * empty).
+ */
+
+/* ES11: InitiateAuthentication, AuthenticateServer, AuthenticateClient;
+ * returns the event entries (*events heap array, free with lpa_events_free). */
+int lpa_discover(lpa *l, const char *server, const char *address, const char *matching_id, lpa_event **events,
+                 size_t *nevents, lpa_result *res);
+void lpa_events_free(lpa_event *events, size_t n);
+
+/* ES9+ profile download: InitiateAuthentication, AuthenticateServer,
+ * AuthenticateClient, PrepareDownload (hashCc from cc when the SM-DP+ asks for
+ * a confirmation code; without cc the LPA cancels the session with
+ * endUserRejection), GetBoundProfilePackage, LoadBoundProfilePackage.  When
+ * notify is set, the ProfileInstallationResult is sent at once with
+ * HandleNotification.  An eUICC refusal (error response) is forwarded to the
+ * server as real LPAs do, and the flow stops.  Before loading, the LPA checks
+ * that the BPP's StoreMetadata (88 segments, readable without keys) is the
+ * profileMetadata from AuthenticateClient; if not, it stops without loading. */
+int lpa_download(lpa *l, const char *server, const char *address, const char *matching_id, const char *cc,
+                 bool notify, lpa_download_info *info, lpa_result *res);
+
+/* Authenticates with the SM-DP+ (through AuthenticateClient), then
+ * ES10b.CancelSession with reason and ES9+ CancelSession. */
+int lpa_cancel(lpa *l, const char *server, const char *address, const char *matching_id, int reason,
+               lpa_result *res);
+
+/* Sends every pending notification with ES9+ HandleNotification to
+ * https://<notificationAddress>/ (through opts.connect_to if set) and removes
+ * those answered with 204.  *sent / *failed count them; res names the first
+ * failure. */
+int lpa_notify(lpa *l, size_t *sent, size_t *failed, lpa_result *res);
+
+/* ---- pieces exposed for tests ---- */
+
+/* Builds ctxParams1 (A0 {matchingId?, deviceInfo}). */
+int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_writer *w);
+
+/* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
+void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);
+
+/* Parsed ES9+/ES11 response fields (binary values decoded, strings copied). */
+typedef struct lpa_response {
+    const char *status, *subject, *reason, *message; /* header.functionExecutionStatus */
+    const char *transaction_id;                      /* hex text */
+    struct {
+        const uint8_t *data;
+        size_t len;
+    } server_signed1, server_signature1, ci_pkid, server_certificate, profile_metadata, smdp_signed2,
+        smdp_signature2, smdp_certificate, bpp;
+    lpa_event *events; /* eventEntries (heap, lpa_events_free) */
+    size_t nevents;
+    bool has_events;
+} lpa_response;
+
+/* Which members a function's response must carry. */
+typedef enum lpa_fn {
+    LPA_FN_INITIATE_AUTH,
+    LPA_FN_AUTH_CLIENT_ES9,
+    LPA_FN_AUTH_CLIENT_ES11,
+    LPA_FN_GET_BPP,
+    LPA_FN_CANCEL_SESSION,
+} lpa_fn;
+
+/* Parses a JSON response body.  On success (status Executed-*) every
+ * mandatory member of fn is present and decoded; on a Failed status only the
+ * header is read.  Values point into scratch (freed with
+ * lpa_response_free).  Returns RSP_OK, or the JSON error (body malformed or a
+ * member missing/invalid) with a reason in detail. */
+typedef struct lpa_scratch lpa_scratch;
+rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_response *out,
+                              lpa_scratch **scratch, char *detail, size_t detail_cap);
+void lpa_response_free(lpa_response *r, lpa_scratch *scratch);
+
+/* Request bodies, heap NUL-terminated JSON (free()). */
+char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                             const char *address, bool smds_field);
+char *lpa_json_authenticate_client(const char *tid_hex, const uint8_t *resp, size_t len);
+char *lpa_json_get_bpp(const char *tid_hex, const uint8_t *resp, size_t len);
+char *lpa_json_cancel_session(const char *tid_hex, const uint8_t *resp, size_t len);
+char *lpa_json_handle_notification(const uint8_t *notification, size_t len);
+
+#endif
