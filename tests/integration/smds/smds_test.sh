@@ -1,7 +1,7 @@
 #!/bin/bash
 # SM-DS end to end: real smds processes, real (mutual) TLS.  curl plays the SM-DP+ (ES12), es11_client
 # plays the device (LPA + eUICC, ES11), a second smds plays the Alternative SM-DS (ES15 cascade).
-#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client>
+#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim>
 # The test PKI is minted with rsp-pki into $TEST_TMPDIR; the SGP.26 part runs when RSP_SHARED_DIR holds
 # pki/sgp26.  Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
@@ -10,6 +10,7 @@ SMDS=$(realpath "$1")
 CTL=$(realpath "$2")
 PKI_TOOL=$(realpath "$3")
 CLIENT=$(realpath "$4")
+LPASIM=$(realpath "$5")
 TMP=${TEST_TMPDIR:-$(mktemp -d)}/smds_it
 rm -rf "$TMP"
 mkdir -p "$TMP"
@@ -205,6 +206,18 @@ expect "the address compares without case" "OK 3" \
     "$(first "$("$CLIENT" --url "https://127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
         --euicc-cert pki/nist/euicc/$EID/euicc.pem --euicc-key pki/nist/euicc/$EID/euicc.key.pem \
         --eum-cert pki/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address TestSMDS.Example.Com --skip-checks)")"
+
+# ---------------------------------------------------------------- interop: the project's lpa-sim
+"$LPASIM" init --euicc lpa-nist --from-pki pki --curve nist >lpa.log 2>&1 &&
+    "$LPASIM" init --euicc lpa-brp --from-pki pki --curve brainpool >>lpa.log 2>&1 ||
+    bad "lpa-sim init" "$(cat lpa.log)"
+out=$("$LPASIM" --euicc lpa-nist --cafile pki/nist/ci/ci.pem --address $FQDN discover --smds 127.0.0.1:$A_DEV 2>&1)
+contains "lpa-sim discovers over the es9plus paths" \
+    '{"eventId":"EV-3","rspServerAddress":"smdp2.example.com"}' "$out"
+out=$("$LPASIM" --euicc lpa-brp --cafile pki/nist/ci/ci.pem --address $FQDN --es11-paths es11 \
+    discover --smds 127.0.0.1:$A_DEV --matching-id EV-2 2>&1)
+expect "lpa-sim (brainpool) asks for one event over the es11 paths" \
+    '{"ok":true,"eventEntries":[{"eventId":"EV-2","rspServerAddress":"'$DP1'"}]}' "$out"
 
 # ---------------------------------------------------------------- ES11 refusals
 expect "bad euiccSignature1: 8.1/6.1" "FAIL authenticateClient 8.1/6.1" \
