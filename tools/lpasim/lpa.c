@@ -537,8 +537,12 @@ static int post(lpa *l, const char *base, const char *path, const char *body, lo
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     res->http_status = (int)code;
-    if (l->o.verbose)
-        fprintf(stderr, "< %ld %s\n", code, out->data ? out->data : "");
+    if (l->o.verbose) {
+        long ver = 0;
+        curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &ver);
+        fprintf(stderr, "< %s %ld %s\n", ver == CURL_HTTP_VERSION_2_0 ? "HTTP/2" : "HTTP/1.x", code,
+                out->data ? out->data : "");
+    }
     if (cc != CURLE_OK) {
         free(out->data);
         out->data = NULL;
