@@ -217,8 +217,14 @@ expect "body over the limit: 413 (HTTP/1.1)" "413 1.1" "$(code_ver -k --http1.1 
 expect "chunked body over the limit: 413" "413 1.1" \
     "$(code_ver -k --http1.1 -H 'Transfer-Encoding: chunked' --data-binary @big $D/echo)"
 head -c 200000 /dev/zero | tr '\0' 'a' >huge
-expect "body far over the limit: 413 (HTTP/1.1, by h2o)" "413 1.1" \
-    "$(code_ver -k --http1.1 --data-binary @huge $D/echo)"
+# h2o answers 413 and closes while the client is still sending, so under load the
+# client may read the reset before the 413: both are the refusal; a handler
+# answer (200/400) or a hang is not.
+far=$(code_ver -k --http1.1 --data-binary @huge $D/echo)
+case "$far" in
+"413 1.1" | "000 "*) ok "body far over the limit refused before the handler (HTTP/1.1: $far)" ;;
+*) bad "body far over the limit refused before the handler (HTTP/1.1)" "got '$far'" ;;
+esac
 curl -sk --http2 -o /dev/null --max-time 10 --data-binary @huge $D/echo
 echo "     (HTTP/2 body far over the limit: curl rc $?, stream refused by h2o)"
 expect "body at the limit reaches the handler (400: not JSON)" "400 2" "$(head -c 1024 big | code_ver -k --http2 --data-binary @- $D/echo)"
