@@ -1,14 +1,12 @@
 #include "smds/es11.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "asn1/der.h"
 #include "asn1/sgp22.h"
+#include "rsp/auth.h"
 
-#define MAX_SIGNING_CANDIDATES 16
 #define MAX_AUTH_RESPONSE (32 * 1024) /* BF38: two certificates and a few hundred bytes */
 
 static rsp_status fail(smds_msg *msg, rsp_status st, const char *message, const char *detail)
@@ -47,36 +45,6 @@ static const rsp_json_field init_fields[] = {
     RSP_JSON_END,
 };
 
-/* Index of the CI with this SKI in the store, or -1. */
-static int ci_index(const rsp_ci_store *cis, const uint8_t *ski, size_t len)
-{
-    size_t n = rsp_ci_store_count(cis);
-    for (size_t i = 0; i < n && i < 256; i++) {
-        const uint8_t *s;
-        size_t sl;
-        if (rsp_ci_store_get(cis, i, &s, &sl) && sl == len && memcmp(s, ski, len) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
-/* Appends to idx[] the store index of every CI of list that we trust, in the
- * eUICC's order, without repeats. */
-static void trusted_cis(const rsp_ci_store *cis, const sgp22_list *list, int idx[], size_t *n)
-{
-    der_reader r;
-    der_tlv e;
-    sgp22_list_reader(list, &r);
-    while (*n < MAX_SIGNING_CANDIDATES && der_next(&r, &e) == DER_OK) {
-        int i = ci_index(cis, e.value, e.len);
-        bool seen = false;
-        for (size_t k = 0; k < *n && !seen; k++)
-            seen = idx[k] == i;
-        if (i >= 0 && !seen)
-            idx[(*n)++] = i;
-    }
-}
-
 rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
                               smds_es11_init_result *out, smds_msg *msg)
 {
@@ -97,80 +65,33 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
         return fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
 
     smds_trust *t = smds_trust_get(x);
-    int sign[MAX_SIGNING_CANDIDATES];
-    size_t nsign = 0;
-    trusted_cis(t->cis, &info.ci_pkid_sign, sign, &nsign);
-    trusted_cis(t->cis, &info.ci_pkid_sign_v3, sign, &nsign);
-    if (nsign == 0) {
+    rsp_auth_cred_ci creds[SMDS_MAX_AUTH];
+    for (size_t k = 0; k < t->nauth; k++)
+        creds[k] = (rsp_auth_cred_ci){t->auth[k].ci_ski, t->auth[k].ci_ski_len};
+    int chosen;
+    size_t cred;
+    int pick = rsp_auth_choose(t->cis, &info, creds, t->nauth, &chosen, &cred);
+    if (pick != RSP_AUTH_CHOSEN) {
         smds_trust_put(t);
-        return fail(msg, RSP_ST_SMDS_PKID_UNSUPPORTED, NULL, "no trusted CI in euiccCiPKIdListForSigning");
-    }
-    const smds_auth *auth = NULL;
-    int chosen = sign[0];
-    /* Prefer a CERT.DSauth of the CI the eUICC signs with: one PKI end to end. */
-    for (size_t s = 0; s < nsign && !auth; s++) {
-        const uint8_t *ski;
-        size_t ski_len;
-        rsp_ci_store_get(t->cis, (size_t)sign[s], &ski, &ski_len);
-        for (size_t k = 0; k < t->nauth && !auth; k++) {
-            const smds_auth *c = &t->auth[k];
-            if (c->ci_ski_len == ski_len && memcmp(c->ci_ski, ski, ski_len) == 0 &&
-                sgp22_list_has(&info.ci_pkid_verify, c->ci_ski, c->ci_ski_len)) {
-                auth = c;
-                chosen = sign[s];
-            }
-        }
-    }
-    for (size_t k = 0; k < t->nauth && !auth; k++)
-        if (sgp22_list_has(&info.ci_pkid_verify, t->auth[k].ci_ski, t->auth[k].ci_ski_len))
-            auth = &t->auth[k];
-    if (!auth) {
-        smds_trust_put(t);
+        if (pick == RSP_AUTH_NO_SIGNING_CI)
+            return fail(msg, RSP_ST_SMDS_PKID_UNSUPPORTED, NULL,
+                        "no trusted CI in euiccCiPKIdListForSigning");
         return fail(msg, RSP_ST_SMDS_NO_CERT_FOR_CI, NULL, "no CERT.DSauth under a CI the eUICC verifies");
     }
     out->trust = t;
-    out->auth = auth;
+    out->auth = &t->auth[cred];
 
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
     if (rsp_txn_new(&x->keyring, (uint8_t)chosen, 0, x->txn_ttl, now, out->tid, challenge) != RSP_TXN_OK) {
         smds_es11_init_result_clear(out);
         return fail(msg, RSP_ST_INTERNAL, NULL, "transaction id");
     }
-    sgp22_server_signed1 ss;
-    memset(&ss, 0, sizeof(ss));
-    ss.transaction_id = SGP22_BYTES(out->tid, RSP_TXN_ID_LEN);
-    ss.euicc_challenge = SGP22_BYTES(b.challenge.data, b.challenge.len);
-    ss.server_address = SGP22_BYTES(x->fqdn, strlen(x->fqdn));
-    ss.server_challenge = SGP22_BYTES(challenge, sizeof(challenge));
-    der_writer w;
-    der_w_init(&w);
-    sgp22_server_signed1_encode(&w, &ss);
-    uint8_t *signed1 = NULL;
-    if (der_w_finish(&w) == DER_OK)
-        signed1 = rsp_arena_memdup(a, w.buf, w.len);
-    size_t signed1_len = w.len;
-    der_w_free(&w);
-    const uint8_t *ski;
-    size_t ski_len;
-    rsp_ci_store_get(t->cis, (size_t)chosen, &ski, &ski_len);
-    uint8_t *pkid = rsp_arena_alloc(a, 2 + ski_len);
-    if (!signed1 || !pkid || ski_len > 127) {
+    if (rsp_auth_ci_pkid(a, t->cis, chosen, &out->ci_pkid, &out->ci_pkid_len) != 0 ||
+        rsp_auth_server_signed1(a, out->tid, sizeof(out->tid), b.challenge.data, x->fqdn, challenge,
+                                out->auth->key, &out->server_signed1, &out->server_signed1_len,
+                                out->signature) != 0) {
         smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "encoding");
-    }
-    pkid[0] = 0x04;
-    pkid[1] = (uint8_t)ski_len;
-    memcpy(pkid + 2, ski, ski_len);
-    out->ci_pkid = pkid;
-    out->ci_pkid_len = 2 + ski_len;
-    out->server_signed1 = signed1;
-    out->server_signed1_len = signed1_len;
-    out->signature[0] = 0x5F;
-    out->signature[1] = 0x37;
-    out->signature[2] = RSP_SIG_LEN;
-    if (rsp_sig_sign(auth->key, signed1, signed1_len, out->signature + 3) != 0) {
-        smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "signing");
+        return fail(msg, RSP_ST_INTERNAL, NULL, "encoding or signing");
     }
     return RSP_OK;
 }
@@ -219,42 +140,6 @@ static bool select_event(smds_event_list *l, const uint8_t *id, size_t len)
     return false;
 }
 
-static rsp_status verify(smds_t *x, smds_trust *t, const auth_body *b, const sgp22_auth_resp_ok *ok,
-                         const rsp_txn_info *info, const uint8_t challenge[RSP_TXN_CHALLENGE_LEN], time_t now,
-                         smds_es11_auth_result *out, smds_msg *msg)
-{
-    const uint8_t *ci_ski;
-    size_t ci_ski_len;
-    if (info->ci_index >= rsp_ci_store_count(t->cis) ||
-        !rsp_ci_store_get(t->cis, info->ci_index, &ci_ski, &ci_ski_len))
-        return fail(msg, RSP_ST_CI_PK_UNKNOWN, NULL, "chosen CI no longer configured");
-    rsp_euicc_identity id;
-    rsp_status st = rsp_verify_euicc_chain(t->cis, x->eum_cache, ci_ski, ci_ski_len, ok->eum_certificate.raw,
-                                           ok->eum_certificate.raw_len, ok->euicc_certificate.raw,
-                                           ok->euicc_certificate.raw_len, now, &id);
-    if (st != RSP_OK) {
-        snprintf(msg->buf, sizeof(msg->buf), "%s", rsp_cert_last_reason());
-        return fail(msg, st, NULL, msg->buf);
-    }
-    const sgp22_euicc_signed1 *es1 = &ok->euicc_signed1;
-    int sig = rsp_sig_verify(id.pub, es1->raw.raw, es1->raw.raw_len, ok->euicc_signature1.p,
-                             ok->euicc_signature1.len);
-    memcpy(out->eid, id.eid, sizeof(out->eid));
-    rsp_euicc_identity_clear(&id);
-    if (sig != 0)
-        return fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "euiccSignature1");
-    /* Before the challenge: transactionIds are stateless, so one this server never issued is only
-     * recognised by not being the one the eUICC signed. */
-    if (es1->transaction_id.len != b->tid.len || memcmp(es1->transaction_id.p, b->tid.data, b->tid.len) != 0)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId in euiccSigned1");
-    if (es1->server_challenge.len != RSP_TXN_CHALLENGE_LEN ||
-        CRYPTO_memcmp(es1->server_challenge.p, challenge, RSP_TXN_CHALLENGE_LEN) != 0)
-        return fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "serverChallenge");
-    if (!smds_is_own_address(x, (const char *)es1->server_address.p, es1->server_address.len))
-        return fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "serverAddress in euiccSigned1");
-    return RSP_OK;
-}
-
 rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
                                   smds_es11_auth_result *out, smds_msg *msg)
 {
@@ -269,28 +154,28 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
 
     rsp_txn_info info;
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
-    int rc = rsp_txn_open(&x->keyring, b.tid.data, b.tid.len, now, &info, challenge);
-    if (rc != RSP_TXN_OK)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, rsp_txn_strerror(rc));
     sgp22_auth_server_resp resp;
-    if (sgp22_auth_server_resp_decode(b.response.data, b.response.len, &resp) != DER_OK)
-        return fail(msg, RSP_ST_INVALID_FIELD,
-                    "authenticateServerResponse: not a valid AuthenticateServerResponse", sgp22_err_field());
-    /* Consumed from here on: whatever follows, this transaction is over. */
-    rc = rsp_txn_consume(x->replay, b.tid.data, info.expiry, now);
-    if (rc == RSP_TXN_EREPLAY)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId replayed");
-    if (rc != RSP_TXN_OK)
-        return fail(msg, RSP_ST_INTERNAL, NULL, rsp_txn_strerror(rc));
-    if (!resp.is_ok)
-        return fail(msg, RSP_ST_INVALID_FIELD, "authenticateServerResponse: the eUICC reported an error",
-                    "authenticateResponseError");
+    const char *detail;
+    st = rsp_auth_open(&x->keyring, x->replay, b.tid.data, b.tid.len, b.response.data, b.response.len, now,
+                       &info, challenge, &resp, &detail);
+    if (st == RSP_ST_INVALID_FIELD)
+        return fail(msg, st,
+                    strcmp(detail, "authenticateResponseError")
+                        ? "authenticateServerResponse: not a valid AuthenticateServerResponse"
+                        : "authenticateServerResponse: the eUICC reported an error",
+                    detail);
+    if (st != RSP_OK)
+        return fail(msg, st, NULL, detail);
 
     smds_trust *t = smds_trust_get(x);
-    st = verify(x, t, &b, &resp.ok, &info, challenge, now, out, msg);
+    rsp_euicc_identity id;
+    st = rsp_auth_verify(t->cis, x->eum_cache, &info, challenge, b.tid.data, b.tid.len, &resp.ok, x->fqdn,
+                         RSP_ST_SMDS_ADDRESS_INVALID, now, &id, msg->buf, sizeof(msg->buf), &detail);
     smds_trust_put(t);
     if (st != RSP_OK)
-        return st;
+        return fail(msg, st, NULL, detail);
+    memcpy(out->eid, id.eid, sizeof(out->eid));
+    rsp_euicc_identity_clear(&id);
 
     if (smds_store_list(x->store, out->eid, now, &out->events) != 0)
         return fail(msg, RSP_ST_INTERNAL, NULL, "store read");
