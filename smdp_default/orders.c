@@ -9,17 +9,19 @@
 
 #include "order.pb-c.h"
 
-enum { DB_PROFILE, DB_PPP, DB_BPP, DB_BY_EID, DB_BY_MID, DB_BY_TID, DB_POOL, DB_META, DB_COUNT };
+enum { DB_PROFILE, DB_PPP, DB_BPP, DB_BY_EID, DB_BY_MID, DB_BY_TID, DB_POOL, DB_META, DB_BY_EXP, DB_COUNT };
+
+#define MAX_EXTRA_DBS 8
 
 static const rsp_db_spec DBS[DB_COUNT] = {
-    {"profile", 0}, {"ppp", 0},    {"bpp", 0},  {"by_eid", 0},
-    {"by_mid", 0},  {"by_tid", 0}, {"pool", 0}, {"meta", 0},
+    {"profile", 0}, {"ppp", 0},  {"bpp", 0},  {"by_eid", 0}, {"by_mid", 0},
+    {"by_tid", 0},  {"pool", 0}, {"meta", 0}, {"by_exp", 0},
 };
 
 struct smdp_orders {
     rsp_db_env *env;
     smdp_orders_config cfg;
-    MDB_dbi dbi[DB_COUNT];
+    MDB_dbi dbi[DB_COUNT + MAX_EXTRA_DBS];
 };
 
 const char *smdp_state_name(smdp_state s)
@@ -32,6 +34,13 @@ const char *smdp_state_name(smdp_state s)
 static bool state_valid(int s)
 {
     return s >= SMDP_STATE_AVAILABLE && s <= SMDP_STATE_UNAVAILABLE;
+}
+
+/* An order that has not reached an end state, whose expiry may still need processing. */
+static bool expirable(const smdp_order *o)
+{
+    return o->expires_at && !o->expired && o->state >= SMDP_STATE_ALLOCATED &&
+           o->state <= SMDP_STATE_DOWNLOADED;
 }
 
 /* Awaiting download: what the by-EID queue holds. */
@@ -117,7 +126,8 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               copy_str(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
               copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
-              copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid);
+              copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid) ||
+              copy_bin(o->euicc_cert, sizeof(o->euicc_cert), &o->euicc_cert_len, &p->euicc_cert);
     o->state = (smdp_state)p->state;
     o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
     o->cc_attempts = p->cc_attempts;
@@ -128,6 +138,7 @@ static int order_decode(const MDB_val *v, smdp_order *o)
     o->expires_at = p->expires_at;
     o->release_seq = p->release_seq;
     o->version = p->version;
+    o->expired = p->expired;
     o->ppp_len = p->ppp_len;
     o->ppp_segments = p->ppp_segments;
     o->profile_class = SMDP_CLASS_ABSENT;
@@ -188,6 +199,8 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     p.ppp_len = o->ppp_len;
     p.ppp_segments = o->ppp_segments;
     p.session_tid = bin(o->session_tid, o->session_tid_len);
+    p.euicc_cert = bin(o->euicc_cert, o->euicc_cert_len);
+    p.expired = o->expired;
     if (o->binding.present) {
         b.transaction_id = bin(o->binding.transaction_id, o->binding.transaction_id_len);
         b.euicc_otpk = bin(o->binding.euicc_otpk, SMDP_OTPK_LEN);
@@ -238,6 +251,13 @@ static void key_tid(rsp_key *k, const uint8_t *tid, size_t len)
 {
     rsp_key_init(k);
     rsp_key_bytes(k, tid, len);
+}
+
+static void key_exp(rsp_key *k, uint64_t at, const char *iccid)
+{
+    rsp_key_init(k);
+    rsp_key_u64(k, at);
+    rsp_key_str(k, iccid);
 }
 
 static bool same_tid(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -291,6 +311,17 @@ static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, co
     if (a->session_tid_len && !t_same) {
         key_tid(&k, a->session_tid, a->session_tid_len);
         rsp_db_put(t, s->dbi[DB_BY_TID], &k, a->iccid, il, 0);
+    }
+
+    bool be = b && expirable(b), ae = expirable(a);
+    bool e_same = be && ae && b->expires_at == a->expires_at;
+    if (be && !e_same) {
+        key_exp(&k, b->expires_at, b->iccid);
+        rsp_db_del(t, s->dbi[DB_BY_EXP], &k, NULL, 0);
+    }
+    if (ae && !e_same) {
+        key_exp(&k, a->expires_at, a->iccid);
+        rsp_db_put(t, s->dbi[DB_BY_EXP], &k, "", 0, 0);
     }
     return rsp_db_wtxn_err(t);
 }
@@ -368,6 +399,8 @@ static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
     memset(&o->binding, 0, sizeof(o->binding));
     memset(o->session_tid, 0, sizeof(o->session_tid));
     o->session_tid_len = 0;
+    memset(o->euicc_cert, 0, sizeof(o->euicc_cert));
+    o->euicc_cert_len = 0;
 }
 
 static bool owner_ok(const smdp_op *op)
@@ -575,6 +608,7 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     copy_str(a->smds_address, sizeof(a->smds_address), op->smds_address);
     copy_str(a->root_smds_address, sizeof(a->root_smds_address), op->root_smds_address);
     a->state = op->release ? SMDP_STATE_RELEASED : SMDP_STATE_CONFIRMED;
+    a->event_registered = op->release && a->smds_address[0];
     if (op->release && (rc = next_seq(t, s, &a->release_seq)))
         return rc;
     return save(t, s, op);
@@ -621,6 +655,7 @@ static int op_release_profile(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (op->before.state != SMDP_STATE_CONFIRMED)
         return refuse(op, RSP_ST_STATE_TRANSITION);
     op->after.state = SMDP_STATE_RELEASED;
+    op->after.event_registered = op->after.smds_address[0] != '\0';
     if ((rc = next_seq(t, s, &op->after.release_seq)))
         return rc;
     return save(t, s, op);
@@ -646,7 +681,8 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_ORDER_EXPIRED);
     if (b->download_attempts >= s->cfg.download_max_attempts)
         return refuse(op, RSP_ST_DOWNLOAD_RETRIES);
-    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX)
+    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX ||
+        op->euicc_cert_len > SMDP_EUICC_CERT_MAX || (op->euicc_cert_len && !op->euicc_cert))
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
@@ -657,6 +693,10 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     a->download_attempts++;
     memcpy(a->session_tid, op->tid, op->tid_len);
     a->session_tid_len = op->tid_len;
+    memset(a->euicc_cert, 0, sizeof(a->euicc_cert));
+    if (op->euicc_cert_len)
+        memcpy(a->euicc_cert, op->euicc_cert, op->euicc_cert_len);
+    a->euicc_cert_len = op->euicc_cert_len;
     return save(t, s, op);
 }
 
@@ -746,6 +786,8 @@ static int op_install_result(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_TRANSACTION_UNKNOWN);
     clear_session(s, t, &op->after);
     op->after.state = op->ok ? SMDP_STATE_INSTALLED : SMDP_STATE_ERROR;
+    /* either way no device will use the event any more */
+    op->after.event_registered = false;
     return save(t, s, op);
 }
 
@@ -758,6 +800,8 @@ static int op_cancel_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_STATE_TRANSITION);
     clear_session(s, t, &op->after);
     op->after.state = SMDP_STATE_RELEASED;
+    if (op->final)
+        op->after.event_registered = false;
     return save(t, s, op);
 }
 
@@ -770,18 +814,20 @@ static int op_set_event(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     return save(t, s, op);
 }
 
-static int apply(rsp_db_wtxn *t, void *arg)
+static int op_expire(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 {
-    smdp_op *op = arg;
-    const smdp_orders *s = op->store_;
-    /* apply may run again after a map resize: start from scratch */
-    op->status = RSP_OK;
-    op->db_err = 0;
-    op->found = false;
-    memset(&op->before, 0, sizeof(op->before));
-    memset(&op->after, 0, sizeof(op->after));
-    op->after.profile_class = op->before.profile_class = SMDP_CLASS_ABSENT;
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    if (!expirable(&op->before) || op->now < op->before.expires_at)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    op->after.expired = true;
+    op->after.event_registered = false;
+    return save(t, s, op);
+}
 
+static int dispatch(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
     switch (op->kind) {
     case SMDP_OP_IMPORT:
         return op_import(t, s, op);
@@ -805,8 +851,26 @@ static int apply(rsp_db_wtxn *t, void *arg)
         return op_cancel_session(t, s, op);
     case SMDP_OP_SET_EVENT:
         return op_set_event(t, s, op);
+    case SMDP_OP_EXPIRE:
+        return op_expire(t, s, op);
     }
     return refuse(op, RSP_ST_INVALID_FIELD);
+}
+
+static int apply(rsp_db_wtxn *t, void *arg)
+{
+    smdp_op *op = arg;
+    /* apply may run again after a map resize: start from scratch */
+    op->status = RSP_OK;
+    op->db_err = 0;
+    op->found = false;
+    memset(&op->before, 0, sizeof(op->before));
+    memset(&op->after, 0, sizeof(op->after));
+    op->after.profile_class = op->before.profile_class = SMDP_CLASS_ABSENT;
+    int rc = dispatch(t, op->store_, op);
+    if (rc == 0 && op->status == RSP_OK && op->also)
+        rc = op->also(t, op);
+    return rc;
 }
 
 /* A refusal whose job still wrote (a counted failed attempt) keeps its
@@ -856,15 +920,34 @@ int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_confi
         o->cfg.download_max_attempts = 3;
     if (!o->cfg.order_ttl)
         o->cfg.order_ttl = 30 * 24 * 3600;
-    int rc = rsp_db_open(&o->env, dir, DBS, DB_COUNT, &o->cfg.db);
+    if (o->cfg.n_extra_dbs > MAX_EXTRA_DBS) {
+        free(o);
+        return EINVAL;
+    }
+    rsp_db_spec dbs[DB_COUNT + MAX_EXTRA_DBS];
+    memcpy(dbs, DBS, sizeof(DBS));
+    for (unsigned i = 0; i < o->cfg.n_extra_dbs; i++)
+        dbs[DB_COUNT + i] = o->cfg.extra_dbs[i];
+    unsigned n = DB_COUNT + o->cfg.n_extra_dbs;
+    int rc = rsp_db_open(&o->env, dir, dbs, n, &o->cfg.db);
     if (rc) {
         free(o);
         return rc;
     }
-    for (unsigned i = 0; i < DB_COUNT; i++)
+    for (unsigned i = 0; i < n; i++)
         o->dbi[i] = rsp_db_dbi(o->env, i);
     *out = o;
     return 0;
+}
+
+rsp_db_env *smdp_orders_env(smdp_orders *o)
+{
+    return o->env;
+}
+
+MDB_dbi smdp_orders_extra_dbi(const smdp_orders *o, unsigned i)
+{
+    return i < o->cfg.n_extra_dbs ? o->dbi[DB_COUNT + i] : rsp_db_dbi(o->env, DB_COUNT + MAX_EXTRA_DBS);
 }
 
 void smdp_orders_close(smdp_orders *o)
@@ -1090,6 +1173,36 @@ int smdp_orders_list(smdp_orders *o, smdp_order_visit fn, void *arg)
         rsp_db_iter_close(&it);
     }
     free(ord);
+    rsp_db_read_end(o->env);
+    return rc;
+}
+
+int smdp_orders_expired(smdp_orders *o, uint64_t now, char (*iccids)[SMDP_ICCID_MAX + 1], size_t max,
+                        size_t *n)
+{
+    *n = 0;
+    MDB_txn *txn;
+    int rc = rsp_db_read_begin(o->env, &txn);
+    if (rc)
+        return rc;
+    rsp_db_iter it;
+    MDB_val k, v;
+    if ((rc = rsp_db_iter_open(&it, txn, o->dbi[DB_BY_EXP], NULL)) == 0) {
+        while (*n < max && rsp_db_iter_next(&it, &k, &v)) {
+            const char *p = (const char *)k.mv_data + 8;
+            size_t len = k.mv_size - 8;
+            if (k.mv_size < 8 + 2 || len > SMDP_ICCID_MAX + 1 || p[len - 1] != '\0') {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            if (rsp_be64(k.mv_data) > now)
+                break;
+            memcpy(iccids[(*n)++], p, len);
+        }
+        if (!rc)
+            rc = it.err;
+        rsp_db_iter_close(&it);
+    }
     rsp_db_read_end(o->env);
     return rc;
 }

@@ -14,6 +14,15 @@
  *   ES9+ install result            Downloaded -> Installed | Error
  *   ES9+ cancel session            Released, Downloaded -> Released
  *   CancelOrder (Available/Unav.)  any ordered state -> Available / Unavailable
+ *   order expiry (housekeeping)    marks an expired order; the state stays
+ *
+ * SM-DS events: event_registered says that the order has (or has queued, see
+ * smdp_op.also) an Event Record at smds_address.  It is set when an order
+ * with an smdsAddress is released (ConfirmOrder with releaseFlag, or
+ * ReleaseProfile) and cleared when the event must go: install result,
+ * CancelOrder, a final CancelSession, order expiry.  A caller that sees it
+ * flip in op->before / op->after queues ES12 RegisterEvent / DeleteEvent in
+ * the same transaction (smdp_op.also).
  *
  * Every change is one job of the group-commit writer: the job reads the
  * record inside the write transaction, checks the state and the caller's
@@ -28,9 +37,9 @@
  *
  * Indexes: by ICCID (the record key), by EID (orders awaiting download:
  * Released or Downloaded, oldest release first), by matchingId, by download
- * session transactionId, and by (owner, profile type, state) for the
- * Available pool.  The protected profile (86 segments) and the last built BPP
- * are stored beside the record under the ICCID.
+ * session transactionId, by (owner, profile type, state) for the Available
+ * pool, and by expiry for orders that can still expire.  The protected profile (86 segments) and the last
+ * built BPP are stored beside the record under the ICCID.
  *
  * Ownership: the store owns its environment; records returned are copies in
  * caller memory (smdp_order is self-contained, no pointers); byte buffers
@@ -65,6 +74,7 @@
 #define SMDP_OTPK_LEN 65
 #define SMDP_OTSK_BLOB_MAX 256
 #define SMDP_CC_HASH_LEN 32
+#define SMDP_EUICC_CERT_MAX 2048 /* CERT.EUICC.ECDSA DER kept for the download session */
 
 typedef enum smdp_state {
     SMDP_STATE_AVAILABLE = 1,
@@ -117,6 +127,11 @@ typedef struct smdp_order {
     uint32_t ppp_segments;
     uint8_t session_tid[SMDP_TID_MAX];
     size_t session_tid_len;
+    /* the eUICC certificate authenticated at the start of the session: verifies euiccSignature2,
+     * euiccSignPIR and euiccCancelSessionSignature in later calls, on whichever process serves them */
+    uint8_t euicc_cert[SMDP_EUICC_CERT_MAX];
+    size_t euicc_cert_len;
+    bool expired; /* the order expiry was processed (SMDP_OP_EXPIRE) */
     smdp_binding binding;
 } smdp_order;
 
@@ -133,6 +148,9 @@ typedef struct smdp_orders_config {
     uint64_t order_ttl;             /* seconds from DownloadOrder to expiry [30 days];
                                        UINT64_MAX = never */
     rsp_db_config db;               /* passed to rsp_db_open */
+    const rsp_db_spec *extra_dbs;   /* more databases in the same environment (e.g. an outbox written
+                                       in the same transactions as the orders, see smdp_op.also) */
+    unsigned n_extra_dbs;
 } smdp_orders_config;
 
 /* Opens (creating) the store in directory dir.  cfg may be NULL.  0 or an
@@ -140,6 +158,11 @@ typedef struct smdp_orders_config {
 int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_config *cfg);
 /* Drains pending jobs and closes.  NULL is a no-op. */
 void smdp_orders_close(smdp_orders *o);
+
+/* The store's LMDB environment (for jobs on the extra databases and for
+ * statistics) and the handle of the i-th extra database. */
+rsp_db_env *smdp_orders_env(smdp_orders *o);
+MDB_dbi smdp_orders_extra_dbi(const smdp_orders *o, unsigned i);
 
 /* ---- state changes ---- */
 
@@ -150,12 +173,13 @@ typedef enum smdp_op_kind {
                                 smds_address?, root_smds_address?; out: after.matching_id */
     SMDP_OP_CANCEL_ORDER,    /* in: owner, iccid, final_state, eid?, matching_id? */
     SMDP_OP_RELEASE_PROFILE, /* in: owner, iccid */
-    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid */
+    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_cert? */
     SMDP_OP_CHECK_CC,        /* in: iccid, tid, hash_cc? */
     SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
     SMDP_OP_INSTALL_RESULT,  /* in: iccid, tid (of the BPP), ok */
-    SMDP_OP_CANCEL_SESSION,  /* in: iccid, tid */
+    SMDP_OP_CANCEL_SESSION,  /* in: iccid, tid, final (the order's event goes) */
     SMDP_OP_SET_EVENT,       /* in: iccid, ok = registered */
+    SMDP_OP_EXPIRE,          /* in: iccid: marks an order past expires_at as expired (its event goes) */
 } smdp_op_kind;
 
 /* What SMDP_OP_IMPORT stores (see smdp_orders_import_upp for the usual way). */
@@ -195,7 +219,17 @@ typedef struct smdp_op {
     const uint8_t *bpp; /* the BF36 delivered */
     size_t bpp_len;
     bool ok;                   /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
+    bool final;                /* CANCEL_SESSION: the end user or the eUICC ended the order */
+    const uint8_t *euicc_cert; /* DOWNLOAD_START: CERT.EUICC DER to keep for the session */
+    size_t euicc_cert_len;
     const smdp_import *import; /* IMPORT */
+
+    /* Optional: runs inside the op's write transaction after a change that
+     * succeeded (status RSP_OK), with before/after filled, e.g. to queue
+     * outbox messages atomically with the change.  Non-zero rolls the whole
+     * op back and is reported as RSP_ST_INTERNAL with db_err = that value.
+     * May run more than once for one op (see rsp_db_apply_cb). */
+    int (*also)(rsp_db_wtxn *t, struct smdp_op *op);
 
     rsp_status status; /* out: RSP_OK or the refusal */
     int db_err;        /* out: LMDB error when status is RSP_ST_INTERNAL */
@@ -257,5 +291,11 @@ rsp_status smdp_orders_get_bpp(smdp_orders *o, const char *iccid, uint8_t **out,
  * is then returned).  fn must not call into the store.  0 or an LMDB error. */
 typedef int (*smdp_order_visit)(void *arg, const smdp_order *ord);
 int smdp_orders_list(smdp_orders *o, smdp_order_visit fn, void *arg);
+
+/* Writes up to max ICCIDs of orders whose expiry has passed at now and that
+ * are not yet marked expired, soonest first; *n gets the count.  0 or an
+ * LMDB error. */
+int smdp_orders_expired(smdp_orders *o, uint64_t now, char (*iccids)[SMDP_ICCID_MAX + 1], size_t max,
+                        size_t *n);
 
 #endif

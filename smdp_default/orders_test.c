@@ -1,5 +1,6 @@
 #include "smdp_default/orders.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,12 @@ static rsp_status import(const char *iccid, const char *type, const char *owner)
 
 static void open_store(void)
 {
-    smdp_orders_config cfg = {.cc_max_attempts = 3, .download_max_attempts = 3, .order_ttl = TTL};
+    static const rsp_db_spec extra[] = {{"hook", 0}};
+    smdp_orders_config cfg = {.cc_max_attempts = 3,
+                              .download_max_attempts = 3,
+                              .order_ttl = TTL,
+                              .extra_dbs = extra,
+                              .n_extra_dbs = 1};
     cfg.db.env_flags = MDB_NOSYNC;
     UT_EQ(smdp_orders_open(&g_o, g_dir, &cfg), 0);
 }
@@ -767,6 +773,194 @@ static void test_concurrent(void)
     teardown();
 }
 
+/* ---- event flag, hooks, session certificate, expiry ---- */
+
+/* Records (before, after) event_registered of each change under its ICCID in the extra database. */
+static int hook_record(rsp_db_wtxn *t, smdp_op *op)
+{
+    rsp_key k;
+    rsp_key_init(&k);
+    rsp_key_str(&k, op->after.iccid);
+    uint8_t v[2] = {op->before.event_registered, op->after.event_registered};
+    return rsp_db_put(t, smdp_orders_extra_dbi(g_o, 0), &k, v, sizeof(v), 0);
+}
+
+static int hook_fail(rsp_db_wtxn *t, smdp_op *op)
+{
+    hook_record(t, op);
+    return EIO;
+}
+
+/* The hook's record for iccid: before * 2 + after, or -1 when absent. */
+static int hook_value(const char *iccid)
+{
+    MDB_txn *txn;
+    if (rsp_db_read_begin(smdp_orders_env(g_o), &txn))
+        return -2;
+    rsp_key k;
+    rsp_key_init(&k);
+    rsp_key_str(&k, iccid);
+    MDB_val v;
+    int rc = rsp_db_get(txn, smdp_orders_extra_dbi(g_o, 0), &k, &v);
+    int out = rc == 0 && v.mv_size == 2
+                  ? ((const uint8_t *)v.mv_data)[0] * 2 + ((const uint8_t *)v.mv_data)[1]
+                  : -1;
+    rsp_db_read_end(smdp_orders_env(g_o));
+    return out;
+}
+
+static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)
+{
+    smdp_op *op = op_new(kind, now);
+    op->iccid = iccid;
+    op->eid = EID_A;
+    op->tid = tid;
+    op->tid_len = 16;
+    return op;
+}
+
+static void test_events_and_hooks(void)
+{
+    setup();
+    const char *ic = "8900000000000000000", *ic2 = "8900000000000000001", *ic3 = "8900000000000000002";
+    smdp_order a;
+    /* a failing hook rolls the whole change back */
+    UT_EQ(download_order("op1", EID_A, ic, NULL, NULL), RSP_OK);
+    smdp_op *op = op_new(SMDP_OP_CONFIRM_ORDER, T0 + 1);
+    op->owner = "op1";
+    op->iccid = ic;
+    op->release = true;
+    op->smds_address = "smds.example";
+    op->also = hook_fail;
+    UT_EQ(smdp_orders_run(g_o, op), RSP_ST_INTERNAL);
+    UT_EQ(op->db_err, EIO);
+    free(op);
+    UT_EQ(state_of(ic), SMDP_STATE_LINKED);
+    UT_EQ(hook_value(ic), -1);
+    /* released with an smdsAddress: the event flag is set in the same transaction as the hook's write */
+    op = op_new(SMDP_OP_CONFIRM_ORDER, T0 + 1);
+    op->owner = "op1";
+    op->iccid = ic;
+    op->release = true;
+    op->smds_address = "smds.example";
+    op->also = hook_record;
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(a.event_registered);
+    UT_EQ(hook_value(ic), 1);
+    /* a refused change does not run the hook */
+    op = op_new(SMDP_OP_RELEASE_PROFILE, T0 + 2);
+    op->owner = "op1";
+    op->iccid = ic;
+    op->also = hook_fail;
+    UT_EQ(run(op, NULL), RSP_ST_STATE_TRANSITION);
+    UT_EQ(hook_value(ic), 1);
+    /* without an smdsAddress there is no event; ReleaseProfile sets it when one was given */
+    UT_EQ(download_order("op1", EID_A, ic2, NULL, NULL), RSP_OK);
+    UT_EQ(confirm("op1", ic2, true, NULL, NULL, NULL, NULL, &a), RSP_OK);
+    UT_CHECK(!a.event_registered);
+    UT_EQ(download_order("op1", EID_A, ic3, NULL, NULL), RSP_OK);
+    UT_EQ(confirm("op1", ic3, false, NULL, NULL, NULL, "smds.example", &a), RSP_OK);
+    UT_CHECK(!a.event_registered);
+    op = op_new(SMDP_OP_RELEASE_PROFILE, T0 + 2);
+    op->owner = "op1";
+    op->iccid = ic3;
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(a.event_registered);
+
+    /* the session keeps the eUICC certificate until it ends; a non-final cancel keeps the event */
+    uint8_t tid[16], cert[700];
+    RAND_bytes(tid, sizeof(tid));
+    memset(cert, 0x30, sizeof(cert));
+    op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 3);
+    op->euicc_cert = cert;
+    op->euicc_cert_len = sizeof(cert);
+    UT_EQ(run(op, &a), RSP_OK);
+    smdp_order f;
+    UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &f), RSP_OK);
+    UT_EQ(f.euicc_cert_len, sizeof(cert));
+    UT_CHECK(memcmp(f.euicc_cert, cert, sizeof(cert)) == 0);
+    op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 3);
+    op->euicc_cert = cert;
+    op->euicc_cert_len = SMDP_EUICC_CERT_MAX + 1;
+    UT_EQ(run(op, NULL), RSP_ST_INVALID_FIELD);
+    op = session_op(SMDP_OP_CANCEL_SESSION, ic, tid, T0 + 4);
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(a.event_registered && a.euicc_cert_len == 0 && a.state == SMDP_STATE_RELEASED);
+    /* a final cancel ends the event */
+    op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 5);
+    UT_EQ(run(op, NULL), RSP_OK);
+    op = session_op(SMDP_OP_CANCEL_SESSION, ic, tid, T0 + 6);
+    op->final = true;
+    op->also = hook_record;
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(!a.event_registered);
+    UT_EQ(hook_value(ic), 2);
+
+    /* an install result ends the event, whatever the outcome */
+    uint8_t otpk[65];
+    RAND_bytes(otpk, sizeof(otpk));
+    op = session_op(SMDP_OP_DOWNLOAD_START, ic3, tid, T0 + 7);
+    UT_EQ(run(op, NULL), RSP_OK);
+    UT_EQ(delivered(ic3, tid, otpk, "BPP", NULL), RSP_OK);
+    UT_EQ(install(ic3, tid, false, &a), RSP_OK);
+    UT_EQ(a.state, SMDP_STATE_ERROR);
+    UT_CHECK(!a.event_registered);
+    teardown();
+}
+
+static void test_expiry(void)
+{
+    setup();
+    const char *ic = "8900000000000000000", *ic2 = "8900000000000000001", *ic3 = "8900000000000000002";
+    char list[4][SMDP_ICCID_MAX + 1];
+    size_t n = 9;
+    released(ic, "EV-X", NULL);
+    UT_EQ(download_order("op1", NULL, ic2, NULL, NULL), RSP_OK);
+    UT_EQ(download_order("op1", EID_A, ic3, NULL, NULL), RSP_OK);
+    uint8_t tid[16], otpk[65];
+    RAND_bytes(tid, sizeof(tid));
+    RAND_bytes(otpk, sizeof(otpk));
+    /* an installed order no longer expires */
+    UT_EQ(confirm("op1", ic3, true, NULL, NULL, NULL, NULL, NULL), RSP_OK);
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic3, EID_A, tid, T0 + 2, NULL), RSP_OK);
+    UT_EQ(delivered(ic3, tid, otpk, "BPP", NULL), RSP_OK);
+    UT_EQ(install(ic3, tid, true, NULL), RSP_OK);
+
+    UT_EQ(smdp_orders_expired(g_o, T0 + TTL - 1, list, 4, &n), 0);
+    UT_EQ(n, 0);
+    UT_EQ(smdp_orders_expired(g_o, T0 + TTL, list, 4, &n), 0);
+    UT_EQ(n, 2);
+    UT_CHECK(!strcmp(list[0], ic) && !strcmp(list[1], ic2));
+    UT_EQ(smdp_orders_expired(g_o, T0 + TTL, list, 1, &n), 0);
+    UT_EQ(n, 1);
+
+    smdp_op *op = op_new(SMDP_OP_EXPIRE, T0 + TTL - 1);
+    op->iccid = ic;
+    UT_EQ(run(op, NULL), RSP_ST_STATE_TRANSITION);
+    op = op_new(SMDP_OP_EXPIRE, T0 + TTL);
+    op->iccid = ic;
+    op->also = hook_record;
+    smdp_order a;
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(a.expired && !a.event_registered && a.state == SMDP_STATE_RELEASED);
+    UT_EQ(hook_value(ic), 2);
+    op = op_new(SMDP_OP_EXPIRE, T0 + TTL + 5);
+    op->iccid = ic;
+    UT_EQ(run(op, NULL), RSP_ST_STATE_TRANSITION);
+    op = op_new(SMDP_OP_EXPIRE, T0 + TTL + 5);
+    op->iccid = ic3;
+    UT_EQ(run(op, NULL), RSP_ST_STATE_TRANSITION);
+    UT_EQ(smdp_orders_expired(g_o, T0 + TTL + 5, list, 4, &n), 0);
+    UT_EQ(n, 1);
+    UT_CHECK(!strcmp(list[0], ic2));
+    /* still refused for download; a cancel takes it out of the index */
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + TTL + 6, NULL), RSP_ST_ORDER_EXPIRED);
+    UT_EQ(cancel("op1", ic2, SMDP_STATE_AVAILABLE, NULL, NULL, NULL), RSP_OK);
+    UT_EQ(smdp_orders_expired(g_o, UINT64_MAX, list, 4, &n), 0);
+    UT_EQ(n, 0);
+    teardown();
+}
+
 /* ---- asynchronous submission ---- */
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -824,5 +1018,7 @@ int main(void)
     UT_RUN(test_restart);
     UT_RUN(test_concurrent);
     UT_RUN(test_submit);
+    UT_RUN(test_events_and_hooks);
+    UT_RUN(test_expiry);
     return ut_finish();
 }
