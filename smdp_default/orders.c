@@ -372,6 +372,7 @@ static int save(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 {
     op->after.version = op->found ? op->before.version + 1 : 1;
     op->after.updated_at = op->now;
+    op->written = true;
     int rc = order_put(t, s, &op->after);
     return rc ? rc : reindex(t, s, op->found ? &op->before : NULL, &op->after);
 }
@@ -864,11 +865,12 @@ static int apply(rsp_db_wtxn *t, void *arg)
     op->status = RSP_OK;
     op->db_err = 0;
     op->found = false;
+    op->written = false;
     memset(&op->before, 0, sizeof(op->before));
     memset(&op->after, 0, sizeof(op->after));
     op->after.profile_class = op->before.profile_class = SMDP_CLASS_ABSENT;
     int rc = dispatch(t, op->store_, op);
-    if (rc == 0 && op->status == RSP_OK && op->also)
+    if (rc == 0 && op->written && op->also)
         rc = op->also(t, op);
     return rc;
 }

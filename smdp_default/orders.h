@@ -224,9 +224,10 @@ typedef struct smdp_op {
     size_t euicc_cert_len;
     const smdp_import *import; /* IMPORT */
 
-    /* Optional: runs inside the op's write transaction after a change that
-     * succeeded (status RSP_OK), with before/after filled, e.g. to queue
-     * outbox messages atomically with the change.  Non-zero rolls the whole
+    /* Optional: runs inside the op's write transaction after a change was
+     * stored (status RSP_OK, or a refusal that still counts a failed attempt:
+     * RSP_ST_CC_REFUSED), with before/after filled, e.g. to queue outbox
+     * messages atomically with the change.  Non-zero rolls the whole
      * op back and is reported as RSP_ST_INTERNAL with db_err = that value.
      * May run more than once for one op (see rsp_db_apply_cb). */
     int (*also)(rsp_db_wtxn *t, struct smdp_op *op);
@@ -236,6 +237,7 @@ typedef struct smdp_op {
     bool found;        /* out: before is valid */
     smdp_order before; /* out: the record as the job found it */
     smdp_order after;  /* out: the record as stored (status RSP_OK) */
+    bool written;      /* out: the job stored a change */
 
     void (*done)(struct smdp_op *op); /* submit: called on the writer thread after commit */
     void *user;
