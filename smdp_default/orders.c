@@ -127,7 +127,8 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
               copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
               copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid) ||
-              copy_bin(o->euicc_cert, sizeof(o->euicc_cert), &o->euicc_cert_len, &p->euicc_cert);
+              copy_bin(o->euicc_cert, sizeof(o->euicc_cert), &o->euicc_cert_len, &p->euicc_cert) ||
+              copy_bin(o->session_data, sizeof(o->session_data), &o->session_data_len, &p->session_data);
     o->state = (smdp_state)p->state;
     o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
     o->cc_attempts = p->cc_attempts;
@@ -200,6 +201,7 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     p.ppp_segments = o->ppp_segments;
     p.session_tid = bin(o->session_tid, o->session_tid_len);
     p.euicc_cert = bin(o->euicc_cert, o->euicc_cert_len);
+    p.session_data = bin(o->session_data, o->session_data_len);
     p.expired = o->expired;
     if (o->binding.present) {
         b.transaction_id = bin(o->binding.transaction_id, o->binding.transaction_id_len);
@@ -402,6 +404,8 @@ static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
     o->session_tid_len = 0;
     memset(o->euicc_cert, 0, sizeof(o->euicc_cert));
     o->euicc_cert_len = 0;
+    memset(o->session_data, 0, sizeof(o->session_data));
+    o->session_data_len = 0;
 }
 
 static bool owner_ok(const smdp_op *op)
@@ -683,7 +687,8 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (b->download_attempts >= s->cfg.download_max_attempts)
         return refuse(op, RSP_ST_DOWNLOAD_RETRIES);
     if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX ||
-        op->euicc_cert_len > SMDP_EUICC_CERT_MAX || (op->euicc_cert_len && !op->euicc_cert))
+        op->euicc_cert_len > SMDP_EUICC_CERT_MAX || (op->euicc_cert_len && !op->euicc_cert) ||
+        op->session_data_len > SMDP_SESSION_DATA_MAX || (op->session_data_len && !op->session_data))
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
@@ -698,6 +703,10 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (op->euicc_cert_len)
         memcpy(a->euicc_cert, op->euicc_cert, op->euicc_cert_len);
     a->euicc_cert_len = op->euicc_cert_len;
+    memset(a->session_data, 0, sizeof(a->session_data));
+    if (op->session_data_len)
+        memcpy(a->session_data, op->session_data, op->session_data_len);
+    a->session_data_len = op->session_data_len;
     return save(t, s, op);
 }
 

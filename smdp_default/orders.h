@@ -74,7 +74,8 @@
 #define SMDP_OTPK_LEN 65
 #define SMDP_OTSK_BLOB_MAX 256
 #define SMDP_CC_HASH_LEN 32
-#define SMDP_EUICC_CERT_MAX 2048 /* CERT.EUICC.ECDSA DER kept for the download session */
+#define SMDP_EUICC_CERT_MAX 2048  /* CERT.EUICC.ECDSA DER kept for the download session */
+#define SMDP_SESSION_DATA_MAX 256 /* opaque session state of the ES9+ service */
 
 typedef enum smdp_state {
     SMDP_STATE_AVAILABLE = 1,
@@ -131,6 +132,8 @@ typedef struct smdp_order {
      * euiccSignPIR and euiccCancelSessionSignature in later calls, on whichever process serves them */
     uint8_t euicc_cert[SMDP_EUICC_CERT_MAX];
     size_t euicc_cert_len;
+    uint8_t session_data[SMDP_SESSION_DATA_MAX]; /* the service's own state of the session (opaque) */
+    size_t session_data_len;
     bool expired; /* the order expiry was processed (SMDP_OP_EXPIRE) */
     smdp_binding binding;
 } smdp_order;
@@ -173,7 +176,7 @@ typedef enum smdp_op_kind {
                                 smds_address?, root_smds_address?; out: after.matching_id */
     SMDP_OP_CANCEL_ORDER,    /* in: owner, iccid, final_state, eid?, matching_id? */
     SMDP_OP_RELEASE_PROFILE, /* in: owner, iccid */
-    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_cert? */
+    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_cert?, session_data? */
     SMDP_OP_CHECK_CC,        /* in: iccid, tid, hash_cc? */
     SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
     SMDP_OP_INSTALL_RESULT,  /* in: iccid, tid (of the BPP), ok */
@@ -222,6 +225,8 @@ typedef struct smdp_op {
     bool final;                /* CANCEL_SESSION: the end user or the eUICC ended the order */
     const uint8_t *euicc_cert; /* DOWNLOAD_START: CERT.EUICC DER to keep for the session */
     size_t euicc_cert_len;
+    const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */
+    size_t session_data_len;
     const smdp_import *import; /* IMPORT */
 
     /* Optional: runs inside the op's write transaction after a change was

@@ -137,7 +137,10 @@ else
 fi
 
 # ---------------------------------------------------------------- smdp-default
-start_service "$SMDP" smdp smdp.ports
+# The SM-DP+ needs its FQDN, CI, CERT.DPauth and CERT.DPpb (GSMA-shaped, from rsp-pki).
+start_service "$SMDP" smdp smdp.ports --smdp.fqdn=testsmdpplus1.example.com --smdp.ci=pki/nist/ci/ci.pem \
+    --smdp.auth_cert=pki/nist/smdp/dpauth.pem --smdp.auth_key=pki/nist/smdp/dpauth.key.pem \
+    --smdp.pb_cert=pki/nist/smdp/dppb.pem --smdp.pb_key=pki/nist/smdp/dppb.key.pem
 if wait_ports smdp.ports "$SVC_PID"; then
     ok "smdp-default starts and reports its ports"
     SMDP_PID=$SVC_PID

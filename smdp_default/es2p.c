@@ -1,0 +1,258 @@
+/*
+ * smdp_default/es2p.c - ES2+ (operator -> SM-DP+): DownloadOrder,
+ * ConfirmOrder, CancelOrder, ReleaseProfile.
+ *
+ * Every request carries the server-to-server header (1.1/2.2 when missing).
+ * The caller is the operator the TLS client certificate's CN maps to
+ * (smdp_operator_of; 1.1/1.2 when it maps to none), and it may act only on
+ * its own profiles (8.2.1/1.2, checked by the order store).  The state
+ * machine and its codes are the order store's (orders.h, rsp-notes 5.2/5.3).
+ *
+ * SM-DS events: ConfirmOrder with releaseFlag and an smdsAddress, or
+ * ReleaseProfile of an order confirmed with one, queues ES12.RegisterEvent
+ * in the outbox in the same transaction (EventID = matchingId,
+ * forwardingIndicator when rootSmdsAddress is given).  The call answers 8.9/5.1
+ * and changes nothing when the smdsAddress is not a host name, is not on the
+ * configured allow list, or when every call to that SM-DS has failed for
+ * longer than the configured period; otherwise it answers once the order and
+ * the queued event are durable, and the outbox delivers the event with
+ * retries (docs/smdp.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "rsp/log.h"
+#include "smdp_default/call_impl.h"
+
+enum { STEP_OP = 1 };
+
+static int fail(smdp_call *c, rsp_status st, const char *detail)
+{
+    return smdp_call_fail(c, st, NULL, detail);
+}
+
+/* ICCIDs may come padded to 20 characters with F (pySim); the store keys digits only. */
+static const char *iccid_norm(smdp_call *c, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    if (n == 20 && (s[19] == 'F' || s[19] == 'f'))
+        return rsp_arena_strndup(c->a, s, 19);
+    return smdp_call_str(c, s);
+}
+
+typedef struct hdr_only {
+    rsp_json_req_header hdr;
+} hdr_only;
+
+static const rsp_json_field hdr_fields[] = {
+    RSP_JSON_OBJ("header", RSP_JSON_MANDATORY, hdr_only, hdr, rsp_json_req_header_fields),
+    RSP_JSON_END,
+};
+
+/* Header and caller identity; false when the call is refused. */
+static bool caller(smdp_call *c, const rsp_json_doc *doc)
+{
+    hdr_only h;
+    if (!smdp_call_bind(c, doc, hdr_fields, &h))
+        return false;
+    smdp_trust *t = smdp_trust_get(c->x);
+    int rc = c->has_cn ? smdp_operator_of(t, c->operator_cn, c->operator_id) : -1;
+    smdp_trust_put(t);
+    if (rc != 0) {
+        fail(c, RSP_ST_FUNCTION_CALLER_UNKNOWN, "client certificate maps to no operator");
+        return false;
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s", c->operator_id);
+    return true;
+}
+
+/* ---- DownloadOrder ---- */
+
+typedef struct dl_body {
+    const char *eid, *iccid, *type;
+} dl_body;
+
+static const rsp_json_field dl_fields[] = {
+    RSP_JSON_F("eid", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 64, dl_body, eid),
+    RSP_JSON_F("iccid", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 32, dl_body, iccid),
+    RSP_JSON_F("profileType", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, SMDP_TYPE_MAX, dl_body, type),
+    RSP_JSON_END,
+};
+
+static int download_order(smdp_call *c, const rsp_json_doc *doc)
+{
+    dl_body b;
+    if (!smdp_call_bind(c, doc, dl_fields, &b))
+        return SMDP_CALL_DONE;
+    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_DOWNLOAD_ORDER);
+    op->owner = c->operator_id;
+    op->eid = smdp_call_str(c, b.eid);
+    op->iccid = iccid_norm(c, b.iccid);
+    op->profile_type = smdp_call_str(c, b.type);
+    if ((b.eid && !op->eid) || (b.iccid && !op->iccid) || (b.type && !op->profile_type))
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    c->step = STEP_OP;
+    return SMDP_CALL_OP;
+}
+
+/* ---- ConfirmOrder ---- */
+
+typedef struct confirm_body {
+    const char *iccid, *eid, *mid, *cc, *smds, *root;
+    bool release;
+} confirm_body;
+
+static const rsp_json_field confirm_fields[] = {
+    RSP_JSON_F("iccid", RSP_JSON_STRING, RSP_JSON_MANDATORY, 1, 32, confirm_body, iccid),
+    RSP_JSON_F("releaseFlag", RSP_JSON_BOOL, RSP_JSON_MANDATORY, 0, 0, confirm_body, release),
+    RSP_JSON_F("eid", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 64, confirm_body, eid),
+    RSP_JSON_F("matchingId", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, SMDP_MID_MAX, confirm_body, mid),
+    RSP_JSON_F("confirmationCode", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 256, confirm_body, cc),
+    RSP_JSON_F("smdsAddress", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, SMDP_ADDR_MAX, confirm_body, smds),
+    RSP_JSON_F("rootSmdsAddress", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, SMDP_ADDR_MAX, confirm_body, root),
+    RSP_JSON_END,
+};
+
+static int confirm_order(smdp_call *c, const rsp_json_doc *doc)
+{
+    confirm_body b;
+    if (!smdp_call_bind(c, doc, confirm_fields, &b))
+        return SMDP_CALL_DONE;
+    if (b.smds && *b.smds) {
+        /* checked now even without release: an address that can never work is refused at once */
+        if (!smdp_smds_usable(c->x, b.smds, b.release ? (uint64_t)c->now : 0))
+            return fail(c, RSP_ST_SMDS_UNAVAILABLE, "smdsAddress not usable");
+    }
+    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_CONFIRM_ORDER);
+    op->owner = c->operator_id;
+    op->iccid = iccid_norm(c, b.iccid);
+    op->release = b.release;
+    op->eid = smdp_call_str(c, b.eid);
+    op->matching_id = smdp_call_str(c, b.mid);
+    op->confirmation_code = smdp_call_str(c, b.cc);
+    op->smds_address = smdp_call_str(c, b.smds);
+    op->root_smds_address = smdp_call_str(c, b.root);
+    if (!op->iccid || (b.eid && !op->eid) || (b.mid && !op->matching_id) ||
+        (b.cc && !op->confirmation_code) || (b.smds && !op->smds_address) ||
+        (b.root && !op->root_smds_address))
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    c->step = STEP_OP;
+    return SMDP_CALL_OP;
+}
+
+/* ---- CancelOrder ---- */
+
+typedef struct cancel_body {
+    const char *iccid, *final, *eid, *mid;
+} cancel_body;
+
+static const rsp_json_field cancel_fields[] = {
+    RSP_JSON_F("iccid", RSP_JSON_STRING, RSP_JSON_MANDATORY, 1, 32, cancel_body, iccid),
+    RSP_JSON_F("finalProfileStatusIndicator", RSP_JSON_STRING, RSP_JSON_MANDATORY, 1, 32, cancel_body, final),
+    RSP_JSON_F("eid", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, 64, cancel_body, eid),
+    RSP_JSON_F("matchingId", RSP_JSON_STRING, RSP_JSON_OPTIONAL, 0, SMDP_MID_MAX, cancel_body, mid),
+    RSP_JSON_END,
+};
+
+static int cancel_order(smdp_call *c, const rsp_json_doc *doc)
+{
+    cancel_body b;
+    if (!smdp_call_bind(c, doc, cancel_fields, &b))
+        return SMDP_CALL_DONE;
+    smdp_state final;
+    if (!strcmp(b.final, "Available"))
+        final = SMDP_STATE_AVAILABLE;
+    else if (!strcmp(b.final, "Unavailable"))
+        final = SMDP_STATE_UNAVAILABLE;
+    else
+        return smdp_call_fail(c, RSP_ST_INVALID_FIELD,
+                              "finalProfileStatusIndicator: Available or Unavailable",
+                              "finalProfileStatusIndicator");
+    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_CANCEL_ORDER);
+    op->owner = c->operator_id;
+    op->iccid = iccid_norm(c, b.iccid);
+    op->final_state = final;
+    op->eid = smdp_call_str(c, b.eid);
+    op->matching_id = smdp_call_str(c, b.mid);
+    if (!op->iccid || (b.eid && !op->eid) || (b.mid && !op->matching_id))
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    c->step = STEP_OP;
+    return SMDP_CALL_OP;
+}
+
+/* ---- ReleaseProfile ---- */
+
+typedef struct release_body {
+    const char *iccid;
+} release_body;
+
+static const rsp_json_field release_fields[] = {
+    RSP_JSON_F("iccid", RSP_JSON_STRING, RSP_JSON_MANDATORY, 1, 32, release_body, iccid),
+    RSP_JSON_END,
+};
+
+static int release_profile(smdp_call *c, const rsp_json_doc *doc)
+{
+    release_body b;
+    if (!smdp_call_bind(c, doc, release_fields, &b))
+        return SMDP_CALL_DONE;
+    const char *iccid = iccid_norm(c, b.iccid);
+    if (!iccid)
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    /* the SM-DS named at ConfirmOrder must be reachable; the store decides everything else */
+    if (smdp_orders_get(c->x->store, iccid, &c->order) == RSP_OK && !strcmp(c->order.owner, c->operator_id) &&
+        c->order.state == SMDP_STATE_CONFIRMED && c->order.smds_address[0] &&
+        !smdp_smds_usable(c->x, c->order.smds_address, (uint64_t)c->now))
+        return fail(c, RSP_ST_SMDS_UNAVAILABLE, "smdsAddress not usable");
+    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_RELEASE_PROFILE);
+    op->owner = c->operator_id;
+    op->iccid = iccid;
+    c->step = STEP_OP;
+    return SMDP_CALL_OP;
+}
+
+/* ---- dispatch ---- */
+
+int smdp_es2p_start(smdp_call *c, const rsp_json_doc *doc)
+{
+    if (!caller(c, doc))
+        return SMDP_CALL_DONE;
+    switch (c->fn) {
+    case SMDP_FN_DOWNLOAD_ORDER:
+        return download_order(c, doc);
+    case SMDP_FN_CONFIRM_ORDER:
+        return confirm_order(c, doc);
+    case SMDP_FN_CANCEL_ORDER:
+        return cancel_order(c, doc);
+    case SMDP_FN_RELEASE_PROFILE:
+        return release_profile(c, doc);
+    default:
+        return fail(c, RSP_ST_INTERNAL, "not an ES2+ function");
+    }
+}
+
+int smdp_es2p_resume(smdp_call *c)
+{
+    rsp_status st = c->op.status;
+    if (st == RSP_ST_INTERNAL)
+        rsp_log(RSP_LOG_ERROR, "%s: store: %s", smdp_fn_name(c->fn), mdb_strerror(c->op.db_err));
+    return smdp_call_fail(c, st, NULL, st == RSP_OK ? NULL : "refused by the order store");
+}
+
+int smdp_es2p_write(const smdp_call *c, rsp_jsonw *w)
+{
+    const smdp_order *a = &c->op.after;
+    switch (c->fn) {
+    case SMDP_FN_DOWNLOAD_ORDER:
+        return rsp_jsonw_kstr(w, "iccid", a->iccid);
+    case SMDP_FN_CONFIRM_ORDER:
+        if (a->eid[0])
+            rsp_jsonw_kstr(w, "eid", a->eid);
+        rsp_jsonw_kstr(w, "matchingId", a->matching_id);
+        return rsp_jsonw_kstr(w, "smdpAddress", c->x->fqdn);
+    default:
+        return 0;
+    }
+}

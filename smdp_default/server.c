@@ -1,0 +1,225 @@
+#include "smdp_default/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rsp/db.h"
+#include "rsp/es.h"
+#include "rsp/log.h"
+#include "smdp_default/call.h"
+
+#define ARENA_DEFAULT (1024 * 1024)
+#define ARENA_BPP (64 * 1024 * 1024) /* the base64 BPP is written into the request's arena */
+
+typedef struct route {
+    smdp_t *x;
+    smdp_fn fn;
+} route;
+
+/* A request waiting for its order change; malloc'd because it outlives the
+ * handler and, if the client goes away, the request itself. */
+typedef struct pending {
+    smdp_t *x;
+    smdp_call *call;
+    rsp_es_ctx *c; /* in the request's pool: only valid while the request is */
+    rsp_http_deferred_t *d;
+    bool submit_failed;
+} pending;
+
+static void reply(rsp_es_ctx *c, smdp_call *call)
+{
+    rsp_status st = smdp_call_status(call);
+    c->detail = smdp_call_detail(call);
+    const char *peer = smdp_call_peer(call);
+    if (peer)
+        c->peer = rsp_arena_strndup(c->arena, peer, strlen(peer));
+    if (smdp_call_is_notification(call)) {
+        rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
+        rsp_es_finish(c, 204, st);
+    } else if (st != RSP_OK) {
+        rsp_es_reply_status_msg(c, st, smdp_call_message(call));
+    } else {
+        rsp_jsonw w;
+        rsp_es_reply_begin(c, &w, RSP_OK);
+        smdp_call_write(call, &w);
+        rsp_es_reply_end(c, &w, RSP_OK);
+    }
+}
+
+static int resumed(h2o_req_t *req, void *arg);
+
+static void op_done(smdp_op *op)
+{
+    smdp_call *call = smdp_call_of_op(op);
+    pending *p = smdp_call_user(call);
+    smdp_call_op_done(call);
+    rsp_http_resume(p->d, resumed, p);
+}
+
+/* Defers the request and submits the call's op; the reply comes from resumed(). */
+static void submit(pending *p)
+{
+    smdp_op *op = smdp_call_op(p->call);
+    op->done = op_done;
+    p->submit_failed = false;
+    if (smdp_orders_submit(p->x->store, op) != 0) {
+        p->submit_failed = true;
+        rsp_http_resume(p->d, resumed, p);
+    }
+}
+
+/* Runs the call until it needs a write (then defers) or is done (then replies). */
+static void drive(pending *p, int r)
+{
+    if (r == SMDP_CALL_OP && (p->d = rsp_http_defer(p->c->req)) != NULL) {
+        submit(p);
+        return;
+    }
+    if (r == SMDP_CALL_OP) {
+        p->c->detail = "out of memory";
+        rsp_es_reply_status(p->c, RSP_ST_INTERNAL);
+    } else {
+        reply(p->c, p->call);
+    }
+    smdp_call_free(p->call);
+    free(p);
+}
+
+static int resumed(h2o_req_t *req, void *arg)
+{
+    pending *p = arg;
+    if (!req) {
+        smdp_call_free(p->call);
+        free(p);
+        return 0;
+    }
+    if (p->submit_failed) {
+        p->c->detail = "store queue";
+        rsp_es_reply_status(p->c, RSP_ST_INTERNAL);
+        smdp_call_free(p->call);
+        free(p);
+        return 0;
+    }
+    drive(p, smdp_call_resume(p->call));
+    return 0;
+}
+
+static int handle(h2o_req_t *req, void *ctx)
+{
+    const route *r = ctx;
+    rsp_es_ctx *c = rsp_es_begin(req, smdp_fn_name(r->fn), r->x->metrics,
+                                 r->fn == SMDP_FN_GET_BPP ? ARENA_BPP : ARENA_DEFAULT);
+    if (!c)
+        return 0;
+    const char *cn = smdp_fn_is_es2(r->fn) ? rsp_http_peer(req) : NULL;
+    pending *p = calloc(1, sizeof(*p));
+    smdp_call *call = p ? smdp_call_new(r->x, r->fn, cn, time(NULL)) : NULL;
+    if (!call) {
+        free(p);
+        c->detail = "out of memory";
+        rsp_es_reply_status(c, RSP_ST_INTERNAL);
+        return 0;
+    }
+    p->x = r->x;
+    p->call = call;
+    p->c = c;
+    smdp_call_set_user(call, p);
+    drive(p, smdp_call_start(call, c->doc));
+    return 0;
+}
+
+/* ---- /metrics ---- */
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+char *smdp_metrics_text(smdp_t *x, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    if (x->metrics) {
+        size_t rl;
+        char *reg = rsp_metrics_render(x->metrics, &rl);
+        if (reg)
+            fwrite(reg, 1, rl, f);
+        free(reg);
+    }
+    smdp_outbox_stats ob;
+    if (smdp_outbox_stats_get(x->outbox, &ob) == 0) {
+        gauge(f, "smdp_outbox_pending", "outbox items waiting for delivery", ob.pending);
+        gauge(f, "smdp_outbox_oldest_seconds", "age of the oldest undelivered outbox item",
+              ob.oldest ? (uint64_t)time(NULL) - ob.oldest : 0);
+        counter(f, "smdp_outbox_sent_total", "outbox items delivered by this process", ob.sent);
+        counter(f, "smdp_outbox_retries_total", "outbox attempts that will be retried", ob.retries);
+        counter(f, "smdp_outbox_dropped_total", "outbox items given up", ob.dropped);
+    }
+    uint64_t hits = 0, misses = 0;
+    rsp_eum_cache_stats(x->eum_cache, &hits, &misses);
+    counter(f, "smdp_eum_cache_hits_total", "EUM certificates found already verified", hits);
+    counter(f, "smdp_eum_cache_misses_total", "EUM certificates verified in full", misses);
+    rsp_db_stats s;
+    rsp_db_stats_get(smdp_orders_env(x->store), &s);
+    counter(f, "smdp_db_commits_total", "group-commit transactions committed", s.commits);
+    counter(f, "smdp_db_commit_failures_total", "group-commit transactions that failed", s.commit_failures);
+    counter(f, "smdp_db_jobs_total", "writes completed", s.jobs);
+    counter(f, "smdp_db_jobs_failed_total", "writes completed with an error", s.jobs_failed);
+    fprintf(f,
+            "# HELP smdp_db_commit_seconds_total time spent committing (fsync)\n"
+            "# TYPE smdp_db_commit_seconds_total counter\nsmdp_db_commit_seconds_total %.6f\n",
+            (double)s.commit_usec / 1e6);
+    gauge(f, "smdp_db_queued", "writes waiting for the writer", s.queued);
+    gauge(f, "smdp_db_map_size_bytes", "LMDB map size", s.map_size);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static int metrics(h2o_req_t *req, void *ctx)
+{
+    size_t len;
+    char *text = smdp_metrics_text(ctx, &len);
+    if (!text) {
+        rsp_http_send_error(req, 500);
+        return 0;
+    }
+    rsp_http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 0);
+    free(text);
+    return 0;
+}
+
+/* ---- routes ---- */
+
+int smdp_server_routes(rsp_http_server_t *srv, int device, int s2s, smdp_t *x, bool metrics_on_device)
+{
+    static route routes[SMDP_FN__COUNT];
+    for (int fn = 0; fn < SMDP_FN__COUNT; fn++) {
+        routes[fn].x = x;
+        routes[fn].fn = (smdp_fn)fn;
+        bool es2 = smdp_fn_is_es2((smdp_fn)fn);
+        char path[128];
+        snprintf(path, sizeof(path), "/gsma/rsp2/%s/%s", es2 ? "es2plus" : "es9plus",
+                 smdp_fn_path((smdp_fn)fn));
+        if (rsp_http_route(srv, es2 ? s2s : device, "POST", path, handle, &routes[fn]) != 0)
+            return -1;
+    }
+    if (rsp_http_route(srv, s2s, "GET", "/metrics", metrics, x) != 0)
+        return -1;
+    if (metrics_on_device && rsp_http_route(srv, device, "GET", "/metrics", metrics, x) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,725 @@
+#include "smdp_default/smdp.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <openssl/x509v3.h>
+
+#include "asn1/sgp22.h"
+#include "rsp/bsp.h"
+#include "rsp/log.h"
+
+#define MAX_OPERATORS 1024
+#define MAX_CNS 16
+
+static void seterr(char *err, size_t errlen, const char *fmt, const char *arg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, fmt, arg ? arg : "");
+}
+
+static char **dup_list(const char *const *v, size_t n)
+{
+    char **out = calloc(n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!(out[i] = strdup(v[i]))) {
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static void free_list(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* ---- trust snapshots ---- */
+
+static void creds_free(smdp_cred *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        X509_free(c[i].cert);
+        EVP_PKEY_free(c[i].key);
+        OPENSSL_free(c[i].der);
+    }
+}
+
+static void operators_free(smdp_operator *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free_list(ops[i].cns, ops[i].ncns);
+    free(ops);
+}
+
+static void trust_free(smdp_trust *t)
+{
+    if (!t)
+        return;
+    creds_free(t->auth, t->nauth);
+    creds_free(t->pb, t->npb);
+    operators_free(t->ops, t->nops);
+    rsp_ci_store_free(t->cis);
+    free(t);
+}
+
+const smdp_cred *smdp_cred_for_ci(const smdp_cred *list, size_t n, const uint8_t *ski, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i].ci_ski_len == len && memcmp(list[i].ci_ski, ski, len) == 0)
+            return &list[i];
+    return NULL;
+}
+
+/* The first SAN registeredID of cert, dotted; -1 if none. */
+static int san_rid(X509 *cert, char *out, size_t cap)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    int rc = -1;
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && rc; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_RID && OBJ_obj2txt(out, (int)cap, g->d.registeredID, 1) > 0 &&
+            strlen(out) < cap - 1)
+            rc = 0;
+    }
+    GENERAL_NAMES_free(gens);
+    return rc;
+}
+
+static int load_cred(smdp_trust *t, smdp_cred *list, size_t *n, const char *what, const char *role,
+                     const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+    char msg[160];
+    smdp_cred *a = &list[*n];
+    memset(a, 0, sizeof(*a));
+    a->cert = rsp_load_cert(cert_path);
+    a->key = rsp_load_key(key_path);
+    if (!a->cert || !a->key) {
+        snprintf(msg, sizeof(msg), "cannot read %s or its key: %%s", what);
+        seterr(err, errlen, msg, a->cert ? key_path : cert_path);
+        goto fail;
+    }
+    if (X509_check_private_key(a->cert, a->key) != 1) {
+        snprintf(msg, sizeof(msg), "%s %%s does not match its key", what);
+        seterr(err, errlen, msg, cert_path);
+        goto fail;
+    }
+    if (rsp_verify_server_cert(t->cis, a->cert, role, time(NULL), NULL) != 0) {
+        snprintf(msg, sizeof(msg), "%s %%s is not a valid %s certificate of a configured CI", what, what);
+        seterr(err, errlen, msg, cert_path);
+        rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
+        goto fail;
+    }
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
+    if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
+        !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
+        snprintf(msg, sizeof(msg), "%s %%s: its AKI names no configured CI", what);
+        seterr(err, errlen, msg, cert_path);
+        goto fail;
+    }
+    if (smdp_cred_for_ci(list, *n, aki->data, (size_t)aki->length)) {
+        snprintf(msg, sizeof(msg), "%s %%s: a second certificate for the same CI", what);
+        seterr(err, errlen, msg, cert_path);
+        goto fail;
+    }
+    memcpy(a->ci_ski, aki->data, (size_t)aki->length);
+    a->ci_ski_len = (size_t)aki->length;
+    unsigned char *der = NULL;
+    int len = i2d_X509(a->cert, &der);
+    if (len <= 0) {
+        seterr(err, errlen, "cannot encode %s", cert_path);
+        goto fail;
+    }
+    a->der = der;
+    a->der_len = (size_t)len;
+    (*n)++;
+    return 0;
+fail:
+    X509_free(a->cert);
+    EVP_PKEY_free(a->key);
+    memset(a, 0, sizeof(*a));
+    return -1;
+}
+
+typedef struct ops_parse {
+    smdp_operator *ops;
+    size_t n, cap;
+    int bad_line;
+    const char *bad;
+} ops_parse;
+
+static smdp_operator *ops_section(ops_parse *p, const char *section)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->ops[i].id, section))
+            return &p->ops[i];
+    if (p->n == MAX_OPERATORS)
+        return NULL;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 8;
+        smdp_operator *np = realloc(p->ops, cap * sizeof(*np));
+        if (!np)
+            return NULL;
+        p->ops = np;
+        p->cap = cap;
+    }
+    smdp_operator *o = &p->ops[p->n];
+    memset(o, 0, sizeof(*o));
+    if (copy_str(o->id, sizeof(o->id), section) != 0 || !section[0])
+        return NULL;
+    p->n++;
+    return o;
+}
+
+static int ops_handler(void *user, const char *section, const char *name, const char *value)
+{
+    ops_parse *p = user;
+    smdp_operator *o = ops_section(p, section);
+    if (!o) {
+        p->bad = "bad or too many operator sections";
+        return 0;
+    }
+    if (!strcmp(name, "cn")) {
+        char *copy = strdup(value), *save = NULL;
+        if (!copy)
+            return 0;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ' || *tok == '\t')
+                tok++;
+            char *end = tok + strlen(tok);
+            while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+                *--end = '\0';
+            if (!*tok)
+                continue;
+            char **np = o->ncns < MAX_CNS ? realloc(o->cns, (o->ncns + 1) * sizeof(*np)) : NULL;
+            if (!np || !(np[o->ncns] = strdup(tok))) {
+                if (np)
+                    o->cns = np;
+                free(copy);
+                p->bad = "too many CNs";
+                return 0;
+            }
+            o->cns = np;
+            o->ncns++;
+        }
+        free(copy);
+        return 1;
+    }
+    if (!strcmp(name, "notify_url")) {
+        if (copy_str(o->notify_url, sizeof(o->notify_url), value) != 0 ||
+            strncmp(value, "https://", 8) != 0) {
+            p->bad = "notify_url must be an https:// URL";
+            return 0;
+        }
+        return 1;
+    }
+    if (!strcmp(name, "notify_ca")) {
+        if (copy_str(o->notify_ca, sizeof(o->notify_ca), value) != 0) {
+            p->bad = "notify_ca too long";
+            return 0;
+        }
+        return 1;
+    }
+    p->bad = "unknown key (cn, notify_url, notify_ca)";
+    return 0;
+}
+
+static int load_operators(smdp_trust *t, const char *path, char *err, size_t errlen)
+{
+    ops_parse p = {0};
+    int rc = ini_parse(path, ops_handler, &p);
+    if (rc != 0) {
+        char msg[300];
+        if (rc < 0)
+            snprintf(msg, sizeof(msg), "operators file %%s: cannot read");
+        else
+            snprintf(msg, sizeof(msg), "operators file %%s line %d: %s", rc, p.bad ? p.bad : "syntax");
+        seterr(err, errlen, msg, path);
+        operators_free(p.ops, p.n);
+        return -1;
+    }
+    /* a CN names one operator only */
+    for (size_t i = 0; i < p.n; i++)
+        for (size_t k = 0; k < p.ops[i].ncns; k++)
+            for (size_t j = i; j < p.n; j++)
+                for (size_t m = (j == i ? k + 1 : 0); m < p.ops[j].ncns; m++)
+                    if (!strcmp(p.ops[i].cns[k], p.ops[j].cns[m])) {
+                        seterr(err, errlen, "operators file: CN %s is listed twice", p.ops[i].cns[k]);
+                        operators_free(p.ops, p.n);
+                        return -1;
+                    }
+    t->ops = p.ops;
+    t->nops = p.n;
+    t->have_operators = true;
+    return 0;
+}
+
+static smdp_trust *trust_load(const smdp_t *x, char *err, size_t errlen)
+{
+    smdp_trust *t = calloc(1, sizeof(*t));
+    if (!t || !(t->cis = rsp_ci_store_new())) {
+        free(t);
+        seterr(err, errlen, "out of memory%s", NULL);
+        return NULL;
+    }
+    atomic_init(&t->refs, 1);
+    for (size_t i = 0; i < x->n_ci_files; i++) {
+        if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
+            seterr(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
+            goto fail;
+        }
+    }
+    if (x->n_auth > SMDP_MAX_CREDS || x->n_pb > SMDP_MAX_CREDS) {
+        seterr(err, errlen, "too many CERT.DPauth or CERT.DPpb certificates%s", NULL);
+        goto fail;
+    }
+    for (size_t i = 0; i < x->n_auth; i++)
+        if (load_cred(t, t->auth, &t->nauth, "CERT.DPauth", RSP_OID_ROLE_DP_AUTH, x->auth_certs[i],
+                      x->auth_keys[i], err, errlen) != 0)
+            goto fail;
+    for (size_t i = 0; i < x->n_pb; i++)
+        if (load_cred(t, t->pb, &t->npb, "CERT.DPpb", RSP_OID_ROLE_DP_PB, x->pb_certs[i], x->pb_keys[i], err,
+                      errlen) != 0)
+            goto fail;
+    for (size_t i = 0; i < t->nauth; i++) {
+        char oid[SMDP_OID_MAX];
+        if (san_rid(t->auth[i].cert, oid, sizeof(oid)) != 0) {
+            seterr(err, errlen, "CERT.DPauth %s has no SAN registeredID (the SM-DP+ OID)", x->auth_certs[i]);
+            goto fail;
+        }
+        if (i == 0) {
+            memcpy(t->oid, oid, sizeof(oid));
+        } else if (strcmp(oid, t->oid)) {
+            seterr(err, errlen, "CERT.DPauth %s names another SM-DP+ OID than the first", x->auth_certs[i]);
+            goto fail;
+        }
+        if (!smdp_cred_for_ci(t->pb, t->npb, t->auth[i].ci_ski, t->auth[i].ci_ski_len)) {
+            seterr(err, errlen, "CERT.DPauth %s: no CERT.DPpb under the same CI", x->auth_certs[i]);
+            goto fail;
+        }
+    }
+    if (t->nauth && sgp22_oid_encode(t->oid, t->oid_der, sizeof(t->oid_der), &t->oid_der_len) != 0) {
+        seterr(err, errlen, "SM-DP+ OID %s cannot be encoded", t->oid);
+        goto fail;
+    }
+    if (x->operators_file && x->operators_file[0] && load_operators(t, x->operators_file, err, errlen) != 0)
+        goto fail;
+    return t;
+fail:
+    trust_free(t);
+    return NULL;
+}
+
+smdp_trust *smdp_trust_get(smdp_t *x)
+{
+    pthread_mutex_lock(&x->trust_mu);
+    smdp_trust *t = x->trust;
+    atomic_fetch_add(&t->refs, 1);
+    pthread_mutex_unlock(&x->trust_mu);
+    return t;
+}
+
+void smdp_trust_put(smdp_trust *t)
+{
+    if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+        trust_free(t);
+}
+
+int smdp_reload(smdp_t *x, char *err, size_t errlen)
+{
+    smdp_trust *t = trust_load(x, err, errlen);
+    if (!t)
+        return -1;
+    pthread_mutex_lock(&x->trust_mu);
+    smdp_trust *old = x->trust;
+    x->trust = t;
+    pthread_mutex_unlock(&x->trust_mu);
+    smdp_trust_put(old);
+    return 0;
+}
+
+int smdp_operator_of(const smdp_trust *t, const char *cn, char out[SMDP_OWNER_MAX + 1])
+{
+    if (!cn || !cn[0])
+        return -1;
+    if (!t->have_operators)
+        return copy_str(out, SMDP_OWNER_MAX + 1, cn);
+    for (size_t i = 0; i < t->nops; i++)
+        for (size_t k = 0; k < t->ops[i].ncns; k++)
+            if (!strcmp(t->ops[i].cns[k], cn))
+                return copy_str(out, SMDP_OWNER_MAX + 1, t->ops[i].id);
+    return -1;
+}
+
+const smdp_operator *smdp_operator_find(const smdp_trust *t, const char *id)
+{
+    for (size_t i = 0; i < t->nops; i++)
+        if (!strcmp(t->ops[i].id, id))
+            return &t->ops[i];
+    return NULL;
+}
+
+static int operator_endpoint(void *ctx, const char *id, char url[SMDP_URL_MAX], char ca[SMDP_URL_MAX])
+{
+    smdp_trust *t = smdp_trust_get(ctx);
+    const smdp_operator *o = smdp_operator_find(t, id);
+    int rc = -1;
+    if (o && o->notify_url[0]) {
+        memcpy(url, o->notify_url, SMDP_URL_MAX);
+        memcpy(ca, o->notify_ca, SMDP_URL_MAX);
+        rc = 0;
+    }
+    smdp_trust_put(t);
+    return rc;
+}
+
+/* A host name or address, optionally with :port. */
+static bool host_ok(const char *a)
+{
+    size_t n = strlen(a);
+    if (n == 0 || n > SMDP_ADDR_MAX || a[0] == '.' || a[0] == '-' || a[0] == ':')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') || (a[i] >= '0' && a[i] <= '9') ||
+              a[i] == '.' || a[i] == '-' || a[i] == ':' || a[i] == '_'))
+            return false;
+    return true;
+}
+
+bool smdp_smds_usable(smdp_t *x, const char *smds_address, uint64_t now)
+{
+    if (!smds_address || !host_ok(smds_address))
+        return false;
+    if (x->n_smds_allowed) {
+        bool listed = false;
+        for (size_t i = 0; i < x->n_smds_allowed && !listed; i++)
+            listed = strcasecmp(x->smds_allowed[i], smds_address) == 0;
+        if (!listed)
+            return false;
+    }
+    return !x->outbox || !smdp_outbox_target_down(x->outbox, smds_address, now);
+}
+
+/* ---- the order hook ---- */
+
+static void es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, uint64_t now)
+{
+    memset(it, 0, sizeof(*it));
+    it->kind = kind;
+    snprintf(it->stream, sizeof(it->stream), "es12:%s", o->iccid);
+    copy_str(it->target, sizeof(it->target), o->smds_address);
+    copy_str(it->eid, sizeof(it->eid), o->eid);
+    copy_str(it->event_id, sizeof(it->event_id), o->matching_id);
+    it->forward = kind == SMDP_OB_REGISTER_EVENT && o->root_smds_address[0];
+    it->created_at = now;
+}
+
+/* The notification point an op reached, 0 for none. */
+static uint32_t notification_point(const smdp_op *op, bool *success, const char **subject,
+                                   const char **reason)
+{
+    *success = true;
+    *subject = *reason = "";
+    switch (op->kind) {
+    case SMDP_OP_DOWNLOAD_START:
+        return op->status == RSP_OK ? SMDP_NP_ELIGIBILITY : 0;
+    case SMDP_OP_CHECK_CC:
+        if (op->status != RSP_ST_CC_REFUSED)
+            return 0;
+        *success = false;
+        *subject = rsp_status_get(op->status)->subject;
+        *reason = rsp_status_get(op->status)->reason;
+        return SMDP_NP_CC_FAILURE;
+    case SMDP_OP_BPP_DELIVERED:
+        return op->status == RSP_OK ? SMDP_NP_BPP_DOWNLOAD : 0;
+    case SMDP_OP_INSTALL_RESULT:
+        *success = op->ok;
+        return op->status == RSP_OK ? SMDP_NP_BPP_INSTALL : 0;
+    case SMDP_OP_CANCEL_SESSION:
+        *success = false;
+        if (op->status != RSP_OK)
+            return 0;
+        return op->before.state == SMDP_STATE_DOWNLOADED ? SMDP_NP_BPP_DOWNLOAD : SMDP_NP_ELIGIBILITY;
+    default:
+        return 0;
+    }
+}
+
+static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const smdp_op *op, smdp_ob_item *it)
+{
+    bool success;
+    const char *subject, *reason;
+    uint32_t np = notification_point(op, &success, &subject, &reason);
+    if (!np || !x->progress_notifications)
+        return 0;
+    const smdp_order *o = &op->after;
+    char url[SMDP_URL_MAX], ca[SMDP_URL_MAX];
+    if (operator_endpoint(x, o->owner, url, ca) != 0)
+        return 0;
+    memset(it, 0, sizeof(*it));
+    it->kind = SMDP_OB_PROGRESS;
+    snprintf(it->stream, sizeof(it->stream), "es2:%s", o->iccid);
+    copy_str(it->target, sizeof(it->target), o->owner);
+    copy_str(it->eid, sizeof(it->eid), o->eid[0] ? o->eid : op->before.eid);
+    copy_str(it->iccid, sizeof(it->iccid), o->iccid);
+    copy_str(it->profile_type, sizeof(it->profile_type), o->profile_type);
+    it->np_id = np;
+    it->success = success;
+    copy_str(it->subject, sizeof(it->subject), subject);
+    copy_str(it->reason, sizeof(it->reason), reason);
+    if (h->result && h->result_len <= sizeof(it->result) &&
+        (op->kind == SMDP_OP_INSTALL_RESULT || op->kind == SMDP_OP_CANCEL_SESSION)) {
+        memcpy(it->result, h->result, h->result_len);
+        it->result_len = h->result_len;
+    }
+    it->timestamp = op->now;
+    it->created_at = op->now;
+    return smdp_outbox_add(x->outbox, t, it);
+}
+
+int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
+{
+    const smdp_hook *h = op->user;
+    if (!h || !h->x || !h->x->outbox)
+        return 0;
+    smdp_t *x = h->x;
+    const smdp_order *b = &op->before, *a = &op->after;
+    smdp_ob_item *it = malloc(sizeof(*it));
+    if (!it)
+        return ENOMEM;
+    int rc = 0;
+    if (!b->event_registered && a->event_registered && a->smds_address[0]) {
+        es12_item(it, SMDP_OB_REGISTER_EVENT, a, op->now);
+        rc = smdp_outbox_add(x->outbox, t, it);
+    } else if (op->found && b->event_registered && !a->event_registered && b->smds_address[0]) {
+        es12_item(it, SMDP_OB_DELETE_EVENT, b, op->now);
+        rc = smdp_outbox_add(x->outbox, t, it);
+    }
+    if (!rc)
+        rc = queue_progress(t, x, h, op, it);
+    free(it);
+    return rc;
+}
+
+rsp_status smdp_run_op(smdp_t *x, smdp_op *op, const uint8_t *result, size_t result_len)
+{
+    smdp_hook h = {.x = x, .result = result, .result_len = result_len};
+    op->user = &h;
+    op->also = smdp_order_hook;
+    rsp_status st = smdp_orders_run(x->store, op);
+    if (op->written && x->outbox)
+        smdp_outbox_kick(x->outbox);
+    op->user = NULL;
+    return st;
+}
+
+size_t smdp_expire_orders(smdp_t *x, uint64_t now)
+{
+    char(*iccids)[SMDP_ICCID_MAX + 1] = malloc(64 * sizeof(*iccids));
+    smdp_op *op = malloc(sizeof(*op));
+    size_t n = 0, marked = 0;
+    if (iccids && op && smdp_orders_expired(x->store, now, iccids, 64, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            memset(op, 0, sizeof(*op));
+            op->kind = SMDP_OP_EXPIRE;
+            op->now = now;
+            op->iccid = iccids[i];
+            if (smdp_run_op(x, op, NULL, 0) == RSP_OK) {
+                marked++;
+                rsp_log(RSP_LOG_INFO, "order for %s expired", iccids[i]);
+            }
+        }
+    }
+    free(iccids);
+    free(op);
+    return marked;
+}
+
+static void *housekeeper_main(void *arg)
+{
+    smdp_t *x = arg;
+    pthread_mutex_lock(&x->hk_mu);
+    while (!x->hk_stop) {
+        pthread_mutex_unlock(&x->hk_mu);
+        /* a full batch means there may be more */
+        while (smdp_expire_orders(x, (uint64_t)time(NULL)) == 64)
+            ;
+        pthread_mutex_lock(&x->hk_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += x->housekeeping_interval;
+        while (!x->hk_stop && pthread_cond_timedwait(&x->hk_cv, &x->hk_mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&x->hk_mu);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->fqdn || !cfg->fqdn[0] || strlen(cfg->fqdn) > SMDP_FQDN_MAX) {
+        seterr(err, errlen, "the SM-DP+ FQDN is required%s", NULL);
+        return NULL;
+    }
+    if (!cfg->store_dir || !cfg->txn_secret_file || !cfg->master_key_file) {
+        seterr(err, errlen, "store directory, transaction secret and master key files are required%s", NULL);
+        return NULL;
+    }
+    if (cfg->n_auth == 0 || cfg->n_ci_files == 0) {
+        seterr(err, errlen, "at least one CI and one CERT.DPauth / CERT.DPpb pair are required%s", NULL);
+        return NULL;
+    }
+    const char *host_id = cfg->host_id && cfg->host_id[0] ? cfg->host_id : "rsp-smdp";
+    if (strlen(host_id) > RSP_BSP_HOST_ID_MAX) {
+        seterr(err, errlen, "hostId %s is longer than 16 octets", host_id);
+        return NULL;
+    }
+    smdp_t *x = calloc(1, sizeof(*x));
+    if (!x) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        return NULL;
+    }
+    pthread_mutex_init(&x->trust_mu, NULL);
+    pthread_mutex_init(&x->hk_mu, NULL);
+    pthread_cond_init(&x->hk_cv, NULL);
+    x->metrics = cfg->metrics;
+    x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
+    x->housekeeping_interval = cfg->housekeeping_interval ? cfg->housekeeping_interval : 60;
+    x->progress_notifications = cfg->progress_notifications;
+    x->n_ci_files = cfg->n_ci_files;
+    x->n_auth = cfg->n_auth;
+    x->n_pb = cfg->n_pb;
+    x->n_smds_allowed = cfg->n_smds_allowed;
+    x->fqdn = strdup(cfg->fqdn);
+    x->host_id = strdup(host_id);
+    x->operators_file = strdup(cfg->operators_file ? cfg->operators_file : "");
+    x->ci_files = dup_list(cfg->ci_files, cfg->n_ci_files);
+    x->auth_certs = dup_list(cfg->auth_certs, cfg->n_auth);
+    x->auth_keys = dup_list(cfg->auth_keys, cfg->n_auth);
+    x->pb_certs = dup_list(cfg->pb_certs, cfg->n_pb);
+    x->pb_keys = dup_list(cfg->pb_keys, cfg->n_pb);
+    x->smds_allowed = dup_list(cfg->smds_allowed, cfg->n_smds_allowed);
+    if (!x->fqdn || !x->host_id || !x->operators_file || !x->ci_files || !x->auth_certs || !x->auth_keys ||
+        !x->pb_certs || !x->pb_keys || !x->smds_allowed) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        goto fail;
+    }
+    if (!(x->trust = trust_load(x, err, errlen)))
+        goto fail;
+    if (rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1) != 0) {
+        seterr(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
+        goto fail;
+    }
+    if (smdp_mkey_load(&x->mk, cfg->master_key_file, 1) != 0) {
+        seterr(err, errlen, "master key %s: cannot read or create (mode must be 0600)", cfg->master_key_file);
+        goto fail;
+    }
+    x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);
+    x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
+    if (!x->replay || !x->eum_cache) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        goto fail;
+    }
+    smdp_orders_config oc = cfg->orders;
+    oc.extra_dbs = smdp_outbox_dbs;
+    oc.n_extra_dbs = SMDP_OUTBOX_NDBS;
+    int rc = smdp_orders_open(&x->store, cfg->store_dir, &oc);
+    if (rc) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot open the order store in %%s: %s", mdb_strerror(rc));
+        seterr(err, errlen, msg, cfg->store_dir);
+        goto fail;
+    }
+    smdp_notify_config nc = cfg->notify;
+    nc.fqdn = x->fqdn;
+    nc.operator_endpoint = operator_endpoint;
+    nc.operator_ctx = x;
+    if (!(x->notify = smdp_notify_new(&nc, err, errlen)))
+        goto fail;
+    smdp_outbox_config obc = cfg->outbox;
+    obc.base = 0;
+    obc.send = smdp_notify_send;
+    obc.send_ctx = x->notify;
+    obc.metrics = cfg->metrics;
+    if (!(x->outbox = smdp_outbox_new(x->store, &obc))) {
+        seterr(err, errlen, "out of memory%s", NULL);
+        goto fail;
+    }
+    return x;
+fail:
+    smdp_free(x);
+    return NULL;
+}
+
+int smdp_start(smdp_t *x)
+{
+    int rc = smdp_outbox_start(x->outbox);
+    if (rc)
+        return rc;
+    if (!x->hk_running) {
+        if ((rc = pthread_create(&x->housekeeper, NULL, housekeeper_main, x)))
+            return rc;
+        x->hk_running = true;
+    }
+    return 0;
+}
+
+void smdp_free(smdp_t *x)
+{
+    if (!x)
+        return;
+    if (x->hk_running) {
+        pthread_mutex_lock(&x->hk_mu);
+        x->hk_stop = true;
+        pthread_cond_signal(&x->hk_cv);
+        pthread_mutex_unlock(&x->hk_mu);
+        pthread_join(x->housekeeper, NULL);
+    }
+    /* the outbox before the store it writes to, the client after the outbox's senders */
+    smdp_outbox_free(x->outbox);
+    smdp_notify_free(x->notify);
+    smdp_orders_close(x->store);
+    rsp_txn_cache_free(x->replay);
+    rsp_eum_cache_free(x->eum_cache);
+    rsp_txn_keyring_wipe(&x->keyring);
+    smdp_mkey_wipe(&x->mk);
+    smdp_trust_put(x->trust);
+    free(x->fqdn);
+    free(x->host_id);
+    free(x->operators_file);
+    free_list(x->ci_files, x->n_ci_files);
+    free_list(x->auth_certs, x->n_auth);
+    free_list(x->auth_keys, x->n_auth);
+    free_list(x->pb_certs, x->n_pb);
+    free_list(x->pb_keys, x->n_pb);
+    free_list(x->smds_allowed, x->n_smds_allowed);
+    pthread_mutex_destroy(&x->trust_mu);
+    pthread_mutex_destroy(&x->hk_mu);
+    pthread_cond_destroy(&x->hk_cv);
+    free(x);
+}
