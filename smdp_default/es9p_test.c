@@ -1,0 +1,534 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+
+#include "rsp/codec.h"
+#include "smdp_default/testutil.h"
+#include "tests/unit/ut.h"
+
+#define EID PKI_SGP26_EID
+#define OTHER_EID "89049032123451234512345678901299"
+
+static fx g;
+
+/* Orders iccid for EID and confirms it with release. */
+static void released(const char *iccid, const char *extra)
+{
+    UT_EQ(fx_download_order(&g, EID, iccid, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, iccid, true, extra, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, iccid), SMDP_STATE_RELEASED);
+}
+
+static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
+{
+    EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL);
+}
+
+static void test_default_smdp_download(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    /* no matchingId: the order is found by the EID in the eUICC certificate */
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    uint8_t want[32];
+    sha256(g.upp[0], g.upp_len[0], want);
+    UT_CHECK(memcmp(d.pkg_sha256, want, 32) == 0);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    const euicc_profile *p = euicc_profile_find(d.e, ic);
+    UT_CHECK(p != NULL && !strcmp(p->name, "Profile 0") && !strcmp(p->spn, "Test Operator"));
+    UT_CHECK(p && !strcmp(p->smdp_oid, PKI_DEFAULT_DP_RID));
+    /* no SM-DS, no operator endpoint: nothing to send */
+    UT_EQ(fx_outbox_count(&g, 0), 0);
+    /* an empty matchingId is the same as none; nothing left for the EID now */
+    fx_dev d2;
+    UT_EQ(fx_dev_init(&g, &d2), 0);
+    UT_EQ(fx_dev_initiate(&g, &d2, ""), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d2, NULL), RSP_ST_EID_MISMATCH);
+    fx_dev_clear(&d2);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_matching_id_cc_and_events(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[1];
+    released(
+        ic,
+        ",\"matchingId\":\"EV-1\",\"confirmationCode\":\"1234\",\"smdsAddress\":\"testsmds.example.com\"");
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_REGISTER_EVENT), 1);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    /* a wrong code, then none, then the right one */
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-1"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "9999"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-1"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_MISSING);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-1"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_DOWNLOADED);
+    UT_EQ(fx_dev_notify(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    uint8_t want[32];
+    sha256(g.upp[1], g.upp_len[1], want);
+    UT_CHECK(memcmp(d.pkg_sha256, want, 32) == 0);
+    /* the install result ends the event */
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 1);
+    /* the same notification again changes nothing and still answers 204 */
+    UT_EQ(fx_dev_notify(&g, &d), RSP_ST_TRANSACTION_UNKNOWN);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_cc_retry_limit(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[2];
+    released(ic, ",\"matchingId\":\"EV-2\",\"confirmationCode\":\"1234\"");
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "0000"), RSP_OK);
+    /* the same session may try again until the limit (3) */
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_RETRIES);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    /* download sessions are limited too (3 per order) */
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_RETRIES);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_OK);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_ST_DOWNLOAD_RETRIES);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_lookup_refusals(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    /* nothing released for the EID */
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_EID_MISMATCH);
+    /* unknown matchingId */
+    UT_EQ(fx_dev_initiate(&g, &d, "NOPE"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_MATCHING_ID_REFUSED);
+    /* confirmed but not released */
+    UT_EQ(fx_download_order(&g, EID, g.iccid[0], NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, g.iccid[0], false, ",\"matchingId\":\"EV-C\"", NULL), RSP_OK);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-C"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_PROFILE_NOT_RELEASED);
+    /* bound to another EID */
+    UT_EQ(fx_download_order(&g, OTHER_EID, g.iccid[1], NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, g.iccid[1], true, ",\"matchingId\":\"EV-O\"", NULL), RSP_OK);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-O"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_EID_MISMATCH);
+    /* an expired order */
+    UT_EQ(fx_download_order(&g, EID, g.iccid[2], NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, g.iccid[2], true, ",\"matchingId\":\"EV-X\"", NULL), RSP_OK);
+    g.time_offset = 31L * 24 * 3600;
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-X"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_ORDER_EXPIRED);
+    g.time_offset = 0;
+    UT_EQ(fx_state(&g, g.iccid[2]), SMDP_STATE_RELEASED);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* Replaces the body's member value by another string (quick JSON surgery for negative tests). */
+static char *with_member(const char *body, const char *name, const char *value)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "\"%s\":\"", name);
+    const char *p = strstr(body, key);
+    if (!p)
+        return strdup(body);
+    const char *v = p + strlen(key), *end = strchr(v, '"');
+    size_t n = (size_t)(v - body) + strlen(value) + strlen(end) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(v - body), body, value, end);
+    return out;
+}
+
+static void test_initiate_refusals(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    uint8_t ch[16];
+    der_writer info1;
+    der_w_init(&info1);
+    UT_EQ(euicc_get_challenge(d.e, ch), 0);
+    UT_EQ(euicc_get_info1(d.e, &info1), 0);
+    char *ok = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, false);
+    char *upper = lpa_json_initiate_auth(ch, info1.buf, info1.len, "TestSMDPplus1.EXAMPLE.com", false);
+    char *other = lpa_json_initiate_auth(ch, info1.buf, info1.len, "other.example.com", false);
+    char *smds = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, true);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, ok, NULL), RSP_OK);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, upper, NULL), RSP_OK);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, other, NULL), RSP_ST_SMDP_ADDRESS_INVALID);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, smds, NULL), RSP_ST_MANDATORY_MISSING);
+    char *short_ch = with_member(ok, "euiccChallenge", "AAAA");
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, short_ch, NULL), RSP_ST_INVALID_FIELD);
+    char *bad_info = with_member(ok, "euiccInfo1", "vyAA");
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, bad_info, NULL), RSP_ST_INVALID_FIELD);
+    free(ok);
+    free(upper);
+    free(other);
+    free(smds);
+    free(short_ch);
+    free(bad_info);
+
+    /* SVN 3.0.0 */
+    euicc_config_of(d.e)->svn[0] = 3;
+    der_w_free(&info1);
+    der_w_init(&info1);
+    UT_EQ(euicc_get_info1(d.e, &info1), 0);
+    char *v3 = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, false);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, v3, NULL), RSP_ST_SMDP_SVN_UNSUPPORTED);
+    free(v3);
+    euicc_config_of(d.e)->svn[0] = 2;
+
+    /* only a CI we do not trust for signing, then only for verification */
+    const uint8_t *rogue;
+    size_t rogue_len;
+    UT_EQ(rsp_cert_ski(g.pki.rogue_ci.cert, &rogue, &rogue_len), 0);
+    const uint8_t *mine;
+    size_t mine_len;
+    UT_EQ(rsp_cert_ski(g.pki.ci.cert, &mine, &mine_len), 0);
+    UT_EQ(euicc_set_ci_lists(d.e, &mine, &mine_len, 1, &rogue, &rogue_len, 1), 0);
+    der_w_free(&info1);
+    der_w_init(&info1);
+    UT_EQ(euicc_get_info1(d.e, &info1), 0);
+    char *pkid = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, false);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, pkid, NULL), RSP_ST_SMDP_PKID_UNSUPPORTED);
+    free(pkid);
+    UT_EQ(euicc_set_ci_lists(d.e, &rogue, &rogue_len, 1, &mine, &mine_len, 1), 0);
+    der_w_free(&info1);
+    der_w_init(&info1);
+    UT_EQ(euicc_get_info1(d.e, &info1), 0);
+    char *nocert = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, false);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, nocert, NULL), RSP_ST_SMDP_NO_CERT_FOR_CI);
+    free(nocert);
+    der_w_free(&info1);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_authenticate_refusals(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    char *body = lpa_json_authenticate_client(d.tid_hex, d.bf38, d.bf38_len);
+    /* a transactionId we never issued */
+    char *bad_tid = with_member(body, "transactionId", "00112233445566778899AABBCCDDEEFF");
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, bad_tid, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    /* a damaged euiccSignature1: flip a bit near the end of euiccSigned1's signature */
+    uint8_t bf38[8192];
+    memcpy(bf38, d.bf38, d.bf38_len);
+    size_t i;
+    for (i = 0; i + 3 < d.bf38_len && !(bf38[i] == 0x5F && bf38[i + 1] == 0x37 && bf38[i + 2] == 0x40); i++)
+        ;
+    bf38[i + 10] ^= 1;
+    char *bad_sig = lpa_json_authenticate_client(d.tid_hex, bf38, d.bf38_len);
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, bad_sig, NULL), RSP_ST_EUICC_SIG_INVALID);
+    /* consumed by the refused attempt: the genuine one is a replay now */
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    char *garbage = with_member(body, "authenticateServerResponse", "AAAA");
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, garbage, NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_RELEASED);
+    free(body);
+    free(bad_tid);
+    free(bad_sig);
+    free(garbage);
+
+    /* a fresh transaction, garbage response: refused before consuming it */
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    body = lpa_json_authenticate_client(d.tid_hex, d.bf38, d.bf38_len);
+    garbage = with_member(body, "authenticateServerResponse", "AAAA");
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, garbage, NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_OK);
+    free(body);
+    free(garbage);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_bpp_retry_and_rebind(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    char *body = lpa_json_get_bpp(d.tid_hex, d.bf21, d.bf21_len);
+    char *r1 = NULL, *r2 = NULL;
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, &r1), RSP_OK);
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, &r2), RSP_OK);
+    /* the same call again: the same bytes */
+    UT_CHECK(r1 && r2 && !strcmp(r1, r2));
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_DOWNLOADED);
+    /* a damaged BPP makes the eUICC keep its one-time key for a retry */
+    char b64[1 << 17];
+    fx_member(r1, "boundProfilePackage", b64, sizeof(b64));
+    uint8_t *bpp;
+    size_t bpp_len;
+    rsp_arena *a = rsp_arena_new(1 << 20);
+    UT_EQ(rsp_b64_decode_arena(a, b64, strlen(b64), &bpp, &bpp_len), 0);
+    bpp[bpp_len - 1] ^= 1;
+    der_writer w;
+    der_w_init(&w);
+    euicc_error err;
+    UT_EQ(euicc_load_bpp(d.e, bpp, bpp_len, &w, NULL, &err), EUICC_EREFUSED);
+    der_w_free(&w);
+    rsp_arena_free(a);
+    /* a new session: bppEuiccOtpk, the same binding under the new transaction, installed */
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    free(body);
+    free(r1);
+    free(r2);
+    fx_dev_clear(&d);
+
+    /* another device state: a new session whose eUICC lost the key gets 8.2/3.7 */
+    released(g.iccid[1], NULL);
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    body = lpa_json_get_bpp(d.tid_hex, d.bf21, d.bf21_len);
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, NULL), RSP_OK);
+    free(body);
+    fx_dev_clear(&d);
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_BPP_UNAVAILABLE);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_get_bpp_refusals(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    char *body = lpa_json_get_bpp(d.tid_hex, d.bf21, d.bf21_len);
+    char *bad_tid = with_member(body, "transactionId", "00112233445566778899AABBCCDDEEFF");
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, bad_tid, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    uint8_t bf21[4096];
+    memcpy(bf21, d.bf21, d.bf21_len);
+    bf21[d.bf21_len - 5] ^= 1; /* inside euiccSignature2 */
+    char *bad_sig = lpa_json_get_bpp(d.tid_hex, bf21, d.bf21_len);
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, bad_sig, NULL), RSP_ST_EUICC_SIG_INVALID);
+    char *garbage = with_member(body, "prepareDownloadResponse", "vyEA");
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, garbage, NULL), RSP_ST_INVALID_FIELD);
+    /* a downloadResponseError */
+    uint8_t tid[16];
+    size_t tl;
+    rsp_hex_decode(d.tid_hex, strlen(d.tid_hex), tid, sizeof(tid), &tl);
+    der_writer w;
+    der_w_init(&w);
+    der_w_begin(&w, 0xBF21);
+    der_w_begin(&w, 0xA1);
+    der_w_tlv(&w, 0x80, tid, tl);
+    der_w_int(&w, 0x02, 127);
+    der_w_end(&w);
+    der_w_end(&w);
+    UT_EQ(der_w_finish(&w), 0);
+    char *err_body = lpa_json_get_bpp(d.tid_hex, w.buf, w.len);
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, err_body, NULL), RSP_ST_INVALID_FIELD);
+    der_w_free(&w);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_RELEASED);
+    /* the genuine one still works */
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, NULL), RSP_OK);
+    free(body);
+    free(bad_tid);
+    free(bad_sig);
+    free(garbage);
+    free(err_body);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_cancel_session(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, ",\"matchingId\":\"EV-S\",\"smdsAddress\":\"testsmds.example.com\"");
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    /* postponed: back to Released, the event stays */
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-S"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_POSTPONED), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 0);
+    /* the session is over */
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_TRANSACTION_UNKNOWN);
+    /* a damaged signature changes nothing */
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-S"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    uint8_t tid[16];
+    size_t tl;
+    rsp_hex_decode(d.tid_hex, strlen(d.tid_hex), tid, sizeof(tid), &tl);
+    der_writer req, resp;
+    der_w_init(&req);
+    der_w_init(&resp);
+    der_w_begin(&req, 0xBF41);
+    der_w_tlv(&req, 0x80, tid, tl);
+    der_w_int(&req, 0x81, 0);
+    der_w_end(&req);
+    UT_EQ(der_w_finish(&req), 0);
+    euicc_error err;
+    UT_EQ(euicc_cancel_session(d.e, req.buf, req.len, &resp, &err), EUICC_OK);
+    uint8_t bad[512];
+    memcpy(bad, resp.buf, resp.len);
+    bad[resp.len - 1] ^= 1;
+    char *body = lpa_json_cancel_session(d.tid_hex, bad, resp.len);
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_EUICC_SIG_INVALID);
+    free(body);
+    body = lpa_json_cancel_session("00112233445566778899AABBCCDDEEFF", resp.buf, resp.len);
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    free(body);
+    /* endUserRejection: final, the event goes */
+    body = lpa_json_cancel_session(d.tid_hex, resp.buf, resp.len);
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 1);
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    free(body);
+    der_w_free(&req);
+    der_w_free(&resp);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+static void test_notifications(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+    /* a damaged euiccSignPIR: 204, nothing changes */
+    uint8_t pir[4096];
+    size_t pir_len = d.pir_len;
+    memcpy(pir, d.pir, pir_len);
+    pir[pir_len - 1] ^= 1;
+    char *body = lpa_json_handle_notification(pir, pir_len);
+    char *reply = NULL;
+    UT_EQ(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, body, &reply), RSP_ST_EUICC_SIG_INVALID);
+    UT_CHECK(reply && reply[0] == '\0');
+    free(reply);
+    free(body);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_DOWNLOADED);
+    static const char *const junk[] = {
+        "{}",
+        "{\"pendingNotification\":\"AAAA\"}",
+        "{\"pendingNotification\":\"vzcA\"}",
+        "{\"pendingNotification\":12}",
+        "{\"pendingNotification\":\"MAA=\"}",
+    };
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        reply = NULL;
+        UT_CHECK(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, junk[i], &reply) != RSP_OK);
+        UT_CHECK(reply && reply[0] == '\0');
+        free(reply);
+    }
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_DOWNLOADED);
+    UT_EQ(fx_dev_notify(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    /* an enable notification (otherSignedNotification) is verified and logged */
+    UT_EQ(euicc_enable_profile(d.e, ic, NULL), 0);
+    size_t n = euicc_notification_count(d.e);
+    const euicc_notification *en = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (euicc_notification_at(d.e, i)->event == EUICC_EVT_ENABLE)
+            en = euicc_notification_at(d.e, i);
+    if (en) {
+        body = lpa_json_handle_notification(en->der, en->len);
+        UT_EQ(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, body, NULL), RSP_OK);
+        free(body);
+    }
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* Malformed bodies for every ES9+ function: a GSMA error, nothing changes. */
+static void test_bad_bodies(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    static const struct {
+        smdp_fn fn;
+        const char *body;
+        rsp_status want;
+    } cases[] = {
+        {SMDP_FN_INITIATE_AUTH, "{}", RSP_ST_MANDATORY_MISSING},
+        {SMDP_FN_INITIATE_AUTH, "{\"euiccChallenge\":1,\"euiccInfo1\":\"\",\"smdpAddress\":\"x\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_INITIATE_AUTH, "{\"euiccChallenge\":\"%%%\",\"euiccInfo1\":\"vyA=\",\"smdpAddress\":\"x\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_AUTH_CLIENT, "{}", RSP_ST_MANDATORY_MISSING},
+        {SMDP_FN_AUTH_CLIENT, "{\"transactionId\":\"XYZ\",\"authenticateServerResponse\":\"vzgA\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_AUTH_CLIENT, "{\"transactionId\":\"\",\"authenticateServerResponse\":\"vzgA\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_GET_BPP, "{\"transactionId\":\"0102\"}", RSP_ST_MANDATORY_MISSING},
+        {SMDP_FN_GET_BPP, "{\"transactionId\":\"0102\",\"prepareDownloadResponse\":\"vyEA\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_CANCEL_SESSION, "{\"transactionId\":\"0102\",\"cancelSessionResponse\":\"v0EA\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_CANCEL_SESSION, "{\"transactionId\":\"0102\",\"cancelSessionResponse\":\"v0EDgQF/\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_CANCEL_SESSION, "{\"cancelSessionResponse\":\"v0EA\"}", RSP_ST_MANDATORY_MISSING},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rsp_status st = fx_call(&g, cases[i].fn, NULL, cases[i].body, NULL);
+        if (st != cases[i].want)
+            fprintf(stderr, "case %zu: got %s\n", i, rsp_status_str(st));
+        UT_EQ(st, cases[i].want);
+    }
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_RELEASED);
+    fx_clear(&g);
+}
+
+int main(void)
+{
+    UT_RUN(test_default_smdp_download);
+    UT_RUN(test_matching_id_cc_and_events);
+    UT_RUN(test_cc_retry_limit);
+    UT_RUN(test_lookup_refusals);
+    UT_RUN(test_initiate_refusals);
+    UT_RUN(test_authenticate_refusals);
+    UT_RUN(test_bpp_retry_and_rebind);
+    UT_RUN(test_get_bpp_refusals);
+    UT_RUN(test_cancel_session);
+    UT_RUN(test_notifications);
+    UT_RUN(test_bad_bodies);
+    return ut_finish();
+}
