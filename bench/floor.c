@@ -255,6 +255,27 @@ int floor_cert_verify(const floor_cfg *cfg, X509 *cert, EVP_PKEY *issuer_pub, do
     return floor_measure(cfg, op_cert_verify, &c, us);
 }
 
+struct parse_arg {
+    const uint8_t *der;
+    size_t len;
+};
+
+static int op_cert_parse(void *a)
+{
+    struct parse_arg *p = a;
+    const uint8_t *q = p->der;
+    X509 *x = d2i_X509(NULL, &q, (long)p->len);
+    int ok = x && X509_get0_pubkey(x) != NULL;
+    X509_free(x);
+    return ok ? 0 : -1;
+}
+
+int floor_cert_parse(const floor_cfg *cfg, const uint8_t *der, size_t len, double *us)
+{
+    struct parse_arg p = {der, len};
+    return floor_measure(cfg, op_cert_parse, &p, us);
+}
+
 int floor_es11_measure(const floor_cfg *cfg, const floor_es11_in *in, floor_es11 *out)
 {
     memset(out, 0, sizeof(*out));

@@ -49,6 +49,12 @@ int floor_app_verify(const floor_cfg *cfg, EVP_PKEY *signer, EVP_PKEY *pub, size
 /* X509_verify(cert, issuer_pub): one certificate signature check. */
 int floor_cert_verify(const floor_cfg *cfg, X509 *cert, EVP_PKEY *issuer_pub, double *us);
 
+/* Not part of the floor, measured to explain what lies above it: d2i_X509
+ * of a DER certificate and taking its public key (OpenSSL 3 decodes the key
+ * through its provider decoders), as a server must for every eUICC
+ * certificate it receives. */
+int floor_cert_parse(const floor_cfg *cfg, const uint8_t *der, size_t len, double *us);
+
 /* The ES11 floor, all parts. */
 typedef struct floor_es11_in {
     EVP_PKEY *tls_key;        /* server TLS key */

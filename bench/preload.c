@@ -21,9 +21,14 @@ static const rsp_db_spec specs[DB_COUNT] = {
 
 #define DEFAULT_BATCH 100000
 
-void preload_event_id(const preload_cfg *cfg, uint64_t i, char *out, size_t cap)
+void preload_event_id(const preload_cfg *cfg, uint64_t k, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s%012llu", cfg->event_prefix, (unsigned long long)i);
+    snprintf(out, cap, "%s%012llu", cfg->event_prefix, (unsigned long long)k);
+}
+
+static uint64_t stride_of(const preload_cfg *cfg)
+{
+    return cfg->stride ? cfg->stride : 1;
 }
 
 struct batch {
@@ -47,13 +52,13 @@ static int apply_batch(rsp_db_wtxn *t, void *arg)
     char eid[SMDS_EID_LEN + 1], event_id[SMDS_EVENT_ID_MAX + 1];
     rsp_key k;
     for (uint64_t i = b->from; i < b->to; i++) {
-        uint64_t seq = i + 1;
-        if (pki_eid_make(c->eid_prefix, i, eid) != 0) {
+        uint64_t seq = i + 1, num = i * stride_of(c);
+        if (pki_eid_make(c->eid_prefix, num, eid) != 0) {
             snprintf(b->err, sizeof(b->err), "EID number %llu does not fit after prefix %s",
-                     (unsigned long long)i, c->eid_prefix);
+                     (unsigned long long)num, c->eid_prefix);
             return EINVAL;
         }
-        preload_event_id(c, i, event_id, sizeof(event_id));
+        preload_event_id(c, num, event_id, sizeof(event_id));
         Rsp__EventRecord r = RSP__EVENT_RECORD__INIT;
         r.eid = eid;
         r.event_id = event_id;
@@ -192,7 +197,8 @@ int preload_check(const preload_cfg *cfg, const uint64_t *check, size_t k, char 
             strcmp(l.items[0].rsp_server_address, cfg->address) != 0) {
             snprintf(err, errcap, "check: EID %s does not list exactly %s", eid, id);
             rc = -1;
-        } else if (smds_store_get(s, id, &ev) != 1 || strcmp(ev.eid, eid) != 0 || ev.seq != check[j] + 1) {
+        } else if (check[j] % stride_of(cfg) != 0 || smds_store_get(s, id, &ev) != 1 ||
+                   strcmp(ev.eid, eid) != 0 || ev.seq != check[j] / stride_of(cfg) + 1) {
             snprintf(err, errcap, "check: EventID %s not found by id", id);
             rc = -1;
         }

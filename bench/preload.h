@@ -1,8 +1,9 @@
 /*
  * bench/preload.h - bulk preload of an SM-DS event store for the scale test.
  *
- * Writes n Event Records, record i for the EID made from eid_prefix and i
- * (pki_eid_make) with EventID <event_prefix><i as 12 digits>, into an empty
+ * Writes n Event Records, record i for EID number k = i * stride (the EID
+ * made from eid_prefix and k by pki_eid_make) with EventID
+ * <event_prefix><k as 12 digits>, into an empty
  * store directory: the same records, keys and databases as smds/store.c
  * writes for n RegisterEvent calls made in that order at time now (seq
  * i + 1, the "seq" meta record, expiry entries when max_age is set).
@@ -27,7 +28,8 @@
 
 typedef struct preload_cfg {
     const char *dir;          /* store directory (the server's <state_dir>/events) */
-    uint64_t n;               /* events: EID numbers 0 .. n-1, one each */
+    uint64_t n;               /* events: one for each EID number i * stride, i < n */
+    uint64_t stride;          /* [1] */
     const char *eid_prefix;   /* e.g. "89049032" */
     const char *event_prefix; /* EventID prefix, e.g. "BENCH-" */
     const char *address;      /* rspServerAddress */
@@ -41,12 +43,12 @@ typedef struct preload_cfg {
 
 int preload_events(const preload_cfg *cfg, char *err, size_t errcap);
 
-/* EventID of record i. */
-void preload_event_id(const preload_cfg *cfg, uint64_t i, char *out, size_t cap);
+/* EventID of the event for EID number k. */
+void preload_event_id(const preload_cfg *cfg, uint64_t k, char *out, size_t cap);
 
 /* Reads the store back through smds/store.h: the count is n, and for each
- * of the k record numbers in check[] the EID lists exactly that event and
- * the EventID finds it. */
+ * of the k EID numbers in check[] (multiples of stride) the EID lists
+ * exactly its event and the EventID finds it. */
 int preload_check(const preload_cfg *cfg, const uint64_t *check, size_t k, char *err, size_t errcap);
 
 #endif

@@ -27,7 +27,7 @@ static void progress(uint64_t done, uint64_t total, void *arg)
     calls[2] = total;
 }
 
-static preload_cfg cfg_for(const char *dir, uint32_t max_age)
+static preload_cfg cfg_for(const char *dir, uint32_t max_age, uint64_t stride)
 {
     preload_cfg c = {
         .dir = dir,
@@ -37,6 +37,7 @@ static preload_cfg cfg_for(const char *dir, uint32_t max_age)
         .address = "testsmdpplus1.example.com",
         .owner = "2.999.10",
         .max_age = max_age,
+        .stride = stride,
         .now = NOW,
         .batch = 7, /* many transactions */
     };
@@ -55,8 +56,9 @@ static void register_all(const char *dir, const preload_cfg *c)
     for (uint64_t i = 0; i < c->n; i++) {
         smds_event ev;
         memset(&ev, 0, sizeof(ev));
-        pki_eid_make(c->eid_prefix, i, ev.eid);
-        preload_event_id(c, i, ev.event_id, sizeof(ev.event_id));
+        uint64_t num = i * (c->stride ? c->stride : 1);
+        pki_eid_make(c->eid_prefix, num, ev.eid);
+        preload_event_id(c, num, ev.event_id, sizeof(ev.event_id));
         snprintf(ev.rsp_server_address, sizeof(ev.rsp_server_address), "%s", c->address);
         snprintf(ev.owner, sizeof(ev.owner), "%s", c->owner);
         ev.via = 12;
@@ -111,12 +113,12 @@ static void compare_envs(const char *a, const char *b)
     mdb_env_close(eb);
 }
 
-static void same_as_store(uint32_t max_age)
+static void same_as_store(uint32_t max_age, uint64_t stride)
 {
     char a[600], b[600];
-    snprintf(a, sizeof(a), "%s/pre-%u", base, max_age);
-    snprintf(b, sizeof(b), "%s/reg-%u", base, max_age);
-    preload_cfg c = cfg_for(a, max_age);
+    snprintf(a, sizeof(a), "%s/pre-%u-%llu", base, max_age, (unsigned long long)stride);
+    snprintf(b, sizeof(b), "%s/reg-%u-%llu", base, max_age, (unsigned long long)stride);
+    preload_cfg c = cfg_for(a, max_age, stride);
     uint64_t calls[3] = {0};
     c.progress = progress;
     c.progress_arg = calls;
@@ -128,13 +130,17 @@ static void same_as_store(uint32_t max_age)
     register_all(b, &c);
     compare_envs(a, b);
 
-    uint64_t check[3] = {0, 150, N - 1};
+    uint64_t check[3] = {0, 150 * stride, (N - 1) * stride};
     UT_EQ(preload_check(&c, check, 3, err, sizeof(err)), 0);
     c.n = N + 1;
     UT_EQ(preload_check(&c, check, 3, err, sizeof(err)), -1);
     c.n = N;
-    uint64_t outside[1] = {N + 5};
+    uint64_t outside[1] = {(N + 5) * stride};
     UT_EQ(preload_check(&c, outside, 1, err, sizeof(err)), -1);
+    if (stride > 1) {
+        uint64_t between[1] = {stride + 1};
+        UT_EQ(preload_check(&c, between, 1, err, sizeof(err)), -1);
+    }
 
     /* The server carries on after a preload: the next event gets seq n + 1. */
     smds_store_config sc = {0};
@@ -148,7 +154,7 @@ static void same_as_store(uint32_t max_age)
     snprintf(ev.owner, sizeof(ev.owner), "2.999.10");
     UT_EQ(smds_store_register_sync(s, &ev, NOW + 1), RSP_OK);
     UT_EQ(ev.seq, N + 1);
-    preload_event_id(&c, 17, ev.event_id, sizeof(ev.event_id));
+    preload_event_id(&c, 17 * stride, ev.event_id, sizeof(ev.event_id));
     UT_EQ(smds_store_register_sync(s, &ev, NOW + 1), RSP_ST_EVENT_EXISTS);
     if (max_age)
         UT_EQ(smds_store_purge(s, NOW + max_age, 1000), N);
@@ -161,19 +167,24 @@ static void same_as_store(uint32_t max_age)
 
 static void test_no_expiry(void)
 {
-    same_as_store(0);
+    same_as_store(0, 1);
 }
 
 static void test_expiry(void)
 {
-    same_as_store(3600);
+    same_as_store(3600, 1);
+}
+
+static void test_stride(void)
+{
+    same_as_store(0, 10007);
 }
 
 static void test_bad_config(void)
 {
     char d[600], err[256];
     tmpdir("bad", d, sizeof(d));
-    preload_cfg c = cfg_for(d, 0);
+    preload_cfg c = cfg_for(d, 0, 1);
     c.eid_prefix = "12345678901234567890123456789"; /* no room for numbers >= 10 */
     c.n = 20;
     UT_EQ(preload_events(&c, err, sizeof(err)), -1);
@@ -192,6 +203,7 @@ int main(void)
         return 1;
     UT_RUN(test_no_expiry);
     UT_RUN(test_expiry);
+    UT_RUN(test_stride);
     UT_RUN(test_bad_config);
     return ut_finish();
 }

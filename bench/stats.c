@@ -83,10 +83,20 @@ static int cmp_end(const void *a, const void *b)
     return x->end_us < y->end_us ? -1 : x->end_us > y->end_us;
 }
 
-int bench_series_make(const bench_samples *s, bench_series *out)
+static uint64_t pick_width(uint64_t span_us)
+{
+    static const uint64_t widths[] = {100000, 200000, 250000, 500000, 1000000, 2000000, 5000000, 10000000};
+    for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++)
+        if (span_us / widths[i] < 60)
+            return widths[i];
+    return span_us / 59 + 1;
+}
+
+int bench_series_make(const bench_samples *s, uint64_t width_us, bench_series *out)
 {
     out->b = NULL;
     out->n = 0;
+    out->width_us = 0;
     if (s->n == 0)
         return 0;
     bench_sample *v = malloc(s->n * sizeof(*v));
@@ -98,7 +108,8 @@ int bench_series_make(const bench_samples *s, bench_series *out)
     }
     memcpy(v, s->v, s->n * sizeof(*v));
     qsort(v, s->n, sizeof(*v), cmp_end);
-    size_t nb = v[s->n - 1].end_us / 1000000 + 1;
+    uint64_t last = v[s->n - 1].end_us, w = width_us ? width_us : pick_width(last);
+    size_t nb = (size_t)(last / w) + 1;
     out->b = calloc(nb, sizeof(*out->b));
     if (!out->b) {
         free(v);
@@ -106,17 +117,26 @@ int bench_series_make(const bench_samples *s, bench_series *out)
         return -1;
     }
     out->n = nb;
+    out->width_us = w;
     for (size_t i = 0; i < s->n;) {
-        size_t sec = v[i].end_us / 1000000, j = i;
-        while (j < s->n && v[j].end_us / 1000000 == sec) {
+        size_t k = (size_t)(v[i].end_us / w), j = i;
+        while (j < s->n && v[j].end_us / w == k) {
             lat[j - i] = v[j].lat_us;
             j++;
         }
         qsort(lat, j - i, sizeof(*lat), cmp_u32);
-        out->b[sec].count = (uint32_t)(j - i);
-        out->b[sec].p50_us = rank(lat, j - i, 50);
-        out->b[sec].p99_us = rank(lat, j - i, 99);
+        out->b[k].count = (uint32_t)(j - i);
+        out->b[k].p50_us = rank(lat, j - i, 50);
+        out->b[k].p99_us = rank(lat, j - i, 99);
         i = j;
+    }
+    for (size_t k = 0; k < nb; k++) {
+        out->b[k].t_s = (double)(k * w) / 1e6;
+        /* The last bucket is cut short by the end of the phase. */
+        uint64_t covered = k + 1 < nb ? w : last - k * w;
+        if (covered < w / 10)
+            covered = w / 10;
+        out->b[k].rate = (double)out->b[k].count * 1e6 / (double)covered;
     }
     free(v);
     free(lat);
@@ -158,6 +178,28 @@ double bench_proc_cpu(pid_t pid)
     fclose(f);
     buf[n] = 0;
     return bench_parse_stat(buf, sysconf(_SC_CLK_TCK));
+}
+
+double bench_parse_proc_stat(const char *text, long ticks_per_s)
+{
+    unsigned long long v[8] = {0};
+    if (ticks_per_s <= 0 || sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                                   &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+        return -1;
+    /* user nice system idle iowait irq softirq steal */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)ticks_per_s;
+}
+
+double bench_machine_busy(void)
+{
+    char buf[512];
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return bench_parse_proc_stat(buf, sysconf(_SC_CLK_TCK));
 }
 
 static double clock_s(clockid_t id)

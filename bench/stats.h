@@ -40,17 +40,23 @@ typedef struct bench_pcts {
 } bench_pcts;
 int bench_percentiles(const bench_samples *s, bench_pcts *out);
 
-/* Per-second series: bucket i covers [i, i+1) s after the phase start and
- * holds the completions in it and their p50 / p99 latency (µs). */
+/* Series over time: bucket i covers [i * width, (i + 1) * width) after the
+ * phase start and holds its completions, their rate (per second of the
+ * time the bucket covers: the last bucket ends at the last completion) and
+ * their p50 / p99 latency (µs).  width_us 0 picks one of 0.1, 0.2, 0.25,
+ * 0.5, 1, 2, 5 or 10 s giving at most 60 buckets. */
 typedef struct bench_bucket {
+    double t_s; /* bucket start, seconds */
+    double rate;
     uint32_t count;
     uint32_t p50_us, p99_us;
 } bench_bucket;
 typedef struct bench_series {
     bench_bucket *b;
     size_t n;
+    uint64_t width_us;
 } bench_series;
-int bench_series_make(const bench_samples *s, bench_series *out);
+int bench_series_make(const bench_samples *s, uint64_t width_us, bench_series *out);
 void bench_series_free(bench_series *s);
 
 /* utime + stime of process pid in seconds (all its threads, from
@@ -58,6 +64,12 @@ void bench_series_free(bench_series *s);
 double bench_proc_cpu(pid_t pid);
 /* The same, parsed from the text of a stat file (tested directly). */
 double bench_parse_stat(const char *text, long ticks_per_s);
+
+/* CPU seconds all processes spent on all CPUs (user, nice, system, irq,
+ * softirq, steal: everything but idle and iowait) from /proc/stat, or -1. */
+double bench_machine_busy(void);
+/* The same, parsed from the text of /proc/stat. */
+double bench_parse_proc_stat(const char *text, long ticks_per_s);
 
 /* CPU seconds of the calling thread / of the whole calling process. */
 double bench_thread_cpu(void);

@@ -45,23 +45,37 @@ static void test_series(void)
 {
     bench_samples s = {0};
     bench_series r;
-    UT_EQ(bench_series_make(&s, &r), 0);
+    UT_EQ(bench_series_make(&s, 0, &r), 0);
     UT_EQ(r.n, 0);
-    /* Second 0: three samples; second 1: none; second 2: two. */
+    /* Second 0: three samples; second 1: none; second 2: two, the last at 2.5 s. */
     bench_samples_add(&s, 2500000, 7);
     bench_samples_add(&s, 100, 10);
     bench_samples_add(&s, 999999, 30);
     bench_samples_add(&s, 500000, 20);
     bench_samples_add(&s, 2000000, 9);
-    UT_EQ(bench_series_make(&s, &r), 0);
+    UT_EQ(bench_series_make(&s, 1000000, &r), 0);
     UT_EQ(r.n, 3);
+    UT_EQ(r.width_us, 1000000);
     UT_EQ(r.b[0].count, 3);
+    UT_CHECK(r.b[0].rate > 2.99 && r.b[0].rate < 3.01);
     UT_EQ(r.b[0].p50_us, 20);
     UT_EQ(r.b[0].p99_us, 30);
     UT_EQ(r.b[1].count, 0);
+    UT_CHECK(r.b[1].t_s > 0.99 && r.b[1].t_s < 1.01);
     UT_EQ(r.b[2].count, 2);
+    UT_CHECK(r.b[2].rate > 3.99 && r.b[2].rate < 4.01); /* 2 in the half second it covers */
     UT_EQ(r.b[2].p50_us, 7);
     UT_EQ(r.b[2].p99_us, 9);
+    bench_series_free(&r);
+    /* Chosen width: 2.5 s of samples get 0.1 s buckets (at most 60). */
+    UT_EQ(bench_series_make(&s, 0, &r), 0);
+    UT_EQ(r.width_us, 100000);
+    UT_EQ(r.n, 26);
+    bench_series_free(&r);
+    bench_samples_add(&s, 100000000, 5);
+    UT_EQ(bench_series_make(&s, 0, &r), 0);
+    UT_EQ(r.width_us, 2000000);
+    UT_CHECK(r.n <= 60);
     bench_series_free(&r);
     bench_samples_free(&s);
 }
@@ -88,6 +102,11 @@ static void test_stat_parse(void)
     UT_CHECK(after >= before + 0.02);
     UT_CHECK(bench_self_cpu() >= 0.05);
     UT_CHECK(bench_proc_cpu(-5) < 0);
+
+    double busy = bench_parse_proc_stat("cpu  100 20 30 5000 70 4 6 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n", 100);
+    UT_CHECK(busy > 1.699 && busy < 1.701);
+    UT_CHECK(bench_parse_proc_stat("intr 1 2 3", 100) < 0);
+    UT_CHECK(bench_machine_busy() > 0);
     uint64_t a = bench_now_us();
     usleep(2000);
     UT_CHECK(bench_now_us() - a >= 2000);
