@@ -824,12 +824,6 @@ static int h_gbpp(h2o_req_t *req, void *ctx)
     gbpp_body b;
     if (!rsp_es_bind(c, gbpp_fields, &b))
         return 0;
-    sgp22_prepare_download_resp pd;
-    if (sgp22_prepare_download_resp_decode(b.response.data, b.response.len, &pd) != DER_OK) {
-        fail_msg(c, RSP_ST_INVALID_FIELD, "prepareDownloadResponse: not a valid PrepareDownloadResponse",
-                 sgp22_err_field());
-        return 0;
-    }
     pending *p = pending_new(e, c);
     if (!p)
         return 0;
@@ -840,6 +834,13 @@ static int h_gbpp(h2o_req_t *req, void *ctx)
         return 0;
     }
     c->peer = rsp_arena_strndup(c->arena, p->order.eid, strlen(p->order.eid));
+    sgp22_prepare_download_resp pd;
+    if (sgp22_prepare_download_resp_decode(b.response.data, b.response.len, &pd) != DER_OK) {
+        fail_msg(c, RSP_ST_INVALID_FIELD, "prepareDownloadResponse: not a valid PrepareDownloadResponse",
+                 sgp22_err_field());
+        pending_free(p);
+        return 0;
+    }
     if (!pd.is_ok) {
         fail_msg(c, RSP_ST_INVALID_FIELD, "prepareDownloadResponse: the eUICC reported an error",
                  "downloadResponseError");
