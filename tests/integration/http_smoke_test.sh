@@ -92,6 +92,10 @@ stop_ok() {
 # The SM-DS also needs its FQDN, CI and CERT.DSauth (GSMA-shaped, from rsp-pki).
 SMDS_FLAGS=(--smds.fqdn=testsmds.example.com --smds.ci=pki/nist/ci/ci.pem
     --smds.auth_cert=pki/nist/smds/dsauth.pem --smds.auth_key=pki/nist/smds/dsauth.key.pem)
+# The SM-DP+ likewise: FQDN, CI, CERT.DPauth and CERT.DPpb.
+SMDP_FLAGS=(--smdp.fqdn=testsmdpplus1.example.com --smdp.ci=pki/nist/ci/ci.pem
+    --smdp.auth_cert=pki/nist/smdp/dpauth.pem --smdp.auth_key=pki/nist/smdp/dpauth.key.pem
+    --smdp.pb_cert=pki/nist/smdp/dppb.pem --smdp.pb_key=pki/nist/smdp/dppb.key.pem)
 
 # ---------------------------------------------------------------- smds
 start_service() { # BIN NAME PORTFILE [flags...]
@@ -137,7 +141,7 @@ else
 fi
 
 # ---------------------------------------------------------------- smdp-default
-start_service "$SMDP" smdp smdp.ports
+start_service "$SMDP" smdp smdp.ports "${SMDP_FLAGS[@]}"
 if wait_ports smdp.ports "$SVC_PID"; then
     ok "smdp-default starts and reports its ports"
     SMDP_PID=$SVC_PID
