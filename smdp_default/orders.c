@@ -117,7 +117,11 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               copy_str(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
               copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
-              copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid);
+              copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid) ||
+              copy_bin(o->euicc_pub, sizeof(o->euicc_pub), &o->euicc_pub_len, &p->euicc_pub) ||
+              (p->smdp_signature2.len != 0 && p->smdp_signature2.len != SMDP_SIG_LEN) ||
+              copy_bin(o->smdp_sig2, sizeof(o->smdp_sig2), NULL, &p->smdp_signature2);
+    o->has_smdp_sig2 = p->smdp_signature2.len == SMDP_SIG_LEN;
     o->state = (smdp_state)p->state;
     o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
     o->cc_attempts = p->cc_attempts;
@@ -188,6 +192,8 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     p.ppp_len = o->ppp_len;
     p.ppp_segments = o->ppp_segments;
     p.session_tid = bin(o->session_tid, o->session_tid_len);
+    p.euicc_pub = bin(o->euicc_pub, o->euicc_pub_len);
+    p.smdp_signature2 = bin(o->smdp_sig2, o->has_smdp_sig2 ? SMDP_SIG_LEN : 0);
     if (o->binding.present) {
         b.transaction_id = bin(o->binding.transaction_id, o->binding.transaction_id_len);
         b.euicc_otpk = bin(o->binding.euicc_otpk, SMDP_OTPK_LEN);
@@ -368,6 +374,10 @@ static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
     memset(&o->binding, 0, sizeof(o->binding));
     memset(o->session_tid, 0, sizeof(o->session_tid));
     o->session_tid_len = 0;
+    memset(o->euicc_pub, 0, sizeof(o->euicc_pub));
+    o->euicc_pub_len = 0;
+    memset(o->smdp_sig2, 0, sizeof(o->smdp_sig2));
+    o->has_smdp_sig2 = false;
 }
 
 static bool owner_ok(const smdp_op *op)
@@ -646,7 +656,8 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_ORDER_EXPIRED);
     if (b->download_attempts >= s->cfg.download_max_attempts)
         return refuse(op, RSP_ST_DOWNLOAD_RETRIES);
-    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX)
+    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX || op->euicc_pub_len > SMDP_PUB_MAX ||
+        (op->euicc_pub_len && !op->euicc_pub))
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
@@ -657,6 +668,14 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     a->download_attempts++;
     memcpy(a->session_tid, op->tid, op->tid_len);
     a->session_tid_len = op->tid_len;
+    memset(a->euicc_pub, 0, sizeof(a->euicc_pub));
+    if (op->euicc_pub_len)
+        memcpy(a->euicc_pub, op->euicc_pub, op->euicc_pub_len);
+    a->euicc_pub_len = op->euicc_pub_len;
+    a->has_smdp_sig2 = op->smdp_sig2 != NULL;
+    memset(a->smdp_sig2, 0, sizeof(a->smdp_sig2));
+    if (op->smdp_sig2)
+        memcpy(a->smdp_sig2, op->smdp_sig2, SMDP_SIG_LEN);
     return save(t, s, op);
 }
 

@@ -92,6 +92,10 @@ stop_ok() {
 # The SM-DS also needs its FQDN, CI and CERT.DSauth (GSMA-shaped, from rsp-pki).
 SMDS_FLAGS=(--smds.fqdn=testsmds.example.com --smds.ci=pki/nist/ci/ci.pem
     --smds.auth_cert=pki/nist/smds/dsauth.pem --smds.auth_key=pki/nist/smds/dsauth.key.pem)
+# The SM-DP+ likewise: FQDN, CI, CERT.DPauth and CERT.DPpb.
+SMDP_FLAGS=(--smdp.fqdn=testsmdpplus1.example.com --smdp.ci=pki/nist/ci/ci.pem
+    --smdp.auth_cert=pki/nist/smdp/dpauth.pem --smdp.auth_key=pki/nist/smdp/dpauth.key.pem
+    --smdp.pb_cert=pki/nist/smdp/dppb.pem --smdp.pb_key=pki/nist/smdp/dppb.key.pem)
 
 # ---------------------------------------------------------------- smds
 start_service() { # BIN NAME PORTFILE [flags...]
@@ -137,7 +141,7 @@ else
 fi
 
 # ---------------------------------------------------------------- smdp-default
-start_service "$SMDP" smdp smdp.ports
+start_service "$SMDP" smdp smdp.ports "${SMDP_FLAGS[@]}"
 if wait_ports smdp.ports "$SVC_PID"; then
     ok "smdp-default starts and reports its ports"
     SMDP_PID=$SVC_PID
@@ -217,8 +221,14 @@ expect "body over the limit: 413 (HTTP/1.1)" "413 1.1" "$(code_ver -k --http1.1 
 expect "chunked body over the limit: 413" "413 1.1" \
     "$(code_ver -k --http1.1 -H 'Transfer-Encoding: chunked' --data-binary @big $D/echo)"
 head -c 200000 /dev/zero | tr '\0' 'a' >huge
-expect "body far over the limit: 413 (HTTP/1.1, by h2o)" "413 1.1" \
-    "$(code_ver -k --http1.1 --data-binary @huge $D/echo)"
+# h2o answers 413 and closes while the client is still sending, so under load the
+# client may read the reset before the 413: both are the refusal; a handler
+# answer (200/400) or a hang is not.
+far=$(code_ver -k --http1.1 --data-binary @huge $D/echo)
+case "$far" in
+"413 1.1" | "000 "*) ok "body far over the limit refused before the handler (HTTP/1.1: $far)" ;;
+*) bad "body far over the limit refused before the handler (HTTP/1.1)" "got '$far'" ;;
+esac
 curl -sk --http2 -o /dev/null --max-time 10 --data-binary @huge $D/echo
 echo "     (HTTP/2 body far over the limit: curl rc $?, stream refused by h2o)"
 expect "body at the limit reaches the handler (400: not JSON)" "400 2" "$(head -c 1024 big | code_ver -k --http2 --data-binary @- $D/echo)"
