@@ -77,6 +77,45 @@ typedef struct floor_es11 {
 
 int floor_es11_measure(const floor_cfg *cfg, const floor_es11_in *in, floor_es11 *out);
 
+/*
+ * ES9+ complete download (server side), from the SM-DP+ handlers:
+ *   TLS handshake        as for ES11 (one connection per download);
+ *   InitiateAuthentication  serverSignature1 with CERT.DPauth's key;
+ *   AuthenticateClient   the eUICC certificate and euiccSignature1 verified,
+ *                        smdpSignature2 with CERT.DPpb's key;
+ *   GetBoundProfilePackage  euiccSignature2 verified, the one-time key pair
+ *                        generated and the shared secret derived with
+ *                        otPK.EUICC (ECKA), InitialiseSecureChannel signed
+ *                        with CERT.DPpb's key;
+ *   HandleNotification   the ProfileInstallationResult signature verified.
+ * The symmetric work (session keys, the BSP segments of the per-session
+ * parts; the profile itself is protected once at import) is not counted.
+ */
+typedef struct floor_es9_in {
+    EVP_PKEY *tls_key;
+    const EVP_MD *tls_md;
+    const char *group;  /* TLS key agreement */
+    EVP_PKEY *auth_key; /* CERT.DPauth key for the eUICC's curve */
+    EVP_PKEY *pb_key;   /* CERT.DPpb key for the eUICC's curve */
+    const char *ecka;   /* the curve of ECKA: "P-256" or "brainpoolP256r1" */
+    X509 *euicc_cert;
+    EVP_PKEY *eum_pub;
+    EVP_PKEY *euicc_key;
+} floor_es9_in;
+
+typedef struct floor_es9 {
+    double tls_sign_us, key_agreement_us;
+    double auth_sign_us;   /* serverSignature1 */
+    double pb_sign_us;     /* each of smdpSignature2 and the InitialiseSecureChannel signature */
+    double verify_cert_us; /* the eUICC certificate */
+    double verify_sig_us;  /* each of euiccSignature1, euiccSignature2, euiccSignPIR */
+    double ecka_us;        /* one-time key pair + shared secret */
+    double
+        total_us; /* tls_sign + key_agreement + auth_sign + 2 pb_sign + verify_cert + 3 verify_sig + ecka */
+} floor_es9;
+
+int floor_es9_measure(const floor_cfg *cfg, const floor_es9_in *in, floor_es9 *out);
+
 /* OpenSSL group name for a TLS group NID (as SSL_get_negotiated_group
  * gives), or NULL when unknown. */
 const char *floor_group_name(int nid);

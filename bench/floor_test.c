@@ -99,6 +99,25 @@ static void es11_for(pki_curve curve)
     in.group = "bogus";
     UT_EQ(floor_es11_measure(&quick, &in, &f), -1);
 
+    floor_es9_in in9 = {
+        .tls_key = tls.key,
+        .group = "X25519",
+        .auth_key = auth.key,
+        .pb_key = auth.key,
+        .ecka = curve == PKI_CURVE_NIST ? "P-256" : "brainpoolP256r1",
+        .euicc_cert = euicc.cert,
+        .eum_pub = X509_get0_pubkey(eum.cert),
+        .euicc_key = euicc.key,
+    };
+    floor_es9 f9;
+    UT_EQ(floor_es9_measure(&quick, &in9, &f9), 0);
+    UT_CHECK(f9.ecka_us > 0 && f9.pb_sign_us > 0 && f9.verify_sig_us > 0);
+    double sum = f9.tls_sign_us + f9.key_agreement_us + f9.auth_sign_us + 2 * f9.pb_sign_us +
+                 f9.verify_cert_us + 3 * f9.verify_sig_us + f9.ecka_us;
+    UT_CHECK(f9.total_us > sum - 0.001 && f9.total_us < sum + 0.001);
+    in9.ecka = "P-999";
+    UT_EQ(floor_es9_measure(&quick, &in9, &f9), -1);
+
     pki_cred_clear(&ci);
     pki_cred_clear(&eum);
     pki_cred_clear(&euicc);

@@ -756,3 +756,145 @@ long load_get(const char *url, const char *cafile, const char *cert, const char 
     *body = b.p ? b.p : strdup("");
     return code;
 }
+
+/* ---- ES9+ ---- */
+
+typedef struct es9_thread {
+    shared *sh;
+    const load_es9_cfg *cfg;
+    bench_samples lat;
+    pthread_t tid;
+} es9_thread;
+
+static void es9_download(es9_thread *t, size_t i)
+{
+    const load_es9_cfg *c = t->cfg;
+    fleet_dev *d = &c->f->dev[i];
+    uint64_t start = bench_now_us();
+    lpa_opts lo;
+    memset(&lo, 0, sizeof(lo));
+    lo.cafile = c->cafile;
+    lo.connect_to = c->connect_to;
+    lo.timeout_ms = c->timeout_ms;
+    lpa *l = lpa_new(d->e, &lo);
+    if (!l) {
+        fail(t->sh, "lpa_new failed");
+        return;
+    }
+    lpa_download_info info;
+    lpa_result res;
+    int rc = lpa_download(l, c->server, c->address, NULL, NULL, true, &info, &res);
+    lpa_free(l);
+    if (rc != 0 || !res.ok) {
+        fail(t->sh, "%s: %s %s/%s %s %s", res.stage ? res.stage : "download", res.status, res.subject,
+             res.reason, res.message, res.detail);
+        return;
+    }
+    if (!info.notified) {
+        fail(t->sh, "%s: the installation result was not accepted", d->eid);
+        return;
+    }
+    if (c->sha256 && memcmp(info.package_sha256, c->sha256[i], 32) != 0) {
+        fail(t->sh, "%s: installed package %s is not the one ordered", d->eid, info.iccid);
+        return;
+    }
+    uint64_t end = bench_now_us();
+    atomic_fetch_add(&t->sh->ok, 1);
+    bench_samples_add(&t->lat, end - t->sh->t0, end - start);
+}
+
+static void *es9_worker(void *arg)
+{
+    es9_thread *t = arg;
+    gate_wait(t->sh);
+    size_t i;
+    while (!atomic_load(&t->sh->stop) && (i = atomic_fetch_add(&t->sh->next, 1)) < t->cfg->f->n)
+        es9_download(t, i);
+    atomic_fetch_sub(&t->sh->live, 1);
+    return NULL;
+}
+
+/* One request on its own connection, for what TLS negotiates with the server. */
+static void tls_probe_once(shared *sh, const char *url, const char *cafile, const char *connect_to)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return;
+    buf b = {0};
+    tls_probe probe = {sh, h, NULL};
+    common_opts(h, sh, cafile, 10000, &b, &probe);
+    struct curl_slist *ct = connect_to ? curl_slist_append(NULL, connect_to) : NULL;
+    if (ct)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, ct);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(ct);
+    free(b.p);
+}
+
+int load_es9(const load_es9_cfg *cfg, load_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    size_t C = cfg->concurrency ? cfg->concurrency : 1;
+    if (!cfg->f || cfg->f->n == 0) {
+        snprintf(r->first_error, sizeof(r->first_error), "%s: no devices", cfg->phase);
+        return -1;
+    }
+    if (C > cfg->f->n)
+        C = cfg->f->n;
+    shared sh;
+    es9_thread *th = calloc(C, sizeof(*th));
+    if (!th || shared_init(&sh) != 0) {
+        free(th);
+        snprintf(r->first_error, sizeof(r->first_error), "out of memory");
+        return -1;
+    }
+    char url[300], ct[300];
+    snprintf(url, sizeof(url), "https://%s/healthz", cfg->server);
+    /* CURLOPT_CONNECT_TO wants "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT". */
+    const char *colon = strrchr(cfg->server, ':');
+    snprintf(ct, sizeof(ct), "%.*s:%s:%s", colon ? (int)(colon - cfg->server) : 0, cfg->server,
+             colon ? colon + 1 : "443", cfg->connect_to);
+    tls_probe_once(&sh, url, cfg->cafile, ct);
+    atomic_store(&sh.live, C);
+    size_t started = 0;
+    for (; started < C; started++) {
+        th[started] = (es9_thread){.sh = &sh, .cfg = cfg};
+        if (pthread_create(&th[started].tid, NULL, es9_worker, &th[started]) != 0)
+            break;
+    }
+    int rc = 0;
+    if (started < C) {
+        snprintf(r->first_error, sizeof(r->first_error), "cannot start %zu threads", C);
+        atomic_store(&sh.stop, 1);
+        gate_open(&sh);
+        rc = -1;
+    } else {
+        gate_ready(&sh, (unsigned)C);
+        window win;
+        window_open(&sh, cfg->server_pid, &win);
+        gate_open(&sh);
+        for (unsigned tick = 1; atomic_load(&sh.live) > 0; tick++) {
+            sleep_ms(20);
+            if (tick % 12 == 0)
+                report(cfg->progress, cfg->progress_arg, cfg->phase, &sh, cfg->f->n);
+        }
+        window_close(&sh, cfg->server_pid, &win, r);
+        report(cfg->progress, cfg->progress_arg, cfg->phase, &sh, cfg->f->n);
+    }
+    for (size_t i = 0; i < started; i++) {
+        pthread_join(th[i].tid, NULL);
+        bench_samples_merge(&r->lat, &th[i].lat);
+        bench_samples_free(&th[i].lat);
+    }
+    r->ok = atomic_load(&sh.ok);
+    r->errors = atomic_load(&sh.errors);
+    r->connections = r->ok + r->errors; /* one lpa, hence one connection, per download */
+    r->tls = sh.tls;
+    if (!r->first_error[0])
+        snprintf(r->first_error, sizeof(r->first_error), "%s", sh.first_error);
+    shared_free(&sh);
+    free(th);
+    return rc;
+}

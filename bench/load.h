@@ -104,6 +104,33 @@ typedef struct load_es12_cfg {
 
 int load_es12(const load_es12_cfg *cfg, load_result *r);
 
+/*
+ * ES9+ downloads (load_es9): each device of the fleet downloads its profile
+ * once with the lpa-sim LPA (lpa_download: InitiateAuthentication,
+ * AuthenticateClient, PrepareDownload on the eUICC, GetBoundProfilePackage,
+ * LoadBoundProfilePackage on the eUICC, HandleNotification), over its own
+ * new TLS connection, concurrency at once.  A download counts when the
+ * notification was accepted and, if sha256 is given, the installed package
+ * has the expected digest.  The TLS parameters come from one /healthz probe
+ * before the window.
+ */
+typedef struct load_es9_cfg {
+    const char *phase;
+    const char *server;     /* "FQDN:PORT" as the device addresses it (TLS host check) */
+    const char *connect_to; /* "127.0.0.1:PORT": where it really connects */
+    const char *cafile;
+    const char *address; /* the SM-DP+ address in the messages */
+    fleet *f;
+    size_t concurrency;
+    uint8_t (*sha256)[32]; /* expected package digest per device, or NULL */
+    pid_t server_pid;
+    long timeout_ms;
+    load_progress_fn progress;
+    void *progress_arg;
+} load_es9_cfg;
+
+int load_es9(const load_es9_cfg *cfg, load_result *r);
+
 /* GET url (TLS checked against cafile, client certificate when cert is
  * set): the HTTP status, with the body in *body (heap, NUL terminated), or
  * -1 when no response came. */

@@ -35,6 +35,7 @@
 #include "bench/preload.h"
 #include "bench/procs.h"
 #include "bench/report.h"
+#include "bench/smdp_prep.h"
 #include "bench/stats.h"
 #include "tools/lpasim/lpa.h"
 #include "tools/pki/pki.h"
@@ -69,7 +70,8 @@ typedef struct opts {
     unsigned modes;
     char mode_label[64];
     bool quick, keep, plot, curve[2];
-    const char *smds, *smdp, *rsp_pki, *workdir, *out, *log_level;
+    const char *smds, *smdp, *rsp_pki, *workdir, *out, *log_level, *profile;
+    size_t downloads;
     size_t devices, concurrency;
     uint64_t polls;
     double es12_secs, h2load_warmup;
@@ -363,6 +365,59 @@ typedef struct server {
     char device[128], s2s[128];
 } server;
 
+/* Starts one of our servers: common flags, then the service's own. */
+static void launch(ctx *c, const char *bin, const char *state, const char *tag, const char *svc_flags[],
+                   size_t nsvc, server *s)
+{
+    char *argv[32];
+    int n = 0;
+#define ARG(...)                                                                                             \
+    do {                                                                                                     \
+        if (asprintf(&argv[n++], __VA_ARGS__) < 0)                                                           \
+            die("out of memory");                                                                            \
+    } while (0)
+    ARG("%s", bin);
+    ARG("--server.workers=%u", c->o.workers);
+    ARG("--server.state_dir=%s", state);
+    ARG("--server.port_file=%s/%s.ports", c->work, tag);
+    ARG("--device.port=0");
+    ARG("--s2s.port=0");
+    ARG("--log.file=%s/%s.log", c->work, tag);
+    ARG("--log.level=%s", c->o.log_level);
+    for (size_t i = 0; i < nsvc && n < 31; i++)
+        ARG("%s", svc_flags[i]);
+#undef ARG
+    argv[n] = NULL;
+    char ports[1100], out[1100], err[600];
+    path_fmt(ports, sizeof(ports), "%s/%s.ports", c->work, tag);
+    path_fmt(out, sizeof(out), "%s/%s.out", c->work, tag);
+    int rc = bench_server_start(&s->proc, argv, ports, out, 30000, err, sizeof(err));
+    for (int i = 0; i < n; i++)
+        free(argv[i]);
+    if (rc != 0)
+        die("starting %s: %s", bin, err);
+    s->pid = s->proc.pid;
+    snprintf(s->device, sizeof(s->device), "https://127.0.0.1:%d", s->proc.device_port);
+    snprintf(s->s2s, sizeof(s->s2s), "https://127.0.0.1:%d", s->proc.s2s_port);
+}
+
+/* Service flags built with asprintf, freed with free_flags. */
+static void flag(char **f, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void flag(char **f, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&f[(*n)++], fmt, ap) < 0)
+        die("out of memory");
+    va_end(ap);
+}
+
+static void free_flags(char **f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(f[i]);
+}
+
 static void start_smds(ctx *c, const char *state, const char *tag, server *s)
 {
     memset(s, 0, sizeof(*s));
@@ -374,41 +429,37 @@ static void start_smds(ctx *c, const char *state, const char *tag, server *s)
     }
     if (!c->smds[0])
         die("smds not found; give --smds PATH");
-    char *argv[17];
-    int n = 0;
-#define ARG(...)                                                                                             \
-    do {                                                                                                     \
-        if (asprintf(&argv[n++], __VA_ARGS__) < 0)                                                           \
-            die("out of memory");                                                                            \
-    } while (0)
-    ARG("%s", c->smds);
-    ARG("--server.workers=%u", c->o.workers);
-    ARG("--server.state_dir=%s", state);
-    ARG("--server.port_file=%s/%s.ports", c->work, tag);
-    ARG("--device.port=0");
-    ARG("--s2s.port=0");
-    ARG("--tls.cert=%s/nist/smds/dstls.pem", c->pki);
-    ARG("--tls.key=%s/nist/smds/dstls.key.pem", c->pki);
-    ARG("--s2s.client_ca=%s/nist/ci/ci.pem,%s/brainpool/ci/ci.pem", c->pki, c->pki);
-    ARG("--smds.fqdn=%s", SMDS_FQDN);
-    ARG("--smds.ci=%s/nist/ci/ci.pem,%s/brainpool/ci/ci.pem", c->pki, c->pki);
-    ARG("--smds.auth_cert=%s/nist/smds/dsauth.pem,%s/brainpool/smds/dsauth.pem", c->pki, c->pki);
-    ARG("--smds.auth_key=%s/nist/smds/dsauth.key.pem,%s/brainpool/smds/dsauth.key.pem", c->pki, c->pki);
-    ARG("--log.file=%s/%s.log", c->work, tag);
-    ARG("--log.level=%s", c->o.log_level);
-#undef ARG
-    argv[n] = NULL;
-    char ports[1100], out[1100], err[600];
-    snprintf(ports, sizeof(ports), "%s/%s.ports", c->work, tag);
-    snprintf(out, sizeof(out), "%s/%s.out", c->work, tag);
-    int rc = bench_server_start(&s->proc, argv, ports, out, 30000, err, sizeof(err));
-    for (int i = 0; i < n; i++)
-        free(argv[i]);
-    if (rc != 0)
-        die("starting smds: %s", err);
-    s->pid = s->proc.pid;
-    snprintf(s->device, sizeof(s->device), "https://127.0.0.1:%d", s->proc.device_port);
-    snprintf(s->s2s, sizeof(s->s2s), "https://127.0.0.1:%d", s->proc.s2s_port);
+    char *f[16];
+    size_t n = 0;
+    const char *p = c->pki;
+    flag(f, &n, "--tls.cert=%s/nist/smds/dstls.pem", p);
+    flag(f, &n, "--tls.key=%s/nist/smds/dstls.key.pem", p);
+    flag(f, &n, "--s2s.client_ca=%s/nist/ci/ci.pem,%s/brainpool/ci/ci.pem", p, p);
+    flag(f, &n, "--smds.fqdn=%s", SMDS_FQDN);
+    flag(f, &n, "--smds.ci=%s/nist/ci/ci.pem,%s/brainpool/ci/ci.pem", p, p);
+    flag(f, &n, "--smds.auth_cert=%s/nist/smds/dsauth.pem,%s/brainpool/smds/dsauth.pem", p, p);
+    flag(f, &n, "--smds.auth_key=%s/nist/smds/dsauth.key.pem,%s/brainpool/smds/dsauth.key.pem", p, p);
+    launch(c, c->smds, state, tag, (const char **)f, n, s);
+    free_flags(f, n);
+}
+
+static void start_smdp(ctx *c, const char *state, const char *tag, server *s)
+{
+    memset(s, 0, sizeof(*s));
+    char *f[16];
+    size_t n = 0;
+    const char *p = c->pki;
+    flag(f, &n, "--tls.cert=%s/nist/smdp/dptls.pem", p);
+    flag(f, &n, "--tls.key=%s/nist/smdp/dptls.key.pem", p);
+    flag(f, &n, "--s2s.client_ca=%s/nist/operator/ca.pem", p);
+    flag(f, &n, "--smdp.fqdn=%s", SMDP_FQDN);
+    flag(f, &n, "--smdp.ci=%s/nist/ci/ci.pem,%s/brainpool/ci/ci.pem", p, p);
+    flag(f, &n, "--smdp.auth_cert=%s/nist/smdp/dpauth.pem,%s/brainpool/smdp/dpauth.pem", p, p);
+    flag(f, &n, "--smdp.auth_key=%s/nist/smdp/dpauth.key.pem,%s/brainpool/smdp/dpauth.key.pem", p, p);
+    flag(f, &n, "--smdp.pb_cert=%s/nist/smdp/dppb.pem,%s/brainpool/smdp/dppb.pem", p, p);
+    flag(f, &n, "--smdp.pb_key=%s/nist/smdp/dppb.key.pem,%s/brainpool/smdp/dppb.key.pem", p, p);
+    launch(c, c->smdp, state, tag, (const char **)f, n, s);
+    free_flags(f, n);
 }
 
 static void stop_server(ctx *c, server *s)
@@ -754,9 +805,8 @@ static void es12_phase(ctx *c, server *srv)
 
 /* ---- ES9+ ---- */
 
-static void es9_phase(ctx *c)
+static void es9_unavailable(ctx *c, const char *reason)
 {
-    const char *reason = "not available: SM-DP+ ES9+ not built";
     note("es9-download: %s", reason);
     jw *w = &c->w;
     jw_obj(w, NULL);
@@ -765,6 +815,217 @@ static void es9_phase(ctx *c)
     jw_str(w, "reason", reason);
     jw_end(w);
     summary(c, "%-26s %s", "es9-download", reason);
+}
+
+/* The package every device gets a copy of: --profile, else TS.48 from the
+ * shared test material, else a minimal synthetic one. */
+static uint8_t *es9_package(ctx *c, size_t *len, char *what, size_t cap)
+{
+    char path[PATH_MAX];
+    const char *shared = getenv("RSP_SHARED_DIR");
+    if (c->o.profile)
+        snprintf(path, sizeof(path), "%s", c->o.profile);
+    else if (shared && *shared)
+        snprintf(path, sizeof(path), "%s/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der", shared);
+    else
+        path[0] = 0;
+    if (path[0]) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            uint8_t *b = malloc(1 << 20);
+            size_t n = b ? fread(b, 1, 1 << 20, f) : 0;
+            fclose(f);
+            if (n > 0 && n < (1 << 20)) {
+                const char *slash = strrchr(path, '/');
+                snprintf(what, cap, "%s", slash ? slash + 1 : path);
+                *len = n;
+                return b;
+            }
+            free(b);
+        }
+        if (c->o.profile)
+            die("cannot read the profile package %s", path);
+    }
+    uint8_t *b = malloc(64);
+    *len = b ? smdp_prep_synthetic("8999000000000000001", b, 64) : 0;
+    if (!*len)
+        die("out of memory");
+    snprintf(what, cap, "synthetic (header and end only)");
+    return b;
+}
+
+static void es9_phase(ctx *c)
+{
+    opts *o = &c->o;
+    if (o->attach_pid) {
+        es9_unavailable(c, "not available: needs its own SM-DP+ (not with --attach-pid)");
+        return;
+    }
+    if (!c->smdp[0]) {
+        es9_unavailable(c, "not available: SM-DP+ ES9+ not built (smdp-default not found)");
+        return;
+    }
+    char what[256];
+    size_t upp_len;
+    uint8_t *upp = es9_package(c, &upp_len, what, sizeof(what));
+    size_t D = o->downloads;
+    fleet fl[2];
+    memset(fl, 0, sizeof(fl));
+    const char **eids = calloc(2 * D, sizeof(*eids));
+    uint8_t(*sha)[32] = calloc(2 * D, 32);
+    if (!eids || !sha)
+        die("out of memory");
+    size_t n = 0;
+    for (int i = 0; i < 2; i++) {
+        if (!o->curve[i])
+            continue;
+        /* EIDs apart from the SM-DS devices'; the devices start with no profile. */
+        mint_fleet(c, &c->cs[i], &fl[i], D, 7000000000ull + (uint64_t)i * D, 1);
+        for (size_t k = 0; k < D; k++)
+            eids[n++] = fl[i].dev[k].eid;
+    }
+    char state[1100], err[400];
+    path_fmt(state, sizeof(state), "%s/state-smdp", c->work);
+    smdp_prep_cfg pc = {.state_dir = state,
+                        .upp = upp,
+                        .upp_len = upp_len,
+                        .profile_type = "Bench",
+                        .owner = "bench-operator",
+                        .eids = eids,
+                        .n = n,
+                        .sha256 = sha};
+    uint64_t t0 = bench_now_us();
+    if (smdp_prep(&pc, err, sizeof(err)) != 0)
+        die("preparing the SM-DP+: %s", err);
+    note("imported and ordered %zu profiles (%s, %zu bytes) in %.1f s", n, what, upp_len,
+         (double)(bench_now_us() - t0) / 1e6);
+    server srv;
+    start_smdp(c, state, "smdp", &srv);
+    note("smdp-default pid %ld, device %s", (long)srv.pid, srv.device);
+    char ca[1100], tls_key[1100], server_name[300], connect_to[300];
+    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
+    pki_path(c, tls_key, sizeof(tls_key), "nist/smdp/dptls.key.pem");
+    snprintf(server_name, sizeof(server_name), "%s:%d", SMDP_FQDN, srv.proc.device_port);
+    snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", srv.proc.device_port);
+    EVP_PKEY *tk = pki_load_key(tls_key);
+    if (!tk)
+        die("cannot read %s", tls_key);
+
+    size_t off = 0;
+    jw *w = &c->w;
+    for (int i = 0; i < 2; i++) {
+        if (!o->curve[i])
+            continue;
+        curve_set *cs = &c->cs[i];
+        char phase[96], kp[1100];
+        snprintf(phase, sizeof(phase), "es9-download %s", curve_dir(cs->curve));
+        load_es9_cfg lc = {
+            .phase = phase,
+            .server = server_name,
+            .connect_to = connect_to,
+            .cafile = ca,
+            .address = SMDP_FQDN,
+            .f = &fl[i],
+            .concurrency = o->concurrency,
+            .sha256 = sha + off,
+            .server_pid = srv.pid,
+            .progress = on_progress,
+        };
+        off += D;
+        load_result r;
+        int rc = load_es9(&lc, &r);
+        progress_end();
+
+        pki_path(c, kp, sizeof(kp), "%s/smdp/dpauth.key.pem", curve_dir(cs->curve));
+        EVP_PKEY *ak = pki_load_key(kp);
+        pki_path(c, kp, sizeof(kp), "%s/smdp/dppb.key.pem", curve_dir(cs->curve));
+        EVP_PKEY *pk = pki_load_key(kp);
+        const char *group = floor_group_name(r.tls.group_nid);
+        fleet_dev *d0 = &fl[i].dev[0];
+        floor_es9_in fin = {
+            .tls_key = tk,
+            .tls_md = r.tls.sig_md_nid ? EVP_get_digestbynid(r.tls.sig_md_nid) : NULL,
+            .group = group ? group : "X25519",
+            .auth_key = ak,
+            .pb_key = pk,
+            .ecka = cs->curve == PKI_CURVE_NIST ? "P-256" : "brainpoolP256r1",
+            .euicc_cert = euicc_certificate(d0->e),
+            .eum_pub = X509_get0_pubkey(cs->eum.cert),
+            .euicc_key = euicc_key(d0->e),
+        };
+        floor_es9 f9;
+        bool have_floor = ak && pk && floor_es9_measure(&o->floor, &fin, &f9) == 0;
+        EVP_PKEY_free(ak);
+        EVP_PKEY_free(pk);
+        bench_pcts pc;
+        bench_percentiles(&r.lat, &pc);
+        double rate = r.secs > 0 ? (double)r.ok / r.secs : 0;
+        double per = per_op_us(r.server_cpu_s, r.ok);
+        double floor_us = have_floor ? f9.total_us : NAN;
+        double ratio = per / floor_us;
+
+        jw_obj(w, NULL);
+        jw_str(w, "mode", "es9-download");
+        jw_bool(w, "available", true);
+        jw_str(w, "curve", curve_dir(cs->curve));
+        jw_str(w, "profile", what);
+        jw_int(w, "profile_bytes", (long long)upp_len);
+        jw_int(w, "devices", (long long)D);
+        jw_int(w, "concurrency", (long long)(o->concurrency < D ? o->concurrency : D));
+        jw_str(w, "download",
+               "initiateAuthentication, authenticateClient, getBoundProfilePackage, handleNotification; "
+               "one new TLS connection each");
+        jw_int(w, "downloads", (long long)r.ok);
+        jw_int(w, "errors", (long long)r.errors);
+        jw_str(w, "first_error", r.first_error[0] ? r.first_error : NULL);
+        jw_num(w, "duration_s", r.secs);
+        jw_num(w, "downloads_per_s", rate);
+        json_latency(w, &pc);
+        json_cpu(w, &r, "server_cpu_us_per_download");
+        json_tls(w, &r.tls);
+        jw_obj(w, "floor_us");
+        if (have_floor) {
+            jw_num(w, "tls_signature", f9.tls_sign_us);
+            jw_num(w, "key_agreement", f9.key_agreement_us);
+            jw_num(w, "server_signature1", f9.auth_sign_us);
+            jw_num(w, "smdp_signature2", f9.pb_sign_us);
+            jw_num(w, "initialise_secure_channel_signature", f9.pb_sign_us);
+            jw_num(w, "verify_euicc_certificate", f9.verify_cert_us);
+            jw_num(w, "verify_each_euicc_signature_x3", f9.verify_sig_us);
+            jw_num(w, "ecka_one_time_key_and_shared_secret", f9.ecka_us);
+            jw_num(w, "total", f9.total_us);
+        }
+        jw_end(w);
+        jw_num(w, "ratio", ratio);
+        jw_num(w, "target_ratio_max", 1.3);
+        jw_num(w, "target_server_cpu_us_max", 700);
+        json_series(w, &r.lat);
+        jw_end(w);
+
+        if (rc != 0 || r.errors || r.ok == 0) {
+            c->failures++;
+            note("%s: %llu errors; first: %s", phase, (unsigned long long)r.errors, r.first_error);
+        }
+        summary(c,
+                "%-26s %8.1f dl/s     p50 %6.1f  p90 %6.1f  p99 %6.1f ms  errors %llu  server %6.0f us/dl  "
+                "floor %6.0f us  ratio %.2f",
+                phase, rate, pc.p50 / 1000, pc.p90 / 1000, pc.p99 / 1000, (unsigned long long)r.errors, per,
+                floor_us, ratio);
+        char tname[160];
+        snprintf(tname, sizeof(tname), "%s server CPU per download (us)", phase);
+        add_target(c, tname, per, 700, true);
+        snprintf(tname, sizeof(tname), "%s ratio (server CPU / crypto floor)", phase);
+        add_target(c, tname, ratio, 1.3, true);
+        add_panel(c, phase, &r.lat);
+        load_result_free(&r);
+    }
+    stop_server(c, &srv);
+    EVP_PKEY_free(tk);
+    for (int i = 0; i < 2; i++)
+        fleet_free(&fl[i]);
+    free(eids);
+    free(sha);
+    free(upp);
 }
 
 /* ---- scale ---- */
@@ -934,6 +1195,10 @@ static void usage(FILE *f)
           "  --concurrency C         ES11 polls in flight [32]\n"
           "  --polls N               ES11 kept-alive polls per curve [20000]\n"
           "  --es12-seconds S        ES12 and h2load measurement window [10]\n"
+          "  --downloads N           ES9+ devices per curve, each downloading once [1000]\n"
+          "  --profile FILE          profile package for ES9+ (default: TS.48 V2 from $RSP_SHARED_DIR,\n"
+          "                          else a minimal synthetic one); every device gets a copy with its own "
+          "ICCID\n"
           "  --es12-connections K    [2]   --es12-streams M   streams per connection [64]\n"
           "  --scale-events N,N,...  stored events for the scale test [1000,10000000]\n"
           "  --scale-devices N       [1000]  --scale-polls N [10000]  --scale-concurrency C [8]\n"
@@ -1017,6 +1282,8 @@ static void parse(int argc, char **argv, opts *o)
         O_AS2S,
         O_APKI,
         O_HELP,
+        O_DL,
+        O_PROFILE,
     };
     static const struct option lo[] = {
         {"quick", no_argument, 0, O_QUICK},
@@ -1046,6 +1313,8 @@ static void parse(int argc, char **argv, opts *o)
         {"device", required_argument, 0, O_ADEV},
         {"s2s", required_argument, 0, O_AS2S},
         {"pki", required_argument, 0, O_APKI},
+        {"downloads", required_argument, 0, O_DL},
+        {"profile", required_argument, 0, O_PROFILE},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -1059,6 +1328,7 @@ static void parse(int argc, char **argv, opts *o)
     o->devices = o->quick ? 60 : 10000;
     o->concurrency = o->quick ? 4 : 32;
     o->polls = o->quick ? 120 : 20000;
+    o->downloads = o->quick ? 12 : 1000;
     o->es12_secs = o->quick ? 1.5 : 10;
     o->h2load_warmup = o->quick ? 0.2 : 1;
     o->es12_conns = 2;
@@ -1166,6 +1436,12 @@ static void parse(int argc, char **argv, opts *o)
         case O_APKI:
             o->attach_pki = optarg;
             break;
+        case O_DL:
+            o->downloads = (size_t)num(optarg, "--downloads");
+            break;
+        case O_PROFILE:
+            o->profile = optarg;
+            break;
         case O_HELP:
         case 'h':
             usage(stdout);
@@ -1180,7 +1456,7 @@ static void parse(int argc, char **argv, opts *o)
         exit(2);
     }
     o->modes = parse_modes(argv[optind], o->mode_label, sizeof(o->mode_label));
-    if (o->devices == 0 || o->concurrency == 0 || o->polls == 0 || o->es12_conns == 0 ||
+    if (o->devices == 0 || o->concurrency == 0 || o->polls == 0 || o->downloads == 0 || o->es12_conns == 0 ||
         o->es12_streams == 0 || o->scale_polls == 0 || o->scale_concurrency == 0 || o->scale_rounds < 1 ||
         o->nscale == 0)
         die("counts must be positive");
