@@ -62,10 +62,12 @@ upp() { hex2file "A016800102810103830A${1}A500A600AA00" "$2"; }
 upp 8999000000000000001F one.der
 upp 89990000000000000022 two.der
 upp 8999000000000000003F three.der
+upp 8999000000000000004F four.der
 sha() { sha256sum "$1" | cut -d' ' -f1 | tr a-f A-F; }
 
-out=$("$CTL" --state "$STATE" import --profile-type Test --owner op1 one.der two.der three.der 2>&1)
-expect "import synthetic profiles" "$(printf '8999000000000000001\n89990000000000000022\n8999000000000000003')" "$out"
+out=$("$CTL" --state "$STATE" import --profile-type Test --owner op1 one.der two.der three.der four.der 2>&1)
+expect "import synthetic profiles" \
+    "$(printf '8999000000000000001\n89990000000000000022\n8999000000000000003\n8999000000000000004')" "$out"
 
 # ---------------------------------------------------------------- the server
 CAS=pki/nist/ci/ci.pem,pki/brainpool/ci/ci.pem
@@ -158,6 +160,16 @@ if "$LPASIM" init --euicc dev3 --from-pki pki --curve nist --eid $EID2 >>lpa.log
 else
     bad "lpa-sim init for the second EID" "$(tail -3 lpa.log)"
 fi
+
+# ---------------------------------------------------------------- confirmation code
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000004 --matching-id CC-4 --cc 1234 \
+    --release >/dev/null 2>&1
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 9999)
+expect "wrong confirmation code: 8.2.7/3.8" "8.2.7/3.8" "$(code "$out")"
+contains "failed attempt counted" '"ccAttempts":1' "$("$CTL" --state "$STATE" list | grep 8999000000000000004)"
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 1234 --notify)
+contains "right confirmation code" '"ok":true' "$out"
+expect "state Installed (confirmation code)" Installed "$(state_of 8999000000000000004)"
 
 # ---------------------------------------------------------------- bad input on every handler
 before=$("$CTL" --state "$STATE" list | sed 's/"updatedAt":[0-9]*//')
