@@ -951,7 +951,7 @@ static void notif_finish(pending *p)
 static int h_notification(h2o_req_t *req, void *ctx)
 {
     smdp_es9p *e = ctx;
-    rsp_es_ctx *c = rsp_es_begin(req, "ES9+.HandleNotification", e->metrics, 0);
+    rsp_es_ctx *c = rsp_es_begin_notification(req, "ES9+.HandleNotification", e->metrics, 0);
     if (!c)
         return 0;
     notif_body b;
