@@ -837,7 +837,7 @@ static uint8_t *es9_package(ctx *c, size_t *len, char *what, size_t cap)
             fclose(f);
             if (n > 0 && n < (1 << 20)) {
                 const char *slash = strrchr(path, '/');
-                snprintf(what, cap, "%s", slash ? slash + 1 : path);
+                snprintf(what, cap, "%.200s", slash ? slash + 1 : path);
                 *len = n;
                 return b;
             }
