@@ -37,6 +37,7 @@
 #include "bench/report.h"
 #include "bench/smdp_prep.h"
 #include "bench/stats.h"
+#include "smds/store.h"
 #include "tools/lpasim/lpa.h"
 #include "tools/pki/pki.h"
 
@@ -1036,6 +1037,44 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The store alone: smds_store_list for every device's EID, in this
+ * process, with no server and no network (5 passes, the first warms up). */
+static void store_lookups(jw *w, const char *state, const fleet *f)
+{
+    char dir[1100];
+    path_fmt(dir, sizeof(dir), "%s/events", state);
+    smds_store *st = smds_store_open(dir, NULL);
+    if (!st)
+        die("cannot open %s", dir);
+    bench_samples lat = {0};
+    time_t now = time(NULL);
+    for (int pass = 0; pass < 5; pass++)
+        for (size_t i = 0; i < f->n; i++) {
+            smds_event_list l;
+            uint64_t t0 = bench_now_us();
+            struct timespec a, b;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            int rc = smds_store_list(st, f->dev[i].eid, now, &l);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            if (rc != 0 || l.n != 1)
+                die("store lookup of %s failed", f->dev[i].eid);
+            smds_event_list_free(&l);
+            /* nanoseconds, kept in the µs field: lookups take a few µs */
+            if (pass > 0)
+                bench_samples_add(&lat, t0,
+                                  (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec)));
+        }
+    smds_store_close(st);
+    bench_pcts pc;
+    bench_percentiles(&lat, &pc);
+    jw_obj(w, "store_list_us");
+    jw_num(w, "p50", pc.p50 / 1000);
+    jw_num(w, "p99", pc.p99 / 1000);
+    jw_num(w, "mean", pc.mean / 1000);
+    jw_end(w);
+    bench_samples_free(&lat);
+}
+
 static void scale_phase(ctx *c)
 {
     opts *o = &c->o;
@@ -1086,6 +1125,7 @@ static void scale_phase(ctx *c)
         jw_num(w, "seconds", secs);
         jw_num(w, "events_per_s", (double)n / secs);
         jw_num(w, "store_mb", bytes / 1e6);
+        store_lookups(w, states[i], &f);
         jw_end(w);
     }
     jw_end(w);
@@ -1201,8 +1241,8 @@ static void usage(FILE *f)
           "ICCID\n"
           "  --es12-connections K    [2]   --es12-streams M   streams per connection [64]\n"
           "  --scale-events N,N,...  stored events for the scale test [1000,10000000]\n"
-          "  --scale-devices N       [1000]  --scale-polls N [10000]  --scale-concurrency C [8]\n"
-          "  --scale-rounds R        runs per store, alternating; the median p99 counts [3]\n"
+          "  --scale-devices N       [1000]  --scale-polls N [10000]  --scale-concurrency C [4]\n"
+          "  --scale-rounds R        runs per store, alternating; the median p99 counts [5]\n"
           "  --floor-seconds S       CPU seconds per crypto-floor round [0.3] (3 rounds, best kept)\n"
           "  --attach-pid PID --device URL [--s2s URL] --pki DIR\n"
           "                          load a running SM-DS instead (its PKI must be an rsp-pki tree)\n",
@@ -1338,8 +1378,8 @@ static void parse(int argc, char **argv, opts *o)
     o->scale_events[1] = o->quick ? 20000 : 10000000;
     o->scale_devices = o->quick ? 50 : 1000;
     o->scale_polls = o->quick ? 100 : 10000;
-    o->scale_concurrency = o->quick ? 4 : 8;
-    o->scale_rounds = o->quick ? 1 : 3;
+    o->scale_concurrency = 4;
+    o->scale_rounds = o->quick ? 1 : 5;
     o->floor.secs = o->quick ? 0.02 : 0.3;
     o->floor.rounds = o->quick ? 2 : 3;
     int ch;
