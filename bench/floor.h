@@ -55,6 +55,14 @@ int floor_cert_verify(const floor_cfg *cfg, X509 *cert, EVP_PKEY *issuer_pub, do
  * certificate it receives. */
 int floor_cert_parse(const floor_cfg *cfg, const uint8_t *der, size_t len, double *us);
 
+/* Not part of the floor either: the server side of one whole OpenSSL TLS 1.3
+ * handshake (full, no resumption) with that certificate chain file and key,
+ * OpenSSL's default server settings (two session tickets), client and
+ * server in this thread over memory BIOs: what the TLS library itself
+ * charges per new connection, before any socket or HTTP work.  *us is the
+ * server's CPU µs per handshake. */
+int floor_tls_handshake(const floor_cfg *cfg, const char *cert_chain_file, const char *key_file, double *us);
+
 /* The ES11 floor, all parts. */
 typedef struct floor_es11_in {
     EVP_PKEY *tls_key;        /* server TLS key */

@@ -1,6 +1,7 @@
 #include "bench/floor.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/obj_mac.h>
 
@@ -44,6 +45,34 @@ static void test_groups(void)
     UT_EQ(floor_key_agreement(&quick, "prime256v1", &us), 0);
     UT_EQ(floor_key_agreement(&quick, "no-such-group", &us), -1);
     UT_EQ(floor_key_agreement(&quick, NULL, &us), -1);
+}
+
+static void test_handshake(void)
+{
+    pki_opts o;
+    pki_cred ci = {0}, tls = {0};
+    pki_opts_init(&o, PKI_CI);
+    UT_EQ(pki_mint(&o, NULL, &ci), 0);
+    pki_opts_init(&o, PKI_DS_TLS);
+    UT_EQ(pki_mint(&o, &ci, &tls), 0);
+    const char *t = getenv("TEST_TMPDIR");
+    char cert[600], key[600];
+    snprintf(cert, sizeof(cert), "%s/tls.pem", t ? t : "/tmp");
+    snprintf(key, sizeof(key), "%s/tls.key.pem", t ? t : "/tmp");
+    UT_EQ(pki_write_cert_pem(cert, tls.cert), 0);
+    UT_EQ(pki_write_key_pem(key, tls.key), 0);
+    double us = 0;
+    UT_EQ(floor_tls_handshake(&quick, cert, key, &us), 0);
+    UT_CHECK(us > 10);
+    printf("    TLS 1.3 server handshake alone: %.1f us\n", us);
+    /* The key of another certificate: no handshake. */
+    pki_cred other = {0};
+    UT_EQ(pki_mint(&o, &ci, &other), 0);
+    UT_EQ(pki_write_key_pem(key, other.key), 0);
+    UT_EQ(floor_tls_handshake(&quick, cert, key, &us), -1);
+    pki_cred_clear(&other);
+    pki_cred_clear(&ci);
+    pki_cred_clear(&tls);
 }
 
 static void es11_for(pki_curve curve)
@@ -139,6 +168,7 @@ int main(void)
 {
     UT_RUN(test_measure);
     UT_RUN(test_groups);
+    UT_RUN(test_handshake);
     UT_RUN(test_es11_nist);
     UT_RUN(test_es11_brainpool);
     return ut_finish();
