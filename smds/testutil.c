@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "tools/lpasim/lpa.h"
+
 const char *tu_dir(const char *name)
 {
     static char dir[1024];
@@ -80,4 +82,33 @@ rsp_json_doc *tu_doc(rsp_arena *a, const char *json)
     if (rsp_json_doc_parse(a, json, strlen(json), NULL, &doc, &err) != RSP_OK)
         return NULL;
     return doc;
+}
+
+int tu_euicc_authenticate(euicc *e, const smds_es11_init_result *r, const char *address,
+                          const char *matching_id, der_writer *resp)
+{
+    lpa_response ia;
+    memset(&ia, 0, sizeof(ia));
+    ia.server_signed1.data = r->server_signed1;
+    ia.server_signed1.len = r->server_signed1_len;
+    ia.server_signature1.data = r->signature;
+    ia.server_signature1.len = sizeof(r->signature);
+    ia.ci_pkid.data = r->ci_pkid;
+    ia.ci_pkid.len = r->ci_pkid_len;
+    ia.server_certificate.data = r->auth->der;
+    ia.server_certificate.len = r->auth->der_len;
+    der_writer req;
+    der_w_init(&req);
+    euicc_error err = {.detail = "cannot build the AuthenticateServerRequest"};
+    lpa_build_authenticate_server(NULL, &ia, matching_id, &req);
+    int rc = der_w_finish(&req) == 0 ? euicc_authenticate_server(e, req.buf, req.len, address, resp, &err)
+                                     : EUICC_ESYS;
+    der_w_free(&req);
+    if (rc != EUICC_ESYS && der_w_finish(resp) != 0) {
+        rc = EUICC_ESYS;
+        snprintf(err.detail, sizeof(err.detail), "cannot finish the AuthenticateServerResponse");
+    }
+    if (rc != EUICC_OK)
+        fprintf(stderr, "eUICC AuthenticateServer: %s: %s\n", euicc_strerror(rc), err.detail);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * smds/testutil.h - helpers shared by the SM-DS unit tests and the fuzz target: a test PKI minted with
- * rsp-pki, an smds_t over it, and JSON request documents.  Test tooling only.
+ * rsp-pki, an smds_t over it, JSON request documents, and the device side of ES11 played by the
+ * lpasim eUICC.  Test tooling only.
  *
  * Paths are returned in static buffers that the next call of the same helper may overwrite (copy what you
  * keep).  Functions return 0 / NULL on failure after printing why.
@@ -10,9 +11,12 @@
 
 #include <stdbool.h>
 
+#include "asn1/der.h"
 #include "rsp/arena.h"
 #include "rsp/json.h"
+#include "smds/es11.h"
 #include "smds/smds.h"
+#include "tools/lpasim/euicc.h"
 
 #define TU_FQDN "testsmds.example.com"
 
@@ -32,5 +36,13 @@ smds_t *tu_smds(const char *pki_dir, const char *state_dir, const char *secret_f
 
 /* Parses JSON text into a document in the arena (NULL on a parse failure). */
 rsp_json_doc *tu_doc(rsp_arena *a, const char *json);
+
+/* The eUICC e answers the InitiateAuthentication result r as an LPA passes it on (an
+ * AuthenticateServerRequest with ctxParams1; matching_id may be NULL); address is the server address the
+ * LPA contacted.  Appends the AuthenticateServerResponse (BF38) to resp (caller-initialised) and finishes
+ * it.  Returns the eUICC's outcome (EUICC_OK, EUICC_EREFUSED with the error form, ...), printing why
+ * when it is not EUICC_OK. */
+int tu_euicc_authenticate(euicc *e, const smds_es11_init_result *r, const char *address,
+                          const char *matching_id, der_writer *resp);
 
 #endif
