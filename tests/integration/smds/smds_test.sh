@@ -12,39 +12,9 @@ CTL=$(realpath "$2")
 PKI_TOOL=$(realpath "$3")
 CLIENT=$(realpath "$4")
 LPASIM=$(realpath "$5")
-TMP=${TEST_TMPDIR:-$(mktemp -d)}/smds_it
-rm -rf "$TMP"
-mkdir -p "$TMP"
+. ./tests/integration/lib.sh
+it_init smds_it
 cd "$TMP" || exit 1
-
-passed=0
-failed=0
-PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL $1${2:+: $2}"
-}
-
-expect() { # NAME EXPECTED ACTUAL
-    if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-
-contains() { # NAME NEEDLE HAYSTACK
-    if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1" "'$2' not in: $3"; fi
-}
 
 EID=89049032123451234512345678901235
 FQDN=testsmds.example.com
@@ -71,17 +41,6 @@ AUTH=pki/nist/smds/dsauth.pem,pki/brainpool/smds/dsauth.pem
 AUTHKEY=pki/nist/smds/dsauth.key.pem,pki/brainpool/smds/dsauth.key.pem
 
 # ---------------------------------------------------------------- helpers
-wait_ports() { # FILE PID
-    for _ in $(seq 1 300); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-port_of() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
-
 # start_smds NAME STATE [flags...]: sets PID, DEV and S2S
 start_smds() {
     local name=$1 state=$2
@@ -92,7 +51,7 @@ start_smds() {
         --s2s.client_ca="$CAS" --smds.fqdn=$FQDN --smds.ci="$CAS" --smds.auth_cert="$AUTH" \
         --smds.auth_key="$AUTHKEY" --log.file="$TMP/$name.log" "$@" >>"$name.out" 2>&1 &
     PID=$!
-    PIDS+=("$PID")
+    it_track "$PID"
     if ! wait_ports "$name.ports" "$PID"; then
         bad "$name starts" "$(cat "$name.out")"
         return 1
@@ -100,12 +59,6 @@ start_smds() {
     DEV=$(port_of "$name.ports" device)
     S2S=$(port_of "$name.ports" s2s)
     return 0
-}
-
-stop() { # NAME PID
-    kill -TERM "$2"
-    wait "$2"
-    expect "$1 stops cleanly on SIGTERM" 0 $?
 }
 
 # s2s FN PORT CERTBASE BODY [curl args]: prints the response body (ES12/ES15 over mutual TLS)
@@ -156,7 +109,7 @@ count() { "$CTL" --state "$1" count ${2:+--eid "$2"}; }
 
 # ================================================================ root SM-DS "A"
 start_smds A "$TMP/state-a" || {
-    echo "$passed passed, $failed failed"
+    it_finish
     exit 1
 }
 A_PID=$PID
@@ -422,5 +375,4 @@ else
     echo "SKIP SGP.26 eUICCs: RSP_SHARED_DIR/pki/sgp26 not available"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+it_finish
