@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rsp/codec.h"
@@ -29,7 +30,7 @@
 #include "tools/lpasim/lpa.h"
 #include "tools/lpasim/testserver.h"
 
-#define FQDN "testsmds.example.com"
+#define FQDN TU_FQDN
 #define EID PKI_SGP26_EID
 
 static char dir[256];
@@ -56,41 +57,31 @@ static int setup(void)
     snprintf(dir, sizeof(dir), "%s/smds_fuzz.XXXXXX", tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return -1;
+    /* the NIST half of the rsp-pki layout, which tu_config() reads */
+    char ci_dir[300], smds_dir[300];
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist", dir);
+    mkdir(ci_dir, 0700);
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist/ci", dir);
+    snprintf(smds_dir, sizeof(smds_dir), "%s/nist/smds", dir);
     ts_pki pki;
     if (ts_pki_init(&pki, PKI_CURVE_NIST) != 0)
         return -1;
     card = ts_make_euicc(&pki);
-    int rc =
-        card && pki_write_cred(dir, "ci", &pki.ci) == 0 && pki_write_cred(dir, "dsauth", &pki.dsauth) == 0
-            ? 0
-            : -1;
+    int rc = card && mkdir(ci_dir, 0700) == 0 && mkdir(smds_dir, 0700) == 0 &&
+                     pki_write_cred(ci_dir, "ci", &pki.ci) == 0 &&
+                     pki_write_cred(smds_dir, "dsauth", &pki.dsauth) == 0
+                 ? 0
+                 : -1;
     ts_pki_clear(&pki);
     if (rc != 0) {
         fprintf(stderr, "smds_fuzz: minting the test PKI failed\n");
         return -1;
     }
-    char ci_p[400], auth_p[400], key_p[400], events[400], secret[400];
-    snprintf(ci_p, sizeof(ci_p), "%s/ci.pem", dir);
-    snprintf(auth_p, sizeof(auth_p), "%s/dsauth.pem", dir);
-    snprintf(key_p, sizeof(key_p), "%s/dsauth.key.pem", dir);
-    snprintf(events, sizeof(events), "%s/events", dir);
-    snprintf(secret, sizeof(secret), "%s/txn.secret", dir);
-    const char *cis[] = {ci_p}, *certs[] = {auth_p}, *keys[] = {key_p};
-    smds_config cfg = {.fqdn = FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .store = {.nosync = true, .per_eid_cap = 8},
-                       .txn_secret_file = secret,
-                       .replay_capacity = 1 << 20};
-    char err[256];
-    if (!(x = smds_new(&cfg, err, sizeof(err)))) {
-        fprintf(stderr, "smds_fuzz: %s\n", err);
+    smds_config *cfg = tu_config(dir, dir, true);
+    cfg->store = (smds_store_config){.nosync = true, .per_eid_cap = 8};
+    cfg->replay_capacity = 1 << 20;
+    if (!(x = tu_new(cfg, "smds_fuzz")))
         return -1;
-    }
     atexit(cleanup);
     /* one event, so that discovery has something to select */
     smds_event ev = {.eid = EID,

@@ -29,6 +29,14 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Mints `rsp-pki init --curve both` into dir (rsp_pki: path of the tool).  0 / -1. */
 int tu_pki(const char *rsp_pki, const char *dir);
 
+/* The configuration of an SM-DS over the PKI in pki_dir, in static storage that the next call (and
+ * tu_smds) overwrites: fqdn TU_FQDN, the CI and CERT.DSauth of both curves (of NIST only when nist_only),
+ * the event store and txn.secret in state_dir.  Tests change fields before tu_new(). */
+smds_config *tu_config(const char *pki_dir, const char *state_dir, bool nist_only);
+
+/* smds_new(cfg); on failure prints why, naming what, and returns NULL. */
+smds_t *tu_new(const smds_config *cfg, const char *what);
+
 /* An SM-DS over the PKI in pki_dir (both curves), with its state in state_dir.  root may be NULL;
  * secret_file NULL = state_dir/txn.secret. */
 smds_t *tu_smds(const char *pki_dir, const char *state_dir, const char *secret_file,
