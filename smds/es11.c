@@ -11,24 +11,6 @@
 #define MAX_SIGNING_CANDIDATES 16
 #define MAX_AUTH_RESPONSE (32 * 1024) /* BF38: two certificates and a few hundred bytes */
 
-static rsp_status fail(smds_msg *msg, rsp_status st, const char *message, const char *detail)
-{
-    msg->message = message;
-    msg->detail = detail;
-    return st;
-}
-
-static rsp_status bind(const rsp_json_doc *doc, const rsp_json_field *fields, void *base, smds_msg *msg)
-{
-    rsp_json_err err;
-    rsp_status st = rsp_json_bind(doc, fields, base, &err);
-    if (st != RSP_OK) {
-        msg->message = rsp_json_err_message(&err, msg->buf, sizeof(msg->buf));
-        msg->detail = err.reason;
-    }
-    return st;
-}
-
 /* ---- InitiateAuthentication ---- */
 
 typedef struct init_body {
@@ -82,19 +64,20 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
 {
     memset(out, 0, sizeof(*out));
     init_body b;
-    rsp_status st = bind(doc, init_fields, &b, msg);
+    rsp_status st = smds_msg_bind(doc, init_fields, &b, msg);
     if (st != RSP_OK)
         return st;
     const char *addr = b.smds_address ? b.smds_address : b.smdp_address;
     if (!addr)
-        return fail(msg, RSP_ST_MANDATORY_MISSING, "smdsAddress: missing", "no server address");
+        return smds_msg_fail(msg, RSP_ST_MANDATORY_MISSING, "smdsAddress: missing", "no server address");
     sgp22_euicc_info1 info;
     if (sgp22_euicc_info1_decode(b.info1.data, b.info1.len, &info) != DER_OK)
-        return fail(msg, RSP_ST_INVALID_FIELD, "euiccInfo1: not a valid EUICCInfo1", sgp22_err_field());
+        return smds_msg_fail(msg, RSP_ST_INVALID_FIELD, "euiccInfo1: not a valid EUICCInfo1",
+                             sgp22_err_field());
     if (!smds_is_own_address(x, addr, strlen(addr)))
-        return fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "server address is not ours");
+        return smds_msg_fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "server address is not ours");
     if (info.svn.len != 3 || (info.svn.p[0] != 2 && info.svn.p[0] != 3))
-        return fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
+        return smds_msg_fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
 
     smds_trust *t = smds_trust_get(x);
     int sign[MAX_SIGNING_CANDIDATES];
@@ -103,7 +86,8 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     trusted_cis(t->cis, &info.ci_pkid_sign_v3, sign, &nsign);
     if (nsign == 0) {
         smds_trust_put(t);
-        return fail(msg, RSP_ST_SMDS_PKID_UNSUPPORTED, NULL, "no trusted CI in euiccCiPKIdListForSigning");
+        return smds_msg_fail(msg, RSP_ST_SMDS_PKID_UNSUPPORTED, NULL,
+                             "no trusted CI in euiccCiPKIdListForSigning");
     }
     const smds_auth *auth = NULL;
     int chosen = sign[0];
@@ -126,7 +110,8 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
             auth = &t->auth[k];
     if (!auth) {
         smds_trust_put(t);
-        return fail(msg, RSP_ST_SMDS_NO_CERT_FOR_CI, NULL, "no CERT.DSauth under a CI the eUICC verifies");
+        return smds_msg_fail(msg, RSP_ST_SMDS_NO_CERT_FOR_CI, NULL,
+                             "no CERT.DSauth under a CI the eUICC verifies");
     }
     out->trust = t;
     out->auth = auth;
@@ -134,7 +119,7 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
     if (rsp_txn_new(&x->keyring, (uint8_t)chosen, 0, x->txn_ttl, now, out->tid, challenge) != RSP_TXN_OK) {
         smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "transaction id");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "transaction id");
     }
     sgp22_server_signed1 ss;
     memset(&ss, 0, sizeof(ss));
@@ -156,7 +141,7 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     uint8_t *pkid = rsp_arena_alloc(a, 2 + ski_len);
     if (!signed1 || !pkid || ski_len > 127) {
         smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "encoding");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "encoding");
     }
     pkid[0] = 0x04;
     pkid[1] = (uint8_t)ski_len;
@@ -170,7 +155,7 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     out->signature[2] = RSP_SIG_LEN;
     if (rsp_sig_sign(auth->key, signed1, signed1_len, out->signature + 3) != 0) {
         smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "signing");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "signing");
     }
     return RSP_OK;
 }
@@ -227,14 +212,14 @@ static rsp_status verify(smds_t *x, smds_trust *t, const auth_body *b, const sgp
     size_t ci_ski_len;
     if (info->ci_index >= rsp_ci_store_count(t->cis) ||
         !rsp_ci_store_get(t->cis, info->ci_index, &ci_ski, &ci_ski_len))
-        return fail(msg, RSP_ST_CI_PK_UNKNOWN, NULL, "chosen CI no longer configured");
+        return smds_msg_fail(msg, RSP_ST_CI_PK_UNKNOWN, NULL, "chosen CI no longer configured");
     rsp_euicc_identity id;
     rsp_status st = rsp_verify_euicc_chain(t->cis, x->eum_cache, ci_ski, ci_ski_len, ok->eum_certificate.raw,
                                            ok->eum_certificate.raw_len, ok->euicc_certificate.raw,
                                            ok->euicc_certificate.raw_len, now, &id);
     if (st != RSP_OK) {
         snprintf(msg->buf, sizeof(msg->buf), "%s", rsp_cert_last_reason());
-        return fail(msg, st, NULL, msg->buf);
+        return smds_msg_fail(msg, st, NULL, msg->buf);
     }
     const sgp22_euicc_signed1 *es1 = &ok->euicc_signed1;
     int sig = rsp_sig_verify(id.pub, es1->raw.raw, es1->raw.raw_len, ok->euicc_signature1.p,
@@ -242,16 +227,16 @@ static rsp_status verify(smds_t *x, smds_trust *t, const auth_body *b, const sgp
     memcpy(out->eid, id.eid, sizeof(out->eid));
     rsp_euicc_identity_clear(&id);
     if (sig != 0)
-        return fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "euiccSignature1");
+        return smds_msg_fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "euiccSignature1");
     /* Before the challenge: transactionIds are stateless, so one this server never issued is only
      * recognised by not being the one the eUICC signed. */
     if (es1->transaction_id.len != b->tid.len || memcmp(es1->transaction_id.p, b->tid.data, b->tid.len) != 0)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId in euiccSigned1");
+        return smds_msg_fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId in euiccSigned1");
     if (es1->server_challenge.len != RSP_TXN_CHALLENGE_LEN ||
         CRYPTO_memcmp(es1->server_challenge.p, challenge, RSP_TXN_CHALLENGE_LEN) != 0)
-        return fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "serverChallenge");
+        return smds_msg_fail(msg, RSP_ST_EUICC_SIG_INVALID, NULL, "serverChallenge");
     if (!smds_is_own_address(x, (const char *)es1->server_address.p, es1->server_address.len))
-        return fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "serverAddress in euiccSigned1");
+        return smds_msg_fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "serverAddress in euiccSigned1");
     return RSP_OK;
 }
 
@@ -261,7 +246,7 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
     (void)a;
     memset(out, 0, sizeof(*out));
     auth_body b;
-    rsp_status st = bind(doc, auth_fields, &b, msg);
+    rsp_status st = smds_msg_bind(doc, auth_fields, &b, msg);
     if (st != RSP_OK)
         return st;
     out->tid = b.tid.data;
@@ -271,20 +256,22 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
     int rc = rsp_txn_open(&x->keyring, b.tid.data, b.tid.len, now, &info, challenge);
     if (rc != RSP_TXN_OK)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, rsp_txn_strerror(rc));
+        return smds_msg_fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, rsp_txn_strerror(rc));
     sgp22_auth_server_resp resp;
     if (sgp22_auth_server_resp_decode(b.response.data, b.response.len, &resp) != DER_OK)
-        return fail(msg, RSP_ST_INVALID_FIELD,
-                    "authenticateServerResponse: not a valid AuthenticateServerResponse", sgp22_err_field());
+        return smds_msg_fail(msg, RSP_ST_INVALID_FIELD,
+                             "authenticateServerResponse: not a valid AuthenticateServerResponse",
+                             sgp22_err_field());
     /* Consumed from here on: whatever follows, this transaction is over. */
     rc = rsp_txn_consume(x->replay, b.tid.data, info.expiry, now);
     if (rc == RSP_TXN_EREPLAY)
-        return fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId replayed");
+        return smds_msg_fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId replayed");
     if (rc != RSP_TXN_OK)
-        return fail(msg, RSP_ST_INTERNAL, NULL, rsp_txn_strerror(rc));
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, rsp_txn_strerror(rc));
     if (!resp.is_ok)
-        return fail(msg, RSP_ST_INVALID_FIELD, "authenticateServerResponse: the eUICC reported an error",
-                    "authenticateResponseError");
+        return smds_msg_fail(msg, RSP_ST_INVALID_FIELD,
+                             "authenticateServerResponse: the eUICC reported an error",
+                             "authenticateResponseError");
 
     smds_trust *t = smds_trust_get(x);
     st = verify(x, t, &b, &resp.ok, &info, challenge, now, out, msg);
@@ -293,13 +280,13 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
         return st;
 
     if (smds_store_list(x->store, out->eid, now, &out->events) != 0)
-        return fail(msg, RSP_ST_INTERNAL, NULL, "store read");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "store read");
     const sgp22_ctx_params1 *ctx = &resp.ok.euicc_signed1.ctx_params1;
     bool common = ctx->choice == 0 || ctx->choice == SGP22_CTX_COMMON_AUTH;
     if (common && ctx->matching_id.p && ctx->matching_id.len > 0 &&
         !select_event(&out->events, ctx->matching_id.p, ctx->matching_id.len)) {
         smds_es11_auth_result_clear(out);
-        return fail(msg, RSP_ST_EVENT_UNKNOWN, NULL, "matchingId names no event of this EID");
+        return smds_msg_fail(msg, RSP_ST_EVENT_UNKNOWN, NULL, "matchingId names no event of this EID");
     }
     return RSP_OK;
 }
