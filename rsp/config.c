@@ -3,13 +3,14 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <ini.h>
+
+#include "rsp/err.h"
 
 struct entry {
     const rsp_config_key_t *key;
@@ -21,18 +22,6 @@ struct rsp_config {
     struct entry *entries;
     size_t n, cap;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 rsp_config_t *rsp_config_new(void)
 {
@@ -178,19 +167,19 @@ static int assign(struct entry *e, const char *value, const char *origin, char *
         break;
     }
     if (bad) {
-        set_err(err, errlen, "%s: %s.%s: '%s' is not a valid %s", origin, k->section, k->name, value,
-                type_name(k->type));
+        rsp_err_set(err, errlen, "%s: %s.%s: '%s' is not a valid %s", origin, k->section, k->name, value,
+                    type_name(k->type));
         return -1;
     }
     if ((k->type == RSP_CFG_INT || k->type == RSP_CFG_SIZE) && (k->min != 0 || k->max != 0) &&
         (num < k->min || num > k->max)) {
-        set_err(err, errlen, "%s: %s.%s: %s is outside [%lld, %lld]", origin, k->section, k->name, value,
-                k->min, k->max);
+        rsp_err_set(err, errlen, "%s: %s.%s: %s is outside [%lld, %lld]", origin, k->section, k->name, value,
+                    k->min, k->max);
         return -1;
     }
     char *copy = strdup(value);
     if (copy == NULL) {
-        set_err(err, errlen, "%s: out of memory", origin);
+        rsp_err_set(err, errlen, "%s: out of memory", origin);
         return -1;
     }
     free(e->value);
@@ -207,7 +196,7 @@ int rsp_config_declare(rsp_config_t *cfg, const rsp_config_key_t *keys, size_t n
             cap *= 2;
         struct entry *ne = realloc(cfg->entries, cap * sizeof(*ne));
         if (ne == NULL) {
-            set_err(err, errlen, "out of memory");
+            rsp_err_set(err, errlen, "out of memory");
             return -1;
         }
         cfg->entries = ne;
@@ -217,12 +206,12 @@ int rsp_config_declare(rsp_config_t *cfg, const rsp_config_key_t *keys, size_t n
         const rsp_config_key_t *k = &keys[i];
         if (k->section == NULL || k->name == NULL || k->section[0] == '\0' || strchr(k->name, '.') != NULL ||
             strchr(k->section, '.') != NULL) {
-            set_err(err, errlen, "config key %zu: needs a section and a name without '.'", i);
+            rsp_err_set(err, errlen, "config key %zu: needs a section and a name without '.'", i);
             return -1;
         }
         for (size_t j = 0; j < cfg->n; j++) {
             if (key_is(cfg->entries[j].key, k->section, strlen(k->section), k->name)) {
-                set_err(err, errlen, "config key %s.%s declared twice", k->section, k->name);
+                rsp_err_set(err, errlen, "config key %s.%s declared twice", k->section, k->name);
                 return -1;
             }
         }
@@ -247,9 +236,9 @@ int rsp_config_set(rsp_config_t *cfg, const char *key, const char *value, const 
     struct entry *e = find(cfg, key, &ambiguous);
     if (e == NULL) {
         if (ambiguous)
-            set_err(err, errlen, "%s: '%s' is ambiguous; write section.%s", origin, key, key);
+            rsp_err_set(err, errlen, "%s: '%s' is ambiguous; write section.%s", origin, key, key);
         else
-            set_err(err, errlen, "%s: unknown key '%s'", origin, key);
+            rsp_err_set(err, errlen, "%s: unknown key '%s'", origin, key);
         return -1;
     }
     return assign(e, value, origin, err, errlen);
@@ -277,8 +266,8 @@ static char *cfg_ini_reader(char *str, int num, void *stream)
     st->line++;
     if (n > num - 1) {
         if (!st->failed)
-            set_err(st->err, st->errlen, "%s:%u: line longer than %d characters", st->path, st->line,
-                    num - 2);
+            rsp_err_set(st->err, st->errlen, "%s:%u: line longer than %d characters", st->path, st->line,
+                        num - 2);
         st->failed = 1;
         str[0] = '\0';
         return str;
@@ -310,7 +299,7 @@ int rsp_config_load_file(rsp_config_t *cfg, const char *path, char *err, size_t 
     struct ini_state st = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
     st.f = fopen(path, "r");
     if (st.f == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        rsp_err_set(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     int rc = ini_parse_stream(cfg_ini_reader, &st, cfg_ini_handler, &st);
@@ -320,9 +309,9 @@ int rsp_config_load_file(rsp_config_t *cfg, const char *path, char *err, size_t 
         return -1;
     if (rc != 0) {
         if (rc > 0)
-            set_err(err, errlen, "%s:%d: syntax error", path, rc);
+            rsp_err_set(err, errlen, "%s:%d: syntax error", path, rc);
         else
-            set_err(err, errlen, "%s: cannot parse", path);
+            rsp_err_set(err, errlen, "%s: cannot parse", path);
         return -1;
     }
     return 0;
@@ -344,12 +333,12 @@ int rsp_config_parse_args(rsp_config_t *cfg, int argc, char **argv, int *want_he
             file = a + 9;
         } else if (strcmp(a, "--config") == 0) {
             if (i + 1 >= argc) {
-                set_err(err, errlen, "--config needs a file name");
+                rsp_err_set(err, errlen, "--config needs a file name");
                 return -1;
             }
             file = argv[++i];
         } else if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            set_err(err, errlen, "unexpected argument '%s' (flags are --section.key=value)", a);
+            rsp_err_set(err, errlen, "unexpected argument '%s' (flags are --section.key=value)", a);
             return -1;
         }
     }
@@ -368,7 +357,7 @@ int rsp_config_parse_args(rsp_config_t *cfg, int argc, char **argv, int *want_he
         char key[256];
         size_t klen = eq ? (size_t)(eq - body) : strlen(body);
         if (klen == 0 || klen >= sizeof(key)) {
-            set_err(err, errlen, "bad flag '%s'", a);
+            rsp_err_set(err, errlen, "bad flag '%s'", a);
             return -1;
         }
         memcpy(key, body, klen);
@@ -378,7 +367,7 @@ int rsp_config_parse_args(rsp_config_t *cfg, int argc, char **argv, int *want_he
         if (eq == NULL) {
             struct entry *e = find(cfg, key, NULL);
             if (e != NULL && e->key->type != RSP_CFG_BOOL) {
-                set_err(err, errlen, "%s needs =value", origin);
+                rsp_err_set(err, errlen, "%s needs =value", origin);
                 return -1;
             }
         }
@@ -392,6 +381,22 @@ static const struct entry *get(const rsp_config_t *cfg, const char *key, rsp_con
 {
     const struct entry *e = find(cfg, key, NULL);
     return e != NULL && e->key->type == type ? e : NULL;
+}
+
+size_t rsp_config_split_list(char *s, const char **items, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*tok != '\0' && n < max)
+            items[n++] = tok;
+    }
+    return n;
 }
 
 const char *rsp_config_str(const rsp_config_t *cfg, const char *key)

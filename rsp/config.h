@@ -64,6 +64,10 @@ long long rsp_config_int(const rsp_config_t *cfg, const char *key);
 int rsp_config_bool(const rsp_config_t *cfg, const char *key);
 size_t rsp_config_size(const rsp_config_t *cfg, const char *key);
 
+/* Splits a comma-separated list value (a copy the caller owns) in place into items with surrounding
+ * spaces and tabs removed; empty items are skipped and items past max ignored.  Returns the count. */
+size_t rsp_config_split_list(char *s, const char **items, size_t max);
+
 /* Writes every key with its type, default and help text. */
 void rsp_config_usage(const rsp_config_t *cfg, FILE *out);
 

@@ -211,6 +211,18 @@ static void test_args(void)
     rsp_config_free(c);
 }
 
+static void test_split_list(void)
+{
+    char s[] = " a.pem,b.pem ,, \t,c d.pem\t,e.pem";
+    const char *items[3];
+    UT_EQ(rsp_config_split_list(s, items, 3), 3);
+    UT_CHECK(strcmp(items[0], "a.pem") == 0);
+    UT_CHECK(strcmp(items[1], "b.pem") == 0);
+    UT_CHECK(strcmp(items[2], "c d.pem") == 0); /* inner spaces stay; e.pem is past max */
+    char empty[] = " , ";
+    UT_EQ(rsp_config_split_list(empty, items, 3), 0);
+}
+
 int main(void)
 {
     UT_RUN(test_defaults);
@@ -218,5 +230,6 @@ int main(void)
     UT_RUN(test_set_types);
     UT_RUN(test_file);
     UT_RUN(test_args);
+    UT_RUN(test_split_list);
     return ut_finish();
 }

@@ -68,7 +68,8 @@ void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
     rsp_log_access(&a);
 }
 
-rsp_es_ctx *rsp_es_begin(h2o_req_t *req, const char *function, rsp_metrics *metrics, size_t arena_max)
+static rsp_es_ctx *begin(h2o_req_t *req, const char *function, rsp_metrics *metrics, size_t arena_max,
+                         bool notification)
 {
     rsp_es_ctx *c = h2o_mem_alloc_shared(&req->pool, sizeof(*c), dispose_ctx);
     memset(c, 0, sizeof(*c));
@@ -76,6 +77,7 @@ rsp_es_ctx *rsp_es_begin(h2o_req_t *req, const char *function, rsp_metrics *metr
     c->function = function;
     c->metrics = metrics;
     c->start_us = rsp_es_now_us();
+    c->notification = notification;
     if (!json_content_type(req)) {
         c->detail = "content type";
         rsp_http_send_error(req, 415);
@@ -104,6 +106,17 @@ rsp_es_ctx *rsp_es_begin(h2o_req_t *req, const char *function, rsp_metrics *metr
         return NULL;
     }
     return c;
+}
+
+rsp_es_ctx *rsp_es_begin(h2o_req_t *req, const char *function, rsp_metrics *metrics, size_t arena_max)
+{
+    return begin(req, function, metrics, arena_max, false);
+}
+
+rsp_es_ctx *rsp_es_begin_notification(h2o_req_t *req, const char *function, rsp_metrics *metrics,
+                                      size_t arena_max)
+{
+    return begin(req, function, metrics, arena_max, true);
 }
 
 bool rsp_es_bind(rsp_es_ctx *c, const rsp_json_field *fields, void *base)
@@ -144,6 +157,11 @@ void rsp_es_reply_end(rsp_es_ctx *c, rsp_jsonw *w, rsp_status st)
 
 static void reply_header(rsp_es_ctx *c, rsp_status st, const char *message)
 {
+    if (c->notification && st != RSP_OK) {
+        rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
+        rsp_es_finish(c, 204, st);
+        return;
+    }
     rsp_jsonw w;
     rsp_jsonw_init(&w, c->arena, 0);
     rsp_jsonw_obj_begin(&w);

@@ -35,6 +35,7 @@ typedef struct rsp_es_ctx {
     uint64_t start_us;
     const char *detail; /* internal reason for the access log, never sent */
     const char *peer;   /* caller identity for the access log, may be NULL */
+    bool notification;  /* ES notification: every ES-level refusal is answered 204 */
 } rsp_es_ctx;
 
 /* Monotonic microseconds. */
@@ -47,6 +48,13 @@ uint64_t rsp_es_now_us(void);
  * body that is not valid JSON within limits, 500 when out of memory).
  */
 rsp_es_ctx *rsp_es_begin(h2o_req_t *req, const char *function, rsp_metrics *metrics, size_t arena_max);
+
+/* Same for notification functions (handleNotification, handleDownloadProgressInfo):
+ * SGP.22 answers them 204 whatever the outcome, so a body that does not parse
+ * or bind gets 204 (logged with its reason) instead of a Failed header.
+ * Transport failures (415, 400) stay as they are. */
+rsp_es_ctx *rsp_es_begin_notification(h2o_req_t *req, const char *function, rsp_metrics *metrics,
+                                      size_t arena_max);
 
 /* Binds the body to a table; on failure answers Failed with the binding
  * error's status and message and returns false. */

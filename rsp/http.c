@@ -10,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include "rsp/err.h"
 
 #define DEFAULT_BODY_LIMIT (64 * 1024)
 #define DEFAULT_DRAIN_MS 10000
@@ -179,25 +180,13 @@ const char *__lsan_default_suppressions(void)
 
 static const h2o_iovec_t alpn_protocols[] = {{H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void set_ssl_err(char *err, size_t errlen, const char *what, const char *file)
 {
     char buf[256];
     unsigned long e = ERR_peek_last_error();
     ERR_error_string_n(e, buf, sizeof(buf));
     ERR_clear_error();
-    set_err(err, errlen, "%s %s: %s", what, file ? file : "", e ? buf : "failed");
+    rsp_err_set(err, errlen, "%s %s: %s", what, file ? file : "", e ? buf : "failed");
 }
 
 static char *dup_or_null(const char *s)
@@ -767,23 +756,23 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
                           size_t errlen)
 {
     if (srv->started) {
-        set_err(err, errlen, "listeners must be added before start");
+        rsp_err_set(err, errlen, "listeners must be added before start");
         return -1;
     }
     if (cfg == NULL || cfg->name == NULL || cfg->name[0] == '\0') {
-        set_err(err, errlen, "listener needs a name");
+        rsp_err_set(err, errlen, "listener needs a name");
         return -1;
     }
     if (rsp_http_listener_find(srv, cfg->name) >= 0) {
-        set_err(err, errlen, "duplicate listener name %s", cfg->name);
+        rsp_err_set(err, errlen, "duplicate listener name %s", cfg->name);
         return -1;
     }
     if (!cfg->plain && (cfg->cert_file == NULL || cfg->key_file == NULL)) {
-        set_err(err, errlen, "%s: TLS listener needs cert_file and key_file", cfg->name);
+        rsp_err_set(err, errlen, "%s: TLS listener needs cert_file and key_file", cfg->name);
         return -1;
     }
     if (!cfg->plain && cfg->client_auth != RSP_HTTP_CLIENT_CERT_NONE && cfg->n_client_ca_files == 0) {
-        set_err(err, errlen, "%s: client certificate checking needs client CA files", cfg->name);
+        rsp_err_set(err, errlen, "%s: client certificate checking needs client CA files", cfg->name);
         return -1;
     }
     struct listener *l = calloc(1, sizeof(*l));
@@ -792,7 +781,7 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
         free(l);
         if (nl != NULL)
             srv->listeners = nl;
-        set_err(err, errlen, "out of memory");
+        rsp_err_set(err, errlen, "out of memory");
         return -1;
     }
     srv->listeners = nl;
@@ -825,7 +814,7 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     for (size_t i = 0; !oom && i < l->n_ca_files; i++)
         oom = l->ca_files[i] == NULL;
     if (oom) {
-        set_err(err, errlen, "out of memory");
+        rsp_err_set(err, errlen, "out of memory");
         listener_free(l);
         return -1;
     }
@@ -838,7 +827,7 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     l->hosts[0] =
         h2o_config_register_host(&srv->globalconf, h2o_iovec_init(hostname, strlen(hostname)), 65535);
     if (l->hosts[0] == NULL) {
-        set_err(err, errlen, "h2o host registration failed");
+        rsp_err_set(err, errlen, "h2o host registration failed");
         listener_free(l);
         return -1;
     }
@@ -911,7 +900,7 @@ static int resolve(const struct listener *l, struct sockaddr_storage *ss, sockle
     snprintf(port, sizeof(port), "%u", (unsigned)l->port);
     int rc = getaddrinfo(l->address, port, &hints, &res);
     if (rc != 0 || res == NULL) {
-        set_err(err, errlen, "%s: cannot resolve %s: %s", l->name, l->address, gai_strerror(rc));
+        rsp_err_set(err, errlen, "%s: cannot resolve %s: %s", l->name, l->address, gai_strerror(rc));
         if (res != NULL)
             freeaddrinfo(res);
         return -1;
@@ -948,8 +937,8 @@ static int open_listen_socket(struct listener *l, const struct sockaddr_storage 
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
         bind(fd, (const struct sockaddr *)ss, len) != 0 || (reuseport && listen(fd, H2O_SOMAXCONN) != 0)) {
-        set_err(err, errlen, "%s: cannot listen on %s port %u: %s", l->name, l->address,
-                (unsigned)get_port(ss), strerror(errno));
+        rsp_err_set(err, errlen, "%s: cannot listen on %s port %u: %s", l->name, l->address,
+                    (unsigned)get_port(ss), strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -978,13 +967,13 @@ static int bind_listener(struct listener *l, unsigned nworkers, char *err, size_
     l->port = bound_port(probe);
     close(probe);
     if (l->port == 0) {
-        set_err(err, errlen, "%s: getsockname: %s", l->name, strerror(errno));
+        rsp_err_set(err, errlen, "%s: getsockname: %s", l->name, strerror(errno));
         return -1;
     }
     set_port(&ss, l->port);
     if (l->fds == NULL) {
         if ((l->fds = malloc(nworkers * sizeof(int))) == NULL) {
-            set_err(err, errlen, "out of memory");
+            rsp_err_set(err, errlen, "out of memory");
             return -1;
         }
         for (unsigned i = 0; i < nworkers; i++)
@@ -1211,11 +1200,11 @@ static void *worker_main(void *arg)
 int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen)
 {
     if (srv->started) {
-        set_err(err, errlen, "already started");
+        rsp_err_set(err, errlen, "already started");
         return -1;
     }
     if (srv->nlisteners == 0) {
-        set_err(err, errlen, "no listeners");
+        rsp_err_set(err, errlen, "no listeners");
         return -1;
     }
     size_t max_limit = 0;
@@ -1230,7 +1219,7 @@ int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen)
 
     srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
     if (srv->workers == NULL) {
-        set_err(err, errlen, "out of memory");
+        rsp_err_set(err, errlen, "out of memory");
         return -1;
     }
     for (unsigned i = 0; i < srv->nworkers; i++) {
@@ -1240,7 +1229,7 @@ int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen)
         w->stop_msg.kind = CTL_STOP;
         w->slots = calloc(srv->nlisteners, sizeof(*w->slots));
         if (w->slots == NULL) {
-            set_err(err, errlen, "out of memory");
+            rsp_err_set(err, errlen, "out of memory");
             return -1;
         }
     }
@@ -1270,7 +1259,7 @@ int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen)
         pthread_cond_wait(&srv->init_cond, &srv->init_lock);
     pthread_mutex_unlock(&srv->init_lock);
     if (created != srv->nworkers) {
-        set_err(err, errlen, "cannot create worker threads");
+        rsp_err_set(err, errlen, "cannot create worker threads");
         rsp_http_server_stop(srv);
         rsp_http_server_wait(srv);
         return -1;
@@ -1336,12 +1325,12 @@ int rsp_http_server_run(rsp_http_server_t *srv, int (*reload)(void *ctx), void *
 int rsp_http_server_reload_tls(rsp_http_server_t *srv, char *err, size_t errlen)
 {
     if (!srv->started || srv->joined) {
-        set_err(err, errlen, "server is not running");
+        rsp_err_set(err, errlen, "server is not running");
         return -1;
     }
     SSL_CTX **fresh = calloc(srv->nlisteners, sizeof(*fresh));
     if (fresh == NULL) {
-        set_err(err, errlen, "out of memory");
+        rsp_err_set(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < srv->nlisteners; i++) {

@@ -369,6 +369,17 @@ int rsp_jsonw_finish(rsp_jsonw *w, const char **out, size_t *len)
     return 0;
 }
 
+int rsp_jsonw_print_line(rsp_jsonw *w, FILE *f)
+{
+    const char *text;
+    size_t len;
+    int rc = rsp_jsonw_finish(w, &text, &len);
+    if (rc == 0 && (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF))
+        rc = RSP_JSONW_EIO;
+    rsp_jsonw_free(w);
+    return rc;
+}
+
 const char *rsp_jsonw_strerror(int err)
 {
     switch (err) {
@@ -382,6 +393,8 @@ const char *rsp_jsonw_strerror(int err)
         return "call not allowed in this state";
     case RSP_JSONW_EUTF8:
         return "string is not valid UTF-8";
+    case RSP_JSONW_EIO:
+        return "cannot write the text";
     }
     return "unknown writer error";
 }

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "rsp/arena.h"
 #include "rsp/status.h"
@@ -35,6 +36,7 @@ enum {
     RSP_JSONW_ELIMIT = -2, /* output would exceed the maximum size */
     RSP_JSONW_ESTATE = -3, /* call not allowed here (structure) or nesting too deep */
     RSP_JSONW_EUTF8 = -4,  /* string or name is not well-formed UTF-8 */
+    RSP_JSONW_EIO = -5,    /* the stream refused the text (rsp_jsonw_print_line) */
 };
 
 typedef struct rsp_jsonw {
@@ -102,6 +104,10 @@ int rsp_jsonw_req_header(rsp_jsonw *w, const char *requester, const char *call_i
 /* Checks that exactly one complete value was written, NUL-terminates and
  * returns the text (owned as described above). */
 int rsp_jsonw_finish(rsp_jsonw *w, const char **out, size_t *len);
+
+/* Finishes the text, writes it and a newline to f (one JSON Lines record, as the command-line tools
+ * print), then frees the writer.  Returns 0, the writer's error (nothing written), or RSP_JSONW_EIO. */
+int rsp_jsonw_print_line(rsp_jsonw *w, FILE *f);
 
 /* Short English name of an RSP_JSONW_E* code. */
 const char *rsp_jsonw_strerror(int err);

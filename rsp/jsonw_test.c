@@ -1,6 +1,7 @@
 #include "rsp/jsonw.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rsp/json.h"
@@ -385,9 +386,44 @@ static void test_binary_round_trip(void)
     }
 }
 
+static void test_print_line(void)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    UT_CHECK(f != NULL);
+    if (!f)
+        return;
+    rsp_jsonw w;
+    rsp_jsonw_init(&w, NULL, 0);
+    rsp_jsonw_obj_begin(&w);
+    rsp_jsonw_kstr(&w, "a", "line\nbreak");
+    rsp_jsonw_obj_end(&w);
+    UT_EQ(rsp_jsonw_print_line(&w, f), 0);
+    /* an unfinished value prints nothing and gives the writer's error */
+    rsp_jsonw_init(&w, NULL, 0);
+    rsp_jsonw_obj_begin(&w);
+    UT_EQ(rsp_jsonw_print_line(&w, f), RSP_JSONW_ESTATE);
+    rsp_jsonw_init(&w, arena, 0);
+    rsp_jsonw_str(&w, "two");
+    UT_EQ(rsp_jsonw_print_line(&w, f), 0);
+    UT_EQ(fclose(f), 0);
+    UT_CHECK(strcmp(text, "{\"a\":\"line\\nbreak\"}\n\"two\"\n") == 0);
+    free(text);
+    /* a stream that refuses the bytes */
+    FILE *ro = fopen("/dev/null", "r");
+    UT_CHECK(ro != NULL);
+    if (ro) {
+        rsp_jsonw_init(&w, NULL, 0);
+        rsp_jsonw_int(&w, 1);
+        UT_EQ(rsp_jsonw_print_line(&w, ro), RSP_JSONW_EIO);
+        fclose(ro);
+    }
+}
+
 static void test_strerror(void)
 {
-    for (int e = RSP_JSONW_OK; e >= RSP_JSONW_EUTF8; e--)
+    for (int e = RSP_JSONW_OK; e >= RSP_JSONW_EIO; e--)
         UT_CHECK(strcmp(rsp_jsonw_strerror(e), "unknown writer error") != 0);
     UT_CHECK(strcmp(rsp_jsonw_strerror(5), "unknown writer error") == 0);
 }
@@ -405,6 +441,7 @@ int main(void)
     UT_RUN(test_every_status_round_trips);
     UT_RUN(test_request_header);
     UT_RUN(test_binary_round_trip);
+    UT_RUN(test_print_line);
     UT_RUN(test_strerror);
     rsp_arena_free(arena);
     return ut_finish();

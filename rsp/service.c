@@ -124,22 +124,6 @@ static int mkdir_p(const char *path)
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
-/* Splits a comma-separated list in place into trimmed, non-empty items. */
-static size_t split_list(char *s, const char **items, size_t max)
-{
-    size_t n = 0;
-    for (char *tok = strtok(s, ","); tok != NULL; tok = strtok(NULL, ",")) {
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
-        if (*tok != '\0' && n < max)
-            items[n++] = tok;
-    }
-    return n;
-}
-
 static const char *pick(const rsp_config_t *cfg, const char *specific, const char *fallback)
 {
     const char *v = rsp_config_str(cfg, specific);
@@ -196,7 +180,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
     if (cas == NULL)
         return -1;
     const char *ca_files[MAX_CA_FILES];
-    size_t nca = split_list(cas, ca_files, MAX_CA_FILES);
+    size_t nca = rsp_config_split_list(cas, ca_files, MAX_CA_FILES);
     rsp_http_listener_config_t s2s = {
         .name = "s2s",
         .address = rsp_config_str(cfg, "s2s.address"),

@@ -14,8 +14,9 @@
  *   with that EventID / AC token (8.2.6/3.8; bound to another EID 8.1.1/3.8);
  *   not released 8.2/1.2; expired 8.8.5/4.10; too many sessions 8.8.5/6.4; a
  *   transactionId this order already started a session with 8.10.1/3.9.  The
- *   session (transactionId, eUICC certificate, smdpSignature2, CERT.DPpb) is
- *   stored with the order, so any process can serve the next call.
+ *   session (transactionId, PK.EUICC, smdpSignature2, the CI of CERT.DPpb) is
+ *   stored with the order, so any process can serve the next call, however
+ *   long after the transaction's own expiry it comes.
  *   smdpSigned2 {transactionId, ccRequiredFlag = the order has a confirmation
  *   code, bppEuiccOtpk when a BPP is bound already}; smdpSignature2 with
  *   SK.DPpb over smdpSigned2 || 5F37 euiccSignature1.
@@ -29,7 +30,7 @@
  *   one-time key kept sealed) under the new transactionId.
  * HandleNotification: always 204.  ProfileInstallationResult: the session by
  *   its transactionId, euiccSignPIR over the received BF27 with the session's
- *   eUICC certificate, our OID, the ICCID; then Installed or Error.
+ *   PK.EUICC, our OID, the ICCID; then Installed or Error.
  *   otherSignedNotification: chain and euiccNotificationSignature checked and
  *   logged.
  * CancelSession: CancelSessionResponse with cancelSessionResponseOk (1.1/2.1);
@@ -80,36 +81,30 @@ static const uint8_t *dup_bytes(smdp_call *c, const uint8_t *p, size_t n)
     return rsp_arena_memdup(c->a, p, n ? n : 1);
 }
 
-/* PK.EUICC of the session's eUICC certificate (owned by the caller), or NULL. */
+/* PK.EUICC kept with the session (owned by the caller), or NULL. */
 static EVP_PKEY *session_key(const smdp_order *o)
 {
-    const unsigned char *p = o->euicc_cert;
-    X509 *cert = o->euicc_cert_len ? d2i_X509(NULL, &p, (long)o->euicc_cert_len) : NULL;
-    EVP_PKEY *k = cert ? X509_get_pubkey(cert) : NULL;
-    X509_free(cert);
-    return k;
+    const unsigned char *p = o->euicc_pub;
+    return o->euicc_pub_len ? d2i_PUBKEY(NULL, &p, (long)o->euicc_pub_len) : NULL;
 }
 
-/* Session data kept with the order: 01 || smdpSignature2 (64) || len || SKI of CERT.DPpb's CI. */
-static size_t session_pack(uint8_t out[SMDP_SESSION_DATA_MAX], const uint8_t sig[RSP_SIG_LEN],
-                           const uint8_t *ski, size_t ski_len)
+/* Session data kept with the order: 01 || len || SKI of the CI of the CERT.DPpb sent in
+ * AuthenticateClient, which must also sign the BPP whenever getBoundProfilePackage comes. */
+static size_t session_pack(uint8_t out[SMDP_SESSION_DATA_MAX], const uint8_t *ski, size_t ski_len)
 {
     out[0] = 1;
-    memcpy(out + 1, sig, RSP_SIG_LEN);
-    out[1 + RSP_SIG_LEN] = (uint8_t)ski_len;
-    memcpy(out + 2 + RSP_SIG_LEN, ski, ski_len);
-    return 2 + RSP_SIG_LEN + ski_len;
+    out[1] = (uint8_t)ski_len;
+    memcpy(out + 2, ski, ski_len);
+    return 2 + ski_len;
 }
 
-static bool session_unpack(const smdp_order *o, const uint8_t **sig, const uint8_t **ski, size_t *ski_len)
+static bool session_unpack(const smdp_order *o, const uint8_t **ski, size_t *ski_len)
 {
     const uint8_t *d = o->session_data;
-    if (o->session_data_len < 2 + RSP_SIG_LEN || d[0] != 1 ||
-        o->session_data_len != 2 + RSP_SIG_LEN + (size_t)d[1 + RSP_SIG_LEN] || d[1 + RSP_SIG_LEN] == 0)
+    if (o->session_data_len < 3 || d[0] != 1 || o->session_data_len != 2 + (size_t)d[1])
         return false;
-    *sig = d + 1;
-    *ski = d + 2 + RSP_SIG_LEN;
-    *ski_len = d[1 + RSP_SIG_LEN];
+    *ski = d + 2;
+    *ski_len = d[1];
     return true;
 }
 
@@ -218,13 +213,18 @@ static rsp_status find_order(smdp_call *c, const sgp22_ctx_params1 *ctx, const c
 static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_resp *resp,
                         const rsp_txn_info *info, const rsp_euicc_identity *id)
 {
+    uint8_t *spki = NULL;
+    int spki_len = i2d_PUBKEY(id->pub, &spki);
+    const uint8_t *pub =
+        spki_len > 0 && spki_len <= SMDP_PUB_MAX ? dup_bytes(c, spki, (size_t)spki_len) : NULL;
+    OPENSSL_free(spki);
+    if (!pub)
+        return fail(c, RSP_ST_INTERNAL, "PK.EUICC encoding");
     const sgp22_auth_resp_ok *ok = &resp->ok;
     const sgp22_ctx_params1 *ctx = &ok->euicc_signed1.ctx_params1;
     if (ctx->choice != 0 && ctx->choice != SGP22_CTX_COMMON_AUTH)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "ctxParams1: not ctxParamsForCommonAuthentication",
                         "ctxParams1 choice");
-    if (ok->euicc_certificate.raw_len > SMDP_EUICC_CERT_MAX)
-        return fail(c, RSP_ST_EUICC_CERT_INVALID, "eUICC certificate too large");
     rsp_status st = find_order(c, ctx, id->eid);
     if (st != RSP_OK)
         return fail(c, st,
@@ -269,7 +269,7 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
         return fail(c, RSP_ST_INTERNAL, "encoding or signing");
     sig_tlv(c->sig_tlv, sig2);
     uint8_t session[SMDP_SESSION_DATA_MAX];
-    size_t session_len = session_pack(session, sig2, pb->ci_ski, pb->ci_ski_len);
+    size_t session_len = session_pack(session, pb->ci_ski, pb->ci_ski_len);
     c->cert = dup_bytes(c, pb->der, pb->der_len);
     c->cert_len = pb->der_len;
 
@@ -278,11 +278,12 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     op->eid = smdp_call_str(c, id->eid);
     op->tid = dup_bytes(c, c->tid, c->tid_len);
     op->tid_len = c->tid_len;
-    op->euicc_cert = dup_bytes(c, ok->euicc_certificate.raw, ok->euicc_certificate.raw_len);
-    op->euicc_cert_len = ok->euicc_certificate.raw_len;
+    op->euicc_pub = pub;
+    op->euicc_pub_len = (size_t)spki_len;
+    op->smdp_sig2 = dup_bytes(c, sig2, sizeof(sig2));
     op->session_data = dup_bytes(c, session, session_len);
     op->session_data_len = session_len;
-    if (!c->cert || !op->iccid || !op->eid || !op->tid || !op->euicc_cert || !op->session_data)
+    if (!c->cert || !op->iccid || !op->eid || !op->tid || !op->smdp_sig2 || !op->session_data)
         return fail(c, RSP_ST_INTERNAL, "out of memory");
     c->step = STEP_OP;
     return SMDP_CALL_OP;
@@ -461,6 +462,10 @@ static int get_bpp(smdp_call *c, const rsp_json_doc *doc)
         return SMDP_CALL_DONE;
     memcpy(c->tid, b.tid.data, b.tid.len);
     c->tid_len = b.tid.len;
+    /* the transactionId first, as for every function of a session */
+    rsp_status st = session_order(c);
+    if (st != RSP_OK)
+        return fail(c, st, "no session with this transactionId");
     sgp22_prepare_download_resp resp;
     if (sgp22_prepare_download_resp_decode(b.data.data, b.data.len, &resp) != DER_OK)
         return fail_msg(c, RSP_ST_INVALID_FIELD,
@@ -469,17 +474,14 @@ static int get_bpp(smdp_call *c, const rsp_json_doc *doc)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "prepareDownloadResponse: the eUICC reported an error",
                         "downloadResponseError");
     const sgp22_euicc_signed2 *es2 = &resp.ok.euicc_signed2;
-    rsp_status st = session_order(c);
-    if (st != RSP_OK)
-        return fail(c, st, "no session with this transactionId");
     if (!same(es2->transaction_id.p, es2->transaction_id.len, c->tid, c->tid_len))
         return fail(c, RSP_ST_TRANSACTION_UNKNOWN, "transactionId in euiccSigned2");
-    const uint8_t *sig2, *ski;
+    const uint8_t *ski;
     size_t ski_len;
-    if (!session_unpack(&c->order, &sig2, &ski, &ski_len))
+    if (!c->order.has_smdp_sig2 || !session_unpack(&c->order, &ski, &ski_len))
         return fail(c, RSP_ST_TRANSACTION_UNKNOWN, "session state missing");
     uint8_t tlv[RSP_AUTH_SIG_TLV_LEN];
-    sig_tlv(tlv, sig2);
+    sig_tlv(tlv, c->order.smdp_sig2);
     EVP_PKEY *pub = session_key(&c->order);
     int v = pub ? rsp_sig_verify2(pub, es2->raw.raw, es2->raw.raw_len, tlv, sizeof(tlv),
                                   resp.ok.euicc_signature2.p, resp.ok.euicc_signature2.len)
@@ -623,6 +625,9 @@ static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
         return SMDP_CALL_DONE;
     memcpy(c->tid, b.tid.data, b.tid.len);
     c->tid_len = b.tid.len;
+    rsp_status st = session_order(c);
+    if (st != RSP_OK)
+        return fail(c, st, "no session with this transactionId");
     sgp22_cancel_session_resp resp;
     if (sgp22_cancel_session_resp_decode(b.data.data, b.data.len, &resp) != DER_OK)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "cancelSessionResponse: not a valid CancelSessionResponse",
@@ -631,9 +636,6 @@ static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "cancelSessionResponse: the eUICC reported an error",
                         "cancelSessionResponseError");
     const sgp22_cancel_session_signed *s = &resp.ok.euicc_cancel_session_signed;
-    rsp_status st = session_order(c);
-    if (st != RSP_OK)
-        return fail(c, st, "no session with this transactionId");
     if (!same(s->transaction_id.p, s->transaction_id.len, c->tid, c->tid_len))
         return fail(c, RSP_ST_TRANSACTION_UNKNOWN, "transactionId in euiccCancelSessionSigned");
     EVP_PKEY *pub = session_key(&c->order);

@@ -411,6 +411,14 @@ static void test_cancel_session(void)
     body = lpa_json_cancel_session("00112233445566778899AABBCCDDEEFF", resp.buf, resp.len);
     UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     free(body);
+    /* an error from the eUICC, or garbage, for a genuine session: refused, nothing changes */
+    static const uint8_t cancel_err[] = {0xBF, 0x41, 0x03, 0x81, 0x01, 0x7F};
+    body = lpa_json_cancel_session(d.tid_hex, cancel_err, sizeof(cancel_err));
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_INVALID_FIELD);
+    free(body);
+    body = lpa_json_cancel_session(d.tid_hex, cancel_err, 3);
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_INVALID_FIELD);
+    free(body);
     /* endUserRejection: final, the event goes */
     body = lpa_json_cancel_session(d.tid_hex, resp.buf, resp.len);
     UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_OK);
@@ -500,11 +508,11 @@ static void test_bad_bodies(void)
          RSP_ST_INVALID_FIELD},
         {SMDP_FN_GET_BPP, "{\"transactionId\":\"0102\"}", RSP_ST_MANDATORY_MISSING},
         {SMDP_FN_GET_BPP, "{\"transactionId\":\"0102\",\"prepareDownloadResponse\":\"vyEA\"}",
-         RSP_ST_INVALID_FIELD},
+         RSP_ST_TRANSACTION_UNKNOWN},
         {SMDP_FN_CANCEL_SESSION, "{\"transactionId\":\"0102\",\"cancelSessionResponse\":\"v0EA\"}",
-         RSP_ST_INVALID_FIELD},
+         RSP_ST_TRANSACTION_UNKNOWN},
         {SMDP_FN_CANCEL_SESSION, "{\"transactionId\":\"0102\",\"cancelSessionResponse\":\"v0EDgQF/\"}",
-         RSP_ST_INVALID_FIELD},
+         RSP_ST_TRANSACTION_UNKNOWN},
         {SMDP_FN_CANCEL_SESSION, "{\"cancelSessionResponse\":\"v0EA\"}", RSP_ST_MANDATORY_MISSING},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -35,7 +35,7 @@ static const rsp_config_key_t keys[] = {
      "seconds between InitiateAuthentication and AuthenticateClient"},
     {"smdp", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000, "consumed transactionIds remembered"},
     {"smdp", "eum_cache", RSP_CFG_INT, "1024", 1, 1000000, "verified EUM certificates cached"},
-    {"smdp", "host_id", RSP_CFG_STR, "rsp-smdp", 0, 0, "BSP hostId (1 to 16 characters)"},
+    {"smdp", "host_id", RSP_CFG_STR, "", 0, 0, "BSP hostId (1 to 16 characters; default: the FQDN, cut)"},
     {"smdp", "cc_max_attempts", RSP_CFG_INT, "3", 1, 1000, "wrong confirmation codes before 8.2.7/6.4"},
     {"smdp", "download_max_attempts", RSP_CFG_INT, "3", 1, 1000,
      "download sessions per order before 8.8.5/6.4"},

@@ -127,8 +127,11 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
               copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
               copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid) ||
-              copy_bin(o->euicc_cert, sizeof(o->euicc_cert), &o->euicc_cert_len, &p->euicc_cert) ||
+              copy_bin(o->euicc_pub, sizeof(o->euicc_pub), &o->euicc_pub_len, &p->euicc_pub) ||
+              (p->smdp_signature2.len != 0 && p->smdp_signature2.len != SMDP_SIG_LEN) ||
+              copy_bin(o->smdp_sig2, sizeof(o->smdp_sig2), NULL, &p->smdp_signature2) ||
               copy_bin(o->session_data, sizeof(o->session_data), &o->session_data_len, &p->session_data);
+    o->has_smdp_sig2 = p->smdp_signature2.len == SMDP_SIG_LEN;
     o->state = (smdp_state)p->state;
     o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
     o->cc_attempts = p->cc_attempts;
@@ -200,7 +203,8 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     p.ppp_len = o->ppp_len;
     p.ppp_segments = o->ppp_segments;
     p.session_tid = bin(o->session_tid, o->session_tid_len);
-    p.euicc_cert = bin(o->euicc_cert, o->euicc_cert_len);
+    p.euicc_pub = bin(o->euicc_pub, o->euicc_pub_len);
+    p.smdp_signature2 = bin(o->smdp_sig2, o->has_smdp_sig2 ? SMDP_SIG_LEN : 0);
     p.session_data = bin(o->session_data, o->session_data_len);
     p.expired = o->expired;
     if (o->binding.present) {
@@ -402,8 +406,10 @@ static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
     memset(&o->binding, 0, sizeof(o->binding));
     memset(o->session_tid, 0, sizeof(o->session_tid));
     o->session_tid_len = 0;
-    memset(o->euicc_cert, 0, sizeof(o->euicc_cert));
-    o->euicc_cert_len = 0;
+    memset(o->euicc_pub, 0, sizeof(o->euicc_pub));
+    o->euicc_pub_len = 0;
+    memset(o->smdp_sig2, 0, sizeof(o->smdp_sig2));
+    o->has_smdp_sig2 = false;
     memset(o->session_data, 0, sizeof(o->session_data));
     o->session_data_len = 0;
 }
@@ -686,9 +692,9 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_ORDER_EXPIRED);
     if (b->download_attempts >= s->cfg.download_max_attempts)
         return refuse(op, RSP_ST_DOWNLOAD_RETRIES);
-    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX ||
-        op->euicc_cert_len > SMDP_EUICC_CERT_MAX || (op->euicc_cert_len && !op->euicc_cert) ||
-        op->session_data_len > SMDP_SESSION_DATA_MAX || (op->session_data_len && !op->session_data))
+    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX || op->euicc_pub_len > SMDP_PUB_MAX ||
+        (op->euicc_pub_len && !op->euicc_pub) || op->session_data_len > SMDP_SESSION_DATA_MAX ||
+        (op->session_data_len && !op->session_data))
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
@@ -699,10 +705,14 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     a->download_attempts++;
     memcpy(a->session_tid, op->tid, op->tid_len);
     a->session_tid_len = op->tid_len;
-    memset(a->euicc_cert, 0, sizeof(a->euicc_cert));
-    if (op->euicc_cert_len)
-        memcpy(a->euicc_cert, op->euicc_cert, op->euicc_cert_len);
-    a->euicc_cert_len = op->euicc_cert_len;
+    memset(a->euicc_pub, 0, sizeof(a->euicc_pub));
+    if (op->euicc_pub_len)
+        memcpy(a->euicc_pub, op->euicc_pub, op->euicc_pub_len);
+    a->euicc_pub_len = op->euicc_pub_len;
+    a->has_smdp_sig2 = op->smdp_sig2 != NULL;
+    memset(a->smdp_sig2, 0, sizeof(a->smdp_sig2));
+    if (op->smdp_sig2)
+        memcpy(a->smdp_sig2, op->smdp_sig2, SMDP_SIG_LEN);
     memset(a->session_data, 0, sizeof(a->session_data));
     if (op->session_data_len)
         memcpy(a->session_data, op->session_data, op->session_data_len);

@@ -10,6 +10,7 @@
  *   ConfirmOrder (release no/yes)  Allocated, Linked -> Confirmed / Released
  *   ReleaseProfile                 Confirmed -> Released
  *   ES9+ download start            Released, Downloaded -> (same): session begins
+ *                                  (keeps PK.EUICC and smdpSignature2 for the later calls)
  *   ES9+ BPP delivered             Released, Downloaded -> Downloaded
  *   ES9+ install result            Downloaded -> Installed | Error
  *   ES9+ cancel session            Released, Downloaded -> Released
@@ -74,7 +75,7 @@
 #define SMDP_OTPK_LEN 65
 #define SMDP_OTSK_BLOB_MAX 256
 #define SMDP_CC_HASH_LEN 32
-#define SMDP_EUICC_CERT_MAX 2048  /* CERT.EUICC.ECDSA DER kept for the download session */
+#define SMDP_PUB_MAX 128          /* SubjectPublicKeyInfo DER of a 256-bit EC key, with room */
 #define SMDP_SESSION_DATA_MAX 256 /* opaque session state of the ES9+ service */
 
 typedef enum smdp_state {
@@ -128,10 +129,10 @@ typedef struct smdp_order {
     uint32_t ppp_segments;
     uint8_t session_tid[SMDP_TID_MAX];
     size_t session_tid_len;
-    /* the eUICC certificate authenticated at the start of the session: verifies euiccSignature2,
-     * euiccSignPIR and euiccCancelSessionSignature in later calls, on whichever process serves them */
-    uint8_t euicc_cert[SMDP_EUICC_CERT_MAX];
-    size_t euicc_cert_len;
+    uint8_t euicc_pub[SMDP_PUB_MAX]; /* PK.EUICC.ECDSA of the session (SPKI DER) */
+    size_t euicc_pub_len;            /* 0 when no session */
+    uint8_t smdp_sig2[SMDP_SIG_LEN]; /* smdpSignature2 of the session */
+    bool has_smdp_sig2;
     uint8_t session_data[SMDP_SESSION_DATA_MAX]; /* the service's own state of the session (opaque) */
     size_t session_data_len;
     bool expired; /* the order expiry was processed (SMDP_OP_EXPIRE) */
@@ -176,7 +177,7 @@ typedef enum smdp_op_kind {
                                 smds_address?, root_smds_address?; out: after.matching_id */
     SMDP_OP_CANCEL_ORDER,    /* in: owner, iccid, final_state, eid?, matching_id? */
     SMDP_OP_RELEASE_PROFILE, /* in: owner, iccid */
-    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_cert?, session_data? */
+    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_pub?, smdp_sig2?, session_data? */
     SMDP_OP_CHECK_CC,        /* in: iccid, tid, hash_cc? */
     SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
     SMDP_OP_INSTALL_RESULT,  /* in: iccid, tid (of the BPP), ok */
@@ -215,16 +216,17 @@ typedef struct smdp_op {
     smdp_state final_state; /* CANCEL_ORDER: AVAILABLE or UNAVAILABLE */
     const uint8_t *tid;     /* transactionId, 1..16 octets */
     size_t tid_len;
+    const uint8_t *euicc_pub; /* DOWNLOAD_START: PK.EUICC.ECDSA, SPKI DER (<= SMDP_PUB_MAX) */
+    size_t euicc_pub_len;
+    const uint8_t *smdp_sig2;  /* DOWNLOAD_START: smdpSignature2, SMDP_SIG_LEN octets */
     const uint8_t *hash_cc;    /* 32 octets from euiccSigned2, NULL when absent */
     const uint8_t *euicc_otpk; /* 65 octets */
     const uint8_t *otsk_blob;  /* smdp_otsk_seal output */
     size_t otsk_blob_len;
     const uint8_t *bpp; /* the BF36 delivered */
     size_t bpp_len;
-    bool ok;                   /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
-    bool final;                /* CANCEL_SESSION: the end user or the eUICC ended the order */
-    const uint8_t *euicc_cert; /* DOWNLOAD_START: CERT.EUICC DER to keep for the session */
-    size_t euicc_cert_len;
+    bool ok;                     /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
+    bool final;                  /* CANCEL_SESSION: the end user or the eUICC ended the order */
     const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */
     size_t session_data_len;
     const smdp_import *import; /* IMPORT */

@@ -867,29 +867,24 @@ static void test_events_and_hooks(void)
     UT_EQ(run(op, &a), RSP_OK);
     UT_CHECK(a.event_registered);
 
-    /* the session keeps the eUICC certificate until it ends; a non-final cancel keeps the event */
-    uint8_t tid[16], cert[700];
+    /* the session keeps its own data until it ends; a non-final cancel keeps the event */
+    uint8_t tid[16], big[SMDP_SESSION_DATA_MAX + 1];
     RAND_bytes(tid, sizeof(tid));
-    memset(cert, 0x30, sizeof(cert));
+    memset(big, 0x30, sizeof(big));
     op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 3);
-    op->euicc_cert = cert;
-    op->euicc_cert_len = sizeof(cert);
     op->session_data = (const uint8_t *)"state";
     op->session_data_len = 5;
     UT_EQ(run(op, &a), RSP_OK);
     smdp_order f;
     UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &f), RSP_OK);
-    UT_EQ(f.euicc_cert_len, sizeof(cert));
-    UT_CHECK(memcmp(f.euicc_cert, cert, sizeof(cert)) == 0);
     UT_CHECK(f.session_data_len == 5 && memcmp(f.session_data, "state", 5) == 0);
     op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 3);
-    op->euicc_cert = cert;
-    op->euicc_cert_len = SMDP_EUICC_CERT_MAX + 1;
+    op->session_data = big;
+    op->session_data_len = sizeof(big);
     UT_EQ(run(op, NULL), RSP_ST_INVALID_FIELD);
     op = session_op(SMDP_OP_CANCEL_SESSION, ic, tid, T0 + 4);
     UT_EQ(run(op, &a), RSP_OK);
-    UT_CHECK(a.event_registered && a.euicc_cert_len == 0 && a.session_data_len == 0 &&
-             a.state == SMDP_STATE_RELEASED);
+    UT_CHECK(a.event_registered && a.session_data_len == 0 && a.state == SMDP_STATE_RELEASED);
     /* a final cancel ends the event */
     op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 5);
     UT_EQ(run(op, NULL), RSP_OK);

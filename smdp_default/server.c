@@ -109,8 +109,10 @@ static int resumed(h2o_req_t *req, void *arg)
 static int handle(h2o_req_t *req, void *ctx)
 {
     const route *r = ctx;
-    rsp_es_ctx *c = rsp_es_begin(req, smdp_fn_name(r->fn), r->x->metrics,
-                                 r->fn == SMDP_FN_GET_BPP ? ARENA_BPP : ARENA_DEFAULT);
+    size_t arena = r->fn == SMDP_FN_GET_BPP ? ARENA_BPP : ARENA_DEFAULT;
+    rsp_es_ctx *c = r->fn == SMDP_FN_HANDLE_NOTIFICATION
+                        ? rsp_es_begin_notification(req, smdp_fn_name(r->fn), r->x->metrics, arena)
+                        : rsp_es_begin(req, smdp_fn_name(r->fn), r->x->metrics, arena);
     if (!c)
         return 0;
     const char *cn = smdp_fn_is_es2(r->fn) ? rsp_http_peer(req) : NULL;

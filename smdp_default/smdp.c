@@ -594,10 +594,15 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
         seterr(err, errlen, "at least one CI and one CERT.DPauth / CERT.DPpb pair are required%s", NULL);
         return NULL;
     }
-    const char *host_id = cfg->host_id && cfg->host_id[0] ? cfg->host_id : "rsp-smdp";
-    if (strlen(host_id) > RSP_BSP_HOST_ID_MAX) {
-        seterr(err, errlen, "hostId %s is longer than 16 octets", host_id);
-        return NULL;
+    char host_id[RSP_BSP_HOST_ID_MAX + 1];
+    if (cfg->host_id && cfg->host_id[0]) {
+        if (strlen(cfg->host_id) > RSP_BSP_HOST_ID_MAX) {
+            seterr(err, errlen, "hostId %s is longer than 16 octets", cfg->host_id);
+            return NULL;
+        }
+        snprintf(host_id, sizeof(host_id), "%s", cfg->host_id);
+    } else {
+        snprintf(host_id, sizeof(host_id), "%.16s", cfg->fqdn);
     }
     smdp_t *x = calloc(1, sizeof(*x));
     if (!x) {

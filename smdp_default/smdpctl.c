@@ -9,6 +9,12 @@
  *       per imported file; a file that fails is reported on stderr and the
  *       others still go in (exit status 1 if any failed).
  *
+ *   smdpctl --state DIR order --owner OPERATOR (--iccid ICCID | --profile-type TYPE) [--eid EID]
+ *           [--matching-id ID] [--cc CODE] [--release]
+ *       DownloadOrder then ConfirmOrder, as an operator would over ES2+
+ *       (for operations and tests without an ES2+ client).  Prints the ICCID
+ *       and the matchingId (generated when not given).
+ *
  *   smdpctl --state DIR list
  *       One JSON object per line for every profile with its order state.
  *       Key material (sealed PPKs, confirmation-code hashes) is never shown.
@@ -31,6 +37,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: smdpctl --state DIR import --profile-type TYPE --owner OPERATOR\n"
             "               [--spn NAME] [--name NAME] [--class test|provisioning|operational] FILE.der ...\n"
+            "       smdpctl --state DIR order --owner OPERATOR (--iccid ICCID | --profile-type TYPE)\n"
+            "               [--eid EID] [--matching-id ID] [--cc CODE] [--release]\n"
             "       smdpctl --state DIR list\n");
 }
 
@@ -199,6 +207,90 @@ static int cmd_import(const char *dir, int argc, char **argv)
     return failed;
 }
 
+static int cmd_order(const char *dir, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"owner", required_argument, NULL, 'o'},
+        {"iccid", required_argument, NULL, 'i'},
+        {"profile-type", required_argument, NULL, 't'},
+        {"eid", required_argument, NULL, 'e'},
+        {"matching-id", required_argument, NULL, 'm'},
+        {"cc", required_argument, NULL, 'c'},
+        {"release", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *owner = NULL, *iccid = NULL, *type = NULL, *eid = NULL, *mid = NULL, *cc = NULL;
+    bool release = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            owner = optarg;
+            break;
+        case 'i':
+            iccid = optarg;
+            break;
+        case 't':
+            type = optarg;
+            break;
+        case 'e':
+            eid = optarg;
+            break;
+        case 'm':
+            mid = optarg;
+            break;
+        case 'c':
+            cc = optarg;
+            break;
+        case 'r':
+            release = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!owner || !*owner || (!iccid == !type) || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    smdp_orders *o;
+    if (open_state(dir, &o, NULL))
+        return 2;
+    smdp_op op = {.kind = SMDP_OP_DOWNLOAD_ORDER,
+                  .now = (uint64_t)time(NULL),
+                  .owner = owner,
+                  .iccid = iccid,
+                  .profile_type = type,
+                  .eid = eid};
+    rsp_status st = smdp_orders_run(o, &op);
+    char got[SMDP_ICCID_MAX + 1];
+    if (st == RSP_OK) {
+        memcpy(got, op.after.iccid, sizeof(got));
+        op = (smdp_op){.kind = SMDP_OP_CONFIRM_ORDER,
+                       .now = (uint64_t)time(NULL),
+                       .owner = owner,
+                       .iccid = got,
+                       .eid = eid,
+                       .matching_id = mid,
+                       .confirmation_code = cc,
+                       .release = release};
+        st = smdp_orders_run(o, &op);
+    }
+    if (st == RSP_OK)
+        printf("%s %s\n", op.after.iccid, op.after.matching_id);
+    else
+        fprintf(stderr, "smdpctl: order: %s %s\n", rsp_status_str(st), rsp_status_get(st)->message);
+    fflush(stdout);
+    smdp_orders_close(o);
+    return st == RSP_OK ? 0 : 1;
+}
+
 static int list_one(void *arg, const smdp_order *o)
 {
     int *failed = arg;
@@ -285,6 +377,8 @@ int main(int argc, char **argv)
     /* the sub-command sees itself as argv[0] */
     if (!strcmp(cmd, "import"))
         return cmd_import(dir, argc - i, argv + i);
+    if (!strcmp(cmd, "order"))
+        return cmd_order(dir, argc - i, argv + i);
     if (!strcmp(cmd, "list"))
         return cmd_list(dir, argc - i, argv + i);
     fprintf(stderr, "smdpctl: unknown command '%s'\n", cmd);

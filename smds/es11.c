@@ -9,24 +9,6 @@
 
 #define MAX_AUTH_RESPONSE (32 * 1024) /* BF38: two certificates and a few hundred bytes */
 
-static rsp_status fail(smds_msg *msg, rsp_status st, const char *message, const char *detail)
-{
-    msg->message = message;
-    msg->detail = detail;
-    return st;
-}
-
-static rsp_status bind(const rsp_json_doc *doc, const rsp_json_field *fields, void *base, smds_msg *msg)
-{
-    rsp_json_err err;
-    rsp_status st = rsp_json_bind(doc, fields, base, &err);
-    if (st != RSP_OK) {
-        msg->message = rsp_json_err_message(&err, msg->buf, sizeof(msg->buf));
-        msg->detail = err.reason;
-    }
-    return st;
-}
-
 /* ---- InitiateAuthentication ---- */
 
 typedef struct init_body {
@@ -50,19 +32,20 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
 {
     memset(out, 0, sizeof(*out));
     init_body b;
-    rsp_status st = bind(doc, init_fields, &b, msg);
+    rsp_status st = smds_msg_bind(doc, init_fields, &b, msg);
     if (st != RSP_OK)
         return st;
     const char *addr = b.smds_address ? b.smds_address : b.smdp_address;
     if (!addr)
-        return fail(msg, RSP_ST_MANDATORY_MISSING, "smdsAddress: missing", "no server address");
+        return smds_msg_fail(msg, RSP_ST_MANDATORY_MISSING, "smdsAddress: missing", "no server address");
     sgp22_euicc_info1 info;
     if (sgp22_euicc_info1_decode(b.info1.data, b.info1.len, &info) != DER_OK)
-        return fail(msg, RSP_ST_INVALID_FIELD, "euiccInfo1: not a valid EUICCInfo1", sgp22_err_field());
+        return smds_msg_fail(msg, RSP_ST_INVALID_FIELD, "euiccInfo1: not a valid EUICCInfo1",
+                             sgp22_err_field());
     if (!smds_is_own_address(x, addr, strlen(addr)))
-        return fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "server address is not ours");
+        return smds_msg_fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "server address is not ours");
     if (info.svn.len != 3 || (info.svn.p[0] != 2 && info.svn.p[0] != 3))
-        return fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
+        return smds_msg_fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
 
     smds_trust *t = smds_trust_get(x);
     rsp_auth_cred_ci creds[SMDS_MAX_AUTH];
@@ -74,9 +57,10 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     if (pick != RSP_AUTH_CHOSEN) {
         smds_trust_put(t);
         if (pick == RSP_AUTH_NO_SIGNING_CI)
-            return fail(msg, RSP_ST_SMDS_PKID_UNSUPPORTED, NULL,
-                        "no trusted CI in euiccCiPKIdListForSigning");
-        return fail(msg, RSP_ST_SMDS_NO_CERT_FOR_CI, NULL, "no CERT.DSauth under a CI the eUICC verifies");
+            return smds_msg_fail(msg, RSP_ST_SMDS_PKID_UNSUPPORTED, NULL,
+                                 "no trusted CI in euiccCiPKIdListForSigning");
+        return smds_msg_fail(msg, RSP_ST_SMDS_NO_CERT_FOR_CI, NULL,
+                             "no CERT.DSauth under a CI the eUICC verifies");
     }
     out->trust = t;
     out->auth = &t->auth[cred];
@@ -84,14 +68,14 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
     if (rsp_txn_new(&x->keyring, (uint8_t)chosen, 0, x->txn_ttl, now, out->tid, challenge) != RSP_TXN_OK) {
         smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "transaction id");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "transaction id");
     }
     if (rsp_auth_ci_pkid(a, t->cis, chosen, &out->ci_pkid, &out->ci_pkid_len) != 0 ||
         rsp_auth_server_signed1(a, out->tid, sizeof(out->tid), b.challenge.data, x->fqdn, challenge,
                                 out->auth->key, &out->server_signed1, &out->server_signed1_len,
                                 out->signature) != 0) {
         smds_es11_init_result_clear(out);
-        return fail(msg, RSP_ST_INTERNAL, NULL, "encoding or signing");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "encoding or signing");
     }
     return RSP_OK;
 }
@@ -146,7 +130,7 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
     (void)a;
     memset(out, 0, sizeof(*out));
     auth_body b;
-    rsp_status st = bind(doc, auth_fields, &b, msg);
+    rsp_status st = smds_msg_bind(doc, auth_fields, &b, msg);
     if (st != RSP_OK)
         return st;
     out->tid = b.tid.data;
@@ -159,13 +143,13 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
     st = rsp_auth_open(&x->keyring, x->replay, b.tid.data, b.tid.len, b.response.data, b.response.len, now,
                        &info, challenge, &resp, &detail);
     if (st == RSP_ST_INVALID_FIELD)
-        return fail(msg, st,
-                    strcmp(detail, "authenticateResponseError")
-                        ? "authenticateServerResponse: not a valid AuthenticateServerResponse"
-                        : "authenticateServerResponse: the eUICC reported an error",
-                    detail);
+        return smds_msg_fail(msg, st,
+                             strcmp(detail, "authenticateResponseError")
+                                 ? "authenticateServerResponse: not a valid AuthenticateServerResponse"
+                                 : "authenticateServerResponse: the eUICC reported an error",
+                             detail);
     if (st != RSP_OK)
-        return fail(msg, st, NULL, detail);
+        return smds_msg_fail(msg, st, NULL, detail);
 
     smds_trust *t = smds_trust_get(x);
     rsp_euicc_identity id;
@@ -173,18 +157,18 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
                          RSP_ST_SMDS_ADDRESS_INVALID, now, &id, msg->buf, sizeof(msg->buf), &detail);
     smds_trust_put(t);
     if (st != RSP_OK)
-        return fail(msg, st, NULL, detail);
+        return smds_msg_fail(msg, st, NULL, detail);
     memcpy(out->eid, id.eid, sizeof(out->eid));
     rsp_euicc_identity_clear(&id);
 
     if (smds_store_list(x->store, out->eid, now, &out->events) != 0)
-        return fail(msg, RSP_ST_INTERNAL, NULL, "store read");
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "store read");
     const sgp22_ctx_params1 *ctx = &resp.ok.euicc_signed1.ctx_params1;
     bool common = ctx->choice == 0 || ctx->choice == SGP22_CTX_COMMON_AUTH;
     if (common && ctx->matching_id.p && ctx->matching_id.len > 0 &&
         !select_event(&out->events, ctx->matching_id.p, ctx->matching_id.len)) {
         smds_es11_auth_result_clear(out);
-        return fail(msg, RSP_ST_EVENT_UNKNOWN, NULL, "matchingId names no event of this EID");
+        return smds_msg_fail(msg, RSP_ST_EVENT_UNKNOWN, NULL, "matchingId names no event of this EID");
     }
     return RSP_OK;
 }

@@ -43,34 +43,6 @@ static const rsp_json_field del_fields[] = {
     RSP_JSON_END,
 };
 
-static rsp_status fail(smds_msg *msg, rsp_status st, const char *message, const char *detail)
-{
-    msg->message = message;
-    msg->detail = detail;
-    return st;
-}
-
-static rsp_status bind(const rsp_json_doc *doc, const rsp_json_field *fields, void *base, smds_msg *msg)
-{
-    rsp_json_err err;
-    rsp_status st = rsp_json_bind(doc, fields, base, &err);
-    if (st != RSP_OK) {
-        msg->message = rsp_json_err_message(&err, msg->buf, sizeof(msg->buf));
-        msg->detail = err.reason;
-    }
-    return st;
-}
-
-static bool eid_ok(const char *eid)
-{
-    if (strlen(eid) != SMDS_EID_LEN)
-        return false;
-    for (size_t i = 0; i < SMDS_EID_LEN; i++)
-        if (eid[i] < '0' || eid[i] > '9')
-            return false;
-    return true;
-}
-
 /* EventIDs travel in logs, tools and the ASN.1 binding: no control characters. */
 static bool event_id_ok(const char *id)
 {
@@ -93,20 +65,34 @@ static bool caller_is(const smds_caller *who, const char *name)
 static rsp_status check_caller(const smds_t *x, const smds_caller *who, int iface, smds_msg *msg)
 {
     if (!who || !who->owner)
-        return fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "no client certificate identity");
+        return smds_msg_fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "no client certificate identity");
     if (iface == SMDS_ES15) {
         if (who->role != RSP_PEER_DS)
-            return fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "ES15 caller is not an SM-DS");
+            return smds_msg_fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "ES15 caller is not an SM-DS");
         if (x->n_es15_peers == 0)
             return RSP_OK;
         for (size_t i = 0; i < x->n_es15_peers; i++)
             if (caller_is(who, x->es15_peers[i]))
                 return RSP_OK;
-        return fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "ES15 caller is not a configured peer");
+        return smds_msg_fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL,
+                             "ES15 caller is not a configured peer");
     }
     if (who->role != RSP_PEER_DP && who->role != RSP_PEER_DS)
-        return fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "caller role");
+        return smds_msg_fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, NULL, "caller role");
     return RSP_OK;
+}
+
+/* How both requests start: the binding, then the caller, then the EID (*eid, a member of body). */
+static rsp_status bind_checked(const smds_t *x, const rsp_json_doc *doc, const rsp_json_field *fields,
+                               void *body, const char *const *eid, const smds_caller *who, int iface,
+                               smds_msg *msg)
+{
+    rsp_status st = smds_msg_bind(doc, fields, body, msg);
+    if (st == RSP_OK)
+        st = check_caller(x, who, iface, msg);
+    if (st == RSP_OK && !smds_eid_valid(*eid))
+        st = smds_msg_fail(msg, RSP_ST_EID_INVALID, NULL, "EID is not 32 digits");
+    return st;
 }
 
 rsp_status smds_es12_parse_register(smds_t *x, const rsp_json_doc *doc, const smds_caller *who, int iface,
@@ -115,21 +101,19 @@ rsp_status smds_es12_parse_register(smds_t *x, const rsp_json_doc *doc, const sm
     memset(ev, 0, sizeof(*ev));
     *forward = false;
     reg_body b;
-    rsp_status st = bind(doc, reg_fields, &b, msg);
+    memset(&b, 0, sizeof(b));
+    rsp_status st = bind_checked(x, doc, reg_fields, &b, &b.eid, who, iface, msg);
     if (st != RSP_OK)
         return st;
-    if ((st = check_caller(x, who, iface, msg)) != RSP_OK)
-        return st;
-    if (!eid_ok(b.eid))
-        return fail(msg, RSP_ST_EID_INVALID, NULL, "EID is not 32 digits");
     if (!event_id_ok(b.event_id))
-        return fail(msg, RSP_ST_INVALID_FIELD, "eventId: control characters", "eventId characters");
+        return smds_msg_fail(msg, RSP_ST_INVALID_FIELD, "eventId: control characters", "eventId characters");
     bool own = false;
     for (size_t i = 0; i < who->ndns && !own; i++)
         own = strcasecmp(who->dns[i], b.address) == 0;
     if (!own)
-        return fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN, "rspServerAddress is not an address of the caller",
-                    "rspServerAddress not in the client certificate");
+        return smds_msg_fail(msg, RSP_ST_FUNCTION_CALLER_UNKNOWN,
+                             "rspServerAddress is not an address of the caller",
+                             "rspServerAddress not in the client certificate");
     memcpy(ev->eid, b.eid, SMDS_EID_LEN + 1);
     snprintf(ev->event_id, sizeof(ev->event_id), "%s", b.event_id);
     snprintf(ev->rsp_server_address, sizeof(ev->rsp_server_address), "%s", b.address);
@@ -145,13 +129,10 @@ rsp_status smds_es12_parse_delete(smds_t *x, const rsp_json_doc *doc, const smds
 {
     eid[0] = event_id[0] = 0;
     del_body b;
-    rsp_status st = bind(doc, del_fields, &b, msg);
+    memset(&b, 0, sizeof(b));
+    rsp_status st = bind_checked(x, doc, del_fields, &b, &b.eid, who, iface, msg);
     if (st != RSP_OK)
         return st;
-    if ((st = check_caller(x, who, iface, msg)) != RSP_OK)
-        return st;
-    if (!eid_ok(b.eid))
-        return fail(msg, RSP_ST_EID_INVALID, NULL, "EID is not 32 digits");
     memcpy(eid, b.eid, SMDS_EID_LEN + 1);
     snprintf(event_id, SMDS_EVENT_ID_MAX + 1, "%s", b.event_id);
     return RSP_OK;

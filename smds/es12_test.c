@@ -204,26 +204,11 @@ static void test_es15_peers(void)
     char state[1024];
     snprintf(state, sizeof(state), "%s", tu_dir("es12_peers"));
     smds_t *first = x;
-    char events[1200], secret[1200], ci[1200], cert[1200], key[1200];
-    snprintf(events, sizeof(events), "%s/events", state);
-    snprintf(secret, sizeof(secret), "%s/txn.secret", state);
-    snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
-    snprintf(cert, sizeof(cert), "%s/nist/smds/dsauth.pem", pki);
-    snprintf(key, sizeof(key), "%s/nist/smds/dsauth.key.pem", pki);
-    const char *cis[] = {ci}, *certs[] = {cert}, *keys[] = {key},
-               *peers[] = {"2.999.31", "alt-smds.example.com"};
-    smds_config cfg = {.fqdn = TU_FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .txn_secret_file = secret,
-                       .es15_peers = peers,
-                       .n_es15_peers = 2};
-    char err[256];
-    x = smds_new(&cfg, err, sizeof(err));
+    const char *peers[] = {"2.999.31", "alt-smds.example.com"};
+    smds_config *cfg = tu_config(pki, state, true);
+    cfg->es15_peers = peers;
+    cfg->n_es15_peers = 2;
+    x = tu_new(cfg, "es12_peers");
     UT_CHECK(x != NULL);
     if (!x) {
         x = first;

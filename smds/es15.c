@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include "rsp/arena.h"
+#include "rsp/err.h"
 #include "rsp/json.h"
 #include "rsp/jsonw.h"
 #include "rsp/log.h"
@@ -43,12 +44,6 @@ struct smds_root {
 const char *smds_root_address(const smds_root *r)
 {
     return r->address;
-}
-
-static void seterr(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
 }
 
 /* ---- one call ---- */
@@ -250,18 +245,18 @@ static char *dup_or_empty(const char *s)
 smds_root *smds_root_new(const smds_root_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->address || !cfg->address[0] || !cfg->requester || !cfg->requester[0]) {
-        seterr(err, errlen, "root SM-DS: address and requester are required");
+        rsp_err_set(err, errlen, "root SM-DS: address and requester are required");
         return NULL;
     }
     if (strlen(cfg->address) > 256 || strchr(cfg->address, '/') || strchr(cfg->address, '?') ||
         strchr(cfg->address, '@')) {
-        seterr(err, errlen, "root SM-DS: address must be host:port");
+        rsp_err_set(err, errlen, "root SM-DS: address must be host:port");
         return NULL;
     }
     pthread_once(&curl_once, curl_init);
     smds_root *r = calloc(1, sizeof(*r));
     if (!r) {
-        seterr(err, errlen, "out of memory");
+        rsp_err_set(err, errlen, "out of memory");
         return NULL;
     }
     r->address = dup_or_empty(cfg->address);
@@ -276,7 +271,7 @@ smds_root *smds_root_new(const smds_root_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (!r->address || !r->cert || !r->key || !r->ca || !r->requester) {
-        seterr(err, errlen, "out of memory");
+        rsp_err_set(err, errlen, "out of memory");
         smds_root_free(r);
         return NULL;
     }
@@ -285,7 +280,7 @@ smds_root *smds_root_new(const smds_root_config *cfg, char *err, size_t errlen)
         n = MAX_THREADS;
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&r->threads[i], NULL, worker, r) != 0) {
-            seterr(err, errlen, "root SM-DS: cannot start client threads");
+            rsp_err_set(err, errlen, "root SM-DS: cannot start client threads");
             smds_root_free(r);
             return NULL;
         }

@@ -33,31 +33,15 @@ static int root_peer_check(void *ctx, X509 *leaf, STACK_OF(X509) * chain, void *
 
 static int start_root(const char *const *peers, size_t npeers)
 {
-    char events[1200], secret[1200], ci[1200], cert[1200], key[1200], tls[1200], tlskey[1200];
-    const char *state = tu_dir(npeers ? "es15_root_peers" : "es15_root");
-    snprintf(events, sizeof(events), "%s/events", state);
-    snprintf(secret, sizeof(secret), "%s/txn.secret", state);
+    char ci[1200], tls[1200], tlskey[1200], err[512];
     snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
-    snprintf(cert, sizeof(cert), "%s/nist/smds/dsauth.pem", pki);
-    snprintf(key, sizeof(key), "%s/nist/smds/dsauth.key.pem", pki);
     snprintf(tls, sizeof(tls), "%s/nist/smds/dstls.pem", pki);
     snprintf(tlskey, sizeof(tlskey), "%s/nist/smds/dstls.key.pem", pki);
-    const char *cis[] = {ci}, *certs[] = {cert}, *keys[] = {key};
-    smds_config cfg = {.fqdn = TU_FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .txn_secret_file = secret,
-                       .es15_peers = peers,
-                       .n_es15_peers = npeers};
-    char err[512];
-    if (!(root = smds_new(&cfg, err, sizeof(err)))) {
-        fprintf(stderr, "root: %s\n", err);
+    smds_config *cfg = tu_config(pki, tu_dir(npeers ? "es15_root_peers" : "es15_root"), true);
+    cfg->es15_peers = peers;
+    cfg->n_es15_peers = npeers;
+    if (!(root = tu_new(cfg, "root")))
         return -1;
-    }
     rsp_http_server_config_t hc = {.workers = 2, .drain_timeout_ms = 2000};
     srv = rsp_http_server_new(&hc);
     rsp_http_listener_config_t dev = {.name = "device", .port = 0, .plain = 1};
@@ -97,39 +81,21 @@ static void stop_root(void)
 
 static int start_alt(const char *name)
 {
-    char events[1200], secret[1200], ci[1200], cert[1200], key[1200], addr[64], ccert[1200], ckey[1200];
-    const char *state = tu_dir(name);
-    snprintf(events, sizeof(events), "%s/events", state);
-    snprintf(secret, sizeof(secret), "%s/txn.secret", state);
-    snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
-    snprintf(cert, sizeof(cert), "%s/nist/smds/dsauth.pem", pki);
-    snprintf(key, sizeof(key), "%s/nist/smds/dsauth.key.pem", pki);
+    char addr[64], ccert[1200], ckey[1200];
+    smds_config *cfg = tu_config(pki, tu_dir(name), true);
     snprintf(ccert, sizeof(ccert), "%s.pem", alt_tls);
     snprintf(ckey, sizeof(ckey), "%s.key.pem", alt_tls);
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)root_port);
-    const char *cis[] = {ci}, *certs[] = {cert}, *keys[] = {key};
     smds_root_config rc = {.address = addr,
                            .cert = ccert,
                            .key = ckey,
-                           .ca = ci,
+                           .ca = cfg->ci_files[0],
                            .requester = ALT_FQDN,
                            .threads = 2,
                            .timeout_ms = 3000};
-    smds_config cfg = {.fqdn = ALT_FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .txn_secret_file = secret,
-                       .root = &rc};
-    char err[512];
-    if (!(alt = smds_new(&cfg, err, sizeof(err)))) {
-        fprintf(stderr, "alt: %s\n", err);
-        return -1;
-    }
-    return 0;
+    cfg->fqdn = ALT_FQDN;
+    cfg->root = &rc;
+    return (alt = tu_new(cfg, "alt")) ? 0 : -1;
 }
 
 static smds_event event(const char *id, const char *addr, const char *owner)

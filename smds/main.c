@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rsp/config.h"
 #include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
@@ -57,20 +58,7 @@ static struct app {
 static size_t split(const char *s, char **copy, const char **items, size_t max)
 {
     *copy = strdup(s ? s : "");
-    size_t n = 0;
-    if (!*copy)
-        return 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(*copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = 0;
-        if (*tok && n < max)
-            items[n++] = tok;
-    }
-    return n;
+    return *copy ? rsp_config_split_list(*copy, items, max) : 0;
 }
 
 static int set_log(const rsp_config_t *cfg)

@@ -10,6 +10,16 @@
 #include "smds/es11.h"
 #include "smds/es12.h"
 
+/* Records the handler's reason for the access log; on a refusal answers it and returns true. */
+static bool refused(rsp_es_ctx *c, rsp_status st, const smds_msg *msg)
+{
+    c->detail = msg->detail;
+    if (st == RSP_OK)
+        return false;
+    rsp_es_reply_status_msg(c, st, msg->message);
+    return true;
+}
+
 /* ---- ES11 ---- */
 
 static int es11_initiate(h2o_req_t *req, void *ctx)
@@ -20,12 +30,8 @@ static int es11_initiate(h2o_req_t *req, void *ctx)
         return 0;
     smds_msg msg = {0};
     smds_es11_init_result r;
-    rsp_status st = smds_es11_initiate(x, c->arena, c->doc, time(NULL), &r, &msg);
-    c->detail = msg.detail;
-    if (st != RSP_OK) {
-        rsp_es_reply_status_msg(c, st, msg.message);
+    if (refused(c, smds_es11_initiate(x, c->arena, c->doc, time(NULL), &r, &msg), &msg))
         return 0;
-    }
     rsp_jsonw w;
     rsp_es_reply_begin(c, &w, RSP_OK);
     smds_es11_initiate_write(&w, &r);
@@ -42,10 +48,7 @@ static int es11_authenticate(h2o_req_t *req, void *ctx)
         return 0;
     smds_msg msg = {0};
     smds_es11_auth_result r;
-    rsp_status st = smds_es11_authenticate(x, c->arena, c->doc, time(NULL), &r, &msg);
-    c->detail = msg.detail;
-    if (st != RSP_OK) {
-        rsp_es_reply_status_msg(c, st, msg.message);
+    if (refused(c, smds_es11_authenticate(x, c->arena, c->doc, time(NULL), &r, &msg), &msg)) {
         smds_es11_auth_result_clear(&r);
         return 0;
     }
@@ -114,81 +117,68 @@ static pending *defer(rsp_es_ctx *c)
     return p;
 }
 
-static int register_event(h2o_req_t *req, smds_t *x, int iface)
+/* RegisterEvent (del false) or DeleteEvent over ES12 or ES15: parse, then write to the store and answer
+ * when the write is committed. */
+static int event_call(h2o_req_t *req, smds_t *x, int iface, bool del)
 {
+    static const char *const names[2][2] = {{"ES12.RegisterEvent", "ES12.DeleteEvent"},
+                                            {"ES15.RegisterEvent", "ES15.DeleteEvent"}};
     smds_caller who;
     bool have;
-    rsp_es_ctx *c =
-        s2s_begin(req, x, iface == SMDS_ES12 ? "ES12.RegisterEvent" : "ES15.RegisterEvent", &who, &have);
+    rsp_es_ctx *c = s2s_begin(req, x, names[iface == SMDS_ES15][del], &who, &have);
     if (!c)
         return 0;
+    const smds_caller *caller = have ? &who : NULL;
     smds_msg msg = {0};
     smds_event ev;
-    bool forward;
-    rsp_status st = smds_es12_parse_register(x, c->doc, have ? &who : NULL, iface, &ev, &forward, &msg);
-    if (st != RSP_OK) {
-        c->detail = msg.detail;
-        rsp_es_reply_status_msg(c, st, msg.message);
+    bool forward = false;
+    rsp_status st = del ? smds_es12_parse_delete(x, c->doc, caller, iface, ev.eid, ev.event_id, &msg)
+                        : smds_es12_parse_register(x, c->doc, caller, iface, &ev, &forward, &msg);
+    if (refused(c, st, &msg))
         return 0;
-    }
     pending *p = defer(c);
-    if (p)
+    if (p && del)
+        smds_event_delete(x, ev.eid, ev.event_id, who.owner, write_done, p);
+    else if (p)
         smds_event_register(x, &ev, forward, time(NULL), write_done, p);
-    return 0;
-}
-
-static int delete_event(h2o_req_t *req, smds_t *x, int iface)
-{
-    smds_caller who;
-    bool have;
-    rsp_es_ctx *c =
-        s2s_begin(req, x, iface == SMDS_ES12 ? "ES12.DeleteEvent" : "ES15.DeleteEvent", &who, &have);
-    if (!c)
-        return 0;
-    smds_msg msg = {0};
-    char eid[SMDS_EID_LEN + 1], event_id[SMDS_EVENT_ID_MAX + 1];
-    rsp_status st = smds_es12_parse_delete(x, c->doc, have ? &who : NULL, iface, eid, event_id, &msg);
-    if (st != RSP_OK) {
-        c->detail = msg.detail;
-        rsp_es_reply_status_msg(c, st, msg.message);
-        return 0;
-    }
-    pending *p = defer(c);
-    if (p)
-        smds_event_delete(x, eid, event_id, who.owner, write_done, p);
     return 0;
 }
 
 static int es12_register(h2o_req_t *req, void *ctx)
 {
-    return register_event(req, ctx, SMDS_ES12);
+    return event_call(req, ctx, SMDS_ES12, false);
 }
 
 static int es12_delete(h2o_req_t *req, void *ctx)
 {
-    return delete_event(req, ctx, SMDS_ES12);
+    return event_call(req, ctx, SMDS_ES12, true);
 }
 
 static int es15_register(h2o_req_t *req, void *ctx)
 {
-    return register_event(req, ctx, SMDS_ES15);
+    return event_call(req, ctx, SMDS_ES15, false);
 }
 
 static int es15_delete(h2o_req_t *req, void *ctx)
 {
-    return delete_event(req, ctx, SMDS_ES15);
+    return event_call(req, ctx, SMDS_ES15, true);
 }
 
 /* ---- /metrics ---- */
 
+static void metric(FILE *f, const char *type, const char *name, const char *help, uint64_t v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
+}
+
 static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+    metric(f, "counter", name, help, v);
 }
 
 static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+    metric(f, "gauge", name, help, v);
 }
 
 char *smds_metrics_text(smds_t *x, size_t *len)

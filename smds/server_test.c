@@ -18,24 +18,9 @@ static void test_metrics_text(void)
     rsp_metrics *m = rsp_metrics_new();
     char state[1024];
     snprintf(state, sizeof(state), "%s", tu_dir("server_state"));
-    char events[1200], secret[1200], ci[1200], cert[1200], key[1200];
-    snprintf(events, sizeof(events), "%s/events", state);
-    snprintf(secret, sizeof(secret), "%s/txn.secret", state);
-    snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
-    snprintf(cert, sizeof(cert), "%s/nist/smds/dsauth.pem", pki);
-    snprintf(key, sizeof(key), "%s/nist/smds/dsauth.key.pem", pki);
-    const char *cis[] = {ci}, *certs[] = {cert}, *keys[] = {key};
-    smds_config cfg = {.fqdn = TU_FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .txn_secret_file = secret,
-                       .metrics = m};
-    char err[256];
-    smds_t *x = smds_new(&cfg, err, sizeof(err));
+    smds_config *cfg = tu_config(pki, state, true);
+    cfg->metrics = m;
+    smds_t *x = tu_new(cfg, "server_state");
     UT_CHECK(x != NULL);
     if (!x) {
         rsp_metrics_free(m);
@@ -69,6 +54,7 @@ static void test_metrics_text(void)
         free(text);
     }
     /* routes register once per server */
+    char err[256];
     rsp_http_server_t *srv = rsp_http_server_new(NULL);
     rsp_http_listener_config_t dev = {.name = "device", .plain = 1}, s2s = {.name = "s2s", .plain = 1};
     int d = rsp_http_listener_add(srv, &dev, err, sizeof(err));

@@ -7,13 +7,8 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/err.h"
 #include "rsp/log.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, const char *arg)
-{
-    if (err && errlen)
-        snprintf(err, errlen, fmt, arg ? arg : "");
-}
 
 static char **dup_list(const char *const *v, size_t n)
 {
@@ -62,28 +57,29 @@ static int load_auth(smds_trust *t, const char *cert_path, const char *key_path,
     a->cert = rsp_load_cert(cert_path);
     a->key = rsp_load_key(key_path);
     if (!a->cert || !a->key) {
-        seterr(err, errlen, "cannot read CERT.DSauth or its key: %s", a->cert ? key_path : cert_path);
+        rsp_err_set(err, errlen, "cannot read CERT.DSauth or its key: %s", a->cert ? key_path : cert_path);
         goto fail;
     }
     if (X509_check_private_key(a->cert, a->key) != 1) {
-        seterr(err, errlen, "CERT.DSauth %s does not match its key", cert_path);
+        rsp_err_set(err, errlen, "CERT.DSauth %s does not match its key", cert_path);
         goto fail;
     }
     if (rsp_verify_server_cert(t->cis, a->cert, RSP_OID_ROLE_DS_AUTH, time(NULL), NULL) != 0) {
-        seterr(err, errlen, "CERT.DSauth %s is not a valid DSauth certificate of a configured CI", cert_path);
+        rsp_err_set(err, errlen, "CERT.DSauth %s is not a valid DSauth certificate of a configured CI",
+                    cert_path);
         rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
         goto fail;
     }
     const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
     if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
         !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
-        seterr(err, errlen, "CERT.DSauth %s: its AKI names no configured CI", cert_path);
+        rsp_err_set(err, errlen, "CERT.DSauth %s: its AKI names no configured CI", cert_path);
         goto fail;
     }
     for (size_t i = 0; i < t->nauth; i++) {
         if (t->auth[i].ci_ski_len == (size_t)aki->length &&
             memcmp(t->auth[i].ci_ski, aki->data, (size_t)aki->length) == 0) {
-            seterr(err, errlen, "CERT.DSauth %s: a second certificate for the same CI", cert_path);
+            rsp_err_set(err, errlen, "CERT.DSauth %s: a second certificate for the same CI", cert_path);
             goto fail;
         }
     }
@@ -92,7 +88,7 @@ static int load_auth(smds_trust *t, const char *cert_path, const char *key_path,
     unsigned char *der = NULL;
     int n = i2d_X509(a->cert, &der);
     if (n <= 0) {
-        seterr(err, errlen, "CERT.DSauth %s: cannot encode", cert_path);
+        rsp_err_set(err, errlen, "CERT.DSauth %s: cannot encode", cert_path);
         goto fail;
     }
     a->der = der;
@@ -111,19 +107,19 @@ static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
     smds_trust *t = calloc(1, sizeof(*t));
     if (!t || !(t->cis = rsp_ci_store_new())) {
         free(t);
-        seterr(err, errlen, "out of memory%s", NULL);
+        rsp_err_set(err, errlen, "out of memory");
         return NULL;
     }
     atomic_init(&t->refs, 1);
     for (size_t i = 0; i < x->n_ci_files; i++) {
         if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
-            seterr(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
+            rsp_err_set(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
             trust_free(t);
             return NULL;
         }
     }
     if (x->n_auth > SMDS_MAX_AUTH) {
-        seterr(err, errlen, "too many CERT.DSauth certificates%s", NULL);
+        rsp_err_set(err, errlen, "too many CERT.DSauth certificates");
         trust_free(t);
         return NULL;
     }
@@ -169,16 +165,16 @@ int smds_reload(smds_t *x, char *err, size_t errlen)
 smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->fqdn || !cfg->fqdn[0] || strlen(cfg->fqdn) > SMDS_FQDN_MAX) {
-        seterr(err, errlen, "the SM-DS FQDN is required%s", NULL);
+        rsp_err_set(err, errlen, "the SM-DS FQDN is required");
         return NULL;
     }
     if (!cfg->store_dir || !cfg->txn_secret_file) {
-        seterr(err, errlen, "store directory and transaction secret file are required%s", NULL);
+        rsp_err_set(err, errlen, "store directory and transaction secret file are required");
         return NULL;
     }
     smds_t *x = calloc(1, sizeof(*x));
     if (!x) {
-        seterr(err, errlen, "out of memory%s", NULL);
+        rsp_err_set(err, errlen, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&x->trust_mu, NULL);
@@ -193,28 +189,28 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     x->auth_keys = dup_list(cfg->auth_keys, cfg->n_auth);
     x->es15_peers = dup_list(cfg->es15_peers, cfg->n_es15_peers);
     if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers) {
-        seterr(err, errlen, "out of memory%s", NULL);
+        rsp_err_set(err, errlen, "out of memory");
         goto fail;
     }
     if (!(x->trust = trust_load(x, err, errlen)))
         goto fail;
     int rc = rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1);
     if (rc != 0) {
-        seterr(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
+        rsp_err_set(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
         goto fail;
     }
     x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);
     x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
     if (!x->replay || !x->eum_cache) {
-        seterr(err, errlen, "out of memory%s", NULL);
+        rsp_err_set(err, errlen, "out of memory");
         goto fail;
     }
     if (!(x->store = smds_store_open(cfg->store_dir, &cfg->store))) {
-        seterr(err, errlen, "cannot open the event store in %s", cfg->store_dir);
+        rsp_err_set(err, errlen, "cannot open the event store in %s", cfg->store_dir);
         goto fail;
     }
     if (smds_store_housekeeping_start(x->store, cfg->housekeeping_interval) != 0) {
-        seterr(err, errlen, "cannot start housekeeping%s", NULL);
+        rsp_err_set(err, errlen, "cannot start housekeeping");
         goto fail;
     }
     if (cfg->root && cfg->root->address && cfg->root->address[0]) {
@@ -301,4 +297,22 @@ int smds_caller_from_peer(const rsp_peer_identity *id, rsp_arena *a, smds_caller
     out->ndns = id->ndns;
     out->owner = id->oid[0] ? rsp_arena_strndup(a, id->oid, strlen(id->oid)) : dns[0];
     return out->owner ? 0 : -1;
+}
+
+rsp_status smds_msg_fail(smds_msg *msg, rsp_status st, const char *message, const char *detail)
+{
+    msg->message = message;
+    msg->detail = detail;
+    return st;
+}
+
+rsp_status smds_msg_bind(const rsp_json_doc *doc, const rsp_json_field *fields, void *base, smds_msg *msg)
+{
+    rsp_json_err err;
+    rsp_status st = rsp_json_bind(doc, fields, base, &err);
+    if (st != RSP_OK) {
+        msg->message = rsp_json_err_message(&err, msg->buf, sizeof(msg->buf));
+        msg->detail = err.reason;
+    }
+    return st;
 }

@@ -30,6 +30,7 @@
 
 #include "rsp/arena.h"
 #include "rsp/cert.h"
+#include "rsp/json.h"
 #include "rsp/metrics.h"
 #include "rsp/status.h"
 #include "rsp/txn.h"
@@ -139,5 +140,11 @@ typedef struct smds_msg {
     const char *detail;
     char buf[160];
 } smds_msg;
+
+/* Sets msg's message and detail and returns st: a handler's refusal in one line. */
+rsp_status smds_msg_fail(smds_msg *msg, rsp_status st, const char *message, const char *detail);
+
+/* rsp_json_bind() of doc into base; on failure msg says which member and why (message in msg->buf). */
+rsp_status smds_msg_bind(const rsp_json_doc *doc, const rsp_json_field *fields, void *base, smds_msg *msg);
 
 #endif

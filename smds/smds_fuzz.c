@@ -10,7 +10,8 @@
  *     asks for ctxParams1.matchingId "EV-1").
  * In JSON bodies the placeholders @INFO1@, @TID@ and @BF38@ become a valid EUICCInfo1, and the
  * transactionId and BF38 of a genuine transaction, so mutations start from inputs that pass the
- * early checks.  The harness mints its own test PKI (tools/pki) in a temporary directory at start.
+ * early checks.  The harness mints its own test PKI (tools/lpasim/testserver.h) into a temporary directory
+ * at start; the device is the lpasim eUICC.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -24,15 +25,17 @@
 #include "rsp/jsonw.h"
 #include "smds/es11.h"
 #include "smds/es12.h"
-#include "tests/euicc/euicc_sim.h"
-#include "tools/pki/pki.h"
+#include "smds/testutil.h"
+#include "tools/lpasim/euicc.h"
+#include "tools/lpasim/lpa.h"
+#include "tools/lpasim/testserver.h"
 
-#define FQDN "testsmds.example.com"
+#define FQDN TU_FQDN
 #define EID PKI_SGP26_EID
 
 static char dir[256];
 static smds_t *x;
-static euicc_sim sim;
+static euicc *card;
 static const char *dp_dns[] = {"testsmdpplus1.example.com"};
 static const smds_caller dp = {RSP_PEER_DP, "2.999.10", dp_dns, 1};
 static const char *ds_dns[] = {"alt.example.com"};
@@ -41,25 +44,11 @@ static const smds_caller ds = {RSP_PEER_DS, "2.999.21", ds_dns, 1};
 static void cleanup(void)
 {
     smds_free(x);
-    euicc_sim_free(&sim);
+    euicc_free(card);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "smds_fuzz: cannot remove %s\n", dir);
-}
-
-static int mint(pki_kind kind, const pki_cred *issuer, const char *sub, const char *name, pki_cred *out)
-{
-    pki_opts o;
-    pki_opts_init(&o, kind);
-    char d[400];
-    snprintf(d, sizeof(d), "%s/%s", dir, sub);
-    mkdir(d, 0700);
-    if (pki_mint(&o, issuer, out) != 0 || pki_write_cred(d, name, out) != 0) {
-        fprintf(stderr, "smds_fuzz: minting %s failed\n", name);
-        return -1;
-    }
-    return 0;
 }
 
 static int setup(void)
@@ -68,40 +57,30 @@ static int setup(void)
     snprintf(dir, sizeof(dir), "%s/smds_fuzz.XXXXXX", tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return -1;
-    pki_cred ci, eum, euicc, dsauth;
-    if (mint(PKI_CI, NULL, "ci", "ci", &ci) || mint(PKI_EUM, &ci, "eum", "eum", &eum) ||
-        mint(PKI_EUICC, &eum, "euicc", "euicc", &euicc) || mint(PKI_DS_AUTH, &ci, "smds", "dsauth", &dsauth))
+    /* the NIST half of the rsp-pki layout, which tu_config() reads */
+    char ci_dir[300], smds_dir[300];
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist", dir);
+    mkdir(ci_dir, 0700);
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist/ci", dir);
+    snprintf(smds_dir, sizeof(smds_dir), "%s/nist/smds", dir);
+    ts_pki pki;
+    if (ts_pki_init(&pki, PKI_CURVE_NIST) != 0)
         return -1;
-    pki_cred_clear(&ci);
-    pki_cred_clear(&eum);
-    pki_cred_clear(&euicc);
-    pki_cred_clear(&dsauth);
-    char ci_p[400], auth_p[400], key_p[400], events[400], secret[400], e_p[400], ek_p[400], eum_p[400];
-    snprintf(ci_p, sizeof(ci_p), "%s/ci/ci.pem", dir);
-    snprintf(auth_p, sizeof(auth_p), "%s/smds/dsauth.pem", dir);
-    snprintf(key_p, sizeof(key_p), "%s/smds/dsauth.key.pem", dir);
-    snprintf(events, sizeof(events), "%s/events", dir);
-    snprintf(secret, sizeof(secret), "%s/txn.secret", dir);
-    snprintf(e_p, sizeof(e_p), "%s/euicc/euicc.pem", dir);
-    snprintf(ek_p, sizeof(ek_p), "%s/euicc/euicc.key.pem", dir);
-    snprintf(eum_p, sizeof(eum_p), "%s/eum/eum.pem", dir);
-    const char *cis[] = {ci_p}, *certs[] = {auth_p}, *keys[] = {key_p};
-    smds_config cfg = {.fqdn = FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .store = {.nosync = true, .per_eid_cap = 8},
-                       .txn_secret_file = secret,
-                       .replay_capacity = 1 << 20};
-    char err[256];
-    if (!(x = smds_new(&cfg, err, sizeof(err)))) {
-        fprintf(stderr, "smds_fuzz: %s\n", err);
+    card = ts_make_euicc(&pki);
+    int rc = card && mkdir(ci_dir, 0700) == 0 && mkdir(smds_dir, 0700) == 0 &&
+                     pki_write_cred(ci_dir, "ci", &pki.ci) == 0 &&
+                     pki_write_cred(smds_dir, "dsauth", &pki.dsauth) == 0
+                 ? 0
+                 : -1;
+    ts_pki_clear(&pki);
+    if (rc != 0) {
+        fprintf(stderr, "smds_fuzz: minting the test PKI failed\n");
         return -1;
     }
-    if (euicc_sim_load(&sim, e_p, ek_p, eum_p, cis, 1) != 0)
+    smds_config *cfg = tu_config(dir, dir, true);
+    cfg->store = (smds_store_config){.nosync = true, .per_eid_cap = 8};
+    cfg->replay_capacity = 1 << 20;
+    if (!(x = tu_new(cfg, "smds_fuzz")))
         return -1;
     atexit(cleanup);
     /* one event, so that discovery has something to select */
@@ -114,37 +93,37 @@ static int setup(void)
     return 0;
 }
 
-/* A genuine transaction: the initiate result (tid) and the eUICC's BF38 (malloc'd). */
-static int transaction(rsp_arena *a, bool matching, uint8_t tid[16], uint8_t **bf38, size_t *len)
+/* The eUICC's EUICCInfo1 (DER in a finished writer the caller frees). */
+static int info1_of(der_writer *w)
 {
-    uint8_t challenge[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    uint8_t *info1;
-    size_t info1_len;
-    if (euicc_sim_info1(&sim, NULL, &info1, &info1_len) != 0)
+    der_w_init(w);
+    return euicc_get_info1(card, w) == 0 && der_w_finish(w) == 0 ? 0 : -1;
+}
+
+/* A genuine transaction: the initiate result (tid) and the eUICC's BF38 (in a writer the caller frees). */
+static int transaction(rsp_arena *a, bool matching, uint8_t tid[16], der_writer *bf38)
+{
+    uint8_t challenge[16];
+    der_writer info1;
+    der_w_init(bf38);
+    if (euicc_get_challenge(card, challenge) != 0 || info1_of(&info1) != 0) {
+        der_w_free(&info1);
         return -1;
-    rsp_jsonw w;
-    rsp_jsonw_init(&w, a, 0);
-    rsp_jsonw_obj_begin(&w);
-    rsp_jsonw_kbase64(&w, "euiccChallenge", challenge, 16);
-    rsp_jsonw_kbase64(&w, "euiccInfo1", info1, info1_len);
-    rsp_jsonw_kstr(&w, "smdpAddress", FQDN);
-    rsp_jsonw_obj_end(&w);
-    free(info1);
-    const char *body;
-    size_t blen;
+    }
+    char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, FQDN, false);
+    der_w_free(&info1);
     rsp_json_doc *doc;
     rsp_json_err jerr;
-    if (rsp_jsonw_finish(&w, &body, &blen) != 0 ||
-        rsp_json_doc_parse(a, body, blen, NULL, &doc, &jerr) != RSP_OK)
-        return -1;
     smds_es11_init_result r;
     smds_msg msg = {0};
-    if (smds_es11_initiate(x, a, doc, time(NULL), &r, &msg) != RSP_OK)
+    /* the document points into body */
+    rsp_status st = body ? rsp_json_doc_parse(a, body, strlen(body), NULL, &doc, &jerr) : RSP_ST_INTERNAL;
+    if (st == RSP_OK)
+        st = smds_es11_initiate(x, a, doc, time(NULL), &r, &msg);
+    free(body);
+    if (st != RSP_OK)
         return -1;
-    euicc_sim_server srv = {r.server_signed1,     r.signature,         r.ci_pkid,     r.auth->der,
-                            r.server_signed1_len, sizeof(r.signature), r.ci_pkid_len, r.auth->der_len};
-    euicc_sim_opts o = {.matching_id = matching ? "EV-1" : NULL};
-    int rc = euicc_sim_authenticate(&sim, &o, challenge, FQDN, &srv, bf38, len);
+    int rc = tu_euicc_authenticate(card, &r, FQDN, matching ? "EV-1" : NULL, bf38);
     memcpy(tid, r.tid, 16);
     smds_es11_init_result_clear(&r);
     return rc;
@@ -159,21 +138,19 @@ static char *expand(rsp_arena *a, const uint8_t *data, size_t size, size_t *out_
         *out_len = size;
         return s;
     }
-    uint8_t tid[16], *bf38 = NULL, *info1 = NULL;
-    size_t bf38_len = 0, info1_len = 0;
+    uint8_t tid[16];
+    der_writer bf38, info1;
     char *tid_hex = NULL, *bf38_b64 = NULL, *info1_b64 = NULL;
-    if (transaction(a, memmem(data, size, "EV-1", 4) != NULL, tid, &bf38, &bf38_len) != 0 ||
-        euicc_sim_info1(&sim, NULL, &info1, &info1_len) != 0 ||
-        rsp_hex_encode_arena(a, tid, 16, &tid_hex, NULL) ||
-        rsp_b64_encode_arena(a, bf38, bf38_len, &bf38_b64, NULL) ||
-        rsp_b64_encode_arena(a, info1, info1_len, &info1_b64, NULL)) {
-        free(bf38);
-        free(info1);
+    int rc = transaction(a, memmem(data, size, "EV-1", 4) != NULL, tid, &bf38) != 0 ||
+             info1_of(&info1) != 0 || rsp_hex_encode_arena(a, tid, 16, &tid_hex, NULL) ||
+             rsp_b64_encode_arena(a, bf38.buf, bf38.len, &bf38_b64, NULL) ||
+             rsp_b64_encode_arena(a, info1.buf, info1.len, &info1_b64, NULL);
+    der_w_free(&bf38);
+    der_w_free(&info1);
+    if (rc) {
         *out_len = size;
         return s;
     }
-    free(bf38);
-    free(info1);
     const char *names[3] = {"@INFO1@", "@TID@", "@BF38@"}, *vals[3] = {info1_b64, tid_hex, bf38_b64};
     for (int i = 0; i < 3; i++) {
         char *at = strstr(s, names[i]);
@@ -251,21 +228,23 @@ static void run_json(int mode, rsp_arena *a, const char *body, size_t len)
 
 static void run_damaged(rsp_arena *a, const uint8_t *data, size_t size)
 {
-    uint8_t tid[16], *bf38;
-    size_t len;
-    if (transaction(a, size > 0 && (data[0] & 1), tid, &bf38, &len) != 0)
+    uint8_t tid[16];
+    der_writer bf38;
+    if (transaction(a, size > 0 && (data[0] & 1), tid, &bf38) != 0) {
+        der_w_free(&bf38);
         return;
+    }
     for (size_t i = 1; i + 2 < size; i += 3) {
-        size_t off = ((size_t)data[i] << 8 | data[i + 1]) % len;
-        bf38[off] ^= data[i + 2];
+        size_t off = ((size_t)data[i] << 8 | data[i + 1]) % bf38.len;
+        bf38.buf[off] ^= data[i + 2];
     }
     rsp_jsonw w;
     rsp_jsonw_init(&w, a, 0);
     rsp_jsonw_obj_begin(&w);
     rsp_jsonw_khex(&w, "transactionId", tid, 16);
-    rsp_jsonw_kbase64(&w, "authenticateServerResponse", bf38, len);
+    rsp_jsonw_kbase64(&w, "authenticateServerResponse", bf38.buf, bf38.len);
     rsp_jsonw_obj_end(&w);
-    free(bf38);
+    der_w_free(&bf38);
     const char *body;
     size_t blen;
     if (rsp_jsonw_finish(&w, &body, &blen) == 0)

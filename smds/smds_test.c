@@ -20,18 +20,12 @@ static char *path(char *buf, size_t cap, const char *base, const char *rel)
 static smds_t *try_new(const char *fqdn, const char *ci, const char *cert, const char *key, char *err,
                        size_t errlen)
 {
-    char events[1200], secret[1200];
-    path(events, sizeof(events), state, "events");
-    path(secret, sizeof(secret), state, "txn.secret");
-    const char *cis[] = {ci}, *certs[] = {cert, cert}, *keys[] = {key, key};
-    smds_config cfg = {.fqdn = fqdn,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 1,
-                       .store_dir = events,
-                       .txn_secret_file = secret};
+    const char *cis[] = {ci}, *certs[] = {cert}, *keys[] = {key};
+    smds_config cfg = *tu_config(pki, state, true);
+    cfg.fqdn = fqdn;
+    cfg.ci_files = cis;
+    cfg.auth_certs = certs;
+    cfg.auth_keys = keys;
     return smds_new(&cfg, err, errlen);
 }
 
@@ -62,18 +56,11 @@ static void test_config_errors(void)
     UT_CHECK(try_new(TU_FQDN, ci, tls, tlskey, err, sizeof(err)) == NULL); /* not a DSauth certificate */
 
     /* two CERT.DSauth for one CI */
-    char events[1200], secret[1200];
-    path(events, sizeof(events), state, "events");
-    path(secret, sizeof(secret), state, "txn.secret");
-    const char *cis[] = {ci}, *certs[] = {cert, cert}, *keys[] = {key, key};
-    smds_config cfg = {.fqdn = TU_FQDN,
-                       .ci_files = cis,
-                       .n_ci_files = 1,
-                       .auth_certs = certs,
-                       .auth_keys = keys,
-                       .n_auth = 2,
-                       .store_dir = events,
-                       .txn_secret_file = secret};
+    smds_config cfg = *tu_config(pki, state, true);
+    const char *events = cfg.store_dir, *certs[] = {cert, cert}, *keys[] = {key, key};
+    cfg.auth_certs = certs;
+    cfg.auth_keys = keys;
+    cfg.n_auth = 2;
     UT_CHECK(smds_new(&cfg, err, sizeof(err)) == NULL);
     UT_CHECK(strstr(err, "same CI") != NULL);
     cfg.n_auth = 1;

@@ -48,23 +48,7 @@ static int print_event(const smds_event *ev, void *arg)
     if (ev->root_smds[0])
         rsp_jsonw_kstr(&w, "rootSmds", ev->root_smds);
     rsp_jsonw_obj_end(&w);
-    const char *out;
-    size_t len;
-    int rc = rsp_jsonw_finish(&w, &out, &len);
-    if (rc == 0)
-        printf("%s\n", out);
-    rsp_jsonw_free(&w);
-    return rc == 0 ? 0 : -1;
-}
-
-static bool eid_ok(const char *eid)
-{
-    if (strlen(eid) != SMDS_EID_LEN)
-        return false;
-    for (const char *p = eid; *p; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    return true;
+    return rsp_jsonw_print_line(&w, stdout) == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -98,7 +82,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind];
-    if (eid && !eid_ok(eid)) {
+    if (eid && !smds_eid_valid(eid)) {
         fprintf(stderr, "smdsctl: an EID is 32 digits\n");
         return 2;
     }

@@ -135,12 +135,17 @@ static int decode(const MDB_val *v, smds_event *out)
 
 /* ---- register ---- */
 
+/* The caller's completion; first member of every job so that one function finishes them all. */
+struct job_done {
+    smds_store_done_cb done;
+    void *arg;
+};
+
 struct reg_job {
+    struct job_done cb;
     smds_store *s;
     smds_event *ev;
     time_t now;
-    smds_store_done_cb done;
-    void *arg;
 };
 
 static int apply_register(rsp_db_wtxn *t, void *arg)
@@ -237,13 +242,22 @@ static rsp_status result_status(int result)
     return RSP_ST_INTERNAL;
 }
 
-static void done_register(void *arg, int result)
+/* rsp_db completion of a register or delete job: frees the job, then tells the caller. */
+static void job_finished(void *job, int result)
 {
-    struct reg_job *j = arg;
-    smds_store_done_cb done = j->done;
-    void *darg = j->arg;
-    free(j);
-    done(darg, result_status(result));
+    struct job_done cb = *(struct job_done *)job;
+    free(job);
+    cb.done(cb.arg, result_status(result));
+}
+
+bool smds_eid_valid(const char *eid)
+{
+    if (strlen(eid) != SMDS_EID_LEN)
+        return false;
+    for (size_t i = 0; i < SMDS_EID_LEN; i++)
+        if (eid[i] < '0' || eid[i] > '9')
+            return false;
+    return true;
 }
 
 static bool event_valid(const smds_event *ev)
@@ -258,8 +272,8 @@ int smds_store_register(smds_store *s, smds_event *ev, time_t now, smds_store_do
     struct reg_job *j = malloc(sizeof(*j));
     if (!j)
         return -1;
-    *j = (struct reg_job){s, ev, now, done, arg};
-    if (rsp_db_submit(s->env, apply_register, done_register, j) != 0) {
+    *j = (struct reg_job){{done, arg}, s, ev, now};
+    if (rsp_db_submit(s->env, apply_register, job_finished, j) != 0) {
         free(j);
         return -1;
     }
@@ -269,14 +283,13 @@ int smds_store_register(smds_store *s, smds_event *ev, time_t now, smds_store_do
 /* ---- delete ---- */
 
 struct del_job {
+    struct job_done cb;
     smds_store *s;
     char eid[SMDS_EID_LEN + 1];
     char event_id[SMDS_EVENT_ID_MAX + 1];
     char owner[SMDS_OWNER_MAX + 1];
     bool check_owner;
     smds_event *out;
-    smds_store_done_cb done;
-    void *arg;
 };
 
 static int apply_delete(rsp_db_wtxn *t, void *arg)
@@ -318,15 +331,6 @@ static int apply_delete(rsp_db_wtxn *t, void *arg)
     return rsp_db_wtxn_err(t);
 }
 
-static void done_delete(void *arg, int result)
-{
-    struct del_job *j = arg;
-    smds_store_done_cb done = j->done;
-    void *darg = j->arg;
-    free(j);
-    done(darg, result_status(result));
-}
-
 int smds_store_delete(smds_store *s, const char *eid, const char *event_id, const char *owner,
                       smds_event *out, smds_store_done_cb done, void *arg)
 {
@@ -343,9 +347,8 @@ int smds_store_delete(smds_store *s, const char *eid, const char *event_id, cons
     if (owner)
         copy_str(j->owner, sizeof(j->owner), owner);
     j->out = out;
-    j->done = done;
-    j->arg = arg;
-    if (rsp_db_submit(s->env, apply_delete, done_delete, j) != 0) {
+    j->cb = (struct job_done){done, arg};
+    if (rsp_db_submit(s->env, apply_delete, job_finished, j) != 0) {
         free(j);
         return -1;
     }
@@ -397,15 +400,57 @@ rsp_status smds_store_delete_sync(smds_store *s, const char *eid, const char *ev
 
 /* ---- reads ---- */
 
-static int list_append(smds_event_list *l, size_t *cap, const smds_event *ev)
+/* Calls fn on every event (of one EID when eid is set) in key order, in one read transaction, until fn
+ * returns non-zero.  0, or -1 on a storage or decoding error or when fn returned a negative value. */
+static int scan(smds_store *s, const char *eid, int (*fn)(const smds_event *ev, void *arg), void *arg)
 {
-    if (l->n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
+    MDB_txn *txn;
+    if (rsp_db_read_begin(s->env, &txn) != 0)
+        return -1;
+    rsp_key prefix;
+    rsp_key_init(&prefix);
+    if (eid)
+        rsp_key_bytes(&prefix, eid, SMDS_EID_LEN);
+    rsp_db_iter it;
+    int rc = rsp_db_iter_open(&it, txn, rsp_db_dbi(s->env, DB_EVENTS), eid ? &prefix : NULL);
+    if (rc == 0) {
+        MDB_val k, v;
+        while (rsp_db_iter_next(&it, &k, &v)) {
+            smds_event ev;
+            int r = decode(&v, &ev) != 0 ? -1 : fn(&ev, arg);
+            if (r < 0)
+                rc = -1;
+            if (r != 0)
+                break;
+        }
+        if (it.err)
+            rc = -1;
+        rsp_db_iter_close(&it);
+    }
+    rsp_db_read_end(s->env);
+    return rc ? -1 : 0;
+}
+
+struct collect {
+    smds_event_list *out;
+    size_t cap;
+    time_t now;
+};
+
+/* scan() callback of smds_store_list: keeps the unexpired events. */
+static int collect(const smds_event *ev, void *arg)
+{
+    struct collect *c = arg;
+    smds_event_list *l = c->out;
+    if (ev->expires_at && ev->expires_at <= (uint64_t)c->now)
+        return 0;
+    if (l->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 4;
         smds_event *ni = realloc(l->items, nc * sizeof(*ni));
         if (!ni)
             return -1;
         l->items = ni;
-        *cap = nc;
+        c->cap = nc;
     }
     l->items[l->n++] = *ev;
     return 0;
@@ -417,36 +462,8 @@ int smds_store_list(smds_store *s, const char *eid, time_t now, smds_event_list 
     out->n = 0;
     if (strlen(eid) != SMDS_EID_LEN)
         return 0;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(s->env, &txn) != 0)
-        return -1;
-    rsp_key prefix;
-    rsp_key_init(&prefix);
-    rsp_key_bytes(&prefix, eid, SMDS_EID_LEN);
-    rsp_db_iter it;
-    int rc = rsp_db_iter_open(&it, txn, rsp_db_dbi(s->env, DB_EVENTS), &prefix);
-    size_t cap = 0;
-    if (rc == 0) {
-        MDB_val k, v;
-        while (rsp_db_iter_next(&it, &k, &v)) {
-            smds_event ev;
-            if (decode(&v, &ev) != 0) {
-                rc = -1;
-                break;
-            }
-            if (ev.expires_at && ev.expires_at <= (uint64_t)now)
-                continue;
-            if (list_append(out, &cap, &ev) != 0) {
-                rc = -1;
-                break;
-            }
-        }
-        if (it.err)
-            rc = -1;
-        rsp_db_iter_close(&it);
-    }
-    rsp_db_read_end(s->env);
-    if (rc != 0) {
+    struct collect c = {out, 0, now};
+    if (scan(s, eid, collect, &c) != 0) {
         smds_event_list_free(out);
         return -1;
     }
@@ -502,30 +519,22 @@ uint64_t smds_store_count(smds_store *s)
     return n;
 }
 
+struct visit {
+    int (*fn)(const smds_event *ev, void *arg);
+    void *arg;
+};
+
+/* scan() callback of smds_store_foreach: the caller's function stops the walk, never fails it. */
+static int visit(const smds_event *ev, void *arg)
+{
+    struct visit *v = arg;
+    return v->fn(ev, v->arg) != 0 ? 1 : 0;
+}
+
 int smds_store_foreach(smds_store *s, int (*fn)(const smds_event *ev, void *arg), void *arg)
 {
-    MDB_txn *txn;
-    if (rsp_db_read_begin(s->env, &txn) != 0)
-        return -1;
-    rsp_db_iter it;
-    int rc = rsp_db_iter_open(&it, txn, rsp_db_dbi(s->env, DB_EVENTS), NULL);
-    if (rc == 0) {
-        MDB_val k, v;
-        while (rsp_db_iter_next(&it, &k, &v)) {
-            smds_event ev;
-            if (decode(&v, &ev) != 0) {
-                rc = -1;
-                break;
-            }
-            if (fn(&ev, arg) != 0)
-                break;
-        }
-        if (it.err)
-            rc = -1;
-        rsp_db_iter_close(&it);
-    }
-    rsp_db_read_end(s->env);
-    return rc ? -1 : 0;
+    struct visit v = {fn, arg};
+    return scan(s, NULL, visit, &v);
 }
 
 /* ---- purge ---- */

@@ -57,6 +57,9 @@ typedef struct smds_event {
     uint32_t via; /* 12 or 15 */
 } smds_event;
 
+/* True if eid is an EID as the store keeps them: SMDS_EID_LEN decimal digits. */
+bool smds_eid_valid(const char *eid);
+
 typedef struct smds_event_list {
     smds_event *items;
     size_t n;

@@ -155,6 +155,16 @@ static int count_cb(const smds_event *ev, void *arg)
     return 0;
 }
 
+static void test_eid_valid(void)
+{
+    UT_CHECK(smds_eid_valid("89049032123451234512345678901235"));
+    UT_CHECK(!smds_eid_valid("8904903212345123451234567890123"));   /* 31 digits */
+    UT_CHECK(!smds_eid_valid("890490321234512345123456789012350")); /* 33 */
+    UT_CHECK(!smds_eid_valid("8904903212345123451234567890123A"));
+    UT_CHECK(!smds_eid_valid(" 8904903212345123451234567890123"));
+    UT_CHECK(!smds_eid_valid(""));
+}
+
 static void test_foreach(void)
 {
     fresh_dir("s4");
@@ -201,6 +211,7 @@ int main(void)
     UT_RUN(test_register_list_delete);
     UT_RUN(test_cap_and_expiry);
     UT_RUN(test_bad_input);
+    UT_RUN(test_eid_valid);
     UT_RUN(test_foreach);
     UT_RUN(test_housekeeping);
     return ut_finish();

@@ -9,36 +9,9 @@ SMDS=$(realpath "$1")
 SMDP=$(realpath "$2")
 TESTSERVER=$(realpath "$3")
 RSP_PKI=$(realpath "$4")
-TMP=${TEST_TMPDIR:-$(mktemp -d)}/http_smoke
-rm -rf "$TMP"
-mkdir -p "$TMP"
+. ./tests/integration/lib.sh
+it_init http_smoke
 cd "$TMP" || exit 1
-
-passed=0
-failed=0
-PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL $1${2:+: $2}"
-}
-
-# expect NAME EXPECTED ACTUAL
-expect() {
-    if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
 
 # ---------------------------------------------------------------- test PKI
 mint() {
@@ -63,35 +36,18 @@ if [ $? -ne 0 ] || [ ! -s rogue.crt ] || [ ! -s pki/nist/smds/dsauth.pem ]; then
     exit 1
 fi
 
-# wait_ports FILE PID: waits until the server wrote its port file
-wait_ports() {
-    for _ in $(seq 1 300); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-port_of() {
-    awk -v n="$2" '$1 == n {print $2}' "$1"
-}
-
 # code_ver ARGS...: prints "<status> <http version>" of a curl request
 code_ver() {
     curl -s -o /dev/null -w '%{http_code} %{http_version}' --max-time 20 "$@"
 }
 
-# stop_ok NAME PID: SIGTERM and expect exit status 0
-stop_ok() {
-    kill -TERM "$2"
-    wait "$2"
-    expect "$1 exits 0 on SIGTERM" 0 $?
-}
-
 # The SM-DS also needs its FQDN, CI and CERT.DSauth (GSMA-shaped, from rsp-pki).
 SMDS_FLAGS=(--smds.fqdn=testsmds.example.com --smds.ci=pki/nist/ci/ci.pem
     --smds.auth_cert=pki/nist/smds/dsauth.pem --smds.auth_key=pki/nist/smds/dsauth.key.pem)
+# The SM-DP+ likewise: FQDN, CI, CERT.DPauth and CERT.DPpb.
+SMDP_FLAGS=(--smdp.fqdn=testsmdpplus1.example.com --smdp.ci=pki/nist/ci/ci.pem
+    --smdp.auth_cert=pki/nist/smdp/dpauth.pem --smdp.auth_key=pki/nist/smdp/dpauth.key.pem
+    --smdp.pb_cert=pki/nist/smdp/dppb.pem --smdp.pb_key=pki/nist/smdp/dppb.key.pem)
 
 # ---------------------------------------------------------------- smds
 start_service() { # BIN NAME PORTFILE [flags...]
@@ -101,7 +57,7 @@ start_service() { # BIN NAME PORTFILE [flags...]
         --server.workers=2 --server.port_file="$pf" --server.state_dir="$TMP/state-$name" "$@" \
         >"$name.log" 2>&1 &
     SVC_PID=$!
-    PIDS+=("$SVC_PID")
+    it_track "$SVC_PID"
 }
 
 start_service "$SMDS" smds smds.ports "${SMDS_FLAGS[@]}"
@@ -131,16 +87,13 @@ if wait_ports smds.ports "$SVC_PID"; then
         --server.state_dir="$TMP/state-second" "${SMDS_FLAGS[@]}" >second.log 2>&1
     expect "a second smds on a port in use exits 1" 1 $?
     grep -q 'in use' second.log && ok "and says the address is in use" || bad "and says the address is in use" "$(cat second.log)"
-    stop_ok smds "$SMDS_PID"
+    stop smds "$SMDS_PID"
 else
     bad "smds starts and reports its ports" "$(cat smds.log)"
 fi
 
 # ---------------------------------------------------------------- smdp-default
-# The SM-DP+ needs its FQDN, CI, CERT.DPauth and CERT.DPpb (GSMA-shaped, from rsp-pki).
-start_service "$SMDP" smdp smdp.ports --smdp.fqdn=testsmdpplus1.example.com --smdp.ci=pki/nist/ci/ci.pem \
-    --smdp.auth_cert=pki/nist/smdp/dpauth.pem --smdp.auth_key=pki/nist/smdp/dpauth.key.pem \
-    --smdp.pb_cert=pki/nist/smdp/dppb.pem --smdp.pb_key=pki/nist/smdp/dppb.key.pem
+start_service "$SMDP" smdp smdp.ports "${SMDP_FLAGS[@]}"
 if wait_ports smdp.ports "$SVC_PID"; then
     ok "smdp-default starts and reports its ports"
     SMDP_PID=$SVC_PID
@@ -151,7 +104,7 @@ if wait_ports smdp.ports "$SVC_PID"; then
     expect "smdp-default unknown path 404" "404 1.1" "$(code_ver -k --http1.1 -d '{}' $U/gsma/rsp2/es9plus/x)"
     expect "smdp-default ES2+ listener with client certificate" "200 2" \
         "$(code_ver --cacert ca.crt --cert client.crt --key client.key --http2 $S/healthz)"
-    stop_ok smdp-default "$SMDP_PID"
+    stop smdp-default "$SMDP_PID"
 else
     bad "smdp-default starts and reports its ports" "$(cat smdp.log)"
 fi
@@ -172,11 +125,11 @@ printf '[device]\nport = 0\n[s2s]\nport = 0\n[server]\nport_file = ini.ports\nwo
 "$SMDS" --config=good.ini --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt \
     --server.state_dir="$TMP/state-ini" "${SMDS_FLAGS[@]}" >ini.log 2>&1 &
 INI_PID=$!
-PIDS+=("$INI_PID")
+it_track "$INI_PID"
 if wait_ports ini.ports "$INI_PID"; then
     expect "service configured from an INI file serves" "200 2" \
         "$(code_ver -k --http2 https://127.0.0.1:$(port_of ini.ports device)/healthz)"
-    stop_ok "INI-configured smds" "$INI_PID"
+    stop "INI-configured smds" "$INI_PID"
 else
     bad "service configured from an INI file serves" "$(cat ini.log)"
 fi
@@ -188,7 +141,7 @@ expect "missing certificate file: exit 1" 1 $?
 "$TESTSERVER" --port-file=ts.ports --cert=server.crt --key=server.key --ca=ca.crt --workers=2 \
     --body-limit=1024 --slow-ms=3000 --drain-ms=10000 >ts.log 2>&1 &
 TS_PID=$!
-PIDS+=("$TS_PID")
+it_track "$TS_PID"
 if ! wait_ports ts.ports "$TS_PID"; then
     bad "test server starts" "$(cat ts.log)"
     echo "$passed passed, $failed failed"
@@ -315,5 +268,4 @@ wait "$TS_PID"
 expect "test server exits 0 after draining" 0 $?
 grep -q 'stopped (0 cut)' ts.log && ok "nothing cut at the drain bound" || bad "nothing cut at the drain bound" "$(tail -5 ts.log)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+it_finish

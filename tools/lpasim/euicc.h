@@ -305,6 +305,13 @@ const char *euicc_strerror(int rc);
  * failed download may be retried, otk.pem (the kept one-time key).
  */
 
+/* A fresh eUICC from certificate and key files: the eUICC certificate, its
+ * key (PEM) and the EUM certificate (DER or PEM) become its identity
+ * (euicc_set_identity), and each CI certificate is added (euicc_add_ci).  No
+ * state is read.  NULL on failure with a message in err. */
+euicc *euicc_load_files(const char *cert_path, const char *key_path, const char *eum_path,
+                        const char *const *ci_paths, size_t nci, euicc_error *err);
+
 /* Loads an eUICC from dir.  NULL on failure with a message in err. */
 euicc *euicc_load_dir(const char *dir, euicc_error *err);
 

@@ -176,6 +176,19 @@ int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_wri
     return w->err;
 }
 
+int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, const char *matching_id,
+                                  der_writer *w)
+{
+    der_w_begin(w, 0xBF38);
+    der_w_raw(w, ia->server_signed1.data, ia->server_signed1.len);
+    der_w_raw(w, ia->server_signature1.data, ia->server_signature1.len);
+    der_w_raw(w, ia->ci_pkid.data, ia->ci_pkid.len);
+    der_w_raw(w, ia->server_certificate.data, ia->server_certificate.len);
+    lpa_build_ctx_params1(opts, matching_id, w);
+    der_w_end(w);
+    return w->err;
+}
+
 void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32])
 {
     uint8_t buf[SHA256_DIGEST_LENGTH + 16];
@@ -614,6 +627,20 @@ static int call(lpa *l, const char *base, const char *path, char *body, lpa_fn f
     return 0;
 }
 
+int lpa_call(lpa *l, const char *server, const char *path, char *body, lpa_fn fn, const char *stage,
+             lpa_response *resp, lpa_scratch **scratch, lpa_result *res)
+{
+    char base[300], host[256];
+    res_init(res);
+    if (split_server(server, base, sizeof(base), host, sizeof(host)) != 0) {
+        free(body);
+        *scratch = NULL;
+        memset(resp, 0, sizeof(*resp));
+        return res_fail(res, stage, "bad server \"%s\" (HOST or HOST:PORT)", server);
+    }
+    return call(l, base, path, body, fn, stage, resp, scratch, res);
+}
+
 static int euicc_stop(lpa_result *res, const char *stage, int rc, const euicc_error *err)
 {
     res->euicc_rc = rc;
@@ -699,17 +726,10 @@ static int authenticate(lpa *l, struct session *s, const char *server, const cha
     rsp_hex_decode(s->tid_hex, strlen(s->tid_hex), s->tid, sizeof(s->tid), &tl);
     s->tid_len = tl;
 
-    /* AuthenticateServerRequest: the server's fields as received, then ctxParams1. */
     der_writer req, resp;
     der_w_init(&req);
     der_w_init(&resp);
-    der_w_begin(&req, 0xBF38);
-    der_w_raw(&req, ia.server_signed1.data, ia.server_signed1.len);
-    der_w_raw(&req, ia.server_signature1.data, ia.server_signature1.len);
-    der_w_raw(&req, ia.ci_pkid.data, ia.ci_pkid.len);
-    der_w_raw(&req, ia.server_certificate.data, ia.server_certificate.len);
-    lpa_build_ctx_params1(&l->o, matching_id, &req);
-    der_w_end(&req);
+    lpa_build_authenticate_server(&l->o, &ia, matching_id, &req);
     lpa_response_free(&ia, ia_scratch);
     if (der_w_finish(&req) != 0) {
         der_w_free(&req);

@@ -160,6 +160,21 @@ rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_respo
                               lpa_scratch **scratch, char *detail, size_t detail_cap);
 void lpa_response_free(lpa_response *r, lpa_scratch *scratch);
 
+/* One ES9+/ES11 exchange as the flows make it: POSTs body (heap JSON, taken
+ * over and freed) to https://<server><path>, server being "HOST" or
+ * "HOST:PORT", and parses the response as fn.  0 with *resp and *scratch set
+ * (lpa_response_free), or -1 with res saying why (the server's codes when it
+ * answered a Failed status). */
+int lpa_call(lpa *l, const char *server, const char *path, char *body, lpa_fn fn, const char *stage,
+             lpa_response *resp, lpa_scratch **scratch, lpa_result *res);
+
+/* Appends the AuthenticateServerRequest (BF38) an LPA sends after
+ * InitiateAuthentication: ia's serverSigned1, serverSignature1,
+ * euiccCiPKIdToBeUsed and serverCertificate as received, then ctxParams1.
+ * Returns the writer's error. */
+int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, const char *matching_id,
+                                  der_writer *w);
+
 /* Request bodies, heap NUL-terminated JSON (free()). */
 char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
                              const char *address, bool smds_field);

@@ -13,27 +13,19 @@ abspath() {
 }
 SIM=$(abspath "$1")
 PKI=$(abspath "$2")
-T="${TEST_TMPDIR:-$(mktemp -d)}/lpa_sim_test"
-rm -rf "$T"
-mkdir -p "$T"
+. ./tests/integration/lib.sh
+it_init lpa_sim_test
 EID=89049032123451234512345678901235
-pass=0
-fail=0
 
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "not ok: $*"
-}
-# expect DESCRIPTION WANTED-EXIT PATTERN COMMAND...: exit code and one stdout line matching PATTERN
-expect() {
+# expect_run DESCRIPTION WANTED-EXIT PATTERN COMMAND...: exit code and one stdout line matching PATTERN
+expect_run() {
     d="$1" want="$2" pat="$3"
     shift 3
-    out=$("$@" 2>"$T/stderr")
+    out=$("$@" 2>"$TMP/stderr")
     rc=$?
     lines=$(printf '%s\n' "$out" | wc -l)
     if [ "$rc" -ne "$want" ]; then
-        bad "$d: exit $rc, wanted $want: $out $(cat "$T/stderr")"
+        bad "$d: exit $rc, wanted $want: $out $(cat "$TMP/stderr")"
     elif [ "$want" -ne 2 ] && [ "$lines" -ne 1 ]; then
         bad "$d: $lines lines of output"
     elif ! printf '%s\n' "$out" | grep -q -- "$pat"; then
@@ -43,35 +35,34 @@ expect() {
     fi
 }
 
-"$PKI" init --out "$T/pki" --curve both >/dev/null || bad "rsp-pki init"
+"$PKI" init --out "$TMP/pki" --curve both >/dev/null || bad "rsp-pki init"
 
-expect "init" 0 "\"ok\":true,\"eid\":\"$EID\"" "$SIM" init --euicc "$T/e1" --from-pki "$T/pki"
-expect "init trusts both CIs" 0 '"trustedCis":2' "$SIM" init --euicc "$T/e2" --from-pki "$T/pki" --curve brainpool
-expect "init twice" 1 '"ok":false,"stage":"init"' "$SIM" init --euicc "$T/e1" --from-pki "$T/pki"
-expect "init wrong EID" 1 '"ok":false' "$SIM" init --euicc "$T/e3" --from-pki "$T/pki" --eid 89049032123451234512345678901299
-expect "info" 0 '"euiccInfo1":"vyB' "$SIM" --euicc "$T/e1" info
-expect "info root SM-DS" 0 '"rootSmdsAddress":"lpa.ds.gsma.com"' "$SIM" --euicc "$T/e1" info
-expect "profiles empty" 0 '"profiles":\[\],"pendingNotifications":\[\]' "$SIM" profiles --euicc "$T/e1"
-expect "enable unknown" 1 '"euiccError":"iccidOrAidNotFound"' "$SIM" --euicc "$T/e1" enable --iccid 8988211000000000017
-expect "download, nothing listening" 1 '"ok":false,"stage":"initiateAuthentication"' \
-    "$SIM" --euicc "$T/e1" --timeout 5000 download --smdp 127.0.0.1:1
-expect "discover, nothing listening" 1 '"stage":"initiateAuthentication"' \
-    "$SIM" --euicc "$T/e1" --timeout 5000 discover --smds 127.0.0.1:1 --es11-paths es11
-expect "notify, nothing pending" 0 '"sent":0,"failed":0,"pending":0' "$SIM" --euicc "$T/e1" notify
-expect "bad server" 1 '"detail":"bad server' "$SIM" --euicc "$T/e1" download --smdp "https://x/"
-expect "usage: no command" 2 '' "$SIM" --euicc "$T/e1"
-expect "usage: unknown option" 2 '' "$SIM" --euicc "$T/e1" profiles --bogus
-expect "usage: cancel without reason" 2 '' "$SIM" --euicc "$T/e1" cancel --smdp 127.0.0.1:1
-expect "usage: bad es11 paths" 2 '' "$SIM" --euicc "$T/e1" discover --smds x --es11-paths es12
-expect "no eUICC directory" 1 '"stage":"load"' "$SIM" --euicc "$T/none" profiles
+expect_run "init" 0 "\"ok\":true,\"eid\":\"$EID\"" "$SIM" init --euicc "$TMP/e1" --from-pki "$TMP/pki"
+expect_run "init trusts both CIs" 0 '"trustedCis":2' "$SIM" init --euicc "$TMP/e2" --from-pki "$TMP/pki" --curve brainpool
+expect_run "init twice" 1 '"ok":false,"stage":"init"' "$SIM" init --euicc "$TMP/e1" --from-pki "$TMP/pki"
+expect_run "init wrong EID" 1 '"ok":false' "$SIM" init --euicc "$TMP/e3" --from-pki "$TMP/pki" --eid 89049032123451234512345678901299
+expect_run "info" 0 '"euiccInfo1":"vyB' "$SIM" --euicc "$TMP/e1" info
+expect_run "info root SM-DS" 0 '"rootSmdsAddress":"lpa.ds.gsma.com"' "$SIM" --euicc "$TMP/e1" info
+expect_run "profiles empty" 0 '"profiles":\[\],"pendingNotifications":\[\]' "$SIM" profiles --euicc "$TMP/e1"
+expect_run "enable unknown" 1 '"euiccError":"iccidOrAidNotFound"' "$SIM" --euicc "$TMP/e1" enable --iccid 8988211000000000017
+expect_run "download, nothing listening" 1 '"ok":false,"stage":"initiateAuthentication"' \
+    "$SIM" --euicc "$TMP/e1" --timeout 5000 download --smdp 127.0.0.1:1
+expect_run "discover, nothing listening" 1 '"stage":"initiateAuthentication"' \
+    "$SIM" --euicc "$TMP/e1" --timeout 5000 discover --smds 127.0.0.1:1 --es11-paths es11
+expect_run "notify, nothing pending" 0 '"sent":0,"failed":0,"pending":0' "$SIM" --euicc "$TMP/e1" notify
+expect_run "bad server" 1 '"detail":"bad server' "$SIM" --euicc "$TMP/e1" download --smdp "https://x/"
+expect_run "usage: no command" 2 '' "$SIM" --euicc "$TMP/e1"
+expect_run "usage: unknown option" 2 '' "$SIM" --euicc "$TMP/e1" profiles --bogus
+expect_run "usage: cancel without reason" 2 '' "$SIM" --euicc "$TMP/e1" cancel --smdp 127.0.0.1:1
+expect_run "usage: bad es11 paths" 2 '' "$SIM" --euicc "$TMP/e1" discover --smds x --es11-paths es12
+expect_run "no eUICC directory" 1 '"stage":"load"' "$SIM" --euicc "$TMP/none" profiles
 
 if [ -n "${RSP_SHARED_DIR:-}" ] && [ -d "$RSP_SHARED_DIR/pki/sgp26" ]; then
-    expect "init from SGP.26" 0 "\"eid\":\"$EID\",.*\"trustedCis\":2" \
-        "$SIM" init --euicc "$T/sgp26" --from-pki "$RSP_SHARED_DIR/pki/sgp26"
+    expect_run "init from SGP.26" 0 "\"eid\":\"$EID\",.*\"trustedCis\":2" \
+        "$SIM" init --euicc "$TMP/sgp26" --from-pki "$RSP_SHARED_DIR/pki/sgp26"
 else
     echo "SKIP SGP.26 init: RSP_SHARED_DIR not set"
 fi
 
-rm -rf "$T"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+rm -rf "$TMP"
+it_finish

@@ -128,13 +128,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 static void print_json(rsp_jsonw *w)
 {
-    const char *text;
-    size_t len;
-    if (rsp_jsonw_finish(w, &text, &len) == 0)
-        printf("%s\n", text);
-    else
+    if (rsp_jsonw_print_line(w, stdout) != 0)
         printf("{\"ok\":false,\"detail\":\"output too large or not UTF-8\"}\n");
-    rsp_jsonw_free(w);
     fflush(stdout);
 }
 

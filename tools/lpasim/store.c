@@ -149,8 +149,8 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sorted names of the regular files in dir that end in .der or .pem (not
- * .key.pem).  Caller frees each name and the array. */
+/* Sorted paths of the regular files in dir that end in .der or .pem (not
+ * .key.pem).  Caller frees each path and the array. */
 static char **list_cert_files(const char *dir, size_t *count)
 {
     DIR *d = opendir(dir);
@@ -171,7 +171,7 @@ static char **list_cert_files(const char *dir, size_t *count)
         if (!nn)
             break;
         names = nn;
-        names[n] = strdup(de->d_name);
+        names[n] = strdup(full);
         if (!names[n])
             break;
         n++;
@@ -516,6 +516,39 @@ static int save_state(const euicc *e, const char *path)
 
 /* ---- load / save ---- */
 
+euicc *euicc_load_files(const char *cert_path, const char *key_path, const char *eum_path,
+                        const char *const *ci_paths, size_t nci, euicc_error *err)
+{
+    euicc *e = euicc_new();
+    X509 *cert = rsp_load_cert(cert_path), *eum = rsp_load_cert(eum_path);
+    EVP_PKEY *key = rsp_load_key(key_path);
+    if (!e || !cert || !eum || !key) {
+        euicc_impl_err(err, 0, -1, "system", "cannot load %s, %s or %s", cert_path, key_path, eum_path);
+        goto fail;
+    }
+    if (euicc_set_identity(e, cert, key, eum, err) != 0)
+        goto fail;
+    for (size_t i = 0; i < nci; i++) {
+        X509 *ci = rsp_load_cert(ci_paths[i]);
+        int rc = ci ? euicc_add_ci(e, ci) : EUICC_ESYS;
+        X509_free(ci);
+        if (rc != 0) {
+            euicc_impl_err(err, 0, -1, "system", "%s: not a usable CI certificate", ci_paths[i]);
+            goto fail;
+        }
+    }
+    X509_free(cert);
+    X509_free(eum);
+    EVP_PKEY_free(key);
+    return e;
+fail:
+    X509_free(cert);
+    X509_free(eum);
+    EVP_PKEY_free(key);
+    euicc_free(e);
+    return NULL;
+}
+
 euicc *euicc_load_dir(const char *dir, euicc_error *err)
 {
     char p_cert[PATH_MAX], p_key[PATH_MAX], p_eum[PATH_MAX], p_ci[PATH_MAX], p_state[PATH_MAX],
@@ -530,34 +563,17 @@ euicc *euicc_load_dir(const char *dir, euicc_error *err)
                        dir);
         return NULL;
     }
-    euicc *e = euicc_new();
-    X509 *cert = rsp_load_cert(p_cert), *eum = rsp_load_cert(p_eum);
-    EVP_PKEY *key = rsp_load_key(p_key);
-    if (!e || !cert || !eum || !key) {
-        euicc_impl_err(err, 0, -1, "system", "%s: cannot load the eUICC certificate, key or EUM certificate",
-                       dir);
-        goto fail;
-    }
-    if (euicc_set_identity(e, cert, key, eum, err) != 0)
-        goto fail;
     size_t nci;
-    char **names = list_cert_files(p_ci, &nci);
-    for (size_t i = 0; i < nci; i++) {
-        char path[PATH_MAX];
-        X509 *ci = path_join(path, sizeof(path), p_ci, names[i]) == 0 ? rsp_load_cert(path) : NULL;
-        int rc = ci ? euicc_add_ci(e, ci) : -1;
-        X509_free(ci);
-        if (rc != 0) {
-            euicc_impl_err(err, 0, -1, "system", "%s/%s: not a usable CI certificate", p_ci, names[i]);
-            free_names(names, nci);
-            goto fail;
-        }
-    }
-    free_names(names, nci);
+    char **cis = list_cert_files(p_ci, &nci);
     if (nci == 0) {
+        free_names(cis, nci);
         euicc_impl_err(err, 0, -1, "system", "%s: no CI certificate", p_ci);
-        goto fail;
+        return NULL;
     }
+    euicc *e = euicc_load_files(p_cert, p_key, p_eum, (const char *const *)cis, nci, err);
+    free_names(cis, nci);
+    if (!e)
+        return NULL;
     if (file_exists(p_state) && load_state(e, p_state, err) != 0)
         goto fail;
     if (file_exists(p_otk)) {
@@ -567,14 +583,8 @@ euicc *euicc_load_dir(const char *dir, euicc_error *err)
             goto fail;
         }
     }
-    X509_free(cert);
-    X509_free(eum);
-    EVP_PKEY_free(key);
     return e;
 fail:
-    X509_free(cert);
-    X509_free(eum);
-    EVP_PKEY_free(key);
     euicc_free(e);
     return NULL;
 }
@@ -758,27 +768,16 @@ int euicc_init_dir(const char *dir, const char *pkidir, const char *eid, const c
         euicc_impl_err(err, 0, -1, "system", "%s already holds an eUICC", dir);
         return EUICC_ESYS;
     }
-    euicc *e = euicc_new();
-    X509 *cert = rsp_load_cert(m.cert), *eum = rsp_load_cert(m.eum);
-    EVP_PKEY *key = rsp_load_key(m.key);
-    X509 *ci[4] = {NULL};
+    const char *ci_paths[4];
+    for (size_t i = 0; i < m.nci; i++)
+        ci_paths[i] = m.ci[i];
+    euicc *e = euicc_load_files(m.cert, m.key, m.eum, ci_paths, m.nci, err);
     int rc = EUICC_ESYS;
-    if (!e || !cert || !eum || !key) {
-        euicc_impl_err(err, 0, -1, "system", "cannot load %s, %s or %s", m.cert, m.key, m.eum);
-        goto out;
-    }
-    if (euicc_set_identity(e, cert, key, eum, err) != 0)
-        goto out;
+    if (!e)
+        return rc;
     if (eid && strcmp(eid, e->eid) != 0) {
         euicc_impl_err(err, 0, -1, "system", "the eUICC certificate holds EID %s, not %s", e->eid, eid);
         goto out;
-    }
-    for (size_t i = 0; i < m.nci; i++) {
-        ci[i] = rsp_load_cert(m.ci[i]);
-        if (!ci[i] || euicc_add_ci(e, ci[i]) != 0) {
-            euicc_impl_err(err, 0, -1, "system", "%s: not a usable CI certificate", m.ci[i]);
-            goto out;
-        }
     }
     if (e->nsign == 0) {
         euicc_impl_err(err, 0, -1, "system", "no trusted CI issued the EUM certificate");
@@ -793,24 +792,22 @@ int euicc_init_dir(const char *dir, const char *pkidir, const char *eid, const c
     for (size_t i = 0; i < m.nci; i++) {
         char name[64];
         snprintf(name, sizeof(name), "%s.der", m.ci_name[i]);
-        if (path_join(path, sizeof(path), p_ci, name) != 0 || write_cert_der(path, ci[i]) != 0) {
+        X509 *ci = rsp_load_cert(m.ci[i]);
+        int wrc = ci && path_join(path, sizeof(path), p_ci, name) == 0 ? write_cert_der(path, ci) : -1;
+        X509_free(ci);
+        if (wrc != 0) {
             euicc_impl_err(err, 0, -1, "system", "%s: cannot write", path);
             goto out;
         }
     }
-    if (path_join(path, sizeof(path), dir, "euicc.der") != 0 || write_cert_der(path, cert) != 0 ||
-        path_join(path, sizeof(path), dir, "eum.der") != 0 || write_cert_der(path, eum) != 0 ||
-        path_join(path, sizeof(path), dir, "euicc.key.pem") != 0 || write_key_pem(path, key) != 0) {
+    if (path_join(path, sizeof(path), dir, "euicc.der") != 0 || write_cert_der(path, e->cert) != 0 ||
+        path_join(path, sizeof(path), dir, "eum.der") != 0 || write_cert_der(path, e->eum) != 0 ||
+        path_join(path, sizeof(path), dir, "euicc.key.pem") != 0 || write_key_pem(path, e->key) != 0) {
         euicc_impl_err(err, 0, -1, "system", "%s: cannot write", path);
         goto out;
     }
     rc = euicc_save_dir(e, dir, err);
 out:
-    for (size_t i = 0; i < 4; i++)
-        X509_free(ci[i]);
-    X509_free(cert);
-    X509_free(eum);
-    EVP_PKEY_free(key);
     euicc_free(e);
     return rc;
 }

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/x509v3.h>
+
 #include "tests/unit/ut.h"
 #include "tools/lpasim/testserver.h"
 
@@ -208,6 +210,48 @@ static void test_init_sgp26(void)
     }
 }
 
+/* An eUICC straight from files: identity and CI lists as from a directory; unreadable files refused. */
+static void test_load_files(void)
+{
+    char root[600], cert[700], key[700], eum[700], ci[700];
+    snprintf(root, sizeof(root), "%s/files", tmp_root);
+    write_rsp_pki(root);
+    snprintf(cert, sizeof(cert), "%s/nist/euicc/%s/euicc.pem", root, PKI_SGP26_EID);
+    snprintf(key, sizeof(key), "%s/nist/euicc/%s/euicc.key.pem", root, PKI_SGP26_EID);
+    snprintf(eum, sizeof(eum), "%s/nist/eum/eum.der", root);
+    snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", root);
+    const char *cis[1] = {ci};
+    euicc_error err;
+    euicc *e = euicc_load_files(cert, key, eum, cis, 1, &err);
+    UT_CHECK(e != NULL);
+    if (e) {
+        UT_CHECK(strcmp(euicc_eid(e), PKI_SGP26_EID) == 0);
+        UT_EQ(rsp_ci_store_count(euicc_cis(e)), 1);
+        UT_EQ(X509_cmp(euicc_certificate(e), pki.euicc.cert), 0);
+        der_writer w;
+        der_w_init(&w);
+        UT_EQ(euicc_get_info1(e, &w), 0);
+        UT_EQ(der_w_finish(&w), 0);
+        /* the EUM's CI is in both key-id lists: BF20 { 82 svn, A9 {04 id}, AA {04 id} } */
+        const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(pki.ci.cert);
+        const uint8_t *id = ASN1_STRING_get0_data(ski);
+        size_t n = (size_t)ASN1_STRING_length(ski), hits = 0;
+        for (size_t i = 0; i + n <= w.len; i++)
+            hits += memcmp(w.buf + i, id, n) == 0;
+        UT_EQ(hits, 2);
+        der_w_free(&w);
+        euicc_free(e);
+    }
+    const char *missing[1] = {"/nonexistent/ci.pem"};
+    UT_CHECK(euicc_load_files(cert, key, eum, missing, 1, &err) == NULL);
+    UT_CHECK(strstr(err.detail, "/nonexistent/ci.pem") != NULL);
+    UT_CHECK(euicc_load_files(cert, eum, eum, cis, 1, &err) == NULL);
+    UT_CHECK(strstr(err.detail, "cannot load") != NULL);
+    /* a key that is not the certificate's */
+    snprintf(key, sizeof(key), "%s/nist/ci/ci.key.pem", root);
+    UT_CHECK(euicc_load_files(cert, key, eum, cis, 1, &err) == NULL);
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -227,6 +271,7 @@ int main(void)
     UT_RUN(test_init_and_roundtrip);
     UT_RUN(test_init_wrong_eid);
     UT_RUN(test_init_sgp26);
+    UT_RUN(test_load_files);
     ts_pki_clear(&pki);
     nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return ut_finish();

@@ -10,45 +10,35 @@ case "$1" in
 /*) PKI="$1" ;;
 *) PKI="$PWD/$1" ;;
 esac
-T="${TEST_TMPDIR:-$(mktemp -d)}/rsp_pki_test"
-rm -rf "$T"
-mkdir -p "$T"
+. ./tests/integration/lib.sh
+it_init rsp_pki_test
 EID=89049032123451234512345678901235
-pass=0
-fail=0
 
-ok() {
-    pass=$((pass + 1))
-}
-bad() {
-    fail=$((fail + 1))
-    echo "not ok: $*"
-}
 # check DESCRIPTION COMMAND...: the command must succeed
 check() {
     d="$1"
     shift
-    if "$@" >"$T/.out" 2>&1; then ok; else
+    if "$@" >"$TMP/.out" 2>&1; then ok; else
         bad "$d"
-        sed 's/^/    /' "$T/.out" | head -5
+        sed 's/^/    /' "$TMP/.out" | head -5
     fi
 }
 # refuse DESCRIPTION COMMAND...: the command must fail
 refuse() {
     d="$1"
     shift
-    if "$@" >"$T/.out" 2>&1; then bad "$d (succeeded)"; else ok; fi
+    if "$@" >"$TMP/.out" 2>&1; then bad "$d (succeeded)"; else ok; fi
 }
 # has FILE TEXT...: `openssl x509 -text` of FILE contains every TEXT
 has() {
     f="$1"
     shift
-    if ! openssl x509 -in "$f" -noout -text >"$T/.text" 2>&1; then
+    if ! openssl x509 -in "$f" -noout -text >"$TMP/.text" 2>&1; then
         bad "openssl x509 -text $f"
         return
     fi
     for s in "$@"; do
-        if grep -qF -- "$s" "$T/.text"; then ok; else bad "$f lacks '$s'"; fi
+        if grep -qF -- "$s" "$TMP/.text"; then ok; else bad "$f lacks '$s'"; fi
     done
 }
 
@@ -58,28 +48,28 @@ has() {
 signed_by() {
     off=$(openssl x509 -in "$1" -outform der | openssl asn1parse -inform der |
         sed -n 's/^ *\([0-9]*\):d=1 .*BIT STRING.*/\1/p')
-    openssl x509 -in "$1" -outform der -out "$T/.c.der" &&
-        openssl asn1parse -inform der -in "$T/.c.der" -strparse 4 -noout -out "$T/.tbs" &&
-        openssl asn1parse -inform der -in "$T/.c.der" -strparse "$off" -noout -out "$T/.sig" &&
-        openssl x509 -in "$2" -noout -pubkey >"$T/.ipub" &&
-        openssl dgst -sha256 -verify "$T/.ipub" -signature "$T/.sig" "$T/.tbs"
+    openssl x509 -in "$1" -outform der -out "$TMP/.c.der" &&
+        openssl asn1parse -inform der -in "$TMP/.c.der" -strparse 4 -noout -out "$TMP/.tbs" &&
+        openssl asn1parse -inform der -in "$TMP/.c.der" -strparse "$off" -noout -out "$TMP/.sig" &&
+        openssl x509 -in "$2" -noout -pubkey >"$TMP/.ipub" &&
+        openssl dgst -sha256 -verify "$TMP/.ipub" -signature "$TMP/.sig" "$TMP/.tbs"
 }
 
 # ---- init, both curves ----
-check "init --curve both" "$PKI" init --out "$T/pki" --curve both
-check "README.txt" test -s "$T/pki/README.txt"
+check "init --curve both" "$PKI" init --out "$TMP/pki" --curve both
+check "README.txt" test -s "$TMP/pki/README.txt"
 
 NAMES="ci/ci eum/eum euicc/$EID/euicc smds/dsauth smds/dstls smdp/dpauth smdp/dppb smdp/dptls operator/ca operator/client"
 for set in nist brainpool; do
-    S="$T/pki/$set"
+    S="$TMP/pki/$set"
     for n in $NAMES; do
         for ext in der pem key.pem; do
             check "$set/$n.$ext exists" test -s "$S/$n.$ext"
         done
         check "$set/$n.key.pem is private" test "$(stat -c %a "$S/$n.key.pem")" = 600
         check "$set/$n DER = PEM" sh -c "openssl x509 -inform der -in '$S/$n.der' | cmp -s - '$S/$n.pem'"
-        check "$set/$n key matches" sh -c "openssl pkey -in '$S/$n.key.pem' -pubout >'$T/.pk1' &&
-            openssl x509 -in '$S/$n.pem' -noout -pubkey >'$T/.pk2' && cmp -s '$T/.pk1' '$T/.pk2'"
+        check "$set/$n key matches" sh -c "openssl pkey -in '$S/$n.key.pem' -pubout >'$TMP/.pk1' &&
+            openssl x509 -in '$S/$n.pem' -noout -pubkey >'$TMP/.pk2' && cmp -s '$TMP/.pk1' '$TMP/.pk2'"
     done
 
     if [ $set = nist ]; then CURVE="NIST CURVE: P-256"; else CURVE="ASN1 OID: brainpoolP256r1"; fi
@@ -126,72 +116,72 @@ for set in nist brainpool; do
     refuse "operator client does not chain to the CI" openssl verify -CAfile "$S/ci/ci.pem" \
         "$S/operator/client.pem"
 done
-refuse "sets have distinct CIs" cmp -s "$T/pki/nist/ci/ci.der" "$T/pki/brainpool/ci/ci.der"
+refuse "sets have distinct CIs" cmp -s "$TMP/pki/nist/ci/ci.der" "$TMP/pki/brainpool/ci/ci.der"
 
 # ---- options of init ----
-check "init with names and prefix" "$PKI" init --out "$T/opt" --fqdn ds.example.test --smdp-fqdn dp.example.test \
+check "init with names and prefix" "$PKI" init --out "$TMP/opt" --fqdn ds.example.test --smdp-fqdn dp.example.test \
     --eid-prefix 89049099 --ds-rid 2.999.21 --dp-rid 2.999.11 --eum-org "Other EUM" --tls-curve set \
     --curve brainpool --no-loopback
-E2=$(ls "$T/opt/brainpool/euicc" 2>/dev/null)
+E2=$(ls "$TMP/opt/brainpool/euicc" 2>/dev/null)
 check "derived EID is valid" "$PKI" eid --check "$E2"
 check "derived EID has the prefix" sh -c "echo '$E2' | grep -q '^89049099'"
-has "$T/opt/brainpool/eum/eum.pem" "DirName:O = Other EUM, serialNumber = 89049099"
-has "$T/opt/brainpool/smds/dstls.pem" "DNS:ds.example.test" "Registered ID:2.999.21" "ASN1 OID: brainpoolP256r1"
-has "$T/opt/brainpool/smdp/dptls.pem" "DNS:dp.example.test" "Registered ID:2.999.11"
-refuse "no-loopback leaves out localhost" grep -q localhost "$T/.text"
-refuse "init with EID outside the prefix" "$PKI" init --out "$T/bad" --eid $EID --eid-prefix 89049099
-refuse "init with bad check digits" "$PKI" init --out "$T/bad" --eid 89049032123451234512345678901234
+has "$TMP/opt/brainpool/eum/eum.pem" "DirName:O = Other EUM, serialNumber = 89049099"
+has "$TMP/opt/brainpool/smds/dstls.pem" "DNS:ds.example.test" "Registered ID:2.999.21" "ASN1 OID: brainpoolP256r1"
+has "$TMP/opt/brainpool/smdp/dptls.pem" "DNS:dp.example.test" "Registered ID:2.999.11"
+refuse "no-loopback leaves out localhost" grep -q localhost "$TMP/.text"
+refuse "init with EID outside the prefix" "$PKI" init --out "$TMP/bad" --eid $EID --eid-prefix 89049099
+refuse "init with bad check digits" "$PKI" init --out "$TMP/bad" --eid 89049032123451234512345678901234
 refuse "init without --out" "$PKI" init
-refuse "init with a CI key of the wrong curve" "$PKI" init --out "$T/bad" --curve brainpool \
-    --ci-cert "$T/pki/nist/ci/ci.pem" --ci-key "$T/pki/nist/ci/ci.key.pem"
-refuse "init with a CI key that does not match" "$PKI" init --out "$T/bad" \
-    --ci-cert "$T/pki/nist/ci/ci.pem" --ci-key "$T/pki/nist/eum/eum.key.pem"
+refuse "init with a CI key of the wrong curve" "$PKI" init --out "$TMP/bad" --curve brainpool \
+    --ci-cert "$TMP/pki/nist/ci/ci.pem" --ci-key "$TMP/pki/nist/ci/ci.key.pem"
+refuse "init with a CI key that does not match" "$PKI" init --out "$TMP/bad" \
+    --ci-cert "$TMP/pki/nist/ci/ci.pem" --ci-key "$TMP/pki/nist/eum/eum.key.pem"
 
 # ---- euicc ----
-check "euicc with a 30-digit EID" "$PKI" euicc --ca-dir "$T/pki" --curve brainpool \
-    --eid 890490320000000000000000000001 --out "$T/e1"
-E1=$(openssl x509 -in "$T/e1/euicc.pem" -noout -subject -nameopt sep_multiline | sed -n 's/^ *serialNumber=//p')
+check "euicc with a 30-digit EID" "$PKI" euicc --ca-dir "$TMP/pki" --curve brainpool \
+    --eid 890490320000000000000000000001 --out "$TMP/e1"
+E1=$(openssl x509 -in "$TMP/e1/euicc.pem" -noout -subject -nameopt sep_multiline | sed -n 's/^ *serialNumber=//p')
 check "euicc EID got check digits" "$PKI" eid --check "$E1"
-has "$T/e1/euicc.pem" "ASN1 OID: brainpoolP256r1" "Policy: 2.23.146.1.2.1.1" "O = RSP Test EUM"
-check "euicc signed by the EUM" signed_by "$T/e1/euicc.pem" "$T/pki/brainpool/eum/eum.pem"
-refuse "euicc outside the EUM prefix" "$PKI" euicc --ca-dir "$T/pki" --eid 89049033123451234512345678901257 \
-    --out "$T/e2"
-check "euicc outside the prefix with --force" "$PKI" euicc --ca-dir "$T/pki" --force \
-    --eid 89049033123451234512345678901257 --out "$T/e2"
-has "$T/e2/euicc.pem" "serialNumber = 89049033123451234512345678901257"
-refuse "euicc with bad check digits" "$PKI" euicc --ca-dir "$T/pki" --eid 89049032123451234512345678901234 \
-    --out "$T/e3"
-check "euicc expired" "$PKI" euicc --ca-dir "$T/pki/nist" --eid $EID --not-before 2010-01-01 \
-    --not-after 2015-01-01 --serial 020000000000000001 --out "$T/expired"
-refuse "expired euicc fails -checkend" openssl x509 -in "$T/expired/euicc.pem" -noout -checkend 0
-has "$T/expired/euicc.pem" "Not After : Jan  1 00:00:00 2015 GMT" "Serial Number:" "02:00:00:00:00:00:00:00:01"
-check "euicc not yet valid" "$PKI" euicc --ca-dir "$T/pki" --eid $EID --not-before +2d --out "$T/future"
-NB=$(openssl x509 -in "$T/future/euicc.pem" -noout -startdate | cut -d= -f2)
+has "$TMP/e1/euicc.pem" "ASN1 OID: brainpoolP256r1" "Policy: 2.23.146.1.2.1.1" "O = RSP Test EUM"
+check "euicc signed by the EUM" signed_by "$TMP/e1/euicc.pem" "$TMP/pki/brainpool/eum/eum.pem"
+refuse "euicc outside the EUM prefix" "$PKI" euicc --ca-dir "$TMP/pki" --eid 89049033123451234512345678901257 \
+    --out "$TMP/e2"
+check "euicc outside the prefix with --force" "$PKI" euicc --ca-dir "$TMP/pki" --force \
+    --eid 89049033123451234512345678901257 --out "$TMP/e2"
+has "$TMP/e2/euicc.pem" "serialNumber = 89049033123451234512345678901257"
+refuse "euicc with bad check digits" "$PKI" euicc --ca-dir "$TMP/pki" --eid 89049032123451234512345678901234 \
+    --out "$TMP/e3"
+check "euicc expired" "$PKI" euicc --ca-dir "$TMP/pki/nist" --eid $EID --not-before 2010-01-01 \
+    --not-after 2015-01-01 --serial 020000000000000001 --out "$TMP/expired"
+refuse "expired euicc fails -checkend" openssl x509 -in "$TMP/expired/euicc.pem" -noout -checkend 0
+has "$TMP/expired/euicc.pem" "Not After : Jan  1 00:00:00 2015 GMT" "Serial Number:" "02:00:00:00:00:00:00:00:01"
+check "euicc not yet valid" "$PKI" euicc --ca-dir "$TMP/pki" --eid $EID --not-before +2d --out "$TMP/future"
+NB=$(openssl x509 -in "$TMP/future/euicc.pem" -noout -startdate | cut -d= -f2)
 check "future euicc is not yet valid" test "$(date -u -d "$NB" +%s)" -gt "$(($(date +%s) + 86400))"
-check "euicc with key-cert-sign defect" "$PKI" euicc --ca-dir "$T/pki" --eid $EID --defect key-cert-sign \
-    --out "$T/kcs"
-has "$T/kcs/euicc.pem" "Digital Signature, Certificate Sign"
-check "euicc reusing a key" "$PKI" euicc --ca-dir "$T/pki" --eid $EID --key "$T/e2/euicc.key.pem" --out "$T/rekey"
-check "reused key is the same" sh -c "openssl x509 -in '$T/rekey/euicc.pem' -noout -pubkey >'$T/p1' &&
-    openssl x509 -in '$T/e2/euicc.pem' -noout -pubkey | cmp -s - '$T/p1'"
-refuse "euicc without an EUM" "$PKI" euicc --ca-dir "$T/nowhere" --eid $EID --out "$T/e4"
+check "euicc with key-cert-sign defect" "$PKI" euicc --ca-dir "$TMP/pki" --eid $EID --defect key-cert-sign \
+    --out "$TMP/kcs"
+has "$TMP/kcs/euicc.pem" "Digital Signature, Certificate Sign"
+check "euicc reusing a key" "$PKI" euicc --ca-dir "$TMP/pki" --eid $EID --key "$TMP/e2/euicc.key.pem" --out "$TMP/rekey"
+check "reused key is the same" sh -c "openssl x509 -in '$TMP/rekey/euicc.pem' -noout -pubkey >'$TMP/p1' &&
+    openssl x509 -in '$TMP/e2/euicc.pem' -noout -pubkey | cmp -s - '$TMP/p1'"
+refuse "euicc without an EUM" "$PKI" euicc --ca-dir "$TMP/nowhere" --eid $EID --out "$TMP/e4"
 
 # ---- mint ----
-check "mint dptls wrong policy" "$PKI" mint --kind dptls --issuer-cert "$T/pki/nist/ci/ci.pem" \
-    --issuer-key "$T/pki/nist/ci/ci.key.pem" --defect wrong-policy --fqdn bad.example.test --out "$T/m/dptls-bad"
-has "$T/m/dptls-bad.pem" "Policy: 2.23.146.1.2.1.6" "DNS:bad.example.test"
-check "mint EUM with an IIN list" "$PKI" mint --kind eum --issuer-cert "$T/pki/nist/ci/ci.der" \
-    --issuer-key "$T/pki/nist/ci/ci.key.pem" --defect iin-list --eid-prefix 8904903 --out "$T/iin/eum/eum"
-has "$T/iin/eum/eum.pem" "2.23.146.1.2.2.0"
-refuse "IIN-list EUM has no nameConstraints" grep -q "Name Constraints" "$T/.text"
-check "euicc under the IIN-list EUM" "$PKI" euicc --ca-dir "$T/iin" --eid 89049039999999999999999999999951 \
-    --out "$T/iin/e"
-refuse "IIN-list EUM refuses another prefix" "$PKI" euicc --ca-dir "$T/iin" --eid 89049042123451234512345678901261 \
-    --out "$T/iin/e2"
-check "mint self-signed operator CA" "$PKI" mint --kind operator-ca --curve brainpool --out "$T/m/opca"
-refuse "mint eum without an issuer" "$PKI" mint --kind eum --out "$T/m/x"
-refuse "mint with an unknown defect" "$PKI" mint --kind ci --defect nonsense --out "$T/m/x"
-refuse "mint with an unknown kind" "$PKI" mint --kind root --out "$T/m/x"
+check "mint dptls wrong policy" "$PKI" mint --kind dptls --issuer-cert "$TMP/pki/nist/ci/ci.pem" \
+    --issuer-key "$TMP/pki/nist/ci/ci.key.pem" --defect wrong-policy --fqdn bad.example.test --out "$TMP/m/dptls-bad"
+has "$TMP/m/dptls-bad.pem" "Policy: 2.23.146.1.2.1.6" "DNS:bad.example.test"
+check "mint EUM with an IIN list" "$PKI" mint --kind eum --issuer-cert "$TMP/pki/nist/ci/ci.der" \
+    --issuer-key "$TMP/pki/nist/ci/ci.key.pem" --defect iin-list --eid-prefix 8904903 --out "$TMP/iin/eum/eum"
+has "$TMP/iin/eum/eum.pem" "2.23.146.1.2.2.0"
+refuse "IIN-list EUM has no nameConstraints" grep -q "Name Constraints" "$TMP/.text"
+check "euicc under the IIN-list EUM" "$PKI" euicc --ca-dir "$TMP/iin" --eid 89049039999999999999999999999951 \
+    --out "$TMP/iin/e"
+refuse "IIN-list EUM refuses another prefix" "$PKI" euicc --ca-dir "$TMP/iin" --eid 89049042123451234512345678901261 \
+    --out "$TMP/iin/e2"
+check "mint self-signed operator CA" "$PKI" mint --kind operator-ca --curve brainpool --out "$TMP/m/opca"
+refuse "mint eum without an issuer" "$PKI" mint --kind eum --out "$TMP/m/x"
+refuse "mint with an unknown defect" "$PKI" mint --kind ci --defect nonsense --out "$TMP/m/x"
+refuse "mint with an unknown kind" "$PKI" mint --kind root --out "$TMP/m/x"
 
 # ---- eid ----
 check "eid --check SGP.26 EID" "$PKI" eid --check $EID
@@ -200,25 +190,25 @@ check "eid --prefix" sh -c "'$PKI' eid --prefix 89049032 --number 7 | grep -qx 8
 refuse "unknown command" "$PKI" frobnicate
 
 # ---- verify-euicc (only once the binary links rsp/cert) ----
-if "$PKI" verify-euicc --ci "$T/pki/nist/ci/ci.pem" --eum "$T/pki/nist/eum/eum.pem" \
-    --euicc "$T/pki/nist/euicc/$EID/euicc.pem" >"$T/.v" 2>&1 || [ $? -ne 2 ]; then
-    check "verify-euicc OK" grep -qx "OK $EID" "$T/.v"
-    check "verify-euicc brainpool" sh -c "'$PKI' verify-euicc --ci '$T/pki/nist/ci/ci.pem' \
-        --ci '$T/pki/brainpool/ci/ci.der' --eum '$T/pki/brainpool/eum/eum.der' \
-        --euicc '$T/pki/brainpool/euicc/$EID/euicc.der' | grep -qx 'OK $EID'"
-    "$PKI" verify-euicc --ci "$T/pki/nist/ci/ci.pem" --eum "$T/pki/nist/eum/eum.pem" \
-        --euicc "$T/expired/euicc.pem" >"$T/.v" 2>&1
+if "$PKI" verify-euicc --ci "$TMP/pki/nist/ci/ci.pem" --eum "$TMP/pki/nist/eum/eum.pem" \
+    --euicc "$TMP/pki/nist/euicc/$EID/euicc.pem" >"$TMP/.v" 2>&1 || [ $? -ne 2 ]; then
+    check "verify-euicc OK" grep -qx "OK $EID" "$TMP/.v"
+    check "verify-euicc brainpool" sh -c "'$PKI' verify-euicc --ci '$TMP/pki/nist/ci/ci.pem' \
+        --ci '$TMP/pki/brainpool/ci/ci.der' --eum '$TMP/pki/brainpool/eum/eum.der' \
+        --euicc '$TMP/pki/brainpool/euicc/$EID/euicc.der' | grep -qx 'OK $EID'"
+    "$PKI" verify-euicc --ci "$TMP/pki/nist/ci/ci.pem" --eum "$TMP/pki/nist/eum/eum.pem" \
+        --euicc "$TMP/expired/euicc.pem" >"$TMP/.v" 2>&1
     check "verify-euicc expired exits 1" test $? -eq 1
-    check "verify-euicc expired is 8.1.3/6.3" grep -q "^FAIL 8.1.3/6.3 " "$T/.v"
-    "$PKI" verify-euicc --ci "$T/pki/nist/ci/ci.pem" --eum "$T/pki/nist/eum/eum.pem" \
-        --euicc "$T/e2/euicc.pem" >"$T/.v" 2>&1
-    check "verify-euicc outside the prefix is 8.1.3/6.1" grep -q "^FAIL 8.1.3/6.1 " "$T/.v"
-    "$PKI" verify-euicc --ci "$T/pki/nist/ci/ci.pem" --eum "$T/pki/nist/eum/eum.pem" \
-        --euicc "$T/kcs/euicc.pem" >"$T/.v" 2>&1
-    check "verify-euicc keyCertSign eUICC is 8.1.3/6.1" grep -q "^FAIL 8.1.3/6.1 " "$T/.v"
-    "$PKI" verify-euicc --ci "$T/pki/brainpool/ci/ci.pem" --eum "$T/pki/nist/eum/eum.pem" \
-        --euicc "$T/pki/nist/euicc/$EID/euicc.pem" >"$T/.v" 2>&1
-    check "verify-euicc unknown CI is 8.11.1/3.9" grep -q "^FAIL 8.11.1/3.9 " "$T/.v"
+    check "verify-euicc expired is 8.1.3/6.3" grep -q "^FAIL 8.1.3/6.3 " "$TMP/.v"
+    "$PKI" verify-euicc --ci "$TMP/pki/nist/ci/ci.pem" --eum "$TMP/pki/nist/eum/eum.pem" \
+        --euicc "$TMP/e2/euicc.pem" >"$TMP/.v" 2>&1
+    check "verify-euicc outside the prefix is 8.1.3/6.1" grep -q "^FAIL 8.1.3/6.1 " "$TMP/.v"
+    "$PKI" verify-euicc --ci "$TMP/pki/nist/ci/ci.pem" --eum "$TMP/pki/nist/eum/eum.pem" \
+        --euicc "$TMP/kcs/euicc.pem" >"$TMP/.v" 2>&1
+    check "verify-euicc keyCertSign eUICC is 8.1.3/6.1" grep -q "^FAIL 8.1.3/6.1 " "$TMP/.v"
+    "$PKI" verify-euicc --ci "$TMP/pki/brainpool/ci/ci.pem" --eum "$TMP/pki/nist/eum/eum.pem" \
+        --euicc "$TMP/pki/nist/euicc/$EID/euicc.pem" >"$TMP/.v" 2>&1
+    check "verify-euicc unknown CI is 8.11.1/3.9" grep -q "^FAIL 8.11.1/3.9 " "$TMP/.v"
     SE="${RSP_SHARED_DIR:-}/pki"
     if [ -d "$SE/sgp26-invalid" ]; then
         V="--ci $SE/sgp26/CertificateIssuer/CERT_CI_ECDSA_NIST.der --eum $SE/sgp26/EUM/CERT_EUM_ECDSA_NIST.der"
@@ -230,36 +220,35 @@ if "$PKI" verify-euicc --ci "$T/pki/nist/ci/ci.pem" --eum "$T/pki/nist/eum/eum.p
             --euicc '$SE/sgp26-invalid/CERT_EUICC_ECDSA_NIST_EXPIRED.der' | grep -q '^FAIL 8.1.3/6.3 '"
     fi
 else
-    echo "SKIP verify-euicc: $(cat "$T/.v")"
+    echo "SKIP verify-euicc: $(cat "$TMP/.v")"
 fi
 
 # ---- under the published SGP.26 CI ----
 SH="${RSP_SHARED_DIR:-}/pki/sgp26/CertificateIssuer"
 if [ -n "${RSP_SHARED_DIR:-}" ] && [ -f "$SH/CERT_CI_ECDSA_NIST.pem" ]; then
-    check "init with the SGP.26 CI" "$PKI" init --out "$T/sgp26" --ci-cert "$SH/CERT_CI_ECDSA_NIST.pem" \
+    check "init with the SGP.26 CI" "$PKI" init --out "$TMP/sgp26" --ci-cert "$SH/CERT_CI_ECDSA_NIST.pem" \
         --ci-key "$SH/SK_CI_ECDSA_NIST.pem"
-    check "SGP.26 CI copied as is" cmp -s "$T/sgp26/nist/ci/ci.der" "$SH/CERT_CI_ECDSA_NIST.der"
-    has "$T/sgp26/nist/eum/eum.pem" "F5:41:72:BD:F9:8A:95:D6:5C:BE:B8:8A:38:A1:C1:1D:80:0A:85:C3" \
+    check "SGP.26 CI copied as is" cmp -s "$TMP/sgp26/nist/ci/ci.der" "$SH/CERT_CI_ECDSA_NIST.der"
+    has "$TMP/sgp26/nist/eum/eum.pem" "F5:41:72:BD:F9:8A:95:D6:5C:BE:B8:8A:38:A1:C1:1D:80:0A:85:C3" \
         "Issuer: CN = Test CI, OU = TESTCERT, O = RSPTEST, C = IT"
     for n in smds/dsauth smds/dstls smdp/dpauth smdp/dppb smdp/dptls eum/eum; do
         check "openssl verify $n under the SGP.26 CI" openssl verify -CAfile "$SH/CERT_CI_ECDSA_NIST.pem" \
-            "$T/sgp26/nist/$n.pem"
+            "$TMP/sgp26/nist/$n.pem"
     done
-    check "init both curves with both SGP.26 CIs" "$PKI" init --out "$T/sgp26b" --curve both \
+    check "init both curves with both SGP.26 CIs" "$PKI" init --out "$TMP/sgp26b" --curve both \
         --ci-cert "$SH/CERT_CI_ECDSA_BRP.der" --ci-key "$SH/SK_CI_ECDSA_BRP.pem" \
         --ci-cert "$SH/CERT_CI_ECDSA_NIST.der" --ci-key "$SH/SK_CI_ECDSA_NIST.pem"
-    check "brainpool set uses the SGP.26 BRP CI" cmp -s "$T/sgp26b/brainpool/ci/ci.der" "$SH/CERT_CI_ECDSA_BRP.der"
+    check "brainpool set uses the SGP.26 BRP CI" cmp -s "$TMP/sgp26b/brainpool/ci/ci.der" "$SH/CERT_CI_ECDSA_BRP.der"
     check "openssl verify dptls under the SGP.26 BRP CI" openssl verify -CAfile "$SH/CERT_CI_ECDSA_BRP.pem" \
-        "$T/sgp26b/brainpool/smdp/dptls.pem"
+        "$TMP/sgp26b/brainpool/smdp/dptls.pem"
     SE="$RSP_SHARED_DIR/pki/sgp26"
-    check "euicc under a copy of the SGP.26 EUM" sh -c "mkdir -p '$T/s26eum/eum' &&
-        openssl x509 -inform der -in '$SE/EUM/CERT_EUM_ECDSA_NIST.der' -out '$T/s26eum/eum/eum.pem' &&
-        cp '$SE/EUM/SK_EUM_ECDSA_NIST.pem' '$T/s26eum/eum/eum.key.pem' &&
-        '$PKI' euicc --ca-dir '$T/s26eum' --eid 89049032000000000000000000000163 --out '$T/s26e'"
-    check "SGP.26-EUM-issued eUICC verifies by signature" signed_by "$T/s26e/euicc.pem" "$T/s26eum/eum/eum.pem"
+    check "euicc under a copy of the SGP.26 EUM" sh -c "mkdir -p '$TMP/s26eum/eum' &&
+        openssl x509 -inform der -in '$SE/EUM/CERT_EUM_ECDSA_NIST.der' -out '$TMP/s26eum/eum/eum.pem' &&
+        cp '$SE/EUM/SK_EUM_ECDSA_NIST.pem' '$TMP/s26eum/eum/eum.key.pem' &&
+        '$PKI' euicc --ca-dir '$TMP/s26eum' --eid 89049032000000000000000000000163 --out '$TMP/s26e'"
+    check "SGP.26-EUM-issued eUICC verifies by signature" signed_by "$TMP/s26e/euicc.pem" "$TMP/s26eum/eum/eum.pem"
 else
     echo "SKIP SGP.26 CI checks: RSP_SHARED_DIR not set or without pki/sgp26"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+it_finish

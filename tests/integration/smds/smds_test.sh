@@ -1,6 +1,7 @@
 #!/bin/bash
 # SM-DS end to end: real smds processes, real (mutual) TLS.  curl plays the SM-DP+ (ES12), es11_client
-# plays the device (LPA + eUICC, ES11), a second smds plays the Alternative SM-DS (ES15 cascade).
+# plays the device (the lpasim LPA + eUICC, ES11, with tampering), lpa-sim itself checks interoperation, a
+# second smds plays the Alternative SM-DS (ES15 cascade).
 #   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim>
 # The test PKI is minted with rsp-pki into $TEST_TMPDIR; the SGP.26 part runs when RSP_SHARED_DIR holds
 # pki/sgp26.  Prints "N passed, N failed" and exits non-zero on any failure.
@@ -11,39 +12,9 @@ CTL=$(realpath "$2")
 PKI_TOOL=$(realpath "$3")
 CLIENT=$(realpath "$4")
 LPASIM=$(realpath "$5")
-TMP=${TEST_TMPDIR:-$(mktemp -d)}/smds_it
-rm -rf "$TMP"
-mkdir -p "$TMP"
+. ./tests/integration/lib.sh
+it_init smds_it
 cd "$TMP" || exit 1
-
-passed=0
-failed=0
-PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $1"
-}
-
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL $1${2:+: $2}"
-}
-
-expect() { # NAME EXPECTED ACTUAL
-    if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-
-contains() { # NAME NEEDLE HAYSTACK
-    if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1" "'$2' not in: $3"; fi
-}
 
 EID=89049032123451234512345678901235
 FQDN=testsmds.example.com
@@ -70,17 +41,6 @@ AUTH=pki/nist/smds/dsauth.pem,pki/brainpool/smds/dsauth.pem
 AUTHKEY=pki/nist/smds/dsauth.key.pem,pki/brainpool/smds/dsauth.key.pem
 
 # ---------------------------------------------------------------- helpers
-wait_ports() { # FILE PID
-    for _ in $(seq 1 300); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-port_of() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
-
 # start_smds NAME STATE [flags...]: sets PID, DEV and S2S
 start_smds() {
     local name=$1 state=$2
@@ -91,7 +51,7 @@ start_smds() {
         --s2s.client_ca="$CAS" --smds.fqdn=$FQDN --smds.ci="$CAS" --smds.auth_cert="$AUTH" \
         --smds.auth_key="$AUTHKEY" --log.file="$TMP/$name.log" "$@" >>"$name.out" 2>&1 &
     PID=$!
-    PIDS+=("$PID")
+    it_track "$PID"
     if ! wait_ports "$name.ports" "$PID"; then
         bad "$name starts" "$(cat "$name.out")"
         return 1
@@ -99,12 +59,6 @@ start_smds() {
     DEV=$(port_of "$name.ports" device)
     S2S=$(port_of "$name.ports" s2s)
     return 0
-}
-
-stop() { # NAME PID
-    kill -TERM "$2"
-    wait "$2"
-    expect "$1 stops cleanly on SIGTERM" 0 $?
 }
 
 # s2s FN PORT CERTBASE BODY [curl args]: prints the response body (ES12/ES15 over mutual TLS)
@@ -142,7 +96,7 @@ del() { # EID EVENTID
 dev() {
     local port=$1 curve=$2
     shift 2
-    "$CLIENT" --url "https://127.0.0.1:$port" --cacert pki/nist/ci/ci.pem \
+    "$CLIENT" --server "127.0.0.1:$port" --cacert pki/nist/ci/ci.pem \
         --euicc-cert "pki/$curve/euicc/$EID/euicc.pem" --euicc-key "pki/$curve/euicc/$EID/euicc.key.pem" \
         --eum-cert "pki/$curve/eum/eum.pem" --ci "pki/$curve/ci/ci.pem" --address $FQDN "$@" 2>&1
 }
@@ -155,7 +109,7 @@ count() { "$CTL" --state "$1" count ${2:+--eid "$2"}; }
 
 # ================================================================ root SM-DS "A"
 start_smds A "$TMP/state-a" || {
-    echo "$passed passed, $failed failed"
+    it_finish
     exit 1
 }
 A_PID=$PID
@@ -203,9 +157,9 @@ expect "a specific EventID" "OK 1" "$(first "$out")"
 expect "only that event" "EV-2@$DP1 " "$(events "$out")"
 expect "an unknown EventID: 8.9.5/3.9" "FAIL authenticateClient 8.9.5/3.9" "$(first "$(dev $A_DEV nist --matching-id EV-9)")"
 expect "the address compares without case" "OK 3" \
-    "$(first "$("$CLIENT" --url "https://127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    "$(first "$("$CLIENT" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
         --euicc-cert pki/nist/euicc/$EID/euicc.pem --euicc-key pki/nist/euicc/$EID/euicc.key.pem \
-        --eum-cert pki/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address TestSMDS.Example.Com --skip-checks)")"
+        --eum-cert pki/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address TestSMDS.Example.Com)")"
 
 # ---------------------------------------------------------------- interop: the project's lpa-sim
 "$LPASIM" init --euicc lpa-nist --from-pki pki --curve nist >lpa.log 2>&1 &&
@@ -236,19 +190,19 @@ expect "wrong serverAddress signed by the eUICC: 8.9.1/3.8" "FAIL authenticateCl
 expect "unsupported SVN: 8.9.3/3.1" "FAIL initiateAuthentication 8.9.3/3.1" \
     "$(first "$(dev $A_DEV nist --svn 1.0.0)")"
 expect "SVN 3.x is accepted" "OK 3" "$(first "$(dev $A_DEV nist --svn 3.1.0)")"
-out=$("$CLIENT" --url "https://127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+out=$("$CLIENT" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
     --euicc-cert other/nist/euicc/$EID/euicc.pem --euicc-key other/nist/euicc/$EID/euicc.key.pem \
     --eum-cert other/nist/eum/eum.pem --ci other/nist/ci/ci.pem --address $FQDN 2>&1)
 expect "eUICC of a foreign CI: 8.9.2/3.1" "FAIL initiateAuthentication 8.9.2/3.1" "$(first "$out")"
-out=$("$CLIENT" --url "https://127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+out=$("$CLIENT" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
     --euicc-cert other/nist/euicc/$EID/euicc.pem --euicc-key other/nist/euicc/$EID/euicc.key.pem \
-    --eum-cert other/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address $FQDN --skip-checks 2>&1)
+    --eum-cert other/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --sign-ci pki/nist/ci/ci.pem --address $FQDN 2>&1)
 expect "chain from a foreign CI behind our PKID: 8.11.1/3.9" "FAIL authenticateClient 8.11.1/3.9" "$(first "$out")"
-out=$("$CLIENT" --url "https://127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+out=$("$CLIENT" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
     --euicc-cert extra/expired.pem --euicc-key extra/expired.key.pem \
     --eum-cert pki/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address $FQDN 2>&1)
 expect "expired eUICC certificate: 8.1.3/6.3" "FAIL authenticateClient 8.1.3/6.3" "$(first "$out")"
-out=$("$CLIENT" --url "https://127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+out=$("$CLIENT" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
     --euicc-cert extra/outside/euicc.pem --euicc-key extra/outside/euicc.key.pem \
     --eum-cert pki/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address $FQDN 2>&1)
 expect "EID outside the EUM's range: 8.1.3/6.1" "FAIL authenticateClient 8.1.3/6.1" "$(first "$out")"
@@ -320,7 +274,7 @@ start_smds B "$TMP/state-a" && {
     B_PID=$PID
     B_DEV=$DEV
     B_S2S=$S2S
-    out=$(dev $A_DEV nist --auth-url "https://127.0.0.1:$B_DEV")
+    out=$(dev $A_DEV nist --auth-server "127.0.0.1:$B_DEV")
     expect "a transaction started on A finishes on B" "OK 3" "$(first "$out")"
     out=$(s2s es12/registerEvent $B_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-B)")
     expect "ES12 on B" OK "$(code "$out")"
@@ -354,7 +308,7 @@ start_smds C "$TMP/state-c" "${ALT[@]}" && {
     expect "ES12 RegisterEvent with forwardingIndicator on the Alternative SM-DS" OK "$(code "$out")"
     out=$(dev $A_DEV nist)
     contains "the root lists the event with the Alternative SM-DS's address" "EV-CAS@alt.example.com" "$(events "$out")"
-    out=$("$CLIENT" --url "https://127.0.0.1:$C_DEV" --cacert pki/nist/ci/ci.pem \
+    out=$("$CLIENT" --server "127.0.0.1:$C_DEV" --cacert pki/nist/ci/ci.pem \
         --euicc-cert pki/nist/euicc/$EID/euicc.pem --euicc-key pki/nist/euicc/$EID/euicc.key.pem \
         --eum-cert pki/nist/eum/eum.pem --ci pki/nist/ci/ci.pem --address alt.example.com --matching-id EV-CAS 2>&1)
     expect "the Alternative SM-DS gives the SM-DP+ for that EventID" "EV-CAS@$DP1 " "$(events "$out")"
@@ -406,7 +360,7 @@ if [ -n "${RSP_SHARED_DIR:-}" ] && [ -d "$S26" ]; then
                 "https://127.0.0.1:$S2S/gsma/rsp2/es12/registerEvent")
             expect "ES12 under the SGP.26 CI" OK "$(code "$out")"
             for curve in NIST BRP; do
-                out=$("$CLIENT" --url "https://127.0.0.1:$DEV" --cacert sgp/nist/ci/ci.pem \
+                out=$("$CLIENT" --server "127.0.0.1:$DEV" --cacert sgp/nist/ci/ci.pem \
                     --euicc-cert "$S26/eUICC/CERT_EUICC_ECDSA_$curve.der" --euicc-key "$S26/eUICC/SK_EUICC_ECDSA_$curve.pem" \
                     --eum-cert "$S26/EUM/CERT_EUM_ECDSA_$curve.der" --ci "$S26/CertificateIssuer/CERT_CI_ECDSA_$curve.der" \
                     --address $FQDN 2>&1)
@@ -421,5 +375,4 @@ else
     echo "SKIP SGP.26 eUICCs: RSP_SHARED_DIR/pki/sgp26 not available"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+it_finish

@@ -1,0 +1,15 @@
+/* rsp/err.c - see err.h. */
+#include "rsp/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void rsp_err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

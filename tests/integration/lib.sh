@@ -1,0 +1,79 @@
+# tests/integration/lib.sh - helpers shared by the shell tests; source it (POSIX sh, so /bin/sh and bash
+# scripts can both use it) from the runfiles root, where Bazel starts a test:
+#     . ./tests/integration/lib.sh
+# and list //tests/integration:lib.sh in the test's data.  Checks are counted in $passed and $failed;
+# it_finish prints the tally and gives the test's exit status.
+
+passed=0
+failed=0
+IT_PIDS=""
+
+# it_init NAME: a fresh work directory $TEST_TMPDIR/NAME (or under a new temporary directory), in $TMP;
+# processes named with it_track are killed when the test exits.
+it_init() {
+    TMP=${TEST_TMPDIR:-$(mktemp -d)}/$1
+    rm -rf "$TMP"
+    mkdir -p "$TMP" || exit 1
+    trap it_cleanup EXIT
+}
+
+it_cleanup() {
+    for p in $IT_PIDS; do
+        kill -KILL "$p" 2>/dev/null
+    done
+}
+
+# it_track PID: kill PID (with SIGKILL) if it still runs when the test exits.
+it_track() {
+    IT_PIDS="$IT_PIDS $1"
+}
+
+# ok [NAME]: a passed check, printed when named.
+ok() {
+    passed=$((passed + 1))
+    if [ $# -gt 0 ]; then echo "ok   $1"; fi
+}
+
+# bad NAME [DETAIL]: a failed check.
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL $1${2:+: $2}"
+}
+
+# expect NAME EXPECTED ACTUAL
+expect() {
+    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
+}
+
+# contains NAME NEEDLE HAYSTACK
+contains() {
+    if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1" "'$2' not in: $3"; fi
+}
+
+# wait_ports FILE PID: waits (30 s at most) until the server PID wrote its port file.
+wait_ports() {
+    for _ in $(seq 1 300); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# port_of FILE NAME: the port of listener NAME in a port file ("NAME PORT" lines).
+port_of() {
+    awk -v n="$2" '$1 == n {print $2}' "$1"
+}
+
+# stop NAME PID: SIGTERM, and the process must exit 0.
+stop() {
+    kill -TERM "$2"
+    wait "$2"
+    expect "$1 stops cleanly on SIGTERM" 0 $?
+}
+
+# it_finish: prints "N passed, N failed"; non-zero when a check failed.
+it_finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}

@@ -1,0 +1,240 @@
+#!/bin/bash
+# Default SM-DP+ end to end: a real smdp-default over TLS, lpa-sim as LPA + eUICC (ES9+), smdpctl for
+# the inventory and orders.  The test PKI is minted with rsp-pki into $TEST_TMPDIR; TS.48 profiles are
+# downloaded too when RSP_SHARED_DIR holds profiles/ts48.
+#   usage: smdp_test.sh <smdp-default> <smdpctl> <rsp-pki> <lpa-sim>
+# Prints "N passed, N failed" and exits non-zero on any failure.
+set -u
+
+SMDP=$(realpath "$1")
+CTL=$(realpath "$2")
+PKI_TOOL=$(realpath "$3")
+LPASIM=$(realpath "$4")
+TMP=${TEST_TMPDIR:-$(mktemp -d)}/smdp_it
+rm -rf "$TMP"
+mkdir -p "$TMP"
+cd "$TMP" || exit 1
+
+passed=0
+failed=0
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null
+    done
+}
+trap cleanup EXIT
+
+ok() {
+    passed=$((passed + 1))
+    echo "ok   $1"
+}
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL $1${2:+: $2}"
+}
+expect() { # NAME EXPECTED ACTUAL
+    if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
+}
+contains() { # NAME NEEDLE HAYSTACK
+    if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1" "'$2' not in: $3"; fi
+}
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+}
+
+EID=89049032123451234512345678901235
+EID2=89049032123451234512345678901243
+FQDN=testsmdpplus1.example.com
+STATE=$TMP/state
+
+# ---------------------------------------------------------------- test PKI and profiles
+if ! { "$PKI_TOOL" init --out pki --curve both &&
+    "$PKI_TOOL" euicc --ca-dir pki/nist --eid $EID2 --force --out pki/nist/euicc/$EID2; } >pki.log 2>&1; then
+    bad "mint the test PKI" "$(cat pki.log)"
+    finish
+fi
+hex2file() { printf "$(echo "$1" | sed 's/../\\x&/g')" >"$2"; }
+# A minimal package: header {2.3, iccid, services, GFSTE list} and 'end'.
+upp() { hex2file "A016800102810103830A${1}A500A600AA00" "$2"; }
+upp 8999000000000000001F one.der
+upp 89990000000000000022 two.der
+upp 8999000000000000003F three.der
+upp 8999000000000000004F four.der
+upp 8999000000000000005F five.der
+sha() { sha256sum "$1" | cut -d' ' -f1 | tr a-f A-F; }
+
+out=$("$CTL" --state "$STATE" import --profile-type Test --owner op1 one.der two.der three.der four.der five.der 2>&1)
+expect "import synthetic profiles" \
+    "$(printf '8999000000000000001\n89990000000000000022\n8999000000000000003\n8999000000000000004\n8999000000000000005')" \
+    "$out"
+
+# ---------------------------------------------------------------- the server
+CAS=pki/nist/ci/ci.pem,pki/brainpool/ci/ci.pem
+start_smdp() {
+    rm -f smdp.ports
+    "$SMDP" --server.workers=2 --server.state_dir="$STATE" --server.port_file=smdp.ports --device.port=0 \
+        --s2s.port=0 --tls.cert=pki/nist/smdp/dptls.pem --tls.key=pki/nist/smdp/dptls.key.pem \
+        --s2s.client_ca=pki/nist/operator/ca.pem --smdp.fqdn=$FQDN --smdp.ci="$CAS" \
+        --smdp.auth_cert=pki/nist/smdp/dpauth.pem,pki/brainpool/smdp/dpauth.pem \
+        --smdp.auth_key=pki/nist/smdp/dpauth.key.pem,pki/brainpool/smdp/dpauth.key.pem \
+        --smdp.pb_cert=pki/nist/smdp/dppb.pem,pki/brainpool/smdp/dppb.pem \
+        --smdp.pb_key=pki/nist/smdp/dppb.key.pem,pki/brainpool/smdp/dppb.key.pem \
+        --log.file="$TMP/smdp.log" >>smdp.out 2>&1 &
+    PID=$!
+    PIDS+=("$PID")
+    for _ in $(seq 1 300); do
+        [ -s smdp.ports ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    PORT=$(awk '$1 == "device" {print $2}' smdp.ports 2>/dev/null)
+    [ -n "$PORT" ]
+}
+if ! start_smdp; then
+    bad "smdp-default starts" "$(cat smdp.out)"
+    finish
+fi
+ok "smdp-default starts"
+
+lpa() { # DIR [args...]: lpa-sim against this server
+    local dir=$1
+    shift
+    "$LPASIM" --euicc "$dir" --cafile pki/nist/ci/ci.pem --connect-to 127.0.0.1:$PORT "$@" 2>&1
+}
+state_of() { "$CTL" --state "$STATE" list | grep "\"iccid\":\"$1\"" | sed 's/.*"state":"\([A-Za-z]*\)".*/\1/'; }
+field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+code() { printf '%s' "$1" | sed -n 's/.*"subjectCode":"\([^"]*\)","reasonCode":"\([^"]*\)".*/\1\/\2/p'; }
+
+"$LPASIM" init --euicc dev1 --from-pki pki --curve nist >lpa.log 2>&1 &&
+    "$LPASIM" init --euicc dev2 --from-pki pki --curve brainpool >>lpa.log 2>&1 ||
+    bad "lpa-sim init" "$(cat lpa.log)"
+
+# ---------------------------------------------------------------- refusals before any order
+out=$(lpa dev1 download --smdp $FQDN:$PORT)
+expect "no order for this EID: 8.1.1/3.8" "8.1.1/3.8" "$(code "$out")"
+out=$(lpa dev1 download --smdp $FQDN:$PORT --matching-id NO-SUCH-ID)
+expect "unknown matchingId: 8.2.6/3.8" "8.2.6/3.8" "$(code "$out")"
+out=$(lpa dev1 --address other.example.com download --smdp $FQDN:$PORT)
+expect "wrong SM-DP+ address: 8.8.1/3.8" "8.8.1/3.8" "$(code "$out")"
+
+# ---------------------------------------------------------------- Default SM-DP+: no matchingId
+out=$("$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000001 --eid $EID --release 2>&1)
+contains "order released for the EID" "8999000000000000001 " "$out"
+expect "state Released" Released "$(state_of 8999000000000000001)"
+out=$(lpa dev1 download --smdp $FQDN:$PORT --notify)
+contains "download without matchingId succeeds" '"ok":true' "$out"
+expect "packageSha256 is the imported package" "$(sha one.der)" "$(field packageSha256 "$out")"
+expect "iccid" 8999000000000000001 "$(field iccid "$out")"
+contains "notification sent" '"notified":true' "$out"
+expect "state Installed" Installed "$(state_of 8999000000000000001)"
+out=$(lpa dev1 download --smdp $FQDN:$PORT)
+expect "nothing more for this EID: 8.1.1/3.8" "8.1.1/3.8" "$(code "$out")"
+
+# ---------------------------------------------------------------- with a matchingId (brainpool eUICC)
+out=$("$CTL" --state "$STATE" order --owner op1 --iccid 89990000000000000022 --matching-id AC-TOKEN-2 --release 2>&1)
+expect "order with a matchingId" "89990000000000000022 AC-TOKEN-2" "$out"
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id AC-TOKEN-2 --notify)
+contains "download with matchingId succeeds (brainpool)" '"ok":true' "$out"
+expect "packageSha256 (matchingId)" "$(sha two.der)" "$(field packageSha256 "$out")"
+expect "state Installed (matchingId)" Installed "$(state_of 89990000000000000022)"
+contains "order bound to the downloading EID" "\"eid\":\"$EID\"" \
+    "$("$CTL" --state "$STATE" list | grep 89990000000000000022)"
+
+# ---------------------------------------------------------------- another EID's order
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000003 --eid $EID2 --matching-id MID-3 \
+    --release >/dev/null 2>&1
+out=$(lpa dev1 download --smdp $FQDN:$PORT --matching-id MID-3)
+expect "matchingId of another EID: 8.1.1/3.8" "8.1.1/3.8" "$(code "$out")"
+expect "refused order untouched" Released "$(state_of 8999000000000000003)"
+
+# ---------------------------------------------------------------- cancelSession
+if "$LPASIM" init --euicc dev3 --from-pki pki --curve nist --eid $EID2 >>lpa.log 2>&1; then
+    out=$(lpa dev3 cancel --smdp $FQDN:$PORT --reason postponed)
+    contains "cancelSession accepted" '"ok":true' "$out"
+    expect "cancel leaves the order Released" Released "$(state_of 8999000000000000003)"
+    out=$(lpa dev3 download --smdp $FQDN:$PORT --notify)
+    contains "download after a cancel" '"ok":true' "$out"
+    expect "packageSha256 after a cancel" "$(sha three.der)" "$(field packageSha256 "$out")"
+    expect "state Installed after a cancel" Installed "$(state_of 8999000000000000003)"
+else
+    bad "lpa-sim init for the second EID" "$(tail -3 lpa.log)"
+fi
+
+# ---------------------------------------------------------------- confirmation code
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000004 --matching-id CC-4 --cc 1234 \
+    --release >/dev/null 2>&1
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 9999)
+expect "wrong confirmation code: 8.2.7/3.8" "8.2.7/3.8" "$(code "$out")"
+contains "failed attempt counted" '"ccAttempts":1' "$("$CTL" --state "$STATE" list | grep 8999000000000000004)"
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 1234 --notify)
+contains "right confirmation code" '"ok":true' "$out"
+expect "state Installed (confirmation code)" Installed "$(state_of 8999000000000000004)"
+
+# ---------------------------------------------------------------- getBoundProfilePackage retried
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000005 --eid $EID --release >/dev/null 2>&1
+out=$("$LPASIM" --euicc dev1 --cafile pki/nist/ci/ci.pem --connect-to 127.0.0.1:$PORT --verbose \
+    download --smdp $FQDN:$PORT 2>verbose.log)
+contains "download, notification held back" '"notified":false' "$out"
+expect "state Downloaded" Downloaded "$(state_of 8999000000000000005)"
+n=$(grep -n '^> POST .*/getBoundProfilePackage' verbose.log | cut -d: -f1)
+req=$(sed -n "$((n + 1))p" verbose.log | sed 's/^> //')
+first=$(sed -n "$((n + 2))p" verbose.log | sed 's/^< HTTP[^ ]* 200 //')
+again=$(curl -s --cacert pki/nist/ci/ci.pem --resolve $FQDN:$PORT:127.0.0.1 -H 'Content-Type: application/json' \
+    -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' --data-binary "$req" \
+    "https://$FQDN:$PORT/gsma/rsp2/es9plus/getBoundProfilePackage")
+contains "retried getBoundProfilePackage succeeds" '"boundProfilePackage":"' "$again"
+expect "retry gets the very same BPP" "$first" "$again"
+out=$(lpa dev1 notify)
+expect "late notification installs" Installed "$(state_of 8999000000000000005)"
+
+# ---------------------------------------------------------------- bad input on every handler
+before=$("$CTL" --state "$STATE" list | sed 's/"updatedAt":[0-9]*//')
+post() { # FN BODY: prints "HTTP-status body"
+    curl -s -o resp.body -w '%{http_code}' --cacert pki/nist/ci/ci.pem --resolve $FQDN:$PORT:127.0.0.1 \
+        -H 'Content-Type: application/json' -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' \
+        --data-binary "$2" "https://$FQDN:$PORT/gsma/rsp2/es9plus/$1"
+    printf ' %s' "$(cat resp.body 2>/dev/null)"
+}
+TID=0100000000000000000000000000AB01
+for fn in initiateAuthentication authenticateClient getBoundProfilePackage cancelSession; do
+    expect "$fn: malformed JSON" 1.1/2.1 "$(code "$(post $fn '{"transactionId"')")"
+    expect "$fn: empty object" 1.1/2.2 "$(code "$(post $fn '{}')")"
+done
+expect "initiateAuthentication: bad base64" 1.1/2.1 \
+    "$(code "$(post initiateAuthentication '{"euiccChallenge":"***","euiccInfo1":"vyA=","smdpAddress":"'$FQDN'"}')")"
+expect "initiateAuthentication: garbage euiccInfo1" 1.1/2.1 \
+    "$(code "$(post initiateAuthentication '{"euiccChallenge":"AAAAAAAAAAAAAAAAAAAAAA==","euiccInfo1":"MAA=","smdpAddress":"'$FQDN'"}')")"
+expect "authenticateClient: unknown transactionId" 8.10.1/3.9 \
+    "$(code "$(post authenticateClient '{"transactionId":"'$TID'","authenticateServerResponse":"vzgA"}')")"
+expect "getBoundProfilePackage: unknown transactionId" 8.10.1/3.9 \
+    "$(code "$(post getBoundProfilePackage '{"transactionId":"'$TID'","prepareDownloadResponse":"vyEFoQOAAQA="}')")"
+expect "cancelSession: unknown transactionId" 8.10.1/3.9 \
+    "$(code "$(post cancelSession '{"transactionId":"'$TID'","cancelSessionResponse":"v0EDgQEA"}')")"
+# Notifications are answered 204 whatever the body, malformed JSON included.
+for body in '{"pendingNotification"' '{}' '{"pendingNotification":"***"}' '{"pendingNotification":"MAA="}' \
+    '{"pendingNotification":"vzcA"}'; do
+    expect "handleNotification answers 204 to $body" 204 "$(post handleNotification "$body" | cut -d' ' -f1)"
+done
+expect "bad input changed nothing" "$before" "$("$CTL" --state "$STATE" list | sed 's/"updatedAt":[0-9]*//')"
+kill -0 "$PID" 2>/dev/null && ok "server alive after bad input" || bad "server alive after bad input"
+
+# ---------------------------------------------------------------- TS.48 (shared material)
+if [ -n "${RSP_SHARED_DIR:-}" ] && [ -f "$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der" ]; then
+    TS=$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der
+    iccid=$("$CTL" --state "$STATE" import --profile-type TS48 --owner op2 "$TS" 2>&1)
+    "$CTL" --state "$STATE" order --owner op2 --iccid "$iccid" --eid $EID --release >/dev/null 2>&1
+    out=$(lpa dev1 download --smdp $FQDN:$PORT --notify)
+    contains "TS.48 V2 download" '"ok":true' "$out"
+    expect "TS.48 V2 packageSha256" "$(sha "$TS")" "$(field packageSha256 "$out")"
+    expect "TS.48 V2 Installed" Installed "$(state_of "$iccid")"
+else
+    echo "SKIP TS.48: RSP_SHARED_DIR/profiles/ts48 not available"
+fi
+
+kill -TERM "$PID"
+wait "$PID"
+expect "smdp-default stops cleanly on SIGTERM" 0 $?
+finish
