@@ -1,0 +1,286 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smdp_default/testutil.h"
+#include "tests/unit/ut.h"
+
+#define EID PKI_SGP26_EID
+#define OTHER_EID "89049032123451234512345678901299"
+#define HDR "\"header\":{\"functionRequesterIdentifier\":\"op\",\"functionCallIdentifier\":\"1\"}"
+
+static fx g;
+
+static rsp_status call(smdp_fn fn, const char *cn, const char *body, char **reply)
+{
+    return fx_call(&g, fn, cn, body, reply);
+}
+
+static rsp_status es2(smdp_fn fn, const char *fmt, const char *a, const char *b)
+{
+    char body[1024];
+    snprintf(body, sizeof(body), fmt, a ? a : "", b ? b : "");
+    return call(fn, FX_OPERATOR, body, NULL);
+}
+
+typedef struct item_arg {
+    smdp_ob_item items[16];
+    int n;
+} item_arg;
+
+static int collect(void *arg, const smdp_ob_item *it)
+{
+    item_arg *a = arg;
+    if (a->n < 16)
+        a->items[a->n++] = *it;
+    return 0;
+}
+
+static item_arg *outbox(void)
+{
+    static item_arg a;
+    a.n = 0;
+    UT_EQ(smdp_outbox_list(g.x->outbox, collect, &a), 0);
+    return &a;
+}
+
+static void test_download_and_confirm(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    char *reply = NULL;
+    /* by profile type, without an EID: Allocated */
+    UT_EQ(fx_download_order(&g, NULL, NULL, "T2", &reply), RSP_OK);
+    char iccid[32];
+    fx_member(reply, "iccid", iccid, sizeof(iccid));
+    UT_CHECK(!strcmp(iccid, g.iccid[4]));
+    free(reply);
+    UT_EQ(fx_state(&g, iccid), SMDP_STATE_ALLOCATED);
+    UT_EQ(fx_download_order(&g, NULL, NULL, "T2", NULL), RSP_ST_PROFILE_TYPE_EXHAUSTED);
+    UT_EQ(fx_download_order(&g, NULL, NULL, "T9", NULL), RSP_ST_PROFILE_TYPE_UNKNOWN);
+    /* confirm without release, no matchingId given: one is generated */
+    reply = NULL;
+    UT_EQ(fx_confirm(&g, iccid, false, ",\"eid\":\"" EID "\"", &reply), RSP_OK);
+    char mid[64], addr[64], eid[40];
+    fx_member(reply, "matchingId", mid, sizeof(mid));
+    fx_member(reply, "smdpAddress", addr, sizeof(addr));
+    fx_member(reply, "eid", eid, sizeof(eid));
+    UT_CHECK(strlen(mid) > 10 && !strcmp(addr, FX_FQDN) && !strcmp(eid, EID));
+    free(reply);
+    UT_EQ(fx_state(&g, iccid), SMDP_STATE_CONFIRMED);
+    /* ReleaseProfile */
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", iccid, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, iccid), SMDP_STATE_RELEASED);
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", iccid, NULL), RSP_ST_STATE_TRANSITION);
+    /* the device finds it by its matchingId */
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_download(&g, &d, mid, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, iccid), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&d);
+    /* cancelling an installed profile is refused */
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
+              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", iccid, NULL),
+          RSP_ST_ICCID_IN_USE);
+    /* a 20-character ICCID with F padding names the same profile */
+    char padded[32];
+    snprintf(padded, sizeof(padded), "%sF", g.iccid[0]);
+    UT_EQ(fx_download_order(&g, EID, padded, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_LINKED);
+    fx_clear(&g);
+}
+
+static void test_es2_codes(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0], *mine = g.iccid[1], *theirs = g.iccid[5];
+    /* another operator's profile */
+    UT_EQ(fx_download_order(&g, NULL, theirs, NULL, NULL), RSP_ST_ICCID_NOT_ALLOWED);
+    UT_EQ(fx_download_order(&g, NULL, "8900000000000099999", NULL, NULL), RSP_ST_ICCID_UNKNOWN);
+    UT_EQ(fx_download_order(&g, "123", ic, NULL, NULL), RSP_ST_EID_INVALID);
+    UT_EQ(fx_download_order(&g, NULL, NULL, NULL, NULL), RSP_ST_MANDATORY_MISSING);
+    UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_OK);
+    UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_ST_ICCID_IN_USE);
+    /* ConfirmOrder rules */
+    UT_EQ(fx_confirm(&g, ic, true, ",\"eid\":\"" OTHER_EID "\"", NULL), RSP_ST_EID_OTHER_ASSOCIATED);
+    UT_EQ(fx_download_order(&g, NULL, mine, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, mine, true, ",\"smdsAddress\":\"testsmds.example.com\"", NULL), RSP_ST_EID_REQUIRED);
+    UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"\"", NULL), RSP_ST_EID_REQUIRED);
+    UT_EQ(fx_confirm(&g, ic, true, ",\"matchingId\":\"DUP-1\"", NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"DUP-1\"", NULL), RSP_ST_MATCHING_ID_IN_USE);
+    UT_EQ(fx_confirm(&g, ic, true, NULL, NULL), RSP_ST_STATE_TRANSITION);
+    UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"with space\"", NULL), RSP_ST_INVALID_FIELD);
+    /* CancelOrder rules */
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER, "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Gone\"}", ic,
+              NULL),
+          RSP_ST_INVALID_FIELD);
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
+              "{" HDR
+              ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\",\"matchingId\":\"%s\"}",
+              ic, "OTHER"),
+          RSP_ST_MATCHING_ID_OTHER);
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
+              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\",\"eid\":\"%s\"}", ic,
+              OTHER_EID),
+          RSP_ST_EID_MISMATCH);
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
+              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", g.iccid[3], NULL),
+          RSP_ST_STATE_TRANSITION);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
+              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Unavailable\"}", ic, NULL),
+          RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_UNAVAILABLE);
+    fx_clear(&g);
+}
+
+static void test_caller_and_header(void)
+{
+    static const char ops[] = "[acme]\ncn = client.acme.example, other.acme.example\n"
+                              "notify_url = https://es2.acme.example/hdpi\n[op2]\ncn = op2.example\n";
+    fx_opts o = {.operators_ini = ops};
+    UT_EQ(fx_init(&g, &o), 0);
+    /* with an operators file, a CN maps to its operator; an unlisted CN is refused */
+    char body[512];
+    snprintf(body, sizeof(body), "{" HDR ",\"iccid\":\"%s\"}", g.iccid[5]);
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, "unknown.example", body, NULL), RSP_ST_FUNCTION_CALLER_UNKNOWN);
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, NULL, body, NULL), RSP_ST_FUNCTION_CALLER_UNKNOWN);
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, "client.acme.example", body, NULL), RSP_ST_ICCID_NOT_ALLOWED);
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, "op2.example", body, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, g.iccid[5]), SMDP_STATE_ALLOCATED);
+    /* the header is mandatory, with both members */
+    snprintf(body, sizeof(body), "{\"iccid\":\"%s\"}", g.iccid[5]);
+    UT_EQ(call(SMDP_FN_RELEASE_PROFILE, "op2.example", body, NULL), RSP_ST_MANDATORY_MISSING);
+    snprintf(body, sizeof(body), "{\"header\":{\"functionRequesterIdentifier\":\"x\"},\"iccid\":\"%s\"}",
+             g.iccid[5]);
+    UT_EQ(call(SMDP_FN_RELEASE_PROFILE, "op2.example", body, NULL), RSP_ST_MANDATORY_MISSING);
+    static const struct {
+        smdp_fn fn;
+        const char *body;
+        rsp_status want;
+    } cases[] = {
+        {SMDP_FN_DOWNLOAD_ORDER, "{" HDR ",\"eid\":5}", RSP_ST_INVALID_FIELD},
+        {SMDP_FN_CONFIRM_ORDER, "{" HDR ",\"iccid\":\"8900000000000000100\"}", RSP_ST_MANDATORY_MISSING},
+        {SMDP_FN_CONFIRM_ORDER, "{" HDR ",\"iccid\":\"8900000000000000100\",\"releaseFlag\":\"yes\"}",
+         RSP_ST_INVALID_FIELD},
+        {SMDP_FN_CANCEL_ORDER, "{" HDR ",\"iccid\":\"8900000000000000100\"}", RSP_ST_MANDATORY_MISSING},
+        {SMDP_FN_RELEASE_PROFILE, "{" HDR "}", RSP_ST_MANDATORY_MISSING},
+        {SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"8900000000000000100\"}", RSP_ST_ICCID_NOT_ALLOWED},
+        {SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"x\"}", RSP_ST_ICCID_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rsp_status st = call(cases[i].fn, "other.acme.example", cases[i].body, NULL);
+        if (st != cases[i].want)
+            fprintf(stderr, "case %zu: %s\n", i, rsp_status_str(st));
+        UT_EQ(st, cases[i].want);
+    }
+    fx_clear(&g);
+}
+
+static void test_events_queued(void)
+{
+    static const char *const allowed[] = {"testsmds.example.com", "alt.example.com"};
+    fx_opts o = {.smds_allowed = allowed, .n_smds_allowed = 2};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = g.iccid[0], *ic2 = g.iccid[1];
+    UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_OK);
+    /* not on the allow list, or not a host name: 8.9/5.1 and nothing changes */
+    UT_EQ(fx_confirm(&g, ic, true, ",\"smdsAddress\":\"rogue.example.com\"", NULL), RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(fx_confirm(&g, ic, true, ",\"smdsAddress\":\"https://x/\"", NULL), RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_LINKED);
+    UT_EQ(outbox()->n, 0);
+    /* released with an smdsAddress: RegisterEvent queued in the same transaction */
+    UT_EQ(fx_confirm(&g, ic, true,
+                     ",\"matchingId\":\"EV-9\",\"smdsAddress\":\"alt.example.com\","
+                     "\"rootSmdsAddress\":\"testsmds.example.com\"",
+                     NULL),
+          RSP_OK);
+    item_arg *a = outbox();
+    UT_EQ(a->n, 1);
+    UT_EQ(a->items[0].kind, SMDP_OB_REGISTER_EVENT);
+    UT_CHECK(!strcmp(a->items[0].target, "alt.example.com") && !strcmp(a->items[0].eid, EID) &&
+             !strcmp(a->items[0].event_id, "EV-9") && a->items[0].forward);
+    /* confirmed without release: the event waits for ReleaseProfile */
+    UT_EQ(fx_download_order(&g, EID, ic2, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, ic2, false, ",\"matchingId\":\"EV-10\",\"smdsAddress\":\"testsmds.example.com\"",
+                     NULL),
+          RSP_OK);
+    UT_EQ(outbox()->n, 1);
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", ic2, NULL), RSP_OK);
+    a = outbox();
+    UT_EQ(a->n, 2);
+    UT_CHECK(a->items[1].kind == SMDP_OB_REGISTER_EVENT && !a->items[1].forward &&
+             !strcmp(a->items[1].event_id, "EV-10"));
+    /* CancelOrder deletes the event */
+    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
+              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", ic, NULL),
+          RSP_OK);
+    a = outbox();
+    UT_EQ(a->n, 3);
+    UT_CHECK(a->items[2].kind == SMDP_OB_DELETE_EVENT && !strcmp(a->items[2].event_id, "EV-9") &&
+             !strcmp(a->items[2].target, "alt.example.com") &&
+             !strcmp(a->items[2].stream, a->items[0].stream));
+    /* and expiry deletes the other one */
+    UT_EQ(smdp_expire_orders(g.x, (uint64_t)time(NULL) + 31u * 24 * 3600), 1);
+    a = outbox();
+    UT_EQ(a->n, 4);
+    UT_CHECK(a->items[3].kind == SMDP_OB_DELETE_EVENT && !strcmp(a->items[3].event_id, "EV-10"));
+    fx_clear(&g);
+}
+
+static void test_progress_notifications(void)
+{
+    static const char ops[] = "[op1]\ncn = op1\nnotify_url = https://es2.op1.example/hdpi\n";
+    fx_opts o = {.operators_ini = ops, .progress = true};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = g.iccid[0];
+    UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, ic, true, ",\"matchingId\":\"EV-P\",\"confirmationCode\":\"42\"", NULL), RSP_OK);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-P"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "41"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    UT_EQ(fx_dev_download(&g, &d, "EV-P", "42"), RSP_OK);
+    item_arg *a = outbox();
+    /* eligibility (twice: two sessions), confirmation failure, BPP download, installation */
+    uint32_t want[] = {SMDP_NP_ELIGIBILITY, SMDP_NP_CC_FAILURE, SMDP_NP_ELIGIBILITY, SMDP_NP_BPP_DOWNLOAD,
+                       SMDP_NP_BPP_INSTALL};
+    UT_EQ(a->n, 5);
+    for (int i = 0; i < a->n && i < 5; i++) {
+        UT_EQ(a->items[i].kind, SMDP_OB_PROGRESS);
+        UT_EQ(a->items[i].np_id, want[i]);
+        UT_CHECK(!strcmp(a->items[i].target, "op1") && !strcmp(a->items[i].iccid, ic) &&
+                 !strcmp(a->items[i].eid, EID) && !strcmp(a->items[i].profile_type, "T1"));
+    }
+    UT_CHECK(!a->items[1].success && !strcmp(a->items[1].subject, "8.2.7") &&
+             !strcmp(a->items[1].reason, "3.8"));
+    UT_CHECK(a->items[4].success && a->items[4].result_len == d.pir_len &&
+             !memcmp(a->items[4].result, d.pir, d.pir_len));
+    /* the request body an operator receives */
+    smdp_notify_config nc = {.fqdn = FX_FQDN};
+    smdp_notify *n = smdp_notify_new(&nc, NULL, 0);
+    size_t len;
+    char *json = smdp_notify_body(n, &a->items[1], &len);
+    UT_CHECK(json && strstr(json, "\"notificationPointId\":2") &&
+             strstr(json, "\"notificationPointStatus\":{\"status\":\"Failed\",\"statusCodeData\":"
+                          "{\"subjectCode\":\"8.2.7\",\"reasonCode\":\"3.8\"}}") &&
+             strstr(json, "\"functionRequesterIdentifier\":\"" FX_FQDN "\"") &&
+             strstr(json, "\"profileType\":\"T1\""));
+    free(json);
+    json = smdp_notify_body(n, &a->items[4], &len);
+    UT_CHECK(json && strstr(json, "\"resultData\":\"vz") && strstr(json, "\"status\":\"Executed-Success\""));
+    free(json);
+    smdp_notify_free(n);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+int main(void)
+{
+    UT_RUN(test_download_and_confirm);
+    UT_RUN(test_es2_codes);
+    UT_RUN(test_caller_and_header);
+    UT_RUN(test_events_queued);
+    UT_RUN(test_progress_notifications);
+    return ut_finish();
+}
