@@ -63,10 +63,11 @@ int fx_init(fx *f, const fx_opts *o)
     if (!o)
         o = &none;
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/smdp_fx.XXXXXX");
+    const char *tmp = getenv("TEST_TMPDIR");
+    snprintf(f->dir, sizeof(f->dir), "%s/smdp_fx.XXXXXX", tmp && strlen(tmp) < 200 ? tmp : "/tmp");
     if (!mkdtemp(f->dir) || ts_pki_init(&f->pki, PKI_CURVE_NIST) != 0)
         return -1;
-    char ci[128], ac[128], ak[128], pc[128], pk[128], ops[128], store[128], mk[128], secret[128];
+    char ci[512], ac[512], ak[512], pc[512], pk[512], ops[512], store[512], mk[512], secret[512];
     snprintf(ci, sizeof(ci), "%s/ci.pem", f->dir);
     snprintf(ac, sizeof(ac), "%s/dpauth.pem", f->dir);
     snprintf(ak, sizeof(ak), "%s/dpauth.key.pem", f->dir);
@@ -132,8 +133,8 @@ void fx_clear(fx *f)
     for (int i = 0; i < FX_PROFILES; i++)
         free(f->upp[i]);
     if (f->dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         if (system(cmd) != 0)
             fprintf(stderr, "fx_clear: cannot remove %s\n", f->dir);
     }

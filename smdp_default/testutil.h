@@ -35,7 +35,7 @@ typedef struct fx_opts {
 } fx_opts;
 
 typedef struct fx {
-    char dir[64];
+    char dir[256];
     ts_pki pki;
     smdp_t *x;
     char iccid[FX_PROFILES][21]; /* op1: 0..3 type "T1", 4 type "T2"; op2: 5 type "T1" */
