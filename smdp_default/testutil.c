@@ -100,6 +100,7 @@ int fx_init(fx *f, const fx_opts *o)
         .smds_allowed = o->smds_allowed,
         .n_smds_allowed = o->n_smds_allowed,
         .progress_notifications = o->progress,
+        .notify = {.timeout_ms = 2000},
         .outbox = {.backoff_min = 1, .backoff_max = 1},
     };
     char err[256];
