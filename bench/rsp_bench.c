@@ -1187,7 +1187,8 @@ static void scale_phase(ctx *c)
                 c->failures++;
                 note("%s: %llu errors; first: %s", phase, (unsigned long long)lr.errors, lr.first_error);
             }
-            add_panel(c, phase, &lr.lat);
+            if (r == rounds - 1) /* one panel per store in the plot; every round is in the JSON */
+                add_panel(c, phase, &lr.lat);
             load_result_free(&lr);
         }
     }
