@@ -13,11 +13,6 @@
 #define ARENA_DEFAULT (1024 * 1024)
 #define ARENA_BPP (64 * 1024 * 1024) /* the base64 BPP is written into the request's arena */
 
-typedef struct route {
-    smdp_t *x;
-    smdp_fn fn;
-} route;
-
 /* A request waiting for its order change; malloc'd because it outlives the
  * handler and, if the client goes away, the request itself. */
 typedef struct pending {
@@ -106,31 +101,46 @@ static int resumed(h2o_req_t *req, void *arg)
     return 0;
 }
 
-static int handle(h2o_req_t *req, void *ctx)
+static int handle(h2o_req_t *req, smdp_t *x, smdp_fn fn)
 {
-    const route *r = ctx;
-    size_t arena = r->fn == SMDP_FN_GET_BPP ? ARENA_BPP : ARENA_DEFAULT;
-    rsp_es_ctx *c = r->fn == SMDP_FN_HANDLE_NOTIFICATION
-                        ? rsp_es_begin_notification(req, smdp_fn_name(r->fn), r->x->metrics, arena)
-                        : rsp_es_begin(req, smdp_fn_name(r->fn), r->x->metrics, arena);
+    size_t arena = fn == SMDP_FN_GET_BPP ? ARENA_BPP : ARENA_DEFAULT;
+    rsp_es_ctx *c = fn == SMDP_FN_HANDLE_NOTIFICATION
+                        ? rsp_es_begin_notification(req, smdp_fn_name(fn), x->metrics, arena)
+                        : rsp_es_begin(req, smdp_fn_name(fn), x->metrics, arena);
     if (!c)
         return 0;
-    const char *cn = smdp_fn_is_es2(r->fn) ? rsp_http_peer(req) : NULL;
+    const char *cn = smdp_fn_is_es2(fn) ? rsp_http_peer(req) : NULL;
     pending *p = calloc(1, sizeof(*p));
-    smdp_call *call = p ? smdp_call_new(r->x, r->fn, cn, time(NULL)) : NULL;
+    smdp_call *call = p ? smdp_call_new(x, fn, cn, time(NULL)) : NULL;
     if (!call) {
         free(p);
         c->detail = "out of memory";
         rsp_es_reply_status(c, RSP_ST_INTERNAL);
         return 0;
     }
-    p->x = r->x;
+    p->x = x;
     p->call = call;
     p->c = c;
     smdp_call_set_user(call, p);
     drive(p, smdp_call_start(call, c->doc));
     return 0;
 }
+
+/* One handler per function: the route context is the service, the function is fixed. */
+#define HANDLER(name, fn)                                                                                    \
+    static int name(h2o_req_t *req, void *ctx)                                                               \
+    {                                                                                                        \
+        return handle(req, ctx, fn);                                                                         \
+    }
+HANDLER(h_initiate, SMDP_FN_INITIATE_AUTH)
+HANDLER(h_authenticate, SMDP_FN_AUTH_CLIENT)
+HANDLER(h_get_bpp, SMDP_FN_GET_BPP)
+HANDLER(h_notification, SMDP_FN_HANDLE_NOTIFICATION)
+HANDLER(h_cancel_session, SMDP_FN_CANCEL_SESSION)
+HANDLER(h_download_order, SMDP_FN_DOWNLOAD_ORDER)
+HANDLER(h_confirm_order, SMDP_FN_CONFIRM_ORDER)
+HANDLER(h_cancel_order, SMDP_FN_CANCEL_ORDER)
+HANDLER(h_release_profile, SMDP_FN_RELEASE_PROFILE)
 
 /* ---- /metrics ---- */
 
@@ -208,15 +218,23 @@ static int metrics(h2o_req_t *req, void *ctx)
 
 int smdp_server_routes(rsp_http_server_t *srv, int device, int s2s, smdp_t *x, bool metrics_on_device)
 {
-    static route routes[SMDP_FN__COUNT];
+    static const rsp_http_handler_fn handlers[SMDP_FN__COUNT] = {
+        [SMDP_FN_INITIATE_AUTH] = h_initiate,
+        [SMDP_FN_AUTH_CLIENT] = h_authenticate,
+        [SMDP_FN_GET_BPP] = h_get_bpp,
+        [SMDP_FN_HANDLE_NOTIFICATION] = h_notification,
+        [SMDP_FN_CANCEL_SESSION] = h_cancel_session,
+        [SMDP_FN_DOWNLOAD_ORDER] = h_download_order,
+        [SMDP_FN_CONFIRM_ORDER] = h_confirm_order,
+        [SMDP_FN_CANCEL_ORDER] = h_cancel_order,
+        [SMDP_FN_RELEASE_PROFILE] = h_release_profile,
+    };
     for (int fn = 0; fn < SMDP_FN__COUNT; fn++) {
-        routes[fn].x = x;
-        routes[fn].fn = (smdp_fn)fn;
         bool es2 = smdp_fn_is_es2((smdp_fn)fn);
         char path[128];
         snprintf(path, sizeof(path), "/gsma/rsp2/%s/%s", es2 ? "es2plus" : "es9plus",
                  smdp_fn_path((smdp_fn)fn));
-        if (rsp_http_route(srv, es2 ? s2s : device, "POST", path, handle, &routes[fn]) != 0)
+        if (rsp_http_route(srv, es2 ? s2s : device, "POST", path, handlers[fn], x) != 0)
             return -1;
     }
     if (rsp_http_route(srv, s2s, "GET", "/metrics", metrics, x) != 0)
