@@ -541,7 +541,8 @@ static void *dispatcher_main(void *arg)
             continue;
         }
         pthread_mutex_lock(&ob->mu);
-        for (size_t i = 0; i < c->nout; i++) {
+        /* stopping: the claimed items' leases run out and they are tried again later */
+        for (size_t i = 0; i < c->nout && !ob->stop; i++) {
             qnode *n = malloc(sizeof(*n));
             if (!n)
                 break; /* the lease runs out and it is tried again */
@@ -659,6 +660,12 @@ void smdp_outbox_free(smdp_outbox *ob)
         for (unsigned i = 0; i < ob->nsenders; i++)
             pthread_join(ob->senders[i], NULL);
         pthread_mutex_lock(&ob->mu);
+        while (ob->head) {
+            qnode *n = ob->head;
+            ob->head = n->next;
+            free(n);
+        }
+        ob->tail = NULL;
         while (ob->results_pending)
             pthread_cond_wait(&ob->idle, &ob->mu);
         pthread_mutex_unlock(&ob->mu);
