@@ -30,7 +30,8 @@
  *   one-time key kept sealed) under the new transactionId.
  * HandleNotification: always 204.  ProfileInstallationResult: the session by
  *   its transactionId, euiccSignPIR over the received BF27 with the session's
- *   PK.EUICC, our OID, the ICCID; then Installed or Error.
+ *   PK.EUICC (found through the ICCID when the LPA started another session
+ *   before sending it), our OID, the ICCID; then Installed or Error.
  *   otherSignedNotification: chain and euiccNotificationSignature checked and
  *   logged.
  * CancelSession: CancelSessionResponse with cancelSessionResponseOk (1.1/2.1);
@@ -532,6 +533,16 @@ static int install_result(smdp_call *c, const uint8_t *der, size_t len)
     memcpy(c->tid, d->transaction_id.p, d->transaction_id.len);
     c->tid_len = d->transaction_id.len;
     rsp_status st = session_order(c);
+    if (st == RSP_ST_TRANSACTION_UNKNOWN && d->notification_metadata.iccid.p &&
+        d->notification_metadata.iccid.len == SMDP_ICCID_BCD_LEN) {
+        /* a late result for a BPP bound in an earlier session of the same eUICC (the LPA started over
+         * before sending it): the order of the ICCID, if that BPP is the one it holds */
+        char iccid[SMDP_ICCID_MAX + 1];
+        if (smdp_iccid_from_ef(d->notification_metadata.iccid.p, iccid) == 0 &&
+            smdp_orders_get(c->x->store, iccid, &c->order) == RSP_OK && c->order.binding.present &&
+            same(c->order.binding.transaction_id, c->order.binding.transaction_id_len, c->tid, c->tid_len))
+            st = RSP_OK;
+    }
     if (st != RSP_OK)
         return fail(c, st, "no session with this transactionId");
     EVP_PKEY *pub = session_key(&c->order);

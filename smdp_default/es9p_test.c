@@ -486,6 +486,29 @@ static void test_notifications(void)
     fx_clear(&g);
 }
 
+/* The LPA started a new session before sending the result of the BPP it loaded. */
+static void test_late_notification(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+    fx_dev other;
+    UT_EQ(fx_dev_init(&g, &other), 0);
+    UT_EQ(fx_dev_initiate(&g, &other, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &other, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_DOWNLOADED);
+    UT_EQ(fx_dev_notify(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&other);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
 /* Malformed bodies for every ES9+ function: a GSMA error, nothing changes. */
 static void test_bad_bodies(void)
 {
@@ -537,6 +560,7 @@ int main(void)
     UT_RUN(test_get_bpp_refusals);
     UT_RUN(test_cancel_session);
     UT_RUN(test_notifications);
+    UT_RUN(test_late_notification);
     UT_RUN(test_bad_bodies);
     return ut_finish();
 }
