@@ -1711,7 +1711,11 @@ int main(int argc, char **argv)
     machine(w);
     jw_str(w, "series_columns", "bucket start s, completed per s, p50 ms, p99 ms");
     jw_obj(w, "server");
-    jw_str(w, "smds", o->attach_pid ? "attached" : c.smds);
+    {
+        /* Workspace-relative when it comes from our runfiles: no machine paths in results. */
+        const char *rel = strstr(c.smds, "/rsp_servers/");
+        jw_str(w, "smds", o->attach_pid ? "attached" : rel ? rel + strlen("/rsp_servers/") : c.smds);
+    }
     jw_int(w, "workers", o->workers);
     jw_str(w, "log_level", o->log_level);
     jw_end(w);
