@@ -49,6 +49,8 @@ static bool admin_protocol_ok(h2o_req_t *req)
     return header_is(v, "gsma/rsp/v2.") || header_is(v, "gsma/rsp/v3.");
 }
 
+/* Called before the response goes out: once sent, a client (or a test) may
+ * read the metrics, and h2o may dispose of the request. */
 void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
 {
     uint64_t us = rsp_es_now_us() - c->start_us;
@@ -80,21 +82,21 @@ static rsp_es_ctx *begin(h2o_req_t *req, const char *function, rsp_metrics *metr
     c->notification = notification;
     if (!json_content_type(req)) {
         c->detail = "content type";
-        rsp_http_send_error(req, 415);
         rsp_es_finish(c, 415, RSP_ST_BAD_CONTENT_TYPE);
+        rsp_http_send_error(req, 415);
         return NULL;
     }
     if (!admin_protocol_ok(req)) {
         c->detail = "x-admin-protocol";
-        rsp_http_send_error(req, 400);
         rsp_es_finish(c, 400, RSP_ST_BAD_ADMIN_PROTOCOL);
+        rsp_http_send_error(req, 400);
         return NULL;
     }
     /* Room for the tokens and decoded copies of a body up to the limit. */
     c->arena = rsp_arena_new(arena_max ? arena_max : 1024 * 1024);
     if (!c->arena) {
-        rsp_http_send_error(req, 500);
         rsp_es_finish(c, 500, RSP_ST_INTERNAL);
+        rsp_http_send_error(req, 500);
         return NULL;
     }
     rsp_json_err err;
@@ -146,20 +148,20 @@ void rsp_es_reply_end(rsp_es_ctx *c, rsp_jsonw *w, rsp_status st)
     if (rsp_jsonw_finish(w, &out, &len) != 0) {
         rsp_jsonw_free(w);
         c->detail = "response encoding";
-        rsp_http_send_error(c->req, 500);
         rsp_es_finish(c, 500, RSP_ST_INTERNAL);
+        rsp_http_send_error(c->req, 500);
         return;
     }
+    rsp_es_finish(c, 200, st);
     rsp_http_send_json(c->req, 200, out, len, RSP_HTTP_ES);
     rsp_jsonw_free(w);
-    rsp_es_finish(c, 200, st);
 }
 
 static void reply_header(rsp_es_ctx *c, rsp_status st, const char *message)
 {
     if (c->notification && st != RSP_OK) {
-        rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
         rsp_es_finish(c, 204, st);
+        rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
         return;
     }
     rsp_jsonw w;
@@ -184,6 +186,6 @@ void rsp_es_reply_status_msg(rsp_es_ctx *c, rsp_status st, const char *message)
 
 void rsp_es_reply_204(rsp_es_ctx *c)
 {
-    rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
     rsp_es_finish(c, 204, RSP_OK);
+    rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
 }

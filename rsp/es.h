@@ -73,7 +73,8 @@ void rsp_es_reply_status_msg(rsp_es_ctx *c, rsp_status st, const char *message);
 void rsp_es_reply_204(rsp_es_ctx *c);
 
 /* Records the request in metrics and the access log (called by the reply
- * functions; exposed for handlers that send their own responses). */
+ * functions; exposed for handlers that send their own responses, which call
+ * it just before sending). */
 void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st);
 
 /* Metric names used by every service. */
