@@ -97,20 +97,26 @@ static void test_cc_retry_limit(void)
     UT_EQ(fx_dev_init(&g, &d), 0);
     UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
     UT_EQ(fx_dev_authenticate(&g, &d, "0000"), RSP_OK);
-    /* the same session may try again until the limit (3) */
-    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    /* the same session may try again until the limit (3); the third wrong code ends the order */
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_RETRIES);
-    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
-    /* download sessions are limited too (3 per order) */
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_ERROR);
     UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_OK);
-    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_RETRIES);
-    UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_OK);
-    UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_ST_DOWNLOAD_RETRIES);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_ST_PROFILE_NOT_RELEASED);
+    fx_dev_clear(&d);
+
+    /* download sessions are limited too (3 per order); the fourth ends the order */
+    const char *ic2 = g.iccid[3];
+    released(ic2, ",\"matchingId\":\"EV-3\"");
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    for (int i = 0; i < 3; i++) {
+        UT_EQ(fx_dev_initiate(&g, &d, "EV-3"), RSP_OK);
+        UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    }
+    UT_EQ(fx_dev_initiate(&g, &d, "EV-3"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_DOWNLOAD_RETRIES);
+    UT_EQ(fx_state(&g, ic2), SMDP_STATE_ERROR);
     fx_dev_clear(&d);
     fx_clear(&g);
 }

@@ -677,6 +677,17 @@ static bool downloadable(smdp_state st)
     return st == SMDP_STATE_RELEASED || st == SMDP_STATE_DOWNLOADED;
 }
 
+/* A retry limit reached ends the order: it stays in the store as Error, its
+ * session and event go, and op->status carries the code the caller answers. */
+static int terminate(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, rsp_status st)
+{
+    clear_session(s, t, &op->after);
+    op->after.state = SMDP_STATE_ERROR;
+    op->after.event_registered = false;
+    op->status = st;
+    return save(t, s, op);
+}
+
 static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 {
     int rc;
@@ -691,7 +702,7 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (b->expires_at && op->now >= b->expires_at)
         return refuse(op, RSP_ST_ORDER_EXPIRED);
     if (b->download_attempts >= s->cfg.download_max_attempts)
-        return refuse(op, RSP_ST_DOWNLOAD_RETRIES);
+        return terminate(t, s, op, RSP_ST_DOWNLOAD_RETRIES);
     if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX || op->euicc_pub_len > SMDP_PUB_MAX ||
         (op->euicc_pub_len && !op->euicc_pub) || op->session_data_len > SMDP_SESSION_DATA_MAX ||
         (op->session_data_len && !op->session_data))
@@ -759,6 +770,8 @@ static int op_check_cc(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (CRYPTO_memcmp(want, op->hash_cc, sizeof(want)) == 0)
         return 0;
     op->after.cc_attempts++;
+    if (op->after.cc_attempts >= s->cfg.cc_max_attempts)
+        return terminate(t, s, op, RSP_ST_CC_RETRIES);
     op->status = RSP_ST_CC_REFUSED;
     return save(t, s, op);
 }

@@ -555,10 +555,15 @@ static void test_limits_and_expiry(void)
     RAND_bytes(tid, 16);
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 4, NULL), RSP_OK);
     hash_cc("9999", tid, h);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
         UT_EQ(check_cc(ic, tid, h), RSP_ST_CC_REFUSED);
-    hash_cc("0000", tid, h);
+    /* the third wrong code ends the order: no code works after it */
     UT_EQ(check_cc(ic, tid, h), RSP_ST_CC_RETRIES);
+    UT_EQ(state_of(ic), SMDP_STATE_ERROR);
+    hash_cc("0000", tid, h);
+    UT_CHECK(check_cc(ic, tid, h) != RSP_OK);
+    RAND_bytes(tid, 16);
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 5, NULL), RSP_ST_PROFILE_NOT_RELEASED);
 
     const char *ic2 = "8900000000000000001";
     released(ic2, NULL, NULL);
@@ -568,6 +573,7 @@ static void test_limits_and_expiry(void)
     }
     RAND_bytes(tid, 16);
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic2, EID_A, tid, T0 + 4, NULL), RSP_ST_DOWNLOAD_RETRIES);
+    UT_EQ(state_of(ic2), SMDP_STATE_ERROR);
 
     const char *ic3 = "8900000000000000002";
     released(ic3, NULL, NULL);

@@ -437,7 +437,16 @@ static void es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, 
     it->created_at = now;
 }
 
-/* The notification point an op reached, 0 for none. */
+/* Marks the notification as a failure carrying op's code. */
+static void failed_with(const smdp_op *op, bool *success, const char **subject, const char **reason)
+{
+    *success = false;
+    *subject = rsp_status_get(op->status)->subject;
+    *reason = rsp_status_get(op->status)->reason;
+}
+
+/* The notification point an op reached, 0 for none.  Refusals that changed
+ * nothing are not reported; a refusal that ended the order (retry limits) is. */
 static uint32_t notification_point(const smdp_op *op, bool *success, const char **subject,
                                    const char **reason)
 {
@@ -445,13 +454,16 @@ static uint32_t notification_point(const smdp_op *op, bool *success, const char 
     *subject = *reason = "";
     switch (op->kind) {
     case SMDP_OP_DOWNLOAD_START:
-        return op->status == RSP_OK ? SMDP_NP_ELIGIBILITY : 0;
-    case SMDP_OP_CHECK_CC:
-        if (op->status != RSP_ST_CC_REFUSED)
+        if (op->status == RSP_OK)
+            return SMDP_NP_ELIGIBILITY;
+        if (op->status != RSP_ST_DOWNLOAD_RETRIES || !op->written)
             return 0;
-        *success = false;
-        *subject = rsp_status_get(op->status)->subject;
-        *reason = rsp_status_get(op->status)->reason;
+        failed_with(op, success, subject, reason);
+        return SMDP_NP_ELIGIBILITY;
+    case SMDP_OP_CHECK_CC:
+        if ((op->status != RSP_ST_CC_REFUSED && op->status != RSP_ST_CC_RETRIES) || !op->written)
+            return 0;
+        failed_with(op, success, subject, reason);
         return SMDP_NP_CC_FAILURE;
     case SMDP_OP_BPP_DELIVERED:
         return op->status == RSP_OK ? SMDP_NP_BPP_DOWNLOAD : 0;

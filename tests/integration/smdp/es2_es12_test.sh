@@ -55,10 +55,20 @@ out=$("$CTL" --state "$STATE" import --profile-type Test --owner op1 p1.der p2.d
 contains "import profiles for op1" 8999000000000000107 "$out"
 out=$("$CTL" --state "$STATE" import --profile-type Test --owner op2 p8.der 2>&1)
 expect "import a profile for op2" 8999000000000000108 "$out"
-TS=""
-if [ -n "${RSP_SHARED_DIR:-}" ] && [ -f "$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der" ]; then
-    TS=$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der
-    TS_ICCID=$("$CTL" --state "$STATE" import --profile-type TS48 --owner op1 "$TS" 2>&1)
+# Every TS.48 package in the shared material, imported under its own profile type.
+TS_FILES=()
+TS_ICCIDS=()
+if [ -n "${RSP_SHARED_DIR:-}" ] && [ -d "$RSP_SHARED_DIR/profiles/ts48" ]; then
+    for f in "$RSP_SHARED_DIR"/profiles/ts48/*.der; do
+        [ -f "$f" ] || continue
+        iccid=$("$CTL" --state "$STATE" import --profile-type "TS48-$(basename "$f" .der)" --owner op1 "$f" 2>&1)
+        if [[ "$iccid" =~ ^[0-9]{19,20}$ ]]; then
+            TS_FILES+=("$f")
+            TS_ICCIDS+=("$iccid")
+        else
+            bad "import $(basename "$f")" "$iccid"
+        fi
+    done
 fi
 
 # ---------------------------------------------------------------- operator stub, SM-DS, SM-DP+
@@ -303,15 +313,33 @@ contains "/metrics: group commit" "smdp_db_commits_total" "$metrics"
 contains "JSON access log" '"function":"ES2+.DownloadOrder"' "$(cat smdp.log)"
 contains "access log names the operator" '"peer":"op1"' "$(cat smdp.log)"
 
-# ---------------------------------------------------------------- TS.48 by profile type, Default SM-DP+
-if [ -n "$TS" ]; then
-    out=$(es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"profileType\":\"TS48\"}")
-    expect "DownloadOrder TS.48 by profile type" "$TS_ICCID" "$(field iccid "$out")"
-    es2 confirmOrder "{$(hdr),\"iccid\":\"$TS_ICCID\",\"releaseFlag\":true,\"smdsAddress\":\"$DS\"}" >/dev/null
-    out=$(download)
-    contains "TS.48 download without matchingId" '"ok":true' "$out"
-    expect "TS.48 packageSha256" "$(sha "$TS")" "$(field packageSha256 "$out")"
-    expect "TS.48 Installed" Installed "$(state_of "$TS_ICCID")"
+# ---------------------------------------------------------------- every TS.48 package, both ways
+# Even-numbered ones through the SM-DS event and the EventID, odd ones as the Default SM-DP+ (no
+# matchingId); each is ordered by profile type, confirmed with the SM-DS address, and must decrypt to the
+# imported bytes.
+if [ ${#TS_FILES[@]} -gt 0 ]; then
+    for i in "${!TS_FILES[@]}"; do
+        f=${TS_FILES[$i]}
+        name=$(basename "$f" .der)
+        out=$(es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"profileType\":\"TS48-$name\"}")
+        expect "$name: DownloadOrder by profile type" "${TS_ICCIDS[$i]}" "$(field iccid "$out")"
+        out=$(es2 confirmOrder "{$(hdr),\"iccid\":\"${TS_ICCIDS[$i]}\",\"releaseFlag\":true,\"smdsAddress\":\"$DS\"}")
+        expect "$name: ConfirmOrder" OK "$(code "$out")"
+        mid=$(field matchingId "$out")
+        contains "$name: event registered at the SM-DS" "\"eventId\":\"$mid\"" "$(until_has 15 "$mid" discover)"
+        if [ $((i % 2)) -eq 0 ]; then
+            out=$(download --matching-id "$mid")
+            how="EventID"
+        else
+            out=$(download)
+            how="no matchingId"
+        fi
+        contains "$name: download ($how)" '"ok":true' "$out"
+        expect "$name: decrypted package is the imported file" "$(sha "$f")" "$(field packageSha256 "$out")"
+        expect "$name: Installed" Installed "$(state_of "${TS_ICCIDS[$i]}")"
+        out=$(until_lacks 15 "$mid" discover)
+        if printf '%s' "$out" | grep -qF "$mid"; then bad "$name: event deleted" "$out"; else ok "$name: event deleted"; fi
+    done
 else
     echo "SKIP TS.48: RSP_SHARED_DIR/profiles/ts48 not available"
 fi

@@ -64,11 +64,13 @@ upp 89990000000000000022 two.der
 upp 8999000000000000003F three.der
 upp 8999000000000000004F four.der
 upp 8999000000000000005F five.der
+upp 8999000000000000006F six.der
 sha() { sha256sum "$1" | cut -d' ' -f1 | tr a-f A-F; }
 
-out=$("$CTL" --state "$STATE" import --profile-type Test --owner op1 one.der two.der three.der four.der five.der 2>&1)
+out=$("$CTL" --state "$STATE" import --profile-type Test --owner op1 one.der two.der three.der four.der five.der \
+    six.der 2>&1)
 expect "import synthetic profiles" \
-    "$(printf '8999000000000000001\n89990000000000000022\n8999000000000000003\n8999000000000000004\n8999000000000000005')" \
+    "$(printf '8999000000000000001\n89990000000000000022\n8999000000000000003\n8999000000000000004\n8999000000000000005\n8999000000000000006')" \
     "$out"
 
 # ---------------------------------------------------------------- the server
@@ -172,6 +174,19 @@ contains "failed attempt counted" '"ccAttempts":1' "$("$CTL" --state "$STATE" li
 out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 1234 --notify)
 contains "right confirmation code" '"ok":true' "$out"
 expect "state Installed (confirmation code)" Installed "$(state_of 8999000000000000004)"
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000006 --matching-id CC-6 --cc 1234 \
+    --release >/dev/null 2>&1
+# One session per try: with the default limits (3 codes, 3 sessions) the third wrong code ends the order.
+for n in 1 2; do
+    out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-6 --cc 000$n)
+    expect "wrong confirmation code $n: 8.2.7/3.8" "8.2.7/3.8" "$(code "$out")"
+done
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-6 --cc 0003)
+expect "third wrong code: retries exhausted, 8.2.7/6.4" "8.2.7/6.4" "$(code "$out")"
+expect "the order ends in Error" Error "$(state_of 8999000000000000006)"
+contains "three failed attempts recorded" '"ccAttempts":3' "$("$CTL" --state "$STATE" list | grep 8999000000000000006)"
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-6 --cc 1234)
+expect "the right code comes too late: 8.2/1.2" "8.2/1.2" "$(code "$out")"
 
 # ---------------------------------------------------------------- getBoundProfilePackage retried
 "$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000005 --eid $EID --release >/dev/null 2>&1
@@ -179,13 +194,17 @@ out=$("$LPASIM" --euicc dev1 --cafile pki/nist/ci/ci.pem --connect-to 127.0.0.1:
     download --smdp $FQDN:$PORT 2>verbose.log)
 contains "download, notification held back" '"notified":false' "$out"
 expect "state Downloaded" Downloaded "$(state_of 8999000000000000005)"
+# The server dies between the download and the retry: the session lives in the order store.
+kill -KILL "$PID"
+wait "$PID" 2>/dev/null
+if start_smdp; then ok "smdp-default restarts after SIGKILL mid-order"; else bad "restart mid-order" "$(tail -3 smdp.out)"; fi
 n=$(grep -n '^> POST .*/getBoundProfilePackage' verbose.log | cut -d: -f1)
 req=$(sed -n "$((n + 1))p" verbose.log | sed 's/^> //')
 first=$(sed -n "$((n + 2))p" verbose.log | sed 's/^< HTTP[^ ]* 200 //')
 again=$(curl -s --cacert pki/nist/ci/ci.pem --resolve $FQDN:$PORT:127.0.0.1 -H 'Content-Type: application/json' \
     -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' --data-binary "$req" \
     "https://$FQDN:$PORT/gsma/rsp2/es9plus/getBoundProfilePackage")
-contains "retried getBoundProfilePackage succeeds" '"boundProfilePackage":"' "$again"
+contains "retried getBoundProfilePackage succeeds after the restart" '"boundProfilePackage":"' "$again"
 expect "retry gets the very same BPP" "$first" "$again"
 out=$(lpa dev1 notify)
 expect "late notification installs" Installed "$(state_of 8999000000000000005)"
