@@ -3,7 +3,8 @@
  * of call.h over a real order store, as smdp-default runs it.
  *
  * Input: fn, flags, position, then a JSON body.
- *   fn % 9     the function (smdp_fn order: initiateAuthentication .. releaseProfile)
+ *   fn % 9     the function (smdp_fn order: initiateAuthentication .. releaseProfile); ignored when
+ *              SMDP_FUZZ_FN fixes it, which is how BUILD makes one target per handler
  *   flags      bit 0: play a genuine session first (a released order for the test EID, then as many
  *                     device steps as the function needs: initiate, authenticate, getBPP + load);
  *              bit 1: damage one byte (at `position`) of the genuine DER the placeholders expand to;
@@ -187,7 +188,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3 || size > MAX_BODY / 2 || !setup())
         return 0;
+#ifdef SMDP_FUZZ_FN
+    smdp_fn fn = SMDP_FUZZ_FN;
+#else
     smdp_fn fn = (smdp_fn)(data[0] % SMDP_FN__COUNT);
+#endif
     uint8_t flags = data[1], pos = data[2];
     blobs b;
     memset(&b, 0, sizeof(b));

@@ -3,12 +3,14 @@
 Default and ASan builds link tests/fuzz/driver.c (seeds plus bounded
 mutations), so every target also runs as a unit test.  With --config=fuzz the
 same target links libFuzzer; the test then runs libFuzzer for `runs` inputs.
+`defines` lets one source give a target per handler.
 """
 
-def rsp_fuzz_target(name, srcs, deps = [], seeds = [], runs = 20000):
+def rsp_fuzz_target(name, srcs, deps = [], seeds = [], runs = 20000, defines = []):
     native.cc_test(
         name = name,
         srcs = srcs,
+        local_defines = defines,
         deps = deps + select({
             "//tests/fuzz:libfuzzer": [],
             "//conditions:default": ["//tests/fuzz:driver"],
