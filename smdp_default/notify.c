@@ -7,11 +7,10 @@
 #include <time.h>
 #include <curl/curl.h>
 
-#include "rsp/arena.h"
-#include "rsp/json.h"
+#include "rsp/client.h"
 #include "rsp/jsonw.h"
 
-#define MAX_BODY (64 * 1024)
+#define MAX_BODY RSP_CLIENT_MAX_BODY
 
 struct smdp_notify {
     char *fqdn, *cert, *key, *ca;
@@ -21,12 +20,6 @@ struct smdp_notify {
     void *operator_ctx;
     pthread_key_t handle_key;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 void smdp_w3c_time(uint64_t t, char out[21])
 {
@@ -53,7 +46,7 @@ smdp_notify *smdp_notify_new(const smdp_notify_config *cfg, char *err, size_t er
         seterr(err, errlen, "notify: our FQDN is required");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init);
+    rsp_client_init();
     smdp_notify *n = calloc(1, sizeof(*n));
     if (!n) {
         seterr(err, errlen, "out of memory");
@@ -171,30 +164,6 @@ char *smdp_notify_body(const smdp_notify *n, const smdp_ob_item *it, size_t *len
 
 /* ---- the call ---- */
 
-typedef struct body_buf {
-    char *p;
-    size_t len;
-    bool overflow;
-} body_buf;
-
-static size_t on_body(char *data, size_t size, size_t nm, void *arg)
-{
-    body_buf *b = arg;
-    size_t add = size * nm;
-    if (b->len + add > MAX_BODY) {
-        b->overflow = true;
-        return 0;
-    }
-    char *np = realloc(b->p, b->len + add + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->len, data, add);
-    b->p = np;
-    b->len += add;
-    np[b->len] = 0;
-    return add;
-}
-
 /* A host or host:port, nothing else. */
 static bool address_ok(const char *a)
 {
@@ -207,73 +176,42 @@ static bool address_ok(const char *a)
     return true;
 }
 
-typedef struct es12_resp {
-    rsp_json_resp_header hdr;
-} es12_resp;
-
-static const rsp_json_field es12_resp_fields[] = {
-    RSP_JSON_OBJ("header", RSP_JSON_MANDATORY, es12_resp, hdr, rsp_json_resp_header_fields),
-    RSP_JSON_END,
-};
-
-static smdp_ob_outcome es12_outcome(const smdp_ob_item *it, const char *body, size_t len, char *err,
+/* What an answered ES12 call means for the outbox item. */
+static smdp_ob_outcome es12_outcome(const smdp_ob_item *it, const rsp_client_result *r, char *err,
                                     size_t errlen)
 {
-    rsp_arena *a = rsp_arena_new(4 * MAX_BODY);
-    if (!a) {
-        seterr(err, errlen, "out of memory");
+    if (r->ok)
+        return SMDP_OB_SENT;
+    rsp_client_describe(r, "SM-DS", err, errlen);
+    if (!r->has_header)
         return SMDP_OB_RETRY;
-    }
-    es12_resp d;
-    rsp_json_err jerr;
-    smdp_ob_outcome out;
-    if (rsp_json_parse(a, body, len, NULL, es12_resp_fields, &d, &jerr) != RSP_OK) {
-        seterr(err, errlen, "SM-DS response unreadable");
-        out = SMDP_OB_RETRY;
-    } else if (rsp_json_resp_ok(&d.hdr)) {
-        out = SMDP_OB_SENT;
-    } else {
-        const char *s = d.hdr.subject ? d.hdr.subject : "", *r = d.hdr.reason ? d.hdr.reason : "";
-        snprintf(err, errlen, "SM-DS answered %s %s/%s", d.hdr.status, s, r);
-        if (!strcmp(s, "8.9.5") && ((it->kind == SMDP_OB_REGISTER_EVENT && !strcmp(r, "3.3")) ||
-                                    (it->kind == SMDP_OB_DELETE_EVENT && !strcmp(r, "3.9"))))
-            out = SMDP_OB_SENT;
-        else if (!strcmp(r, "5.1") || !strcmp(r, "4.2"))
-            out = SMDP_OB_RETRY;
-        else
-            out = SMDP_OB_DROP;
-    }
-    rsp_arena_free(a);
-    return out;
+    /* already there / already gone: the wanted state holds */
+    if (!strcmp(r->subject, "8.9.5") && ((it->kind == SMDP_OB_REGISTER_EVENT && !strcmp(r->reason, "3.3")) ||
+                                         (it->kind == SMDP_OB_DELETE_EVENT && !strcmp(r->reason, "3.9"))))
+        return SMDP_OB_SENT;
+    if (!strcmp(r->reason, "5.1") || !strcmp(r->reason, "4.2"))
+        return SMDP_OB_RETRY;
+    return SMDP_OB_DROP;
 }
 
-static CURL *thread_handle(smdp_notify *n)
+/* This thread's handle, set up for a call trusting cafile. */
+static CURL *thread_handle(smdp_notify *n, const char *cafile)
 {
     CURL *h = pthread_getspecific(n->handle_key);
-    if (h) {
-        curl_easy_reset(h);
-    } else {
+    if (!h) {
         h = curl_easy_init();
         if (!h || pthread_setspecific(n->handle_key, h) != 0) {
             curl_easy_cleanup(h);
             return NULL;
         }
     }
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)n->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)n->timeout_ms);
-    if (n->cert[0]) {
-        curl_easy_setopt(h, CURLOPT_SSLCERT, n->cert);
-        curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-        curl_easy_setopt(h, CURLOPT_SSLKEY, n->key);
-        curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "rsp-smdp");
-    if (n->connect_to)
-        curl_easy_setopt(h, CURLOPT_CONNECT_TO, n->connect_to);
+    rsp_client_tls tls = {.cert = n->cert,
+                          .key = n->key,
+                          .ca = cafile,
+                          .connect_to = n->connect_to,
+                          .timeout_ms = (long)n->timeout_ms,
+                          .user_agent = "rsp-smdp"};
+    rsp_client_setup(h, &tls);
     return h;
 }
 
@@ -298,62 +236,33 @@ smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, s
         else
             snprintf(url, sizeof(url), "https://%s:%u/gsma/rsp2/es12/%s", it->target, n->es12_port, fn);
     }
-    CURL *h = thread_handle(n);
+    CURL *h = thread_handle(n, ca[0] ? ca : n->ca);
     size_t len;
     char *body = smdp_notify_body(n, it, &len);
-    if (!h || !body) {
+    rsp_client_result r;
+    if (!h || !body || rsp_client_post_json(h, url, body, len, &r) != 0) {
         free(body);
         seterr(err, errlen, "out of memory");
         return SMDP_OB_RETRY;
     }
-    const char *cafile = ca[0] ? ca : n->ca;
-    if (cafile[0]) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
-        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-    }
-    body_buf b = {0};
-    struct curl_slist *hdrs = NULL, *l;
-    static const char *const lines[] = {"Content-Type: application/json", "X-Admin-Protocol: gsma/rsp/v2.2.2",
-                                        "Expect:"};
-    for (size_t i = 0; i < 3; i++) {
-        if (!(l = curl_slist_append(hdrs, lines[i]))) {
-            curl_slist_free_all(hdrs);
-            free(body);
-            seterr(err, errlen, "out of memory");
-            return SMDP_OB_RETRY;
-        }
-        hdrs = l;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(h);
-    long http = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdrs);
     free(body);
 
     smdp_ob_outcome out;
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s", curl_easy_strerror(rc));
+    if (r.curl != CURLE_OK) {
+        rsp_client_describe(&r, "", err, errlen);
         out = SMDP_OB_RETRY;
-    } else if (http == 400 || http == 404 || http == 405 || http == 413 || http == 415) {
-        snprintf(err, errlen, "HTTP %ld", http);
+    } else if (r.http == 400 || r.http == 404 || r.http == 405 || r.http == 413 || r.http == 415) {
+        snprintf(err, errlen, "HTTP %ld", r.http);
         out = SMDP_OB_DROP;
     } else if (it->kind == SMDP_OB_PROGRESS) {
-        out = http == 204 || http == 200 ? SMDP_OB_SENT : SMDP_OB_RETRY;
+        out = r.http == 204 || r.http == 200 ? SMDP_OB_SENT : SMDP_OB_RETRY;
         if (out != SMDP_OB_SENT)
-            snprintf(err, errlen, "HTTP %ld", http);
-    } else if (http != 200 || b.overflow) {
-        snprintf(err, errlen, "HTTP %ld%s", http, b.overflow ? ", body too large" : "");
+            snprintf(err, errlen, "HTTP %ld", r.http);
+    } else if (r.http != 200 || r.overflow) {
+        rsp_client_describe(&r, "SM-DS", err, errlen);
         out = SMDP_OB_RETRY;
     } else {
-        out = es12_outcome(it, b.p ? b.p : "", b.len, err, errlen);
+        out = es12_outcome(it, &r, err, errlen);
     }
-    free(b.p);
     return out;
 }

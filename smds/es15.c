@@ -8,15 +8,14 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
-#include "rsp/arena.h"
+#include "rsp/client.h"
 #include "rsp/err.h"
-#include "rsp/json.h"
 #include "rsp/jsonw.h"
 #include "rsp/log.h"
 #include "smds/store.h"
 
 #define MAX_THREADS 64
-#define MAX_BODY (64 * 1024)
+#define MAX_BODY RSP_CLIENT_MAX_BODY
 
 enum { OP_REGISTER, OP_DELETE };
 
@@ -48,30 +47,6 @@ const char *smds_root_address(const smds_root *r)
 
 /* ---- one call ---- */
 
-typedef struct body_buf {
-    char *p;
-    size_t len;
-    bool overflow;
-} body_buf;
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    body_buf *b = arg;
-    size_t add = size * n;
-    if (b->len + add > MAX_BODY) {
-        b->overflow = true;
-        return 0;
-    }
-    char *np = realloc(b->p, b->len + add + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->len, data, add);
-    b->p = np;
-    b->len += add;
-    np[b->len] = 0;
-    return add;
-}
-
 static int request_json(const smds_root *r, const job *j, rsp_jsonw *w)
 {
     uint8_t call_id[12];
@@ -90,45 +65,35 @@ static int request_json(const smds_root *r, const job *j, rsp_jsonw *w)
     return rsp_jsonw_obj_end(w);
 }
 
-typedef struct resp_doc {
-    rsp_json_resp_header hdr;
-} resp_doc;
-
-static const rsp_json_field resp_fields[] = {
-    RSP_JSON_OBJ("header", RSP_JSON_MANDATORY, resp_doc, hdr, rsp_json_resp_header_fields),
-    RSP_JSON_END,
-};
-
 /* Maps the root's answer to our outcome (see es15.h). */
-static rsp_status interpret(int op, const char *body, size_t len, const char **detail)
+static rsp_status interpret(const smds_root *r, int op, const rsp_client_result *res, const char **detail)
 {
-    rsp_arena *a = rsp_arena_new(4 * MAX_BODY);
-    if (!a) {
-        *detail = "out of memory";
+    if (res->curl != CURLE_OK) {
+        rsp_log(RSP_LOG_WARN, "root SM-DS %s unreachable: %s", r->address, curl_easy_strerror(res->curl));
+        *detail = "root unreachable";
         return RSP_ST_SMDS_UNAVAILABLE;
     }
-    resp_doc d;
-    rsp_json_err jerr;
-    rsp_status st;
-    if (rsp_json_parse(a, body, len, NULL, resp_fields, &d, &jerr) != RSP_OK) {
-        *detail = "root response unreadable";
-        st = RSP_ST_SMDS_UNAVAILABLE;
-    } else if (rsp_json_resp_ok(&d.hdr)) {
-        *detail = NULL;
-        st = RSP_OK;
-    } else if (op == OP_DELETE && d.hdr.subject && d.hdr.reason && strcmp(d.hdr.subject, "8.9.5") == 0 &&
-               strcmp(d.hdr.reason, "3.9") == 0) {
-        *detail = "root no longer holds the event";
-        st = RSP_OK;
-    } else {
-        *detail = "root answered Failed";
-        rsp_log(RSP_LOG_WARN, "root SM-DS refused %s: %s/%s",
-                op == OP_REGISTER ? "RegisterEvent" : "DeleteEvent", d.hdr.subject ? d.hdr.subject : "-",
-                d.hdr.reason ? d.hdr.reason : "-");
-        st = RSP_ST_ROOT_SMDS_ERROR;
+    if (res->http != 200 || res->overflow) {
+        rsp_log(RSP_LOG_WARN, "root SM-DS %s answered HTTP %ld", r->address, res->http);
+        *detail = "root HTTP status";
+        return RSP_ST_SMDS_UNAVAILABLE;
     }
-    rsp_arena_free(a);
-    return st;
+    if (!res->has_header) {
+        *detail = "root response unreadable";
+        return RSP_ST_SMDS_UNAVAILABLE;
+    }
+    if (res->ok) {
+        *detail = NULL;
+        return RSP_OK;
+    }
+    if (op == OP_DELETE && !strcmp(res->subject, "8.9.5") && !strcmp(res->reason, "3.9")) {
+        *detail = "root no longer holds the event";
+        return RSP_OK;
+    }
+    *detail = "root answered Failed";
+    rsp_log(RSP_LOG_WARN, "root SM-DS refused %s: %s/%s", op == OP_REGISTER ? "RegisterEvent" : "DeleteEvent",
+            res->subject[0] ? res->subject : "-", res->reason[0] ? res->reason : "-");
+    return RSP_ST_ROOT_SMDS_ERROR;
 }
 
 static rsp_status call(const smds_root *r, CURL *h, const job *j, const char **detail)
@@ -136,42 +101,16 @@ static rsp_status call(const smds_root *r, CURL *h, const job *j, const char **d
     rsp_jsonw w;
     const char *req;
     size_t req_len;
-    if (request_json(r, j, &w) != 0 || rsp_jsonw_finish(&w, &req, &req_len) != 0) {
+    rsp_client_result res;
+    if (request_json(r, j, &w) != 0 || rsp_jsonw_finish(&w, &req, &req_len) != 0 ||
+        rsp_client_post_json(h, j->op == OP_REGISTER ? r->url_register : r->url_delete, req, req_len, &res) !=
+            0) {
         rsp_jsonw_free(&w);
         *detail = "request encoding";
         return RSP_ST_SMDS_UNAVAILABLE;
     }
-    body_buf b = {0};
-    struct curl_slist *hdrs = NULL;
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "X-Admin-Protocol: gsma/rsp/v2.2.2");
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    curl_easy_setopt(h, CURLOPT_URL, j->op == OP_REGISTER ? r->url_register : r->url_delete);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req_len);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(h);
-    long http = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdrs);
     rsp_jsonw_free(&w);
-    rsp_status st;
-    if (rc != CURLE_OK) {
-        rsp_log(RSP_LOG_WARN, "root SM-DS %s unreachable: %s", r->address, curl_easy_strerror(rc));
-        *detail = "root unreachable";
-        st = RSP_ST_SMDS_UNAVAILABLE;
-    } else if (http != 200 || b.overflow) {
-        rsp_log(RSP_LOG_WARN, "root SM-DS %s answered HTTP %ld", r->address, http);
-        *detail = "root HTTP status";
-        st = RSP_ST_SMDS_UNAVAILABLE;
-    } else {
-        st = interpret(j->op, b.p ? b.p : "", b.len, detail);
-    }
-    free(b.p);
-    return st;
+    return interpret(r, j->op, &res, detail);
 }
 
 static CURL *new_handle(const smds_root *r)
@@ -179,19 +118,12 @@ static CURL *new_handle(const smds_root *r)
     CURL *h = curl_easy_init();
     if (!h)
         return NULL;
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)r->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_SSLCERT, r->cert);
-    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(h, CURLOPT_SSLKEY, r->key);
-    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    curl_easy_setopt(h, CURLOPT_CAINFO, r->ca);
-    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "rsp-smds");
+    rsp_client_tls tls = {.cert = r->cert,
+                          .key = r->key,
+                          .ca = r->ca,
+                          .timeout_ms = (long)r->timeout_ms,
+                          .user_agent = "rsp-smds"};
+    rsp_client_setup(h, &tls);
     return h;
 }
 
@@ -231,12 +163,6 @@ static void *worker(void *arg)
 
 /* ---- setup ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static char *dup_or_empty(const char *s)
 {
     return strdup(s ? s : "");
@@ -253,7 +179,7 @@ smds_root *smds_root_new(const smds_root_config *cfg, char *err, size_t errlen)
         rsp_err_set(err, errlen, "root SM-DS: address must be host:port");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init);
+    rsp_client_init();
     smds_root *r = calloc(1, sizeof(*r));
     if (!r) {
         rsp_err_set(err, errlen, "out of memory");
