@@ -882,3 +882,38 @@ void rsp_db_stats_get(rsp_db_env *env, rsp_db_stats *out)
     out->queued = env->queued;
     pthread_mutex_unlock(&env->qlock);
 }
+
+static void stat_line(FILE *f, const char *prefix, const char *name, const char *type, const char *help,
+                      uint64_t v)
+{
+    fprintf(f, "# HELP %s_db_%s %s\n# TYPE %s_db_%s %s\n%s_db_%s %llu\n", prefix, name, help, prefix, name,
+            type, prefix, name, (unsigned long long)v);
+}
+
+void rsp_db_stats_write(FILE *f, const char *prefix, const rsp_db_stats *s)
+{
+    stat_line(f, prefix, "commits_total", "counter", "group-commit transactions committed", s->commits);
+    stat_line(f, prefix, "commit_failures_total", "counter", "group-commit transactions that failed",
+              s->commit_failures);
+    stat_line(f, prefix, "jobs_total", "counter", "writes completed", s->jobs);
+    stat_line(f, prefix, "jobs_failed_total", "counter", "writes completed with an error", s->jobs_failed);
+    fprintf(f,
+            "# HELP %s_db_commit_seconds_total time spent committing (fsync)\n"
+            "# TYPE %s_db_commit_seconds_total counter\n%s_db_commit_seconds_total %.6f\n",
+            prefix, prefix, prefix, (double)s->commit_usec / 1e6);
+    stat_line(f, prefix, "queued", "gauge", "writes waiting for the writer", s->queued);
+    stat_line(f, prefix, "map_size_bytes", "gauge", "LMDB map size", s->map_size);
+    fprintf(
+        f, "# HELP %s_db_batch_size writes per group-commit transaction\n# TYPE %s_db_batch_size histogram\n",
+        prefix, prefix);
+    uint64_t cum = 0;
+    for (int i = 0; i < RSP_DB_HIST_BUCKETS - 1; i++) {
+        cum += s->batch_hist[i];
+        fprintf(f, "%s_db_batch_size_bucket{le=\"%llu\"} %llu\n", prefix, (1ull << (i + 1)) - 1,
+                (unsigned long long)cum);
+    }
+    cum += s->batch_hist[RSP_DB_HIST_BUCKETS - 1];
+    fprintf(f, "%s_db_batch_size_bucket{le=\"+Inf\"} %llu\n", prefix, (unsigned long long)cum);
+    fprintf(f, "%s_db_batch_size_sum %llu\n%s_db_batch_size_count %llu\n", prefix,
+            (unsigned long long)s->jobs, prefix, (unsigned long long)cum);
+}

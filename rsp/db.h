@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <lmdb.h>
 
@@ -274,5 +275,9 @@ typedef struct rsp_db_stats {
 } rsp_db_stats;
 
 void rsp_db_stats_get(rsp_db_env *env, rsp_db_stats *out);
+
+/* Writes s in the Prometheus text format as <prefix>_db_* metrics (commits, failures, jobs, commit time,
+ * queue, map size and the batch-size histogram). */
+void rsp_db_stats_write(FILE *f, const char *prefix, const rsp_db_stats *s);
 
 #endif

@@ -540,6 +540,16 @@ void rsp_http_send_error(h2o_req_t *req, int status)
     rsp_http_send(req, status, "text/plain; charset=utf-8", body, (size_t)n, 0);
 }
 
+void rsp_http_send_metrics(h2o_req_t *req, char *text, size_t len)
+{
+    if (!text) {
+        rsp_http_send_error(req, 500);
+        return;
+    }
+    rsp_http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 0);
+    free(text);
+}
+
 /* ---------------------------------------------------------------- deferred completion */
 
 static void deferred_release(rsp_http_deferred_t *d)

@@ -197,6 +197,9 @@ void rsp_http_send_empty(h2o_req_t *req, int status, unsigned flags);
 /* Sends a transport-level error (4xx/5xx) with a short text/plain reason and no internal detail. */
 void rsp_http_send_error(h2o_req_t *req, int status);
 
+/* Answers 200 with Prometheus text (malloc'd, freed here); NULL text answers 500. */
+void rsp_http_send_metrics(h2o_req_t *req, char *text, size_t len);
+
 /* Takes over the response of req for later completion from any thread (see above).  Worker thread,
  * inside a handler or a resume function.  NULL on allocation failure (then send an error instead). */
 rsp_http_deferred_t *rsp_http_defer(h2o_req_t *req);

@@ -270,3 +270,9 @@ char *rsp_metrics_render(rsp_metrics *m, size_t *len)
         *len = b.len;
     return b.p;
 }
+
+void rsp_metrics_write(FILE *f, enum rsp_metric_kind kind, const char *name, const char *help, uint64_t v)
+{
+    const char *type = kind == RSP_METRIC_COUNTER ? "counter" : "gauge";
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
+}

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct rsp_metrics rsp_metrics;
 typedef struct rsp_metric rsp_metric;
@@ -42,5 +43,9 @@ void rsp_metrics_observe_us(rsp_metrics *m, const char *name, const char *labels
 
 /* Renders every series in the Prometheus text exposition format (0.0.4). */
 char *rsp_metrics_render(rsp_metrics *m, size_t *len);
+
+/* Writes one unlabelled counter or gauge sample with its HELP and TYPE lines to f, for values kept
+ * outside a registry (store sizes, queue depths, cache counters). */
+void rsp_metrics_write(FILE *f, enum rsp_metric_kind kind, const char *name, const char *help, uint64_t v);
 
 #endif

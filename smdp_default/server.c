@@ -144,16 +144,6 @@ HANDLER(h_release_profile, SMDP_FN_RELEASE_PROFILE)
 
 /* ---- /metrics ---- */
 
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
-}
-
-static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, (unsigned long long)v);
-}
-
 char *smdp_metrics_text(smdp_t *x, size_t *len)
 {
     char *buf = NULL;
@@ -170,29 +160,27 @@ char *smdp_metrics_text(smdp_t *x, size_t *len)
     }
     smdp_outbox_stats ob;
     if (smdp_outbox_stats_get(x->outbox, &ob) == 0) {
-        gauge(f, "smdp_outbox_pending", "outbox items waiting for delivery", ob.pending);
-        gauge(f, "smdp_outbox_oldest_seconds", "age of the oldest undelivered outbox item",
-              ob.oldest ? (uint64_t)time(NULL) - ob.oldest : 0);
-        counter(f, "smdp_outbox_sent_total", "outbox items delivered by this process", ob.sent);
-        counter(f, "smdp_outbox_retries_total", "outbox attempts that will be retried", ob.retries);
-        counter(f, "smdp_outbox_dropped_total", "outbox items given up", ob.dropped);
+        rsp_metrics_write(f, RSP_METRIC_GAUGE, "smdp_outbox_pending", "outbox items waiting for delivery",
+                          ob.pending);
+        rsp_metrics_write(f, RSP_METRIC_GAUGE, "smdp_outbox_oldest_seconds",
+                          "age of the oldest undelivered outbox item",
+                          ob.oldest ? (uint64_t)time(NULL) - ob.oldest : 0);
+        rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_outbox_sent_total",
+                          "outbox items delivered by this process", ob.sent);
+        rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_outbox_retries_total",
+                          "outbox attempts that will be retried", ob.retries);
+        rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_outbox_dropped_total", "outbox items given up",
+                          ob.dropped);
     }
     uint64_t hits = 0, misses = 0;
     rsp_eum_cache_stats(x->eum_cache, &hits, &misses);
-    counter(f, "smdp_eum_cache_hits_total", "EUM certificates found already verified", hits);
-    counter(f, "smdp_eum_cache_misses_total", "EUM certificates verified in full", misses);
+    rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_eum_cache_hits_total",
+                      "EUM certificates found already verified", hits);
+    rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_eum_cache_misses_total",
+                      "EUM certificates verified in full", misses);
     rsp_db_stats s;
     rsp_db_stats_get(smdp_orders_env(x->store), &s);
-    counter(f, "smdp_db_commits_total", "group-commit transactions committed", s.commits);
-    counter(f, "smdp_db_commit_failures_total", "group-commit transactions that failed", s.commit_failures);
-    counter(f, "smdp_db_jobs_total", "writes completed", s.jobs);
-    counter(f, "smdp_db_jobs_failed_total", "writes completed with an error", s.jobs_failed);
-    fprintf(f,
-            "# HELP smdp_db_commit_seconds_total time spent committing (fsync)\n"
-            "# TYPE smdp_db_commit_seconds_total counter\nsmdp_db_commit_seconds_total %.6f\n",
-            (double)s.commit_usec / 1e6);
-    gauge(f, "smdp_db_queued", "writes waiting for the writer", s.queued);
-    gauge(f, "smdp_db_map_size_bytes", "LMDB map size", s.map_size);
+    rsp_db_stats_write(f, "smdp", &s);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -203,14 +191,9 @@ char *smdp_metrics_text(smdp_t *x, size_t *len)
 
 static int metrics(h2o_req_t *req, void *ctx)
 {
-    size_t len;
+    size_t len = 0;
     char *text = smdp_metrics_text(ctx, &len);
-    if (!text) {
-        rsp_http_send_error(req, 500);
-        return 0;
-    }
-    rsp_http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 0);
-    free(text);
+    rsp_http_send_metrics(req, text, len);
     return 0;
 }
 

@@ -166,21 +166,6 @@ static int es15_delete(h2o_req_t *req, void *ctx)
 
 /* ---- /metrics ---- */
 
-static void metric(FILE *f, const char *type, const char *name, const char *help, uint64_t v)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
-}
-
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
-{
-    metric(f, "counter", name, help, v);
-}
-
-static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
-{
-    metric(f, "gauge", name, help, v);
-}
-
 char *smds_metrics_text(smds_t *x, size_t *len)
 {
     char *buf = NULL;
@@ -195,37 +180,19 @@ char *smds_metrics_text(smds_t *x, size_t *len)
             fwrite(reg, 1, rl, f);
         free(reg);
     }
-    gauge(f, "smds_events_stored", "Event Records held (expired ones awaiting purge included)",
-          smds_store_count(x->store));
+    rsp_metrics_write(f, RSP_METRIC_GAUGE, "smds_events_stored",
+                      "Event Records held (expired ones awaiting purge included)",
+                      smds_store_count(x->store));
     uint64_t hits = 0, misses = 0;
     rsp_eum_cache_stats(x->eum_cache, &hits, &misses);
-    counter(f, "smds_eum_cache_hits_total", "EUM certificates found already verified", hits);
-    counter(f, "smds_eum_cache_misses_total", "EUM certificates verified in full", misses);
+    rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_hits_total",
+                      "EUM certificates found already verified", hits);
+    rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_misses_total",
+                      "EUM certificates verified in full", misses);
 
     rsp_db_stats s;
     rsp_db_stats_get(smds_store_db(x->store), &s);
-    counter(f, "smds_db_commits_total", "group-commit transactions committed", s.commits);
-    counter(f, "smds_db_commit_failures_total", "group-commit transactions that failed", s.commit_failures);
-    counter(f, "smds_db_jobs_total", "writes completed", s.jobs);
-    counter(f, "smds_db_jobs_failed_total", "writes completed with an error", s.jobs_failed);
-    fprintf(f,
-            "# HELP smds_db_commit_seconds_total time spent committing (fsync)\n"
-            "# TYPE smds_db_commit_seconds_total counter\nsmds_db_commit_seconds_total %.6f\n",
-            (double)s.commit_usec / 1e6);
-    gauge(f, "smds_db_queued", "writes waiting for the writer", s.queued);
-    gauge(f, "smds_db_map_size_bytes", "LMDB map size", s.map_size);
-    fprintf(f, "# HELP smds_db_batch_size writes per group-commit transaction\n"
-               "# TYPE smds_db_batch_size histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i < RSP_DB_HIST_BUCKETS - 1; i++) {
-        cum += s.batch_hist[i];
-        fprintf(f, "smds_db_batch_size_bucket{le=\"%llu\"} %llu\n", (1ull << (i + 1)) - 1,
-                (unsigned long long)cum);
-    }
-    cum += s.batch_hist[RSP_DB_HIST_BUCKETS - 1];
-    fprintf(f, "smds_db_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    fprintf(f, "smds_db_batch_size_sum %llu\nsmds_db_batch_size_count %llu\n", (unsigned long long)s.jobs,
-            (unsigned long long)cum);
+    rsp_db_stats_write(f, "smds", &s);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -236,14 +203,9 @@ char *smds_metrics_text(smds_t *x, size_t *len)
 
 static int metrics(h2o_req_t *req, void *ctx)
 {
-    size_t len;
+    size_t len = 0;
     char *text = smds_metrics_text(ctx, &len);
-    if (!text) {
-        rsp_http_send_error(req, 500);
-        return 0;
-    }
-    rsp_http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 0);
-    free(text);
+    rsp_http_send_metrics(req, text, len);
     return 0;
 }
 
