@@ -225,7 +225,9 @@ static int setup(rsp_service_t *svc)
         fprintf(stderr, "smdp-default: cannot start the outbox and housekeeping threads\n");
         goto out;
     }
-    rsp_log(RSP_LOG_INFO, "Default SM-DP+ %s ready (OID %s)", sc.fqdn, app.x->trust->oid);
+    smdp_trust *trust = smdp_trust_get(app.x);
+    rsp_log(RSP_LOG_INFO, "Default SM-DP+ %s ready (OID %s)", sc.fqdn, trust->oid);
+    smdp_trust_put(trust);
     rc = 0;
 out:
     for (size_t i = 0; i < 6; i++)

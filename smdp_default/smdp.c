@@ -86,6 +86,11 @@ static void trust_free(smdp_trust *t)
     free(t);
 }
 
+static void trust_release(rsp_ref *r)
+{
+    trust_free((smdp_trust *)r);
+}
+
 const smdp_cred *smdp_cred_for_ci(const smdp_cred *list, size_t n, const uint8_t *ski, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -285,7 +290,7 @@ static smdp_trust *trust_load(const smdp_t *x, char *err, size_t errlen)
         seterr(err, errlen, "out of memory%s", NULL);
         return NULL;
     }
-    atomic_init(&t->refs, 1);
+    rsp_ref_init(&t->ref, trust_release);
     for (size_t i = 0; i < x->n_ci_files; i++) {
         if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
             seterr(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
@@ -335,17 +340,13 @@ fail:
 
 smdp_trust *smdp_trust_get(smdp_t *x)
 {
-    pthread_mutex_lock(&x->trust_mu);
-    smdp_trust *t = x->trust;
-    atomic_fetch_add(&t->refs, 1);
-    pthread_mutex_unlock(&x->trust_mu);
-    return t;
+    return (smdp_trust *)rsp_snapshot_get(&x->trust);
 }
 
 void smdp_trust_put(smdp_trust *t)
 {
-    if (t && atomic_fetch_sub(&t->refs, 1) == 1)
-        trust_free(t);
+    if (t)
+        rsp_ref_put(&t->ref);
 }
 
 int smdp_reload(smdp_t *x, char *err, size_t errlen)
@@ -353,11 +354,7 @@ int smdp_reload(smdp_t *x, char *err, size_t errlen)
     smdp_trust *t = trust_load(x, err, errlen);
     if (!t)
         return -1;
-    pthread_mutex_lock(&x->trust_mu);
-    smdp_trust *old = x->trust;
-    x->trust = t;
-    pthread_mutex_unlock(&x->trust_mu);
-    smdp_trust_put(old);
+    rsp_snapshot_replace(&x->trust, &t->ref);
     return 0;
 }
 
@@ -621,7 +618,7 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
         seterr(err, errlen, "out of memory%s", NULL);
         return NULL;
     }
-    pthread_mutex_init(&x->trust_mu, NULL);
+    rsp_snapshot_init(&x->trust);
     pthread_mutex_init(&x->hk_mu, NULL);
     pthread_cond_init(&x->hk_cv, NULL);
     x->metrics = cfg->metrics;
@@ -646,7 +643,7 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
         seterr(err, errlen, "out of memory%s", NULL);
         goto fail;
     }
-    if (!(x->trust = trust_load(x, err, errlen)))
+    if (smdp_reload(x, err, errlen) != 0)
         goto fail;
     if (rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1) != 0) {
         seterr(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
@@ -725,7 +722,7 @@ void smdp_free(smdp_t *x)
     rsp_eum_cache_free(x->eum_cache);
     rsp_txn_keyring_wipe(&x->keyring);
     smdp_mkey_wipe(&x->mk);
-    smdp_trust_put(x->trust);
+    rsp_snapshot_destroy(&x->trust);
     free(x->fqdn);
     free(x->host_id);
     free(x->operators_file);
@@ -735,7 +732,6 @@ void smdp_free(smdp_t *x)
     free_list(x->pb_certs, x->n_pb);
     free_list(x->pb_keys, x->n_pb);
     free_list(x->smds_allowed, x->n_smds_allowed);
-    pthread_mutex_destroy(&x->trust_mu);
     pthread_mutex_destroy(&x->hk_mu);
     pthread_cond_destroy(&x->hk_cv);
     free(x);

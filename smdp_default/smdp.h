@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <openssl/x509.h>
 
+#include "rsp/snapshot.h"
 #include "rsp/cert.h"
 #include "rsp/metrics.h"
 #include "rsp/txn.h"
@@ -99,7 +100,7 @@ typedef struct smdp_operator {
 
 /* A reference-counted snapshot of the reloadable material. */
 typedef struct smdp_trust {
-    atomic_int refs;
+    rsp_ref ref; /* first: the snapshot reference count */
     rsp_ci_store *cis;
     smdp_cred auth[SMDP_MAX_CREDS];
     size_t nauth;
@@ -128,8 +129,7 @@ typedef struct smdp {
     smdp_notify *notify;
     smdp_outbox *outbox;
     rsp_metrics *metrics;
-    pthread_mutex_t trust_mu;
-    smdp_trust *trust;
+    rsp_snapshot trust; /* of smdp_trust */
     unsigned housekeeping_interval;
     pthread_t housekeeper;
     pthread_mutex_t hk_mu;

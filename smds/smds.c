@@ -50,6 +50,11 @@ static void trust_free(smds_trust *t)
     free(t);
 }
 
+static void trust_release(rsp_ref *r)
+{
+    trust_free((smds_trust *)r);
+}
+
 static int load_auth(smds_trust *t, const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
     smds_auth *a = &t->auth[t->nauth];
@@ -110,7 +115,7 @@ static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
         rsp_err_set(err, errlen, "out of memory");
         return NULL;
     }
-    atomic_init(&t->refs, 1);
+    rsp_ref_init(&t->ref, trust_release);
     for (size_t i = 0; i < x->n_ci_files; i++) {
         if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
             rsp_err_set(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
@@ -134,17 +139,13 @@ static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
 
 smds_trust *smds_trust_get(smds_t *x)
 {
-    pthread_mutex_lock(&x->trust_mu);
-    smds_trust *t = x->trust;
-    atomic_fetch_add(&t->refs, 1);
-    pthread_mutex_unlock(&x->trust_mu);
-    return t;
+    return (smds_trust *)rsp_snapshot_get(&x->trust);
 }
 
 void smds_trust_put(smds_trust *t)
 {
-    if (t && atomic_fetch_sub(&t->refs, 1) == 1)
-        trust_free(t);
+    if (t)
+        rsp_ref_put(&t->ref);
 }
 
 int smds_reload(smds_t *x, char *err, size_t errlen)
@@ -152,11 +153,7 @@ int smds_reload(smds_t *x, char *err, size_t errlen)
     smds_trust *t = trust_load(x, err, errlen);
     if (!t)
         return -1;
-    pthread_mutex_lock(&x->trust_mu);
-    smds_trust *old = x->trust;
-    x->trust = t;
-    pthread_mutex_unlock(&x->trust_mu);
-    smds_trust_put(old);
+    rsp_snapshot_replace(&x->trust, &t->ref);
     return 0;
 }
 
@@ -177,7 +174,7 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
         rsp_err_set(err, errlen, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&x->trust_mu, NULL);
+    rsp_snapshot_init(&x->trust);
     x->metrics = cfg->metrics;
     x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
     x->n_ci_files = cfg->n_ci_files;
@@ -192,7 +189,7 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
         rsp_err_set(err, errlen, "out of memory");
         goto fail;
     }
-    if (!(x->trust = trust_load(x, err, errlen)))
+    if (smds_reload(x, err, errlen) != 0)
         goto fail;
     int rc = rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1);
     if (rc != 0) {
@@ -233,13 +230,12 @@ void smds_free(smds_t *x)
     rsp_txn_cache_free(x->replay);
     rsp_eum_cache_free(x->eum_cache);
     rsp_txn_keyring_wipe(&x->keyring);
-    smds_trust_put(x->trust);
+    rsp_snapshot_destroy(&x->trust);
     free(x->fqdn);
     free_list(x->ci_files, x->n_ci_files);
     free_list(x->auth_certs, x->n_auth);
     free_list(x->auth_keys, x->n_auth);
     free_list(x->es15_peers, x->n_es15_peers);
-    pthread_mutex_destroy(&x->trust_mu);
     free(x);
 }
 

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <openssl/x509.h>
 
+#include "rsp/snapshot.h"
 #include "rsp/arena.h"
 #include "rsp/cert.h"
 #include "rsp/json.h"
@@ -73,7 +74,7 @@ typedef struct smds_auth {
 
 /* A reference-counted snapshot of the trust material. */
 typedef struct smds_trust {
-    atomic_int refs;
+    rsp_ref ref; /* first: the snapshot reference count */
     rsp_ci_store *cis;
     smds_auth auth[SMDS_MAX_AUTH];
     size_t nauth;
@@ -93,8 +94,7 @@ typedef struct smds {
     smds_store *store;
     smds_root *root; /* NULL on a Root SM-DS */
     rsp_metrics *metrics;
-    pthread_mutex_t trust_mu;
-    smds_trust *trust;
+    rsp_snapshot trust; /* of smds_trust */
 } smds_t;
 
 smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen);
