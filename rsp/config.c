@@ -436,3 +436,26 @@ void rsp_config_usage(const rsp_config_t *cfg, FILE *out)
                 k->help ? k->help : "", k->def && k->def[0] ? k->def : "\"\"");
     }
 }
+
+char **rsp_config_list_copy(const char *const *v, size_t n)
+{
+    char **out = calloc(n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!(out[i] = strdup(v[i]))) {
+            rsp_config_list_free(out, i);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+void rsp_config_list_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}

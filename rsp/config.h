@@ -68,6 +68,11 @@ size_t rsp_config_size(const rsp_config_t *cfg, const char *key);
  * spaces and tabs removed; empty items are skipped and items past max ignored.  Returns the count. */
 size_t rsp_config_split_list(char *s, const char **items, size_t max);
 
+/* A malloc'd copy of n strings (NULL-terminated as well), for settings kept past the configuration's
+ * lifetime; NULL when out of memory.  Free with rsp_config_list_free(v, n), which accepts NULL. */
+char **rsp_config_list_copy(const char *const *v, size_t n);
+void rsp_config_list_free(char **v, size_t n);
+
 /* Writes every key with its type, default and help text. */
 void rsp_config_usage(const rsp_config_t *cfg, FILE *out);
 

@@ -223,6 +223,23 @@ static void test_split_list(void)
     UT_EQ(rsp_config_split_list(empty, items, 3), 0);
 }
 
+static void test_list_copy(void)
+{
+    const char *in[] = {"a.pem", "", "dir/b.pem"};
+    char **c = rsp_config_list_copy(in, 3);
+    UT_CHECK(c != NULL);
+    if (c) {
+        for (size_t i = 0; i < 3; i++)
+            UT_CHECK(c[i] != in[i] && strcmp(c[i], in[i]) == 0);
+        UT_CHECK(c[3] == NULL);
+    }
+    rsp_config_list_free(c, 3);
+    char **e = rsp_config_list_copy(NULL, 0);
+    UT_CHECK(e != NULL && e[0] == NULL);
+    rsp_config_list_free(e, 0);
+    rsp_config_list_free(NULL, 0);
+}
+
 int main(void)
 {
     UT_RUN(test_defaults);
@@ -231,5 +248,6 @@ int main(void)
     UT_RUN(test_file);
     UT_RUN(test_args);
     UT_RUN(test_split_list);
+    UT_RUN(test_list_copy);
     return ut_finish();
 }

@@ -917,3 +917,24 @@ void rsp_db_stats_write(FILE *f, const char *prefix, const rsp_db_stats *s)
     fprintf(f, "%s_db_batch_size_sum %llu\n%s_db_batch_size_count %llu\n", prefix,
             (unsigned long long)s->jobs, prefix, (unsigned long long)cum);
 }
+
+int rsp_db_next_seq(rsp_db_wtxn *t, MDB_dbi dbi, const rsp_key *key, uint64_t *out)
+{
+    MDB_val v;
+    uint64_t cur = 0;
+    int rc = rsp_db_get(rsp_db_wtxn_txn(t), dbi, key, &v);
+    if (rc == 0 && v.mv_size == 8)
+        cur = rsp_be64(v.mv_data);
+    else if (rc == 0)
+        return MDB_CORRUPTED;
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    cur++;
+    uint8_t be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(cur >> (56 - 8 * i));
+    if ((rc = rsp_db_put(t, dbi, key, be, sizeof(be), 0)))
+        return rc;
+    *out = cur;
+    return 0;
+}

@@ -250,6 +250,9 @@ void *rsp_db_reserve(rsp_db_wtxn *t, MDB_dbi dbi, const rsp_key *key, size_t len
 /* Deletes key; in a DUPSORT database data selects one duplicate, data NULL
  * deletes them all. */
 int rsp_db_del(rsp_db_wtxn *t, MDB_dbi dbi, const rsp_key *key, const void *data, size_t len);
+/* Increments the 64-bit big-endian counter stored under key (absent: 0) and gives the new value in *out
+ * (sequence numbers that survive restarts).  0, or an LMDB code; a value of another size is MDB_CORRUPTED. */
+int rsp_db_next_seq(rsp_db_wtxn *t, MDB_dbi dbi, const rsp_key *key, uint64_t *out);
 /* Deletes every key starting with prefix (all duplicates); *n (may be NULL)
  * gets the number of keys deleted. */
 int rsp_db_del_prefix(rsp_db_wtxn *t, MDB_dbi dbi, const rsp_key *prefix, size_t *n);

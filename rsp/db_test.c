@@ -302,6 +302,53 @@ static int count_dups(rsp_db_env *env, const char *key)
     return n;
 }
 
+typedef struct seq_job {
+    const char *name;
+    uint64_t got;
+    bool corrupt; /* store a 3-byte value first */
+} seq_job;
+
+static int apply_seq(rsp_db_wtxn *t, void *arg)
+{
+    seq_job *j = arg;
+    rsp_key k;
+    rsp_key_init(&k);
+    rsp_key_str(&k, j->name);
+    if (j->corrupt) {
+        int rc = rsp_db_put(t, rsp_db_dbi(g_env, DB_MAIN), &k, "abc", 3, 0);
+        if (rc)
+            return rc;
+    }
+    return rsp_db_next_seq(t, rsp_db_dbi(g_env, DB_MAIN), &k, &j->got);
+}
+
+static void test_next_seq(void)
+{
+    char *dir = tmp_env_dir();
+    rsp_db_env *env = open_env(dir, NULL);
+    UT_CHECK(env != NULL);
+    if (!env)
+        return;
+    g_env = env;
+    seq_job a = {"seq-a", 0, false}, b = {"seq-b", 0, false};
+    for (uint64_t want = 1; want <= 300; want++) {
+        UT_EQ(rsp_db_write_sync(env, apply_seq, &a), 0);
+        UT_EQ(a.got, want);
+    }
+    UT_EQ(rsp_db_write_sync(env, apply_seq, &b), 0);
+    UT_EQ(b.got, 1); /* counters are independent */
+    rsp_db_close(env);
+    /* it survives a reopen */
+    env = open_env(dir, NULL);
+    g_env = env;
+    UT_EQ(rsp_db_write_sync(env, apply_seq, &a), 0);
+    UT_EQ(a.got, 301);
+    seq_job c = {"seq-c", 0, true};
+    UT_EQ(rsp_db_write_sync(env, apply_seq, &c), MDB_CORRUPTED);
+    rsp_db_close(env);
+    rm_env_dir(dir);
+}
+
 static void test_put_get_del(void)
 {
     char *dir = tmp_env_dir();
@@ -1330,6 +1377,7 @@ int main(void)
     UT_RUN(test_key_order);
     UT_RUN(test_key_overflow);
     UT_RUN(test_put_get_del);
+    UT_RUN(test_next_seq);
     UT_RUN(test_sticky);
     UT_RUN(test_prefix_iter);
     UT_RUN(test_group_commit_threads);

@@ -337,20 +337,7 @@ static int next_seq(rsp_db_wtxn *t, const smdp_orders *s, uint64_t *seq)
     rsp_key k;
     rsp_key_init(&k);
     rsp_key_str(&k, "release_seq");
-    MDB_val v;
-    uint64_t cur = 0;
-    int rc = rsp_db_get(rsp_db_wtxn_txn(t), s->dbi[DB_META], &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        cur = rsp_be64(v.mv_data);
-    else if (rc != MDB_NOTFOUND)
-        return rc ? rc : MDB_CORRUPTED;
-    cur++;
-    uint8_t be[8];
-    for (int i = 0; i < 8; i++)
-        be[i] = (uint8_t)(cur >> (56 - 8 * i));
-    rc = rsp_db_put(t, s->dbi[DB_META], &k, be, sizeof(be), 0);
-    *seq = cur;
-    return rc;
+    return rsp_db_next_seq(t, s->dbi[DB_META], &k, seq);
 }
 
 static int load(const smdp_orders *s, MDB_txn *txn, const char *iccid, smdp_order *out)

@@ -215,18 +215,9 @@ int smdp_outbox_add(smdp_outbox *ob, rsp_db_wtxn *t, smdp_ob_item *it)
     rsp_key k;
     rsp_key_init(&k);
     rsp_key_str(&k, "seq");
-    MDB_val v;
-    uint64_t seq = 0;
-    int rc = rsp_db_get(rsp_db_wtxn_txn(t), ob->dbi[DB_META], &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        seq = rsp_be64(v.mv_data);
-    else if (rc != MDB_NOTFOUND)
-        return rc ? rc : MDB_CORRUPTED;
-    seq++;
-    uint8_t be[8];
-    for (int i = 0; i < 8; i++)
-        be[i] = (uint8_t)(seq >> (56 - 8 * i));
-    if ((rc = rsp_db_put(t, ob->dbi[DB_META], &k, be, sizeof(be), 0)))
+    uint64_t seq;
+    int rc = rsp_db_next_seq(t, ob->dbi[DB_META], &k, &seq);
+    if (rc)
         return rc;
     it->seq = seq;
     it->due_at = it->created_at;

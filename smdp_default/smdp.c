@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "asn1/sgp22.h"
+#include "rsp/config.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
 
@@ -20,31 +21,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *arg)
 {
     if (err && errlen)
         snprintf(err, errlen, fmt, arg ? arg : "");
-}
-
-static char **dup_list(const char *const *v, size_t n)
-{
-    char **out = calloc(n + 1, sizeof(*out));
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!(out[i] = strdup(v[i]))) {
-            for (size_t k = 0; k < i; k++)
-                free(out[k]);
-            free(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-static void free_list(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 static int copy_str(char *dst, size_t cap, const char *src)
@@ -71,7 +47,7 @@ static void creds_free(smdp_cred *c, size_t n)
 static void operators_free(smdp_operator *ops, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        free_list(ops[i].cns, ops[i].ncns);
+        rsp_config_list_free(ops[i].cns, ops[i].ncns);
     free(ops);
 }
 
@@ -632,12 +608,12 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     x->fqdn = strdup(cfg->fqdn);
     x->host_id = strdup(host_id);
     x->operators_file = strdup(cfg->operators_file ? cfg->operators_file : "");
-    x->ci_files = dup_list(cfg->ci_files, cfg->n_ci_files);
-    x->auth_certs = dup_list(cfg->auth_certs, cfg->n_auth);
-    x->auth_keys = dup_list(cfg->auth_keys, cfg->n_auth);
-    x->pb_certs = dup_list(cfg->pb_certs, cfg->n_pb);
-    x->pb_keys = dup_list(cfg->pb_keys, cfg->n_pb);
-    x->smds_allowed = dup_list(cfg->smds_allowed, cfg->n_smds_allowed);
+    x->ci_files = rsp_config_list_copy(cfg->ci_files, cfg->n_ci_files);
+    x->auth_certs = rsp_config_list_copy(cfg->auth_certs, cfg->n_auth);
+    x->auth_keys = rsp_config_list_copy(cfg->auth_keys, cfg->n_auth);
+    x->pb_certs = rsp_config_list_copy(cfg->pb_certs, cfg->n_pb);
+    x->pb_keys = rsp_config_list_copy(cfg->pb_keys, cfg->n_pb);
+    x->smds_allowed = rsp_config_list_copy(cfg->smds_allowed, cfg->n_smds_allowed);
     if (!x->fqdn || !x->host_id || !x->operators_file || !x->ci_files || !x->auth_certs || !x->auth_keys ||
         !x->pb_certs || !x->pb_keys || !x->smds_allowed) {
         seterr(err, errlen, "out of memory%s", NULL);
@@ -726,12 +702,12 @@ void smdp_free(smdp_t *x)
     free(x->fqdn);
     free(x->host_id);
     free(x->operators_file);
-    free_list(x->ci_files, x->n_ci_files);
-    free_list(x->auth_certs, x->n_auth);
-    free_list(x->auth_keys, x->n_auth);
-    free_list(x->pb_certs, x->n_pb);
-    free_list(x->pb_keys, x->n_pb);
-    free_list(x->smds_allowed, x->n_smds_allowed);
+    rsp_config_list_free(x->ci_files, x->n_ci_files);
+    rsp_config_list_free(x->auth_certs, x->n_auth);
+    rsp_config_list_free(x->auth_keys, x->n_auth);
+    rsp_config_list_free(x->pb_certs, x->n_pb);
+    rsp_config_list_free(x->pb_keys, x->n_pb);
+    rsp_config_list_free(x->smds_allowed, x->n_smds_allowed);
     pthread_mutex_destroy(&x->hk_mu);
     pthread_cond_destroy(&x->hk_cv);
     free(x);

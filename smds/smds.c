@@ -7,33 +7,9 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/config.h"
 #include "rsp/err.h"
 #include "rsp/log.h"
-
-static char **dup_list(const char *const *v, size_t n)
-{
-    char **out = calloc(n + 1, sizeof(*out));
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!(out[i] = strdup(v[i]))) {
-            for (size_t k = 0; k < i; k++)
-                free(out[k]);
-            free(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-static void free_list(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
 
 /* ---- trust snapshots ---- */
 
@@ -181,10 +157,10 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     x->n_auth = cfg->n_auth;
     x->n_es15_peers = cfg->n_es15_peers;
     x->fqdn = strdup(cfg->fqdn);
-    x->ci_files = dup_list(cfg->ci_files, cfg->n_ci_files);
-    x->auth_certs = dup_list(cfg->auth_certs, cfg->n_auth);
-    x->auth_keys = dup_list(cfg->auth_keys, cfg->n_auth);
-    x->es15_peers = dup_list(cfg->es15_peers, cfg->n_es15_peers);
+    x->ci_files = rsp_config_list_copy(cfg->ci_files, cfg->n_ci_files);
+    x->auth_certs = rsp_config_list_copy(cfg->auth_certs, cfg->n_auth);
+    x->auth_keys = rsp_config_list_copy(cfg->auth_keys, cfg->n_auth);
+    x->es15_peers = rsp_config_list_copy(cfg->es15_peers, cfg->n_es15_peers);
     if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers) {
         rsp_err_set(err, errlen, "out of memory");
         goto fail;
@@ -232,10 +208,10 @@ void smds_free(smds_t *x)
     rsp_txn_keyring_wipe(&x->keyring);
     rsp_snapshot_destroy(&x->trust);
     free(x->fqdn);
-    free_list(x->ci_files, x->n_ci_files);
-    free_list(x->auth_certs, x->n_auth);
-    free_list(x->auth_keys, x->n_auth);
-    free_list(x->es15_peers, x->n_es15_peers);
+    rsp_config_list_free(x->ci_files, x->n_ci_files);
+    rsp_config_list_free(x->auth_certs, x->n_auth);
+    rsp_config_list_free(x->auth_keys, x->n_auth);
+    rsp_config_list_free(x->es15_peers, x->n_es15_peers);
     free(x);
 }
 
