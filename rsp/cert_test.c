@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -102,14 +103,21 @@ static void check_accept(const char *curve, bool iin)
                                  w.euicc_len, now, &id),
           RSP_OK);
     UT_CHECK(strcmp(id.eid, EID) == 0);
-    UT_CHECK(id.pub != NULL && id.euicc != NULL);
+    UT_CHECK(id.pub != NULL && EVP_PKEY_eq(id.pub, w.c.euicc_key) == 1);
+    /* the raw point and curve describe the same key */
+    uint8_t pt[RSP_EUICC_POINT_LEN];
+    size_t ptl = 0;
+    UT_EQ(EVP_PKEY_get_octet_string_param(w.c.euicc_key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptl), 1);
+    UT_EQ(ptl, sizeof(pt));
+    UT_CHECK(memcmp(id.point, pt, sizeof(pt)) == 0);
+    UT_EQ(id.curve, strcmp(curve, "P-256") == 0 ? RSP_CURVE_P256 : RSP_CURVE_BP256);
     /* the returned key is the eUICC's: it checks an eUICC signature */
     static const uint8_t m[] = "euiccSigned1";
     uint8_t sig[RSP_SIG_LEN];
     UT_EQ(rsp_sig_sign(w.c.euicc_key, m, sizeof(m), sig), 0);
     UT_EQ(rsp_sig_verify(id.pub, m, sizeof(m), sig, sizeof(sig)), 0);
     rsp_euicc_identity_clear(&id);
-    UT_CHECK(id.pub == NULL && id.euicc == NULL);
+    UT_CHECK(id.pub == NULL && id.curve == 0);
     UT_EQ(rsp_verify_euicc_chain(w.store, NULL, NULL, 0, w.eum, w.eum_len, w.euicc, w.euicc_len, now, &id),
           RSP_OK);
     rsp_euicc_identity_clear(&id);
