@@ -41,14 +41,15 @@
  * removes it when h2o frees the SSL (before the socket, whose address is then reused).  Session
  * resumption (tickets and cache) is off on listeners that check client certificates, because a resumed
  * session would skip the check.  Listeners without client authentication send no TLS 1.3 session
- * tickets either: devices poll once per boot and ticket keys are per process.  A handler reads the identity
- * with const struct my_peer *p = rsp_http_peer(req);    -- NULL: no (accepted) client certificate which looks
- * up req->conn->callbacks->get_socket(req->conn), valid for HTTP/1.1 and every HTTP/2 stream of the
- * connection.  The pointer belongs to the connection: use it on the worker thread while handling the request;
- * after rsp_http_defer() call rsp_http_peer(req) again in the resume function (the connection may have closed
- * meanwhile) or copy what another thread needs.  A missing or untrusted certificate on a REQUIRED listener
- * ends the handshake (the client sees a reset or an alert); a certificate that chains but that peer_check
- * refuses leaves the identity NULL, so requests get 403.
+ * tickets either: devices poll once per boot, and ticket keys are per process.
+ * A handler reads the identity with
+ *     const struct my_peer *p = rsp_http_peer(req);    -- NULL: no (accepted) client certificate
+ * which looks up req->conn->callbacks->get_socket(req->conn), valid for HTTP/1.1 and every HTTP/2
+ * stream of the connection.  The pointer belongs to the connection: use it on the worker thread while
+ * handling the request; after rsp_http_defer() call rsp_http_peer(req) again in the resume function
+ * (the connection may have closed meanwhile) or copy what another thread needs.  A missing or untrusted
+ * certificate on a REQUIRED listener ends the handshake (the client sees a reset or an alert); a certificate
+ * that chains but that peer_check refuses leaves the identity NULL, so requests get 403.
  *
  * Deferred completion: a handler may call d = rsp_http_defer(req), hand d to another thread (for example
  * the LMDB group-commit writer) and return 0.  That thread later calls rsp_http_resume(d, fn, arg)
