@@ -8,7 +8,8 @@
  *
  * Ownership: the store and cache own what is added to them (X509 references
  * are up-ref'd).  Identities returned to the caller own their EVP_PKEY and
- * strings; release them with the matching _clear function.
+ * strings; release them with the matching _clear function.  The eUICC
+ * certificate itself is not kept: the identity holds what callers need.
  * Thread safety: a CI store is read-only after loading and may be shared; the
  * EUM cache locks internally.
  * Errors: chain checks return an rsp_status naming the GSMA code.
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <openssl/x509.h>
 
+#include "rsp/sig.h"
 #include "rsp/status.h"
 
 #define RSP_SKI_MAX 32
@@ -78,10 +80,15 @@ void rsp_eum_cache_stats(rsp_eum_cache *c, uint64_t *hits, uint64_t *misses);
 size_t rsp_eum_cache_count(rsp_eum_cache *c);
 
 /* ---- eUICC chain: CI -> EUM -> eUICC ---- */
+/* An uncompressed EC point on a 256-bit curve: 04 || X || Y. */
+#define RSP_EUICC_POINT_LEN 65
+
 typedef struct rsp_euicc_identity {
-    char eid[RSP_EID_LEN + 1]; /* 32 digits from the eUICC subject serialNumber */
-    EVP_PKEY *pub;             /* PK.EUICC.ECDSA, owned */
-    X509 *euicc;               /* parsed eUICC certificate, owned */
+    char eid[RSP_EID_LEN + 1];          /* 32 digits from the eUICC subject serialNumber */
+    EVP_PKEY *pub;                      /* PK.EUICC.ECDSA, owned */
+    int curve;                          /* RSP_CURVE_P256 or RSP_CURVE_BP256 (rsp/sig.h) */
+    uint8_t point[RSP_EUICC_POINT_LEN]; /* PK.EUICC.ECDSA point, uncompressed: store it with
+                                           the curve instead of encoding pub */
 } rsp_euicc_identity;
 
 /*
@@ -106,11 +113,18 @@ typedef struct rsp_euicc_identity {
  * 2.23.146.1.2.2.0 (SEQUENCE OF PrintableString), all treated as EID prefixes;
  * an EUM with neither is refused (8.1.2/6.1), and when it carries both, the
  * EID must match a prefix of each.
- * Then the eUICC: strict DER; validity (6.3); extensions; policy
- * id-rspRole-euicc (or below it); keyUsage digitalSignature without
- * keyCertSign, not a CA; subject with O and one serialNumber that is a
- * PrintableString of 32 digits (check digits are not verified); AKI = EUM
- * SKI; key on a supported curve; signature by the EUM; EID in range (all 6.1).
+ * Then the eUICC, read in place with the DER reader (not d2i_X509): strict
+ * DER at every level (definite minimal lengths, minimal INTEGERs, no trailing
+ * bytes, DEFAULT values such as critical FALSE absent, BIT STRING padding
+ * zero); validity (6.3); extensions: v3, well formed, no duplicate, no unknown
+ * critical one; policy id-rspRole-euicc (or below it); keyUsage
+ * digitalSignature without keyCertSign, not a CA; subject with O and one
+ * serialNumber that is a PrintableString of 32 digits (check digits are not
+ * verified); AKI = EUM SKI; key id-ecPublicKey on the named curve P-256 or
+ * brainpoolP256r1 with an uncompressed point on it (compressed points and
+ * explicit curve parameters are refused); ecdsa-with-SHA256 signature by the
+ * EUM over the TBSCertificate as received; EID in range (all 6.1).
+ * On success out->pub, out->curve and out->point give PK.EUICC.ECDSA.
  */
 rsp_status rsp_verify_euicc_chain(const rsp_ci_store *cis, rsp_eum_cache *cache, const uint8_t *ci_ski,
                                   size_t ci_ski_len, const uint8_t *eum_der, size_t eum_len,

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "asn1/der.h"
 #include "rsp/cert_testutil.h"
 #include "rsp/sig.h"
 #include "tests/unit/ut.h"
@@ -102,14 +104,21 @@ static void check_accept(const char *curve, bool iin)
                                  w.euicc_len, now, &id),
           RSP_OK);
     UT_CHECK(strcmp(id.eid, EID) == 0);
-    UT_CHECK(id.pub != NULL && id.euicc != NULL);
+    UT_CHECK(id.pub != NULL && EVP_PKEY_eq(id.pub, w.c.euicc_key) == 1);
+    /* the raw point and curve describe the same key */
+    uint8_t pt[RSP_EUICC_POINT_LEN];
+    size_t ptl = 0;
+    UT_EQ(EVP_PKEY_get_octet_string_param(w.c.euicc_key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptl), 1);
+    UT_EQ(ptl, sizeof(pt));
+    UT_CHECK(memcmp(id.point, pt, sizeof(pt)) == 0);
+    UT_EQ(id.curve, strcmp(curve, "P-256") == 0 ? RSP_CURVE_P256 : RSP_CURVE_BP256);
     /* the returned key is the eUICC's: it checks an eUICC signature */
     static const uint8_t m[] = "euiccSigned1";
     uint8_t sig[RSP_SIG_LEN];
     UT_EQ(rsp_sig_sign(w.c.euicc_key, m, sizeof(m), sig), 0);
     UT_EQ(rsp_sig_verify(id.pub, m, sizeof(m), sig, sizeof(sig)), 0);
     rsp_euicc_identity_clear(&id);
-    UT_CHECK(id.pub == NULL && id.euicc == NULL);
+    UT_CHECK(id.pub == NULL && id.curve == 0);
     UT_EQ(rsp_verify_euicc_chain(w.store, NULL, NULL, 0, w.eum, w.eum_len, w.euicc, w.euicc_len, now, &id),
           RSP_OK);
     rsp_euicc_identity_clear(&id);
@@ -393,6 +402,421 @@ static void test_der_framing(void)
     free(nm);
     free(e);
     free(u);
+    world_free(&w);
+}
+
+/* ---- the eUICC parser: re-signed TBSCertificate variants ---- */
+
+/* The TBSCertificate of a minted eUICC, cut into its fields (raw TLVs). */
+enum { F_VERSION, F_SERIAL, F_ALG, F_ISSUER, F_VALIDITY, F_SUBJECT, F_SPKI, F_EXTS, F_N };
+
+typedef struct tbs_parts {
+    der_tlv f[F_N];
+    der_tlv ext[16]; /* the Extension SEQUENCEs inside F_EXTS */
+    size_t next;
+} tbs_parts;
+
+static int tbs_split(const uint8_t *cert, size_t len, tbs_parts *p)
+{
+    der_tlv c, tbs, seq;
+    der_reader r;
+    memset(p, 0, sizeof(*p));
+    if (der_parse_exact(cert, len, &c) != DER_OK || der_parse(c.value, c.len, &tbs) != DER_OK)
+        return -1;
+    der_reader_of(&r, &tbs);
+    for (int i = 0; i < F_N; i++)
+        if (der_next(&r, &p->f[i]) != DER_OK)
+            return -1;
+    if (!der_reader_done(&r) || p->f[F_VERSION].tag != 0xa0 || p->f[F_EXTS].tag != 0xa3 ||
+        der_parse_exact(p->f[F_EXTS].value, p->f[F_EXTS].len, &seq) != DER_OK)
+        return -1;
+    der_reader_of(&r, &seq);
+    while (!der_reader_done(&r) && p->next < 16)
+        if (der_next(&r, &p->ext[p->next++]) != DER_OK)
+            return -1;
+    return der_reader_done(&r) ? 0 : -1;
+}
+
+/* Field replacements: NULL data keeps the field, len 0 with data drops it. */
+typedef struct tbs_edit {
+    const uint8_t *f[F_N];
+    size_t flen[F_N];
+    const uint8_t *extra_ext; /* appended to the extensions */
+    size_t extra_ext_len;
+    int drop_ext;        /* index of an extension to leave out, -1 none */
+    const uint8_t *tail; /* appended inside the TBS */
+    size_t tail_len;
+    const uint8_t *alg; /* outer signatureAlgorithm, NULL: ecdsa-with-SHA256 */
+    size_t alg_len;
+    uint8_t sig_unused; /* unused-bits octet of the signature */
+} tbs_edit;
+
+static const uint8_t ECDSA_SHA256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                       0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+
+static void edit_init(tbs_edit *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->drop_ext = -1;
+}
+
+/* Rebuilds the certificate from p with e applied and signs it with key. */
+static uint8_t *tbs_build(const tbs_parts *p, const tbs_edit *e, EVP_PKEY *key, size_t *out_len)
+{
+    der_writer t, c;
+    der_w_init(&t);
+    der_w_begin(&t, 0x30);
+    for (int i = 0; i < F_N; i++) {
+        if (e->f[i] != NULL) {
+            der_w_raw(&t, e->f[i], e->flen[i]);
+        } else if (i == F_EXTS) {
+            der_w_begin(&t, 0xa3);
+            der_w_begin(&t, 0x30);
+            for (size_t k = 0; k < p->next; k++)
+                if ((int)k != e->drop_ext)
+                    der_w_raw(&t, p->ext[k].raw, p->ext[k].raw_len);
+            der_w_raw(&t, e->extra_ext, e->extra_ext_len);
+            der_w_end(&t);
+            der_w_end(&t);
+        } else {
+            der_w_raw(&t, p->f[i].raw, p->f[i].raw_len);
+        }
+    }
+    der_w_raw(&t, e->tail, e->tail_len);
+    der_w_end(&t);
+    if (der_w_finish(&t) != DER_OK)
+        return NULL;
+    uint8_t sig[80];
+    size_t slen = sizeof(sig);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+             EVP_DigestSign(md, sig, &slen, t.buf, t.len) == 1;
+    EVP_MD_CTX_free(md);
+    der_w_init(&c);
+    der_w_begin(&c, 0x30);
+    der_w_raw(&c, t.buf, t.len);
+    if (e->alg)
+        der_w_raw(&c, e->alg, e->alg_len);
+    else
+        der_w_raw(&c, ECDSA_SHA256, sizeof(ECDSA_SHA256));
+    uint8_t bits[81];
+    bits[0] = e->sig_unused;
+    memcpy(bits + 1, sig, slen);
+    der_w_tlv(&c, 0x03, bits, slen + 1);
+    der_w_end(&c);
+    der_w_free(&t);
+    if (!ok || der_w_finish(&c) != DER_OK) {
+        der_w_free(&c);
+        return NULL;
+    }
+    *out_len = c.len;
+    return c.buf;
+}
+
+/* Verifies the eUICC of w rebuilt with e (and signed by the EUM). */
+static rsp_status verify_edit(world *w, const tbs_parts *p, const tbs_edit *e)
+{
+    size_t n = 0;
+    uint8_t *u = tbs_build(p, e, w->c.eum_key, &n);
+    UT_CHECK(u != NULL);
+    if (u == NULL)
+        return RSP_ST_INTERNAL;
+    rsp_status st = verify_der(w, NULL, w->eum, w->eum_len, u, n, now);
+    free(u);
+    return st;
+}
+
+/* An Extension SEQUENCE { oid, [critical], OCTET STRING value } written out. */
+static size_t mk_ext(uint8_t *out, const uint8_t *oid, size_t oid_len, int crit, const uint8_t *val,
+                     size_t val_len)
+{
+    der_writer w;
+    der_w_init(&w);
+    der_w_begin(&w, 0x30);
+    der_w_tlv(&w, 0x06, oid, oid_len);
+    if (crit >= 0)
+        der_w_tlv(&w, 0x01, (const uint8_t[]){crit ? 0xff : 0x00}, 1);
+    der_w_tlv(&w, 0x04, val, val_len);
+    der_w_end(&w);
+    size_t n = 0;
+    if (der_w_finish(&w) == DER_OK) {
+        memcpy(out, w.buf, w.len);
+        n = w.len;
+    }
+    der_w_free(&w);
+    return n;
+}
+
+static const uint8_t OID_KU[] = {0x55, 0x1d, 0x0f}, OID_SAN[] = {0x55, 0x1d, 0x11},
+                     OID_AKI[] = {0x55, 0x1d, 0x23}, OID_POL[] = {0x55, 0x1d, 0x20},
+                     OID_PRIVATE[] = {0x2a, 0x03, 0x04}; /* 1.2.3.4 */
+
+/* Index of the extension with oid in p, -1 if none. */
+static int ext_index(const tbs_parts *p, const uint8_t *oid, size_t n)
+{
+    for (size_t i = 0; i < p->next; i++) {
+        der_reader r;
+        der_tlv o;
+        der_reader_of(&r, &p->ext[i]);
+        if (der_next(&r, &o) == DER_OK && o.len == n && memcmp(o.value, oid, n) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static void test_euicc_parser(void)
+{
+    world w;
+    UT_EQ(world_make(&w, "P-256", false), 0);
+    tbs_parts p;
+    UT_EQ(tbs_split(w.euicc, w.euicc_len, &p), 0);
+    tbs_edit e;
+    uint8_t buf[256], ext[128];
+    size_t n;
+
+    /* the rebuilt certificate verifies: every refusal below is the edit's */
+    edit_init(&e);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+
+    /* trailing bytes inside the TBSCertificate */
+    static const uint8_t null_tlv[] = {0x05, 0x00};
+    edit_init(&e);
+    e.tail = null_tlv;
+    e.tail_len = sizeof(null_tlv);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* trailing bytes inside [3] after the Extensions SEQUENCE */
+    edit_init(&e);
+    n = 0;
+    buf[n++] = 0xa3;
+    buf[n++] = (uint8_t)(p.f[F_EXTS].len + 2);
+    memcpy(buf + n, p.f[F_EXTS].value, p.f[F_EXTS].len);
+    n += p.f[F_EXTS].len;
+    buf[n++] = 0x05;
+    buf[n++] = 0x00;
+    UT_CHECK(p.f[F_EXTS].len + 2 < 0x80);
+    e.f[F_EXTS] = buf;
+    e.flen[F_EXTS] = n;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* a non-minimal length (81 xx with xx < 0x80) for the subject */
+    UT_CHECK(p.f[F_SUBJECT].len < 0x80);
+    edit_init(&e);
+    buf[0] = 0x30;
+    buf[1] = 0x81;
+    buf[2] = (uint8_t)p.f[F_SUBJECT].len;
+    memcpy(buf + 3, p.f[F_SUBJECT].value, p.f[F_SUBJECT].len);
+    e.f[F_SUBJECT] = buf;
+    e.flen[F_SUBJECT] = 3 + p.f[F_SUBJECT].len;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* an inner length running past its parent */
+    edit_init(&e);
+    memcpy(buf, p.f[F_SUBJECT].raw, p.f[F_SUBJECT].raw_len);
+    buf[1] = (uint8_t)(buf[1] + 1);
+    e.f[F_SUBJECT] = buf;
+    e.flen[F_SUBJECT] = p.f[F_SUBJECT].raw_len;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* wrong tags: serialNumber as a BIT STRING, issuer as a SET */
+    edit_init(&e);
+    memcpy(buf, p.f[F_SERIAL].raw, p.f[F_SERIAL].raw_len);
+    buf[0] = 0x03;
+    e.f[F_SERIAL] = buf;
+    e.flen[F_SERIAL] = p.f[F_SERIAL].raw_len;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    edit_init(&e);
+    memcpy(buf, p.f[F_ISSUER].raw, p.f[F_ISSUER].raw_len);
+    buf[0] = 0x31;
+    e.f[F_ISSUER] = buf;
+    e.flen[F_ISSUER] = p.f[F_ISSUER].raw_len;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* a serial number with a superfluous leading zero */
+    static const uint8_t serial_nm[] = {0x02, 0x02, 0x00, 0x01};
+    edit_init(&e);
+    e.f[F_SERIAL] = serial_nm;
+    e.flen[F_SERIAL] = sizeof(serial_nm);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* versions: v1 written out (the DEFAULT), 4, absent (v1) */
+    static const uint8_t v1[] = {0xa0, 0x03, 0x02, 0x01, 0x00}, v4[] = {0xa0, 0x03, 0x02, 0x01, 0x03};
+    edit_init(&e);
+    e.f[F_VERSION] = v1;
+    e.flen[F_VERSION] = sizeof(v1);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    e.f[F_VERSION] = v4;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    e.f[F_VERSION] = buf;
+    e.flen[F_VERSION] = 0;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "v3") != NULL);
+
+    /* extensions: duplicate, critical FALSE written out, unknown critical */
+    int ku = ext_index(&p, OID_KU, sizeof(OID_KU));
+    UT_CHECK(ku >= 0);
+    edit_init(&e);
+    e.extra_ext = p.ext[ku].raw;
+    e.extra_ext_len = p.ext[ku].raw_len;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "duplicate") != NULL);
+    static const uint8_t ku_ds[] = {0x03, 0x02, 0x07, 0x80};
+    edit_init(&e);
+    e.drop_ext = ku;
+    e.extra_ext = ext;
+    e.extra_ext_len = mk_ext(ext, OID_KU, sizeof(OID_KU), 1, ku_ds, sizeof(ku_ds));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+    e.extra_ext_len = mk_ext(ext, OID_KU, sizeof(OID_KU), -1, ku_ds, sizeof(ku_ds));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+    e.extra_ext_len = mk_ext(ext, OID_KU, sizeof(OID_KU), 0, ku_ds, sizeof(ku_ds));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* keyUsage BIT STRINGs that are not DER: padding bits set, a trailing
+     * zero octet, unused bits over 7, trailing bytes in the extension value */
+    static const uint8_t ku_pad[] = {0x03, 0x02, 0x07, 0x81}, ku_trail[] = {0x03, 0x03, 0x00, 0x80, 0x00},
+                         ku_over[] = {0x03, 0x02, 0x08, 0x80},
+                         ku_extra[] = {0x03, 0x02, 0x07, 0x80, 0x05, 0x00};
+    const uint8_t *bad_ku[] = {ku_pad, ku_trail, ku_over, ku_extra};
+    size_t bad_ku_len[] = {sizeof(ku_pad), sizeof(ku_trail), sizeof(ku_over), sizeof(ku_extra)};
+    for (int i = 0; i < 4; i++) {
+        e.extra_ext_len = mk_ext(ext, OID_KU, sizeof(OID_KU), 1, bad_ku[i], bad_ku_len[i]);
+        UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    }
+    static const uint8_t empty_seq[] = {0x30, 0x00};
+    edit_init(&e);
+    e.extra_ext = ext;
+    e.extra_ext_len = mk_ext(ext, OID_PRIVATE, sizeof(OID_PRIVATE), -1, empty_seq, sizeof(empty_seq));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+    e.extra_ext_len = mk_ext(ext, OID_PRIVATE, sizeof(OID_PRIVATE), 1, empty_seq, sizeof(empty_seq));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "critical") != NULL);
+    /* an extension OpenSSL decodes: subjectAltName well formed, then not */
+    static const uint8_t san_ok[] = {0x30, 0x06, 0x88, 0x04, 0x2a, 0x03, 0x04, 0x05}; /* RID 1.2.3.4.5 */
+    static const uint8_t san_bad[] = {0x30, 0x03, 0x88, 0x01, 0x80};                  /* RID not an OID */
+    e.extra_ext_len = mk_ext(ext, OID_SAN, sizeof(OID_SAN), -1, san_ok, sizeof(san_ok));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+    e.extra_ext_len = mk_ext(ext, OID_SAN, sizeof(OID_SAN), -1, san_bad, sizeof(san_bad));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* AKI with an authorityCertSerialNumber: OpenSSL's decoder checks it */
+    int aki = ext_index(&p, OID_AKI, sizeof(OID_AKI));
+    UT_CHECK(aki >= 0);
+    const uint8_t *ski = NULL;
+    size_t ski_len = 0;
+    UT_EQ(rsp_cert_ski(w.c.eum, &ski, &ski_len), 0);
+    uint8_t akv[64];
+    akv[0] = 0x30;
+    akv[1] = (uint8_t)(2 + ski_len + 3);
+    akv[2] = 0x80;
+    akv[3] = (uint8_t)ski_len;
+    memcpy(akv + 4, ski, ski_len);
+    memcpy(akv + 4 + ski_len, (const uint8_t[]){0x82, 0x01, 0x07}, 3);
+    edit_init(&e);
+    e.drop_ext = aki;
+    e.extra_ext = ext;
+    e.extra_ext_len = mk_ext(ext, OID_AKI, sizeof(OID_AKI), -1, akv, 7 + ski_len);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+    akv[4 + ski_len + 2] = 0x00; /* serial 00: not a minimal INTEGER */
+    akv[4 + ski_len + 1] = 0x02;
+    akv[1]++;
+    uint8_t akv2[64];
+    memcpy(akv2, akv, 4 + ski_len + 2);
+    akv2[4 + ski_len + 2] = 0x00;
+    akv2[4 + ski_len + 3] = 0x07;
+    e.extra_ext_len = mk_ext(ext, OID_AKI, sizeof(OID_AKI), -1, akv2, 8 + ski_len);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    /* policy qualifiers: a CPS URI is fine, a CPS that is not an IA5String is not */
+    int pol = ext_index(&p, OID_POL, sizeof(OID_POL));
+    UT_CHECK(pol >= 0);
+    static const uint8_t pol_cps[] = {0x30, 0x1f, 0x30, 0x1d, 0x06, 0x07, 0x67, 0x81, 0x12, 0x01, 0x02,
+                                      0x01, 0x01, 0x30, 0x12, 0x30, 0x10, 0x06, 0x08, 0x2b, 0x06, 0x01,
+                                      0x05, 0x05, 0x07, 0x02, 0x01, 0x16, 0x04, 0x68, 0x74, 0x74, 0x70};
+    uint8_t pol_bad[sizeof(pol_cps)];
+    memcpy(pol_bad, pol_cps, sizeof(pol_cps));
+    pol_bad[sizeof(pol_cps) - 6] = 0x02; /* the qualifier as an INTEGER */
+    edit_init(&e);
+    e.drop_ext = pol;
+    e.extra_ext = ext;
+    e.extra_ext_len = mk_ext(ext, OID_POL, sizeof(OID_POL), 1, pol_cps, sizeof(pol_cps));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+    e.extra_ext_len = mk_ext(ext, OID_POL, sizeof(OID_POL), 1, pol_bad, sizeof(pol_bad));
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+
+    /* the key: a point off the curve, a compressed point */
+    edit_init(&e);
+    memcpy(buf, p.f[F_SPKI].raw, p.f[F_SPKI].raw_len);
+    buf[p.f[F_SPKI].raw_len - 1] ^= 0x01;
+    e.f[F_SPKI] = buf;
+    e.flen[F_SPKI] = p.f[F_SPKI].raw_len;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "key") != NULL);
+    size_t spl = p.f[F_SPKI].raw_len;
+    UT_CHECK(spl == 91); /* 30 59 30 13 (alg) 03 42 00 04 X Y */
+    memcpy(buf, p.f[F_SPKI].raw, spl);
+    buf[1] = (uint8_t)(buf[1] - 32);
+    buf[24] = (uint8_t)(buf[24] - 32);
+    buf[26] = (uint8_t)(0x02 | (p.f[F_SPKI].raw[spl - 1] & 1));
+    e.flen[F_SPKI] = spl - 32;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+
+    /* a subject UTF8String that is not UTF-8 (an overlong NUL) */
+    const uint8_t *cn = memmem(p.f[F_SUBJECT].raw, p.f[F_SUBJECT].raw_len, "Test eUICC", 10);
+    UT_CHECK(cn != NULL);
+    if (cn != NULL) {
+        edit_init(&e);
+        memcpy(buf, p.f[F_SUBJECT].raw, p.f[F_SUBJECT].raw_len);
+        size_t off = (size_t)(cn - p.f[F_SUBJECT].raw);
+        buf[off - 2] = 0x0c;
+        buf[off] = 0xc0;
+        buf[off + 1] = 0x80;
+        e.f[F_SUBJECT] = buf;
+        e.flen[F_SUBJECT] = p.f[F_SUBJECT].raw_len;
+        UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    }
+    /* the issuer written differently but equal as X509_NAME_cmp compares
+     * (case), then a different issuer */
+    cn = memmem(p.f[F_ISSUER].raw, p.f[F_ISSUER].raw_len, "EUM Test", 8);
+    UT_CHECK(cn != NULL);
+    if (cn != NULL) {
+        edit_init(&e);
+        memcpy(buf, p.f[F_ISSUER].raw, p.f[F_ISSUER].raw_len);
+        size_t off = (size_t)(cn - p.f[F_ISSUER].raw);
+        memcpy(buf + off, "eum test", 8);
+        e.f[F_ISSUER] = buf;
+        e.flen[F_ISSUER] = p.f[F_ISSUER].raw_len;
+        UT_EQ(verify_edit(&w, &p, &e), RSP_OK);
+        memcpy(buf + off, "EUM Tesx", 8);
+        UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+        UT_CHECK(strstr(rsp_cert_last_reason(), "issuer name") != NULL);
+    }
+    /* signature: unused bits in the BIT STRING; parameters on one algorithm */
+    edit_init(&e);
+    e.sig_unused = 1;
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    static const uint8_t alg_null[] = {0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                       0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00};
+    edit_init(&e);
+    e.alg = alg_null;
+    e.alg_len = sizeof(alg_null);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+    edit_init(&e);
+    e.f[F_ALG] = alg_null;
+    e.flen[F_ALG] = sizeof(alg_null);
+    UT_EQ(verify_edit(&w, &p, &e), RSP_ST_EUICC_CERT_INVALID);
+
+    /* order: a malformed certificate is invalid even when also expired; a
+     * well-formed v1 certificate that expired is reported expired */
+    ct_opts o = ct_euicc_opts(now, EID);
+    o.not_before = now - 10 * YEAR;
+    o.not_after = now - DAY;
+    X509 *old = reissue_euicc(&w, &o);
+    size_t ol = 0;
+    uint8_t *od = ct_der(old, &ol);
+    tbs_parts q;
+    UT_EQ(tbs_split(od, ol, &q), 0);
+    edit_init(&e);
+    UT_EQ(verify_edit(&w, &q, &e), RSP_ST_EUICC_CERT_EXPIRED);
+    e.tail = null_tlv;
+    e.tail_len = sizeof(null_tlv);
+    UT_EQ(verify_edit(&w, &q, &e), RSP_ST_EUICC_CERT_INVALID);
+    edit_init(&e);
+    e.f[F_VERSION] = buf;
+    e.flen[F_VERSION] = 0;
+    UT_EQ(verify_edit(&w, &q, &e), RSP_ST_EUICC_CERT_EXPIRED);
+    free(od);
+    X509_free(old);
     world_free(&w);
 }
 
@@ -948,6 +1372,7 @@ int main(void)
     UT_RUN(test_eum_profile);
     UT_RUN(test_euicc_profile);
     UT_RUN(test_der_framing);
+    UT_RUN(test_euicc_parser);
     UT_RUN(test_cache);
     UT_RUN(test_cache_threads);
     UT_RUN(test_ci_store);

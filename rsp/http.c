@@ -432,6 +432,10 @@ static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_info_callback(ctx, on_ssl_info);
+    } else {
+        /* Devices connect once per poll and ticket keys are per process (useless behind a load
+         * balancer): the two TLS 1.3 tickets sent by default would only cost handshake time. */
+        SSL_CTX_set_num_tickets(ctx, 0);
     }
     return ctx;
 fail:

@@ -40,7 +40,9 @@
  * BIO_get_data(SSL_get_rbio(ssl))).  The entry also sits in the SSL's ex_data with a free callback that
  * removes it when h2o frees the SSL (before the socket, whose address is then reused).  Session
  * resumption (tickets and cache) is off on listeners that check client certificates, because a resumed
- * session would skip the check.  A handler reads the identity with
+ * session would skip the check.  Listeners without client authentication send no TLS 1.3 session
+ * tickets either: devices poll once per boot, and ticket keys are per process.
+ * A handler reads the identity with
  *     const struct my_peer *p = rsp_http_peer(req);    -- NULL: no (accepted) client certificate
  * which looks up req->conn->callbacks->get_socket(req->conn), valid for HTTP/1.1 and every HTTP/2
  * stream of the connection.  The pointer belongs to the connection: use it on the worker thread while

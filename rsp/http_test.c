@@ -681,6 +681,16 @@ static void pki_free(struct pki *p)
     rmdir(tmpdir);
 }
 
+static atomic_int tickets_seen; /* sessions (TLS 1.3 tickets) the server sent to tls_get */
+
+static int count_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    (void)sess;
+    atomic_fetch_add(&tickets_seen, 1);
+    return 0; /* not kept */
+}
+
 /* One HTTP/1.1 request over TLS.  Returns the status, or -1 if the handshake or the exchange failed. */
 static int tls_get(uint16_t port, X509 *ca, X509 *cert, EVP_PKEY *key, int max_version, const char *path,
                    char *body, size_t bodylen)
@@ -696,6 +706,8 @@ static int tls_get(uint16_t port, X509 *ca, X509 *cert, EVP_PKEY *key, int max_v
     }
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, count_ticket);
     int status = -1;
     int fd = tcp_connect(port);
     SSL *ssl = SSL_new(ctx);
@@ -795,7 +807,10 @@ static void test_tls(void)
              po = rsp_http_listener_port(srv, lo);
     char body[256];
 
+    atomic_store(&tickets_seen, 0);
     UT_EQ(tls_get(pd, p.ca, NULL, NULL, 0, "/healthz", body, sizeof(body)), 200);
+    /* No session tickets on a device listener (TLS 1.3, the whole response read). */
+    UT_EQ(atomic_load(&tickets_seen), 0);
     UT_EQ(tls_get(pd, p.ca, NULL, NULL, 0, "/whoami", body, sizeof(body)), 200);
     UT_CHECK(strcmp(body, "-") == 0);
     /* A server-only listener does not ask for (or record) client certificates. */

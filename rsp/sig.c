@@ -1,5 +1,6 @@
 #include "rsp/sig.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <openssl/ec.h>
@@ -14,6 +15,20 @@ static const uint8_t p256_n[HALF] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0
 static const uint8_t bp256_n[HALF] = {0xa9, 0xfb, 0x57, 0xdb, 0xa1, 0xee, 0xa9, 0xbc, 0x3e, 0x66, 0x0a,
                                       0x90, 0x9d, 0x83, 0x8d, 0x71, 0x8c, 0x39, 0x7a, 0xa3, 0xb5, 0x61,
                                       0xa6, 0xf7, 0x90, 0x1e, 0x0e, 0x82, 0x97, 0x48, 0x56, 0xa7};
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md; /* held for the life of the process */
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *rsp_sig_sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
 
 int rsp_sig_key_curve(EVP_PKEY *key)
 {
@@ -138,7 +153,7 @@ static int sign_parts(EVP_PKEY *key, const uint8_t *a, size_t alen, const uint8_
     uint8_t der[80];
     size_t dlen = sizeof(der);
     int rc = -1;
-    if (ctx != NULL && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+    if (ctx != NULL && EVP_DigestSignInit(ctx, NULL, rsp_sig_sha256(), NULL, key) == 1 &&
         EVP_DigestSignUpdate(ctx, a, alen) == 1 && EVP_DigestSignUpdate(ctx, b, blen) == 1 &&
         EVP_DigestSignFinal(ctx, der, &dlen) == 1)
         rc = rsp_sig_der_to_raw(der, dlen, out);
@@ -164,7 +179,7 @@ static int verify_parts(EVP_PKEY *pub, bool two, const uint8_t *a, size_t alen, 
         return -1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int rc = -1;
-    if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1) {
+    if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, rsp_sig_sha256(), NULL, pub) == 1) {
         if (!two) {
             if (EVP_DigestVerify(ctx, der, dlen, a, alen) == 1)
                 rc = 0;

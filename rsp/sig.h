@@ -27,6 +27,11 @@ enum { RSP_CURVE_P256 = 0, RSP_CURVE_BP256 = 1 };
  * other keys; verification also refuses r or s outside [1, n-1]. */
 int rsp_sig_key_curve(EVP_PKEY *key);
 
+/* SHA-256, fetched from the default provider once per process (an implicit
+ * fetch per use through EVP_sha256() takes OpenSSL's global locks).  Never
+ * NULL: falls back to EVP_sha256() if the fetch failed.  Not to be freed. */
+const EVP_MD *rsp_sig_sha256(void);
+
 /* ECDSA-SHA256 over msg with key; writes r||s (each left-padded to 32). */
 int rsp_sig_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t out[RSP_SIG_LEN]);
 

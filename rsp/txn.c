@@ -10,7 +10,8 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #define TXN_VERSION 1
@@ -116,17 +117,42 @@ int rsp_txn_keyring_load(rsp_txn_keyring *kr, const char *path, int create)
     return rc;
 }
 
+/* HMAC-SHA256 with the MAC and digest fetched once: the one-shot HMAC()
+ * fetches both on every call (EVP_Q_mac), under OpenSSL's global locks.  Each
+ * call works on a copy of a keyless template, so threads share nothing
+ * mutable. */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC_CTX *hmac_tmpl; /* held for the life of the process */
+
+static void hmac_make(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM ps[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                       OSSL_PARAM_construct_end()};
+    if (c != NULL && EVP_MAC_CTX_set_params(c, ps) != 1) {
+        EVP_MAC_CTX_free(c);
+        c = NULL;
+    }
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    hmac_tmpl = c;
+}
+
 static int challenge_of(const uint8_t *secret, const uint8_t tid[RSP_TXN_ID_LEN],
                         uint8_t challenge[RSP_TXN_CHALLENGE_LEN])
 {
     uint8_t mac[EVP_MAX_MD_SIZE];
-    unsigned maclen = 0;
-    if (!HMAC(EVP_sha256(), secret, RSP_TXN_SECRET_LEN, tid, RSP_TXN_ID_LEN, mac, &maclen) ||
-        maclen < RSP_TXN_CHALLENGE_LEN)
-        return RSP_TXN_ECRYPTO;
-    memcpy(challenge, mac, RSP_TXN_CHALLENGE_LEN);
+    size_t maclen = 0;
+    pthread_once(&hmac_once, hmac_make);
+    EVP_MAC_CTX *c = hmac_tmpl ? EVP_MAC_CTX_dup(hmac_tmpl) : NULL;
+    int ok = c != NULL && EVP_MAC_init(c, secret, RSP_TXN_SECRET_LEN, NULL) == 1 &&
+             EVP_MAC_update(c, tid, RSP_TXN_ID_LEN) == 1 &&
+             EVP_MAC_final(c, mac, &maclen, sizeof(mac)) == 1 && maclen >= RSP_TXN_CHALLENGE_LEN;
+    EVP_MAC_CTX_free(c); /* cleanses the keyed state */
+    if (ok)
+        memcpy(challenge, mac, RSP_TXN_CHALLENGE_LEN);
     OPENSSL_cleanse(mac, sizeof(mac));
-    return RSP_TXN_OK;
+    return ok ? RSP_TXN_OK : RSP_TXN_ECRYPTO;
 }
 
 int rsp_txn_new(const rsp_txn_keyring *kr, uint8_t ci_index, uint8_t flags, uint32_t ttl, time_t now,

@@ -40,6 +40,13 @@ static void test_new_and_open(void)
     tid[7] ^= 1;
     UT_EQ(rsp_txn_open(&kr, tid, 16, 1000100, &info, ch2), RSP_TXN_OK);
     UT_CHECK(memcmp(ch, ch2, 16) != 0);
+    /* Known answer: HMAC-SHA256(32 x 01, tid) truncated, computed elsewhere. */
+    static const uint8_t kat_tid[16] = {0x01, 0x00, 0x03, 0x01, 0x00, 0x0f, 0x43, 0x6c,
+                                        0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
+    static const uint8_t kat_ch[16] = {0x98, 0x0c, 0x99, 0x4c, 0xf7, 0x34, 0x60, 0x08,
+                                       0x36, 0x24, 0x57, 0xa0, 0x97, 0xb2, 0xcd, 0xfa};
+    UT_EQ(rsp_txn_open(&kr, kat_tid, 16, 1000100, &info, ch2), RSP_TXN_OK);
+    UT_CHECK(memcmp(ch2, kat_ch, 16) == 0);
 }
 
 static void test_refusals(void)
