@@ -39,6 +39,7 @@ typedef struct db_job {
 struct rsp_db_wtxn {
     MDB_txn *txn;
     int err;
+    unsigned writes; /* writes that changed (or may have changed) the txn */
 };
 
 /*
@@ -546,7 +547,9 @@ void rsp_db_iter_close(rsp_db_iter *it)
 
 static int wtxn_record(rsp_db_wtxn *t, int rc)
 {
-    if (rc && rc != MDB_KEYEXIST && rc != MDB_NOTFOUND && !t->err)
+    if (rc == 0)
+        t->writes++;
+    else if (rc != MDB_KEYEXIST && rc != MDB_NOTFOUND && !t->err)
         t->err = rc;
     return rc;
 }
@@ -678,10 +681,29 @@ static void db_complete(rsp_db_env *env, db_job *jobs, int rc, uint64_t usec)
     }
 }
 
+/*
+ * Applies one job straight in the batch transaction.  Returns false when
+ * the job cannot be kept apart from the others that way: it recorded a
+ * write error (LMDB may have marked the whole transaction failed), or it
+ * failed after writing.  A job that fails before its first write leaves
+ * nothing behind, so its failure is its own.
+ */
+static bool db_apply_flat(MDB_txn *txn, db_job *j)
+{
+    rsp_db_wtxn wt = {txn, 0, 0};
+    t_in_apply = true;
+    int r = j->apply(&wt, j->arg);
+    t_in_apply = false;
+    if (wt.err || (r && wt.writes))
+        return false;
+    j->result = r;
+    return true;
+}
+
 /* Applies one job in a nested transaction of parent. */
 static int db_apply(rsp_db_env *env, MDB_txn *parent, db_job *j, int *sticky)
 {
-    rsp_db_wtxn wt = {NULL, 0};
+    rsp_db_wtxn wt = {NULL, 0, 0};
     int r = mdb_txn_begin(env->mdb, parent, 0, &wt.txn);
     if (r == 0) {
         t_in_apply = true;
@@ -699,23 +721,30 @@ static int db_apply(rsp_db_env *env, MDB_txn *parent, db_job *j, int *sticky)
 }
 
 /*
- * Runs jobs in one transaction, commits once and completes them.  On
- * MDB_MAP_FULL (in a job or the commit) the batch is rolled back, the map
- * grown and the batch run again; once the map is at its ceiling, MAP_FULL is
- * an ordinary job (or commit) failure.  A job hitting MDB_TXN_FULL after
- * others ends the batch before it: those jobs are returned for the next
- * transaction.
+ * Runs jobs in one transaction, commits once and completes them.
+ *
+ * The jobs first run flat, straight in the batch transaction (a nested
+ * transaction per job costs LMDB a dirty-page list and a merge into the
+ * parent).  When a job cannot be isolated that way (db_apply_flat), or the
+ * commit finds the transaction failed (MDB_BAD_TXN), the batch is rolled
+ * back and run again with one nested transaction per job, so a job whose
+ * apply fails is rolled back alone.  On MDB_MAP_FULL (in a job or the
+ * commit) the batch is rolled back, the map grown and the batch run again;
+ * once the map is at its ceiling, MAP_FULL is an ordinary job (or commit)
+ * failure.  A job hitting MDB_TXN_FULL after others ends the batch before
+ * it: those jobs are returned for the next transaction.
  */
 static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
 {
     db_job *rest = NULL;
     uint64_t usec = 0;
     int rc, resized = 0;
+    bool nested = false;
 
     for (;;) {
         MDB_txn *txn;
         db_job *j, *prev = NULL;
-        bool grow = false;
+        bool grow = false, redo = false;
 
         pthread_rwlock_rdlock(&env->resize);
         rc = env->fatal;
@@ -728,7 +757,12 @@ static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
             break;
         }
         bool can_grow = env->map_size < env->map_max;
-        for (j = jobs; j; prev = j, j = j->next) {
+        for (j = nested ? NULL : jobs; j; j = j->next)
+            if (!db_apply_flat(txn, j)) {
+                redo = true;
+                break;
+            }
+        for (j = nested ? jobs : NULL; j; prev = j, j = j->next) {
             int sticky, r = db_apply(env, txn, j, &sticky);
             if (can_grow && (r == MDB_MAP_FULL || sticky == MDB_MAP_FULL)) {
                 grow = true;
@@ -746,15 +780,20 @@ static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
             }
             j->result = r;
         }
-        if (grow) {
+        if (grow || redo) {
             mdb_txn_abort(txn);
         } else {
             uint64_t t0 = now_usec();
             rc = mdb_txn_commit(txn);
             usec = now_usec() - t0;
             grow = rc == MDB_MAP_FULL && can_grow;
+            redo = rc == MDB_BAD_TXN && !nested;
         }
         pthread_rwlock_unlock(&env->resize);
+        if (redo) {
+            nested = true;
+            continue;
+        }
         if (!grow)
             break;
         if ((rc = db_remap(env, true)) != 0)
