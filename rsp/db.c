@@ -27,6 +27,10 @@
 #define DB_DEFAULT_BATCH 256
 #define DB_BATCH_LIMIT 65536
 #define DB_ALLOWED_FLAGS (MDB_NOSYNC | MDB_NOMETASYNC | MDB_NORDAHEAD | MDB_NOMEMINIT)
+/* Written space kept past the pages LMDB uses (see db_prealloc): a step as
+ * large as the data, within these bounds; a new step when a quarter is left. */
+#define DB_PREALLOC_MIN ((off_t)1 << 20)
+#define DB_PREALLOC_MAX ((off_t)16 << 20)
 
 typedef struct db_job {
     struct db_job *next;
@@ -63,6 +67,9 @@ struct rsp_db_env {
     unsigned ndbs;
     MDB_dbi *dbis;
     unsigned batch_max;
+    bool prealloc;         /* durable env: extend the data file ahead */
+    size_t psize;          /* LMDB page size */
+    off_t prealloc_failed; /* writer only: no retry until the file reaches this */
 
     pthread_rwlock_t resize; /* shared by live txns, exclusive to remap */
     size_t map_size;         /* under resize */
@@ -241,6 +248,11 @@ int rsp_db_open(rsp_db_env **out, const char *dir, const rsp_db_spec *dbs, unsig
     env->map_size = info.me_mapsize;
     if (env->map_max < env->map_size)
         env->map_max = env->map_size;
+    MDB_stat ms;
+    if (mdb_env_stat(env->mdb, &ms) == 0) {
+        env->psize = ms.ms_psize;
+        env->prealloc = !(cfg->env_flags & MDB_NOSYNC);
+    }
 
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -652,6 +664,48 @@ static unsigned hist_bucket(uint64_t n)
     return b;
 }
 
+/*
+ * Keeps written zeros past the last page LMDB uses.  A commit that writes past the end of the file grows
+ * it and allocates blocks: its fdatasync then also writes the inode and the
+ * allocation metadata, each a synchronous I/O of its own.  Writing the
+ * space ahead, a step at a time, leaves commits with their data and meta
+ * pages (and the inode's times) only.  Called by the writer right after it began a write
+ * transaction: the LMDB write lock keeps other processes from committing,
+ * and pages past the last used one hold nothing yet.  Failures (a full disk)
+ * only cost the optimisation.
+ */
+static void db_prealloc(rsp_db_env *env)
+{
+    static const char zeros[1 << 16];
+    MDB_envinfo info;
+    struct stat st;
+    int fd;
+
+    if (!env->prealloc || mdb_env_get_fd(env->mdb, &fd) != 0 || fstat(fd, &st) != 0)
+        return;
+    mdb_env_info(env->mdb, &info);
+    off_t used = (off_t)(info.me_last_pgno + 1) * (off_t)env->psize;
+    off_t step = used < DB_PREALLOC_MIN ? DB_PREALLOC_MIN : used > DB_PREALLOC_MAX ? DB_PREALLOC_MAX : used;
+    step -= step % (off_t)env->psize;
+    off_t end = used + step;
+    if (end > (off_t)env->map_size)
+        end = (off_t)env->map_size;
+    if (st.st_size - used >= step / 4 || st.st_size >= end || st.st_size < env->prealloc_failed)
+        return;
+    for (off_t off = st.st_size; off < end;) {
+        size_t n = end - off < (off_t)sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+        ssize_t w = pwrite(fd, zeros, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            env->prealloc_failed = end;
+            return;
+        }
+        off += w;
+    }
+    env->prealloc_failed = 0;
+}
+
 /* Records the batch and calls every done; rc is the begin/commit result. */
 static void db_complete(rsp_db_env *env, db_job *jobs, int rc, uint64_t usec)
 {
@@ -757,6 +811,7 @@ static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
             break;
         }
         bool can_grow = env->map_size < env->map_max;
+        db_prealloc(env);
         for (j = nested ? NULL : jobs; j; j = j->next)
             if (!db_apply_flat(txn, j)) {
                 redo = true;

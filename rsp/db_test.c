@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -867,6 +868,41 @@ static void test_refusing_job_flat(void)
     rm_env_dir(dir);
 }
 
+/* Bytes of data.mdb past the pages LMDB uses, after one write. */
+static long long slack_after_write(const rsp_db_config *cfg)
+{
+    char *dir = tmp_env_dir();
+    rsp_db_env *env = open_env(dir, cfg);
+    long long slack = -1;
+    if (env) {
+        g_env = env;
+        id_job j = {1, 0, 0, 0, NULL, 0, 0};
+        UT_EQ(rsp_db_write_sync(env, apply_id, &j), 0);
+        MDB_envinfo info;
+        MDB_stat ms;
+        struct stat st;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/data.mdb", dir);
+        mdb_env_info(rsp_db_mdb(env), &info);
+        mdb_env_stat(rsp_db_mdb(env), &ms);
+        if (stat(path, &st) == 0)
+            slack = (long long)st.st_size - (long long)(info.me_last_pgno + 1) * ms.ms_psize;
+        UT_EQ(read_id(env, 1), 1);
+        rsp_db_close(env);
+    }
+    rm_env_dir(dir);
+    return slack;
+}
+
+/* A durable env writes space ahead of its data (commits then need no block
+ * allocation); a MDB_NOSYNC one does not bother. */
+static void test_prealloc(void)
+{
+    UT_CHECK(slack_after_write(NULL) >= (1 << 19));
+    rsp_db_config nosync = {.env_flags = MDB_NOSYNC};
+    UT_EQ(slack_after_write(&nosync), 0);
+}
+
 static void test_batch_limit(void)
 {
     char *dir = tmp_env_dir();
@@ -1397,6 +1433,7 @@ int main(void)
     UT_RUN(test_group_commit_threads);
     UT_RUN(test_failing_job_isolated);
     UT_RUN(test_refusing_job_flat);
+    UT_RUN(test_prealloc);
     UT_RUN(test_batch_limit);
     UT_RUN(test_map_growth);
     UT_RUN(test_map_ceiling);
