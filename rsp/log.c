@@ -245,18 +245,28 @@ static void put_field(struct lbuf *b, const char *key, const char *val)
     put_json(b, val);
 }
 
+/* The thread's last formatted second: strftime once a second, not per line. */
+static __thread time_t t_sec = -1;
+static __thread char t_ts[24];
+
 static void put_head(struct lbuf *b, const char *level)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[40];
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    char head[96];
-    int n = snprintf(head, sizeof(head), "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\"", ts,
-                     (int)(tv.tv_usec / 1000), level);
-    put(b, head, n);
+    if (tv.tv_sec != t_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        strftime(t_ts, sizeof(t_ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        t_sec = tv.tv_sec;
+    }
+    int ms = (int)(tv.tv_usec / 1000);
+    char frac[6] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z', '"'};
+    put(b, "{\"ts\":\"", 7);
+    put_str(b, t_ts);
+    put(b, frac, 6);
+    put(b, ",\"level\":\"", 10);
+    put_str(b, level);
+    put(b, "\"", 1);
     put_field(b, "service", service);
 }
 

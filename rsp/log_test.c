@@ -23,6 +23,13 @@ static void test_access_line(void)
     UT_CHECK(strstr(buf, "\"code\":\"8.9.5/3.3\"") != NULL);
     UT_CHECK(strstr(buf, "\"detail\":\"dup \\\"id\\\"\\u000a\\u0001\"") != NULL);
     UT_CHECK(strchr(buf, '\n') == NULL);
+    /* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":"info", ... */
+    int y, mo, d, h, mi, sec, ms;
+    char z = 0;
+    UT_EQ(sscanf(buf, "{\"ts\":\"%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms, &z), 8);
+    UT_EQ(z, 'Z');
+    static const char after_ts[] = "\",\"level\":\"info\",\"service\":";
+    UT_CHECK(strncmp(buf + 31, after_ts, sizeof(after_ts) - 1) == 0);
 }
 
 static void test_truncation_stays_bounded(void)
