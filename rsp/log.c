@@ -113,6 +113,8 @@ static void buf_thread_exit(void *p)
     pthread_mutex_unlock(&bufs_lock);
     pthread_mutex_destroy(&b->mu);
     free(b);
+    /* A later destructor that logs gets a new buffer (and this destructor again). */
+    t_buf = NULL;
 }
 
 static void buf_init_once(void)
