@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "asn1/sgp22.h"
+#include "bench/h2c.h"
 #include "rsp/codec.h"
 #include "tools/lpasim/lpa.h"
 
@@ -156,6 +157,8 @@ typedef struct tls_probe {
     const void *last;
 } tls_probe;
 
+static void note_tls(shared *s, SSL *ssl);
+
 static int on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 {
     (void)ip;
@@ -167,9 +170,15 @@ static int on_prereq(void *arg, char *ip, char *local_ip, int port, int local_po
     if (curl_easy_getinfo(p->h, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || !ti ||
         ti->backend != CURLSSLBACKEND_OPENSSL || !ti->internals || ti->internals == p->last)
         return CURL_PREREQFUNC_OK;
-    SSL *ssl = ti->internals;
-    p->last = ssl;
-    shared *s = p->sh;
+    p->last = ti->internals;
+    note_tls(p->sh, ti->internals);
+    return CURL_PREREQFUNC_OK;
+}
+
+/* A connection not seen before: counted if resumed; the first one of the run
+ * records what TLS negotiated. */
+static void note_tls(shared *s, SSL *ssl)
+{
     if (SSL_session_reused(ssl))
         atomic_fetch_add(&s->resumed, 1);
     pthread_mutex_lock(&s->mu);
@@ -186,7 +195,6 @@ static int on_prereq(void *arg, char *ip, char *local_ip, int port, int local_po
             alpn_len == 2 && memcmp(alpn, "h2", 2) == 0 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1;
     }
     pthread_mutex_unlock(&s->mu);
-    return CURL_PREREQFUNC_OK;
 }
 
 static void common_opts(CURL *h, const shared *s, const char *cafile, long timeout_ms, buf *out,
@@ -510,87 +518,95 @@ int load_es11(const load_es11_cfg *cfg, load_result *r)
 
 /* ---- ES12 ---- */
 
+/* Over the lean HTTP/2 client (h2c.h): libcurl's own CPU per multiplexed
+ * request would cap the rate it measures. */
+
+struct es12_thread;
+
 typedef struct es12_req {
-    CURL *h;
-    buf body;
-    tls_probe probe;
-    char req[512];
+    struct es12_thread *t;
+    char body[512];
+    size_t len;
     uint64_t start;
 } es12_req;
 
 typedef struct es12_thread {
     shared *sh;
     const load_es12_cfg *cfg;
-    CURLM *m;
+    h2c *c;
     es12_req *reqs;
     size_t nreqs;
-    char url[300];
+    bool resend;       /* re-post each completed request while the window is open */
+    uint64_t progress; /* last completion, µs */
     bench_samples lat;
     pthread_t tid;
     int setup_rc;
 } es12_thread;
 
-static void es12_fill(es12_thread *t, es12_req *q)
+static const char *const es12_headers[] = {"content-type",
+                                           "application/json",
+                                           "x-admin-protocol",
+                                           LPA_ADMIN_PROTOCOL,
+                                           "user-agent",
+                                           LPA_USER_AGENT,
+                                           NULL};
+
+static void es12_done(void *arg, int status, const char *body, size_t len, const char *err);
+
+/* Posts a registration for the next EventID and EID. */
+static void es12_post(es12_thread *t, es12_req *q)
 {
     const load_es12_cfg *c = t->cfg;
     uint64_t k = atomic_fetch_add(&t->sh->next, 1);
     char eid[PKI_EID_LEN + 1];
     if (pki_eid_make(c->eid_prefix, c->eid_base + k, eid) != 0)
         snprintf(eid, sizeof(eid), "invalid");
-    snprintf(
-        q->req, sizeof(q->req),
+    int n = snprintf(
+        q->body, sizeof(q->body),
         "{\"header\":{\"functionRequesterIdentifier\":\"rsp-bench\",\"functionCallIdentifier\":\"%llu\"},"
         "\"eid\":\"%s\",\"rspServerAddress\":\"%s\",\"eventId\":\"%s%llu\"}",
         (unsigned long long)k, eid, c->address, c->event_prefix, (unsigned long long)k);
-    curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->req);
-    curl_easy_setopt(q->h, CURLOPT_POSTFIELDSIZE, (long)strlen(q->req));
-    q->body.len = 0;
+    q->len = n < (int)sizeof(q->body) ? (size_t)n : sizeof(q->body) - 1;
     q->start = bench_now_us();
+    if (h2c_post(t->c, "/gsma/rsp2/es12/registerEvent", es12_headers, q->body, q->len, es12_done, q) != 0)
+        fail(t->sh, "registerEvent: cannot post: %s", h2c_error(t->c));
 }
 
-/* Outcome of one finished request; counted unless it ended after the window. */
-static void es12_done(es12_thread *t, es12_req *q, CURLcode cc)
+/* Outcome of one request; counted unless it ended after the window.  Only an
+ * Executed-Success answer counts: the server sends it once the write is durable. */
+static void es12_done(void *arg, int status, const char *body, size_t len, const char *err)
 {
+    (void)len;
+    es12_req *q = arg;
+    es12_thread *t = q->t;
     uint64_t end = bench_now_us();
-    note_connection(t->sh, q->h);
-    long code = 0;
-    curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &code);
-    if (cc != CURLE_OK)
-        fail(t->sh, "registerEvent: %s", curl_easy_strerror(cc));
-    else if (code != 200 || !q->body.p || !strstr(q->body.p, "\"status\":\"Executed-Success\""))
-        fail(t->sh, "registerEvent: HTTP %ld %.200s", code, q->body.p ? q->body.p : "");
+    t->progress = end;
+    if (err)
+        fail(t->sh, "registerEvent: %s", err);
+    else if (status != 200 || !strstr(body, "\"status\":\"Executed-Success\""))
+        fail(t->sh, "registerEvent: HTTP %d %.200s", status, body);
     else if (!atomic_load(&t->sh->stop)) {
         atomic_fetch_add(&t->sh->ok, 1);
         bench_samples_add(&t->lat, end - t->sh->t0, end - q->start);
     }
+    if (t->resend && !err && !atomic_load(&t->sh->stop))
+        es12_post(t, q);
 }
 
-/* Runs the multi handle until no transfer is left or, when drain is false,
- * until stop; finished requests are re-sent while the window is open. */
-static void es12_run(es12_thread *t, bool resend)
+/* Runs the connection until no request is in flight (re-posting while the
+ * window is open, see es12_done), the connection breaks, or nothing
+ * completes for the request timeout. */
+static void es12_drain(es12_thread *t)
 {
-    int running = 1;
-    while (running) {
-        if (curl_multi_perform(t->m, &running) != CURLM_OK)
+    uint64_t limit = (uint64_t)(t->cfg->timeout_ms > 0 ? t->cfg->timeout_ms : 30000) * 1000u;
+    t->progress = bench_now_us();
+    while (h2c_in_flight(t->c) > 0) {
+        if (h2c_run(t->c, 50) != 0)
             break;
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(t->m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            es12_req *q = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
-            CURLcode cc = msg->data.result;
-            curl_multi_remove_handle(t->m, q->h);
-            es12_done(t, q, cc);
-            if (resend && !atomic_load(&t->sh->stop)) {
-                es12_fill(t, q);
-                curl_multi_add_handle(t->m, q->h);
-                running = 1;
-            }
+        if (bench_now_us() - t->progress > limit) {
+            fail(t->sh, "registerEvent: no answer within %llu ms", (unsigned long long)(limit / 1000));
+            break;
         }
-        if (running)
-            curl_multi_poll(t->m, NULL, 0, 50, NULL);
     }
 }
 
@@ -599,57 +615,36 @@ static void *es12_worker(void *arg)
     es12_thread *t = arg;
     const load_es12_cfg *c = t->cfg;
     shared *sh = t->sh;
-    snprintf(t->url, sizeof(t->url), "%s/gsma/rsp2/es12/registerEvent", c->base);
-    t->m = curl_multi_init();
+    char err[256];
+    h2c_cfg hc = {.base = c->base, .cafile = c->cafile, .cert = c->cert, .key = c->key};
     t->nreqs = c->streams;
     t->reqs = calloc(t->nreqs, sizeof(*t->reqs));
-    t->setup_rc = t->m && t->reqs ? 0 : -1;
+    t->c = t->reqs ? h2c_connect(&hc, err, sizeof(err)) : NULL;
+    t->setup_rc = t->c ? 0 : -1;
+    if (!t->c)
+        fail(sh, "registerEvent: %s", t->reqs ? err : "out of memory");
+    for (size_t i = 0; t->c && i < t->nreqs; i++)
+        t->reqs[i].t = t;
+    /* One registration before the window: the connection is up and answers. */
     if (t->setup_rc == 0) {
-        curl_multi_setopt(t->m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-        curl_multi_setopt(t->m, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
-        curl_multi_setopt(t->m, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)c->streams);
-    }
-    for (size_t i = 0; t->setup_rc == 0 && i < t->nreqs; i++) {
-        es12_req *q = &t->reqs[i];
-        if (!(q->h = curl_easy_init())) {
-            t->setup_rc = -1;
-            break;
-        }
-        q->probe = (tls_probe){sh, q->h, NULL};
-        common_opts(q->h, sh, c->cafile, c->timeout_ms, &q->body, &q->probe);
-        curl_easy_setopt(q->h, CURLOPT_URL, t->url);
-        curl_easy_setopt(q->h, CURLOPT_SSLCERT, c->cert);
-        curl_easy_setopt(q->h, CURLOPT_SSLKEY, c->key);
-        curl_easy_setopt(q->h, CURLOPT_PIPEWAIT, 1L);
-        curl_easy_setopt(q->h, CURLOPT_PRIVATE, (char *)q);
-    }
-    /* One registration opens the connection before the window. */
-    if (t->setup_rc == 0) {
-        es12_fill(t, &t->reqs[0]);
-        curl_multi_add_handle(t->m, t->reqs[0].h);
+        atomic_fetch_add(&sh->connections, 1);
+        note_tls(sh, h2c_ssl(t->c));
         uint64_t before = atomic_load(&sh->errors);
-        es12_run(t, false);
+        es12_post(t, &t->reqs[0]);
+        es12_drain(t);
         bench_samples_free(&t->lat);
         if (atomic_load(&sh->errors) != before)
             t->setup_rc = -1;
     }
     gate_wait(sh);
     if (t->setup_rc == 0 && !atomic_load(&sh->stop)) {
-        for (size_t i = 0; i < t->nreqs; i++) {
-            es12_fill(t, &t->reqs[i]);
-            curl_multi_add_handle(t->m, t->reqs[i].h);
-        }
-        es12_run(t, true);
+        t->resend = true;
+        for (size_t i = 0; i < t->nreqs; i++)
+            es12_post(t, &t->reqs[i]);
+        es12_drain(t);
     }
-    for (size_t i = 0; t->reqs && i < t->nreqs; i++) {
-        if (t->reqs[i].h) {
-            curl_multi_remove_handle(t->m, t->reqs[i].h);
-            curl_easy_cleanup(t->reqs[i].h);
-        }
-        free(t->reqs[i].body.p);
-    }
+    h2c_close(t->c);
     free(t->reqs);
-    curl_multi_cleanup(t->m);
     atomic_fetch_sub(&sh->live, 1);
     return NULL;
 }

@@ -12,7 +12,9 @@
  *
  * ES12 registrations (load_es12): RegisterEvent for a new EventID and EID
  * each time, over `connections` mutual-TLS HTTP/2 connections with
- * `streams` requests in flight on each, for a fixed time window.
+ * `streams` requests in flight on each, for a fixed time window.  This load
+ * runs on the lean HTTP/2 client of h2c.h (one thread per connection), not
+ * libcurl, whose CPU per request would cap the rate on a shared machine.
  *
  * Measurement window: the server's CPU (/proc/<pid>/stat) and the clock
  * are read when every thread is ready (connected, for kept-alive loads)

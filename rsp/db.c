@@ -27,6 +27,10 @@
 #define DB_DEFAULT_BATCH 256
 #define DB_BATCH_LIMIT 65536
 #define DB_ALLOWED_FLAGS (MDB_NOSYNC | MDB_NOMETASYNC | MDB_NORDAHEAD | MDB_NOMEMINIT)
+/* Written space kept past the pages LMDB uses (see db_prealloc): a step as
+ * large as the data, within these bounds; a new step when a quarter is left. */
+#define DB_PREALLOC_MIN ((off_t)1 << 20)
+#define DB_PREALLOC_MAX ((off_t)16 << 20)
 
 typedef struct db_job {
     struct db_job *next;
@@ -39,6 +43,7 @@ typedef struct db_job {
 struct rsp_db_wtxn {
     MDB_txn *txn;
     int err;
+    unsigned writes; /* writes that changed (or may have changed) the txn */
 };
 
 /*
@@ -62,6 +67,9 @@ struct rsp_db_env {
     unsigned ndbs;
     MDB_dbi *dbis;
     unsigned batch_max;
+    bool prealloc;         /* durable env: extend the data file ahead */
+    size_t psize;          /* LMDB page size */
+    off_t prealloc_failed; /* writer only: no retry until the file reaches this */
 
     pthread_rwlock_t resize; /* shared by live txns, exclusive to remap */
     size_t map_size;         /* under resize */
@@ -240,6 +248,11 @@ int rsp_db_open(rsp_db_env **out, const char *dir, const rsp_db_spec *dbs, unsig
     env->map_size = info.me_mapsize;
     if (env->map_max < env->map_size)
         env->map_max = env->map_size;
+    MDB_stat ms;
+    if (mdb_env_stat(env->mdb, &ms) == 0) {
+        env->psize = ms.ms_psize;
+        env->prealloc = !(cfg->env_flags & MDB_NOSYNC);
+    }
 
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -546,7 +559,9 @@ void rsp_db_iter_close(rsp_db_iter *it)
 
 static int wtxn_record(rsp_db_wtxn *t, int rc)
 {
-    if (rc && rc != MDB_KEYEXIST && rc != MDB_NOTFOUND && !t->err)
+    if (rc == 0)
+        t->writes++;
+    else if (rc != MDB_KEYEXIST && rc != MDB_NOTFOUND && !t->err)
         t->err = rc;
     return rc;
 }
@@ -649,6 +664,48 @@ static unsigned hist_bucket(uint64_t n)
     return b;
 }
 
+/*
+ * Keeps written zeros past the last page LMDB uses.  A commit that writes past the end of the file grows
+ * it and allocates blocks: its fdatasync then also writes the inode and the
+ * allocation metadata, each a synchronous I/O of its own.  Writing the
+ * space ahead, a step at a time, leaves commits with their data and meta
+ * pages (and the inode's times) only.  Called by the writer right after it began a write
+ * transaction: the LMDB write lock keeps other processes from committing,
+ * and pages past the last used one hold nothing yet.  Failures (a full disk)
+ * only cost the optimisation.
+ */
+static void db_prealloc(rsp_db_env *env)
+{
+    static const char zeros[1 << 16];
+    MDB_envinfo info;
+    struct stat st;
+    int fd;
+
+    if (!env->prealloc || mdb_env_get_fd(env->mdb, &fd) != 0 || fstat(fd, &st) != 0)
+        return;
+    mdb_env_info(env->mdb, &info);
+    off_t used = (off_t)(info.me_last_pgno + 1) * (off_t)env->psize;
+    off_t step = used < DB_PREALLOC_MIN ? DB_PREALLOC_MIN : used > DB_PREALLOC_MAX ? DB_PREALLOC_MAX : used;
+    step -= step % (off_t)env->psize;
+    off_t end = used + step;
+    if (end > (off_t)env->map_size)
+        end = (off_t)env->map_size;
+    if (st.st_size - used >= step / 4 || st.st_size >= end || st.st_size < env->prealloc_failed)
+        return;
+    for (off_t off = st.st_size; off < end;) {
+        size_t n = end - off < (off_t)sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+        ssize_t w = pwrite(fd, zeros, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            env->prealloc_failed = end;
+            return;
+        }
+        off += w;
+    }
+    env->prealloc_failed = 0;
+}
+
 /* Records the batch and calls every done; rc is the begin/commit result. */
 static void db_complete(rsp_db_env *env, db_job *jobs, int rc, uint64_t usec)
 {
@@ -678,10 +735,29 @@ static void db_complete(rsp_db_env *env, db_job *jobs, int rc, uint64_t usec)
     }
 }
 
+/*
+ * Applies one job straight in the batch transaction.  Returns false when
+ * the job cannot be kept apart from the others that way: it recorded a
+ * write error (LMDB may have marked the whole transaction failed), or it
+ * failed after writing.  A job that fails before its first write leaves
+ * nothing behind, so its failure is its own.
+ */
+static bool db_apply_flat(MDB_txn *txn, db_job *j)
+{
+    rsp_db_wtxn wt = {txn, 0, 0};
+    t_in_apply = true;
+    int r = j->apply(&wt, j->arg);
+    t_in_apply = false;
+    if (wt.err || (r && wt.writes))
+        return false;
+    j->result = r;
+    return true;
+}
+
 /* Applies one job in a nested transaction of parent. */
 static int db_apply(rsp_db_env *env, MDB_txn *parent, db_job *j, int *sticky)
 {
-    rsp_db_wtxn wt = {NULL, 0};
+    rsp_db_wtxn wt = {NULL, 0, 0};
     int r = mdb_txn_begin(env->mdb, parent, 0, &wt.txn);
     if (r == 0) {
         t_in_apply = true;
@@ -699,23 +775,30 @@ static int db_apply(rsp_db_env *env, MDB_txn *parent, db_job *j, int *sticky)
 }
 
 /*
- * Runs jobs in one transaction, commits once and completes them.  On
- * MDB_MAP_FULL (in a job or the commit) the batch is rolled back, the map
- * grown and the batch run again; once the map is at its ceiling, MAP_FULL is
- * an ordinary job (or commit) failure.  A job hitting MDB_TXN_FULL after
- * others ends the batch before it: those jobs are returned for the next
- * transaction.
+ * Runs jobs in one transaction, commits once and completes them.
+ *
+ * The jobs first run flat, straight in the batch transaction (a nested
+ * transaction per job costs LMDB a dirty-page list and a merge into the
+ * parent).  When a job cannot be isolated that way (db_apply_flat), or the
+ * commit finds the transaction failed (MDB_BAD_TXN), the batch is rolled
+ * back and run again with one nested transaction per job, so a job whose
+ * apply fails is rolled back alone.  On MDB_MAP_FULL (in a job or the
+ * commit) the batch is rolled back, the map grown and the batch run again;
+ * once the map is at its ceiling, MAP_FULL is an ordinary job (or commit)
+ * failure.  A job hitting MDB_TXN_FULL after others ends the batch before
+ * it: those jobs are returned for the next transaction.
  */
 static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
 {
     db_job *rest = NULL;
     uint64_t usec = 0;
     int rc, resized = 0;
+    bool nested = false;
 
     for (;;) {
         MDB_txn *txn;
         db_job *j, *prev = NULL;
-        bool grow = false;
+        bool grow = false, redo = false;
 
         pthread_rwlock_rdlock(&env->resize);
         rc = env->fatal;
@@ -728,7 +811,13 @@ static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
             break;
         }
         bool can_grow = env->map_size < env->map_max;
-        for (j = jobs; j; prev = j, j = j->next) {
+        db_prealloc(env);
+        for (j = nested ? NULL : jobs; j; j = j->next)
+            if (!db_apply_flat(txn, j)) {
+                redo = true;
+                break;
+            }
+        for (j = nested ? jobs : NULL; j; prev = j, j = j->next) {
             int sticky, r = db_apply(env, txn, j, &sticky);
             if (can_grow && (r == MDB_MAP_FULL || sticky == MDB_MAP_FULL)) {
                 grow = true;
@@ -746,15 +835,20 @@ static db_job *db_run_batch(rsp_db_env *env, db_job *jobs)
             }
             j->result = r;
         }
-        if (grow) {
+        if (grow || redo) {
             mdb_txn_abort(txn);
         } else {
             uint64_t t0 = now_usec();
             rc = mdb_txn_commit(txn);
             usec = now_usec() - t0;
             grow = rc == MDB_MAP_FULL && can_grow;
+            redo = rc == MDB_BAD_TXN && !nested;
         }
         pthread_rwlock_unlock(&env->resize);
+        if (redo) {
+            nested = true;
+            continue;
+        }
         if (!grow)
             break;
         if ((rc = db_remap(env, true)) != 0)

@@ -15,8 +15,12 @@
  * apply callback run inside the writer's transaction plus a done callback run
  * after the commit has returned, i.e. after the data is durable (the env
  * fsyncs on commit unless the caller asked for MDB_NOSYNC).  The writer packs
- * up to batch_max queued jobs into one transaction; each job runs in its own
- * nested transaction, so a job whose apply fails is rolled back alone.
+ * up to batch_max queued jobs into one transaction.  A job whose apply fails
+ * is rolled back alone: jobs run straight in the batch transaction, and one
+ * that fails after a write (or records a write error) makes the writer roll
+ * the batch back and run it again with a nested transaction per job.  So an
+ * apply that checks first and writes only once its checks passed keeps the
+ * batch on the cheap path when it refuses.
  *
  * Errors: functions return 0 or an LMDB error code (negative MDB_* values,
  * or positive errno values), printable with mdb_strerror().  MDB_NOTFOUND and
@@ -210,8 +214,9 @@ void rsp_db_iter_close(rsp_db_iter *it);
 typedef struct rsp_db_wtxn rsp_db_wtxn;
 
 /*
- * Runs in the writer thread inside the job's nested transaction, after the
- * writes of earlier jobs of the same batch.  Returns 0 to keep its writes,
+ * Runs in the writer thread inside the batch transaction (or the job's
+ * nested transaction, see above), after the writes of earlier jobs of the
+ * same batch.  Returns 0 to keep its writes,
  * anything else to roll them back and report that value to done.  The
  * writer may run apply more than once for one job (it retries a batch after
  * growing the map), so apply must act only through the transaction and

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -615,11 +616,16 @@ typedef struct id_job {
     int result;    /* as reported to done */
     int done_calls;
     counter *c;
+    int refuse;  /* apply returns this before writing anything */
+    int applies; /* apply runs */
 } id_job;
 
 static int apply_id(rsp_db_wtxn *t, void *arg)
 {
     id_job *j = arg;
+    j->applies++;
+    if (j->refuse)
+        return j->refuse;
     rsp_key k;
     uint8_t v[4] = {(uint8_t)(j->id >> 24), (uint8_t)(j->id >> 16), (uint8_t)(j->id >> 8), (uint8_t)j->id};
     key_id(&k, j->id);
@@ -669,7 +675,7 @@ static void *gc_main(void *arg)
             g->submit_errors++;
         /* Mix in some synchronous writers too. */
         if (i % 100 == 99) {
-            id_job s = {g->t * 100000 + 90000 + i, 0, 0, 0, &g->c};
+            id_job s = {g->t * 100000 + 90000 + i, 0, 0, 0, &g->c, 0, 0};
             if (rsp_db_write_sync(g->env, apply_id, &s) != 0)
                 g->submit_errors++;
         }
@@ -822,7 +828,7 @@ static void test_failing_job_isolated(void)
     gate_hold(env, &g);
     rsp_db_stats_get(env, &before);
     for (uint32_t i = 0; i < 10; i++) {
-        jobs[i] = (id_job){500 + i, 0, -99, 0, &c};
+        jobs[i] = (id_job){500 + i, 0, -99, 0, &c, 0, 0};
         if (i == 3)
             jobs[i].fail_with = 4242; /* an application code */
         if (i == 6)
@@ -852,6 +858,98 @@ static void test_failing_job_isolated(void)
     rm_env_dir(dir);
 }
 
+/* Jobs that refuse before writing fail alone without the batch being redone. */
+static void test_refusing_job_flat(void)
+{
+    char *dir = tmp_env_dir();
+    rsp_db_env *env = open_env(dir, NULL);
+    UT_CHECK(env != NULL);
+    if (!env)
+        return;
+    g_env = env;
+    counter c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    id_job jobs[10];
+    gate g;
+    rsp_db_stats before, after;
+
+    gate_hold(env, &g);
+    rsp_db_stats_get(env, &before);
+    for (uint32_t i = 0; i < 10; i++) {
+        jobs[i] = (id_job){700 + i, 0, -99, 0, &c, 0, 0};
+        if (i == 2 || i == 7)
+            jobs[i].refuse = 5000 + (int)i;
+        UT_EQ(rsp_db_submit(env, apply_id, done_id, &jobs[i]), 0);
+    }
+    gate_release(&g);
+    counter_wait(&c, 10);
+    rsp_db_stats_get(env, &after);
+    for (uint32_t i = 0; i < 10; i++) {
+        int want = i == 2 || i == 7 ? 5000 + (int)i : 0;
+        UT_EQ(jobs[i].done_calls, 1);
+        UT_EQ(jobs[i].result, want);
+        UT_EQ(jobs[i].applies, 1); /* no redo */
+        UT_EQ(read_id(env, 700 + i), want ? -1 : (long long)(700 + i));
+    }
+    UT_EQ(after.commits - before.commits, 2);
+    UT_EQ(after.jobs_failed - before.jobs_failed, 2);
+
+    /* One job failing after its write: the batch is redone job by job and
+     * only that job's write is lost. */
+    counter c2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    gate_hold(env, &g);
+    for (uint32_t i = 0; i < 10; i++) {
+        jobs[i] = (id_job){800 + i, i == 4 ? 77 : 0, -99, 0, &c2, i == 8 ? 78 : 0, 0};
+        UT_EQ(rsp_db_submit(env, apply_id, done_id, &jobs[i]), 0);
+    }
+    gate_release(&g);
+    counter_wait(&c2, 10);
+    for (uint32_t i = 0; i < 10; i++) {
+        int want = i == 4 ? 77 : i == 8 ? 78 : 0;
+        UT_EQ(jobs[i].result, want);
+        UT_CHECK(jobs[i].applies >= 1 && jobs[i].applies <= 2);
+        UT_EQ(read_id(env, 800 + i), want ? -1 : (long long)(800 + i));
+    }
+    UT_EQ(jobs[0].applies, 2); /* ran flat, then again nested */
+    gate_destroy(&g);
+    rsp_db_close(env);
+    rm_env_dir(dir);
+}
+
+/* Bytes of data.mdb past the pages LMDB uses, after one write. */
+static long long slack_after_write(const rsp_db_config *cfg)
+{
+    char *dir = tmp_env_dir();
+    rsp_db_env *env = open_env(dir, cfg);
+    long long slack = -1;
+    if (env) {
+        g_env = env;
+        id_job j = {1, 0, 0, 0, NULL, 0, 0};
+        UT_EQ(rsp_db_write_sync(env, apply_id, &j), 0);
+        MDB_envinfo info;
+        MDB_stat ms;
+        struct stat st;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/data.mdb", dir);
+        mdb_env_info(rsp_db_mdb(env), &info);
+        mdb_env_stat(rsp_db_mdb(env), &ms);
+        if (stat(path, &st) == 0)
+            slack = (long long)st.st_size - (long long)(info.me_last_pgno + 1) * ms.ms_psize;
+        UT_EQ(read_id(env, 1), 1);
+        rsp_db_close(env);
+    }
+    rm_env_dir(dir);
+    return slack;
+}
+
+/* A durable env writes space ahead of its data (commits then need no block
+ * allocation); a MDB_NOSYNC one does not bother. */
+static void test_prealloc(void)
+{
+    UT_CHECK(slack_after_write(NULL) >= (1 << 19));
+    rsp_db_config nosync = {.env_flags = MDB_NOSYNC};
+    UT_EQ(slack_after_write(&nosync), 0);
+}
+
 static void test_batch_limit(void)
 {
     char *dir = tmp_env_dir();
@@ -867,7 +965,7 @@ static void test_batch_limit(void)
 
     gate_hold(env, &g);
     for (uint32_t i = 0; i < 100; i++) {
-        jobs[i] = (id_job){i, 0, -99, 0, &c};
+        jobs[i] = (id_job){i, 0, -99, 0, &c, 0, 0};
         UT_EQ(rsp_db_submit(env, apply_id, done_id, &jobs[i]), 0);
     }
     gate_release(&g);
@@ -1382,6 +1480,8 @@ int main(void)
     UT_RUN(test_prefix_iter);
     UT_RUN(test_group_commit_threads);
     UT_RUN(test_failing_job_isolated);
+    UT_RUN(test_refusing_job_flat);
+    UT_RUN(test_prealloc);
     UT_RUN(test_batch_limit);
     UT_RUN(test_map_growth);
     UT_RUN(test_map_ceiling);

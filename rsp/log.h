@@ -5,7 +5,15 @@
  * Access-log lines add method, path, status, GSMA code, latency and peer.
  * Values are JSON-escaped; nothing a client sends can break a line.
  * Output goes to stderr unless rsp_log_open() names a file (reopened on
- * SIGHUP by calling it again).  Thread safe: each line is one write(2).
+ * SIGHUP by calling it again).
+ *
+ * Buffering: access lines are gathered in a buffer per thread and written
+ * in batches of whole lines: when the buffer is nearly full, by a flusher
+ * thread about RSP_LOG_FLUSH_MS after a buffer went non-empty, when the
+ * thread exits, on rsp_log_open() (before the switch), at exit() and on
+ * rsp_log_flush().  Message lines (rsp_log) are written at once, after the
+ * calling thread's pending access lines.  Thread safe: writes are serialised,
+ * so lines never interleave, even on a pipe.
  */
 #ifndef RSP_LOG_H
 #define RSP_LOG_H
@@ -33,7 +41,14 @@ typedef struct rsp_access {
     const char *detail; /* internal reason for a refusal, for operators; may be NULL */
 } rsp_access;
 
+/* Longest time an access line waits in its buffer, in milliseconds. */
+#define RSP_LOG_FLUSH_MS 50
+
+/* Queues one access line (buffered, see above). */
 void rsp_log_access(const rsp_access *a);
+
+/* Writes every thread's pending access lines now. */
+void rsp_log_flush(void);
 
 /* Formats one access line into buf (for tests); returns its length. */
 int rsp_log_format_access(char *buf, int cap, const rsp_access *a);

@@ -50,6 +50,16 @@ contains() {
     if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1" "'$2' not in: $3"; fi
 }
 
+# log_wait FILE NEEDLE: waits (5 s at most) until FILE holds NEEDLE; access-log lines
+# reach the file in batches, up to RSP_LOG_FLUSH_MS (50 ms) after they were logged.
+log_wait() {
+    for _ in $(seq 1 50); do
+        grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # wait_ports FILE PID: waits (30 s at most) until the server PID wrote its port file.
 wait_ports() {
     for _ in $(seq 1 300); do

@@ -310,6 +310,7 @@ contains "/metrics: ES2+ calls by code" 'rsp_requests_total{function="ES2+.Confi
 contains "/metrics: outbox" "smdp_outbox_sent_total" "$metrics"
 contains "/metrics: outbox attempts by kind" 'smdp_outbox_attempts_total{kind="RegisterEvent",outcome="sent"}' "$metrics"
 contains "/metrics: group commit" "smdp_db_commits_total" "$metrics"
+log_wait smdp.log '"peer":"op1"'
 contains "JSON access log" '"function":"ES2+.DownloadOrder"' "$(cat smdp.log)"
 contains "access log names the operator" '"peer":"op1"' "$(cat smdp.log)"
 

@@ -254,6 +254,7 @@ contains "/metrics has group-commit batch sizes" 'smds_db_batch_size_bucket{le="
 metrics=$(curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/smdp/dptls.pem --key pki/nist/smdp/dptls.key.pem \
     "https://127.0.0.1:$A_S2S/metrics")
 contains "/metrics on the s2s listener" 'smds_db_commits_total' "$metrics"
+log_wait A.log '"path":"/gsma/rsp2/es12/registerEvent","status":200'
 log=$(cat A.log)
 contains "JSON access log lines" '"type":"access","method":"POST","path":"/gsma/rsp2/es12/registerEvent","status":200' "$log"
 contains "the access log names the peer" '"peer":"2.999.10"' "$log"
