@@ -12,6 +12,7 @@
 #include "asn1/sgp22.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
+#include "smdp_default/eckey.h"
 
 #define MAX_OPERATORS 1024
 #define MAX_CNS 16
@@ -714,6 +715,8 @@ void smdp_free(smdp_t *x)
     rsp_txn_keyring_wipe(&x->keyring);
     smdp_mkey_wipe(&x->mk);
     smdp_trust_put(x->trust);
+    /* the calling thread may have run calls (tools, tests); workers drop their keys when they exit */
+    smdp_eckey_forget();
     free(x->fqdn);
     free(x->host_id);
     free(x->operators_file);
