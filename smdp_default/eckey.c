@@ -99,7 +99,7 @@ EVP_PKEY *smdp_eckey_from_priv(const char *curve, const uint8_t *scalar, size_t 
     return key;
 }
 
-/* ---- the per-thread entry ---- */
+/* ---- the per-thread cache ---- */
 
 typedef struct entry {
     EVP_PKEY *key;
@@ -109,49 +109,66 @@ typedef struct entry {
 } entry;
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t key_entry;
+static pthread_key_t key_cache;
 static bool key_ok;
 
-static void entry_free(void *p)
+static void cache_free(void *p)
 {
-    entry *e = p;
-    if (e)
-        EVP_PKEY_free(e->key);
-    free(e);
+    entry *tab = p;
+    if (!tab)
+        return;
+    for (size_t i = 0; i < SMDP_ECKEY_CACHE_SLOTS; i++)
+        EVP_PKEY_free(tab[i].key);
+    free(tab);
 }
 
 static void key_init(void)
 {
-    key_ok = pthread_key_create(&key_entry, entry_free) == 0;
+    key_ok = pthread_key_create(&key_cache, cache_free) == 0;
 }
 
-static entry *this_entry(bool create)
+static entry *this_cache(bool create)
 {
     pthread_once(&key_once, key_init);
     if (!key_ok)
         return NULL;
-    entry *e = pthread_getspecific(key_entry);
-    if (!e && create) {
-        e = calloc(1, sizeof(*e));
-        if (e && pthread_setspecific(key_entry, e) != 0) {
-            free(e);
-            e = NULL;
+    entry *tab = pthread_getspecific(key_cache);
+    if (!tab && create) {
+        tab = calloc(SMDP_ECKEY_CACHE_SLOTS, sizeof(*tab));
+        if (tab && pthread_setspecific(key_cache, tab) != 0) {
+            free(tab);
+            tab = NULL;
         }
     }
-    return e;
+    return tab;
+}
+
+/* The slot of a point (FNV-1a; the coordinates are as good as random, but cheap to mix anyway). */
+static entry *slot(entry *tab, const uint8_t *point, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ point[i]) * 16777619u;
+    return &tab[h % SMDP_ECKEY_CACHE_SLOTS];
 }
 
 static bool entry_is(const entry *e, const char *curve, const uint8_t *point, size_t len)
 {
-    return e && e->key && e->len == len && memcmp(e->point, point, len) == 0 && !strcmp(e->curve, curve);
+    return e->key && e->len == len && memcmp(e->point, point, len) == 0 && !strcmp(e->curve, curve);
+}
+
+static bool args_ok(const char *curve, const uint8_t *point, size_t len)
+{
+    return curve_ok(curve) && point && len != 0 && len <= SMDP_EC_POINT_MAX;
 }
 
 void smdp_eckey_remember(EVP_PKEY *key, const char *curve, const uint8_t *point, size_t len)
 {
-    if (!key || !curve_ok(curve) || !point || len == 0 || len > SMDP_EC_POINT_MAX)
+    entry *tab = key && args_ok(curve, point, len) ? this_cache(true) : NULL;
+    if (!tab)
         return;
-    entry *e = this_entry(true);
-    if (!e || entry_is(e, curve, point, len) || EVP_PKEY_up_ref(key) != 1)
+    entry *e = slot(tab, point, len);
+    if (entry_is(e, curve, point, len) || EVP_PKEY_up_ref(key) != 1)
         return;
     EVP_PKEY_free(e->key);
     e->key = key;
@@ -162,10 +179,11 @@ void smdp_eckey_remember(EVP_PKEY *key, const char *curve, const uint8_t *point,
 
 EVP_PKEY *smdp_eckey_pub(const char *curve, const uint8_t *point, size_t len)
 {
-    if (!curve_ok(curve) || !point || len == 0 || len > SMDP_EC_POINT_MAX)
+    if (!args_ok(curve, point, len))
         return NULL;
-    entry *e = this_entry(false);
-    if (entry_is(e, curve, point, len) && EVP_PKEY_up_ref(e->key) == 1)
+    entry *tab = this_cache(false);
+    entry *e = tab ? slot(tab, point, len) : NULL;
+    if (e && entry_is(e, curve, point, len) && EVP_PKEY_up_ref(e->key) == 1)
         return e->key;
     EVP_PKEY *key = smdp_eckey_from_pub(curve, point, len);
     if (key)
@@ -175,9 +193,9 @@ EVP_PKEY *smdp_eckey_pub(const char *curve, const uint8_t *point, size_t len)
 
 void smdp_eckey_forget(void)
 {
-    entry *e = this_entry(false);
-    if (e) {
-        pthread_setspecific(key_entry, NULL);
-        entry_free(e);
+    entry *tab = this_cache(false);
+    if (tab) {
+        pthread_setspecific(key_cache, NULL);
+        cache_free(tab);
     }
 }

@@ -140,7 +140,7 @@ static void test_cache(void)
     EVP_PKEY *k = smdp_eckey_pub(ca, pa, na);
     UT_CHECK(k == a);
     EVP_PKEY_free(k);
-    /* another point: built, and then the entry */
+    /* another point: built, and then cached */
     k = smdp_eckey_pub(cb, pb, nb);
     UT_CHECK(k != NULL && k != b && EVP_PKEY_eq(k, b) == 1);
     EVP_PKEY *k2 = smdp_eckey_pub(cb, pb, nb);
@@ -148,7 +148,7 @@ static void test_cache(void)
     EVP_PKEY_free(k2);
     /* the same point on another curve name is another key (and refused here) */
     UT_CHECK(smdp_eckey_pub(ca, pb, nb) == NULL);
-    /* the entry keeps its own reference */
+    /* the cache keeps its own reference */
     EVP_PKEY_free(k);
     k = smdp_eckey_pub(cb, pb, nb);
     UT_CHECK(k != NULL && EVP_PKEY_eq(k, b) == 1);
@@ -167,7 +167,37 @@ static void test_cache(void)
     EVP_PKEY_free(b);
 }
 
-/* A thread's entry is its own and goes when the thread ends. */
+/* More keys than slots: every answer is the right key, the newest is always there, and the cache holds
+ * at most SMDP_ECKEY_CACHE_SLOTS of them. */
+static void test_cache_capacity(void)
+{
+    enum { N = SMDP_ECKEY_CACHE_SLOTS * 3 / 2 };
+    static EVP_PKEY *keys[N];
+    static uint8_t pts[N][SMDP_EC_POINT_MAX];
+    size_t n[N];
+    char curve[SMDP_EC_CURVE_MAX + 1];
+    for (int i = 0; i < N; i++) {
+        keys[i] = gen("prime256v1");
+        UT_EQ(smdp_eckey_export_pub(keys[i], pts[i], sizeof(pts[i]), &n[i], curve, sizeof(curve)), 0);
+        smdp_eckey_remember(keys[i], curve, pts[i], n[i]);
+        EVP_PKEY *k = smdp_eckey_pub(curve, pts[i], n[i]);
+        UT_CHECK(k == keys[i]);
+        EVP_PKEY_free(k);
+    }
+    int hits = 0;
+    for (int i = N - 1; i >= 0; i--) {
+        EVP_PKEY *k = smdp_eckey_pub(curve, pts[i], n[i]);
+        UT_CHECK(k != NULL && EVP_PKEY_eq(k, keys[i]) == 1);
+        hits += k == keys[i];
+        EVP_PKEY_free(k);
+    }
+    UT_CHECK(hits >= 1 && hits <= SMDP_ECKEY_CACHE_SLOTS);
+    smdp_eckey_forget();
+    for (int i = 0; i < N; i++)
+        EVP_PKEY_free(keys[i]);
+}
+
+/* A thread's cache is its own and goes when the thread ends. */
 static void *other_thread(void *arg)
 {
     EVP_PKEY *a = arg;
@@ -207,6 +237,7 @@ int main(void)
     UT_RUN(test_pub_refused);
     UT_RUN(test_priv_round_trip);
     UT_RUN(test_cache);
+    UT_RUN(test_cache_capacity);
     UT_RUN(test_cache_per_thread);
     return ut_finish();
 }
