@@ -99,57 +99,35 @@ EVP_PKEY *smdp_eckey_from_priv(const char *curve, const uint8_t *scalar, size_t 
     return key;
 }
 
-/* ---- the per-thread cache ---- */
+/* ---- the cache ---- */
 
 typedef struct entry {
+    pthread_mutex_t mu;
     EVP_PKEY *key;
     size_t len;
     uint8_t point[SMDP_EC_POINT_MAX];
     char curve[SMDP_EC_CURVE_MAX + 1];
 } entry;
 
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t key_cache;
-static bool key_ok;
+static entry cache[SMDP_ECKEY_CACHE_SLOTS];
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
-static void cache_free(void *p)
+static void cache_init(void)
 {
-    entry *tab = p;
-    if (!tab)
-        return;
     for (size_t i = 0; i < SMDP_ECKEY_CACHE_SLOTS; i++)
-        EVP_PKEY_free(tab[i].key);
-    free(tab);
+        pthread_mutex_init(&cache[i].mu, NULL);
 }
 
-static void key_init(void)
+/* The slot of a point, locked (FNV-1a; the coordinates are as good as random, but cheap to mix anyway). */
+static entry *slot_lock(const uint8_t *point, size_t len)
 {
-    key_ok = pthread_key_create(&key_cache, cache_free) == 0;
-}
-
-static entry *this_cache(bool create)
-{
-    pthread_once(&key_once, key_init);
-    if (!key_ok)
-        return NULL;
-    entry *tab = pthread_getspecific(key_cache);
-    if (!tab && create) {
-        tab = calloc(SMDP_ECKEY_CACHE_SLOTS, sizeof(*tab));
-        if (tab && pthread_setspecific(key_cache, tab) != 0) {
-            free(tab);
-            tab = NULL;
-        }
-    }
-    return tab;
-}
-
-/* The slot of a point (FNV-1a; the coordinates are as good as random, but cheap to mix anyway). */
-static entry *slot(entry *tab, const uint8_t *point, size_t len)
-{
+    pthread_once(&cache_once, cache_init);
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++)
         h = (h ^ point[i]) * 16777619u;
-    return &tab[h % SMDP_ECKEY_CACHE_SLOTS];
+    entry *e = &cache[h % SMDP_ECKEY_CACHE_SLOTS];
+    pthread_mutex_lock(&e->mu);
+    return e;
 }
 
 static bool entry_is(const entry *e, const char *curve, const uint8_t *point, size_t len)
@@ -164,28 +142,34 @@ static bool args_ok(const char *curve, const uint8_t *point, size_t len)
 
 void smdp_eckey_remember(EVP_PKEY *key, const char *curve, const uint8_t *point, size_t len)
 {
-    entry *tab = key && args_ok(curve, point, len) ? this_cache(true) : NULL;
-    if (!tab)
+    if (!key || !args_ok(curve, point, len))
         return;
-    entry *e = slot(tab, point, len);
-    if (entry_is(e, curve, point, len) || EVP_PKEY_up_ref(key) != 1)
-        return;
-    EVP_PKEY_free(e->key);
-    e->key = key;
-    e->len = len;
-    memcpy(e->point, point, len);
-    memcpy(e->curve, curve, strlen(curve) + 1);
+    EVP_PKEY *old = NULL;
+    entry *e = slot_lock(point, len);
+    if (!entry_is(e, curve, point, len) && EVP_PKEY_up_ref(key) == 1) {
+        old = e->key;
+        e->key = key;
+        e->len = len;
+        memcpy(e->point, point, len);
+        memcpy(e->curve, curve, strlen(curve) + 1);
+    }
+    pthread_mutex_unlock(&e->mu);
+    EVP_PKEY_free(old);
 }
 
 EVP_PKEY *smdp_eckey_pub(const char *curve, const uint8_t *point, size_t len)
 {
     if (!args_ok(curve, point, len))
         return NULL;
-    entry *tab = this_cache(false);
-    entry *e = tab ? slot(tab, point, len) : NULL;
-    if (e && entry_is(e, curve, point, len) && EVP_PKEY_up_ref(e->key) == 1)
-        return e->key;
-    EVP_PKEY *key = smdp_eckey_from_pub(curve, point, len);
+    EVP_PKEY *key = NULL;
+    entry *e = slot_lock(point, len);
+    if (entry_is(e, curve, point, len) && EVP_PKEY_up_ref(e->key) == 1)
+        key = e->key;
+    pthread_mutex_unlock(&e->mu);
+    if (key)
+        return key;
+    /* built outside the lock: two threads missing the same key at once both build it */
+    key = smdp_eckey_from_pub(curve, point, len);
     if (key)
         smdp_eckey_remember(key, curve, point, len);
     return key;
@@ -193,9 +177,14 @@ EVP_PKEY *smdp_eckey_pub(const char *curve, const uint8_t *point, size_t len)
 
 void smdp_eckey_forget(void)
 {
-    entry *tab = this_cache(false);
-    if (tab) {
-        pthread_setspecific(key_cache, NULL);
-        cache_free(tab);
+    pthread_once(&cache_once, cache_init);
+    for (size_t i = 0; i < SMDP_ECKEY_CACHE_SLOTS; i++) {
+        entry *e = &cache[i];
+        pthread_mutex_lock(&e->mu);
+        EVP_PKEY *old = e->key;
+        e->key = NULL;
+        e->len = 0;
+        pthread_mutex_unlock(&e->mu);
+        EVP_PKEY_free(old);
     }
 }

@@ -6,11 +6,12 @@
  * ECPrivateKey DER (and writing DER goes through its encoder machinery).
  *
  * The ES9+ session keeps PK.EUICC.ECDSA this way (orders.h) and checks two or
- * three signatures with it, usually on the worker that verified the eUICC
- * certificate: a small cache per thread (smdp_eckey_pub; SMDP_ECKEY_CACHE_SLOTS
- * keys, direct-mapped by a hash of the point, so a newer session's key takes
- * the slot of an older one) hands back the key of a (curve, point) that thread
- * saw recently instead of building it again.
+ * three signatures with it, in calls that follow within seconds or minutes:
+ * a process-wide cache (smdp_eckey_pub; SMDP_ECKEY_CACHE_SLOTS keys,
+ * direct-mapped by a hash of the point, so a newer session's key takes the
+ * slot of an older one; one lock per slot) hands back the key of a (curve,
+ * point) seen recently instead of building it again.  Keys are only read
+ * once made, so threads may use one key at the same time.
  *
  * Curves are OpenSSL group names ("prime256v1", "brainpoolP256r1", ...).
  * Errors: functions return 0 or -1 (nothing is written to the outputs on
@@ -27,7 +28,7 @@
 #define SMDP_EC_POINT_MAX 133 /* uncompressed point of a 521-bit curve */
 #define SMDP_EC_SCALAR_MAX 66
 #define SMDP_EC_CURVE_MAX 63 /* longest group name accepted */
-#define SMDP_ECKEY_CACHE_SLOTS 256
+#define SMDP_ECKEY_CACHE_SLOTS 1024
 
 /* The public point of key (uncompressed 04 || X || Y) and its curve name. */
 int smdp_eckey_export_pub(const EVP_PKEY *key, uint8_t *point, size_t cap, size_t *len, char *curve,
@@ -45,16 +46,16 @@ int smdp_eckey_export_priv(const EVP_PKEY *key, uint8_t *scalar, size_t cap, siz
 EVP_PKEY *smdp_eckey_from_priv(const char *curve, const uint8_t *scalar, size_t scalar_len,
                                const uint8_t *point, size_t point_len);
 
-/* Like smdp_eckey_from_pub, but first looks in this thread's cache: keys
- * passed to smdp_eckey_remember or built here.  A key built is cached. */
+/* Like smdp_eckey_from_pub, but first looks in the cache: keys passed to
+ * smdp_eckey_remember or built here.  A key built is cached. */
 EVP_PKEY *smdp_eckey_pub(const char *curve, const uint8_t *point, size_t len);
 
-/* Caches key (whose curve and point these are) for this thread; the cache
- * takes a new reference.  Inputs that do not fit are ignored. */
+/* Caches key (whose curve and point these are); the cache takes a new
+ * reference.  Inputs that do not fit are ignored. */
 void smdp_eckey_remember(EVP_PKEY *key, const char *curve, const uint8_t *point, size_t len);
 
-/* Empties this thread's cache (an exiting thread's cache goes by itself; call
- * this on threads that stay, e.g. before checking for leaks). */
+/* Empties the cache (e.g. when the service stops, before checking for
+ * leaks).  Keys handed out stay valid. */
 void smdp_eckey_forget(void);
 
 #endif

@@ -197,7 +197,13 @@ static void test_cache_capacity(void)
         EVP_PKEY_free(keys[i]);
 }
 
-/* A thread's cache is its own and goes when the thread ends. */
+/* The cache is shared: a key remembered by one thread comes back to another, also while many threads
+ * look keys up and replace them at once. */
+enum { RACE_KEYS = 64, RACE_THREADS = 4, RACE_ROUNDS = 2000 };
+static EVP_PKEY *race_keys[RACE_KEYS];
+static uint8_t race_pts[RACE_KEYS][SMDP_EC_POINT_MAX];
+static size_t race_n[RACE_KEYS];
+
 static void *other_thread(void *arg)
 {
     EVP_PKEY *a = arg;
@@ -206,12 +212,27 @@ static void *other_thread(void *arg)
     char curve[SMDP_EC_CURVE_MAX + 1];
     smdp_eckey_export_pub(a, pt, sizeof(pt), &n, curve, sizeof(curve));
     EVP_PKEY *k = smdp_eckey_pub(curve, pt, n);
-    void *r = (void *)(uintptr_t)(k != NULL && k != a);
+    void *r = (void *)(uintptr_t)(k == a);
     EVP_PKEY_free(k);
     return r;
 }
 
-static void test_cache_per_thread(void)
+static void *race_thread(void *arg)
+{
+    uintptr_t bad = 0, seed = (uintptr_t)arg;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t j = (seed >> 8) % RACE_KEYS;
+        if (i % 7 == 0)
+            smdp_eckey_forget();
+        EVP_PKEY *k = smdp_eckey_pub("prime256v1", race_pts[j], race_n[j]);
+        bad += !k || EVP_PKEY_eq(k, race_keys[j]) != 1;
+        EVP_PKEY_free(k);
+    }
+    return (void *)bad;
+}
+
+static void test_cache_threads(void)
 {
     EVP_PKEY *a = gen("prime256v1");
     uint8_t pt[SMDP_EC_POINT_MAX];
@@ -224,11 +245,26 @@ static void test_cache_per_thread(void)
     UT_EQ(pthread_create(&t, NULL, other_thread, a), 0);
     pthread_join(t, &r);
     UT_CHECK(r != NULL);
-    EVP_PKEY *k = smdp_eckey_pub(curve, pt, n);
-    UT_CHECK(k == a);
-    EVP_PKEY_free(k);
     smdp_eckey_forget();
     EVP_PKEY_free(a);
+
+    for (int i = 0; i < RACE_KEYS; i++) {
+        race_keys[i] = gen("prime256v1");
+        UT_EQ(smdp_eckey_export_pub(race_keys[i], race_pts[i], sizeof(race_pts[i]), &race_n[i], curve,
+                                    sizeof(curve)),
+              0);
+    }
+    pthread_t ts[RACE_THREADS];
+    for (uintptr_t i = 0; i < RACE_THREADS; i++)
+        UT_EQ(pthread_create(&ts[i], NULL, race_thread, (void *)(i + 1)), 0);
+    for (int i = 0; i < RACE_THREADS; i++) {
+        r = (void *)1;
+        pthread_join(ts[i], &r);
+        UT_CHECK(r == NULL);
+    }
+    smdp_eckey_forget();
+    for (int i = 0; i < RACE_KEYS; i++)
+        EVP_PKEY_free(race_keys[i]);
 }
 
 int main(void)
@@ -238,6 +274,6 @@ int main(void)
     UT_RUN(test_priv_round_trip);
     UT_RUN(test_cache);
     UT_RUN(test_cache_capacity);
-    UT_RUN(test_cache_per_thread);
+    UT_RUN(test_cache_threads);
     return ut_finish();
 }

@@ -83,8 +83,8 @@ static const uint8_t *dup_bytes(smdp_call *c, const uint8_t *p, size_t n)
     return rsp_arena_memdup(c->a, p, n ? n : 1);
 }
 
-/* PK.EUICC kept with the session (owned by the caller), or NULL; usually still in this worker's cache
- * from the AuthenticateClient or GetBoundProfilePackage of the same connection. */
+/* PK.EUICC kept with the session (owned by the caller), or NULL; usually still cached from the
+ * session's AuthenticateClient (smdp_default/eckey.h). */
 static EVP_PKEY *session_key(const smdp_order *o)
 {
     return o->euicc_point_len ? smdp_eckey_pub(o->euicc_curve, o->euicc_point, o->euicc_point_len) : NULL;
@@ -220,7 +220,7 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     char curve[SMDP_EC_CURVE_MAX + 1];
     if (smdp_eckey_export_pub(id->pub, point, sizeof(point), &point_len, curve, sizeof(curve)) != 0)
         return fail(c, RSP_ST_INTERNAL, "PK.EUICC encoding");
-    /* the next calls of the session check signatures with this key, mostly on this worker */
+    /* the next calls of the session check signatures with this key */
     smdp_eckey_remember(id->pub, curve, point, point_len);
     const sgp22_auth_resp_ok *ok = &resp->ok;
     const sgp22_ctx_params1 *ctx = &ok->euicc_signed1.ctx_params1;

@@ -715,7 +715,7 @@ void smdp_free(smdp_t *x)
     rsp_txn_keyring_wipe(&x->keyring);
     smdp_mkey_wipe(&x->mk);
     smdp_trust_put(x->trust);
-    /* the calling thread may have run calls (tools, tests); workers drop their keys when they exit */
+    /* the session keys cached by the calls */
     smdp_eckey_forget();
     free(x->fqdn);
     free(x->host_id);
