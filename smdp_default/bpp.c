@@ -15,6 +15,7 @@
 #include "rsp/codec.h"
 #include "rsp/keyfile.h"
 #include "rsp/sig.h"
+#include "smdp_default/eckey.h"
 #include "smdp_default/profile.h"
 
 #define SEAL_VERSION 0x01
@@ -217,25 +218,67 @@ void smdp_ppp_free(smdp_ppp *p)
 
 /* ---- one-time key ---- */
 
+#define OTSK_RAW 0x02 /* first octet of the raw form; DER (earlier versions) starts with 30 */
+
 int smdp_otsk_seal(const smdp_mkey *mk, const char *iccid, EVP_PKEY *key, uint8_t **blob, size_t *len)
 {
     *blob = NULL;
     if (!mk || !iccid || !key)
         return SMDP_BPP_EINVAL;
-    uint8_t *der = NULL;
-    int dlen = i2d_PrivateKey(key, &der);
-    if (dlen <= 0)
+    /* the raw values: DER would go through OpenSSL's encoder, many times slower */
+    uint8_t pt[SMDP_EC_POINT_MAX + SMDP_EC_SCALAR_MAX + SMDP_EC_CURVE_MAX + 3];
+    size_t n = 0, cl, dl, pl;
+    char curve[SMDP_EC_CURVE_MAX + 1];
+    uint8_t point[SMDP_EC_POINT_MAX];
+    if (smdp_eckey_export_pub(key, point, sizeof(point), &pl, curve, sizeof(curve)) != 0)
         return SMDP_BPP_ECRYPTO;
-    size_t cap = (size_t)dlen + SMDP_SEAL_OVERHEAD;
+    cl = strlen(curve);
+    pt[n++] = OTSK_RAW;
+    pt[n++] = (uint8_t)cl;
+    memcpy(pt + n, curve, cl);
+    n += cl;
+    if (smdp_eckey_export_priv(key, pt + n + 1, SMDP_EC_SCALAR_MAX, &dl) != 0)
+        return SMDP_BPP_ECRYPTO;
+    pt[n++] = (uint8_t)dl;
+    n += dl;
+    memcpy(pt + n, point, pl);
+    n += pl;
+    size_t cap = n + SMDP_SEAL_OVERHEAD;
     uint8_t *b = malloc(cap);
-    int rc = b ? smdp_seal(mk, "otsk", iccid, der, (size_t)dlen, b, cap, len) : SMDP_BPP_ENOMEM;
-    OPENSSL_clear_free(der, (size_t)dlen);
+    int rc = b ? smdp_seal(mk, "otsk", iccid, pt, n, b, cap, len) : SMDP_BPP_ENOMEM;
+    OPENSSL_cleanse(pt, sizeof(pt));
     if (rc) {
         free(b);
         return rc;
     }
     *blob = b;
     return SMDP_BPP_OK;
+}
+
+/* 02 || len || curve || len || scalar || point -> the key pair, or NULL. */
+static EVP_PKEY *otsk_raw(const uint8_t *p, size_t n)
+{
+    if (n < 3)
+        return NULL;
+    size_t cl = p[1];
+    if (cl == 0 || cl > SMDP_EC_CURVE_MAX || n < 3 + cl)
+        return NULL;
+    char curve[SMDP_EC_CURVE_MAX + 1];
+    memcpy(curve, p + 2, cl);
+    curve[cl] = '\0';
+    size_t dl = p[2 + cl];
+    if (strlen(curve) != cl || dl == 0 || n <= 3 + cl + dl)
+        return NULL;
+    const uint8_t *d = p + 3 + cl;
+    EVP_PKEY *key = smdp_eckey_from_priv(curve, d, dl, d + dl, n - (3 + cl + dl));
+    /* the point is taken as given: it must be the scalar's (a rebind is rare, the check is cheap there) */
+    EVP_PKEY_CTX *c = key ? EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) : NULL;
+    if (!c || EVP_PKEY_pairwise_check(c) != 1) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    EVP_PKEY_CTX_free(c);
+    return key;
 }
 
 int smdp_otsk_unseal(const smdp_mkey *mk, const char *iccid, const uint8_t *blob, size_t len, EVP_PKEY **key)
@@ -248,7 +291,11 @@ int smdp_otsk_unseal(const smdp_mkey *mk, const char *iccid, const uint8_t *blob
     if (!der)
         return SMDP_BPP_ENOMEM;
     int rc = smdp_unseal(mk, "otsk", iccid, blob, len, der, cap, &dlen);
-    if (rc == SMDP_BPP_OK) {
+    if (rc == SMDP_BPP_OK && dlen > 0 && der[0] == OTSK_RAW) {
+        *key = otsk_raw(der, dlen);
+        if (!*key)
+            rc = SMDP_BPP_ESEAL;
+    } else if (rc == SMDP_BPP_OK) {
         const uint8_t *p = der;
         *key = d2i_PrivateKey(EVP_PKEY_EC, NULL, &p, (long)dlen);
         if (!*key || p != der + dlen) {

@@ -110,9 +110,13 @@ void smdp_ppp_free(smdp_ppp *p);
 
 /* ---- one-time key pair kept for a retry ---- */
 
-/* Seals the private key (DER) for ("otsk", iccid); *blob is malloc'd. */
+/* Seals the EC key pair for ("otsk", iccid); *blob is malloc'd.  Sealed
+ * form: 02 || len || curve name || len || private scalar || public point
+ * (smdp_default/eckey.h): 144 octets with the blob overhead for a 256-bit
+ * curve. */
 int smdp_otsk_seal(const smdp_mkey *mk, const char *iccid, EVP_PKEY *key, uint8_t **blob, size_t *len);
-/* Restores it; *key is owned by the caller (EVP_PKEY_free). */
+/* Restores it (also from the ECPrivateKey DER that earlier versions sealed);
+ * *key is owned by the caller (EVP_PKEY_free). */
 int smdp_otsk_unseal(const smdp_mkey *mk, const char *iccid, const uint8_t *blob, size_t len, EVP_PKEY **key);
 
 /* ---- StoreMetadataRequest (BF25) ---- */

@@ -17,6 +17,8 @@
 #include "smdp_default/profile.h"
 #include "tests/unit/ut.h"
 
+#define OTSK_RAW_TAG 0x02 /* first octet of a sealed raw one-time key (bpp.h) */
+
 /* SGP.26 test EID 89049032123451234512345678901235 */
 static const uint8_t EID[16] = {0x89, 0x04, 0x90, 0x32, 0x12, 0x34, 0x51, 0x23,
                                 0x45, 0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x35};
@@ -514,6 +516,83 @@ static void test_retry_same_binding(void)
     free(upp);
 }
 
+/* Seals plaintext as an otSK blob would be. */
+static size_t seal_otsk(const smdp_mkey *mk, const char *iccid, const uint8_t *pt, size_t n, uint8_t *out)
+{
+    size_t len = 0;
+    UT_EQ(smdp_seal(mk, "otsk", iccid, pt, n, out, n + SMDP_SEAL_OVERHEAD, &len), 0);
+    return len;
+}
+
+static void test_otsk_forms(void)
+{
+    const char *iccid = "8901234567890123456";
+    smdp_mkey mk;
+    uint8_t k[SMDP_MKEY_LEN];
+    RAND_bytes(k, sizeof(k));
+    smdp_mkey_set(&mk, k);
+    static const char *const curves[] = {"prime256v1", "brainpoolP256r1"};
+    for (size_t i = 0; i < 2; i++) {
+        EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]), *back = NULL;
+        uint8_t *blob;
+        size_t blen;
+        UT_EQ(smdp_otsk_seal(&mk, iccid, key, &blob, &blen), 0);
+        /* 02 || len || curve || 20 || scalar || 65-octet point, in the sealed envelope */
+        UT_EQ(blen, SMDP_SEAL_OVERHEAD + 3 + strlen(curves[i]) + 32 + 65);
+        UT_EQ(smdp_otsk_unseal(&mk, iccid, blob, blen, &back), 0);
+        UT_EQ(EVP_PKEY_eq(key, back), 1);
+        EVP_PKEY_free(back);
+
+        /* what earlier versions sealed: ECPrivateKey DER */
+        uint8_t *der = NULL;
+        int dl = i2d_PrivateKey(key, &der);
+        uint8_t old[512];
+        size_t ol = seal_otsk(&mk, iccid, der, (size_t)dl, old);
+        UT_EQ(smdp_otsk_unseal(&mk, iccid, old, ol, &back), 0);
+        UT_EQ(EVP_PKEY_eq(key, back), 1);
+        EVP_PKEY_free(back);
+        OPENSSL_clear_free(der, (size_t)dl);
+
+        /* malformed raw forms, properly sealed: refused */
+        uint8_t pt[256];
+        size_t cap = sizeof(pt), n;
+        UT_EQ(smdp_unseal(&mk, "otsk", iccid, blob, blen, pt, cap, &n), 0);
+        size_t cl = strlen(curves[i]);
+        struct {
+            size_t off;
+            uint8_t val;
+            size_t len;
+        } bad[] = {
+            {1, 0, n},                      /* no curve name */
+            {1, (uint8_t)(n), n},           /* curve name past the end */
+            {2 + cl, 0, n},                 /* no scalar */
+            {2 + cl, (uint8_t)(n - cl), n}, /* scalar past the end */
+            {2, 'X', n},                    /* unknown curve */
+            {0, OTSK_RAW_TAG, 2},           /* truncated */
+            {0, OTSK_RAW_TAG, 3 + cl + 32}, /* no point */
+            {0, OTSK_RAW_TAG, n - 1},       /* point cut short */
+            {n - 1, pt[n - 1] ^ 1, n},      /* point off the curve */
+            {3 + cl, 0xFF, n},              /* scalar not matching the point */
+        };
+        for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            uint8_t m[256], sealed[512];
+            memcpy(m, pt, n);
+            m[bad[j].off] = bad[j].val;
+            size_t sl = seal_otsk(&mk, iccid, m, bad[j].len, sealed);
+            back = NULL;
+            int rc = smdp_otsk_unseal(&mk, iccid, sealed, sl, &back);
+            if (rc != SMDP_BPP_ESEAL)
+                fprintf(stderr, "    malformed form %zu accepted\n", j);
+            UT_EQ(rc, SMDP_BPP_ESEAL);
+            UT_CHECK(back == NULL);
+        }
+        OPENSSL_cleanse(pt, sizeof(pt));
+        free(blob);
+        EVP_PKEY_free(key);
+    }
+    smdp_mkey_wipe(&mk);
+}
+
 static void test_bad_inputs(void)
 {
     size_t len;
@@ -739,6 +818,7 @@ int main(void)
     UT_RUN(test_ts48);
     UT_RUN(test_sealed_ppk);
     UT_RUN(test_retry_same_binding);
+    UT_RUN(test_otsk_forms);
     UT_RUN(test_bad_inputs);
     UT_RUN(test_metadata);
     UT_RUN(test_seal);

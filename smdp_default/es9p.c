@@ -53,6 +53,7 @@
 #include "rsp/log.h"
 #include "rsp/sig.h"
 #include "smdp_default/call_impl.h"
+#include "smdp_default/eckey.h"
 
 #define MAX_AUTH_RESPONSE (32 * 1024)
 #define MAX_PREPARE_RESPONSE 4096
@@ -82,11 +83,11 @@ static const uint8_t *dup_bytes(smdp_call *c, const uint8_t *p, size_t n)
     return rsp_arena_memdup(c->a, p, n ? n : 1);
 }
 
-/* PK.EUICC kept with the session (owned by the caller), or NULL. */
+/* PK.EUICC kept with the session (owned by the caller), or NULL; usually still cached from the
+ * session's AuthenticateClient (smdp_default/eckey.h). */
 static EVP_PKEY *session_key(const smdp_order *o)
 {
-    const unsigned char *p = o->euicc_pub;
-    return o->euicc_pub_len ? d2i_PUBKEY(NULL, &p, (long)o->euicc_pub_len) : NULL;
+    return o->euicc_point_len ? smdp_eckey_pub(o->euicc_curve, o->euicc_point, o->euicc_point_len) : NULL;
 }
 
 /* Session data kept with the order: 01 || len || SKI of the CI of the CERT.DPpb sent in
@@ -214,13 +215,13 @@ static rsp_status find_order(smdp_call *c, const sgp22_ctx_params1 *ctx, const c
 static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_resp *resp,
                         const rsp_txn_info *info, const rsp_euicc_identity *id)
 {
-    uint8_t *spki = NULL;
-    int spki_len = i2d_PUBKEY(id->pub, &spki);
-    const uint8_t *pub =
-        spki_len > 0 && spki_len <= SMDP_PUB_MAX ? dup_bytes(c, spki, (size_t)spki_len) : NULL;
-    OPENSSL_free(spki);
-    if (!pub)
+    uint8_t point[SMDP_EC_POINT_MAX];
+    size_t point_len;
+    char curve[SMDP_EC_CURVE_MAX + 1];
+    if (smdp_eckey_export_pub(id->pub, point, sizeof(point), &point_len, curve, sizeof(curve)) != 0)
         return fail(c, RSP_ST_INTERNAL, "PK.EUICC encoding");
+    /* the next calls of the session check signatures with this key */
+    smdp_eckey_remember(id->pub, curve, point, point_len);
     const sgp22_auth_resp_ok *ok = &resp->ok;
     const sgp22_ctx_params1 *ctx = &ok->euicc_signed1.ctx_params1;
     if (ctx->choice != 0 && ctx->choice != SGP22_CTX_COMMON_AUTH)
@@ -279,12 +280,14 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     op->eid = smdp_call_str(c, id->eid);
     op->tid = dup_bytes(c, c->tid, c->tid_len);
     op->tid_len = c->tid_len;
-    op->euicc_pub = pub;
-    op->euicc_pub_len = (size_t)spki_len;
+    op->euicc_point = dup_bytes(c, point, point_len);
+    op->euicc_point_len = point_len;
+    op->euicc_curve = smdp_call_str(c, curve);
     op->smdp_sig2 = dup_bytes(c, sig2, sizeof(sig2));
     op->session_data = dup_bytes(c, session, session_len);
     op->session_data_len = session_len;
-    if (!c->cert || !op->iccid || !op->eid || !op->tid || !op->smdp_sig2 || !op->session_data)
+    if (!c->cert || !op->iccid || !op->eid || !op->tid || !op->smdp_sig2 || !op->session_data ||
+        !op->euicc_point || !op->euicc_curve)
         return fail(c, RSP_ST_INTERNAL, "out of memory");
     c->step = STEP_OP;
     return SMDP_CALL_OP;

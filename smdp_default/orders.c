@@ -1,11 +1,13 @@
 #include "smdp_default/orders.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "order.pb-c.h"
 
@@ -29,6 +31,21 @@ const char *smdp_state_name(smdp_state s)
     static const char *const names[] = {"?",        "Available",  "Allocated", "Linked", "Confirmed",
                                         "Released", "Downloaded", "Installed", "Error",  "Unavailable"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up on every use. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md;
 }
 
 static bool state_valid(int s)
@@ -108,6 +125,20 @@ static int copy_bin(uint8_t *dst, size_t cap, size_t *len, const ProtobufCBinary
     return 0;
 }
 
+/* A record written before euicc_point existed keeps PK.EUICC as SubjectPublicKeyInfo DER. */
+static int legacy_pub(smdp_order *o, const ProtobufCBinaryData *spki)
+{
+    const unsigned char *p = spki->data;
+    EVP_PKEY *k = spki->len <= 1024 ? d2i_PUBKEY(NULL, &p, (long)spki->len) : NULL;
+    int rc = k && p == spki->data + spki->len &&
+                     smdp_eckey_export_pub(k, o->euicc_point, sizeof(o->euicc_point), &o->euicc_point_len,
+                                           o->euicc_curve, sizeof(o->euicc_curve)) == 0
+                 ? 0
+                 : -1;
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 static int order_decode(const MDB_val *v, smdp_order *o)
 {
     Smdp__Profile *p = smdp__profile__unpack(NULL, v->mv_size, v->mv_data);
@@ -127,7 +158,10 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
               copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
               copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid) ||
-              copy_bin(o->euicc_pub, sizeof(o->euicc_pub), &o->euicc_pub_len, &p->euicc_pub) ||
+              copy_bin(o->euicc_point, sizeof(o->euicc_point), &o->euicc_point_len, &p->euicc_point) ||
+              copy_str(o->euicc_curve, sizeof(o->euicc_curve), p->euicc_curve) ||
+              (o->euicc_point_len != 0) != (o->euicc_curve[0] != '\0') ||
+              (!o->euicc_point_len && p->euicc_pub.len && legacy_pub(o, &p->euicc_pub)) ||
               (p->smdp_signature2.len != 0 && p->smdp_signature2.len != SMDP_SIG_LEN) ||
               copy_bin(o->smdp_sig2, sizeof(o->smdp_sig2), NULL, &p->smdp_signature2) ||
               copy_bin(o->session_data, sizeof(o->session_data), &o->session_data_len, &p->session_data);
@@ -203,7 +237,8 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     p.ppp_len = o->ppp_len;
     p.ppp_segments = o->ppp_segments;
     p.session_tid = bin(o->session_tid, o->session_tid_len);
-    p.euicc_pub = bin(o->euicc_pub, o->euicc_pub_len);
+    p.euicc_point = bin(o->euicc_point, o->euicc_point_len);
+    p.euicc_curve = (char *)o->euicc_curve;
     p.smdp_signature2 = bin(o->smdp_sig2, o->has_smdp_sig2 ? SMDP_SIG_LEN : 0);
     p.session_data = bin(o->session_data, o->session_data_len);
     p.expired = o->expired;
@@ -393,8 +428,9 @@ static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
     memset(&o->binding, 0, sizeof(o->binding));
     memset(o->session_tid, 0, sizeof(o->session_tid));
     o->session_tid_len = 0;
-    memset(o->euicc_pub, 0, sizeof(o->euicc_pub));
-    o->euicc_pub_len = 0;
+    memset(o->euicc_point, 0, sizeof(o->euicc_point));
+    o->euicc_point_len = 0;
+    memset(o->euicc_curve, 0, sizeof(o->euicc_curve));
     memset(o->smdp_sig2, 0, sizeof(o->smdp_sig2));
     o->has_smdp_sig2 = false;
     memset(o->session_data, 0, sizeof(o->session_data));
@@ -599,8 +635,8 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     copy_str(a->eid, sizeof(a->eid), eid);
     a->has_cc = op->confirmation_code && *op->confirmation_code;
     memset(a->cc_hash, 0, sizeof(a->cc_hash));
-    if (a->has_cc && EVP_Digest(op->confirmation_code, strlen(op->confirmation_code), a->cc_hash, NULL,
-                                EVP_sha256(), NULL) != 1)
+    if (a->has_cc && (!sha256() || EVP_Digest(op->confirmation_code, strlen(op->confirmation_code),
+                                              a->cc_hash, NULL, sha256(), NULL) != 1))
         return EIO;
     a->cc_attempts = 0;
     copy_str(a->smds_address, sizeof(a->smds_address), op->smds_address);
@@ -690,9 +726,11 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_ORDER_EXPIRED);
     if (b->download_attempts >= s->cfg.download_max_attempts)
         return terminate(t, s, op, RSP_ST_DOWNLOAD_RETRIES);
-    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX || op->euicc_pub_len > SMDP_PUB_MAX ||
-        (op->euicc_pub_len && !op->euicc_pub) || op->session_data_len > SMDP_SESSION_DATA_MAX ||
-        (op->session_data_len && !op->session_data))
+    bool has_pub = op->euicc_point_len != 0;
+    if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX ||
+        op->euicc_point_len > SMDP_EC_POINT_MAX || (has_pub && !op->euicc_point) ||
+        (has_pub && (!op->euicc_curve || !*op->euicc_curve || strlen(op->euicc_curve) > SMDP_EC_CURVE_MAX)) ||
+        op->session_data_len > SMDP_SESSION_DATA_MAX || (op->session_data_len && !op->session_data))
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
@@ -703,10 +741,13 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     a->download_attempts++;
     memcpy(a->session_tid, op->tid, op->tid_len);
     a->session_tid_len = op->tid_len;
-    memset(a->euicc_pub, 0, sizeof(a->euicc_pub));
-    if (op->euicc_pub_len)
-        memcpy(a->euicc_pub, op->euicc_pub, op->euicc_pub_len);
-    a->euicc_pub_len = op->euicc_pub_len;
+    memset(a->euicc_point, 0, sizeof(a->euicc_point));
+    memset(a->euicc_curve, 0, sizeof(a->euicc_curve));
+    if (has_pub) {
+        memcpy(a->euicc_point, op->euicc_point, op->euicc_point_len);
+        copy_str(a->euicc_curve, sizeof(a->euicc_curve), op->euicc_curve);
+    }
+    a->euicc_point_len = op->euicc_point_len;
     a->has_smdp_sig2 = op->smdp_sig2 != NULL;
     memset(a->smdp_sig2, 0, sizeof(a->smdp_sig2));
     if (op->smdp_sig2)
@@ -748,7 +789,7 @@ static int op_check_cc(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     /* hashCc = SHA-256(SHA-256(CC) || transactionId) */
     uint8_t want[SMDP_CC_HASH_LEN];
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+    int ok = c && sha256() && EVP_DigestInit_ex(c, sha256(), NULL) == 1 &&
              EVP_DigestUpdate(c, b->cc_hash, sizeof(b->cc_hash)) == 1 &&
              EVP_DigestUpdate(c, op->tid, op->tid_len) == 1 && EVP_DigestFinal_ex(c, want, NULL) == 1;
     EVP_MD_CTX_free(c);

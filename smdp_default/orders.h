@@ -58,6 +58,7 @@
 #include "rsp/db.h"
 #include "rsp/status.h"
 #include "smdp_default/bpp.h"
+#include "smdp_default/eckey.h"
 #include "smdp_default/profile.h"
 
 /* Where a state directory keeps things. */
@@ -75,7 +76,6 @@
 #define SMDP_OTPK_LEN 65
 #define SMDP_OTSK_BLOB_MAX 256
 #define SMDP_CC_HASH_LEN 32
-#define SMDP_PUB_MAX 128          /* SubjectPublicKeyInfo DER of a 256-bit EC key, with room */
 #define SMDP_SESSION_DATA_MAX 256 /* opaque session state of the ES9+ service */
 
 typedef enum smdp_state {
@@ -129,9 +129,10 @@ typedef struct smdp_order {
     uint32_t ppp_segments;
     uint8_t session_tid[SMDP_TID_MAX];
     size_t session_tid_len;
-    uint8_t euicc_pub[SMDP_PUB_MAX]; /* PK.EUICC.ECDSA of the session (SPKI DER) */
-    size_t euicc_pub_len;            /* 0 when no session */
-    uint8_t smdp_sig2[SMDP_SIG_LEN]; /* smdpSignature2 of the session */
+    uint8_t euicc_point[SMDP_EC_POINT_MAX];  /* PK.EUICC.ECDSA of the session: encoded point */
+    size_t euicc_point_len;                  /* 0 when no session */
+    char euicc_curve[SMDP_EC_CURVE_MAX + 1]; /* its curve (smdp_default/eckey.h), "" when none */
+    uint8_t smdp_sig2[SMDP_SIG_LEN];         /* smdpSignature2 of the session */
     bool has_smdp_sig2;
     uint8_t session_data[SMDP_SESSION_DATA_MAX]; /* the service's own state of the session (opaque) */
     size_t session_data_len;
@@ -177,7 +178,8 @@ typedef enum smdp_op_kind {
                                 smds_address?, root_smds_address?; out: after.matching_id */
     SMDP_OP_CANCEL_ORDER,    /* in: owner, iccid, final_state, eid?, matching_id? */
     SMDP_OP_RELEASE_PROFILE, /* in: owner, iccid */
-    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_pub?, smdp_sig2?, session_data? */
+    SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_point + euicc_curve?, smdp_sig2?,
+                                session_data? */
     SMDP_OP_CHECK_CC,        /* in: iccid, tid, hash_cc? */
     SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
     SMDP_OP_INSTALL_RESULT,  /* in: iccid, tid (of the BPP), ok */
@@ -216,8 +218,9 @@ typedef struct smdp_op {
     smdp_state final_state; /* CANCEL_ORDER: AVAILABLE or UNAVAILABLE */
     const uint8_t *tid;     /* transactionId, 1..16 octets */
     size_t tid_len;
-    const uint8_t *euicc_pub; /* DOWNLOAD_START: PK.EUICC.ECDSA, SPKI DER (<= SMDP_PUB_MAX) */
-    size_t euicc_pub_len;
+    const uint8_t *euicc_point; /* DOWNLOAD_START: PK.EUICC.ECDSA point (<= SMDP_EC_POINT_MAX) */
+    size_t euicc_point_len;
+    const char *euicc_curve;   /* DOWNLOAD_START: its curve, with a point */
     const uint8_t *smdp_sig2;  /* DOWNLOAD_START: smdpSignature2, SMDP_SIG_LEN octets */
     const uint8_t *hash_cc;    /* 32 octets from euiccSigned2, NULL when absent */
     const uint8_t *euicc_otpk; /* 65 octets */

@@ -8,7 +8,9 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
+#include "order.pb-c.h"
 #include "tests/unit/ut.h"
 
 #define T0 1700000000u
@@ -697,6 +699,113 @@ static void test_restart(void)
     teardown();
 }
 
+/* ---- PK.EUICC of the session ---- */
+
+static rsp_status start_with_key(const char *iccid, const uint8_t *tid, const uint8_t *pt, size_t n,
+                                 const char *curve, smdp_order *after)
+{
+    smdp_op *op = op_new(SMDP_OP_DOWNLOAD_START, T0 + 4);
+    op->iccid = iccid;
+    op->eid = EID_A;
+    op->tid = tid;
+    op->tid_len = 16;
+    op->euicc_point = pt;
+    op->euicc_point_len = n;
+    op->euicc_curve = curve;
+    return run(op, after);
+}
+
+typedef struct rewrite {
+    const char *iccid;
+    const uint8_t *spki;
+    size_t spki_len;
+} rewrite;
+
+/* Turns a stored record into one written before euicc_point existed: PK.EUICC as SPKI DER in field 24.
+ * "profile" is the store's first database. */
+static int to_legacy(rsp_db_wtxn *t, void *arg)
+{
+    const rewrite *rw = arg;
+    MDB_dbi dbi = rsp_db_dbi(smdp_orders_env(g_o), 0);
+    rsp_key k;
+    rsp_key_init(&k);
+    rsp_key_str(&k, rw->iccid);
+    MDB_val v;
+    int rc = rsp_db_get(rsp_db_wtxn_txn(t), dbi, &k, &v);
+    if (rc)
+        return rc;
+    Smdp__Profile *p = smdp__profile__unpack(NULL, v.mv_size, v.mv_data);
+    if (!p)
+        return MDB_CORRUPTED;
+    char *curve = p->euicc_curve;
+    uint8_t *pub = p->euicc_pub.data;
+    p->euicc_point.len = 0;
+    p->euicc_curve = "";
+    p->euicc_pub.data = (uint8_t *)rw->spki;
+    p->euicc_pub.len = rw->spki_len;
+    size_t n = smdp__profile__get_packed_size(p);
+    uint8_t *dst = rsp_db_reserve(t, dbi, &k, n, 0);
+    if (dst)
+        smdp__profile__pack(p, dst);
+    /* free_unpacked frees what unpack allocated: put those pointers back */
+    p->euicc_pub.data = pub;
+    p->euicc_curve = curve;
+    smdp__profile__free_unpacked(p, NULL);
+    return dst ? 0 : rsp_db_wtxn_err(t);
+}
+
+static void test_session_key(void)
+{
+    setup();
+    const char *ic = "8900000000000000000";
+    released(ic, NULL, NULL);
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "brainpoolP256r1");
+    uint8_t pt[SMDP_EC_POINT_MAX], tid[16];
+    size_t n;
+    char curve[SMDP_EC_CURVE_MAX + 1];
+    UT_EQ(smdp_eckey_export_pub(key, pt, sizeof(pt), &n, curve, sizeof(curve)), 0);
+    RAND_bytes(tid, sizeof(tid));
+
+    /* a point needs its curve */
+    UT_EQ(start_with_key(ic, tid, pt, n, NULL, NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(start_with_key(ic, tid, pt, n, "", NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(start_with_key(ic, tid, pt, SMDP_EC_POINT_MAX + 1, curve, NULL), RSP_ST_INVALID_FIELD);
+    smdp_order a, got;
+    UT_EQ(start_with_key(ic, tid, pt, n, curve, &a), RSP_OK);
+    UT_CHECK(a.euicc_point_len == n && !memcmp(a.euicc_point, pt, n) && !strcmp(a.euicc_curve, curve));
+    UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &got), RSP_OK);
+    UT_CHECK(got.euicc_point_len == n && !memcmp(got.euicc_point, pt, n));
+    UT_CHECK(!strcmp(got.euicc_curve, "brainpoolP256r1"));
+
+    /* a record of an earlier version reads the same */
+    uint8_t *spki = NULL;
+    int sl = i2d_PUBKEY(key, &spki);
+    rewrite rw = {ic, spki, (size_t)sl};
+    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    memset(&got, 0, sizeof(got));
+    UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &got), RSP_OK);
+    UT_CHECK(got.euicc_point_len == n && !memcmp(got.euicc_point, pt, n));
+    UT_CHECK(!strcmp(got.euicc_curve, "brainpoolP256r1"));
+    /* and is written in the new form at its next change */
+    uint8_t otpk[65];
+    RAND_bytes(otpk, sizeof(otpk));
+    UT_EQ(delivered(ic, tid, otpk, "BPP", &a), RSP_OK);
+    UT_CHECK(a.euicc_point_len == n && !memcmp(a.euicc_point, pt, n) && !strcmp(a.euicc_curve, curve));
+    UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_OK);
+    UT_CHECK(got.euicc_point_len == n && !memcmp(got.euicc_point, pt, n));
+    /* a legacy key that does not decode is a corrupt record */
+    spki[sl - 1] ^= 0xFF;
+    spki[sl - 2] ^= 0xFF;
+    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_ST_INTERNAL);
+    rw.spki_len = 3;
+    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_ST_INTERNAL);
+    OPENSSL_free(spki);
+    EVP_PKEY_free(key);
+    teardown();
+}
+
 /* ---- concurrency ---- */
 
 #define THREADS 16
@@ -1021,6 +1130,7 @@ int main(void)
     UT_RUN(test_activation_code_flow);
     UT_RUN(test_cancel_order);
     UT_RUN(test_restart);
+    UT_RUN(test_session_key);
     UT_RUN(test_concurrent);
     UT_RUN(test_submit);
     UT_RUN(test_events_and_hooks);

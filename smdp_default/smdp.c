@@ -13,6 +13,7 @@
 #include "rsp/config.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
+#include "smdp_default/eckey.h"
 
 #define MAX_OPERATORS 1024
 #define MAX_CNS 16
@@ -699,6 +700,8 @@ void smdp_free(smdp_t *x)
     rsp_txn_keyring_wipe(&x->keyring);
     smdp_mkey_wipe(&x->mk);
     rsp_snapshot_destroy(&x->trust);
+    /* the session keys cached by the calls */
+    smdp_eckey_forget();
     free(x->fqdn);
     free(x->host_id);
     free(x->operators_file);
