@@ -399,6 +399,13 @@ size_t rsp_config_split_list(char *s, const char **items, size_t max)
     return n;
 }
 
+size_t rsp_config_list(const rsp_config_t *cfg, const char *key, char **copy, const char **items, size_t max)
+{
+    const char *v = rsp_config_str(cfg, key);
+    *copy = strdup(v ? v : "");
+    return *copy ? rsp_config_split_list(*copy, items, max) : 0;
+}
+
 const char *rsp_config_str(const rsp_config_t *cfg, const char *key)
 {
     const struct entry *e = get(cfg, key, RSP_CFG_STR);

@@ -68,6 +68,10 @@ size_t rsp_config_size(const rsp_config_t *cfg, const char *key);
  * spaces and tabs removed; empty items are skipped and items past max ignored.  Returns the count. */
 size_t rsp_config_split_list(char *s, const char **items, size_t max);
 
+/* Splits the comma-separated string setting key the same way, in a copy (*copy, which the caller frees;
+ * NULL when out of memory, then 0 items). */
+size_t rsp_config_list(const rsp_config_t *cfg, const char *key, char **copy, const char **items, size_t max);
+
 /* A malloc'd copy of n strings (NULL-terminated as well), for settings kept past the configuration's
  * lifetime; NULL when out of memory.  Free with rsp_config_list_free(v, n), which accepts NULL. */
 char **rsp_config_list_copy(const char *const *v, size_t n);

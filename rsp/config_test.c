@@ -240,6 +240,26 @@ static void test_list_copy(void)
     rsp_config_list_free(NULL, 0);
 }
 
+static void test_config_list(void)
+{
+    static const rsp_config_key_t keys[] = {
+        {"a", "files", RSP_CFG_STR, " x.pem , ,y.pem,", 0, 0, "files"},
+    };
+    char err[256];
+    rsp_config_t *cfg = rsp_config_new();
+    UT_EQ(rsp_config_declare(cfg, keys, 1, err, sizeof(err)), 0);
+    char *copy;
+    const char *items[4];
+    UT_EQ(rsp_config_list(cfg, "a.files", &copy, items, 4), 2);
+    UT_CHECK(!strcmp(items[0], "x.pem") && !strcmp(items[1], "y.pem"));
+    free(copy);
+    UT_EQ(rsp_config_list(cfg, "a.files", &copy, items, 1), 1); /* capped at max */
+    free(copy);
+    UT_EQ(rsp_config_list(cfg, "a.missing", &copy, items, 4), 0); /* undeclared: empty */
+    free(copy);
+    rsp_config_free(cfg);
+}
+
 int main(void)
 {
     UT_RUN(test_defaults);
@@ -249,5 +269,6 @@ int main(void)
     UT_RUN(test_args);
     UT_RUN(test_split_list);
     UT_RUN(test_list_copy);
+    UT_RUN(test_config_list);
     return ut_finish();
 }

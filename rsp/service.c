@@ -1,6 +1,8 @@
 /* rsp/service.c - see service.h. */
 #include "rsp/service.h"
 
+#include "rsp/log.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,8 @@ enum {
     K_S2S_KEY,
     K_S2S_CA,
     K_S2S_PLAIN,
+    K_LOG_FILE,
+    K_LOG_LEVEL,
     K_COUNT
 };
 
@@ -61,6 +65,9 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
                   "trusted client CA files (PEM), comma-separated"},
     [K_S2S_PLAIN] = {"s2s", "plain_http", RSP_CFG_BOOL, "false", 0, 0,
                      "serve plain HTTP (tests only; routes then answer 403)"},
+    [K_LOG_FILE] = {"log", "file", RSP_CFG_STR, "-", 0, 0,
+                    "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
+    [K_LOG_LEVEL] = {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
 };
 
 struct rsp_service {
@@ -142,6 +149,28 @@ static int write_port_file(rsp_service_t *svc, const char *path)
             (unsigned)rsp_http_listener_port(svc->http, svc->s2s));
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int rsp_service_open_log(rsp_service_t *svc)
+{
+    const char *level = rsp_config_str(svc->cfg, "log.level");
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    int found = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(level, names[i]) == 0)
+            found = i;
+    if (found < 0) {
+        fprintf(stderr, "%s: log.level must be debug, info, warn or error\n", svc->def->name);
+        return -1;
+    }
+    rsp_log_set_service(svc->def->name);
+    rsp_log_set_level((enum rsp_log_level)found);
+    if (rsp_log_open(rsp_config_str(svc->cfg, "log.file")) != 0) {
+        fprintf(stderr, "%s: cannot open log file %s\n", svc->def->name,
+                rsp_config_str(svc->cfg, "log.file"));
         return -1;
     }
     return 0;

@@ -16,6 +16,7 @@
  *   [device] address [127.0.0.1]  port  cert [""=tls.cert]  key [""=tls.key]  plain_http [false]
  *   [s2s]    address [127.0.0.1]  port  cert  key  client_ca [state/tls/ca.crt] (comma-separated PEM
  *            files)  plain_http [false]
+ *   [log]    file [- = stderr]  level [info]: see rsp_service_open_log
  * plain_http is for tests only: no TLS, hence no peer identity on s2s (its routes then answer 403).
  *
  * Exit status of rsp_service_main(): 0 after a graceful stop (or --help), 2 for a configuration error,
@@ -63,5 +64,9 @@ int rsp_service_device(rsp_service_t *svc); /* listener index of "device" */
 int rsp_service_s2s(rsp_service_t *svc);    /* listener index of "s2s" */
 const char *rsp_service_state_dir(rsp_service_t *svc);
 void *rsp_service_ctx(rsp_service_t *svc);
+
+/* Applies log.level and (re)opens log.file, with the service name in every line; for setup and reload.
+ * 0, or -1 after telling stderr why (a bad level, a file that cannot be opened). */
+int rsp_service_open_log(rsp_service_t *svc);
 
 #endif

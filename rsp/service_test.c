@@ -62,6 +62,8 @@ static int on_ping(h2o_req_t *req, void *ctx)
 static int setup(rsp_service_t *svc)
 {
     atomic_fetch_add(&setups, 1);
+    if (rsp_service_open_log(svc) != 0)
+        return -1;
     UT_CHECK(rsp_service_device(svc) == 0 && rsp_service_s2s(svc) == 1);
     UT_CHECK(strstr(rsp_service_state_dir(svc), "/state/svc") != NULL);
     UT_CHECK(strcmp(rsp_config_str(rsp_service_config(svc), "svc.greeting"), "hi") == 0);
@@ -127,6 +129,13 @@ static void test_exit_statuses(void)
     int before = atomic_load(&setups);
     UT_EQ(run(3, nocert), 1);
     UT_EQ(atomic_load(&setups), before); /* listeners fail before setup */
+
+    /* the common log keys: a level that is none of the four fails setup */
+    snprintf(state, sizeof(state), "--server.state_dir=%s/state/svc-log", dir);
+    char *badlevel[] = {"svc", state, "--log.level=loud", "--device.plain_http", "--s2s.plain_http", NULL};
+    before = atomic_load(&setups);
+    UT_EQ(run(5, badlevel), 1);
+    UT_EQ(atomic_load(&setups), before + 1);
 }
 
 static void *service_thread(void *arg)

@@ -68,54 +68,12 @@ static const rsp_config_key_t keys[] = {
     {"outbox", "lease", RSP_CFG_INT, "120", 5, 86400, "seconds one attempt owns its item (above timeout_ms)"},
     {"outbox", "smds_unavailable_after", RSP_CFG_INT, "300", 1, 86400,
      "seconds of failed calls after which ConfirmOrder refuses that SM-DS with 8.9/5.1"},
-    {"log", "file", RSP_CFG_STR, "-", 0, 0, "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
-    {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
 };
 
 static struct app {
     smdp_t *x;
     rsp_metrics *metrics;
 } app;
-
-/* Splits a comma-separated list (in a copy the caller frees) into trimmed items. */
-static size_t split(const char *s, char **copy, const char **items, size_t max)
-{
-    *copy = strdup(s ? s : "");
-    size_t n = 0;
-    if (!*copy)
-        return 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(*copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = 0;
-        if (*tok && n < max)
-            items[n++] = tok;
-    }
-    return n;
-}
-
-static int set_log(const rsp_config_t *cfg)
-{
-    const char *level = rsp_config_str(cfg, "log.level");
-    static const char *names[] = {"debug", "info", "warn", "error"};
-    int found = -1;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(level, names[i]) == 0)
-            found = i;
-    if (found < 0) {
-        fprintf(stderr, "smdp-default: log.level must be debug, info, warn or error\n");
-        return -1;
-    }
-    rsp_log_set_level((enum rsp_log_level)found);
-    if (rsp_log_open(rsp_config_str(cfg, "log.file")) != 0) {
-        fprintf(stderr, "smdp-default: cannot open log file %s\n", rsp_config_str(cfg, "log.file"));
-        return -1;
-    }
-    return 0;
-}
 
 static const char *or_default(const char *v, const char *def)
 {
@@ -125,17 +83,16 @@ static const char *or_default(const char *v, const char *def)
 static int setup(rsp_service_t *svc)
 {
     const rsp_config_t *cfg = rsp_service_config(svc);
-    rsp_log_set_service("smdp-default");
-    if (set_log(cfg) != 0)
+    if (rsp_service_open_log(svc) != 0)
         return -1;
     char *copies[6];
     const char *ci[MAX_LIST], *ac[MAX_LIST], *ak[MAX_LIST], *pc[MAX_LIST], *pk[MAX_LIST], *allowed[MAX_LIST];
-    size_t nci = split(rsp_config_str(cfg, "smdp.ci"), &copies[0], ci, MAX_LIST);
-    size_t nac = split(rsp_config_str(cfg, "smdp.auth_cert"), &copies[1], ac, MAX_LIST);
-    size_t nak = split(rsp_config_str(cfg, "smdp.auth_key"), &copies[2], ak, MAX_LIST);
-    size_t npc = split(rsp_config_str(cfg, "smdp.pb_cert"), &copies[3], pc, MAX_LIST);
-    size_t npk = split(rsp_config_str(cfg, "smdp.pb_key"), &copies[4], pk, MAX_LIST);
-    size_t nallowed = split(rsp_config_str(cfg, "smdp.smds_allowed"), &copies[5], allowed, MAX_LIST);
+    size_t nci = rsp_config_list(cfg, "smdp.ci", &copies[0], ci, MAX_LIST);
+    size_t nac = rsp_config_list(cfg, "smdp.auth_cert", &copies[1], ac, MAX_LIST);
+    size_t nak = rsp_config_list(cfg, "smdp.auth_key", &copies[2], ak, MAX_LIST);
+    size_t npc = rsp_config_list(cfg, "smdp.pb_cert", &copies[3], pc, MAX_LIST);
+    size_t npk = rsp_config_list(cfg, "smdp.pb_key", &copies[4], pk, MAX_LIST);
+    size_t nallowed = rsp_config_list(cfg, "smdp.smds_allowed", &copies[5], allowed, MAX_LIST);
     const char *state = rsp_service_state_dir(svc);
     char store_dir[4096], secret[4096], mkey[4096];
     snprintf(store_dir, sizeof(store_dir), "%s/%s", state, SMDP_STATE_DB);

@@ -45,8 +45,6 @@ static const rsp_config_key_t keys[] = {
     {"root", "ca", RSP_CFG_STR, "", 0, 0, "CA certificates (PEM) that issued the root's TLS certificate"},
     {"root", "threads", RSP_CFG_INT, "4", 1, 64, "client threads towards the root"},
     {"root", "timeout_ms", RSP_CFG_INT, "5000", 100, 600000, "timeout of one call to the root"},
-    {"log", "file", RSP_CFG_STR, "-", 0, 0, "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
-    {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
 };
 
 static struct app {
@@ -54,45 +52,17 @@ static struct app {
     rsp_metrics *metrics;
 } app;
 
-/* Splits a comma-separated list (in a copy the caller frees) into trimmed items. */
-static size_t split(const char *s, char **copy, const char **items, size_t max)
-{
-    *copy = strdup(s ? s : "");
-    return *copy ? rsp_config_split_list(*copy, items, max) : 0;
-}
-
-static int set_log(const rsp_config_t *cfg)
-{
-    const char *level = rsp_config_str(cfg, "log.level");
-    static const char *names[] = {"debug", "info", "warn", "error"};
-    int found = -1;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(level, names[i]) == 0)
-            found = i;
-    if (found < 0) {
-        fprintf(stderr, "smds: log.level must be debug, info, warn or error\n");
-        return -1;
-    }
-    rsp_log_set_level((enum rsp_log_level)found);
-    if (rsp_log_open(rsp_config_str(cfg, "log.file")) != 0) {
-        fprintf(stderr, "smds: cannot open log file %s\n", rsp_config_str(cfg, "log.file"));
-        return -1;
-    }
-    return 0;
-}
-
 static int setup(rsp_service_t *svc)
 {
     const rsp_config_t *cfg = rsp_service_config(svc);
-    rsp_log_set_service("smds");
-    if (set_log(cfg) != 0)
+    if (rsp_service_open_log(svc) != 0)
         return -1;
     char *ci_copy, *cert_copy, *key_copy, *peers_copy;
     const char *ci[MAX_LIST], *certs[MAX_LIST], *keys_[MAX_LIST], *peers[MAX_LIST];
-    size_t nci = split(rsp_config_str(cfg, "smds.ci"), &ci_copy, ci, MAX_LIST);
-    size_t ncert = split(rsp_config_str(cfg, "smds.auth_cert"), &cert_copy, certs, MAX_LIST);
-    size_t nkey = split(rsp_config_str(cfg, "smds.auth_key"), &key_copy, keys_, MAX_LIST);
-    size_t npeers = split(rsp_config_str(cfg, "smds.es15_peers"), &peers_copy, peers, MAX_LIST);
+    size_t nci = rsp_config_list(cfg, "smds.ci", &ci_copy, ci, MAX_LIST);
+    size_t ncert = rsp_config_list(cfg, "smds.auth_cert", &cert_copy, certs, MAX_LIST);
+    size_t nkey = rsp_config_list(cfg, "smds.auth_key", &key_copy, keys_, MAX_LIST);
+    size_t npeers = rsp_config_list(cfg, "smds.es15_peers", &peers_copy, peers, MAX_LIST);
     char store_dir[4096], secret[4096];
     const char *state = rsp_service_state_dir(svc);
     snprintf(store_dir, sizeof(store_dir), "%s/events", state);
@@ -192,7 +162,7 @@ static void teardown(rsp_service_t *svc)
 static int reload(rsp_service_t *svc)
 {
     char err[512];
-    if (set_log(rsp_service_config(svc)) != 0)
+    if (rsp_service_open_log(svc) != 0)
         return -1;
     if (smds_reload(app.x, err, sizeof(err)) != 0) {
         rsp_log(RSP_LOG_ERROR, "reload: %s (keeping the previous certificates)", err);
