@@ -567,19 +567,51 @@ static void json_tls(jw *w, const load_tls_info *t)
 
 /* CPU time in the window: the server's, ours, and everyone else's (other
  * load on the machine makes rates and latencies lower, not CPU per op). */
+static double per_op_us(double cpu_s, uint64_t n)
+{
+    return cpu_s >= 0 && n > 0 ? cpu_s * 1e6 / (double)n : NAN;
+}
+
+static double run_rate(const load_result *r)
+{
+    return r->secs > 0 ? (double)r->ok / r->secs : 0;
+}
+
 static void json_cpu(jw *w, const load_result *r, const char *per_name)
 {
     jw_num(w, "server_cpu_s", r->server_cpu_s);
-    jw_num(w, per_name, r->server_cpu_s >= 0 && r->ok ? r->server_cpu_s * 1e6 / (double)r->ok : NAN);
+    jw_num(w, per_name, per_op_us(r->server_cpu_s, r->ok));
     jw_num(w, "client_cpu_s", r->client_cpu_s);
     jw_num(w, "client_cpu_us_per_op", r->ok ? r->client_cpu_s * 1e6 / (double)r->ok : NAN);
     double others = r->machine_cpu_s - r->client_cpu_s - (r->server_cpu_s > 0 ? r->server_cpu_s : 0);
     jw_num(w, "other_processes_cpu_s", r->machine_cpu_s >= 0 ? (others > 0 ? others : 0) : NAN);
 }
 
-static double per_op_us(double cpu_s, uint64_t n)
+/* What every load phase reports, in this order: "<count_key>", errors, the first one, the duration (when
+ * with_duration), the wait for a quiet machine, "<count_key>_per_s", latency and CPU ("<per_key>"). */
+static void json_run(jw *w, const load_result *r, const bench_pcts *pc, double quiet, bool with_duration,
+                     const char *count_key, const char *per_key)
 {
-    return cpu_s >= 0 && n > 0 ? cpu_s * 1e6 / (double)n : NAN;
+    char rate_key[64];
+    snprintf(rate_key, sizeof(rate_key), "%s_per_s", count_key);
+    jw_int(w, count_key, (long long)r->ok);
+    jw_int(w, "errors", (long long)r->errors);
+    jw_str(w, "first_error", r->first_error[0] ? r->first_error : NULL);
+    if (with_duration)
+        jw_num(w, "duration_s", r->secs);
+    jw_num(w, "waited_for_quiet_s", quiet);
+    jw_num(w, rate_key, run_rate(r));
+    json_latency(w, pc);
+    json_cpu(w, r, per_key);
+}
+
+/* A phase whose load failed, erred or completed nothing fails the run (exit status 1). */
+static void check_run(ctx *c, const char *phase, int rc, const load_result *r)
+{
+    if (rc != 0 || r->errors || r->ok == 0) {
+        c->failures++;
+        note("%s: %llu errors; first: %s", phase, (unsigned long long)r->errors, r->first_error);
+    }
 }
 
 /* ---- ES11 ---- */
@@ -647,7 +679,7 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
         handshake_us = NAN;
     bench_pcts pc;
     bench_percentiles(&r.lat, &pc);
-    double rate = r.secs > 0 ? (double)r.ok / r.secs : 0;
+    double rate = run_rate(&r);
     double per = per_op_us(r.server_cpu_s, r.ok);
     double floor_us = have_floor ? (fresh ? fl.fresh_us : fl.app_us) : NAN;
     double ratio = per / floor_us;
@@ -659,14 +691,7 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
     jw_int(w, "devices", (long long)cs->f.n);
     jw_int(w, "concurrency", (long long)C);
     jw_bool(w, "fresh_tls_connection_per_poll", fresh);
-    jw_int(w, "polls", (long long)r.ok);
-    jw_int(w, "errors", (long long)r.errors);
-    jw_str(w, "first_error", r.first_error[0] ? r.first_error : NULL);
-    jw_num(w, "duration_s", r.secs);
-    jw_num(w, "waited_for_quiet_s", quiet);
-    jw_num(w, "polls_per_s", rate);
-    json_latency(w, &pc);
-    json_cpu(w, &r, "server_cpu_us_per_poll");
+    json_run(w, &r, &pc, quiet, true, "polls", "server_cpu_us_per_poll");
     jw_int(w, "tls_connections", (long long)r.connections);
     jw_int(w, "tls_resumed", (long long)r.resumed);
     json_tls(w, &r.tls);
@@ -692,10 +717,7 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
     json_series(w, &r.lat);
     jw_end(w);
 
-    if (rc != 0 || r.errors || r.ok == 0) {
-        c->failures++;
-        note("%s: %llu errors; first: %s", phase, (unsigned long long)r.errors, r.first_error);
-    }
+    check_run(c, phase, rc, &r);
     summary(c,
             "%-26s %8.0f polls/s  p50 %6.2f  p90 %6.2f  p99 %6.2f ms  errors %llu  server %6.0f us/poll  "
             "floor %6.0f us  ratio %.2f",
@@ -790,7 +812,7 @@ static void es12_phase(ctx *c, server *srv)
     uint64_t ncommits = commits(c, srv) - commits0;
     bench_pcts pc;
     bench_percentiles(&r.lat, &pc);
-    double rate = r.secs > 0 ? (double)r.ok / r.secs : 0;
+    double rate = run_rate(&r);
     double ratio = have_h2load ? rate / h.rps : NAN;
 
     jw_obj(w, NULL);
@@ -799,14 +821,7 @@ static void es12_phase(ctx *c, server *srv)
     jw_int(w, "streams_per_connection", (long long)M);
     jw_bool(w, "mutual_tls", true);
     jw_bool(w, "durable", true);
-    jw_int(w, "registrations", (long long)r.ok);
-    jw_int(w, "errors", (long long)r.errors);
-    jw_str(w, "first_error", r.first_error[0] ? r.first_error : NULL);
-    jw_num(w, "duration_s", r.secs);
-    jw_num(w, "waited_for_quiet_s", quiet);
-    jw_num(w, "registrations_per_s", rate);
-    json_latency(w, &pc);
-    json_cpu(w, &r, "server_cpu_us_per_registration");
+    json_run(w, &r, &pc, quiet, true, "registrations", "server_cpu_us_per_registration");
     jw_int(w, "db_commits", (long long)ncommits);
     jw_num(w, "registrations_per_commit", ncommits ? (double)r.ok / (double)ncommits : NAN);
     json_tls(w, &r.tls);
@@ -828,10 +843,7 @@ static void es12_phase(ctx *c, server *srv)
     json_series(w, &r.lat);
     jw_end(w);
 
-    if (rc != 0 || r.errors || r.ok == 0) {
-        c->failures++;
-        note("es12-register: %llu errors; first: %s", (unsigned long long)r.errors, r.first_error);
-    }
+    check_run(c, "es12-register", rc, &r);
     summary(c,
             "%-26s %8.0f reg/s    p50 %6.2f  p90 %6.2f  p99 %6.2f ms  errors %llu  h2load /healthz %.0f/s  "
             "ratio %.2f  (%.1f per commit)",
@@ -1000,7 +1012,7 @@ static void es9_phase(ctx *c)
         EVP_PKEY_free(pk);
         bench_pcts pc;
         bench_percentiles(&r.lat, &pc);
-        double rate = r.secs > 0 ? (double)r.ok / r.secs : 0;
+        double rate = run_rate(&r);
         double per = per_op_us(r.server_cpu_s, r.ok);
         double floor_us = have_floor ? f9.total_us : NAN;
         double ratio = per / floor_us;
@@ -1016,14 +1028,7 @@ static void es9_phase(ctx *c)
         jw_str(w, "download",
                "initiateAuthentication, authenticateClient, getBoundProfilePackage, handleNotification; "
                "one new TLS connection each");
-        jw_int(w, "downloads", (long long)r.ok);
-        jw_int(w, "errors", (long long)r.errors);
-        jw_str(w, "first_error", r.first_error[0] ? r.first_error : NULL);
-        jw_num(w, "duration_s", r.secs);
-        jw_num(w, "waited_for_quiet_s", quiet);
-        jw_num(w, "downloads_per_s", rate);
-        json_latency(w, &pc);
-        json_cpu(w, &r, "server_cpu_us_per_download");
+        json_run(w, &r, &pc, quiet, true, "downloads", "server_cpu_us_per_download");
         json_tls(w, &r.tls);
         jw_obj(w, "floor_us");
         if (have_floor) {
@@ -1044,10 +1049,7 @@ static void es9_phase(ctx *c)
         json_series(w, &r.lat);
         jw_end(w);
 
-        if (rc != 0 || r.errors || r.ok == 0) {
-            c->failures++;
-            note("%s: %llu errors; first: %s", phase, (unsigned long long)r.errors, r.first_error);
-        }
+        check_run(c, phase, rc, &r);
         summary(c,
                 "%-26s %8.1f dl/s     p50 %6.1f  p90 %6.1f  p99 %6.1f ms  errors %llu  server %6.0f us/dl  "
                 "floor %6.0f us  ratio %.2f",
@@ -1211,18 +1213,9 @@ static void scale_phase(ctx *c)
             jw_obj(w, NULL);
             jw_int(w, "events", (long long)n);
             jw_int(w, "round", r + 1);
-            jw_int(w, "polls", (long long)lr.ok);
-            jw_int(w, "errors", (long long)lr.errors);
-            jw_str(w, "first_error", lr.first_error[0] ? lr.first_error : NULL);
-            jw_num(w, "waited_for_quiet_s", quiet);
-            jw_num(w, "polls_per_s", lr.secs > 0 ? (double)lr.ok / lr.secs : 0);
-            json_latency(w, &pc);
-            json_cpu(w, &lr, "server_cpu_us_per_poll");
+            json_run(w, &lr, &pc, quiet, false, "polls", "server_cpu_us_per_poll");
             jw_end(w);
-            if (rc != 0 || lr.errors || lr.ok == 0) {
-                c->failures++;
-                note("%s: %llu errors; first: %s", phase, (unsigned long long)lr.errors, lr.first_error);
-            }
+            check_run(c, phase, rc, &lr);
             if (r == rounds - 1) /* one panel per store in the plot; every round is in the JSON */
                 add_panel(c, phase, &lr.lat);
             load_result_free(&lr);
