@@ -1502,34 +1502,44 @@ static int other_notification(euicc *e, const euicc_profile *p, int event)
     return rc;
 }
 
-int euicc_disable_profile(euicc *e, const char *iccid, euicc_error *err)
+/* The profile iccid when its state is the one wanted; else NULL, with err and *rc set as ES10c answers
+ * (iccidOrAidNotFound, or profileNot{Enabled,Disabled}State). */
+static euicc_profile *profile_in_state(euicc *e, const char *iccid, bool enabled, euicc_error *err, int *rc)
 {
     err_clear(err);
     euicc_profile *p = find_profile(e, iccid);
     if (!p) {
         euicc_impl_err(err, 1, -1, "iccidOrAidNotFound", "no profile %s", iccid);
-        return EUICC_ENOTFOUND;
+        *rc = EUICC_ENOTFOUND;
+        return NULL;
     }
-    if (!p->enabled) {
-        euicc_impl_err(err, 2, -1, "profileNotInEnabledState", "profile %s is disabled", iccid);
-        return EUICC_ESTATE;
+    if (p->enabled != enabled) {
+        if (enabled)
+            euicc_impl_err(err, 2, -1, "profileNotInEnabledState", "profile %s is disabled", iccid);
+        else
+            euicc_impl_err(err, 2, -1, "profileNotInDisabledState", "profile %s is enabled", iccid);
+        *rc = EUICC_ESTATE;
+        return NULL;
     }
+    return p;
+}
+
+int euicc_disable_profile(euicc *e, const char *iccid, euicc_error *err)
+{
+    int rc;
+    euicc_profile *p = profile_in_state(e, iccid, true, err, &rc);
+    if (!p)
+        return rc;
     p->enabled = false;
     return other_notification(e, p, EUICC_EVT_DISABLE) == 0 ? EUICC_OK : EUICC_ESYS;
 }
 
 int euicc_enable_profile(euicc *e, const char *iccid, euicc_error *err)
 {
-    err_clear(err);
-    euicc_profile *p = find_profile(e, iccid);
-    if (!p) {
-        euicc_impl_err(err, 1, -1, "iccidOrAidNotFound", "no profile %s", iccid);
-        return EUICC_ENOTFOUND;
-    }
-    if (p->enabled) {
-        euicc_impl_err(err, 2, -1, "profileNotInDisabledState", "profile %s is enabled", iccid);
-        return EUICC_ESTATE;
-    }
+    int rc;
+    euicc_profile *p = profile_in_state(e, iccid, false, err, &rc);
+    if (!p)
+        return rc;
     for (size_t i = 0; i < e->nprofiles; i++) {
         if (e->profiles[i].enabled) {
             e->profiles[i].enabled = false;
@@ -1543,16 +1553,10 @@ int euicc_enable_profile(euicc *e, const char *iccid, euicc_error *err)
 
 int euicc_delete_profile(euicc *e, const char *iccid, euicc_error *err)
 {
-    err_clear(err);
-    euicc_profile *p = find_profile(e, iccid);
-    if (!p) {
-        euicc_impl_err(err, 1, -1, "iccidOrAidNotFound", "no profile %s", iccid);
-        return EUICC_ENOTFOUND;
-    }
-    if (p->enabled) {
-        euicc_impl_err(err, 2, -1, "profileNotInDisabledState", "profile %s is enabled", iccid);
-        return EUICC_ESTATE;
-    }
+    int rc;
+    euicc_profile *p = profile_in_state(e, iccid, false, err, &rc);
+    if (!p)
+        return rc;
     if (other_notification(e, p, EUICC_EVT_DELETE) != 0)
         return EUICC_ESYS;
     size_t i = (size_t)(p - e->profiles);
