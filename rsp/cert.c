@@ -1131,8 +1131,8 @@ static EVP_PKEY *key_tmpl[2]; /* held for the life of the process */
 static EVP_PKEY *key_fromdata(int curve, const uint8_t point[RSP_EUICC_POINT_LEN])
 {
     OSSL_PARAM ps[3];
-    ps[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                             curve == RSP_CURVE_P256 ? "prime256v1" : "brainpoolP256r1", 0);
+    ps[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)rsp_sig_curve_name(curve), 0);
     ps[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, RSP_EUICC_POINT_LEN);
     ps[2] = OSSL_PARAM_construct_end();
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);

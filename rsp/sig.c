@@ -48,6 +48,11 @@ int rsp_sig_key_curve(EVP_PKEY *key)
     return -1;
 }
 
+const char *rsp_sig_curve_name(int curve)
+{
+    return curve == RSP_CURVE_P256 ? "prime256v1" : curve == RSP_CURVE_BP256 ? "brainpoolP256r1" : NULL;
+}
+
 static const uint8_t *curve_order(int curve)
 {
     return curve == RSP_CURVE_P256 ? p256_n : bp256_n;

@@ -27,6 +27,10 @@ enum { RSP_CURVE_P256 = 0, RSP_CURVE_BP256 = 1 };
  * other keys; verification also refuses r or s outside [1, n-1]. */
 int rsp_sig_key_curve(EVP_PKEY *key);
 
+/* OpenSSL's group name of a supported curve ("prime256v1", "brainpoolP256r1"), as
+ * EVP_PKEY_get_group_name gives it; NULL for another value. */
+const char *rsp_sig_curve_name(int curve);
+
 /* SHA-256, fetched from the default provider once per process (an implicit
  * fetch per use through EVP_sha256() takes OpenSSL's global locks).  Never
  * NULL: falls back to EVP_sha256() if the fetch failed.  Not to be freed. */

@@ -29,6 +29,11 @@ static void sign_verify_curve(const char *curve, int want)
     EVP_PKEY *k = gen(curve);
     UT_CHECK(k != NULL);
     UT_EQ(rsp_sig_key_curve(k), want);
+    /* the name is the one OpenSSL gives the key's group */
+    char group[64];
+    size_t glen;
+    UT_CHECK(EVP_PKEY_get_group_name(k, group, sizeof(group), &glen) == 1 &&
+             strcmp(group, rsp_sig_curve_name(want)) == 0);
     uint8_t sig[RSP_SIG_LEN];
     UT_EQ(rsp_sig_sign(k, msg, sizeof(msg), sig), 0);
     UT_EQ(rsp_sig_verify(k, msg, sizeof(msg), sig, sizeof(sig)), 0);
@@ -86,6 +91,7 @@ static void test_other_curves_refused(void)
     UT_EQ(rsp_sig_sign(k, msg, sizeof(msg), sig), -1);
     EVP_PKEY_free(k);
     UT_EQ(rsp_sig_key_curve(NULL), -1);
+    UT_CHECK(rsp_sig_curve_name(-1) == NULL && rsp_sig_curve_name(2) == NULL);
     EVP_PKEY *p = gen("P-256");
     UT_EQ(rsp_sig_sign(p, msg, sizeof(msg), sig), 0);
     /* a P-256 signature checked with a brainpool key fails */

@@ -215,12 +215,13 @@ static rsp_status find_order(smdp_call *c, const sgp22_ctx_params1 *ctx, const c
 static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_resp *resp,
                         const rsp_txn_info *info, const rsp_euicc_identity *id)
 {
-    uint8_t point[SMDP_EC_POINT_MAX];
-    size_t point_len;
-    char curve[SMDP_EC_CURVE_MAX + 1];
-    if (smdp_eckey_export_pub(id->pub, point, sizeof(point), &point_len, curve, sizeof(curve)) != 0)
-        return fail(c, RSP_ST_INTERNAL, "PK.EUICC encoding");
-    /* the next calls of the session check signatures with this key */
+    /* the certificate check gave the key as point and curve too: stored with the session, and the
+     * next calls of the session check signatures with this key */
+    const uint8_t *point = id->point;
+    size_t point_len = sizeof(id->point);
+    const char *curve = rsp_sig_curve_name(id->curve);
+    if (!curve)
+        return fail(c, RSP_ST_INTERNAL, "PK.EUICC curve");
     smdp_eckey_remember(id->pub, curve, point, point_len);
     const sgp22_auth_resp_ok *ok = &resp->ok;
     const sgp22_ctx_params1 *ctx = &ok->euicc_signed1.ctx_params1;
