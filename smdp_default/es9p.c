@@ -118,9 +118,11 @@ static void sig_tlv(uint8_t out[RSP_AUTH_SIG_TLV_LEN], const uint8_t sig[RSP_SIG
     memcpy(out + 3, sig, RSP_SIG_LEN);
 }
 
-/* Loads the order of the session with the outer transactionId. */
-static rsp_status session_order(smdp_call *c)
+/* Takes tid as the call's transactionId and loads the order of its session. */
+static rsp_status session_order(smdp_call *c, const uint8_t *tid, size_t tid_len)
 {
+    memcpy(c->tid, tid, tid_len);
+    c->tid_len = tid_len;
     rsp_status st = smdp_orders_find_by_tid(c->x->store, c->tid, c->tid_len, &c->order);
     if (st == RSP_OK)
         snprintf(c->peer, sizeof(c->peer), "%s", c->order.eid);
@@ -465,10 +467,8 @@ static int get_bpp(smdp_call *c, const rsp_json_doc *doc)
     tid_body b;
     if (!smdp_call_bind(c, doc, bpp_fields, &b))
         return SMDP_CALL_DONE;
-    memcpy(c->tid, b.tid.data, b.tid.len);
-    c->tid_len = b.tid.len;
     /* the transactionId first, as for every function of a session */
-    rsp_status st = session_order(c);
+    rsp_status st = session_order(c, b.tid.data, b.tid.len);
     if (st != RSP_OK)
         return fail(c, st, "no session with this transactionId");
     sgp22_prepare_download_resp resp;
@@ -534,9 +534,7 @@ static int install_result(smdp_call *c, const uint8_t *der, size_t len)
     if (sgp22_pir_decode(der, len, &pir) != DER_OK)
         return fail(c, RSP_ST_INVALID_FIELD, "ProfileInstallationResult");
     const sgp22_pir_data *d = &pir.data;
-    memcpy(c->tid, d->transaction_id.p, d->transaction_id.len);
-    c->tid_len = d->transaction_id.len;
-    rsp_status st = session_order(c);
+    rsp_status st = session_order(c, d->transaction_id.p, d->transaction_id.len);
     if (st == RSP_ST_TRANSACTION_UNKNOWN && d->notification_metadata.iccid.p &&
         d->notification_metadata.iccid.len == SMDP_ICCID_BCD_LEN) {
         /* a late result for a BPP bound in an earlier session of the same eUICC (the LPA started over
@@ -638,9 +636,7 @@ static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
     tid_body b;
     if (!smdp_call_bind(c, doc, cancel_fields, &b))
         return SMDP_CALL_DONE;
-    memcpy(c->tid, b.tid.data, b.tid.len);
-    c->tid_len = b.tid.len;
-    rsp_status st = session_order(c);
+    rsp_status st = session_order(c, b.tid.data, b.tid.len);
     if (st != RSP_OK)
         return fail(c, st, "no session with this transactionId");
     sgp22_cancel_session_resp resp;
