@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "rsp/str.h"
 #include "order.pb-c.h"
 
 enum { DB_PROFILE, DB_PPP, DB_BPP, DB_BY_EID, DB_BY_MID, DB_BY_TID, DB_POOL, DB_META, DB_BY_EXP, DB_COUNT };
@@ -104,16 +105,6 @@ int smdp_order_metadata(const smdp_order *ord, der_writer *w)
 
 /* ---- record encoding ---- */
 
-static int copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
-        return -1;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-    return 0;
-}
-
 static int copy_bin(uint8_t *dst, size_t cap, size_t *len, const ProtobufCBinaryData *b)
 {
     if (b->len > cap)
@@ -146,20 +137,20 @@ static int order_decode(const MDB_val *v, smdp_order *o)
         return MDB_CORRUPTED;
     memset(o, 0, sizeof(*o));
     size_t n;
-    int bad = copy_str(o->iccid, sizeof(o->iccid), p->iccid) ||
-              copy_str(o->profile_type, sizeof(o->profile_type), p->profile_type) ||
-              copy_str(o->owner, sizeof(o->owner), p->owner) || !state_valid((int)p->state) ||
-              copy_str(o->eid, sizeof(o->eid), p->eid) ||
-              copy_str(o->matching_id, sizeof(o->matching_id), p->matching_id) ||
+    int bad = rsp_str_copy(o->iccid, sizeof(o->iccid), p->iccid) ||
+              rsp_str_copy(o->profile_type, sizeof(o->profile_type), p->profile_type) ||
+              rsp_str_copy(o->owner, sizeof(o->owner), p->owner) || !state_valid((int)p->state) ||
+              rsp_str_copy(o->eid, sizeof(o->eid), p->eid) ||
+              rsp_str_copy(o->matching_id, sizeof(o->matching_id), p->matching_id) ||
               (p->cc_hash.len != 0 && p->cc_hash.len != SMDP_CC_HASH_LEN) ||
               copy_bin(o->cc_hash, sizeof(o->cc_hash), NULL, &p->cc_hash) ||
-              copy_str(o->smds_address, sizeof(o->smds_address), p->smds_address) ||
-              copy_str(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
+              rsp_str_copy(o->smds_address, sizeof(o->smds_address), p->smds_address) ||
+              rsp_str_copy(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
               copy_bin(o->ppk_blob, sizeof(o->ppk_blob), NULL, &p->ppk_blob) ||
               copy_bin(o->session_tid, sizeof(o->session_tid), &o->session_tid_len, &p->session_tid) ||
               copy_bin(o->euicc_point, sizeof(o->euicc_point), &o->euicc_point_len, &p->euicc_point) ||
-              copy_str(o->euicc_curve, sizeof(o->euicc_curve), p->euicc_curve) ||
+              rsp_str_copy(o->euicc_curve, sizeof(o->euicc_curve), p->euicc_curve) ||
               (o->euicc_point_len != 0) != (o->euicc_curve[0] != '\0') ||
               (!o->euicc_point_len && p->euicc_pub.len && legacy_pub(o, &p->euicc_pub)) ||
               (p->smdp_signature2.len != 0 && p->smdp_signature2.len != SMDP_SIG_LEN) ||
@@ -181,9 +172,9 @@ static int order_decode(const MDB_val *v, smdp_order *o)
     o->ppp_segments = p->ppp_segments;
     o->profile_class = SMDP_CLASS_ABSENT;
     if (!bad && p->metadata) {
-        bad = copy_str(o->service_provider_name, sizeof(o->service_provider_name),
-                       p->metadata->service_provider_name) ||
-              copy_str(o->profile_name, sizeof(o->profile_name), p->metadata->profile_name);
+        bad = rsp_str_copy(o->service_provider_name, sizeof(o->service_provider_name),
+                           p->metadata->service_provider_name) ||
+              rsp_str_copy(o->profile_name, sizeof(o->profile_name), p->metadata->profile_name);
         if (p->metadata->has_profile_class)
             o->profile_class = p->metadata->profile_class;
     }
@@ -458,11 +449,11 @@ static int op_import(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (rc != MDB_NOTFOUND)
         return rc;
     smdp_order *a = &op->after;
-    copy_str(a->iccid, sizeof(a->iccid), op->iccid);
-    copy_str(a->profile_type, sizeof(a->profile_type), op->profile_type);
-    copy_str(a->owner, sizeof(a->owner), op->owner);
-    copy_str(a->service_provider_name, sizeof(a->service_provider_name), im->service_provider_name);
-    copy_str(a->profile_name, sizeof(a->profile_name), im->profile_name);
+    rsp_str_copy(a->iccid, sizeof(a->iccid), op->iccid);
+    rsp_str_copy(a->profile_type, sizeof(a->profile_type), op->profile_type);
+    rsp_str_copy(a->owner, sizeof(a->owner), op->owner);
+    rsp_str_copy(a->service_provider_name, sizeof(a->service_provider_name), im->service_provider_name);
+    rsp_str_copy(a->profile_name, sizeof(a->profile_name), im->profile_name);
     a->profile_class = im->profile_class;
     a->state = SMDP_STATE_AVAILABLE;
     a->created_at = op->now;
@@ -545,7 +536,7 @@ static int op_download_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     }
     smdp_order *a = &op->after;
     a->state = op->eid ? SMDP_STATE_LINKED : SMDP_STATE_ALLOCATED;
-    copy_str(a->eid, sizeof(a->eid), op->eid);
+    rsp_str_copy(a->eid, sizeof(a->eid), op->eid);
     a->expires_at = s->cfg.order_ttl == UINT64_MAX ? 0 : op->now + s->cfg.order_ttl;
     a->cc_attempts = 0;
     a->download_attempts = 0;
@@ -617,7 +608,7 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
             return rc;
         if (holder[0] && strcmp(holder, b->iccid))
             return refuse(op, RSP_ST_MATCHING_ID_IN_USE);
-        copy_str(a->matching_id, sizeof(a->matching_id), op->matching_id);
+        rsp_str_copy(a->matching_id, sizeof(a->matching_id), op->matching_id);
     } else if (op->matching_id) {
         a->matching_id[0] = '\0';
     } else {
@@ -632,15 +623,15 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         }
     }
 
-    copy_str(a->eid, sizeof(a->eid), eid);
+    rsp_str_copy(a->eid, sizeof(a->eid), eid);
     a->has_cc = op->confirmation_code && *op->confirmation_code;
     memset(a->cc_hash, 0, sizeof(a->cc_hash));
     if (a->has_cc && (!sha256() || EVP_Digest(op->confirmation_code, strlen(op->confirmation_code),
                                               a->cc_hash, NULL, sha256(), NULL) != 1))
         return EIO;
     a->cc_attempts = 0;
-    copy_str(a->smds_address, sizeof(a->smds_address), op->smds_address);
-    copy_str(a->root_smds_address, sizeof(a->root_smds_address), op->root_smds_address);
+    rsp_str_copy(a->smds_address, sizeof(a->smds_address), op->smds_address);
+    rsp_str_copy(a->root_smds_address, sizeof(a->root_smds_address), op->root_smds_address);
     a->state = op->release ? SMDP_STATE_RELEASED : SMDP_STATE_CONFIRMED;
     a->event_registered = op->release && a->smds_address[0];
     if (op->release && (rc = next_seq(t, s, &a->release_seq)))
@@ -734,7 +725,7 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
-        copy_str(a->eid, sizeof(a->eid), op->eid);
+        rsp_str_copy(a->eid, sizeof(a->eid), op->eid);
         if ((rc = next_seq(t, s, &a->release_seq)))
             return rc;
     }
@@ -745,7 +736,7 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     memset(a->euicc_curve, 0, sizeof(a->euicc_curve));
     if (has_pub) {
         memcpy(a->euicc_point, op->euicc_point, op->euicc_point_len);
-        copy_str(a->euicc_curve, sizeof(a->euicc_curve), op->euicc_curve);
+        rsp_str_copy(a->euicc_curve, sizeof(a->euicc_curve), op->euicc_curve);
     }
     a->euicc_point_len = op->euicc_point_len;
     a->has_smdp_sig2 = op->smdp_sig2 != NULL;

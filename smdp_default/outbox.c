@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rsp/str.h"
 #include "outbox.pb-c.h"
 #include "rsp/log.h"
 
@@ -78,16 +79,6 @@ uint32_t smdp_outbox_backoff(const smdp_outbox_config *cfg, uint32_t attempts)
 
 /* ---- records ---- */
 
-static int copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
-        return -1;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-    return 0;
-}
-
 static int item_decode(const MDB_val *v, smdp_ob_item *it)
 {
     Smdp__OutboxItem *p = smdp__outbox_item__unpack(NULL, v->mv_size, v->mv_data);
@@ -103,15 +94,15 @@ static int item_decode(const MDB_val *v, smdp_ob_item *it)
     it->np_id = p->notification_point_id;
     it->success = p->success;
     it->timestamp = p->timestamp;
-    int bad = copy_str(it->stream, sizeof(it->stream), p->stream) ||
-              copy_str(it->target, sizeof(it->target), p->target) ||
-              copy_str(it->last_error, sizeof(it->last_error), p->last_error) ||
-              copy_str(it->eid, sizeof(it->eid), p->eid) ||
-              copy_str(it->event_id, sizeof(it->event_id), p->event_id) ||
-              copy_str(it->iccid, sizeof(it->iccid), p->iccid) ||
-              copy_str(it->profile_type, sizeof(it->profile_type), p->profile_type) ||
-              copy_str(it->subject, sizeof(it->subject), p->subject_code) ||
-              copy_str(it->reason, sizeof(it->reason), p->reason_code) ||
+    int bad = rsp_str_copy(it->stream, sizeof(it->stream), p->stream) ||
+              rsp_str_copy(it->target, sizeof(it->target), p->target) ||
+              rsp_str_copy(it->last_error, sizeof(it->last_error), p->last_error) ||
+              rsp_str_copy(it->eid, sizeof(it->eid), p->eid) ||
+              rsp_str_copy(it->event_id, sizeof(it->event_id), p->event_id) ||
+              rsp_str_copy(it->iccid, sizeof(it->iccid), p->iccid) ||
+              rsp_str_copy(it->profile_type, sizeof(it->profile_type), p->profile_type) ||
+              rsp_str_copy(it->subject, sizeof(it->subject), p->subject_code) ||
+              rsp_str_copy(it->reason, sizeof(it->reason), p->reason_code) ||
               p->result_data.len > sizeof(it->result) || it->kind < SMDP_OB_REGISTER_EVENT ||
               it->kind > SMDP_OB_PROGRESS;
     if (!bad && p->result_data.len) {
@@ -246,7 +237,7 @@ static target_health *target_slot(smdp_outbox *ob, const char *name, bool create
     if (!create)
         return NULL;
     memset(oldest, 0, sizeof(*oldest));
-    copy_str(oldest->name, sizeof(oldest->name), name);
+    rsp_str_copy(oldest->name, sizeof(oldest->name), name);
     oldest->last_use = now;
     return oldest;
 }
@@ -296,7 +287,7 @@ static int result_apply(rsp_db_wtxn *t, void *arg)
     }
     uint64_t old = cur.due_at;
     cur.due_at = r->now + smdp_outbox_backoff(&ob->cfg, cur.attempts);
-    copy_str(cur.last_error, sizeof(cur.last_error), r->err);
+    rsp_str_copy(cur.last_error, sizeof(cur.last_error), r->err);
     return item_reschedule(t, ob, old, &cur);
 }
 
@@ -382,7 +373,7 @@ static void *sender_main(void *arg)
             r->it = n->it;
             r->outcome = out;
             r->now = now;
-            copy_str(r->err, sizeof(r->err), err);
+            rsp_str_copy(r->err, sizeof(r->err), err);
             if (rsp_db_submit(ob->env, result_apply, result_done, r) != 0) {
                 /* the lease runs out and the item is tried again */
                 pthread_mutex_lock(&ob->mu);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/str.h"
 #include "asn1/sgp22.h"
 #include "rsp/config.h"
 #include "rsp/bsp.h"
@@ -22,16 +23,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *arg)
 {
     if (err && errlen)
         snprintf(err, errlen, fmt, arg ? arg : "");
-}
-
-static int copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
-        return -1;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-    return 0;
 }
 
 /* ---- trust snapshots ---- */
@@ -170,7 +161,7 @@ static smdp_operator *ops_section(ops_parse *p, const char *section)
     }
     smdp_operator *o = &p->ops[p->n];
     memset(o, 0, sizeof(*o));
-    if (copy_str(o->id, sizeof(o->id), section) != 0 || !section[0])
+    if (rsp_str_copy(o->id, sizeof(o->id), section) != 0 || !section[0])
         return NULL;
     p->n++;
     return o;
@@ -211,7 +202,7 @@ static int ops_handler(void *user, const char *section, const char *name, const 
         return 1;
     }
     if (!strcmp(name, "notify_url")) {
-        if (copy_str(o->notify_url, sizeof(o->notify_url), value) != 0 ||
+        if (rsp_str_copy(o->notify_url, sizeof(o->notify_url), value) != 0 ||
             strncmp(value, "https://", 8) != 0) {
             p->bad = "notify_url must be an https:// URL";
             return 0;
@@ -219,7 +210,7 @@ static int ops_handler(void *user, const char *section, const char *name, const 
         return 1;
     }
     if (!strcmp(name, "notify_ca")) {
-        if (copy_str(o->notify_ca, sizeof(o->notify_ca), value) != 0) {
+        if (rsp_str_copy(o->notify_ca, sizeof(o->notify_ca), value) != 0) {
             p->bad = "notify_ca too long";
             return 0;
         }
@@ -340,11 +331,11 @@ int smdp_operator_of(const smdp_trust *t, const char *cn, char out[SMDP_OWNER_MA
     if (!cn || !cn[0])
         return -1;
     if (!t->have_operators)
-        return copy_str(out, SMDP_OWNER_MAX + 1, cn);
+        return rsp_str_copy(out, SMDP_OWNER_MAX + 1, cn);
     for (size_t i = 0; i < t->nops; i++)
         for (size_t k = 0; k < t->ops[i].ncns; k++)
             if (!strcmp(t->ops[i].cns[k], cn))
-                return copy_str(out, SMDP_OWNER_MAX + 1, t->ops[i].id);
+                return rsp_str_copy(out, SMDP_OWNER_MAX + 1, t->ops[i].id);
     return -1;
 }
 
@@ -404,9 +395,9 @@ static void es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, 
     memset(it, 0, sizeof(*it));
     it->kind = kind;
     snprintf(it->stream, sizeof(it->stream), "es12:%s", o->iccid);
-    copy_str(it->target, sizeof(it->target), o->smds_address);
-    copy_str(it->eid, sizeof(it->eid), o->eid);
-    copy_str(it->event_id, sizeof(it->event_id), o->matching_id);
+    rsp_str_copy(it->target, sizeof(it->target), o->smds_address);
+    rsp_str_copy(it->eid, sizeof(it->eid), o->eid);
+    rsp_str_copy(it->event_id, sizeof(it->event_id), o->matching_id);
     it->forward = kind == SMDP_OB_REGISTER_EVENT && o->root_smds_address[0];
     it->created_at = now;
 }
@@ -468,14 +459,14 @@ static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const s
     memset(it, 0, sizeof(*it));
     it->kind = SMDP_OB_PROGRESS;
     snprintf(it->stream, sizeof(it->stream), "es2:%s", o->iccid);
-    copy_str(it->target, sizeof(it->target), o->owner);
-    copy_str(it->eid, sizeof(it->eid), o->eid[0] ? o->eid : op->before.eid);
-    copy_str(it->iccid, sizeof(it->iccid), o->iccid);
-    copy_str(it->profile_type, sizeof(it->profile_type), o->profile_type);
+    rsp_str_copy(it->target, sizeof(it->target), o->owner);
+    rsp_str_copy(it->eid, sizeof(it->eid), o->eid[0] ? o->eid : op->before.eid);
+    rsp_str_copy(it->iccid, sizeof(it->iccid), o->iccid);
+    rsp_str_copy(it->profile_type, sizeof(it->profile_type), o->profile_type);
     it->np_id = np;
     it->success = success;
-    copy_str(it->subject, sizeof(it->subject), subject);
-    copy_str(it->reason, sizeof(it->reason), reason);
+    rsp_str_copy(it->subject, sizeof(it->subject), subject);
+    rsp_str_copy(it->reason, sizeof(it->reason), reason);
     if (h->result && h->result_len <= sizeof(it->result) &&
         (op->kind == SMDP_OP_INSTALL_RESULT || op->kind == SMDP_OP_CANCEL_SESSION)) {
         memcpy(it->result, h->result, h->result_len);
