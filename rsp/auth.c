@@ -11,7 +11,12 @@
 
 bool rsp_auth_same_address(const char *name, const uint8_t *addr, size_t len)
 {
-    return name && addr && len == strlen(name) && strncasecmp((const char *)addr, name, len) == 0;
+    if (!name || !addr)
+        return false;
+    size_t n = strlen(name);
+    if (len == n + 4 && memcmp(addr + n, ":443", 4) == 0)
+        len = n;
+    return len == n && strncasecmp((const char *)addr, name, len) == 0;
 }
 
 /* Store index of the CI with this SKI, or -1. */

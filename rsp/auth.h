@@ -109,7 +109,8 @@ rsp_status rsp_auth_verify(const rsp_ci_store *cis, rsp_eum_cache *cache, const 
                            time_t now, rsp_euicc_identity *id, char *detail_buf, size_t cap,
                            const char **detail);
 
-/* True if len bytes at addr equal the NUL-terminated name, ignoring ASCII case. */
+/* True if len bytes at addr equal the NUL-terminated name, ignoring ASCII case,
+ * alone or followed by the default HTTPS port (":443"): the same server. */
 bool rsp_auth_same_address(const char *name, const uint8_t *addr, size_t len);
 
 #endif

@@ -275,6 +275,11 @@ static void test_bad_inputs(void)
     UT_CHECK(rsp_auth_same_address("a.example", (const uint8_t *)"A.EXAMPLE", 9));
     UT_CHECK(!rsp_auth_same_address("a.example", (const uint8_t *)"a.example.", 10));
     UT_CHECK(!rsp_auth_same_address(NULL, (const uint8_t *)"", 0));
+    /* the default HTTPS port names the same server; another port or a bare colon does not */
+    UT_CHECK(rsp_auth_same_address("a.example", (const uint8_t *)"A.example:443", 13));
+    UT_CHECK(!rsp_auth_same_address("a.example", (const uint8_t *)"a.example:8443", 14));
+    UT_CHECK(!rsp_auth_same_address("a.example", (const uint8_t *)"a.example:", 10));
+    UT_CHECK(!rsp_auth_same_address("a.example", (const uint8_t *)"b.example:443", 13));
 
     der_w_free(&s.bf38);
     rsp_txn_cache_free(replay);

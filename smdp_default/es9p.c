@@ -12,7 +12,9 @@
  *   the oldest released order of the EID in the eUICC certificate
  *   (8.1.1/3.8 when none: the Default SM-DP+ case); a matchingId -> the order
  *   with that EventID / AC token (8.2.6/3.8; bound to another EID 8.1.1/3.8);
- *   not released 8.2/1.2; expired 8.8.5/4.10; too many sessions 8.8.5/6.4; a
+ *   not released 8.2/1.2; expired 8.8.5/4.10; too many sessions 8.8.5/6.4 (also
+ *   for an order that limit or the confirmation-code one, 8.2.7/6.4, ended
+ *   before, found by matchingId or, when the EID has nothing else, by EID); a
  *   transactionId this order already started a session with 8.10.1/3.9.  The
  *   session (transactionId, PK.EUICC, smdpSignature2, the CI of CERT.DPpb) is
  *   stored with the order, so any process can serve the next call, however
@@ -34,11 +36,13 @@
  *   before sending it), our OID, the ICCID; then Installed or Error.
  *   otherSignedNotification: chain and euiccNotificationSignature checked and
  *   logged.
- * CancelSession: CancelSessionResponse with cancelSessionResponseOk (1.1/2.1);
- *   the session (8.10.1/3.9); euiccCancelSessionSignature (8.1/6.1); smdpOid =
- *   the SAN registeredID of CERT.DPauth (8.8/3.10); the order goes back to
- *   Released; reasons other than postponed, timeout and loadBppExecutionError
- *   also end its SM-DS event.
+ * CancelSession: a CancelSessionResponse (1.1/2.1); the session (8.10.1/3.9);
+ *   an unsigned cancelSessionResponseError (the eUICC's session is gone) is
+ *   answered with success and changes nothing; euiccCancelSessionSignature
+ *   (8.1/6.1); smdpOid = the SAN registeredID of CERT.DPauth (8.8/3.10).  Per
+ *   reason (smdp_cancel_keeps, configurable): the order goes back to Released
+ *   with its SM-DS event (registered again if it was gone), or ends in Error
+ *   with its event deleted; the operator is notified either way.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,8 +210,11 @@ static const rsp_json_field auth_fields[] = {
 /* Finds the order the device asks for (rsp-notes 5.1, profile lookup). */
 static rsp_status find_order(smdp_call *c, const sgp22_ctx_params1 *ctx, const char *eid)
 {
-    if (!ctx->matching_id.p || ctx->matching_id.len == 0)
-        return smdp_orders_find_by_eid(c->x->store, eid, &c->order);
+    if (!ctx->matching_id.p || ctx->matching_id.len == 0) {
+        rsp_status st = smdp_orders_find_by_eid(c->x->store, eid, &c->order);
+        /* a device whose order a retry limit ended hears that, not that it has none */
+        return st == RSP_ST_EID_MISMATCH ? smdp_orders_ended_status(c->x->store, eid) : st;
+    }
     char *mid = rsp_arena_strndup(c->a, (const char *)ctx->matching_id.p, ctx->matching_id.len);
     if (!mid)
         return RSP_ST_INTERNAL;
@@ -231,12 +238,14 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
         return fail_msg(c, RSP_ST_INVALID_FIELD, "ctxParams1: not ctxParamsForCommonAuthentication",
                         "ctxParams1 choice");
     rsp_status st = find_order(c, ctx, id->eid);
+    if (st == RSP_ST_CC_RETRIES || st == RSP_ST_DOWNLOAD_RETRIES)
+        return fail(c, st, "the EID's order was ended by a retry limit");
     if (st != RSP_OK)
         return fail(c, st,
                     ctx->matching_id.len ? "no order for this matchingId" : "no released order for the EID");
     const smdp_order *o = &c->order;
     if (o->state != SMDP_STATE_RELEASED && o->state != SMDP_STATE_DOWNLOADED)
-        return fail(c, RSP_ST_PROFILE_NOT_RELEASED, "order not released");
+        return fail(c, smdp_orders_end_status(c->x->store, o), "order not released");
     if (o->expires_at && (uint64_t)c->now >= o->expires_at)
         return fail(c, RSP_ST_ORDER_EXPIRED, "order expired");
     if (same(o->session_tid, o->session_tid_len, c->tid, c->tid_len))
@@ -624,13 +633,6 @@ static const rsp_json_field cancel_fields[] = {
     RSP_JSON_END,
 };
 
-/* CancelSessionReason values after which the order's event stays for a later attempt. */
-static bool reason_final(int64_t reason)
-{
-    return reason != 1 /* postponed */ && reason != 2 /* timeout */ &&
-           reason != 5 /* loadBppExecutionError */;
-}
-
 static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
 {
     tid_body b;
@@ -643,9 +645,10 @@ static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
     if (sgp22_cancel_session_resp_decode(b.data.data, b.data.len, &resp) != DER_OK)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "cancelSessionResponse: not a valid CancelSessionResponse",
                         sgp22_err_field());
+    /* an eUICC that no longer has the session answers with an unsigned error: the LPA reports what it
+     * got, which is not a failure of this call, and nothing unsigned may change the order */
     if (!resp.is_ok)
-        return fail_msg(c, RSP_ST_INVALID_FIELD, "cancelSessionResponse: the eUICC reported an error",
-                        "cancelSessionResponseError");
+        return smdp_call_fail(c, RSP_OK, NULL, "cancelSessionResponseError: order unchanged");
     const sgp22_cancel_session_signed *s = &resp.ok.euicc_cancel_session_signed;
     if (!same(s->transaction_id.p, s->transaction_id.len, c->tid, c->tid_len))
         return fail(c, RSP_ST_TRANSACTION_UNKNOWN, "transactionId in euiccCancelSessionSigned");
@@ -667,7 +670,7 @@ static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
     op->iccid = smdp_call_str(c, c->order.iccid);
     op->tid = c->tid;
     op->tid_len = c->tid_len;
-    op->final = reason_final(s->reason);
+    op->final = !smdp_cancel_keeps(c->x, s->reason);
     if (!op->iccid || !c->hook.result)
         return fail(c, RSP_ST_INTERNAL, "out of memory");
     c->step = STEP_OP;

@@ -102,8 +102,11 @@ static void test_cc_retry_limit(void)
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_RETRIES);
     UT_EQ(fx_state(&g, ic), SMDP_STATE_ERROR);
+    /* later attempts hear why, by matchingId and by EID alone (lpac after discovery), not "no order" */
     UT_EQ(fx_dev_initiate(&g, &d, "EV-2"), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_ST_PROFILE_NOT_RELEASED);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_ST_CC_RETRIES);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_ST_CC_RETRIES);
     fx_dev_clear(&d);
 
     /* download sessions are limited too (3 per order); the fourth ends the order */
@@ -117,6 +120,11 @@ static void test_cc_retry_limit(void)
     UT_EQ(fx_dev_initiate(&g, &d, "EV-3"), RSP_OK);
     UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_DOWNLOAD_RETRIES);
     UT_EQ(fx_state(&g, ic2), SMDP_STATE_ERROR);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_DOWNLOAD_RETRIES);
+    /* a new order for the EID is served again */
+    released(g.iccid[1], NULL);
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
     fx_dev_clear(&d);
     fx_clear(&g);
 }
@@ -185,6 +193,13 @@ static void test_initiate_refusals(void)
     char *smds = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, true);
     UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, ok, NULL), RSP_OK);
     UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, upper, NULL), RSP_OK);
+    /* the default port written out is still our address */
+    char *port443 = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN ":443", false);
+    char *port9443 = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN ":9443", false);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, port443, NULL), RSP_OK);
+    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, port9443, NULL), RSP_ST_SMDP_ADDRESS_INVALID);
+    free(port443);
+    free(port9443);
     UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, other, NULL), RSP_ST_SMDP_ADDRESS_INVALID);
     UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, smds, NULL), RSP_ST_MANDATORY_MISSING);
     char *short_ch = with_member(ok, "euiccChallenge", "AAAA");
@@ -377,6 +392,43 @@ static void test_get_bpp_refusals(void)
     fx_clear(&g);
 }
 
+/* An operator whose devices run lpac (endUserRejection after any local failure) keeps such orders. */
+static void test_cancel_session_keep_policy(void)
+{
+    fx_opts o = {.cancel_keep = "endUserRejection,postponed"};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = g.iccid[0];
+    released(
+        ic,
+        ",\"matchingId\":\"EV-K\",\"confirmationCode\":\"1234\",\"smdsAddress\":\"testsmds.example.com\"");
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    /* a mistyped code, then the LPA cancels: the order and its event stay */
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "9999"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_END_USER_REJECTION), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 0);
+    /* timeout is not on this list: it ends the order */
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "1234"), RSP_OK);
+    UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_TIMEOUT), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_ERROR);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 1);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+    /* an unknown reason name is a configuration error */
+    o.cancel_keep = "endUserRejection,later";
+    UT_CHECK(fx_init(&g, &o) != 0);
+    fx_clear(&g);
+    uint32_t mask;
+    UT_EQ(smdp_cancel_reasons_parse("", &mask), 0);
+    UT_EQ(mask, 0);
+    UT_EQ(smdp_cancel_reasons_parse("undefinedReason, timeout", &mask), 0);
+    UT_CHECK(mask == ((1u << 31) | (1u << 2)));
+}
+
 static void test_cancel_session(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -417,18 +469,21 @@ static void test_cancel_session(void)
     body = lpa_json_cancel_session("00112233445566778899AABBCCDDEEFF", resp.buf, resp.len);
     UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     free(body);
-    /* an error from the eUICC, or garbage, for a genuine session: refused, nothing changes */
+    /* the eUICC's unsigned error (its session is gone): not a failure, and nothing changes */
     static const uint8_t cancel_err[] = {0xBF, 0x41, 0x03, 0x81, 0x01, 0x7F};
     body = lpa_json_cancel_session(d.tid_hex, cancel_err, sizeof(cancel_err));
-    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 0);
     free(body);
+    /* garbage is refused */
     body = lpa_json_cancel_session(d.tid_hex, cancel_err, 3);
     UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_INVALID_FIELD);
     free(body);
-    /* endUserRejection: final, the event goes */
+    /* endUserRejection (default policy): the order ends with its event, event and order agree */
     body = lpa_json_cancel_session(d.tid_hex, resp.buf, resp.len);
     UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_OK);
-    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_ERROR);
     UT_EQ(fx_outbox_count(&g, SMDP_OB_DELETE_EVENT), 1);
     UT_EQ(fx_call(&g, SMDP_FN_CANCEL_SESSION, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     free(body);
@@ -565,6 +620,7 @@ int main(void)
     UT_RUN(test_bpp_retry_and_rebind);
     UT_RUN(test_get_bpp_refusals);
     UT_RUN(test_cancel_session);
+    UT_RUN(test_cancel_session_keep_policy);
     UT_RUN(test_notifications);
     UT_RUN(test_late_notification);
     UT_RUN(test_bad_bodies);

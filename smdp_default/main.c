@@ -50,6 +50,9 @@ static const rsp_config_key_t keys[] = {
     {"smdp", "housekeeping_interval", RSP_CFG_INT, "60", 1, 86400, "seconds between order-expiry sweeps"},
     {"smdp", "metrics_on_device", RSP_CFG_BOOL, "false", 0, 0,
      "also serve GET /metrics on the device listener"},
+    /* download sessions */
+    {"smdp", "cancel_session_keep", RSP_CFG_STR, SMDP_CANCEL_KEEP_DEFAULT, 0, 0,
+     "CancelSession reasons that keep the order Released with its SM-DS event; others end it (Error)"},
     {"client", "cert", RSP_CFG_STR, "", 0, 0,
      "TLS client certificate (CERT.DP.TLS, PEM) for ES12 and ES2+ calls (default: tls.cert)"},
     {"client", "key", RSP_CFG_STR, "", 0, 0, "its private key (default: tls.key)"},
@@ -166,6 +169,7 @@ static int setup(rsp_service_t *svc)
             },
         .housekeeping_interval = (unsigned)rsp_config_int(cfg, "smdp.housekeeping_interval"),
         .metrics = app.metrics,
+        .cancel_session_keep = rsp_config_str(cfg, "smdp.cancel_session_keep"),
     };
     char err[512] = "";
     app.x = smdp_new(&sc, err, sizeof(err));

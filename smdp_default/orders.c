@@ -12,13 +12,25 @@
 #include "rsp/str.h"
 #include "order.pb-c.h"
 
-enum { DB_PROFILE, DB_PPP, DB_BPP, DB_BY_EID, DB_BY_MID, DB_BY_TID, DB_POOL, DB_META, DB_BY_EXP, DB_COUNT };
+enum {
+    DB_PROFILE,
+    DB_PPP,
+    DB_BPP,
+    DB_BY_EID,
+    DB_BY_MID,
+    DB_BY_TID,
+    DB_POOL,
+    DB_META,
+    DB_BY_EXP,
+    DB_ENDED, /* orders of an EID that ended in Error (smdp_orders_ended_status) */
+    DB_COUNT
+};
 
 #define MAX_EXTRA_DBS 8
 
 static const rsp_db_spec DBS[DB_COUNT] = {
     {"profile", 0}, {"ppp", 0},  {"bpp", 0},  {"by_eid", 0}, {"by_mid", 0},
-    {"by_tid", 0},  {"pool", 0}, {"meta", 0}, {"by_exp", 0},
+    {"by_tid", 0},  {"pool", 0}, {"meta", 0}, {"by_exp", 0}, {"ended", 0},
 };
 
 struct smdp_orders {
@@ -65,6 +77,12 @@ static bool expirable(const smdp_order *o)
 static bool in_eid_queue(const smdp_order *o)
 {
     return o->eid[0] && (o->state == SMDP_STATE_RELEASED || o->state == SMDP_STATE_DOWNLOADED);
+}
+
+/* Ended in Error with a device: what the ended index holds. */
+static bool in_ended(const smdp_order *o)
+{
+    return o->eid[0] && o->state == SMDP_STATE_ERROR;
 }
 
 static bool eid_valid(const char *s)
@@ -292,6 +310,14 @@ static void key_exp(rsp_key *k, uint64_t at, const char *iccid)
     rsp_key_str(k, iccid);
 }
 
+static void key_ended(rsp_key *k, const char *eid, const char *iccid)
+{
+    rsp_key_init(k);
+    rsp_key_str(k, eid);
+    if (iccid)
+        rsp_key_str(k, iccid);
+}
+
 static bool same_tid(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     return alen == blen && alen > 0 && CRYPTO_memcmp(a, b, alen) == 0;
@@ -343,6 +369,17 @@ static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, co
     if (a->session_tid_len && !t_same) {
         key_tid(&k, a->session_tid, a->session_tid_len);
         rsp_db_put(t, s->dbi[DB_BY_TID], &k, a->iccid, il, 0);
+    }
+
+    bool bn = b && in_ended(b), an = in_ended(a);
+    bool n_same = bn && an && !strcmp(b->eid, a->eid);
+    if (bn && !n_same) {
+        key_ended(&k, b->eid, b->iccid);
+        rsp_db_del(t, s->dbi[DB_ENDED], &k, NULL, 0);
+    }
+    if (an && !n_same) {
+        key_ended(&k, a->eid, a->iccid);
+        rsp_db_put(t, s->dbi[DB_ENDED], &k, a->iccid, il, 0);
     }
 
     bool be = b && expirable(b), ae = expirable(a);
@@ -851,9 +888,15 @@ static int op_cancel_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (!downloadable(op->before.state))
         return refuse(op, RSP_ST_STATE_TRANSITION);
     clear_session(s, t, &op->after);
-    op->after.state = SMDP_STATE_RELEASED;
-    if (op->final)
+    if (op->final) {
+        /* the download order ends here; the operator hears of it through the hook */
+        op->after.state = SMDP_STATE_ERROR;
         op->after.event_registered = false;
+    } else {
+        /* kept for a later attempt: its event must be there for devices that only ask the SM-DS */
+        op->after.state = SMDP_STATE_RELEASED;
+        op->after.event_registered = op->after.smds_address[0] != '\0';
+    }
     return save(t, s, op);
 }
 
@@ -1122,6 +1165,53 @@ rsp_status smdp_orders_find_by_eid(smdp_orders *o, const char *eid, smdp_order *
     if (rc)
         return RSP_ST_INTERNAL;
     return found ? RSP_OK : RSP_ST_EID_MISMATCH;
+}
+
+rsp_status smdp_orders_end_status(const smdp_orders *o, const smdp_order *ord)
+{
+    if (ord->state != SMDP_STATE_ERROR)
+        return RSP_ST_PROFILE_NOT_RELEASED;
+    if (ord->has_cc && ord->cc_attempts >= o->cfg.cc_max_attempts)
+        return RSP_ST_CC_RETRIES;
+    if (ord->download_attempts >= o->cfg.download_max_attempts)
+        return RSP_ST_DOWNLOAD_RETRIES;
+    return RSP_ST_PROFILE_NOT_RELEASED;
+}
+
+rsp_status smdp_orders_ended_status(smdp_orders *o, const char *eid)
+{
+    if (!eid_valid(eid))
+        return RSP_ST_EID_MISMATCH;
+    MDB_txn *txn;
+    if (rsp_db_read_begin(o->env, &txn))
+        return RSP_ST_INTERNAL;
+    rsp_key pre;
+    key_ended(&pre, eid, NULL);
+    rsp_db_iter it;
+    MDB_val k, v;
+    rsp_status st = RSP_ST_EID_MISMATCH;
+    smdp_order *ord = malloc(sizeof(*ord));
+    int rc = ord ? rsp_db_iter_open(&it, txn, o->dbi[DB_ENDED], &pre) : ENOMEM;
+    if (rc == 0) {
+        /* the latest change wins: a limit reached on any of the EID's ended orders explains the refusal */
+        uint64_t latest = 0;
+        while (rsp_db_iter_next(&it, &k, &v)) {
+            if ((rc = load_indexed(o, txn, &v, ord)))
+                break;
+            rsp_status why = smdp_orders_end_status(o, ord);
+            if (in_ended(ord) && !strcmp(ord->eid, eid) && why != RSP_ST_PROFILE_NOT_RELEASED &&
+                ord->updated_at >= latest) {
+                latest = ord->updated_at;
+                st = why;
+            }
+        }
+        if (!rc)
+            rc = it.err;
+        rsp_db_iter_close(&it);
+    }
+    free(ord);
+    rsp_db_read_end(o->env);
+    return rc ? RSP_ST_INTERNAL : st;
 }
 
 rsp_status smdp_orders_find_by_matching_id(smdp_orders *o, const char *matching_id, const char *eid,

@@ -13,7 +13,9 @@
  *                                  (keeps PK.EUICC and smdpSignature2 for the later calls)
  *   ES9+ BPP delivered             Released, Downloaded -> Downloaded
  *   ES9+ install result            Downloaded -> Installed | Error
- *   ES9+ cancel session            Released, Downloaded -> Released
+ *   ES9+ cancel session            Released, Downloaded -> Released (kept: its SM-DS
+ *                                  event stays or is registered again) | Error (final:
+ *                                  the order ends, its event goes)
  *   CancelOrder (Available/Unav.)  any ordered state -> Available / Unavailable
  *   order expiry (housekeeping)    marks an expired order; the state stays
  *
@@ -39,7 +41,8 @@
  * Indexes: by ICCID (the record key), by EID (orders awaiting download:
  * Released or Downloaded, oldest release first), by matchingId, by download
  * session transactionId, by (owner, profile type, state) for the Available
- * pool, and by expiry for orders that can still expire.  The protected profile (86 segments) and the last
+ * pool, by expiry for orders that can still expire, and by EID for orders
+ * that ended in Error ("ended").  The protected profile (86 segments) and the last
  * built BPP are stored beside the record under the ICCID.
  *
  * Ownership: the store owns its environment; records returned are copies in
@@ -229,7 +232,8 @@ typedef struct smdp_op {
     const uint8_t *bpp; /* the BF36 delivered */
     size_t bpp_len;
     bool ok;                     /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
-    bool final;                  /* CANCEL_SESSION: the end user or the eUICC ended the order */
+    bool final;                  /* CANCEL_SESSION: the order ends (Error) instead of going back to
+                                    Released with its event (smdp_cancel_keep decides per reason) */
     const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */
     size_t session_data_len;
     const smdp_import *import; /* IMPORT */
@@ -283,6 +287,18 @@ rsp_status smdp_orders_get(smdp_orders *o, const char *iccid, smdp_order *out);
 /* Default SM-DP+ lookup: the oldest order for eid that is Released or
  * Downloaded.  None: RSP_ST_EID_MISMATCH (8.1.1/3.8). */
 rsp_status smdp_orders_find_by_eid(smdp_orders *o, const char *eid, smdp_order *out);
+
+/* Why an order cannot be downloaded any more: RSP_ST_CC_RETRIES (8.2.7/6.4)
+ * or RSP_ST_DOWNLOAD_RETRIES (8.8.5/6.4) when a retry limit ended it (state
+ * Error), else RSP_ST_PROFILE_NOT_RELEASED (8.2/1.2).  Pure; no store access
+ * beyond the configured limits. */
+rsp_status smdp_orders_end_status(const smdp_orders *o, const smdp_order *ord);
+
+/* For a device with no order awaiting download (smdp_orders_find_by_eid
+ * missed): the code of the retry limit that ended its most recently changed
+ * Error order, or RSP_ST_EID_MISMATCH (8.1.1/3.8) when none did.  The store
+ * keeps an index of Error orders by EID for this ("ended"). */
+rsp_status smdp_orders_ended_status(smdp_orders *o, const char *eid);
 
 /* Lookup by matchingId (EventID or AC token).  Unknown (or empty):
  * RSP_ST_MATCHING_ID_REFUSED (8.2.6/3.8); bound to an EID other than eid

@@ -566,6 +566,13 @@ static void test_limits_and_expiry(void)
     UT_CHECK(check_cc(ic, tid, h) != RSP_OK);
     RAND_bytes(tid, 16);
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 5, NULL), RSP_ST_PROFILE_NOT_RELEASED);
+    /* the device is told which limit ended its order, also when it asks by EID alone */
+    smdp_order e;
+    UT_EQ(smdp_orders_get(g_o, ic, &e), RSP_OK);
+    UT_EQ(smdp_orders_end_status(g_o, &e), RSP_ST_CC_RETRIES);
+    UT_EQ(smdp_orders_ended_status(g_o, EID_A), RSP_ST_CC_RETRIES);
+    UT_EQ(smdp_orders_ended_status(g_o, EID_B), RSP_ST_EID_MISMATCH);
+    UT_EQ(smdp_orders_ended_status(g_o, "123"), RSP_ST_EID_MISMATCH);
 
     const char *ic2 = "8900000000000000001";
     released(ic2, NULL, NULL);
@@ -576,6 +583,20 @@ static void test_limits_and_expiry(void)
     RAND_bytes(tid, 16);
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic2, EID_A, tid, T0 + 4, NULL), RSP_ST_DOWNLOAD_RETRIES);
     UT_EQ(state_of(ic2), SMDP_STATE_ERROR);
+    UT_EQ(smdp_orders_get(g_o, ic2, &e), RSP_OK);
+    UT_EQ(smdp_orders_end_status(g_o, &e), RSP_ST_DOWNLOAD_RETRIES);
+    /* CancelOrder takes an ended order out of the index */
+    smdp_op *op = op_new(SMDP_OP_CANCEL_ORDER, T0 + 6);
+    op->owner = "op1";
+    op->iccid = ic;
+    op->final_state = SMDP_STATE_AVAILABLE;
+    UT_EQ(run(op, NULL), RSP_OK);
+    op = op_new(SMDP_OP_CANCEL_ORDER, T0 + 6);
+    op->owner = "op1";
+    op->iccid = ic2;
+    op->final_state = SMDP_STATE_AVAILABLE;
+    UT_EQ(run(op, NULL), RSP_OK);
+    UT_EQ(smdp_orders_ended_status(g_o, EID_A), RSP_ST_EID_MISMATCH);
 
     const char *ic3 = "8900000000000000002";
     released(ic3, NULL, NULL);
@@ -1000,15 +1021,30 @@ static void test_events_and_hooks(void)
     op = session_op(SMDP_OP_CANCEL_SESSION, ic, tid, T0 + 4);
     UT_EQ(run(op, &a), RSP_OK);
     UT_CHECK(a.event_registered && a.session_data_len == 0 && a.state == SMDP_STATE_RELEASED);
-    /* a final cancel ends the event */
+    /* a kept order whose event went gets it again: order and event agree */
+    op = op_new(SMDP_OP_SET_EVENT, T0 + 4);
+    op->iccid = ic;
+    op->ok = false;
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(!a.event_registered);
+    op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 4);
+    UT_EQ(run(op, NULL), RSP_OK);
+    op = session_op(SMDP_OP_CANCEL_SESSION, ic, tid, T0 + 4);
+    op->also = hook_record;
+    UT_EQ(run(op, &a), RSP_OK);
+    UT_CHECK(a.event_registered && a.state == SMDP_STATE_RELEASED);
+    UT_EQ(hook_value(ic), 1);
+    /* a final cancel ends the order and its event */
     op = session_op(SMDP_OP_DOWNLOAD_START, ic, tid, T0 + 5);
     UT_EQ(run(op, NULL), RSP_OK);
     op = session_op(SMDP_OP_CANCEL_SESSION, ic, tid, T0 + 6);
     op->final = true;
     op->also = hook_record;
     UT_EQ(run(op, &a), RSP_OK);
-    UT_CHECK(!a.event_registered);
+    UT_CHECK(!a.event_registered && a.state == SMDP_STATE_ERROR);
     UT_EQ(hook_value(ic), 2);
+    UT_EQ(smdp_orders_find_by_eid(g_o, EID_A, &a), RSP_OK);
+    UT_CHECK(strcmp(a.iccid, ic) != 0);
 
     /* an install result ends the event, whatever the outcome */
     uint8_t otpk[65];

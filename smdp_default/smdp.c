@@ -388,6 +388,47 @@ bool smdp_smds_usable(smdp_t *x, const char *smds_address, uint64_t now)
     return !x->outbox || !smdp_outbox_target_down(x->outbox, smds_address, now);
 }
 
+/* ---- CancelSession policy ---- */
+
+static const struct {
+    const char *name;
+    int64_t value;
+} cancel_reasons[] = {
+    {"endUserRejection", 0},  {"postponed", 1},        {"timeout", 2},
+    {"pprNotAllowed", 3},     {"metadataMismatch", 4}, {"loadBppExecutionError", 5},
+    {"undefinedReason", 127},
+};
+
+/* Mask bit of a reason: the small values map to themselves, anything else to the top bit. */
+static uint32_t reason_bit(int64_t reason)
+{
+    return reason >= 0 && reason < 31 ? 1u << reason : 1u << 31;
+}
+
+int smdp_cancel_reasons_parse(const char *list, uint32_t *mask)
+{
+    *mask = 0;
+    char *copy = strdup(list ? list : ""), *save = NULL;
+    if (!copy)
+        return -1;
+    int rc = 0;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok && !rc; tok = strtok_r(NULL, ", \t", &save)) {
+        rc = -1;
+        for (size_t i = 0; i < sizeof(cancel_reasons) / sizeof(cancel_reasons[0]); i++)
+            if (!strcmp(tok, cancel_reasons[i].name)) {
+                *mask |= reason_bit(cancel_reasons[i].value);
+                rc = 0;
+            }
+    }
+    free(copy);
+    return rc;
+}
+
+bool smdp_cancel_keeps(const smdp_t *x, int64_t reason)
+{
+    return (x->cancel_keep & reason_bit(reason)) != 0;
+}
+
 /* ---- the order hook ---- */
 
 static void es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, uint64_t now)
@@ -581,6 +622,12 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     } else {
         snprintf(host_id, sizeof(host_id), "%.16s", cfg->fqdn);
     }
+    uint32_t cancel_keep;
+    const char *keep = cfg->cancel_session_keep ? cfg->cancel_session_keep : SMDP_CANCEL_KEEP_DEFAULT;
+    if (smdp_cancel_reasons_parse(keep, &cancel_keep) != 0) {
+        seterr(err, errlen, "cancel_session_keep %s: not a list of CancelSession reasons", keep);
+        return NULL;
+    }
     smdp_t *x = calloc(1, sizeof(*x));
     if (!x) {
         seterr(err, errlen, "out of memory%s", NULL);
@@ -593,6 +640,7 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
     x->housekeeping_interval = cfg->housekeeping_interval ? cfg->housekeeping_interval : 60;
     x->progress_notifications = cfg->progress_notifications;
+    x->cancel_keep = cancel_keep;
     x->n_ci_files = cfg->n_ci_files;
     x->n_auth = cfg->n_auth;
     x->n_pb = cfg->n_pb;

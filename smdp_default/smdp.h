@@ -73,12 +73,25 @@ typedef struct smdp_config {
     smdp_orders_config orders;       /* cc / download limits, order TTL, LMDB settings */
     const char *const *smds_allowed; /* SM-DS addresses ConfirmOrder accepts; none = any host name */
     size_t n_smds_allowed;
-    bool progress_notifications;    /* send ES2+ HandleDownloadProgressInfo to operators with a notify_url */
-    smdp_notify_config notify;      /* ES12 / ES2+ client (fqdn is filled in from above) */
-    smdp_outbox_config outbox;      /* delivery settings (base and send are filled in) */
-    unsigned housekeeping_interval; /* seconds between order-expiry sweeps [60] */
-    rsp_metrics *metrics;           /* may be NULL */
+    bool progress_notifications;     /* send ES2+ HandleDownloadProgressInfo to operators with a notify_url */
+    smdp_notify_config notify;       /* ES12 / ES2+ client (fqdn is filled in from above) */
+    smdp_outbox_config outbox;       /* delivery settings (base and send are filled in) */
+    unsigned housekeeping_interval;  /* seconds between order-expiry sweeps [60] */
+    rsp_metrics *metrics;            /* may be NULL */
+    const char *cancel_session_keep; /* CancelSession reasons that keep the order (smdp_cancel_reasons_parse);
+                                        NULL = SMDP_CANCEL_KEEP_DEFAULT */
 } smdp_config;
+
+/* CancelSession reasons after which the order stays Released with its SM-DS
+ * event (for another attempt); every other reason ends the order (Error, event
+ * deleted, operator notified).  See docs/smdp.md. */
+#define SMDP_CANCEL_KEEP_DEFAULT "postponed,timeout,loadBppExecutionError"
+
+/* Parses a comma-separated list of CancelSessionReason names (endUserRejection,
+ * postponed, timeout, pprNotAllowed, metadataMismatch, loadBppExecutionError,
+ * undefinedReason; "" = none) into a mask for smdp_cancel_keeps.  0, or -1 on
+ * an unknown name. */
+int smdp_cancel_reasons_parse(const char *list, uint32_t *mask);
 
 /* One server credential with its private key and the CI it chains to. */
 typedef struct smdp_cred {
@@ -121,6 +134,7 @@ typedef struct smdp {
     size_t n_ci_files, n_auth, n_pb, n_smds_allowed;
     uint32_t txn_ttl;
     bool progress_notifications;
+    uint32_t cancel_keep; /* smdp_cancel_reasons_parse mask */
     rsp_txn_keyring keyring;
     rsp_txn_cache *replay;
     rsp_eum_cache *eum_cache;
@@ -157,6 +171,9 @@ const smdp_cred *smdp_cred_for_ci(const smdp_cred *list, size_t n, const uint8_t
 int smdp_operator_of(const smdp_trust *t, const char *cn, char out[SMDP_OWNER_MAX + 1]);
 /* The operator's entry, or NULL. */
 const smdp_operator *smdp_operator_find(const smdp_trust *t, const char *id);
+
+/* Whether CancelSession with this reason keeps the order (see smdp_config.cancel_session_keep). */
+bool smdp_cancel_keeps(const smdp_t *x, int64_t reason);
 
 /* Whether ConfirmOrder / ReleaseProfile may use smds_address now: a host name
  * (optionally :port), on the allow list when there is one, and not down in the

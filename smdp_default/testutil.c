@@ -102,6 +102,7 @@ int fx_init(fx *f, const fx_opts *o)
         .progress_notifications = o->progress,
         .notify = {.timeout_ms = 2000},
         .outbox = {.backoff_min = 1, .backoff_max = 1},
+        .cancel_session_keep = o->cancel_keep,
     };
     char err[256];
     if (!(f->x = smdp_new(&cfg, err, sizeof(err)))) {

@@ -32,6 +32,7 @@ typedef struct fx_opts {
     bool progress;             /* HandleDownloadProgressInfo */
     const char *const *smds_allowed;
     size_t n_smds_allowed;
+    const char *cancel_keep; /* smdp_config.cancel_session_keep, NULL = default */
 } fx_opts;
 
 typedef struct fx {

@@ -267,6 +267,11 @@ static void test_initiate_refusals(void)
     rsp_arena_free(c.a);
     UT_EQ(initiate(&c, nist, NULL, "smdpAddress", TU_FQDN "."), RSP_ST_SMDS_ADDRESS_INVALID);
     rsp_arena_free(c.a);
+    UT_EQ(initiate(&c, nist, NULL, "smdsAddress", TU_FQDN ":8444"), RSP_ST_SMDS_ADDRESS_INVALID);
+    rsp_arena_free(c.a);
+    /* the default port written out is our address */
+    UT_EQ(initiate(&c, nist, NULL, "smdsAddress", TU_FQDN ":443"), RSP_OK);
+    rsp_arena_free(c.a);
     UT_EQ(initiate(&c, nist, NULL, NULL, NULL), RSP_ST_MANDATORY_MISSING);
     rsp_arena_free(c.a);
     dev_opts old = {.svn = {1, 0, 0}}, future = {.svn = {4, 0, 0}}, v3 = {.svn = {3, 0, 0}};

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/auth.h"
 #include "rsp/config.h"
 #include "rsp/err.h"
 #include "rsp/log.h"
@@ -217,7 +218,7 @@ void smds_free(smds_t *x)
 
 bool smds_is_own_address(const smds_t *x, const char *addr, size_t len)
 {
-    return len == strlen(x->fqdn) && strncasecmp(addr, x->fqdn, len) == 0;
+    return rsp_auth_same_address(x->fqdn, (const uint8_t *)addr, len);
 }
 
 /* ---- server-to-server callers ---- */

@@ -244,6 +244,24 @@ expect "state Available after CancelOrder" Available "$(state_of 899900000000000
 out=$(until_lacks 15 EV-103 discover)
 if printf '%s' "$out" | grep -qF EV-103; then bad "CancelOrder deleted the event" "$out"; else ok "CancelOrder deleted the event"; fi
 
+# ---------------------------------------------------------------- CancelSession: event and order agree
+es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000107\"}" >/dev/null
+out=$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000107\",\"releaseFlag\":true,\"matchingId\":\"EV-107\",\"smdsAddress\":\"$DS\"}")
+expect "ConfirmOrder for the CancelSession case" OK "$(code "$out")"
+contains "its event is at the SM-DS" '"eventId":"EV-107"' "$(until_has 15 EV-107 discover)"
+out=$(lpa dev --connect-to 127.0.0.1:$DEV cancel --smdp $FQDN --matching-id EV-107 --reason postponed)
+contains "CancelSession postponed accepted" '"ok":true' "$out"
+expect "postponed keeps the order Released" Released "$(state_of 8999000000000000107)"
+sleep 1
+contains "and keeps its event" '"eventId":"EV-107"' "$(discover)"
+out=$(lpa dev --connect-to 127.0.0.1:$DEV cancel --smdp $FQDN --matching-id EV-107 --reason endUserRejection)
+contains "CancelSession endUserRejection accepted" '"ok":true' "$out"
+expect "endUserRejection ends the order" Error "$(state_of 8999000000000000107)"
+out=$(until_lacks 15 EV-107 discover)
+if printf '%s' "$out" | grep -qF EV-107; then bad "and deletes its event" "$out"; else ok "and deletes its event"; fi
+contains "the operator hears of the cancelled session" '"iccid":"8999000000000000107"' \
+    "$(until_has 15 '"iccid":"8999000000000000107"' oplog)"
+
 # ---------------------------------------------------------------- SM-DS outage, SM-DP+ crash: the outbox keeps the event
 kill -TERM $SMDS_PID
 wait $SMDS_PID

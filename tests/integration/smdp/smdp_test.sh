@@ -186,7 +186,9 @@ expect "third wrong code: retries exhausted, 8.2.7/6.4" "8.2.7/6.4" "$(code "$ou
 expect "the order ends in Error" Error "$(state_of 8999000000000000006)"
 contains "three failed attempts recorded" '"ccAttempts":3' "$("$CTL" --state "$STATE" list | grep 8999000000000000006)"
 out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-6 --cc 1234)
-expect "the right code comes too late: 8.2/1.2" "8.2/1.2" "$(code "$out")"
+expect "the right code comes too late: 8.2.7/6.4" "8.2.7/6.4" "$(code "$out")"
+out=$(lpa dev2 download --smdp $FQDN:$PORT --cc 1234)
+expect "asked by EID alone, the device hears the same: 8.2.7/6.4" "8.2.7/6.4" "$(code "$out")"
 
 # ---------------------------------------------------------------- getBoundProfilePackage retried
 "$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000005 --eid $EID --release >/dev/null 2>&1
