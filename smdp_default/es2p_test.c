@@ -109,6 +109,10 @@ static void test_es2_codes(void)
     UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"DUP-1\"", NULL), RSP_ST_MATCHING_ID_IN_USE);
     UT_EQ(fx_confirm(&g, ic, true, NULL, NULL), RSP_ST_STATE_TRANSITION);
     UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"with space\"", NULL), RSP_ST_INVALID_FIELD);
+    /* Activation Code token rules: 0-9, A-Z and '-' only */
+    UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"lower-case\"", NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"A$B\"", NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(fx_confirm(&g, mine, true, ",\"matchingId\":\"UNDER_SCORE\"", NULL), RSP_ST_INVALID_FIELD);
     /* CancelOrder rules */
     UT_EQ(es2(SMDP_FN_CANCEL_ORDER, "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Gone\"}", ic,
               NULL),

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "rsp/str.h"
+#include "smdp_default/actcode.h"
 #include "order.pb-c.h"
 
 enum {
@@ -91,18 +92,6 @@ static bool eid_valid(const char *s)
         return false;
     for (size_t i = 0; i < SMDP_EID_DIGITS; i++)
         if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* Printable ASCII without '$' (the Activation Code separator). */
-static bool matching_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > SMDP_MID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x21 || s[i] > 0x7E || s[i] == '$')
             return false;
     return true;
 }
@@ -636,7 +625,7 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_EID_REQUIRED);
     if ((op->smds_address && !text_fits(op->smds_address, SMDP_ADDR_MAX)) ||
         (op->root_smds_address && !text_fits(op->root_smds_address, SMDP_ADDR_MAX)) ||
-        (op->matching_id && !matching_id_valid(op->matching_id)))
+        (op->matching_id && *op->matching_id && !smdp_ac_token_valid(op->matching_id)))
         return refuse(op, RSP_ST_INVALID_FIELD);
 
     char holder[SMDP_ICCID_MAX + 1];
@@ -1217,7 +1206,8 @@ rsp_status smdp_orders_ended_status(smdp_orders *o, const char *eid)
 rsp_status smdp_orders_find_by_matching_id(smdp_orders *o, const char *matching_id, const char *eid,
                                            smdp_order *out)
 {
-    if (!matching_id || !*matching_id || !matching_id_valid(matching_id))
+    /* orders stored before the token rules were enforced keep their matchingId: look any text up */
+    if (!matching_id || !*matching_id || !text_fits(matching_id, SMDP_MID_MAX))
         return RSP_ST_MATCHING_ID_REFUSED;
     MDB_txn *txn;
     if (rsp_db_read_begin(o->env, &txn))

@@ -19,6 +19,12 @@
  *       One JSON object per line for every profile with its order state.
  *       Key material (sealed PPKs, confirmation-code hashes) is never shown.
  *
+ *   smdpctl --state DIR activation-code --iccid ICCID --smdp-address ADDR [--oid OID]
+ *           [--qr FILE.png] [--scale N]
+ *       Prints the Activation Code of a confirmed or released order with a
+ *       matchingId (LPA:1$ADDR$matchingId[$OID[$1]], actcode.h; "$1" when the
+ *       order needs a confirmation code) and writes it as a QR code PNG.
+ *
  * Exit status: 0 success, 1 a file or record failed, 2 usage or setup error.
  */
 #include <errno.h>
@@ -30,7 +36,9 @@
 #include <time.h>
 
 #include "rsp/jsonw.h"
+#include "smdp_default/actcode.h"
 #include "smdp_default/orders.h"
+#include "smdp_default/qrpng.h"
 
 static void usage(FILE *f)
 {
@@ -39,7 +47,9 @@ static void usage(FILE *f)
             "               [--spn NAME] [--name NAME] [--class test|provisioning|operational] FILE.der ...\n"
             "       smdpctl --state DIR order --owner OPERATOR (--iccid ICCID | --profile-type TYPE)\n"
             "               [--eid EID] [--matching-id ID] [--cc CODE] [--release]\n"
-            "       smdpctl --state DIR list\n");
+            "       smdpctl --state DIR list\n"
+            "       smdpctl --state DIR activation-code --iccid ICCID --smdp-address ADDR [--oid OID]\n"
+            "               [--qr FILE.png] [--scale N]\n");
 }
 
 static uint8_t *read_file(const char *path, size_t *len)
@@ -355,6 +365,93 @@ static int cmd_list(const char *dir, int argc, char **argv)
     return failed;
 }
 
+static int cmd_activation_code(const char *dir, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"iccid", required_argument, NULL, 'i'},
+        {"smdp-address", required_argument, NULL, 'a'},
+        {"oid", required_argument, NULL, 'o'},
+        {"qr", required_argument, NULL, 'q'},
+        {"scale", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *iccid = NULL, *address = NULL, *oid = NULL, *qr = NULL;
+    long scale = 8;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'i':
+            iccid = optarg;
+            break;
+        case 'a':
+            address = optarg;
+            break;
+        case 'o':
+            oid = optarg;
+            break;
+        case 'q':
+            qr = optarg;
+            break;
+        case 's':
+            scale = strtol(optarg, &end, 10);
+            if (*end || scale < 1 || scale > 64) {
+                fprintf(stderr, "smdpctl: --scale must be 1 to 64\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!iccid || !address || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (!smdp_ac_address_valid(address) || (oid && *oid && !smdp_ac_oid_valid(oid))) {
+        fprintf(stderr, "smdpctl: --smdp-address must be a host name[:port], --oid a dotted OID\n");
+        return 2;
+    }
+    smdp_orders *o;
+    if (open_state(dir, &o, NULL))
+        return 2;
+    smdp_order *ord = malloc(sizeof(*ord));
+    rsp_status st = ord ? smdp_orders_get(o, iccid, ord) : RSP_ST_INTERNAL;
+    smdp_orders_close(o);
+    int rc = 1;
+    char code[SMDP_AC_MAX], err[256];
+    if (st != RSP_OK) {
+        fprintf(stderr, "smdpctl: %s: %s\n", iccid, rsp_status_get(st)->message);
+    } else if (ord->state != SMDP_STATE_CONFIRMED && ord->state != SMDP_STATE_RELEASED) {
+        fprintf(stderr,
+                "smdpctl: %s: the order is %s; an Activation Code needs a confirmed or released one\n", iccid,
+                smdp_state_name(ord->state));
+    } else if (!smdp_ac_token_valid(ord->matching_id)) {
+        fprintf(stderr, "smdpctl: %s: %s\n", iccid,
+                ord->matching_id[0] ? "its matchingId is not a valid Activation Code token"
+                                    : "the order has no matchingId");
+    } else if (smdp_ac_format(address, ord->matching_id, oid, ord->has_cc, code, sizeof(code)) != 0) {
+        fprintf(stderr, "smdpctl: %s: the Activation Code does not fit\n", iccid);
+    } else if (qr && smdp_qr_write_png(code, qr, (unsigned)scale, err, sizeof(err)) != 0) {
+        fprintf(stderr, "smdpctl: %s\n", err);
+    } else {
+        printf("%s\n", code);
+        if (ord->state == SMDP_STATE_CONFIRMED)
+            fprintf(stderr, "smdpctl: note: %s is not released yet; downloads start after ReleaseProfile\n",
+                    iccid);
+        rc = 0;
+    }
+    free(ord);
+    fflush(stdout);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -381,6 +478,8 @@ int main(int argc, char **argv)
         return cmd_order(dir, argc - i, argv + i);
     if (!strcmp(cmd, "list"))
         return cmd_list(dir, argc - i, argv + i);
+    if (!strcmp(cmd, "activation-code"))
+        return cmd_activation_code(dir, argc - i, argv + i);
     fprintf(stderr, "smdpctl: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

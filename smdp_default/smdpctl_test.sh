@@ -67,6 +67,42 @@ if [ "$expected" -gt 3 ]; then
     check "TS.48 metadata listed" grep -q '"serviceProviderName":"GSMA","profileName":"TS.48","profileClass":0' <<<"$list"
 fi
 
+# Activation Codes and their QR codes
+AC() { "$SMDPCTL" --state "$STATE" activation-code "$@"; }
+AC --iccid 8999000000000000001 --smdp-address smdp.example.com >/dev/null 2>"$WORK/err"
+check "activation-code of an Available profile: exit 1" test $? -eq 1
+check "and says why" grep -q "Available" "$WORK/err"
+out=$("$SMDPCTL" --state "$STATE" order --owner op1 --iccid 8999000000000000001 --matching-id AC-0001 --release)
+check "order with an operator-given matchingId" test "$out" = "8999000000000000001 AC-0001"
+out=$(AC --iccid 8999000000000000001 --smdp-address smdp.example.com --qr "$WORK/ac1.png")
+check "activation-code printed" test "$out" = 'LPA:1$smdp.example.com$AC-0001'
+if command -v zbarimg >/dev/null 2>&1; then
+    check "the QR code reads back to the same string" \
+        test "$(zbarimg --quiet --raw "$WORK/ac1.png" 2>/dev/null)" = 'LPA:1$smdp.example.com$AC-0001'
+else
+    check "zbarimg is installed (tools/bootstrap: zbar-tools)" false
+fi
+out=$("$SMDPCTL" --state "$STATE" order --owner op1 --iccid 89990000000000000022 --cc 1234 --release)
+mid=${out#* }
+out=$(AC --iccid 89990000000000000022 --smdp-address smdp.example.com:8443 --oid 2.999.10 --qr "$WORK/ac2.png")
+check "with a confirmation code: OID and flag" test "$out" = "LPA:1\$smdp.example.com:8443\$$mid\$2.999.10\$1"
+check "a generated matchingId is a valid token" grep -qE '^[0-9A-Z-]+$' <<<"$mid"
+if command -v zbarimg >/dev/null 2>&1; then
+    check "that QR code reads back too" test "$(zbarimg --quiet --raw "$WORK/ac2.png" 2>/dev/null)" = "$out"
+fi
+out=$(AC --iccid 89990000000000000022 --smdp-address smdp.example.com)
+check "without OID the field stays empty before the flag" test "$out" = "LPA:1\$smdp.example.com\$$mid\$\$1"
+"$SMDPCTL" --state "$STATE" order --owner op1 --iccid 8999000000000000003 --matching-id lower-case 2>/dev/null
+check "an operator matchingId outside the token rules is refused" test $? -eq 1
+AC --iccid 8999000000000000001 --smdp-address 'bad$host' 2>/dev/null
+check "a bad address is a usage error" test $? -eq 2
+AC --iccid 8999000000000000001 --smdp-address smdp.example.com --oid 2.x 2>/dev/null
+check "a bad OID is a usage error" test $? -eq 2
+AC --iccid 8999000000000000099 --smdp-address smdp.example.com 2>/dev/null
+check "an unknown ICCID: exit 1" test $? -eq 1
+AC --iccid 8999000000000000001 --smdp-address smdp.example.com --qr /nonexistent-dir/x.png 2>/dev/null
+check "an unwritable QR file: exit 1" test $? -eq 1
+
 if [ $fails -ne 0 ]; then
     echo "$fails check(s) failed"
     exit 1

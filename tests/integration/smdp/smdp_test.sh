@@ -138,8 +138,14 @@ expect "nothing more for this EID: 8.1.1/3.8" "8.1.1/3.8" "$(code "$out")"
 # ---------------------------------------------------------------- with a matchingId (brainpool eUICC)
 out=$("$CTL" --state "$STATE" order --owner op1 --iccid 89990000000000000022 --matching-id AC-TOKEN-2 --release 2>&1)
 expect "order with a matchingId" "89990000000000000022 AC-TOKEN-2" "$out"
-out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id AC-TOKEN-2 --notify)
-contains "download with matchingId succeeds (brainpool)" '"ok":true' "$out"
+# the operator hands the device an Activation Code as a QR code; the device scans it and downloads
+ac=$("$CTL" --state "$STATE" activation-code --iccid 89990000000000000022 --smdp-address $FQDN --qr ac.png 2>&1)
+expect "activation-code for the order" "LPA:1\$$FQDN\$AC-TOKEN-2" "$ac"
+scanned=$(zbarimg --quiet --raw ac.png 2>/dev/null)
+expect "its QR code scans to the same Activation Code" "$ac" "$scanned"
+IFS='$' read -r _ ac_addr ac_token _ <<<"$scanned"
+out=$(lpa dev2 download --smdp "$ac_addr:$PORT" --matching-id "$ac_token" --notify)
+contains "download with the scanned Activation Code succeeds (brainpool)" '"ok":true' "$out"
 expect "packageSha256 (matchingId)" "$(sha two.der)" "$(field packageSha256 "$out")"
 expect "state Installed (matchingId)" Installed "$(state_of 89990000000000000022)"
 contains "order bound to the downloading EID" "\"eid\":\"$EID\"" \
