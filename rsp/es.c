@@ -66,7 +66,7 @@ void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
     snprintf(path, sizeof(path), "%.*s",
              (int)(c->req->path_normalized.len < 255 ? c->req->path_normalized.len : 255),
              c->req->path_normalized.base);
-    rsp_access a = {"POST", path, http_status, c->function, code, us, c->peer, c->detail};
+    rsp_access a = {"POST", path, http_status, c->function, code, us, c->peer, c->detail, c->call_id};
     rsp_log_access(&a);
 }
 

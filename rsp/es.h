@@ -33,9 +33,10 @@ typedef struct rsp_es_ctx {
     const char *function; /* GSMA function name for metrics and logs */
     rsp_metrics *metrics; /* may be NULL */
     uint64_t start_us;
-    const char *detail; /* internal reason for the access log, never sent */
-    const char *peer;   /* caller identity for the access log, may be NULL */
-    bool notification;  /* ES notification: every ES-level refusal is answered 204 */
+    const char *detail;  /* internal reason for the access log, never sent */
+    const char *peer;    /* caller identity for the access log, may be NULL */
+    const char *call_id; /* functionCallIdentifier for the access log (server-to-server), may be NULL */
+    bool notification;   /* ES notification: every ES-level refusal is answered 204 */
 } rsp_es_ctx;
 
 /* Monotonic microseconds. */

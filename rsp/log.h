@@ -37,8 +37,9 @@ typedef struct rsp_access {
     const char *function; /* GSMA function name, may be NULL */
     const char *code;     /* "OK" or "subject/reason", may be NULL */
     uint64_t latency_us;
-    const char *peer;   /* client identity (certificate OID/DNS) or address, may be NULL */
-    const char *detail; /* internal reason for a refusal, for operators; may be NULL */
+    const char *peer;    /* client identity (certificate OID/DNS) or address, may be NULL */
+    const char *detail;  /* internal reason for a refusal, for operators; may be NULL */
+    const char *call_id; /* server-to-server functionCallIdentifier ("callId"), may be NULL */
 } rsp_access;
 
 /* Longest time an access line waits in its buffer, in milliseconds. */

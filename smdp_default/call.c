@@ -176,6 +176,16 @@ const char *smdp_call_peer(const smdp_call *c)
     return c->peer[0] ? c->peer : NULL;
 }
 
+const char *smdp_call_call_id(const smdp_call *c)
+{
+    return c->call_id;
+}
+
+bool smdp_call_replayed(const smdp_call *c)
+{
+    return c->replayed;
+}
+
 bool smdp_call_is_notification(const smdp_call *c)
 {
     return c->notification;

@@ -90,6 +90,10 @@ const char *smdp_call_message(const smdp_call *c);
 const char *smdp_call_detail(const smdp_call *c);
 /* Who called: the operator id (ES2+) or the EID once known (ES9+); NULL if none. */
 const char *smdp_call_peer(const smdp_call *c);
+/* ES2+: the request's functionCallIdentifier once the header was read, else NULL. */
+const char *smdp_call_call_id(const smdp_call *c);
+/* ES2+: the answer is the stored first answer of this call (a retry). */
+bool smdp_call_replayed(const smdp_call *c);
 /* handleNotification: the reply is 204 whatever the status (the status is
  * only logged). */
 bool smdp_call_is_notification(const smdp_call *c);

@@ -32,6 +32,13 @@ struct smdp_call {
     char operator_id[SMDP_OWNER_MAX + 1];
     char peer[SMDP_OWNER_MAX + 1];
 
+    /* ES2+ */
+    const char *requester, *call_id; /* functionRequesterIdentifier, functionCallIdentifier */
+    uint8_t call_key[SMDP_CALL_KEY_LEN];
+    bool has_call_key;
+    smdp_answer answer; /* fn and request_hash of this call */
+    bool replayed;      /* answered with the stored first answer */
+
     /* ES9+ */
     uint8_t tid[SGP22_TID_MAX];
     size_t tid_len;

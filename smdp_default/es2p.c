@@ -17,9 +17,18 @@
  * longer than the configured period; otherwise it answers once the order and
  * the queued event are durable, and the outbox delivers the event with
  * retries (docs/smdp.md).
+ *
+ * Retries: an answer that came with an order change is stored with it (orders.h,
+ * smdp_answer) under the caller, functionRequesterIdentifier and
+ * functionCallIdentifier; the same call with the same members within the
+ * configured age (smdp.es2_answer_ttl) gets that answer again instead of a
+ * state-transition refusal, changing nothing.  A reused identifier with other
+ * members is a new call.  Refusals that changed nothing are not stored (the
+ * retry meets the same refusal).
  */
 #include <stdio.h>
 #include <string.h>
+#include <openssl/evp.h>
 
 #include "rsp/log.h"
 #include "smdp_default/call_impl.h"
@@ -65,7 +74,61 @@ static bool caller(smdp_call *c, const rsp_json_doc *doc)
         return false;
     }
     snprintf(c->peer, sizeof(c->peer), "%s", c->operator_id);
+    c->requester = smdp_call_str(c, h.hdr.requester);
+    c->call_id = smdp_call_str(c, h.hdr.call_id);
+    c->has_call_key = c->requester && c->call_id &&
+                      smdp_answer_key(c->operator_id, c->requester, c->call_id, c->call_key) == 0;
     return true;
+}
+
+/* ---- retries: the first answer again ---- */
+
+/* SHA-256 over the function and the request's members (each: present flag, text, NUL), so that a
+ * reused functionCallIdentifier with another request is not taken for a retry. */
+static bool request_hash(smdp_call *c, const char *const *members, size_t n, bool flag)
+{
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    uint8_t head[2] = {(uint8_t)c->fn, flag};
+    bool ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(h, head, 2) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        uint8_t present = members[i] != NULL;
+        ok = EVP_DigestUpdate(h, &present, 1) == 1 &&
+             (!present || EVP_DigestUpdate(h, members[i], strlen(members[i]) + 1) == 1);
+    }
+    ok = ok && EVP_DigestFinal_ex(h, c->answer.request_hash, NULL) == 1;
+    EVP_MD_CTX_free(h);
+    c->answer.fn = (uint32_t)c->fn;
+    return ok;
+}
+
+/* True when this call was answered before (a retry after a lost answer): the answer is set. */
+static bool replayed(smdp_call *c, const char *const *members, size_t n, bool flag)
+{
+    if (!c->has_call_key || !request_hash(c, members, n, flag)) {
+        c->has_call_key = false;
+        return false;
+    }
+    smdp_answer a;
+    if (smdp_orders_answer_get(c->x->store, c->call_key, (uint64_t)c->now, &a) != RSP_OK ||
+        a.fn != c->answer.fn || memcmp(a.request_hash, c->answer.request_hash, sizeof(a.request_hash)))
+        return false;
+    snprintf(c->op.after.iccid, sizeof(c->op.after.iccid), "%s", a.iccid);
+    snprintf(c->op.after.eid, sizeof(c->op.after.eid), "%s", a.eid);
+    snprintf(c->op.after.matching_id, sizeof(c->op.after.matching_id), "%s", a.matching_id);
+    c->replayed = true;
+    smdp_call_fail(c, a.status, NULL, "a retry: the first answer again");
+    return true;
+}
+
+/* The op of an ES2+ call: it stores its answer, or replays one stored meanwhile. */
+static smdp_op *es2_op(smdp_call *c, smdp_op_kind kind)
+{
+    smdp_op *op = smdp_call_prepare_op(c, kind);
+    if (c->has_call_key) {
+        op->call_key = c->call_key;
+        op->call = &c->answer;
+    }
+    return op;
 }
 
 /* ---- DownloadOrder ---- */
@@ -86,7 +149,10 @@ static int download_order(smdp_call *c, const rsp_json_doc *doc)
     dl_body b;
     if (!smdp_call_bind(c, doc, dl_fields, &b))
         return SMDP_CALL_DONE;
-    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_DOWNLOAD_ORDER);
+    const char *members[] = {b.eid, b.iccid, b.type};
+    if (replayed(c, members, 3, false))
+        return SMDP_CALL_DONE;
+    smdp_op *op = es2_op(c, SMDP_OP_DOWNLOAD_ORDER);
     op->owner = c->operator_id;
     op->eid = smdp_call_str(c, b.eid);
     op->iccid = iccid_norm(c, b.iccid);
@@ -120,12 +186,15 @@ static int confirm_order(smdp_call *c, const rsp_json_doc *doc)
     confirm_body b;
     if (!smdp_call_bind(c, doc, confirm_fields, &b))
         return SMDP_CALL_DONE;
+    const char *members[] = {b.iccid, b.eid, b.mid, b.cc, b.smds, b.root};
+    if (replayed(c, members, 6, b.release))
+        return SMDP_CALL_DONE;
     if (b.smds && *b.smds) {
         /* checked now even without release: an address that can never work is refused at once */
         if (!smdp_smds_usable(c->x, b.smds, b.release ? (uint64_t)c->now : 0))
             return fail(c, RSP_ST_SMDS_UNAVAILABLE, "smdsAddress not usable");
     }
-    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_CONFIRM_ORDER);
+    smdp_op *op = es2_op(c, SMDP_OP_CONFIRM_ORDER);
     op->owner = c->operator_id;
     op->iccid = iccid_norm(c, b.iccid);
     op->release = b.release;
@@ -161,6 +230,9 @@ static int cancel_order(smdp_call *c, const rsp_json_doc *doc)
     cancel_body b;
     if (!smdp_call_bind(c, doc, cancel_fields, &b))
         return SMDP_CALL_DONE;
+    const char *members[] = {b.iccid, b.final, b.eid, b.mid};
+    if (replayed(c, members, 4, false))
+        return SMDP_CALL_DONE;
     smdp_state final;
     if (!strcmp(b.final, "Available"))
         final = SMDP_STATE_AVAILABLE;
@@ -170,7 +242,7 @@ static int cancel_order(smdp_call *c, const rsp_json_doc *doc)
         return smdp_call_fail(c, RSP_ST_INVALID_FIELD,
                               "finalProfileStatusIndicator: Available or Unavailable",
                               "finalProfileStatusIndicator");
-    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_CANCEL_ORDER);
+    smdp_op *op = es2_op(c, SMDP_OP_CANCEL_ORDER);
     op->owner = c->operator_id;
     op->iccid = iccid_norm(c, b.iccid);
     op->final_state = final;
@@ -198,6 +270,9 @@ static int release_profile(smdp_call *c, const rsp_json_doc *doc)
     release_body b;
     if (!smdp_call_bind(c, doc, release_fields, &b))
         return SMDP_CALL_DONE;
+    const char *members[] = {b.iccid};
+    if (replayed(c, members, 1, false))
+        return SMDP_CALL_DONE;
     const char *iccid = iccid_norm(c, b.iccid);
     if (!iccid)
         return fail(c, RSP_ST_INTERNAL, "out of memory");
@@ -206,7 +281,7 @@ static int release_profile(smdp_call *c, const rsp_json_doc *doc)
         c->order.state == SMDP_STATE_CONFIRMED && c->order.smds_address[0] &&
         !smdp_smds_usable(c->x, c->order.smds_address, (uint64_t)c->now))
         return fail(c, RSP_ST_SMDS_UNAVAILABLE, "smdsAddress not usable");
-    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_RELEASE_PROFILE);
+    smdp_op *op = es2_op(c, SMDP_OP_RELEASE_PROFILE);
     op->owner = c->operator_id;
     op->iccid = iccid;
     c->step = STEP_OP;
@@ -236,6 +311,10 @@ int smdp_es2p_start(smdp_call *c, const rsp_json_doc *doc)
 int smdp_es2p_resume(smdp_call *c)
 {
     rsp_status st = c->op.status;
+    if (c->op.replayed) {
+        c->replayed = true;
+        return smdp_call_fail(c, st, NULL, "a retry: the first answer again");
+    }
     if (st == RSP_ST_INTERNAL)
         rsp_log(RSP_LOG_ERROR, "%s: store: %s", smdp_fn_name(c->fn), mdb_strerror(c->op.db_err));
     return smdp_call_fail(c, st, NULL, st == RSP_OK ? NULL : "refused by the order store");

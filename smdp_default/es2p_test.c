@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "smdp_default/testutil.h"
 #include "tests/unit/ut.h"
@@ -8,6 +9,8 @@
 #define EID PKI_SGP26_EID
 #define OTHER_EID "89049032123451234512345678901299"
 #define HDR "\"header\":{\"functionRequesterIdentifier\":\"op\",\"functionCallIdentifier\":\"1\"}"
+#define HDR2 "\"header\":{\"functionRequesterIdentifier\":\"op\",\"functionCallIdentifier\":\"2\"}"
+#define HDR_R(id) "\"header\":{\"functionRequesterIdentifier\":\"op\",\"functionCallIdentifier\":\"" id "\"}"
 
 static fx g;
 
@@ -44,6 +47,69 @@ static item_arg *outbox(void)
     return &a;
 }
 
+/* An operator that lost an answer and retries the same call (same caller, requester and call id). */
+static void test_es2_retry_gets_first_answer(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    char *r1 = NULL, *r2 = NULL;
+    const char *dl = "{" HDR_R("R1") ",\"profileType\":\"T1\",\"eid\":\"" EID "\"}";
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, FX_OPERATOR, dl, &r1), RSP_OK);
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, FX_OPERATOR, dl, &r2), RSP_OK);
+    char a[32], b[32];
+    fx_member(r1, "iccid", a, sizeof(a));
+    fx_member(r2, "iccid", b, sizeof(b));
+    /* the retry did not take a second profile of the type */
+    UT_CHECK(a[0] && !strcmp(a, b));
+    UT_CHECK(!strcmp(r1, r2));
+    free(r1);
+    free(r2);
+    r1 = r2 = NULL;
+    char other[32];
+    UT_EQ(call(SMDP_FN_DOWNLOAD_ORDER, FX_OPERATOR, "{" HDR_R("R1b") ",\"profileType\":\"T1\"}", &r1),
+          RSP_OK);
+    fx_member(r1, "iccid", other, sizeof(other));
+    UT_CHECK(strcmp(other, a) != 0);
+    free(r1);
+    r1 = NULL;
+
+    char body[512];
+    snprintf(
+        body, sizeof(body),
+        "{" HDR_R("R2") ",\"iccid\":\"%s\",\"releaseFlag\":true,\"smdsAddress\":\"testsmds.example.com\"}",
+        a);
+    UT_EQ(call(SMDP_FN_CONFIRM_ORDER, FX_OPERATOR, body, &r1), RSP_OK);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_REGISTER_EVENT), 1);
+    UT_EQ(call(SMDP_FN_CONFIRM_ORDER, FX_OPERATOR, body, &r2), RSP_OK);
+    UT_CHECK(!strcmp(r1, r2));
+    char mid[64];
+    fx_member(r2, "matchingId", mid, sizeof(mid));
+    UT_CHECK(strlen(mid) > 10);
+    /* nothing happened twice */
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_REGISTER_EVENT), 1);
+    UT_EQ(fx_state(&g, a), SMDP_STATE_RELEASED);
+    free(r1);
+    free(r2);
+    /* the same identifier with other members is a new call */
+    snprintf(body, sizeof(body), "{" HDR_R("R2") ",\"iccid\":\"%s\",\"releaseFlag\":false}", a);
+    UT_EQ(call(SMDP_FN_CONFIRM_ORDER, FX_OPERATOR, body, NULL), RSP_ST_STATE_TRANSITION);
+    /* and another caller's identical header is not this caller's call */
+    snprintf(body, sizeof(body),
+             "{" HDR_R("R3") ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", a);
+    UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_OK);
+    UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OTHER_OPERATOR, body, NULL), RSP_ST_ICCID_NOT_ALLOWED);
+    UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, a), SMDP_STATE_AVAILABLE);
+    /* answers are kept for a day (default): after that a retry is a new call again */
+    g.time_offset = 2 * 86400;
+    UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_ST_STATE_TRANSITION);
+    size_t n = 0;
+    UT_EQ(smdp_orders_answers_purge(g.x->store, (uint64_t)time(NULL) + 2 * 86400, 64, &n), 0);
+    UT_EQ(n, 4);
+    UT_EQ(smdp_orders_answers_purge(g.x->store, (uint64_t)time(NULL) + 2 * 86400, 64, &n), 0);
+    UT_EQ(n, 0);
+    fx_clear(&g);
+}
+
 static void test_download_and_confirm(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -70,7 +136,9 @@ static void test_download_and_confirm(void)
     /* ReleaseProfile */
     UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", iccid, NULL), RSP_OK);
     UT_EQ(fx_state(&g, iccid), SMDP_STATE_RELEASED);
-    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", iccid, NULL), RSP_ST_STATE_TRANSITION);
+    /* the same call again is a retry (its first answer); a new call is refused */
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", iccid, NULL), RSP_OK);
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR2 ",\"iccid\":\"%s\"}", iccid, NULL), RSP_ST_STATE_TRANSITION);
     /* the device finds it by its matchingId */
     fx_dev d;
     UT_EQ(fx_dev_init(&g, &d), 0);
@@ -282,6 +350,7 @@ static void test_progress_notifications(void)
 int main(void)
 {
     UT_RUN(test_download_and_confirm);
+    UT_RUN(test_es2_retry_gets_first_answer);
     UT_RUN(test_es2_codes);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);

@@ -50,9 +50,11 @@ static const rsp_config_key_t keys[] = {
     {"smdp", "housekeeping_interval", RSP_CFG_INT, "60", 1, 86400, "seconds between order-expiry sweeps"},
     {"smdp", "metrics_on_device", RSP_CFG_BOOL, "false", 0, 0,
      "also serve GET /metrics on the device listener"},
-    /* download sessions */
+    /* download sessions, ES2+ retries */
     {"smdp", "cancel_session_keep", RSP_CFG_STR, SMDP_CANCEL_KEEP_DEFAULT, 0, 0,
      "CancelSession reasons that keep the order Released with its SM-DS event; others end it (Error)"},
+    {"smdp", "es2_answer_ttl", RSP_CFG_INT, "86400", 60, 31536000,
+     "seconds an ES2+ answer is kept to answer the same call (functionCallIdentifier) again"},
     {"client", "cert", RSP_CFG_STR, "", 0, 0,
      "TLS client certificate (CERT.DP.TLS, PEM) for ES12 and ES2+ calls (default: tls.cert)"},
     {"client", "key", RSP_CFG_STR, "", 0, 0, "its private key (default: tls.key)"},
@@ -143,6 +145,7 @@ static int setup(rsp_service_t *svc)
                 .cc_max_attempts = (uint32_t)rsp_config_int(cfg, "smdp.cc_max_attempts"),
                 .download_max_attempts = (uint32_t)rsp_config_int(cfg, "smdp.download_max_attempts"),
                 .order_ttl = (uint64_t)rsp_config_int(cfg, "smdp.order_ttl"),
+                .answer_ttl = (uint64_t)rsp_config_int(cfg, "smdp.es2_answer_ttl"),
                 .db = {.map_size = rsp_config_size(cfg, "smdp.db_map_size")},
             },
         .smds_allowed = allowed,

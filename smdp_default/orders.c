@@ -23,15 +23,17 @@ enum {
     DB_POOL,
     DB_META,
     DB_BY_EXP,
-    DB_ENDED, /* orders of an EID that ended in Error (smdp_orders_ended_status) */
+    DB_ENDED,      /* orders of an EID that ended in Error (smdp_orders_ended_status) */
+    DB_ANSWER,     /* ES2+ first answers by call key (smdp_answer) */
+    DB_ANSWER_AGE, /* (created_at, call key) of each, for the purge */
     DB_COUNT
 };
 
 #define MAX_EXTRA_DBS 8
 
 static const rsp_db_spec DBS[DB_COUNT] = {
-    {"profile", 0}, {"ppp", 0},  {"bpp", 0},  {"by_eid", 0}, {"by_mid", 0},
-    {"by_tid", 0},  {"pool", 0}, {"meta", 0}, {"by_exp", 0}, {"ended", 0},
+    {"profile", 0}, {"ppp", 0},  {"bpp", 0},    {"by_eid", 0}, {"by_mid", 0}, {"by_tid", 0},
+    {"pool", 0},    {"meta", 0}, {"by_exp", 0}, {"ended", 0},  {"answer", 0}, {"answer_age", 0},
 };
 
 struct smdp_orders {
@@ -401,6 +403,198 @@ static int load(const smdp_orders *s, MDB_txn *txn, const char *iccid, smdp_orde
     MDB_val v;
     int rc = rsp_db_get(txn, s->dbi[DB_PROFILE], &k, &v);
     return rc ? rc : order_decode(&v, out);
+}
+
+/* ---- ES2+ first answers ---- */
+
+int smdp_answer_key(const char *operator_id, const char *requester, const char *call_id,
+                    uint8_t key[SMDP_CALL_KEY_LEN])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && sha256() && operator_id && requester && call_id &&
+             EVP_DigestInit_ex(c, sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, operator_id, strlen(operator_id) + 1) == 1 &&
+             EVP_DigestUpdate(c, requester, strlen(requester) + 1) == 1 &&
+             EVP_DigestUpdate(c, call_id, strlen(call_id)) == 1 && EVP_DigestFinal_ex(c, key, NULL) == 1;
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : -1;
+}
+
+static void key_answer(rsp_key *k, const uint8_t key[SMDP_CALL_KEY_LEN])
+{
+    rsp_key_init(k);
+    rsp_key_bytes(k, key, SMDP_CALL_KEY_LEN);
+}
+
+static void key_answer_age(rsp_key *k, uint64_t at, const uint8_t key[SMDP_CALL_KEY_LEN])
+{
+    rsp_key_init(k);
+    rsp_key_u64(k, at);
+    if (key)
+        rsp_key_bytes(k, key, SMDP_CALL_KEY_LEN);
+}
+
+/* 0, MDB_NOTFOUND (none, or older than the configured age at now), or an error. */
+static int answer_load(const smdp_orders *s, MDB_txn *txn, const uint8_t *key, uint64_t now, smdp_answer *out)
+{
+    rsp_key k;
+    key_answer(&k, key);
+    MDB_val v;
+    int rc = rsp_db_get(txn, s->dbi[DB_ANSWER], &k, &v);
+    if (rc)
+        return rc;
+    Smdp__Es2Answer *p = smdp__es2_answer__unpack(NULL, v.mv_size, v.mv_data);
+    if (!p)
+        return MDB_CORRUPTED;
+    memset(out, 0, sizeof(*out));
+    out->fn = p->fn;
+    out->status = (rsp_status)p->status;
+    out->created_at = p->created_at;
+    int bad = p->request_hash.len != sizeof(out->request_hash) || p->status >= RSP_ST__COUNT ||
+              rsp_str_copy(out->iccid, sizeof(out->iccid), p->iccid) ||
+              rsp_str_copy(out->eid, sizeof(out->eid), p->eid) ||
+              rsp_str_copy(out->matching_id, sizeof(out->matching_id), p->matching_id);
+    if (!bad)
+        memcpy(out->request_hash, p->request_hash.data, sizeof(out->request_hash));
+    smdp__es2_answer__free_unpacked(p, NULL);
+    if (bad)
+        return MDB_CORRUPTED;
+    return now >= out->created_at + s->cfg.answer_ttl ? MDB_NOTFOUND : 0;
+}
+
+static int answer_put(rsp_db_wtxn *t, const smdp_orders *s, const uint8_t *key, const smdp_answer *a)
+{
+    Smdp__Es2Answer p = SMDP__ES2_ANSWER__INIT;
+    p.fn = a->fn;
+    p.request_hash = bin(a->request_hash, sizeof(a->request_hash));
+    p.status = (uint32_t)a->status;
+    p.iccid = (char *)a->iccid;
+    p.eid = (char *)a->eid;
+    p.matching_id = (char *)a->matching_id;
+    p.created_at = a->created_at;
+    rsp_key k;
+    key_answer(&k, key);
+    MDB_val old;
+    int rc = rsp_db_get(rsp_db_wtxn_txn(t), s->dbi[DB_ANSWER], &k, &old);
+    if (rc == 0) {
+        /* a reused identifier with another request: the newer answer replaces it, age index too */
+        Smdp__Es2Answer *q = smdp__es2_answer__unpack(NULL, old.mv_size, old.mv_data);
+        if (q) {
+            rsp_key ak;
+            key_answer_age(&ak, q->created_at, key);
+            rsp_db_del(t, s->dbi[DB_ANSWER_AGE], &ak, NULL, 0);
+            smdp__es2_answer__free_unpacked(q, NULL);
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    size_t n = smdp__es2_answer__get_packed_size(&p);
+    uint8_t *dst = rsp_db_reserve(t, s->dbi[DB_ANSWER], &k, n, 0);
+    if (!dst)
+        return rsp_db_wtxn_err(t);
+    smdp__es2_answer__pack(&p, dst);
+    rsp_key ak;
+    key_answer_age(&ak, a->created_at, key);
+    rsp_db_put(t, s->dbi[DB_ANSWER_AGE], &ak, "", 0, 0);
+    return rsp_db_wtxn_err(t);
+}
+
+rsp_status smdp_orders_answer_get(smdp_orders *o, const uint8_t key[SMDP_CALL_KEY_LEN], uint64_t now,
+                                  smdp_answer *out)
+{
+    MDB_txn *txn;
+    if (rsp_db_read_begin(o->env, &txn))
+        return RSP_ST_INTERNAL;
+    int rc = answer_load(o, txn, key, now, out);
+    rsp_db_read_end(o->env);
+    return rc == 0 ? RSP_OK : rc == MDB_NOTFOUND ? RSP_ST_TRANSACTION_UNKNOWN : RSP_ST_INTERNAL;
+}
+
+typedef struct purge_job {
+    const smdp_orders *s;
+    uint64_t now;
+    size_t max, n;
+} purge_job;
+
+static int purge_apply(rsp_db_wtxn *t, void *arg)
+{
+    purge_job *j = arg;
+    const smdp_orders *s = j->s;
+    j->n = 0;
+    rsp_db_iter it;
+    MDB_val k, v;
+    uint8_t keys[64][SMDP_CALL_KEY_LEN];
+    uint64_t ats[64];
+    size_t n = 0, max = j->max < 64 ? j->max : 64;
+    int rc = rsp_db_iter_open(&it, rsp_db_wtxn_txn(t), s->dbi[DB_ANSWER_AGE], NULL);
+    if (rc)
+        return rc;
+    while (n < max && rsp_db_iter_next(&it, &k, &v)) {
+        if (k.mv_size != 8 + SMDP_CALL_KEY_LEN) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint64_t at = 0;
+        for (int i = 0; i < 8; i++)
+            at = at << 8 | ((const uint8_t *)k.mv_data)[i];
+        if (j->now < at + s->cfg.answer_ttl)
+            break;
+        ats[n] = at;
+        memcpy(keys[n++], (const uint8_t *)k.mv_data + 8, SMDP_CALL_KEY_LEN);
+    }
+    if (!rc)
+        rc = it.err;
+    rsp_db_iter_close(&it);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rsp_key ak, bk;
+        key_answer_age(&ak, ats[i], keys[i]);
+        key_answer(&bk, keys[i]);
+        rsp_db_del(t, s->dbi[DB_ANSWER_AGE], &ak, NULL, 0);
+        rsp_db_del(t, s->dbi[DB_ANSWER], &bk, NULL, 0);
+    }
+    j->n = rc ? 0 : n;
+    return rc ? rc : rsp_db_wtxn_err(t);
+}
+
+int smdp_orders_answers_purge(smdp_orders *o, uint64_t now, size_t max, size_t *n)
+{
+    purge_job j = {.s = o, .now = now, .max = max};
+    int rc = rsp_db_write_sync(o->env, purge_apply, &j);
+    *n = j.n;
+    return rc;
+}
+
+/* A retried ES2+ call: replays the stored answer when it is for the same function and request. */
+static int replay(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, bool *done)
+{
+    smdp_answer a;
+    int rc = answer_load(s, rsp_db_wtxn_txn(t), op->call_key, op->now, &a);
+    *done = false;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (a.fn != op->call->fn || CRYPTO_memcmp(a.request_hash, op->call->request_hash, sizeof(a.request_hash)))
+        return 0;
+    op->replayed = true;
+    op->status = a.status;
+    rsp_str_copy(op->after.iccid, sizeof(op->after.iccid), a.iccid);
+    rsp_str_copy(op->after.eid, sizeof(op->after.eid), a.eid);
+    rsp_str_copy(op->after.matching_id, sizeof(op->after.matching_id), a.matching_id);
+    *done = true;
+    return 0;
+}
+
+/* Stores the answer of an ES2+ call that changed an order, in the change's transaction. */
+static int remember(rsp_db_wtxn *t, const smdp_orders *s, const smdp_op *op)
+{
+    smdp_answer a = *op->call;
+    a.status = op->status;
+    a.created_at = op->now;
+    rsp_str_copy(a.iccid, sizeof(a.iccid), op->after.iccid);
+    rsp_str_copy(a.eid, sizeof(a.eid), op->after.eid);
+    rsp_str_copy(a.matching_id, sizeof(a.matching_id), op->after.matching_id);
+    return answer_put(t, s, op->call_key, &a);
 }
 
 /* ---- operations (run inside the writer's transaction) ---- */
@@ -952,7 +1146,14 @@ static int apply(rsp_db_wtxn *t, void *arg)
     memset(&op->before, 0, sizeof(op->before));
     memset(&op->after, 0, sizeof(op->after));
     op->after.profile_class = op->before.profile_class = SMDP_CLASS_ABSENT;
-    int rc = dispatch(t, op->store_, op);
+    op->replayed = false;
+    bool replayed = false;
+    int rc = op->call_key && op->call ? replay(t, op->store_, op, &replayed) : 0;
+    if (rc || replayed)
+        return rc;
+    rc = dispatch(t, op->store_, op);
+    if (rc == 0 && op->written && op->call_key && op->call)
+        rc = remember(t, op->store_, op);
     if (rc == 0 && op->written && op->also)
         rc = op->also(t, op);
     return rc;
@@ -1005,6 +1206,8 @@ int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_confi
         o->cfg.download_max_attempts = 3;
     if (!o->cfg.order_ttl)
         o->cfg.order_ttl = 30 * 24 * 3600;
+    if (!o->cfg.answer_ttl)
+        o->cfg.answer_ttl = 24 * 3600;
     if (o->cfg.n_extra_dbs > MAX_EXTRA_DBS) {
         free(o);
         return EINVAL;

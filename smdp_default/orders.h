@@ -42,7 +42,8 @@
  * Released or Downloaded, oldest release first), by matchingId, by download
  * session transactionId, by (owner, profile type, state) for the Available
  * pool, by expiry for orders that can still expire, and by EID for orders
- * that ended in Error ("ended").  The protected profile (86 segments) and the last
+ * that ended in Error ("ended").  Beside the orders: the first answers of ES2+
+ * calls (smdp_answer), by call key and by age.  The protected profile (86 segments) and the last
  * built BPP are stored beside the record under the ICCID.
  *
  * Ownership: the store owns its environment; records returned are copies in
@@ -155,6 +156,7 @@ typedef struct smdp_orders_config {
     uint32_t download_max_attempts; /* download sessions per order before 8.8.5/6.4 [3] */
     uint64_t order_ttl;             /* seconds from DownloadOrder to expiry [30 days];
                                        UINT64_MAX = never */
+    uint64_t answer_ttl;            /* seconds an ES2+ first answer is replayed [1 day] */
     rsp_db_config db;               /* passed to rsp_db_open */
     const rsp_db_spec *extra_dbs;   /* more databases in the same environment (e.g. an outbox written
                                        in the same transactions as the orders, see smdp_op.also) */
@@ -171,6 +173,35 @@ void smdp_orders_close(smdp_orders *o);
  * statistics) and the handle of the i-th extra database. */
 rsp_db_env *smdp_orders_env(smdp_orders *o);
 MDB_dbi smdp_orders_extra_dbi(const smdp_orders *o, unsigned i);
+
+/* ---- ES2+ first answers (a call retried after a lost answer) ---- */
+
+#define SMDP_CALL_KEY_LEN 32
+
+/* What an ES2+ call that changed an order answered, stored with the change. */
+typedef struct smdp_answer {
+    uint32_t fn;                    /* the function (smdp_fn of call.h) */
+    uint8_t request_hash[32];       /* SHA-256 of the request's members (the caller's choice of encoding) */
+    rsp_status status;              /* the first answer's status */
+    char iccid[SMDP_ICCID_MAX + 1]; /* and its members */
+    char eid[SMDP_EID_DIGITS + 1];
+    char matching_id[SMDP_MID_MAX + 1];
+    uint64_t created_at;
+} smdp_answer;
+
+/* The key of an ES2+ call: SHA-256(operator id NUL functionRequesterIdentifier
+ * NUL functionCallIdentifier).  0, -1 on a crypto failure or a NULL string. */
+int smdp_answer_key(const char *operator_id, const char *requester, const char *call_id,
+                    uint8_t key[SMDP_CALL_KEY_LEN]);
+
+/* The stored answer of a call, if younger than answer_ttl at now: RSP_OK,
+ * RSP_ST_TRANSACTION_UNKNOWN (none), RSP_ST_INTERNAL. */
+rsp_status smdp_orders_answer_get(smdp_orders *o, const uint8_t key[SMDP_CALL_KEY_LEN], uint64_t now,
+                                  smdp_answer *out);
+
+/* Deletes up to max (at most 64 per call) answers older than answer_ttl at
+ * now, oldest first; *n gets the count.  0 or an LMDB error. */
+int smdp_orders_answers_purge(smdp_orders *o, uint64_t now, size_t max, size_t *n);
 
 /* ---- state changes ---- */
 
@@ -237,6 +268,16 @@ typedef struct smdp_op {
     const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */
     size_t session_data_len;
     const smdp_import *import; /* IMPORT */
+
+    /* Optional, ES2+: the call's key and request (fn, request_hash).  If the
+     * key has a stored answer for the same function and request, the op
+     * replays it without running: status and after.iccid / eid / matching_id
+     * come from it, replayed is set, nothing is written.  Otherwise an op that
+     * writes stores its answer in the same transaction (a refusal that writes
+     * nothing is not stored: the retry meets the same refusal). */
+    const uint8_t *call_key; /* SMDP_CALL_KEY_LEN octets */
+    const smdp_answer *call; /* fn and request_hash are read */
+    bool replayed;           /* out */
 
     /* Optional: runs inside the op's write transaction after a change was
      * stored (status RSP_OK, or a refusal that still counts a failed attempt:

@@ -30,6 +30,9 @@ static void reply(rsp_es_ctx *c, smdp_call *call)
     const char *peer = smdp_call_peer(call);
     if (peer)
         c->peer = rsp_arena_strndup(c->arena, peer, strlen(peer));
+    const char *call_id = smdp_call_call_id(call);
+    if (call_id)
+        c->call_id = rsp_arena_strndup(c->arena, call_id, strlen(call_id));
     if (smdp_call_is_notification(call)) {
         rsp_http_send_empty(c->req, 204, RSP_HTTP_ES);
         rsp_es_finish(c, 204, st);

@@ -585,6 +585,9 @@ static void *housekeeper_main(void *arg)
         /* a full batch means there may be more */
         while (smdp_expire_orders(x, (uint64_t)time(NULL)) == 64)
             ;
+        size_t purged;
+        while (smdp_orders_answers_purge(x->store, (uint64_t)time(NULL), 64, &purged) == 0 && purged == 64)
+            ;
         pthread_mutex_lock(&x->hk_mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

@@ -244,6 +244,19 @@ expect "state Available after CancelOrder" Available "$(state_of 899900000000000
 out=$(until_lacks 15 EV-103 discover)
 if printf '%s' "$out" | grep -qF EV-103; then bad "CancelOrder deleted the event" "$out"; else ok "CancelOrder deleted the event"; fi
 
+# ---------------------------------------------------------------- ES2+ retry after a lost answer
+RH='"header":{"functionRequesterIdentifier":"op1","functionCallIdentifier":"retry-106"}'
+first=$(es2 downloadOrder "{$RH,\"eid\":\"$EID\",\"iccid\":\"8999000000000000106\"}")
+expect "DownloadOrder (first attempt)" OK "$(code "$first")"
+again=$(es2 downloadOrder "{$RH,\"eid\":\"$EID\",\"iccid\":\"8999000000000000106\"}")
+expect "the same call again gets the first answer, not 8.2.1/3.5" "$first" "$again"
+expect "a new call for it is refused" 8.2.1/3.3 \
+    "$(code "$(es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000106\"}")")"
+contains "the access log names the functionCallIdentifier" '"callId":"retry-106"' \
+    "$(until_has 5 retry-106 grep ES2+.DownloadOrder smdp.log)"
+expect "CancelOrder to leave it as found" OK \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+
 # ---------------------------------------------------------------- CancelSession: event and order agree
 es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000107\"}" >/dev/null
 out=$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000107\",\"releaseFlag\":true,\"matchingId\":\"EV-107\",\"smdsAddress\":\"$DS\"}")
