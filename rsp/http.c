@@ -28,7 +28,14 @@
 #define DEFAULT_BODY_LIMIT (64 * 1024)
 #define DEFAULT_DRAIN_MS 10000
 #define STOP_IDLE_TIMEOUT_MS 1000
-#define DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+/* SGP.22 2.6.6 [R]: TLS 1.2 with ECDHE-ECDSA and AES-128 GCM or CBC-SHA256 (mandatory), AES-256 GCM or
+ * CBC-SHA384 (optional); then ECDHE AEAD suites for RSA certificates on server-to-server listeners. */
+#define DEFAULT_CIPHERS                                                                                      \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                 \
+    "ECDHE-ECDSA-AES256-SHA384:ECDHE+AESGCM:ECDHE+CHACHA20"
+#define DEFAULT_CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+/* The SGP.22 curves (P-256, brainpoolP256r1) first; X25519 and P-384 for other clients. */
+#define DEFAULT_GROUPS "P-256:brainpoolP256r1:X25519:P-384"
 #define ACCEPT_BURST 32
 
 struct route {
@@ -47,6 +54,8 @@ struct listener {
     uint16_t port; /* configured, then bound */
     int plain;
     char *cert_file, *key_file, *ciphers;
+    char *ciphersuites, *groups; /* TLS 1.3 suites, key exchange groups; NULL = defaults */
+    int min_version;             /* TLS1_2_VERSION or TLS1_3_VERSION */
     rsp_http_client_auth_t client_auth;
     char **ca_files;
     size_t n_ca_files;
@@ -372,11 +381,19 @@ static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
         set_ssl_err(err, errlen, "SSL_CTX_new", l->name);
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(ctx, l->min_version);
     SSL_CTX_set_options(ctx,
                         SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_set_cipher_list(ctx, l->ciphers ? l->ciphers : DEFAULT_CIPHERS) != 1) {
         set_ssl_err(err, errlen, "cipher list", l->ciphers);
+        goto fail;
+    }
+    if (SSL_CTX_set_ciphersuites(ctx, l->ciphersuites ? l->ciphersuites : DEFAULT_CIPHERSUITES) != 1) {
+        set_ssl_err(err, errlen, "TLS 1.3 cipher suites", l->ciphersuites);
+        goto fail;
+    }
+    if (SSL_CTX_set1_groups_list(ctx, l->groups ? l->groups : DEFAULT_GROUPS) != 1) {
+        set_ssl_err(err, errlen, "TLS groups", l->groups);
         goto fail;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, l->cert_file) != 1) {
@@ -747,6 +764,8 @@ static void listener_free(struct listener *l)
     free(l->cert_file);
     free(l->key_file);
     free(l->ciphers);
+    free(l->ciphersuites);
+    free(l->groups);
     for (size_t i = 0; i < l->n_ca_files; i++)
         free(l->ca_files[i]);
     free(l->ca_files);
@@ -808,6 +827,9 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     l->cert_file = dup_or_null(cfg->cert_file);
     l->key_file = dup_or_null(cfg->key_file);
     l->ciphers = dup_or_null(cfg->ciphers);
+    l->ciphersuites = dup_or_null(cfg->ciphersuites);
+    l->groups = dup_or_null(cfg->groups);
+    l->min_version = cfg->min_version == RSP_HTTP_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
     l->client_auth = cfg->client_auth; /* kept on plain listeners: REQUIRED routes then answer 403 */
     l->body_limit = cfg->body_limit ? cfg->body_limit : srv->cfg.body_limit;
     if (!l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE) {
@@ -824,6 +846,7 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     int oom =
         l->name == NULL || l->address == NULL || (cfg->cert_file && !l->cert_file) ||
         (cfg->key_file && !l->key_file) || (cfg->ciphers && !l->ciphers) ||
+        (cfg->ciphersuites && !l->ciphersuites) || (cfg->groups && !l->groups) ||
         (l->n_ca_files != cfg->n_client_ca_files && !l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE);
     for (size_t i = 0; !oom && i < l->n_ca_files; i++)
         oom = l->ca_files[i] == NULL;

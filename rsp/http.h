@@ -99,6 +99,11 @@ typedef enum rsp_http_client_auth {
     RSP_HTTP_CLIENT_CERT_REQUIRED, /* no or untrusted certificate: handshake fails */
 } rsp_http_client_auth_t;
 
+typedef enum rsp_http_tls_version {
+    RSP_HTTP_TLS_1_2 = 0,
+    RSP_HTTP_TLS_1_3 = 1,
+} rsp_http_tls_version_t;
+
 typedef struct rsp_http_listener_config {
     const char *name;      /* short name for logs and rsp_http_listener_find(); required */
     const char *address;   /* numeric address or host name to bind; NULL = "127.0.0.1" */
@@ -107,7 +112,12 @@ typedef struct rsp_http_listener_config {
                             * REQUIRED its routes answer 403 (no identity without TLS) */
     const char *cert_file; /* PEM: certificate then its chain (TLS listeners) */
     const char *key_file;  /* PEM private key */
-    const char *ciphers;   /* TLS 1.2 cipher list; NULL = ECDHE with AES-GCM or ChaCha20 */
+    const char *ciphers;   /* TLS 1.2 cipher list (OpenSSL syntax); NULL = the SGP.22 suites
+                              (ECDHE-ECDSA with AES-128-GCM, AES-128-CBC-SHA256, AES-256-GCM,
+                              AES-256-CBC-SHA384), then ECDHE with AES-GCM or ChaCha20 */
+    const char *ciphersuites; /* TLS 1.3 suites; NULL = AES-128-GCM, AES-256-GCM, ChaCha20 */
+    const char *groups;       /* key exchange groups; NULL = P-256, brainpoolP256r1, X25519, P-384 */
+    rsp_http_tls_version_t min_version; /* lowest TLS version offered; 0 = TLS 1.2 */
     rsp_http_client_auth_t client_auth;
     const char *const *client_ca_files; /* PEM files of trusted client CAs (required unless NONE) */
     size_t n_client_ca_files;

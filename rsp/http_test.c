@@ -854,6 +854,118 @@ static void test_tls(void)
     pki_free(&p);
 }
 
+/* A TLS handshake with the client offering only what is given (NULL = OpenSSL's default); the
+ * negotiated version and cipher go to out.  0 when the handshake succeeded. */
+static int tls_offer(uint16_t port, X509 *ca, int min_v, int max_v, const char *cipher12,
+                     const char *suites13, const char *groups, char *out, size_t cap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (min_v)
+        SSL_CTX_set_min_proto_version(ctx, min_v);
+    if (max_v)
+        SSL_CTX_set_max_proto_version(ctx, max_v);
+    int ok = (!cipher12 || SSL_CTX_set_cipher_list(ctx, cipher12) == 1) &&
+             (!suites13 || SSL_CTX_set_ciphersuites(ctx, suites13) == 1) &&
+             (!groups || SSL_CTX_set1_groups_list(ctx, groups) == 1);
+    UT_CHECK(ok);
+    int fd = tcp_connect(port), rc = -1;
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (ok && fd >= 0 && SSL_connect(ssl) == 1) {
+        EVP_PKEY *tmp = NULL;
+        char group[64] = "-";
+        if (SSL_get_peer_tmp_key(ssl, &tmp) == 1)
+            EVP_PKEY_get_group_name(tmp, group, sizeof(group), NULL);
+        EVP_PKEY_free(tmp);
+        snprintf(out, cap, "%s %s %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl), group);
+        rc = 0;
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+/* SGP.22 TLS: the TLS 1.2 suites it names, TLS 1.3 beside them, and the per-listener settings. */
+static void test_tls_sgp22_suites(void)
+{
+    struct pki p;
+    pki_make(&p);
+    char err[512], got[128];
+    rsp_http_server_config_t cfg = {.workers = 1};
+    rsp_http_server_t *srv = rsp_http_server_new(&cfg);
+    rsp_http_listener_config_t dflt = {
+        .name = "default", .cert_file = tpath("srv.pem"), .key_file = tpath("srv.key")};
+    rsp_http_listener_config_t strict = dflt;
+    strict.name = "strict";
+    strict.min_version = RSP_HTTP_TLS_1_3;
+    strict.ciphersuites = "TLS_AES_256_GCM_SHA384";
+    strict.groups = "brainpoolP256r1:P-256";
+    rsp_http_listener_config_t bp = dflt;
+    bp.name = "brainpool";
+    bp.groups = "brainpoolP256r1:P-256";
+    int ld = rsp_http_listener_add(srv, &dflt, err, sizeof(err));
+    int ls = rsp_http_listener_add(srv, &strict, err, sizeof(err));
+    int lb = rsp_http_listener_add(srv, &bp, err, sizeof(err));
+    UT_CHECK(ld >= 0 && ls >= 0 && lb >= 0);
+    UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), 0);
+    uint16_t pd = rsp_http_listener_port(srv, ld), ps = rsp_http_listener_port(srv, ls),
+             pb = rsp_http_listener_port(srv, lb);
+
+    /* TLS 1.2 with each SGP.22 suite, the CBC-SHA256 one included */
+    static const char *const sgp22[] = {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA256",
+                                        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES256-SHA384"};
+    for (size_t i = 0; i < sizeof(sgp22) / sizeof(sgp22[0]); i++) {
+        UT_EQ(tls_offer(pd, p.ca, 0, TLS1_2_VERSION, sgp22[i], NULL, NULL, got, sizeof(got)), 0);
+        char want[96];
+        snprintf(want, sizeof(want), "TLSv1.2 %s ", sgp22[i]);
+        UT_CHECK(strncmp(got, want, strlen(want)) == 0);
+    }
+    /* by default over P-256; brainpoolP256r1 where the groups say so (the certificate is P-256) */
+    UT_EQ(tls_offer(pd, p.ca, 0, TLS1_2_VERSION, NULL, NULL, NULL, got, sizeof(got)), 0);
+    UT_CHECK(strstr(got, " prime256v1") != NULL);
+    UT_EQ(tls_offer(pb, p.ca, 0, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256", NULL, "brainpoolP256r1:P-256",
+                    got, sizeof(got)),
+          0);
+    UT_CHECK(strcmp(got, "TLSv1.2 ECDHE-ECDSA-AES128-SHA256 brainpoolP256r1") == 0);
+    /* no CBC-SHA1 suite, no TLS 1.1 */
+    UT_EQ(tls_offer(pd, p.ca, 0, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA", NULL, NULL, got, sizeof(got)), -1);
+    UT_EQ(tls_offer(pd, p.ca, 0, TLS1_1_VERSION, NULL, NULL, NULL, got, sizeof(got)), -1);
+    /* TLS 1.3 beside them */
+    UT_EQ(tls_offer(pd, p.ca, 0, 0, NULL, NULL, NULL, got, sizeof(got)), 0);
+    UT_CHECK(strncmp(got, "TLSv1.3 ", 8) == 0);
+
+    /* the configured listener: TLS 1.3 only, its one suite, its groups */
+    UT_EQ(
+        tls_offer(ps, p.ca, 0, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", NULL, NULL, got, sizeof(got)),
+        -1);
+    UT_EQ(tls_offer(ps, p.ca, 0, 0, NULL, "TLS_AES_128_GCM_SHA256", NULL, got, sizeof(got)), -1);
+    UT_EQ(tls_offer(ps, p.ca, 0, 0, NULL, NULL, "X25519", got, sizeof(got)), -1);
+    UT_EQ(tls_offer(ps, p.ca, 0, 0, NULL, NULL, NULL, got, sizeof(got)), 0);
+    UT_CHECK(strncmp(got, "TLSv1.3 TLS_AES_256_GCM_SHA384 ", 31) == 0);
+
+    rsp_http_server_stop(srv);
+    UT_EQ(rsp_http_server_wait(srv), 0);
+    rsp_http_server_free(srv);
+
+    /* bad settings are reported when the listener is added */
+    srv = rsp_http_server_new(&cfg);
+    rsp_http_listener_config_t bad = dflt;
+    bad.ciphersuites = "TLS_NOT_A_SUITE";
+    UT_EQ(rsp_http_listener_add(srv, &bad, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "TLS 1.3 cipher suites") != NULL);
+    bad = dflt;
+    bad.groups = "not-a-curve";
+    UT_EQ(rsp_http_listener_add(srv, &bad, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "TLS groups") != NULL);
+    rsp_http_server_free(srv);
+    pki_free(&p);
+}
+
 static void test_cn_check(void)
 {
     EVP_PKEY *k = gen_key();
@@ -886,5 +998,6 @@ int main(void)
     UT_RUN(test_stop_bound);
     UT_RUN(test_cn_check);
     UT_RUN(test_tls);
+    UT_RUN(test_tls_sgp22_suites);
     return ut_finish();
 }

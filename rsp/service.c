@@ -34,6 +34,18 @@ enum {
     K_S2S_PLAIN,
     K_LOG_FILE,
     K_LOG_LEVEL,
+    /* TLS per SGP.22: defaults for both listeners, and per listener */
+    K_TLS_SUITES13,
+    K_TLS_GROUPS,
+    K_TLS_MIN,
+    K_DEV_CIPHERS,
+    K_DEV_SUITES13,
+    K_DEV_GROUPS,
+    K_DEV_MIN,
+    K_S2S_CIPHERS,
+    K_S2S_SUITES13,
+    K_S2S_GROUPS,
+    K_S2S_MIN,
     K_COUNT
 };
 
@@ -49,7 +61,8 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_TLS_CERT] = {"tls", "cert", RSP_CFG_STR, "state/tls/server.crt", 0, 0,
                     "server certificate chain (PEM), default for both listeners"},
     [K_TLS_KEY] = {"tls", "key", RSP_CFG_STR, "state/tls/server.key", 0, 0, "private key (PEM)"},
-    [K_TLS_CIPHERS] = {"tls", "ciphers", RSP_CFG_STR, "", 0, 0, "TLS 1.2 cipher list (empty = ECDHE AEAD)"},
+    [K_TLS_CIPHERS] = {"tls", "ciphers", RSP_CFG_STR, "", 0, 0,
+                       "TLS 1.2 cipher list (empty = the SGP.22 ECDHE-ECDSA suites, then ECDHE AEAD)"},
     [K_DEV_ADDR] = {"device", "address", RSP_CFG_STR, "127.0.0.1", 0, 0, "device-facing listen address"},
     [K_DEV_PORT] = {"device", "port", RSP_CFG_INT, NULL, 0, 65535, "device-facing port (0 = any free)"},
     [K_DEV_CERT] = {"device", "cert", RSP_CFG_STR, "", 0, 0,
@@ -68,6 +81,25 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_LOG_FILE] = {"log", "file", RSP_CFG_STR, "-", 0, 0,
                     "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
     [K_LOG_LEVEL] = {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    /* TLS per SGP.22 */
+    [K_TLS_SUITES13] = {"tls", "ciphersuites", RSP_CFG_STR, "", 0, 0,
+                        "TLS 1.3 cipher suites (empty = AES-128-GCM, AES-256-GCM, ChaCha20)"},
+    [K_TLS_GROUPS] = {"tls", "groups", RSP_CFG_STR, "", 0, 0,
+                      "key exchange groups (empty = P-256, brainpoolP256r1, X25519, P-384)"},
+    [K_TLS_MIN] = {"tls", "min_version", RSP_CFG_STR, "1.2", 0, 0, "lowest TLS version: 1.2 or 1.3"},
+    [K_DEV_CIPHERS] = {"device", "ciphers", RSP_CFG_STR, "", 0, 0,
+                       "TLS 1.2 cipher list (empty = tls.ciphers)"},
+    [K_DEV_SUITES13] = {"device", "ciphersuites", RSP_CFG_STR, "", 0, 0,
+                        "TLS 1.3 cipher suites (empty = tls.ciphersuites)"},
+    [K_DEV_GROUPS] = {"device", "groups", RSP_CFG_STR, "", 0, 0, "key exchange groups (empty = tls.groups)"},
+    [K_DEV_MIN] = {"device", "min_version", RSP_CFG_STR, "", 0, 0,
+                   "lowest TLS version (empty = tls.min_version)"},
+    [K_S2S_CIPHERS] = {"s2s", "ciphers", RSP_CFG_STR, "", 0, 0, "TLS 1.2 cipher list (empty = tls.ciphers)"},
+    [K_S2S_SUITES13] = {"s2s", "ciphersuites", RSP_CFG_STR, "", 0, 0,
+                        "TLS 1.3 cipher suites (empty = tls.ciphersuites)"},
+    [K_S2S_GROUPS] = {"s2s", "groups", RSP_CFG_STR, "", 0, 0, "key exchange groups (empty = tls.groups)"},
+    [K_S2S_MIN] = {"s2s", "min_version", RSP_CFG_STR, "", 0, 0,
+                   "lowest TLS version (empty = tls.min_version)"},
 };
 
 struct rsp_service {
@@ -188,10 +220,40 @@ static int on_reload(void *ctx)
     return svc->def->reload != NULL ? svc->def->reload(svc) : 0;
 }
 
+/* The listener's TLS settings: its own key, else the tls.* default; "" = the built-in default. */
+static int tls_settings(const rsp_config_t *cfg, const char *listener, rsp_http_listener_config_t *l,
+                        char *err, size_t errlen)
+{
+    char key[64];
+    const char *v[3];
+    static const char *const names[3] = {"ciphers", "ciphersuites", "groups"};
+    for (int i = 0; i < 3; i++) {
+        char dflt[64];
+        snprintf(key, sizeof(key), "%s.%s", listener, names[i]);
+        snprintf(dflt, sizeof(dflt), "tls.%s", names[i]);
+        v[i] = pick(cfg, key, dflt);
+        if (v[i] && !v[i][0])
+            v[i] = NULL;
+    }
+    l->ciphers = v[0];
+    l->ciphersuites = v[1];
+    l->groups = v[2];
+    snprintf(key, sizeof(key), "%s.min_version", listener);
+    const char *min = pick(cfg, key, "tls.min_version");
+    if (!min || !min[0] || !strcmp(min, "1.2")) {
+        l->min_version = RSP_HTTP_TLS_1_2;
+    } else if (!strcmp(min, "1.3")) {
+        l->min_version = RSP_HTTP_TLS_1_3;
+    } else {
+        snprintf(err, errlen, "%s: TLS min_version must be 1.2 or 1.3, not '%s'", listener, min);
+        return -1;
+    }
+    return 0;
+}
+
 static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
 {
     const rsp_config_t *cfg = svc->cfg;
-    const char *ciphers = rsp_config_str(cfg, "tls.ciphers");
     rsp_http_listener_config_t dev = {
         .name = "device",
         .address = rsp_config_str(cfg, "device.address"),
@@ -199,9 +261,10 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .plain = rsp_config_bool(cfg, "device.plain_http"),
         .cert_file = pick(cfg, "device.cert", "tls.cert"),
         .key_file = pick(cfg, "device.key", "tls.key"),
-        .ciphers = ciphers[0] ? ciphers : NULL,
         .client_auth = RSP_HTTP_CLIENT_CERT_NONE,
     };
+    if (tls_settings(cfg, "device", &dev, err, errlen) != 0)
+        return -1;
     if ((svc->device = rsp_http_listener_add(svc->http, &dev, err, errlen)) < 0)
         return -1;
 
@@ -217,7 +280,6 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .plain = rsp_config_bool(cfg, "s2s.plain_http"),
         .cert_file = pick(cfg, "s2s.cert", "tls.cert"),
         .key_file = pick(cfg, "s2s.key", "tls.key"),
-        .ciphers = ciphers[0] ? ciphers : NULL,
         .client_auth = RSP_HTTP_CLIENT_CERT_REQUIRED,
         .client_ca_files = ca_files,
         .n_client_ca_files = nca,
@@ -225,7 +287,9 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .peer_free = svc->def->s2s_peer_free,
         .peer_ctx = svc->def->ctx,
     };
-    svc->s2s = rsp_http_listener_add(svc->http, &s2s, err, errlen);
+    svc->s2s = tls_settings(cfg, "s2s", &s2s, err, errlen) == 0
+                   ? rsp_http_listener_add(svc->http, &s2s, err, errlen)
+                   : -1;
     free(cas);
     return svc->s2s < 0 ? -1 : 0;
 }

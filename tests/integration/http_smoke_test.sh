@@ -133,6 +133,29 @@ if wait_ports ini.ports "$INI_PID"; then
 else
     bad "service configured from an INI file serves" "$(cat ini.log)"
 fi
+# TLS settings per listener (SGP.22 suites by default)
+"$SMDS" --tls.min_version=1.1 --server.state_dir="$TMP/state-x" >tlscfg.log 2>&1
+expect "tls.min_version other than 1.2/1.3 is refused (exit 1)" 1 $?
+grep -q 'min_version must be 1.2 or 1.3' tlscfg.log && ok "and says why" || bad "and says why" "$(cat tlscfg.log)"
+start_service "$SMDS" tls tls.ports "${SMDS_FLAGS[@]}" --device.min_version=1.3 --s2s.ciphers=ECDHE-ECDSA-AES128-SHA256
+if wait_ports tls.ports "$SVC_PID"; then
+    U=https://127.0.0.1:$(port_of tls.ports device)
+    S=https://127.0.0.1:$(port_of tls.ports s2s)
+    expect "device.min_version=1.3: TLS 1.3 served" "200 2" "$(code_ver --cacert ca.crt --tlsv1.3 --http2 $U/healthz)"
+    curl -s -o /dev/null --max-time 10 --cacert ca.crt --tls-max 1.2 $U/healthz
+    rc=$?
+    if [ $rc -ne 0 ]; then ok "and TLS 1.2 refused (curl rc $rc)"; else bad "and TLS 1.2 refused"; fi
+    expect "s2s with the SGP.22 CBC-SHA256 suite over TLS 1.2" "200 2" \
+        "$(code_ver --cacert ca.crt --cert client.crt --key client.key --tls-max 1.2 \
+            --ciphers ECDHE-ECDSA-AES128-SHA256 --http2 $S/healthz)"
+    curl -s -o /dev/null --max-time 10 --cacert ca.crt --cert client.crt --key client.key --tls-max 1.2 \
+        --ciphers ECDHE-ECDSA-AES128-GCM-SHA256 $S/healthz
+    rc=$?
+    if [ $rc -ne 0 ]; then ok "s2s.ciphers limits TLS 1.2 to the listed suite (curl rc $rc)"; else bad "s2s.ciphers limits TLS 1.2 to the listed suite"; fi
+    stop "TLS-configured smds" "$SVC_PID"
+else
+    bad "smds with per-listener TLS settings starts" "$(cat tls.log)"
+fi
 "$SMDS" --tls.cert=missing.crt --device.port=0 --s2s.port=0 --server.state_dir="$TMP/state-x" "${SMDS_FLAGS[@]}" \
     >/dev/null 2>&1
 expect "missing certificate file: exit 1" 1 $?
