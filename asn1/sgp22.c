@@ -1180,6 +1180,8 @@ SEQ_CODEC(sgp22_smdp_signed2, sgp22_smdp_signed2, spec_smdp_signed2, 0x30)
 SEQ_CODEC(sgp22_euicc_signed2, sgp22_euicc_signed2, spec_euicc_signed2, 0x30)
 SEQ_CODEC(sgp22_pir_data, sgp22_pir_data, spec_pir_data, SGP22_TAG_PIR_DATA)
 SEQ_CODEC(sgp22_pir, sgp22_pir, spec_pir, SGP22_TAG_PIR)
+SEQ_CODEC(sgp22_notification_metadata, sgp22_notification_metadata, spec_notification_metadata,
+          SGP22_TAG_NOTIFICATION_METADATA)
 SEQ_CODEC(sgp22_cancel_session_signed, sgp22_cancel_session_signed, spec_cancel_signed, 0x30)
 SEQ_CODEC(sgp22_init_secure_channel, sgp22_init_secure_channel, spec_isc, SGP22_TAG_INIT_SECURE_CHANNEL)
 SEQ_CODEC(sgp22_configure_isdp, sgp22_configure_isdp, spec_configure_isdp, SGP22_TAG_CONFIGURE_ISDP)

@@ -490,6 +490,9 @@ int sgp22_pir_data_decode(const uint8_t *buf, size_t len, sgp22_pir_data *out);
 int sgp22_pir_data_encode(der_writer *w, const sgp22_pir_data *in);
 
 int sgp22_pir_decode(const uint8_t *buf, size_t len, sgp22_pir *out);
+/* NotificationMetadata (BF2F), e.g. tbsOtherNotification of an OtherSignedNotification. */
+int sgp22_notification_metadata_decode(const uint8_t *buf, size_t len, sgp22_notification_metadata *out);
+int sgp22_notification_metadata_encode(der_writer *w, const sgp22_notification_metadata *in);
 int sgp22_pir_encode(der_writer *w, const sgp22_pir *in);
 
 int sgp22_cancel_session_signed_decode(const uint8_t *buf, size_t len, sgp22_cancel_session_signed *out);

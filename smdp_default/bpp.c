@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "asn1/sgp22.h"
 #include "rsp/bsp.h"
 #include "rsp/codec.h"
 #include "rsp/keyfile.h"
@@ -323,6 +324,68 @@ static bool utf8_chars_le(const char *s, size_t max)
     return chars <= max;
 }
 
+int smdp_mccmnc_encode(const char *d, uint8_t out[3])
+{
+    size_t n = d ? strlen(d) : 0;
+    if (n != 5 && n != 6)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (d[i] < '0' || d[i] > '9')
+            return -1;
+    uint8_t mnc3 = n == 6 ? (uint8_t)(d[5] - '0') : 0xF;
+    out[0] = (uint8_t)((d[1] - '0') << 4 | (d[0] - '0'));
+    out[1] = (uint8_t)(mnc3 << 4 | (d[2] - '0'));
+    out[2] = (uint8_t)((d[4] - '0') << 4 | (d[3] - '0'));
+    return 0;
+}
+
+/* A named BIT STRING of the bits of mask (bit n = 1 << n). */
+static void w_named_bits(der_writer *w, unsigned tag, uint8_t mask)
+{
+    uint8_t v[5];
+    der_w_tlv(w, tag, v, sgp22_bits_from_mask(mask, v));
+}
+
+static bool extra_ok(const smdp_md_extra *x, const char *address)
+{
+    return (!x->has_icon || ((x->icon_type == SMDP_ICON_JPG || x->icon_type == SMDP_ICON_PNG) &&
+                             x->icon_len > 0 && x->icon_len <= SMDP_ICON_MAX)) &&
+           (x->notify_events & ~0x0Fu) == 0 && (!x->notify_events || (address && *address)) &&
+           (!address || strlen(address) <= SMDP_MD_ADDR_MAX) && x->owner_gid1_len <= SMDP_GID_MAX &&
+           x->owner_gid2_len <= SMDP_GID_MAX && (x->ppr & ~0x07u) == 0;
+}
+
+static void w_extra(der_writer *w, const smdp_md_extra *x, const char *address, int profile_class)
+{
+    if (x && x->has_icon) {
+        der_w_int(w, 0x93, x->icon_type);
+        der_w_tlv(w, 0x94, x->icon, x->icon_len);
+    }
+    if (profile_class == SMDP_CLASS_TEST || profile_class == SMDP_CLASS_PROVISIONING)
+        der_w_int(w, 0x95, profile_class);
+    if (!x)
+        return;
+    if (x->notify_events) {
+        der_w_begin(w, 0xB6);
+        der_w_begin(w, 0x30);
+        w_named_bits(w, 0x80, x->notify_events);
+        der_w_tlv(w, 0x81, address, strlen(address));
+        der_w_end(w);
+        der_w_end(w);
+    }
+    if (x->has_owner) {
+        der_w_begin(w, 0xB7);
+        der_w_tlv(w, 0x80, x->owner_mccmnc, 3);
+        if (x->owner_gid1_len)
+            der_w_tlv(w, 0x81, x->owner_gid1, x->owner_gid1_len);
+        if (x->owner_gid2_len)
+            der_w_tlv(w, 0x82, x->owner_gid2, x->owner_gid2_len);
+        der_w_end(w);
+    }
+    if (x->has_ppr)
+        w_named_bits(w, 0x99, x->ppr);
+}
+
 int smdp_metadata_encode(der_writer *w, const smdp_metadata *m)
 {
     uint8_t ef[SMDP_ICCID_BCD_LEN];
@@ -334,12 +397,15 @@ int smdp_metadata_encode(der_writer *w, const smdp_metadata *m)
         return SMDP_BPP_EINVAL;
     if (m->profile_class < SMDP_CLASS_ABSENT || m->profile_class > SMDP_CLASS_OPERATIONAL)
         return SMDP_BPP_EINVAL;
+    const smdp_md_extra *x = m->extra;
+    const char *address = x && x->notify_address[0] ? x->notify_address : m->own_address;
+    if (x && !extra_ok(x, address))
+        return SMDP_BPP_EINVAL;
     der_w_begin(w, 0xBF25);
     der_w_tlv(w, 0x5A, ef, sizeof(ef));
     der_w_tlv(w, 0x91, spn, strlen(spn));
     der_w_tlv(w, 0x92, name, strlen(name));
-    if (m->profile_class == SMDP_CLASS_TEST || m->profile_class == SMDP_CLASS_PROVISIONING)
-        der_w_int(w, 0x95, m->profile_class);
+    w_extra(w, x, address, m->profile_class);
     der_w_end(w);
     return w->err ? (w->err == DER_ENOMEM ? SMDP_BPP_ENOMEM : SMDP_BPP_EINVAL) : SMDP_BPP_OK;
 }

@@ -123,15 +123,54 @@ int smdp_otsk_unseal(const smdp_mkey *mk, const char *iccid, const uint8_t *blob
 
 enum { SMDP_CLASS_ABSENT = -1, SMDP_CLASS_TEST = 0, SMDP_CLASS_PROVISIONING = 1, SMDP_CLASS_OPERATIONAL = 2 };
 
+#define SMDP_ICON_MAX 1024 /* 94 icon: at most 1024 octets */
+#define SMDP_GID_MAX 16
+#define SMDP_MD_ADDR_MAX 255
+
+/* NotificationEvent bits (smdp_md_extra.notify_events) and PprIds bits (ppr). */
+enum {
+    SMDP_NOTIFY_INSTALL = 1,
+    SMDP_NOTIFY_ENABLE = 2,
+    SMDP_NOTIFY_DISABLE = 4,
+    SMDP_NOTIFY_DELETE = 8,
+};
+enum { SMDP_PPR_UPDATE_CONTROL = 1, SMDP_PPR1 = 2, SMDP_PPR2 = 4 };
+enum { SMDP_ICON_JPG = 0, SMDP_ICON_PNG = 1 };
+
+/* What the operator set at import beyond names and class (all optional). */
+typedef struct smdp_md_extra {
+    uint8_t notify_events;                     /* B6: NotificationEvent bits; 0 = none */
+    char notify_address[SMDP_MD_ADDR_MAX + 1]; /* where; "" = the SM-DP+'s own address */
+    bool has_icon;
+    int icon_type;               /* 93: SMDP_ICON_* */
+    uint8_t icon[SMDP_ICON_MAX]; /* 94 */
+    size_t icon_len;
+    bool has_owner;                                             /* B7 profileOwner */
+    uint8_t owner_mccmnc[3];                                    /* 80: MCC/MNC as in EF.IMSI (3 octets) */
+    uint8_t owner_gid1[SMDP_GID_MAX], owner_gid2[SMDP_GID_MAX]; /* 81, 82 */
+    size_t owner_gid1_len, owner_gid2_len;
+    bool has_ppr; /* 99 profilePolicyRules */
+    uint8_t ppr;  /* PprIds bits */
+} smdp_md_extra;
+
 typedef struct smdp_metadata {
     const char *iccid;                 /* 19/20 digits; encoded swapped in 5A */
     const char *service_provider_name; /* 91, UTF-8, at most 32 characters (NULL = "") */
     const char *profile_name;          /* 92, UTF-8, at most 64 characters (NULL = "") */
     int profile_class;                 /* 95, SMDP_CLASS_*; operational is the DEFAULT and
                                           so is not encoded (DER) */
+    const smdp_md_extra *extra;        /* NULL = none */
+    const char *own_address;           /* the notification address when extra names none */
 } smdp_metadata;
 
-/* Appends BF25 { 5A iccid, 91 spn, 92 name, [95 class] } to w. */
+/* Converts "MCCMNC" (5 or 6 digits) to the 3 octets of EF.IMSI / profileOwner
+ * (MCC2 MCC1, MNC3 MCC3 (F when MNC has 2 digits), MNC2 MNC1).  0 / -1. */
+int smdp_mccmnc_encode(const char *digits, uint8_t out[3]);
+
+/* Appends BF25 { 5A iccid, 91 spn, 92 name, [93 iconType, 94 icon], [95 class],
+ * [B6 { 30 { 80 events, 81 address } }], [B7 { 80 mccMnc, [81 gid1], [82 gid2] }],
+ * [99 PprIds] } to w (SGP.22 StoreMetadataRequest).  SMDP_BPP_EINVAL when a
+ * field breaks its limits, or notifications are asked for with no address. */
 int smdp_metadata_encode(der_writer *w, const smdp_metadata *m);
 
 /* ---- Bound Profile Package ---- */

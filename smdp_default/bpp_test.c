@@ -812,8 +812,62 @@ static void test_mkey_race(void)
     UT_EQ(rmdir(dir), 0); /* no temporary file left behind */
 }
 
+/* The operator's metadata options: limits refused, nothing half-written is taken for valid. */
+static void test_metadata_extra_limits(void)
+{
+    smdp_md_extra x;
+    memset(&x, 0, sizeof(x));
+    smdp_metadata m = {.iccid = "8949449999999990023", .profile_class = SMDP_CLASS_ABSENT, .extra = &x};
+    der_writer w;
+    /* notifications with nowhere to send them */
+    x.notify_events = SMDP_NOTIFY_DELETE;
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_EINVAL);
+    der_w_free(&w);
+    m.own_address = "smdp.example.com";
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_OK);
+    der_w_free(&w);
+    x.notify_events = 0x10; /* not a NotificationEvent */
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_EINVAL);
+    der_w_free(&w);
+    x.notify_events = 0;
+    /* an icon needs a known type and 1..1024 octets */
+    x.has_icon = true;
+    x.icon_type = 7;
+    x.icon_len = 3;
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_EINVAL);
+    der_w_free(&w);
+    x.icon_type = SMDP_ICON_JPG;
+    x.icon_len = SMDP_ICON_MAX + 1;
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_EINVAL);
+    der_w_free(&w);
+    x.has_icon = false;
+    x.has_ppr = true;
+    x.ppr = 0x08;
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_EINVAL);
+    der_w_free(&w);
+    /* an empty rule set is still encoded (99 01 00) */
+    x.ppr = 0;
+    der_w_init(&w);
+    UT_EQ(smdp_metadata_encode(&w, &m), SMDP_BPP_OK);
+    UT_EQ(der_w_finish(&w), DER_OK);
+    UT_CHECK(w.len >= 3 && w.buf[w.len - 3] == 0x99 && w.buf[w.len - 2] == 1 && w.buf[w.len - 1] == 0);
+    der_w_free(&w);
+    uint8_t mm[3];
+    UT_EQ(smdp_mccmnc_encode("23415", mm), 0);
+    UT_CHECK(mm[0] == 0x32 && mm[1] == 0xF4 && mm[2] == 0x51);
+    UT_EQ(smdp_mccmnc_encode("2341", mm), -1);
+    UT_EQ(smdp_mccmnc_encode("23415a", mm), -1);
+}
+
 int main(void)
 {
+    UT_RUN(test_metadata_extra_limits);
     UT_RUN(test_synthetic);
     UT_RUN(test_ts48);
     UT_RUN(test_sealed_ppk);

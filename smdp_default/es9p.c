@@ -34,8 +34,10 @@
  *   its transactionId, euiccSignPIR over the received BF27 with the session's
  *   PK.EUICC (found through the ICCID when the LPA started another session
  *   before sending it), our OID, the ICCID; then Installed or Error.
- *   otherSignedNotification: chain and euiccNotificationSignature checked and
- *   logged.
+ *   otherSignedNotification: chain and euiccNotificationSignature checked;
+ *   for enable / disable / delete of one of our profiles (ICCID, the EID of the
+ *   order, notificationAddress ours) the order records it (delete: Unavailable)
+ *   and the owning operator gets ES2+ HandleNotification from the outbox.
  * CancelSession: a CancelSessionResponse (1.1/2.1); the session (8.10.1/3.9);
  *   an unsigned cancelSessionResponseError (the eUICC's session is gone) is
  *   answered with success and changes nothing; euiccCancelSessionSignature
@@ -272,7 +274,7 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     c->smdp_signed2_len = w.len;
     der_w_free(&w);
     der_w_init(&w);
-    smdp_order_metadata(o, &w);
+    smdp_order_metadata(o, c->x->fqdn, &w);
     c->metadata = der_w_finish(&w) == DER_OK ? rsp_arena_memdup(c->a, w.buf, w.len) : NULL;
     c->metadata_len = w.len;
     der_w_free(&w);
@@ -407,7 +409,7 @@ static int bind_profile(smdp_call *c)
     }
     if (c->otsk_blob_len > SMDP_OTSK_BLOB_MAX ||
         rsp_hex_decode(o->eid, strlen(o->eid), eid, sizeof(eid), &eid_len) || eid_len != sizeof(eid) ||
-        smdp_order_metadata(o, &md) != 0 || der_w_finish(&md) != DER_OK) {
+        smdp_order_metadata(o, x->fqdn, &md) != 0 || der_w_finish(&md) != DER_OK) {
         r = fail(c, RSP_ST_INTERNAL, "session data");
         goto out;
     }
@@ -611,8 +613,29 @@ static int other_notification(smdp_call *c, const uint8_t *der, size_t len)
     rsp_euicc_identity_clear(&id);
     if (v != 0)
         return fail(c, RSP_ST_EUICC_SIG_INVALID, "euiccNotificationSignature");
-    /* a verified profile state change on the device: recorded in the access log and metrics */
-    return smdp_call_fail(c, RSP_OK, NULL, "otherSignedNotification");
+    sgp22_notification_metadata md;
+    if (sgp22_notification_metadata_decode(tbs.raw, tbs.raw_len, &md) != DER_OK)
+        return fail(c, RSP_ST_INVALID_FIELD, "tbsOtherNotification");
+    int event = sgp22_bit(md.pmo, 3) ? 3 : sgp22_bit(md.pmo, 2) ? 2 : sgp22_bit(md.pmo, 1) ? 1 : 0;
+    char iccid[SMDP_ICCID_MAX + 1];
+    if (!event || !md.iccid.p || smdp_iccid_from_ef(md.iccid.p, iccid) != 0)
+        return smdp_call_fail(c, RSP_OK, NULL,
+                              "otherSignedNotification without a profile operation to record");
+    if (!rsp_auth_same_address(c->x->fqdn, md.notification_address.p, md.notification_address.len))
+        return fail(c, RSP_ST_INVALID_FIELD, "notificationAddress is not ours");
+    /* a verified profile state change on the device: the order records it and its operator hears of it */
+    c->hook.result = dup_bytes(c, der, len);
+    c->hook.result_len = len;
+    c->hook.notif_seq = md.seq_number;
+    c->hook.notif_address = smdp_call_str(c, c->x->fqdn);
+    smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_NOTIFICATION);
+    op->iccid = smdp_call_str(c, iccid);
+    op->eid = smdp_call_str(c, c->peer);
+    op->notif_event = event;
+    if (!op->iccid || !op->eid || !c->hook.result || !c->hook.notif_address)
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    c->step = STEP_OP;
+    return SMDP_CALL_OP;
 }
 
 static int handle_notification(smdp_call *c, const rsp_json_doc *doc)

@@ -1,8 +1,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/evp.h>
 
+#include "asn1/sgp22.h"
 #include "rsp/codec.h"
 #include "smdp_default/testutil.h"
 #include "tests/unit/ut.h"
@@ -547,6 +549,135 @@ static void test_notifications(void)
     fx_clear(&g);
 }
 
+/* What the operator set at import reaches the device (StoreMetadata), and the device's enable and delete
+ * notifications come back verified, are forwarded to the operator, and a delete ends the order. */
+static int collect_notification(void *arg, const smdp_ob_item *it)
+{
+    smdp_ob_item *out = arg;
+    if (it->kind == SMDP_OB_NOTIFICATION)
+        *out = *it;
+    return 0;
+}
+
+static const euicc_notification *pending_of(fx_dev *d, int event)
+{
+    for (size_t i = 0; i < euicc_notification_count(d->e); i++)
+        if (euicc_notification_at(d->e, i)->event == event)
+            return euicc_notification_at(d->e, i);
+    return NULL;
+}
+
+static void test_metadata_and_profile_notifications(void)
+{
+    static const char ops[] = "[op1]\ncn = op1\nnotify_url = https://es2.op1.example/gsma/rsp2/es2plus/"
+                              "handleDownloadProgressInfo\n";
+    fx_opts o = {.operators_ini = ops, .progress = true};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = "8900000000000000990";
+    size_t upp_len;
+    uint8_t *upp = fx_upp(ic, &upp_len);
+    smdp_md_extra x;
+    memset(&x, 0, sizeof(x));
+    x.notify_events = SMDP_NOTIFY_ENABLE | SMDP_NOTIFY_DISABLE | SMDP_NOTIFY_DELETE;
+    x.has_icon = true;
+    x.icon_type = SMDP_ICON_PNG;
+    static const uint8_t icon[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 1, 2, 3};
+    memcpy(x.icon, icon, sizeof(icon));
+    x.icon_len = sizeof(icon);
+    x.has_owner = true;
+    UT_EQ(smdp_mccmnc_encode("310410", x.owner_mccmnc), 0);
+    x.owner_gid1[0] = 0x42;
+    x.owner_gid1_len = 1;
+    x.has_ppr = true;
+    x.ppr = SMDP_PPR_UPDATE_CONTROL;
+    smdp_metadata md = {.service_provider_name = "Op",
+                        .profile_name = "Notified",
+                        .profile_class = SMDP_CLASS_OPERATIONAL,
+                        .extra = &x};
+    char got[SMDP_ICCID_MAX + 1];
+    UT_EQ(smdp_orders_import_upp(g.x->store, &g.x->mk, upp, upp_len, "TN", FX_OPERATOR, &md,
+                                 (uint64_t)time(NULL), got, NULL),
+          RSP_OK);
+    free(upp);
+    /* what AuthenticateClient sends as profileMetadata */
+    smdp_order ord;
+    UT_EQ(smdp_orders_get(g.x->store, ic, &ord), RSP_OK);
+    der_writer w;
+    der_w_init(&w);
+    UT_EQ(smdp_order_metadata(&ord, FX_FQDN, &w), 0);
+    UT_EQ(der_w_finish(&w), DER_OK);
+    sgp22_store_metadata sm;
+    UT_EQ(sgp22_store_metadata_decode(w.buf, w.len, &sm), DER_OK);
+    UT_CHECK(sm.icon.len == sizeof(icon) && sm.icon_type.present && sm.icon_type.v == SMDP_ICON_PNG);
+    UT_CHECK(sm.has_profile_owner && sm.profile_owner.mcc_mnc.len == 3 &&
+             sm.profile_owner.mcc_mnc.p[0] == 0x13 && sm.profile_owner.mcc_mnc.p[1] == 0x00 &&
+             sm.profile_owner.mcc_mnc.p[2] == 0x14);
+    UT_CHECK(sm.profile_owner.gid1.len == 1 && sm.profile_owner.gid1.p[0] == 0x42);
+    UT_CHECK(sm.ppr.p && sgp22_bit(sm.ppr, 0) && !sgp22_bit(sm.ppr, 1));
+    der_reader r;
+    der_tlv e;
+    sgp22_list_reader(&sm.notification_config, &r);
+    UT_EQ(der_next(&r, &e), DER_OK);
+    sgp22_notif_config nc;
+    UT_EQ(sgp22_notif_config_decode(&e, &nc), DER_OK);
+    UT_CHECK(!sgp22_bit(nc.pmo, 0) && sgp22_bit(nc.pmo, 1) && sgp22_bit(nc.pmo, 2) && sgp22_bit(nc.pmo, 3));
+    UT_CHECK(nc.address.len == strlen(FX_FQDN) && !memcmp(nc.address.p, FX_FQDN, nc.address.len));
+    der_w_free(&w);
+
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    const euicc_profile *p = euicc_profile_find(d.e, ic);
+    UT_CHECK(p && p->notify_address[EUICC_EVT_DELETE] &&
+             !strcmp(p->notify_address[EUICC_EVT_DELETE], FX_FQDN));
+    UT_CHECK(p && !p->notify_address[EUICC_EVT_INSTALL]);
+
+    /* enable: verified, recorded, forwarded */
+    UT_EQ(euicc_enable_profile(d.e, ic, NULL), 0);
+    const euicc_notification *en = pending_of(&d, EUICC_EVT_ENABLE);
+    UT_CHECK(en != NULL);
+    char *body = en ? lpa_json_handle_notification(en->der, en->len) : NULL;
+    UT_EQ(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, body, NULL), RSP_OK);
+    free(body);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_NOTIFICATION), 1);
+    /* a damaged signature: refused, nothing forwarded */
+    uint8_t bad[4096];
+    size_t bad_len = en ? en->len : 0;
+    if (en)
+        memcpy(bad, en->der, bad_len);
+    bad[bad_len / 2] ^= 1;
+    body = lpa_json_handle_notification(bad, bad_len);
+    UT_CHECK(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, body, NULL) != RSP_OK);
+    free(body);
+    UT_EQ(fx_outbox_count(&g, SMDP_OB_NOTIFICATION), 1);
+
+    /* delete: the order reaches its final state */
+    UT_EQ(euicc_disable_profile(d.e, ic, NULL), 0);
+    UT_EQ(euicc_delete_profile(d.e, ic, NULL), 0);
+    const euicc_notification *del = pending_of(&d, EUICC_EVT_DELETE);
+    UT_CHECK(del != NULL);
+    body = del ? lpa_json_handle_notification(del->der, del->len) : NULL;
+    UT_EQ(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, body, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_UNAVAILABLE);
+    /* the same notification again changes nothing */
+    UT_EQ(fx_call(&g, SMDP_FN_HANDLE_NOTIFICATION, NULL, body, NULL), RSP_ST_STATE_TRANSITION);
+    free(body);
+    smdp_ob_item it;
+    memset(&it, 0, sizeof(it));
+    UT_EQ(smdp_outbox_list(g.x->outbox, collect_notification, &it), 0);
+    UT_EQ(it.np_id, EUICC_EVT_DELETE);
+    size_t blen;
+    char *json = smdp_notify_body(g.x->notify, &it, &blen);
+    UT_CHECK(json && strstr(json, "\"profileManagementOperation\":\"delete\"") &&
+             strstr(json, "\"iccid\":\"8900000000000000990\"") && strstr(json, "\"eid\":\"" EID "\""));
+    free(json);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
 /* The LPA started a new session before sending the result of the BPP it loaded. */
 static void test_late_notification(void)
 {
@@ -622,6 +753,7 @@ int main(void)
     UT_RUN(test_cancel_session);
     UT_RUN(test_cancel_session_keep_policy);
     UT_RUN(test_notifications);
+    UT_RUN(test_metadata_and_profile_notifications);
     UT_RUN(test_late_notification);
     UT_RUN(test_bad_bodies);
     return ut_finish();

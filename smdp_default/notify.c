@@ -152,6 +152,21 @@ char *smdp_notify_body(const smdp_notify *n, const smdp_ob_item *it, size_t *len
             rsp_jsonw_kbase64(&w, "resultData", it->result, it->result_len);
         break;
     }
+    case SMDP_OB_NOTIFICATION: {
+        static const char *const ops[4] = {"install", "enable", "disable", "delete"};
+        char ts[21];
+        smdp_w3c_time(it->timestamp, ts);
+        rsp_jsonw_kstr(&w, "eid", it->eid);
+        rsp_jsonw_kstr(&w, "iccid", it->iccid);
+        rsp_jsonw_kstr(&w, "profileType", it->profile_type);
+        rsp_jsonw_kstr(&w, "profileManagementOperation", it->np_id < 4 ? ops[it->np_id] : "?");
+        rsp_jsonw_kstr(&w, "notificationAddress", it->notif_address);
+        rsp_jsonw_kint(&w, "sequenceNumber", it->notif_seq);
+        rsp_jsonw_kstr(&w, "timestamp", ts);
+        if (it->result_len)
+            rsp_jsonw_kbase64(&w, "resultData", it->result, it->result_len);
+        break;
+    }
     }
     rsp_jsonw_obj_end(&w);
     const char *out;
@@ -220,11 +235,16 @@ smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, s
     smdp_notify *n = ctx;
     char url[SMDP_URL_MAX], ca[SMDP_URL_MAX];
     ca[0] = '\0';
-    if (it->kind == SMDP_OB_PROGRESS) {
+    bool to_operator = it->kind == SMDP_OB_PROGRESS || it->kind == SMDP_OB_NOTIFICATION;
+    if (to_operator) {
         if (!n->operator_endpoint || n->operator_endpoint(n->operator_ctx, it->target, url, ca) != 0) {
             seterr(err, errlen, "no notification endpoint configured for the operator");
             return SMDP_OB_DROP;
         }
+        /* HandleNotification beside HandleDownloadProgressInfo: the same base, its own function name */
+        char *slash = it->kind == SMDP_OB_NOTIFICATION ? strrchr(url, '/') : NULL;
+        if (slash && (size_t)(slash - url) + sizeof("/handleNotification") <= SMDP_URL_MAX)
+            memcpy(slash, "/handleNotification", sizeof("/handleNotification"));
     } else {
         if (!address_ok(it->target)) {
             seterr(err, errlen, "smdsAddress is not a host name");
@@ -254,7 +274,7 @@ smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, s
     } else if (r.http == 400 || r.http == 404 || r.http == 405 || r.http == 413 || r.http == 415) {
         snprintf(err, errlen, "HTTP %ld", r.http);
         out = SMDP_OB_DROP;
-    } else if (it->kind == SMDP_OB_PROGRESS) {
+    } else if (to_operator) {
         out = r.http == 204 || r.http == 200 ? SMDP_OB_SENT : SMDP_OB_RETRY;
         if (out != SMDP_OB_SENT)
             snprintf(err, errlen, "HTTP %ld", r.http);

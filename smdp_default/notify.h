@@ -4,6 +4,7 @@
  *
  *   ES12.RegisterEvent / DeleteEvent  POST https://<smdsAddress>[:port]/gsma/rsp2/es12/<fn>
  *   ES2+.HandleDownloadProgressInfo   POST <the operator's configured URL>
+ *   ES2+.HandleNotification           POST <that URL, last path element "handleNotification">
  *
  * Both over mutual TLS with libcurl: our client certificate is CERT.DP.TLS,
  * the server certificate is verified against the configured CA file with a

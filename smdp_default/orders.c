@@ -103,12 +103,14 @@ static bool text_fits(const char *s, size_t max)
     return s && strlen(s) <= max;
 }
 
-int smdp_order_metadata(const smdp_order *ord, der_writer *w)
+int smdp_order_metadata(const smdp_order *ord, const char *own_address, der_writer *w)
 {
     smdp_metadata m = {.iccid = ord->iccid,
                        .service_provider_name = ord->service_provider_name,
                        .profile_name = ord->profile_name,
-                       .profile_class = ord->profile_class};
+                       .profile_class = ord->profile_class,
+                       .extra = &ord->md,
+                       .own_address = own_address};
     return smdp_metadata_encode(w, &m);
 }
 
@@ -181,11 +183,26 @@ static int order_decode(const MDB_val *v, smdp_order *o)
     o->ppp_segments = p->ppp_segments;
     o->profile_class = SMDP_CLASS_ABSENT;
     if (!bad && p->metadata) {
+        const Smdp__ProfileMetadata *pm = p->metadata;
+        smdp_md_extra *x = &o->md;
         bad = rsp_str_copy(o->service_provider_name, sizeof(o->service_provider_name),
-                           p->metadata->service_provider_name) ||
-              rsp_str_copy(o->profile_name, sizeof(o->profile_name), p->metadata->profile_name);
-        if (p->metadata->has_profile_class)
-            o->profile_class = p->metadata->profile_class;
+                           pm->service_provider_name) ||
+              rsp_str_copy(o->profile_name, sizeof(o->profile_name), pm->profile_name) ||
+              pm->notify_events > 0x0F || pm->ppr > 0x07 ||
+              rsp_str_copy(x->notify_address, sizeof(x->notify_address), pm->notify_address) ||
+              copy_bin(x->icon, sizeof(x->icon), &x->icon_len, &pm->icon) ||
+              (pm->owner_mccmnc.len != 0 && pm->owner_mccmnc.len != 3) ||
+              copy_bin(x->owner_mccmnc, sizeof(x->owner_mccmnc), NULL, &pm->owner_mccmnc) ||
+              copy_bin(x->owner_gid1, sizeof(x->owner_gid1), &x->owner_gid1_len, &pm->owner_gid1) ||
+              copy_bin(x->owner_gid2, sizeof(x->owner_gid2), &x->owner_gid2_len, &pm->owner_gid2);
+        if (pm->has_profile_class)
+            o->profile_class = pm->profile_class;
+        x->notify_events = (uint8_t)pm->notify_events;
+        x->has_icon = pm->has_icon && (pm->icon_type == SMDP_ICON_JPG || pm->icon_type == SMDP_ICON_PNG);
+        x->icon_type = x->has_icon ? pm->icon_type : 0;
+        x->has_owner = pm->owner_mccmnc.len == 3;
+        x->has_ppr = pm->has_ppr;
+        x->ppr = (uint8_t)pm->ppr;
     }
     if (!bad && p->binding) {
         smdp_binding *b = &o->binding;
@@ -214,6 +231,17 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     md.profile_name = (char *)o->profile_name;
     md.has_profile_class = o->profile_class != SMDP_CLASS_ABSENT;
     md.profile_class = md.has_profile_class ? o->profile_class : 0;
+    const smdp_md_extra *x = &o->md;
+    md.notify_events = x->notify_events;
+    md.notify_address = (char *)x->notify_address;
+    md.has_icon = x->has_icon;
+    md.icon_type = md.has_icon ? x->icon_type : 0;
+    md.icon = bin(x->icon, md.has_icon ? x->icon_len : 0);
+    md.owner_mccmnc = bin(x->owner_mccmnc, x->has_owner ? 3 : 0);
+    md.owner_gid1 = bin(x->owner_gid1, x->has_owner ? x->owner_gid1_len : 0);
+    md.owner_gid2 = bin(x->owner_gid2, x->has_owner ? x->owner_gid2_len : 0);
+    md.has_ppr = x->has_ppr;
+    md.ppr = x->ppr;
     Smdp__Binding b = SMDP__BINDING__INIT;
     Smdp__Profile p = SMDP__PROFILE__INIT;
     p.iccid = (char *)o->iccid;
@@ -675,6 +703,8 @@ static int op_import(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     rsp_str_copy(a->service_provider_name, sizeof(a->service_provider_name), im->service_provider_name);
     rsp_str_copy(a->profile_name, sizeof(a->profile_name), im->profile_name);
     a->profile_class = im->profile_class;
+    if (im->extra)
+        a->md = *im->extra;
     a->state = SMDP_STATE_AVAILABLE;
     a->created_at = op->now;
     memcpy(a->ppk_blob, im->ppp->ppk_blob, sizeof(a->ppk_blob));
@@ -1104,6 +1134,25 @@ static int op_expire(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     return save(t, s, op);
 }
 
+static int op_notification(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    if (op->notif_event < 1 || op->notif_event > 3)
+        return refuse(op, RSP_ST_INVALID_FIELD);
+    if (!op->eid || strcmp(op->eid, op->before.eid))
+        return refuse(op, RSP_ST_EID_MISMATCH);
+    if (op->before.state != SMDP_STATE_INSTALLED)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    /* enable and disable change nothing here but are recorded (version, time) and forwarded */
+    if (op->notif_event == 3) {
+        op->after.state = SMDP_STATE_UNAVAILABLE;
+        op->after.event_registered = false;
+    }
+    return save(t, s, op);
+}
+
 static int dispatch(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 {
     switch (op->kind) {
@@ -1131,6 +1180,8 @@ static int dispatch(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return op_set_event(t, s, op);
     case SMDP_OP_EXPIRE:
         return op_expire(t, s, op);
+    case SMDP_OP_NOTIFICATION:
+        return op_notification(t, s, op);
     }
     return refuse(op, RSP_ST_INVALID_FIELD);
 }
@@ -1266,7 +1317,10 @@ rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uin
     smdp_metadata m = {.iccid = info.iccid,
                        .service_provider_name = md ? md->service_provider_name : NULL,
                        .profile_name = md ? md->profile_name : NULL,
-                       .profile_class = md ? md->profile_class : SMDP_CLASS_ABSENT};
+                       .profile_class = md ? md->profile_class : SMDP_CLASS_ABSENT,
+                       .extra = md ? md->extra : NULL,
+                       /* a placeholder: the service's own address fills it at download */
+                       .own_address = "smdp.invalid"};
     der_writer w;
     der_w_init(&w);
     rc = smdp_metadata_encode(&w, &m);
@@ -1279,7 +1333,8 @@ rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uin
     smdp_import im = {.service_provider_name = m.service_provider_name,
                       .profile_name = m.profile_name,
                       .profile_class = m.profile_class,
-                      .ppp = &ppp};
+                      .ppp = &ppp,
+                      .extra = m.extra};
     smdp_op *op = calloc(1, sizeof(*op));
     if (!op) {
         smdp_ppp_free(&ppp);

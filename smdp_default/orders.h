@@ -13,6 +13,8 @@
  *                                  (keeps PK.EUICC and smdpSignature2 for the later calls)
  *   ES9+ BPP delivered             Released, Downloaded -> Downloaded
  *   ES9+ install result            Downloaded -> Installed | Error
+ *   ES9+ other notification        Installed -> (same) for enable / disable,
+ *                                  Unavailable for delete (the ICCID is spent)
  *   ES9+ cancel session            Released, Downloaded -> Released (kept: its SM-DS
  *                                  event stays or is registered again) | Error (final:
  *                                  the order ends, its event goes)
@@ -128,6 +130,7 @@ typedef struct smdp_order {
     char service_provider_name[SMDP_SPN_MAX + 1];
     char profile_name[SMDP_PNAME_MAX + 1];
     int profile_class; /* SMDP_CLASS_* */
+    smdp_md_extra md;  /* the rest of the metadata set at import */
     uint8_t ppk_blob[SMDP_PPK_BLOB_LEN];
     uint64_t ppp_len;
     uint32_t ppp_segments;
@@ -144,8 +147,10 @@ typedef struct smdp_order {
     smdp_binding binding;
 } smdp_order;
 
-/* StoreMetadataRequest (BF25) for the order's profile. */
-int smdp_order_metadata(const smdp_order *ord, der_writer *w);
+/* StoreMetadataRequest (BF25) for the order's profile; own_address is where
+ * the eUICC sends the notifications the metadata asks for when it names no
+ * address (the SM-DP+'s FQDN; may be NULL when it asks for none). */
+int smdp_order_metadata(const smdp_order *ord, const char *own_address, der_writer *w);
 
 /* ---- the store ---- */
 
@@ -220,14 +225,17 @@ typedef enum smdp_op_kind {
     SMDP_OP_CANCEL_SESSION,  /* in: iccid, tid, final (the order's event goes) */
     SMDP_OP_SET_EVENT,       /* in: iccid, ok = registered */
     SMDP_OP_EXPIRE,          /* in: iccid: marks an order past expires_at as expired (its event goes) */
+    SMDP_OP_NOTIFICATION,    /* in: iccid, eid, notif_event: a verified enable / disable / delete
+                                notification of an Installed profile; delete -> Unavailable */
 } smdp_op_kind;
 
 /* What SMDP_OP_IMPORT stores (see smdp_orders_import_upp for the usual way). */
 typedef struct smdp_import {
     const char *service_provider_name;
     const char *profile_name;
-    int profile_class;   /* SMDP_CLASS_* */
-    const smdp_ppp *ppp; /* protected segments and sealed PPKs */
+    int profile_class;          /* SMDP_CLASS_* */
+    const smdp_ppp *ppp;        /* protected segments and sealed PPKs */
+    const smdp_md_extra *extra; /* NULL = none */
 } smdp_import;
 
 /*
@@ -263,6 +271,7 @@ typedef struct smdp_op {
     const uint8_t *bpp; /* the BF36 delivered */
     size_t bpp_len;
     bool ok;                     /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
+    int notif_event;             /* NOTIFICATION: NotificationEvent bit (1 enable, 2 disable, 3 delete) */
     bool final;                  /* CANCEL_SESSION: the order ends (Error) instead of going back to
                                     Released with its event (smdp_cancel_keep decides per reason) */
     const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */

@@ -274,7 +274,7 @@ static void test_import(void)
     /* metadata of the stored record */
     der_writer w;
     der_w_init(&w);
-    UT_EQ(smdp_order_metadata(&o, &w), 0);
+    UT_EQ(smdp_order_metadata(&o, NULL, &w), 0);
     UT_CHECK(w.len > 12 && w.buf[0] == 0xBF && w.buf[1] == 0x25);
     der_w_free(&w);
 

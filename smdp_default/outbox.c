@@ -65,6 +65,8 @@ const char *smdp_ob_kind_name(smdp_ob_kind k)
         return "DeleteEvent";
     case SMDP_OB_PROGRESS:
         return "HandleDownloadProgressInfo";
+    case SMDP_OB_NOTIFICATION:
+        return "HandleNotification";
     }
     return "?";
 }
@@ -94,6 +96,7 @@ static int item_decode(const MDB_val *v, smdp_ob_item *it)
     it->np_id = p->notification_point_id;
     it->success = p->success;
     it->timestamp = p->timestamp;
+    it->notif_seq = p->sequence_number;
     int bad = rsp_str_copy(it->stream, sizeof(it->stream), p->stream) ||
               rsp_str_copy(it->target, sizeof(it->target), p->target) ||
               rsp_str_copy(it->last_error, sizeof(it->last_error), p->last_error) ||
@@ -103,8 +106,9 @@ static int item_decode(const MDB_val *v, smdp_ob_item *it)
               rsp_str_copy(it->profile_type, sizeof(it->profile_type), p->profile_type) ||
               rsp_str_copy(it->subject, sizeof(it->subject), p->subject_code) ||
               rsp_str_copy(it->reason, sizeof(it->reason), p->reason_code) ||
+              rsp_str_copy(it->notif_address, sizeof(it->notif_address), p->notification_address) ||
               p->result_data.len > sizeof(it->result) || it->kind < SMDP_OB_REGISTER_EVENT ||
-              it->kind > SMDP_OB_PROGRESS;
+              it->kind > SMDP_OB_NOTIFICATION;
     if (!bad && p->result_data.len) {
         memcpy(it->result, p->result_data.data, p->result_data.len);
         it->result_len = p->result_data.len;
@@ -157,6 +161,8 @@ static int item_put(rsp_db_wtxn *t, const smdp_outbox *ob, const smdp_ob_item *i
     p.result_data.data = (uint8_t *)it->result;
     p.result_data.len = it->result_len;
     p.timestamp = it->timestamp;
+    p.sequence_number = it->notif_seq;
+    p.notification_address = (char *)it->notif_address;
     rsp_key k;
     key_seq(&k, it->seq);
     size_t n = smdp__outbox_item__get_packed_size(&p);
@@ -201,7 +207,7 @@ static int item_reschedule(rsp_db_wtxn *t, const smdp_outbox *ob, uint64_t old_d
 
 int smdp_outbox_add(smdp_outbox *ob, rsp_db_wtxn *t, smdp_ob_item *it)
 {
-    if (!it->stream[0] || it->kind < SMDP_OB_REGISTER_EVENT || it->kind > SMDP_OB_PROGRESS)
+    if (!it->stream[0] || it->kind < SMDP_OB_REGISTER_EVENT || it->kind > SMDP_OB_NOTIFICATION)
         return EINVAL;
     rsp_key k;
     rsp_key_init(&k);

@@ -1,7 +1,8 @@
 /*
  * smdp_default/outbox.h - the durable outbox of the Default SM-DP+: calls to
  * other parties (ES12 RegisterEvent / DeleteEvent towards an SM-DS, ES2+
- * HandleDownloadProgressInfo towards an operator) that must not be lost.
+ * HandleDownloadProgressInfo and HandleNotification towards an operator) that
+ * must not be lost.
  *
  * Items are written with smdp_outbox_add() inside the same LMDB write
  * transaction as the order change that caused them (smdp_op.also), so a change
@@ -51,9 +52,10 @@ typedef enum smdp_ob_kind {
     SMDP_OB_REGISTER_EVENT = 1, /* ES12.RegisterEvent */
     SMDP_OB_DELETE_EVENT = 2,   /* ES12.DeleteEvent */
     SMDP_OB_PROGRESS = 3,       /* ES2+.HandleDownloadProgressInfo */
+    SMDP_OB_NOTIFICATION = 4,   /* ES2+.HandleNotification: a verified profile-management notification */
 } smdp_ob_kind;
 
-/* "RegisterEvent", "DeleteEvent", "HandleDownloadProgressInfo". */
+/* "RegisterEvent", "DeleteEvent", "HandleDownloadProgressInfo", "HandleNotification". */
 const char *smdp_ob_kind_name(smdp_ob_kind k);
 
 typedef struct smdp_ob_item {
@@ -77,6 +79,10 @@ typedef struct smdp_ob_item {
     uint8_t result[SMDP_OB_RESULT_MAX]; /* resultData */
     size_t result_len;
     uint64_t timestamp;
+    /* ES2+ HandleNotification: np_id is the NotificationEvent bit (0 install .. 3 delete), result the
+     * OtherSignedNotification */
+    int64_t notif_seq;
+    char notif_address[SMDP_OB_TARGET_MAX + 1];
 } smdp_ob_item;
 
 /* What a send attempt came to. */

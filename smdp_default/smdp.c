@@ -518,6 +518,35 @@ static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const s
     return smdp_outbox_add(x->outbox, t, it);
 }
 
+/* A verified enable / disable / delete notification, for the profile's operator. */
+static int queue_notification(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const smdp_op *op,
+                              smdp_ob_item *it)
+{
+    const smdp_order *o = &op->after;
+    char url[SMDP_URL_MAX], ca[SMDP_URL_MAX];
+    if (op->kind != SMDP_OP_NOTIFICATION || !x->progress_notifications ||
+        operator_endpoint(x, o->owner, url, ca))
+        return 0;
+    memset(it, 0, sizeof(*it));
+    it->kind = SMDP_OB_NOTIFICATION;
+    snprintf(it->stream, sizeof(it->stream), "es2:%s", o->iccid);
+    rsp_str_copy(it->target, sizeof(it->target), o->owner);
+    rsp_str_copy(it->eid, sizeof(it->eid), o->eid);
+    rsp_str_copy(it->iccid, sizeof(it->iccid), o->iccid);
+    rsp_str_copy(it->profile_type, sizeof(it->profile_type), o->profile_type);
+    rsp_str_copy(it->notif_address, sizeof(it->notif_address), h->notif_address ? h->notif_address : "");
+    it->np_id = (uint32_t)op->notif_event;
+    it->notif_seq = h->notif_seq;
+    it->success = true;
+    if (h->result && h->result_len <= sizeof(it->result)) {
+        memcpy(it->result, h->result, h->result_len);
+        it->result_len = h->result_len;
+    }
+    it->timestamp = op->now;
+    it->created_at = op->now;
+    return smdp_outbox_add(x->outbox, t, it);
+}
+
 int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
 {
     const smdp_hook *h = op->user;
@@ -538,6 +567,8 @@ int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
     }
     if (!rc)
         rc = queue_progress(t, x, h, op, it);
+    if (!rc)
+        rc = queue_notification(t, x, h, op, it);
     free(it);
     return rc;
 }

@@ -190,12 +190,15 @@ typedef struct smdp_hook {
     smdp_t *x;
     const uint8_t *result;
     size_t result_len;
-    void *owner; /* for the caller's own use */
+    int64_t notif_seq;         /* SMDP_OP_NOTIFICATION: the eUICC's seqNumber */
+    const char *notif_address; /* and notificationAddress */
+    void *owner;               /* for the caller's own use */
 } smdp_hook;
 
 /* smdp_op.also for every order change of the service: queues ES12
  * RegisterEvent / DeleteEvent when event_registered flips, and ES2+
- * HandleDownloadProgressInfo at the notification points (see docs/smdp.md). */
+ * HandleDownloadProgressInfo at the notification points and ES2+
+ * HandleNotification for profile-management notifications (see docs/smdp.md). */
 int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op);
 
 /* Runs op synchronously with the hook (housekeeping, tools, tests). */

@@ -2,12 +2,18 @@
  * smdpctl - administration of the Default SM-DP+ profile inventory.
  *
  *   smdpctl --state DIR import --profile-type TYPE --owner OPERATOR
- *           [--spn NAME] [--name NAME] [--class test|provisioning|operational] FILE.der ...
+ *           [--spn NAME] [--name NAME] [--class test|provisioning|operational]
+ *           [--notify EVENTS] [--notify-address ADDR] [--icon FILE.png|FILE.jpg]
+ *           [--owner-mccmnc DIGITS [--owner-gid1 HEX] [--owner-gid2 HEX]] [--ppr RULES] FILE.der ...
  *       Checks each unprotected profile package, protects it under fresh
  *       random PPKs sealed with the service master key (DIR/master.key,
  *       created on first use) and stores it as Available.  Prints one ICCID
  *       per imported file; a file that fails is reported on stderr and the
- *       others still go in (exit status 1 if any failed).
+ *       others still go in (exit status 1 if any failed).  The options set the
+ *       StoreMetadataRequest the device gets: EVENTS (install, enable,
+ *       disable, delete, comma-separated) are the operations the eUICC
+ *       notifies to ADDR (default: the SM-DP+'s own FQDN), RULES (ppr1, ppr2,
+ *       update-control) the Profile Policy Rules.
  *
  *   smdpctl --state DIR order --owner OPERATOR (--iccid ICCID | --profile-type TYPE) [--eid EID]
  *           [--matching-id ID] [--cc CODE] [--release]
@@ -35,6 +41,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "rsp/codec.h"
 #include "rsp/jsonw.h"
 #include "smdp_default/actcode.h"
 #include "smdp_default/orders.h"
@@ -42,14 +49,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: smdpctl --state DIR import --profile-type TYPE --owner OPERATOR\n"
-            "               [--spn NAME] [--name NAME] [--class test|provisioning|operational] FILE.der ...\n"
-            "       smdpctl --state DIR order --owner OPERATOR (--iccid ICCID | --profile-type TYPE)\n"
-            "               [--eid EID] [--matching-id ID] [--cc CODE] [--release]\n"
-            "       smdpctl --state DIR list\n"
-            "       smdpctl --state DIR activation-code --iccid ICCID --smdp-address ADDR [--oid OID]\n"
-            "               [--qr FILE.png] [--scale N]\n");
+    fprintf(f, "usage: smdpctl --state DIR import --profile-type TYPE --owner OPERATOR\n"
+               "               [--spn NAME] [--name NAME] [--class test|provisioning|operational]\n"
+               "               [--notify install,enable,disable,delete] [--notify-address ADDR]\n"
+               "               [--icon FILE.png|FILE.jpg] [--owner-mccmnc DIGITS [--owner-gid1 HEX]\n"
+               "               [--owner-gid2 HEX]] [--ppr ppr1,ppr2,update-control] FILE.der ...\n"
+               "       smdpctl --state DIR order --owner OPERATOR (--iccid ICCID | --profile-type TYPE)\n"
+               "               [--eid EID] [--matching-id ID] [--cc CODE] [--release]\n"
+               "       smdpctl --state DIR list\n"
+               "       smdpctl --state DIR activation-code --iccid ICCID --smdp-address ADDR [--oid OID]\n"
+               "               [--qr FILE.png] [--scale N]\n");
 }
 
 static uint8_t *read_file(const char *path, size_t *len)
@@ -129,6 +138,56 @@ static int parse_class(const char *s)
     return -2;
 }
 
+/* Bits of a comma-separated list of names (names[i] is bit 1 << i); -1 on an unknown name. */
+static int parse_bits(const char *list, const char *const *names, size_t n)
+{
+    char buf[256];
+    if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+        return -1;
+    int bits = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < n && strcmp(tok, names[i]))
+            i++;
+        if (i == n)
+            return -1;
+        bits |= 1 << i;
+    }
+    return bits;
+}
+
+static int parse_hex_field(const char *hex, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = strlen(hex);
+    return n == 0 || n % 2 || n / 2 > cap || rsp_hex_decode(hex, n, out, cap, len) ? -1 : 0;
+}
+
+/* The icon file: PNG or JPEG (by its signature), at most SMDP_ICON_MAX octets. */
+static int read_icon(const char *path, smdp_md_extra *x)
+{
+    size_t len;
+    uint8_t *data = read_file(path, &len);
+    int rc = -1;
+    if (data && len > 4 && len <= SMDP_ICON_MAX) {
+        static const uint8_t png[4] = {0x89, 'P', 'N', 'G'}, jpg[3] = {0xFF, 0xD8, 0xFF};
+        if (!memcmp(data, png, 4))
+            x->icon_type = SMDP_ICON_PNG;
+        else if (!memcmp(data, jpg, 3))
+            x->icon_type = SMDP_ICON_JPG;
+        else
+            len = 0;
+        if (len) {
+            memcpy(x->icon, data, len);
+            x->icon_len = len;
+            x->has_icon = true;
+            rc = 0;
+        }
+    }
+    free(data);
+    return rc;
+}
+
 static int cmd_import(const char *dir, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -137,11 +196,23 @@ static int cmd_import(const char *dir, int argc, char **argv)
         {"spn", required_argument, NULL, 's'},
         {"name", required_argument, NULL, 'n'},
         {"class", required_argument, NULL, 'c'},
+        {"notify", required_argument, NULL, 'N'},
+        {"notify-address", required_argument, NULL, 'A'},
+        {"icon", required_argument, NULL, 'I'},
+        {"owner-mccmnc", required_argument, NULL, 'M'},
+        {"owner-gid1", required_argument, NULL, '1'},
+        {"owner-gid2", required_argument, NULL, '2'},
+        {"ppr", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static const char *const events[] = {"install", "enable", "disable", "delete"};
+    static const char *const rules[] = {"update-control", "ppr1", "ppr2"};
     const char *type = NULL, *owner = NULL, *spn = NULL, *name = NULL;
-    int pclass = SMDP_CLASS_ABSENT, c;
+    int pclass = SMDP_CLASS_ABSENT, c, bits;
+    smdp_md_extra x;
+    memset(&x, 0, sizeof(x));
+    bool gids = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -163,6 +234,51 @@ static int cmd_import(const char *dir, int argc, char **argv)
                 return 2;
             }
             break;
+        case 'N':
+            if ((bits = parse_bits(optarg, events, 4)) <= 0) {
+                fprintf(stderr, "smdpctl: --notify takes install, enable, disable, delete\n");
+                return 2;
+            }
+            x.notify_events = (uint8_t)bits;
+            break;
+        case 'A':
+            if (!smdp_ac_address_valid(optarg)) {
+                fprintf(stderr, "smdpctl: --notify-address must be a host name\n");
+                return 2;
+            }
+            snprintf(x.notify_address, sizeof(x.notify_address), "%s", optarg);
+            break;
+        case 'I':
+            if (read_icon(optarg, &x) != 0) {
+                fprintf(stderr, "smdpctl: %s: not a PNG or JPEG icon of at most %d octets\n", optarg,
+                        SMDP_ICON_MAX);
+                return 2;
+            }
+            break;
+        case 'M':
+            if (smdp_mccmnc_encode(optarg, x.owner_mccmnc) != 0) {
+                fprintf(stderr, "smdpctl: --owner-mccmnc takes 5 or 6 digits\n");
+                return 2;
+            }
+            x.has_owner = true;
+            break;
+        case '1':
+        case '2':
+            if (parse_hex_field(optarg, c == '1' ? x.owner_gid1 : x.owner_gid2, SMDP_GID_MAX,
+                                c == '1' ? &x.owner_gid1_len : &x.owner_gid2_len) != 0) {
+                fprintf(stderr, "smdpctl: --owner-gid%c takes 1 to %d octets in hex\n", c, SMDP_GID_MAX);
+                return 2;
+            }
+            gids = true;
+            break;
+        case 'P':
+            if ((bits = parse_bits(optarg, rules, 3)) < 0) {
+                fprintf(stderr, "smdpctl: --ppr takes ppr1, ppr2, update-control\n");
+                return 2;
+            }
+            x.has_ppr = true;
+            x.ppr = (uint8_t)bits;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -171,7 +287,8 @@ static int cmd_import(const char *dir, int argc, char **argv)
             return 2;
         }
     }
-    if (!type || !*type || !owner || !*owner || optind >= argc) {
+    if (!type || !*type || !owner || !*owner || optind >= argc || (gids && !x.has_owner) ||
+        (x.notify_address[0] && !x.notify_events)) {
         usage(stderr);
         return 2;
     }
@@ -182,7 +299,8 @@ static int cmd_import(const char *dir, int argc, char **argv)
     /* metadata defaults: the operator as service provider, the type as name */
     smdp_metadata md = {.service_provider_name = spn ? spn : owner,
                         .profile_name = name ? name : type,
-                        .profile_class = pclass};
+                        .profile_class = pclass,
+                        .extra = &x};
     int failed = 0;
     for (int i = optind; i < argc; i++) {
         size_t len;
@@ -330,6 +448,17 @@ static int list_one(void *arg, const smdp_order *o)
     rsp_jsonw_kstr(&w, "profileName", o->profile_name);
     if (o->profile_class != SMDP_CLASS_ABSENT)
         rsp_jsonw_kint(&w, "profileClass", o->profile_class);
+    if (o->md.notify_events) {
+        rsp_jsonw_kint(&w, "notifyEvents", o->md.notify_events);
+        if (o->md.notify_address[0])
+            rsp_jsonw_kstr(&w, "notifyAddress", o->md.notify_address);
+    }
+    if (o->md.has_icon)
+        rsp_jsonw_kint(&w, "iconBytes", (int64_t)o->md.icon_len);
+    if (o->md.has_owner)
+        rsp_jsonw_khex(&w, "profileOwnerMccMnc", o->md.owner_mccmnc, 3);
+    if (o->md.has_ppr)
+        rsp_jsonw_kint(&w, "ppr", o->md.ppr);
     rsp_jsonw_kint(&w, "segments", o->ppp_segments);
     rsp_jsonw_kint(&w, "createdAt", (int64_t)o->created_at);
     rsp_jsonw_kint(&w, "updatedAt", (int64_t)o->updated_at);

@@ -103,6 +103,26 @@ check "an unknown ICCID: exit 1" test $? -eq 1
 AC --iccid 8999000000000000001 --smdp-address smdp.example.com --qr /nonexistent-dir/x.png 2>/dev/null
 check "an unwritable QR file: exit 1" test $? -eq 1
 
+# metadata options of import
+upp 8999000000000000077F "$WORK/seven.der"
+printf '\x89PNG\r\n\x1a\nabc' >"$WORK/icon.png"
+printf 'GIF89a' >"$WORK/icon.gif"
+"$SMDPCTL" --state "$STATE" import --profile-type M --owner op1 --notify enable,reboot "$WORK/seven.der" 2>/dev/null
+check "unknown notification event: exit 2" test $? -eq 2
+"$SMDPCTL" --state "$STATE" import --profile-type M --owner op1 --icon "$WORK/icon.gif" "$WORK/seven.der" 2>/dev/null
+check "an icon that is neither PNG nor JPEG: exit 2" test $? -eq 2
+"$SMDPCTL" --state "$STATE" import --profile-type M --owner op1 --owner-gid1 01 "$WORK/seven.der" 2>/dev/null
+check "a GID without an owner MCC/MNC: exit 2" test $? -eq 2
+"$SMDPCTL" --state "$STATE" import --profile-type M --owner op1 --owner-mccmnc 3104 "$WORK/seven.der" 2>/dev/null
+check "a short MCC/MNC: exit 2" test $? -eq 2
+out=$("$SMDPCTL" --state "$STATE" import --profile-type M --owner op1 --notify enable,disable,delete \
+    --notify-address notify.example.com --icon "$WORK/icon.png" --owner-mccmnc 310410 --owner-gid1 0A \
+    --ppr ppr1,update-control "$WORK/seven.der")
+check "import with every metadata option" test "$out" = 8999000000000000077
+line=$("$SMDPCTL" --state "$STATE" list | grep 8999000000000000077)
+check "notification events and address stored" grep -q '"notifyEvents":14,"notifyAddress":"notify.example.com"' <<<"$line"
+check "icon, owner and rules stored" grep -q '"iconBytes":11,"profileOwnerMccMnc":"130014","ppr":3' <<<"$line"
+
 if [ $fails -ne 0 ]; then
     echo "$fails check(s) failed"
     exit 1

@@ -275,6 +275,24 @@ if printf '%s' "$out" | grep -qF EV-107; then bad "and deletes its event" "$out"
 contains "the operator hears of the cancelled session" '"iccid":"8999000000000000107"' \
     "$(until_has 15 '"iccid":"8999000000000000107"' oplog)"
 
+# ---------------------------------------------------------------- metadata set at import; the device's notifications
+hex2file "A016800102810103830A8999000000000000109FA500A600AA00" p9.der
+out=$("$CTL" --state "$STATE" import --profile-type Notified --owner op1 --notify enable,disable,delete \
+    --owner-mccmnc 31041 --ppr update-control p9.der 2>&1)
+expect "import with notification configuration and owner" 8999000000000000109 "$out"
+es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000109\"}" >/dev/null
+expect "ConfirmOrder (notified profile)" OK \
+    "$(code "$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000109\",\"releaseFlag\":true}")")"
+contains "download of the notified profile" '"ok":true' "$(download)"
+expect "installed" Installed "$(state_of 8999000000000000109)"
+out=$(lpa dev delete --iccid 8999000000000000109)
+contains "the device deletes it and queues a notification for us" '"ok":true' "$out"
+out=$(lpa dev --connect-to 127.0.0.1:$DEV notify)
+contains "the LPA sends it to the SM-DP+" '"sent":1' "$out"
+expect "a delete notification ends the order" Unavailable "$(state_of 8999000000000000109)"
+contains "the operator gets ES2+ HandleNotification" '"profileManagementOperation":"delete"' \
+    "$(until_has 15 '"profileManagementOperation":"delete"' oplog)"
+
 # ---------------------------------------------------------------- SM-DS outage, SM-DP+ crash: the outbox keeps the event
 kill -TERM $SMDS_PID
 wait $SMDS_PID

@@ -3,6 +3,7 @@
  * test: one mutual-TLS listener (client certificate required, chained to --ca; identity = its CN) on
  * port 0, the bound port written to --port-file as "es2 <port>".
  *   POST /gsma/rsp2/es2plus/handleDownloadProgressInfo -> appends "<CN> <body>" as one line to --log
+ *   POST /gsma/rsp2/es2plus/handleNotification         -> the same
  *        and answers 204; the first --fail=N requests get 503 instead (to exercise retries).
  * Test tooling only.
  */
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
     if (l < 0 ||
         rsp_http_route(srv, l, "POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo", on_progress, NULL) !=
             0 ||
+        rsp_http_route(srv, l, "POST", "/gsma/rsp2/es2plus/handleNotification", on_progress, NULL) != 0 ||
         rsp_http_server_start(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "operator_stub: %s\n", err);
         goto out;
