@@ -891,7 +891,7 @@ static int tls_offer(uint16_t port, X509 *ca, int min_v, int max_v, const char *
 }
 
 /* SGP.22 TLS: the TLS 1.2 suites it names, TLS 1.3 beside them, and the per-listener settings. */
-static void test_tls_sgp22_suites(void)
+static void test_TC_SM_DP_ES9p_Server_Authentication_for_HTTPS_Establishment_suites(void)
 {
     struct pki p;
     pki_make(&p);
@@ -998,6 +998,6 @@ int main(void)
     UT_RUN(test_stop_bound);
     UT_RUN(test_cn_check);
     UT_RUN(test_tls);
-    UT_RUN(test_tls_sgp22_suites);
+    UT_RUN(test_TC_SM_DP_ES9p_Server_Authentication_for_HTTPS_Establishment_suites);
     return ut_finish();
 }

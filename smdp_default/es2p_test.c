@@ -110,7 +110,7 @@ static void test_es2_retry_gets_first_answer(void)
     fx_clear(&g);
 }
 
-static void test_download_and_confirm(void)
+static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     char *reply = NULL;
@@ -157,7 +157,7 @@ static void test_download_and_confirm(void)
     fx_clear(&g);
 }
 
-static void test_es2_codes(void)
+static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[0], *mine = g.iccid[1], *theirs = g.iccid[5];
@@ -349,9 +349,9 @@ static void test_progress_notifications(void)
 
 int main(void)
 {
-    UT_RUN(test_download_and_confirm);
+    UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal);
     UT_RUN(test_es2_retry_gets_first_answer);
-    UT_RUN(test_es2_codes);
+    UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
     UT_RUN(test_progress_notifications);

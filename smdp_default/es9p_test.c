@@ -27,7 +27,7 @@ static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
     EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL);
 }
 
-static void test_default_smdp_download(void)
+static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_01_default_dp_address(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[0];
@@ -55,7 +55,7 @@ static void test_default_smdp_download(void)
     fx_clear(&g);
 }
 
-static void test_matching_id_cc_and_events(void)
+static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_04_smds_use_case_with_cc(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[1];
@@ -90,7 +90,7 @@ static void test_matching_id_cc_and_events(void)
     fx_clear(&g);
 }
 
-static void test_cc_retry_limit(void)
+static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_NIST_09_cc_retry(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[2];
@@ -131,7 +131,7 @@ static void test_cc_retry_limit(void)
     fx_clear(&g);
 }
 
-static void test_lookup_refusals(void)
+static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_order_lookup(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     fx_dev d;
@@ -179,7 +179,7 @@ static char *with_member(const char *body, const char *name, const char *value)
     return out;
 }
 
-static void test_initiate_refusals(void)
+static void test_TC_SM_DP_ES9p_InitiateAuthenticationNIST_03_to_06_errors(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     fx_dev d;
@@ -251,7 +251,7 @@ static void test_initiate_refusals(void)
     fx_clear(&g);
 }
 
-static void test_authenticate_refusals(void)
+static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_certificates(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     released(g.iccid[0], NULL);
@@ -293,7 +293,7 @@ static void test_authenticate_refusals(void)
     fx_clear(&g);
 }
 
-static void test_bpp_retry_and_rebind(void)
+static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_and_DifferentOTPK_NIST(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[0];
@@ -348,7 +348,7 @@ static void test_bpp_retry_and_rebind(void)
     fx_clear(&g);
 }
 
-static void test_get_bpp_refusals(void)
+static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_ErrorCasesNIST(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     released(g.iccid[0], NULL);
@@ -431,7 +431,7 @@ static void test_cancel_session_keep_policy(void)
     UT_CHECK(mask == ((1u << 31) | (1u << 2)));
 }
 
-static void test_cancel_session(void)
+static void test_TC_SM_DP_ES9p_CancelSession_After_AuthenticateClientNIST(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[0];
@@ -495,7 +495,7 @@ static void test_cancel_session(void)
     fx_clear(&g);
 }
 
-static void test_notifications(void)
+static void test_TC_SM_DP_ES9p_HandleNotificationNIST_install_result(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[0];
@@ -567,7 +567,7 @@ static const euicc_notification *pending_of(fx_dev *d, int event)
     return NULL;
 }
 
-static void test_metadata_and_profile_notifications(void)
+static void test_TC_SM_DP_ES9p_HandleNotificationNIST_other_notifications_and_metadata(void)
 {
     static const char ops[] = "[op1]\ncn = op1\nnotify_url = https://es2.op1.example/gsma/rsp2/es2plus/"
                               "handleDownloadProgressInfo\n";
@@ -679,7 +679,7 @@ static void test_metadata_and_profile_notifications(void)
 }
 
 /* The LPA started a new session before sending the result of the BPP it loaded. */
-static void test_late_notification(void)
+static void test_TC_SM_DP_ES9p_HandleNotificationNIST_late_result(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
     const char *ic = g.iccid[0];
@@ -742,19 +742,19 @@ static void test_bad_bodies(void)
 
 int main(void)
 {
-    UT_RUN(test_default_smdp_download);
-    UT_RUN(test_matching_id_cc_and_events);
-    UT_RUN(test_cc_retry_limit);
-    UT_RUN(test_lookup_refusals);
-    UT_RUN(test_initiate_refusals);
-    UT_RUN(test_authenticate_refusals);
-    UT_RUN(test_bpp_retry_and_rebind);
-    UT_RUN(test_get_bpp_refusals);
-    UT_RUN(test_cancel_session);
+    UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_01_default_dp_address);
+    UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_04_smds_use_case_with_cc);
+    UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_NIST_09_cc_retry);
+    UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_order_lookup);
+    UT_RUN(test_TC_SM_DP_ES9p_InitiateAuthenticationNIST_03_to_06_errors);
+    UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_certificates);
+    UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_and_DifferentOTPK_NIST);
+    UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_ErrorCasesNIST);
+    UT_RUN(test_TC_SM_DP_ES9p_CancelSession_After_AuthenticateClientNIST);
     UT_RUN(test_cancel_session_keep_policy);
-    UT_RUN(test_notifications);
-    UT_RUN(test_metadata_and_profile_notifications);
-    UT_RUN(test_late_notification);
+    UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_install_result);
+    UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_other_notifications_and_metadata);
+    UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_late_result);
     UT_RUN(test_bad_bodies);
     return ut_finish();
 }
