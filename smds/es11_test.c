@@ -271,6 +271,7 @@ static void test_initiate_refusals(void)
     rsp_arena_free(c.a);
     /* the default port written out is our address */
     UT_EQ(initiate(&c, nist, NULL, "smdsAddress", TU_FQDN ":443"), RSP_OK);
+    smds_es11_init_result_clear(&c.init);
     rsp_arena_free(c.a);
     UT_EQ(initiate(&c, nist, NULL, NULL, NULL), RSP_ST_MANDATORY_MISSING);
     rsp_arena_free(c.a);
