@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "rsp/check.h"
 #include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
@@ -28,7 +31,7 @@ static const rsp_config_key_t keys[] = {
     {"smdp", "operators", RSP_CFG_STR, "", 0, 0,
      "operators file (INI: [id] cn=, notify_url=, notify_ca=); empty = the client certificate CN is the id"},
     {"smdp", "master_key", RSP_CFG_STR, "", 0, 0,
-     "master key file sealing the profile keys (default <state_dir>/master.key; created when missing)"},
+     "master key file sealing the profile keys (default <state_dir>/master.key; made by init)"},
     {"smdp", "txn_secret", RSP_CFG_STR, "", 0, 0,
      "ES9+ transaction secret file (default <state_dir>/txn.secret); share it between instances"},
     {"smdp", "txn_ttl", RSP_CFG_INT, "300", 10, 86400,
@@ -70,6 +73,32 @@ static const rsp_config_key_t keys[] = {
      "seconds of failed calls after which ConfirmOrder refuses that SM-DS with 8.9/5.1"},
 };
 
+static const rsp_config_mark_t marks[] = {
+    {"smdp.fqdn", RSP_CFG_F_REQUIRED},
+    {"smdp.ci", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.auth_cert", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.auth_key", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.pb_cert", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.pb_key", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.operators", RSP_CFG_F_FILES},
+    {"smdp.master_key", RSP_CFG_F_FILES},
+    {"smdp.txn_secret", RSP_CFG_F_FILES},
+    {"client.cert", RSP_CFG_F_FILES},
+    {"client.key", RSP_CFG_F_FILES},
+    {"client.ca", RSP_CFG_F_FILES},
+};
+
+/* A file key's value, or `name` in the state directory when it is empty. */
+static void state_file(rsp_service_t *svc, const char *key, const char *name, char *out, size_t cap)
+{
+    const rsp_config_t *cfg = rsp_service_config(svc);
+    const char *v = rsp_config_str(cfg, key);
+    if (v[0])
+        snprintf(out, cap, "%s", v);
+    else
+        snprintf(out, cap, "%s/%s", rsp_config_str(cfg, "server.state_dir"), name);
+}
+
 static struct app {
     smdp_t *x;
     rsp_metrics *metrics;
@@ -93,19 +122,14 @@ static int setup(rsp_service_t *svc)
     size_t npc = rsp_config_list(cfg, "smdp.pb_cert", &copies[3], pc, MAX_LIST);
     size_t npk = rsp_config_list(cfg, "smdp.pb_key", &copies[4], pk, MAX_LIST);
     size_t nallowed = rsp_config_list(cfg, "smdp.smds_allowed", &copies[5], allowed, MAX_LIST);
-    const char *state = rsp_service_state_dir(svc);
     char store_dir[4096], secret[4096], mkey[4096];
-    snprintf(store_dir, sizeof(store_dir), "%s/%s", state, SMDP_STATE_DB);
-    snprintf(secret, sizeof(secret), "%s", or_default(rsp_config_str(cfg, "smdp.txn_secret"), ""));
-    if (!secret[0])
-        snprintf(secret, sizeof(secret), "%s/txn.secret", state);
-    snprintf(mkey, sizeof(mkey), "%s", or_default(rsp_config_str(cfg, "smdp.master_key"), ""));
-    if (!mkey[0])
-        snprintf(mkey, sizeof(mkey), "%s/%s", state, SMDP_STATE_MASTER_KEY);
+    snprintf(store_dir, sizeof(store_dir), "%s/%s", rsp_service_state_dir(svc), SMDP_STATE_DB);
+    state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
+    state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
 
     int rc = -1;
     if (nac != nak || npc != npk) {
-        fprintf(stderr, "smdp-default: each certificate list needs a key list of the same length\n");
+        rsp_log(RSP_LOG_ERROR, "each certificate list needs a key list of the same length");
         goto out;
     }
     app.metrics = rsp_metrics_new();
@@ -131,6 +155,7 @@ static int setup(rsp_service_t *svc)
         .store_dir = store_dir,
         .master_key_file = mkey,
         .txn_secret_file = secret,
+        .create_secrets = rsp_config_bool(cfg, "server.create_secrets"),
         .txn_ttl = (uint32_t)rsp_config_int(cfg, "smdp.txn_ttl"),
         .replay_capacity = (size_t)rsp_config_int(cfg, "smdp.replay_cache"),
         .eum_cache_capacity = (size_t)rsp_config_int(cfg, "smdp.eum_cache"),
@@ -170,16 +195,16 @@ static int setup(rsp_service_t *svc)
     char err[512] = "";
     app.x = smdp_new(&sc, err, sizeof(err));
     if (!app.x) {
-        fprintf(stderr, "smdp-default: %s\n", err);
+        rsp_log(RSP_LOG_ERROR, "%s", err);
         goto out;
     }
     if (smdp_server_routes(rsp_service_http(svc), rsp_service_device(svc), rsp_service_s2s(svc), app.x,
                            rsp_config_bool(cfg, "smdp.metrics_on_device")) != 0) {
-        fprintf(stderr, "smdp-default: cannot register routes\n");
+        rsp_log(RSP_LOG_ERROR, "cannot register routes");
         goto out;
     }
     if (smdp_start(app.x) != 0) {
-        fprintf(stderr, "smdp-default: cannot start the outbox and housekeeping threads\n");
+        rsp_log(RSP_LOG_ERROR, "cannot start the outbox and housekeeping threads");
         goto out;
     }
     smdp_trust *trust = smdp_trust_get(app.x);
@@ -203,15 +228,68 @@ static void teardown(rsp_service_t *svc)
 
 static int reload(rsp_service_t *svc)
 {
-    const rsp_config_t *cfg = rsp_service_config(svc);
-    if (rsp_log_open(rsp_config_str(cfg, "log.file")) != 0)
-        rsp_log(RSP_LOG_WARN, "reload: cannot reopen the log file");
+    (void)svc;
     char err[512] = "";
     if (smdp_reload(app.x, err, sizeof(err)) != 0) {
         rsp_log(RSP_LOG_ERROR, "reload: %s (keeping the previous certificates and operators)", err);
         return -1;
     }
     rsp_log(RSP_LOG_INFO, "reloaded certificates and operators");
+    return 0;
+}
+
+/* --check-config: CI, CERT.DPauth and CERT.DPpb with their keys and chains to the CIs, the TLS
+ * certificate's chain (CERT.DP.TLS under a CI), the ES12/ES2+ client certificate, and the secrets. */
+static int check(rsp_service_t *svc, FILE *out)
+{
+    const rsp_config_t *cfg = rsp_service_config(svc);
+    const char *ci = rsp_config_str(cfg, "smdp.ci");
+    int errors = rsp_check_certs(out, "smdp.ci", ci);
+    static const char *const pairs[][2] = {{"smdp.auth_cert", "smdp.auth_key"},
+                                           {"smdp.pb_cert", "smdp.pb_key"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *c = rsp_config_str(cfg, pairs[i][0]);
+        errors += rsp_check_certs(out, pairs[i][0], c) +
+                  rsp_check_key_pairs(out, pairs[i][0], c, pairs[i][1], rsp_config_str(cfg, pairs[i][1])) +
+                  rsp_check_chains(out, pairs[i][0], c, "smdp.ci", ci);
+    }
+    const char *tc = rsp_config_str(cfg, "tls.cert");
+    if (!rsp_config_bool(cfg, "device.plain_http"))
+        errors += rsp_check_chains(out, "device.cert", or_default(rsp_config_str(cfg, "device.cert"), tc),
+                                   "smdp.ci", ci);
+    const char *cc = or_default(rsp_config_str(cfg, "client.cert"), tc);
+    errors +=
+        rsp_check_certs(out, "client.cert", cc) +
+        rsp_check_key_pairs(out, "client.cert", cc, "client.key",
+                            or_default(rsp_config_str(cfg, "client.key"), rsp_config_str(cfg, "tls.key")));
+    if (!rsp_config_bool(cfg, "server.create_secrets")) {
+        char path[4096];
+        state_file(svc, "smdp.txn_secret", "txn.secret", path, sizeof(path));
+        errors += rsp_check_secret(out, "transaction secret", path, "smdp-default");
+        state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, path, sizeof(path));
+        errors += rsp_check_secret(out, "master key", path, "smdp-default");
+    }
+    return errors;
+}
+
+/* `smdp-default init` creates the transaction secret and the master key; `rotate-key` adds a
+ * transaction key (the master key seals stored profile keys and is not rotated this way). */
+static int init(rsp_service_t *svc, int rotate)
+{
+    char secret[4096], mkey[4096], err[512];
+    state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
+    int status = rsp_service_init_txn_secret(secret, rotate, err, sizeof(err));
+    if (status != 0 || rotate)
+        return status;
+    state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
+    int existed = access(mkey, F_OK) == 0;
+    smdp_mkey mk;
+    if (smdp_mkey_load(&mk, mkey, 1) != 0) {
+        fprintf(stderr, "smdp-default: master key %s: cannot read or create (mode must be 0600)\n", mkey);
+        return 1;
+    }
+    smdp_mkey_wipe(&mk);
+    printf("%s master key %s\n", existed ? "kept the existing" : "created", mkey);
     return 0;
 }
 
@@ -227,6 +305,10 @@ int main(int argc, char **argv)
         .setup = setup,
         .teardown = teardown,
         .reload = reload,
+        .marks = marks,
+        .nmarks = sizeof(marks) / sizeof(marks[0]),
+        .check = check,
+        .init = init,
     };
     return rsp_service_main(&def, argc, argv);
 }
