@@ -3,6 +3,7 @@
 
 #include "rsp/check.h"
 #include "rsp/log.h"
+#include "rsp/metrics.h"
 #include "rsp/sdnotify.h"
 #include "rsp/secrets.h"
 #include "rsp/version.h"
@@ -235,6 +236,16 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
     svc->s2s = rsp_http_listener_add(svc->http, &s2s, err, errlen);
     free(cas);
     return svc->s2s < 0 ? -1 : 0;
+}
+
+void rsp_service_use_metrics(rsp_service_t *svc, rsp_metrics *m)
+{
+    rsp_metrics_describe(m, "rsp_build_info", RSP_METRIC_GAUGE, "version and commit of the running binary");
+    rsp_metric *b = rsp_metric_get(m, "rsp_build_info", RSP_METRIC_GAUGE,
+                                   "version=\"" RSP_VERSION "\",commit=\"" RSP_COMMIT "\"");
+    if (b != NULL)
+        rsp_metric_set(b, 1);
+    rsp_http_server_set_metrics(svc->http, m);
 }
 
 int rsp_service_init_txn_secret(const char *path, int rotate, char *err, size_t errlen)

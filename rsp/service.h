@@ -86,6 +86,10 @@ int rsp_service_s2s(rsp_service_t *svc);    /* listener index of "s2s" */
 const char *rsp_service_state_dir(rsp_service_t *svc);
 void *rsp_service_ctx(rsp_service_t *svc);
 
+/* For setup: the service's metrics registry gains rsp_build_info{version,commit} 1 and the TLS refusal
+ * counters of its listeners (rsp_http_server_set_metrics).  m must outlive the server. */
+void rsp_service_use_metrics(rsp_service_t *svc, struct rsp_metrics *m);
+
 /* For init hooks: creates the transaction secret file (rotate = 0; an existing one is kept) or adds a key
  * to it (rotate = 1, rsp/secrets.h), saying on stdout what it did; returns the exit status (0, or 1 after
  * telling stderr why). */

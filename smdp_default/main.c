@@ -139,6 +139,7 @@ static int setup(rsp_service_t *svc)
                          "ES function calls by function and GSMA result code");
     rsp_metrics_describe(app.metrics, RSP_ES_METRIC_LATENCY, RSP_METRIC_HISTOGRAM,
                          "ES function latency by function");
+    rsp_service_use_metrics(svc, app.metrics);
     rsp_metrics_describe(app.metrics, "smdp_outbox_attempts_total", RSP_METRIC_COUNTER,
                          "outgoing ES12 / ES2+ calls by kind and outcome");
     smdp_config sc = {

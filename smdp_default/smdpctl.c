@@ -19,6 +19,16 @@
  *       One JSON object per line for every profile with its order state.
  *       Key material (sealed PPKs, confirmation-code hashes) is never shown.
  *
+ *   smdpctl --state DIR backup [--no-secrets] OUT
+ *       A consistent, compacted copy of the orders environment (while the
+ *       service runs) plus master.key and txn.secret, in the new directory OUT
+ *       (rsp/backup.h).  Without the master key the sealed profile keys of a
+ *       backup cannot be opened: keep backups as secret as the key.
+ *
+ *   smdpctl --state DIR restore BACKUP
+ *       Into a state directory that holds no orders environment yet; start
+ *       the service on it afterwards.
+ *
  * Exit status: 0 success, 1 a file or record failed, 2 usage or setup error.
  */
 #include <errno.h>
@@ -29,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "rsp/backup.h"
 #include "rsp/jsonw.h"
 #include "smdp_default/orders.h"
 
@@ -381,6 +392,17 @@ int main(int argc, char **argv)
         return cmd_order(dir, argc - i, argv + i);
     if (!strcmp(cmd, "list"))
         return cmd_list(dir, argc - i, argv + i);
+    if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) {
+        int no_secrets = i + 1 < argc && !strcmp(argv[i + 1], "--no-secrets");
+        if (i + 2 + no_secrets != argc) {
+            usage(stderr);
+            return 2;
+        }
+        static const char *const envs[] = {SMDP_STATE_DB, NULL};
+        static const char *const secrets[] = {SMDP_STATE_MASTER_KEY, "txn.secret", NULL};
+        rsp_backup_spec spec = {"smdp", envs, secrets, !no_secrets};
+        return rsp_backup_command(&spec, cmd, dir, argv[argc - 1]);
+    }
     fprintf(stderr, "smdpctl: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -105,6 +105,7 @@ static int setup(rsp_service_t *svc)
                          "ES function calls by function and GSMA result code");
     rsp_metrics_describe(app.metrics, RSP_ES_METRIC_LATENCY, RSP_METRIC_HISTOGRAM,
                          "ES function latency by function");
+    rsp_service_use_metrics(svc, app.metrics);
     rsp_metrics_describe(app.metrics, "smds_root_requests_total", RSP_METRIC_COUNTER,
                          "ES15 calls to the Root SM-DS by function and outcome");
     smds_root_config root = {
