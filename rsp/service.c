@@ -9,6 +9,9 @@
 #include "rsp/version.h"
 
 #include <errno.h>
+#include <time.h>
+
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +241,34 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
     return svc->s2s < 0 ? -1 : 0;
 }
 
+int rsp_service_cert_current(X509 *x, const char *what, char *why, size_t len)
+{
+    time_t now = time(NULL);
+    int early = X509_cmp_time(X509_get0_notBefore(x), &now) > 0;
+    if (!early && X509_cmp_time(X509_get0_notAfter(x), &now) > 0)
+        return 1;
+    char subject[200];
+    X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+    snprintf(why, len, "%s %s %s", what, subject, early ? "is not valid yet" : "has expired");
+    return 0;
+}
+
+/* Asks the service's ready hook and switches /readyz, logging each change. */
+static void update_ready(rsp_service_t *svc, int *ready)
+{
+    char why[512] = "";
+    int now = svc->def->ready == NULL || svc->def->ready(svc, why, sizeof(why));
+    if (now != *ready) {
+        if (now)
+            rsp_log(RSP_LOG_INFO, "ready again");
+        else
+            rsp_log(RSP_LOG_WARN, "not ready: %s (/readyz answers 503)", why);
+        rsp_http_server_set_ready(svc->http, now);
+        rsp_sd_notify(now ? "STATUS=serving" : "STATUS=not ready");
+        *ready = now;
+    }
+}
+
 void rsp_service_use_metrics(rsp_service_t *svc, rsp_metrics *m)
 {
     rsp_metrics_describe(m, "rsp_build_info", RSP_METRIC_GAUGE, "version and commit of the running binary");
@@ -355,10 +386,14 @@ static void serve(rsp_service_t *svc)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int ready = 1;
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0) {
+            update_ready(svc, &ready);
             continue;
+        }
         if (sig != SIGHUP) {
             rsp_log(RSP_LOG_INFO, "stopping on %s: draining connections (at most %lld ms)",
                     sig == SIGTERM ? "SIGTERM" : "SIGINT",

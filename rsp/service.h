@@ -73,6 +73,11 @@ typedef struct rsp_service_def {
      * transaction key.  Runs with the configuration and state directory only (no listeners); prints
      * what it did on stdout and returns the exit status.  May be NULL. */
     int (*init)(rsp_service_t *svc, int rotate);
+    /* Readiness, asked about once a second while serving: 1 = ready, 0 = not ready with the reason in
+     * why (a store that cannot be read, an outbox backlog, no usable signing certificate).  /readyz
+     * answers 503 while not ready; each change is logged.  Runs on the controlling thread; NULL =
+     * always ready once started. */
+    int (*ready)(rsp_service_t *svc, char *why, size_t len);
 } rsp_service_def_t;
 
 /* Runs a service; returns the process exit status. */
@@ -89,6 +94,10 @@ void *rsp_service_ctx(rsp_service_t *svc);
 /* For setup: the service's metrics registry gains rsp_build_info{version,commit} 1 and the TLS refusal
  * counters of its listeners (rsp_http_server_set_metrics).  m must outlive the server. */
 void rsp_service_use_metrics(rsp_service_t *svc, struct rsp_metrics *m);
+
+/* For ready hooks: 1 when x is within its validity period now, else 0 with "<what> <subject> expired" or
+ * "... not valid yet" in why. */
+int rsp_service_cert_current(X509 *x, const char *what, char *why, size_t len);
 
 /* For init hooks: creates the transaction secret file (rotate = 0; an existing one is kept) or adds a key
  * to it (rotate = 1, rsp/secrets.h), saying on stdout what it did; returns the exit status (0, or 1 after

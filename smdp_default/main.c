@@ -69,6 +69,8 @@ static const rsp_config_key_t keys[] = {
     {"outbox", "max_age", RSP_CFG_INT, "604800", 60, 100000000,
      "seconds before an undelivered call is dropped"},
     {"outbox", "lease", RSP_CFG_INT, "120", 5, 86400, "seconds one attempt owns its item (above timeout_ms)"},
+    {"outbox", "ready_max_pending", RSP_CFG_INT, "100000", 0, 1000000000,
+     "/readyz says not ready while more outgoing calls wait (0 = no limit)"},
     {"outbox", "smds_unavailable_after", RSP_CFG_INT, "300", 1, 86400,
      "seconds of failed calls after which ConfirmOrder refuses that SM-DS with 8.9/5.1"},
 };
@@ -273,6 +275,31 @@ static int check(rsp_service_t *svc, FILE *out)
     return errors;
 }
 
+/* /readyz: the store answers (outbox statistics read from it), the outbox backlog is below
+ * outbox.ready_max_pending, and a CERT.DPauth and a CERT.DPpb are within their validity. */
+static int ready(rsp_service_t *svc, char *why, size_t len)
+{
+    smdp_outbox_stats st;
+    if (smdp_outbox_stats_get(app.x->outbox, &st) != 0) {
+        snprintf(why, len, "the order store cannot be read");
+        return 0;
+    }
+    long long max = rsp_config_int(rsp_service_config(svc), "outbox.ready_max_pending");
+    if (max > 0 && st.pending > (uint64_t)max) {
+        snprintf(why, len, "%llu outgoing calls wait in the outbox (outbox.ready_max_pending %lld)",
+                 (unsigned long long)st.pending, max);
+        return 0;
+    }
+    smdp_trust *t = smdp_trust_get(app.x);
+    int auth = 0, pb = 0;
+    for (size_t i = 0; i < t->nauth; i++)
+        auth += rsp_service_cert_current(t->auth[i].cert, "CERT.DPauth", why, len);
+    for (size_t i = 0; i < t->npb; i++)
+        pb += rsp_service_cert_current(t->pb[i].cert, "CERT.DPpb", why, len);
+    smdp_trust_put(t);
+    return auth > 0 && pb > 0;
+}
+
 /* `smdp-default init` creates the transaction secret and the master key; `rotate-key` adds a
  * transaction key (the master key seals stored profile keys and is not rotated this way). */
 static int init(rsp_service_t *svc, int rotate)
@@ -310,6 +337,7 @@ int main(int argc, char **argv)
         .nmarks = sizeof(marks) / sizeof(marks[0]),
         .check = check,
         .init = init,
+        .ready = ready,
     };
     return rsp_service_main(&def, argc, argv);
 }

@@ -222,6 +222,23 @@ static int check(rsp_service_t *svc, FILE *out)
     return errors;
 }
 
+/* /readyz: the event store answers a read, and at least one CERT.DSauth is within its validity. */
+static int ready(rsp_service_t *svc, char *why, size_t len)
+{
+    (void)svc;
+    smds_event ev;
+    if (smds_store_get(app.x->store, "readyz-probe", &ev) < 0) {
+        snprintf(why, len, "the event store cannot be read");
+        return 0;
+    }
+    smds_trust *t = smds_trust_get(app.x);
+    int usable = 0;
+    for (size_t i = 0; i < t->nauth; i++)
+        usable += rsp_service_cert_current(t->auth[i].cert, "CERT.DSauth", why, len);
+    smds_trust_put(t);
+    return usable > 0;
+}
+
 /* `smds init` creates the transaction secret; `smds rotate-key` adds a key to it. */
 static int init(rsp_service_t *svc, int rotate)
 {
@@ -249,6 +266,7 @@ int main(int argc, char **argv)
         .nmarks = sizeof(marks) / sizeof(marks[0]),
         .check = check,
         .init = init,
+        .ready = ready,
     };
     return rsp_service_main(&def, argc, argv);
 }
