@@ -404,9 +404,7 @@ static void serve(rsp_service_t *svc)
     }
     rsp_sd_notify("STOPPING=1\nSTATUS=draining connections");
     rsp_http_server_stop(svc->http);
-    int cut = rsp_http_server_wait(svc->http);
-    if (cut > 0)
-        rsp_log(RSP_LOG_WARN, "stop: %d connection(s) or deferred request(s) cut at the drain bound", cut);
+    rsp_http_server_wait(svc->http); /* logs the connections cut at the drain bound */
 }
 
 /* The common part of --check-config: required keys, files, state directory, ports, TLS listeners. */
@@ -492,7 +490,7 @@ static int check_config(rsp_service_t *svc)
     return errors ? 1 : 0;
 }
 
-static void usage(const rsp_service_t *svc, const char *prog)
+static void usage(const rsp_service_t *svc)
 {
     const char *d = svc->def->description;
     printf(
@@ -507,7 +505,8 @@ static void usage(const rsp_service_t *svc, const char *prog)
         "       %s --version\n"
         "SIGHUP re-reads the configuration and the files it names; SIGTERM stops gracefully.\n"
         "Keys (in the INI file as [section] key = value, or as flags):\n",
-        svc->def->name, RSP_VERSION, d ? d : "", prog, prog, prog, prog, prog, prog, prog);
+        svc->def->name, RSP_VERSION, d ? d : "", svc->def->name, svc->def->name, svc->def->name,
+        svc->def->name, svc->def->name, svc->def->name, svc->def->name);
     rsp_config_usage(svc->cfg, stdout);
 }
 
@@ -655,7 +654,7 @@ int rsp_service_main(const rsp_service_def_t *def, int argc, char **argv)
     if ((svc->cfg = load_config(svc, &want_help, err, sizeof(err))) == NULL)
         goto fail;
     if (want_help) {
-        usage(svc, argv[0]);
+        usage(svc);
         status = 0;
     } else if (mode == M_PRINT) {
         rsp_config_write_effective(svc->cfg, stdout);

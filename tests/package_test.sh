@@ -42,6 +42,12 @@ ok "unpacked into a scratch root"
 help=$("$R/usr/sbin/smds" --help)
 contains "--help lists the modes" "--check-config" "$help"
 contains "--help lists init" "init [--config=FILE]" "$help"
+# The usage block of --help is quoted in the packaged operations guide: they must agree.
+printf '%s\n' "$help" | sed -n '/^usage:/,/--version$/p' >usage.txt
+missing=$(while IFS= read -r line; do
+    grep -qxF -- "$line" "$R/usr/share/doc/rsp-servers/operations.md" || echo "$line"
+done <usage.txt)
+expect "docs/operations.md quotes smds --help's usage ($(wc -l <usage.txt) lines)" "" "$missing"
 
 # ---------------------------------------------------------------- configure from the sample
 "$R/usr/bin/rsp-pki" init --out "$TMP/pki" --curve nist >/dev/null && ok "rsp-pki init" || bad "rsp-pki init"

@@ -134,6 +134,16 @@ out=$("$SMDP" --check-config --config=smdp.ini 2>&1)
 contains "smdp-default --check-config needs the FQDN" "error: smdp.fqdn is required" "$out"
 contains "smdp-default --check-config finds the master key" "ok: master key: $TMP/smdp-state/master.key" "$out"
 
+# ---------------------------------------------------------------- monitoring files
+python3 -m json.tool "$DISTRO/grafana-dashboard.json" >/dev/null && ok "the Grafana dashboard is JSON" ||
+    bad "the Grafana dashboard is JSON"
+if command -v promtool >/dev/null 2>&1; then
+    out=$(promtool check rules "$DISTRO/prometheus-alerts.yml" 2>&1)
+    expect "promtool check rules distro/prometheus-alerts.yml" 0 $?
+else
+    echo "SKIP: promtool not installed (tools/bootstrap installs prometheus)"
+fi
+
 # ---------------------------------------------------------------- systemd units
 if command -v systemd-analyze >/dev/null 2>&1; then
     mkdir -p units
