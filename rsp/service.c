@@ -279,6 +279,15 @@ void rsp_service_use_metrics(rsp_service_t *svc, rsp_metrics *m)
     rsp_http_server_set_metrics(svc->http, m);
 }
 
+void rsp_service_state_file(rsp_service_t *svc, const char *key, const char *name, char *out, size_t cap)
+{
+    const char *v = rsp_config_str(svc->cfg, key);
+    if (v != NULL && v[0])
+        snprintf(out, cap, "%s", v);
+    else
+        snprintf(out, cap, "%s/%s", rsp_config_str(svc->cfg, "server.state_dir"), name);
+}
+
 int rsp_service_init_txn_secret(const char *path, int rotate, char *err, size_t errlen)
 {
     int created = 0;

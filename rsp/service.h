@@ -99,6 +99,10 @@ void rsp_service_use_metrics(rsp_service_t *svc, struct rsp_metrics *m);
  * "... not valid yet" in why. */
 int rsp_service_cert_current(X509 *x, const char *what, char *why, size_t len);
 
+/* The file a key names, or `name` in the state directory (server.state_dir) when the key is empty: where
+ * secrets such as txn.secret live.  Truncated to cap. */
+void rsp_service_state_file(rsp_service_t *svc, const char *key, const char *name, char *out, size_t cap);
+
 /* For init hooks: creates the transaction secret file (rotate = 0; an existing one is kept) or adds a key
  * to it (rotate = 1, rsp/secrets.h), saying on stdout what it did; returns the exit status (0, or 1 after
  * telling stderr why). */

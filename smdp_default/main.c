@@ -90,17 +90,6 @@ static const rsp_config_mark_t marks[] = {
     {"client.ca", RSP_CFG_F_FILES},
 };
 
-/* A file key's value, or `name` in the state directory when it is empty. */
-static void state_file(rsp_service_t *svc, const char *key, const char *name, char *out, size_t cap)
-{
-    const rsp_config_t *cfg = rsp_service_config(svc);
-    const char *v = rsp_config_str(cfg, key);
-    if (v[0])
-        snprintf(out, cap, "%s", v);
-    else
-        snprintf(out, cap, "%s/%s", rsp_config_str(cfg, "server.state_dir"), name);
-}
-
 static struct app {
     smdp_t *x;
     rsp_metrics *metrics;
@@ -126,8 +115,8 @@ static int setup(rsp_service_t *svc)
     size_t nallowed = rsp_config_list(cfg, "smdp.smds_allowed", &copies[5], allowed, MAX_LIST);
     char store_dir[4096], secret[4096], mkey[4096];
     snprintf(store_dir, sizeof(store_dir), "%s/%s", rsp_service_state_dir(svc), SMDP_STATE_DB);
-    state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
-    state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
+    rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
+    rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
 
     int rc = -1;
     if (nac != nak || npc != npk) {
@@ -267,9 +256,9 @@ static int check(rsp_service_t *svc, FILE *out)
                             or_default(rsp_config_str(cfg, "client.key"), rsp_config_str(cfg, "tls.key")));
     if (!rsp_config_bool(cfg, "server.create_secrets")) {
         char path[4096];
-        state_file(svc, "smdp.txn_secret", "txn.secret", path, sizeof(path));
+        rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", path, sizeof(path));
         errors += rsp_check_secret(out, "transaction secret", path, "smdp-default");
-        state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, path, sizeof(path));
+        rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, path, sizeof(path));
         errors += rsp_check_secret(out, "master key", path, "smdp-default");
     }
     return errors;
@@ -305,11 +294,11 @@ static int ready(rsp_service_t *svc, char *why, size_t len)
 static int init(rsp_service_t *svc, int rotate)
 {
     char secret[4096], mkey[4096], err[512];
-    state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
+    rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
     int status = rsp_service_init_txn_secret(secret, rotate, err, sizeof(err));
     if (status != 0 || rotate)
         return status;
-    state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
+    rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
     int existed = access(mkey, F_OK) == 0;
     smdp_mkey mk;
     if (smdp_mkey_load(&mk, mkey, 1) != 0) {

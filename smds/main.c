@@ -62,11 +62,7 @@ static const rsp_config_mark_t marks[] = {
 /* The transaction secret file: smds.txn_secret, or txn.secret in the state directory. */
 static void secret_path(rsp_service_t *svc, char *out, size_t cap)
 {
-    const char *sf = rsp_config_str(rsp_service_config(svc), "smds.txn_secret");
-    if (sf[0])
-        snprintf(out, cap, "%s", sf);
-    else
-        snprintf(out, cap, "%s/txn.secret", rsp_config_str(rsp_service_config(svc), "server.state_dir"));
+    rsp_service_state_file(svc, "smds.txn_secret", "txn.secret", out, cap);
 }
 
 static struct app {
