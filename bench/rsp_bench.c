@@ -381,6 +381,8 @@ static void launch(ctx *c, const char *bin, const char *state, const char *tag, 
     ARG("%s", bin);
     ARG("--server.workers=%u", c->o.workers);
     ARG("--server.state_dir=%s", state);
+    ARG("--server.create_secrets");
+    ARG("--%s.metrics_on_device", bin == c->smds ? "smds" : "smdp"); /* scraped by the bench */
     ARG("--server.port_file=%s/%s.ports", c->work, tag);
     ARG("--device.port=0");
     ARG("--s2s.port=0");

@@ -14,8 +14,9 @@
 
 struct entry {
     const rsp_config_key_t *key;
-    char *value;   /* text as set */
-    long long num; /* INT, SIZE, BOOL */
+    char *value;    /* text as set */
+    long long num;  /* INT, SIZE, BOOL */
+    unsigned flags; /* RSP_CFG_F_* */
 };
 
 struct rsp_config {
@@ -219,6 +220,7 @@ int rsp_config_declare(rsp_config_t *cfg, const rsp_config_key_t *keys, size_t n
         e->key = k;
         e->value = NULL;
         e->num = 0;
+        e->flags = 0;
         cfg->n++;
         if (assign(e, k->def ? k->def : "", "default", err, errlen) != 0) {
             cfg->n--;
@@ -465,4 +467,82 @@ void rsp_config_list_free(char **v, size_t n)
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
+}
+
+int rsp_config_mark(rsp_config_t *cfg, const rsp_config_mark_t *marks, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = strchr(marks[i].key, '.') ? find(cfg, marks[i].key, NULL) : NULL;
+        if (e == NULL) {
+            rsp_err_set(err, errlen, "config key %s is not declared", marks[i].key);
+            return -1;
+        }
+        e->flags |= marks[i].flags;
+    }
+    return 0;
+}
+
+unsigned rsp_config_flags(const rsp_config_t *cfg, const char *key)
+{
+    const struct entry *e = find(cfg, key, NULL);
+    return e ? e->flags : 0;
+}
+
+size_t rsp_config_count(const rsp_config_t *cfg)
+{
+    return cfg->n;
+}
+
+const rsp_config_key_t *rsp_config_key_at(const rsp_config_t *cfg, size_t i, const char **value)
+{
+    if (i >= cfg->n)
+        return NULL;
+    if (value != NULL)
+        *value = cfg->entries[i].value;
+    return cfg->entries[i].key;
+}
+
+static void write_comment(FILE *out, const char *text)
+{
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(out, len ? "; %.*s\n" : ";\n", len, p);
+        p += len + (nl != NULL);
+    }
+}
+
+void rsp_config_write_sample(const rsp_config_t *cfg, const char *title, FILE *out)
+{
+    write_comment(out, title ? title : "");
+    const char *section = NULL;
+    for (size_t i = 0; i < cfg->n; i++) {
+        const struct entry *e = &cfg->entries[i];
+        const rsp_config_key_t *k = e->key;
+        if (section == NULL || strcmp(section, k->section) != 0) {
+            fprintf(out, "\n[%s]\n", k->section);
+            section = k->section;
+        }
+        fprintf(out, "\n; %s\n; %s", k->help ? k->help : "", type_name(k->type));
+        if ((k->type == RSP_CFG_INT || k->type == RSP_CFG_SIZE) && (k->min != 0 || k->max != 0))
+            fprintf(out, " in [%lld, %lld]", k->min, k->max);
+        fprintf(out, "%s%s%s\n", e->flags & RSP_CFG_F_REQUIRED ? ", required" : "",
+                e->flags & RSP_CFG_F_SECRET ? ", secret" : "",
+                e->flags & RSP_CFG_F_RELOAD ? ", applied on SIGHUP" : ", needs a restart");
+        fprintf(out, ";%s =%s%s\n", k->name, k->def && k->def[0] ? " " : "", k->def ? k->def : "");
+    }
+}
+
+void rsp_config_write_effective(const rsp_config_t *cfg, FILE *out)
+{
+    const char *section = NULL;
+    for (size_t i = 0; i < cfg->n; i++) {
+        const struct entry *e = &cfg->entries[i];
+        if (section == NULL || strcmp(section, e->key->section) != 0) {
+            fprintf(out, "%s[%s]\n", section ? "\n" : "", e->key->section);
+            section = e->key->section;
+        }
+        const char *v = e->value ? e->value : "";
+        fprintf(out, "%s = %s\n", e->key->name, (e->flags & RSP_CFG_F_SECRET) && v[0] ? "********" : v);
+    }
 }

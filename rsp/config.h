@@ -80,6 +80,38 @@ void rsp_config_list_free(char **v, size_t n);
 /* Writes every key with its type, default and help text. */
 void rsp_config_usage(const rsp_config_t *cfg, FILE *out);
 
+/*
+ * What an operator needs to know about a key beyond its type, kept beside the table (not in it) so that
+ * a table entry stays seven fields.  Set with rsp_config_mark() after declaring; shown by the sample file
+ * and used by --print-config, --check-config and the SIGHUP re-read.
+ */
+#define RSP_CFG_F_RELOAD 0x1   /* a changed value takes effect on SIGHUP; anything else needs a restart */
+#define RSP_CFG_F_SECRET 0x2   /* the value itself is secret: --print-config masks it */
+#define RSP_CFG_F_REQUIRED 0x4 /* must not be empty */
+#define RSP_CFG_F_FILES 0x8    /* comma-separated files that must exist and be readable when set */
+
+typedef struct rsp_config_mark {
+    const char *key; /* "section.name" */
+    unsigned flags;  /* RSP_CFG_F_* */
+} rsp_config_mark_t;
+
+/* ORs each mark's flags into its key (static or copied: only the flags are kept); an undeclared key is an
+ * error. */
+int rsp_config_mark(rsp_config_t *cfg, const rsp_config_mark_t *marks, size_t n, char *err, size_t errlen);
+unsigned rsp_config_flags(const rsp_config_t *cfg, const char *key);
+
+/* Number of declared keys, and the i-th one (declaration order) with its current text value. */
+size_t rsp_config_count(const rsp_config_t *cfg);
+const rsp_config_key_t *rsp_config_key_at(const rsp_config_t *cfg, size_t i, const char **value);
+
+/* The annotated sample file: a header of comment lines (`title`, may hold newlines), then every key,
+ * grouped by section, as its help text, type, bounds, flags and a commented-out `;name = default` line.
+ * The packaged /etc/rsp/<service>.ini files are this output (a test compares them). */
+void rsp_config_write_sample(const rsp_config_t *cfg, const char *title, FILE *out);
+
+/* The effective values as an INI file (every key, set or default), secrets shown as "********". */
+void rsp_config_write_effective(const rsp_config_t *cfg, FILE *out);
+
 void rsp_config_free(rsp_config_t *cfg);
 
 #endif

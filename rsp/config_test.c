@@ -260,8 +260,61 @@ static void test_config_list(void)
     rsp_config_free(cfg);
 }
 
+/* The sample file parses: with every ';key = default' line uncommented it loads to the defaults. */
+static void test_sample_and_effective(void)
+{
+    char err[256];
+    rsp_config_t *c = make();
+    static const rsp_config_mark_t marks[] = {{"server.workers", RSP_CFG_F_RELOAD},
+                                              {"device.address", RSP_CFG_F_SECRET | RSP_CFG_F_REQUIRED}};
+    UT_EQ(rsp_config_mark(c, marks, 2, err, sizeof(err)), 0);
+    static const rsp_config_mark_t unknown[] = {{"server.nope", RSP_CFG_F_RELOAD}};
+    UT_EQ(rsp_config_mark(c, unknown, 1, err, sizeof(err)), -1);
+    UT_CHECK(strstr(err, "server.nope") != NULL);
+    UT_EQ(rsp_config_flags(c, "server.workers"), RSP_CFG_F_RELOAD);
+    UT_EQ(rsp_config_count(c), NKEYS);
+    const char *v;
+    UT_CHECK(rsp_config_key_at(c, 2, &v) == &keys[2] && strcmp(v, "64k") == 0);
+    UT_CHECK(rsp_config_key_at(c, NKEYS, &v) == NULL);
+
+    char buf[8192] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    rsp_config_write_sample(c, "title line\n\nsecond", f);
+    fclose(f);
+    UT_CHECK(strncmp(buf, "; title line\n;\n; second\n", 24) == 0);
+    UT_CHECK(strstr(buf, "; threads\n; integer in [0, 64], applied on SIGHUP\n;workers = 0\n") != NULL);
+    UT_CHECK(strstr(buf, "; string, required, secret, needs a restart\n;address =\n") != NULL);
+    char uncommented[8192];
+    size_t o = 0;
+    for (const char *p = buf; *p; p++) {
+        if (*p == ';' && (p == buf || p[-1] == '\n') && p[1] != ' ' && p[1] != '\n')
+            continue;
+        uncommented[o++] = *p;
+    }
+    uncommented[o] = '\0';
+    rsp_config_t *d = make();
+    UT_EQ(rsp_config_load_file(d, write_tmp("sample.ini", uncommented), err, sizeof(err)), 0);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *a, *b;
+        rsp_config_key_at(c, i, &a);
+        rsp_config_key_at(d, i, &b);
+        UT_CHECK(strcmp(a, b) == 0);
+    }
+    rsp_config_free(d);
+
+    UT_EQ(rsp_config_set(c, "device.address", "secret-host", "t", err, sizeof(err)), 0);
+    f = fmemopen(buf, sizeof(buf), "w");
+    rsp_config_write_effective(c, f);
+    fclose(f);
+    UT_CHECK(strstr(buf, "[server]\nworkers = 0\n") != NULL);
+    UT_CHECK(strstr(buf, "address = ********\n") != NULL);
+    UT_CHECK(strstr(buf, "secret-host") == NULL);
+    rsp_config_free(c);
+}
+
 int main(void)
 {
+    UT_RUN(test_sample_and_effective);
     UT_RUN(test_defaults);
     UT_RUN(test_declare_errors);
     UT_RUN(test_set_types);

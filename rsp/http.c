@@ -24,6 +24,8 @@
 #include <openssl/x509v3.h>
 
 #include "rsp/err.h"
+#include "rsp/log.h"
+#include "rsp/metrics.h"
 
 #define DEFAULT_BODY_LIMIT (64 * 1024)
 #define DEFAULT_DRAIN_MS 10000
@@ -134,6 +136,7 @@ struct worker {
 
 struct rsp_http_server {
     rsp_http_server_config_t cfg;
+    rsp_metrics *_Atomic metrics; /* TLS refusal counters; NULL = none */
     h2o_globalconf_t globalconf;
     struct listener **listeners;
     size_t nlisteners;
@@ -292,13 +295,76 @@ static void ex_init(void)
     ctx_listener_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
+/* "addr:port" of the TLS connection's peer, from the h2o socket behind the SSL's read BIO. */
+static void ssl_peer_address(const SSL *ssl, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "unknown");
+    BIO *rbio = SSL_get_rbio(ssl);
+    h2o_socket_t *sock = rbio != NULL ? BIO_get_data(rbio) : NULL;
+    struct sockaddr_storage ss;
+    socklen_t len = sock != NULL ? h2o_socket_getpeername(sock, (struct sockaddr *)&ss) : 0;
+    char host[NI_MAXHOST];
+    if (len == 0 || h2o_socket_getnumerichost((struct sockaddr *)&ss, len, host) == SIZE_MAX)
+        return;
+    int port = h2o_socket_getport((struct sockaddr *)&ss);
+    snprintf(buf, cap, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+/*
+ * A refused handshake or client certificate: one warning line with the listener, the peer address and the
+ * reason, and rsp_tls_refusals_total{listener,reason}.  `reason` is a short fixed text (an alert name or
+ * "peer_check"); `detail` may add the certificate verification error or the subject.
+ */
+static void tls_refused(const SSL *ssl, const struct listener *l, const char *reason, const char *detail)
+{
+    char peer[NI_MAXHOST + 16], label[160], r[64];
+    size_t n = 0;
+    for (const char *p = reason; *p && n + 1 < sizeof(r); p++)
+        r[n++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : (*p == ' ' || *p == '-') ? '_' : *p;
+    r[n] = '\0';
+    ssl_peer_address(ssl, peer, sizeof(peer));
+    rsp_log(RSP_LOG_WARN, "TLS refused: listener %s, peer %s, reason %s%s%s", l->name, peer, r,
+            detail ? ": " : "", detail ? detail : "");
+    rsp_metrics *m = atomic_load(&l->srv->metrics);
+    if (m != NULL) {
+        snprintf(label, sizeof(label), "listener=\"%s\",reason=\"%s\"", l->name, r);
+        rsp_metrics_inc(m, RSP_HTTP_METRIC_TLS_REFUSALS, label);
+    }
+}
+
+/* Fatal alerts, in either direction, end a handshake: the server refusing the client, or the client
+ * refusing the server's certificate. */
+static void on_ssl_alert(const SSL *ssl, struct listener *l, int where, int ret)
+{
+    if ((ret >> 8) != SSL3_AL_FATAL)
+        return;
+    char detail[300];
+    const char *d = NULL;
+    long vr = SSL_get_verify_result(ssl);
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if ((where & SSL_CB_WRITE) && vr != X509_V_OK) {
+        char subject[200] = "";
+        if (peer != NULL)
+            X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+        snprintf(detail, sizeof(detail), "client certificate%s%s: %s", subject[0] ? " " : "", subject,
+                 X509_verify_cert_error_string(vr));
+        d = detail;
+    } else if (where & SSL_CB_READ) {
+        d = "alert sent by the client (it refused this server's certificate or parameters)";
+    }
+    /* OpenSSL 3 has no name for TLS 1.3's certificate_required (116), sent when no certificate came. */
+    const char *name = (ret & 0xff) == 116 ? "certificate required" : SSL_alert_desc_string_long(ret);
+    tls_refused(ssl, l, name, d);
+}
+
 static void on_ssl_info(const SSL *ssl, int where, int ret)
 {
-    (void)ret;
+    struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
+    if (l != NULL && (where & SSL_CB_ALERT) && SSL_in_init(ssl))
+        on_ssl_alert(ssl, l, where, ret);
     if ((where & SSL_CB_HANDSHAKE_DONE) == 0 || SSL_get_ex_data(ssl, ssl_peer_index) != NULL)
         return;
     struct worker *w = current_worker;
-    struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
     if (w == NULL || l == NULL || l->peer_check == NULL)
         return;
     X509 *leaf = SSL_get0_peer_certificate(ssl);
@@ -319,7 +385,9 @@ static void on_ssl_info(const SSL *ssl, int where, int ret)
     } else {
         if (identity != NULL && l->peer_free != NULL)
             l->peer_free(identity);
-        fprintf(stderr, "rsp-http: %s: client certificate refused by peer check\n", l->name);
+        char subject[200];
+        X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof(subject));
+        tls_refused(ssl, l, "peer check", subject);
     }
     /* The ex_data marks the connection as checked even when refused, so the check runs once. */
     if (SSL_set_ex_data((SSL *)ssl, ssl_peer_index, e) != 1) {
@@ -448,12 +516,12 @@ static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-        SSL_CTX_set_info_callback(ctx, on_ssl_info);
     } else {
         /* Devices connect once per poll and ticket keys are per process (useless behind a load
          * balancer): the two TLS 1.3 tickets sent by default would only cost handshake time. */
         SSL_CTX_set_num_tickets(ctx, 0);
     }
+    SSL_CTX_set_info_callback(ctx, on_ssl_info);
     return ctx;
 fail:
     SSL_CTX_free(ctx);
@@ -739,6 +807,7 @@ rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg)
         srv->cfg.drain_timeout_ms = DEFAULT_DRAIN_MS;
     srv->nworkers = srv->cfg.workers;
     atomic_init(&srv->ready, 0);
+    atomic_init(&srv->metrics, NULL);
     atomic_init(&srv->stop_requested, 0);
     pthread_mutex_init(&srv->msg_lock, NULL);
     pthread_mutex_init(&srv->init_lock, NULL);
@@ -912,6 +981,14 @@ int rsp_http_route(rsp_http_server_t *srv, int listener, const char *method, con
     r->ctx = ctx;
     l->nroutes++;
     return 0;
+}
+
+void rsp_http_server_set_metrics(rsp_http_server_t *srv, rsp_metrics *m)
+{
+    if (m != NULL)
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_TLS_REFUSALS, RSP_METRIC_COUNTER,
+                             "TLS handshakes and client certificates refused, by listener and reason");
+    atomic_store(&srv->metrics, m);
 }
 
 void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready)
@@ -1327,8 +1404,7 @@ int rsp_http_server_wait(rsp_http_server_t *srv)
         }
         srv->joined = 1;
         if (srv->cut)
-            fprintf(stderr,
-                    "rsp-http: stop: %d connection(s) or deferred request(s) cut at the drain bound\n",
+            rsp_log(RSP_LOG_WARN, "stop: %d connection(s) or deferred request(s) cut at the drain bound",
                     srv->cut);
     }
     return srv->cut;
@@ -1350,7 +1426,7 @@ int rsp_http_server_run(rsp_http_server_t *srv, int (*reload)(void *ctx), void *
             continue;
         if (sig == SIGHUP) {
             if (reload != NULL && reload(ctx) != 0)
-                fprintf(stderr, "rsp-http: reload failed; still serving with the previous configuration\n");
+                rsp_log(RSP_LOG_ERROR, "reload failed; still serving with the previous configuration");
             continue;
         }
         break;

@@ -161,6 +161,22 @@ uint16_t rsp_http_listener_port(const rsp_http_server_t *srv, int listener);
 /* Number of worker threads (after new). */
 unsigned rsp_http_server_workers(const rsp_http_server_t *srv);
 
+/*
+ * Refused TLS handshakes (a fatal alert sent or received during the handshake: no or an untrusted client
+ * certificate, no shared protocol or cipher, a client refusing our certificate) and client certificates
+ * refused by peer_check are each logged as one warning line with the listener, the peer address and the
+ * reason.  With a registry set here they are also counted in RSP_HTTP_METRIC_TLS_REFUSALS{listener,reason}
+ * (reason: the alert name in snake case, or "peer_check").  The registry must outlive the server; NULL
+ * stops counting.  Any thread.
+ *
+ * What the client sees: libh2o 2.2.5 closes the socket without flushing the alert OpenSSL queued when
+ * the handshake fails, so a client refused during the handshake sees the connection closed (often a
+ * reset); one refused by peer_check completes the handshake and gets 403 on every request.
+ */
+#define RSP_HTTP_METRIC_TLS_REFUSALS "rsp_tls_refusals_total"
+struct rsp_metrics;
+void rsp_http_server_set_metrics(rsp_http_server_t *srv, struct rsp_metrics *m);
+
 /* What /readyz answers: non-zero = 200.  Starts at 0.  Any thread. */
 void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready);
 

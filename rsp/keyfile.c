@@ -9,17 +9,16 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 
-int rsp_keyfile_create(const char *path, const char *content, size_t len)
+/* Writes content to a new temporary file beside path (its name in tmp) and syncs it; 0 or -1. */
+static int write_tmp(const char *path, const char *content, size_t len, char tmp[4096])
 {
-    char tmp[4096];
     uint32_t nonce;
     if (RAND_bytes((unsigned char *)&nonce, sizeof(nonce)) != 1) {
         errno = EIO;
         return -1;
     }
     /* Unique per caller, threads of one process included. */
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%08x", path, (long)getpid(), (unsigned)nonce) >=
-        (int)sizeof(tmp)) {
+    if (snprintf(tmp, 4096, "%s.tmp.%ld.%08x", path, (long)getpid(), (unsigned)nonce) >= 4096) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -29,10 +28,37 @@ int rsp_keyfile_create(const char *path, const char *content, size_t len)
     bool ok = write(fd, content, len) == (ssize_t)len && fsync(fd) == 0;
     int saved = errno;
     close(fd);
-    int rc = -1;
-    if (ok && (link(tmp, path) == 0 || errno == EEXIST))
+    if (!ok) {
+        unlink(tmp);
+        errno = saved ? saved : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int rsp_keyfile_replace(const char *path, const char *content, size_t len)
+{
+    char tmp[4096];
+    if (write_tmp(path, content, len, tmp) != 0)
+        return -1;
+    if (rename(tmp, path) != 0) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int rsp_keyfile_create(const char *path, const char *content, size_t len)
+{
+    char tmp[4096];
+    if (write_tmp(path, content, len, tmp) != 0)
+        return -1;
+    int rc = -1, saved = 0;
+    if (link(tmp, path) == 0 || errno == EEXIST)
         rc = 0;
-    else if (ok)
+    else
         saved = errno;
     unlink(tmp);
     if (rc)

@@ -19,6 +19,10 @@
  * existing file is left alone and counts as success. */
 int rsp_keyfile_create(const char *path, const char *content, size_t len);
 
+/* Writes path with content (mode 0600), replacing an existing file in one rename() after the new
+ * content is on disk, so a reader sees the old or the new file, never a part. */
+int rsp_keyfile_replace(const char *path, const char *content, size_t len);
+
 /* Reads at most cap - 1 bytes of a regular file that only its owner may
  * read (mode & 077 == 0; a symbolic link is refused) and NUL-terminates
  * them; *len gets the byte count. */

@@ -87,6 +87,16 @@ static int reload(rsp_service_t *svc)
     return 0;
 }
 
+static atomic_int healthy = 1;
+
+static int ready(rsp_service_t *svc, char *why, size_t len)
+{
+    (void)svc;
+    if (!atomic_load(&healthy))
+        snprintf(why, len, "the test says so");
+    return atomic_load(&healthy);
+}
+
 static const rsp_config_key_t extra[] = {{"svc", "greeting", RSP_CFG_STR, "hi", 0, 0, "a service key"}};
 
 static const rsp_service_def_t def = {
@@ -99,6 +109,7 @@ static const rsp_service_def_t def = {
     .setup = setup,
     .teardown = teardown,
     .reload = reload,
+    .ready = ready,
     .ctx = "svc-ctx",
 };
 
@@ -197,6 +208,18 @@ static void test_full_run(void)
         sleep_ms(20);
     UT_EQ(atomic_load(&reloads), 1);
     UT_EQ(get_status(dev, "GET", "/healthz"), 200);
+
+    /* /readyz follows the ready hook (asked once a second); /healthz stays 200. */
+    atomic_store(&healthy, 0);
+    int status = 0;
+    for (int i = 0; i < 60 && (status = get_status(dev, "GET", "/readyz")) != 503; i++)
+        sleep_ms(50);
+    UT_EQ(status, 503);
+    UT_EQ(get_status(dev, "GET", "/healthz"), 200);
+    atomic_store(&healthy, 1);
+    for (int i = 0; i < 60 && (status = get_status(dev, "GET", "/readyz")) != 200; i++)
+        sleep_ms(50);
+    UT_EQ(status, 200);
 
     kill(getpid(), SIGTERM);
     void *rc;

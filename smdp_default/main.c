@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "rsp/check.h"
 #include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
@@ -28,7 +31,7 @@ static const rsp_config_key_t keys[] = {
     {"smdp", "operators", RSP_CFG_STR, "", 0, 0,
      "operators file (INI: [id] cn=, notify_url=, notify_ca=); empty = the client certificate CN is the id"},
     {"smdp", "master_key", RSP_CFG_STR, "", 0, 0,
-     "master key file sealing the profile keys (default <state_dir>/master.key; created when missing)"},
+     "master key file sealing the profile keys (default <state_dir>/master.key; made by init)"},
     {"smdp", "txn_secret", RSP_CFG_STR, "", 0, 0,
      "ES9+ transaction secret file (default <state_dir>/txn.secret); share it between instances"},
     {"smdp", "txn_ttl", RSP_CFG_INT, "300", 10, 86400,
@@ -71,8 +74,25 @@ static const rsp_config_key_t keys[] = {
     {"outbox", "max_age", RSP_CFG_INT, "604800", 60, 100000000,
      "seconds before an undelivered call is dropped"},
     {"outbox", "lease", RSP_CFG_INT, "120", 5, 86400, "seconds one attempt owns its item (above timeout_ms)"},
+    {"outbox", "ready_max_pending", RSP_CFG_INT, "100000", 0, 1000000000,
+     "/readyz says not ready while more outgoing calls wait (0 = no limit)"},
     {"outbox", "smds_unavailable_after", RSP_CFG_INT, "300", 1, 86400,
      "seconds of failed calls after which ConfirmOrder refuses that SM-DS with 8.9/5.1"},
+};
+
+static const rsp_config_mark_t marks[] = {
+    {"smdp.fqdn", RSP_CFG_F_REQUIRED},
+    {"smdp.ci", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.auth_cert", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.auth_key", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.pb_cert", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.pb_key", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smdp.operators", RSP_CFG_F_FILES},
+    {"smdp.master_key", RSP_CFG_F_FILES},
+    {"smdp.txn_secret", RSP_CFG_F_FILES},
+    {"client.cert", RSP_CFG_F_FILES},
+    {"client.key", RSP_CFG_F_FILES},
+    {"client.ca", RSP_CFG_F_FILES},
 };
 
 static struct app {
@@ -98,19 +118,14 @@ static int setup(rsp_service_t *svc)
     size_t npc = rsp_config_list(cfg, "smdp.pb_cert", &copies[3], pc, MAX_LIST);
     size_t npk = rsp_config_list(cfg, "smdp.pb_key", &copies[4], pk, MAX_LIST);
     size_t nallowed = rsp_config_list(cfg, "smdp.smds_allowed", &copies[5], allowed, MAX_LIST);
-    const char *state = rsp_service_state_dir(svc);
     char store_dir[4096], secret[4096], mkey[4096];
-    snprintf(store_dir, sizeof(store_dir), "%s/%s", state, SMDP_STATE_DB);
-    snprintf(secret, sizeof(secret), "%s", or_default(rsp_config_str(cfg, "smdp.txn_secret"), ""));
-    if (!secret[0])
-        snprintf(secret, sizeof(secret), "%s/txn.secret", state);
-    snprintf(mkey, sizeof(mkey), "%s", or_default(rsp_config_str(cfg, "smdp.master_key"), ""));
-    if (!mkey[0])
-        snprintf(mkey, sizeof(mkey), "%s/%s", state, SMDP_STATE_MASTER_KEY);
+    snprintf(store_dir, sizeof(store_dir), "%s/%s", rsp_service_state_dir(svc), SMDP_STATE_DB);
+    rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
+    rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
 
     int rc = -1;
     if (nac != nak || npc != npk) {
-        fprintf(stderr, "smdp-default: each certificate list needs a key list of the same length\n");
+        rsp_log(RSP_LOG_ERROR, "each certificate list needs a key list of the same length");
         goto out;
     }
     app.metrics = rsp_metrics_new();
@@ -120,6 +135,7 @@ static int setup(rsp_service_t *svc)
                          "ES function calls by function and GSMA result code");
     rsp_metrics_describe(app.metrics, RSP_ES_METRIC_LATENCY, RSP_METRIC_HISTOGRAM,
                          "ES function latency by function");
+    rsp_service_use_metrics(svc, app.metrics);
     rsp_metrics_describe(app.metrics, "smdp_outbox_attempts_total", RSP_METRIC_COUNTER,
                          "outgoing ES12 / ES2+ calls by kind and outcome");
     smdp_config sc = {
@@ -136,6 +152,7 @@ static int setup(rsp_service_t *svc)
         .store_dir = store_dir,
         .master_key_file = mkey,
         .txn_secret_file = secret,
+        .create_secrets = rsp_config_bool(cfg, "server.create_secrets"),
         .txn_ttl = (uint32_t)rsp_config_int(cfg, "smdp.txn_ttl"),
         .replay_capacity = (size_t)rsp_config_int(cfg, "smdp.replay_cache"),
         .eum_cache_capacity = (size_t)rsp_config_int(cfg, "smdp.eum_cache"),
@@ -177,16 +194,16 @@ static int setup(rsp_service_t *svc)
     char err[512] = "";
     app.x = smdp_new(&sc, err, sizeof(err));
     if (!app.x) {
-        fprintf(stderr, "smdp-default: %s\n", err);
+        rsp_log(RSP_LOG_ERROR, "%s", err);
         goto out;
     }
     if (smdp_server_routes(rsp_service_http(svc), rsp_service_device(svc), rsp_service_s2s(svc), app.x,
                            rsp_config_bool(cfg, "smdp.metrics_on_device")) != 0) {
-        fprintf(stderr, "smdp-default: cannot register routes\n");
+        rsp_log(RSP_LOG_ERROR, "cannot register routes");
         goto out;
     }
     if (smdp_start(app.x) != 0) {
-        fprintf(stderr, "smdp-default: cannot start the outbox and housekeeping threads\n");
+        rsp_log(RSP_LOG_ERROR, "cannot start the outbox and housekeeping threads");
         goto out;
     }
     smdp_trust *trust = smdp_trust_get(app.x);
@@ -210,15 +227,93 @@ static void teardown(rsp_service_t *svc)
 
 static int reload(rsp_service_t *svc)
 {
-    const rsp_config_t *cfg = rsp_service_config(svc);
-    if (rsp_log_open(rsp_config_str(cfg, "log.file")) != 0)
-        rsp_log(RSP_LOG_WARN, "reload: cannot reopen the log file");
+    (void)svc;
     char err[512] = "";
     if (smdp_reload(app.x, err, sizeof(err)) != 0) {
         rsp_log(RSP_LOG_ERROR, "reload: %s (keeping the previous certificates and operators)", err);
         return -1;
     }
     rsp_log(RSP_LOG_INFO, "reloaded certificates and operators");
+    return 0;
+}
+
+/* --check-config: CI, CERT.DPauth and CERT.DPpb with their keys and chains to the CIs, the TLS
+ * certificate's chain (CERT.DP.TLS under a CI), the ES12/ES2+ client certificate, and the secrets. */
+static int check(rsp_service_t *svc, FILE *out)
+{
+    const rsp_config_t *cfg = rsp_service_config(svc);
+    const char *ci = rsp_config_str(cfg, "smdp.ci");
+    int errors = rsp_check_certs(out, "smdp.ci", ci);
+    static const char *const pairs[][2] = {{"smdp.auth_cert", "smdp.auth_key"},
+                                           {"smdp.pb_cert", "smdp.pb_key"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *c = rsp_config_str(cfg, pairs[i][0]);
+        errors += rsp_check_certs(out, pairs[i][0], c) +
+                  rsp_check_key_pairs(out, pairs[i][0], c, pairs[i][1], rsp_config_str(cfg, pairs[i][1])) +
+                  rsp_check_chains(out, pairs[i][0], c, "smdp.ci", ci);
+    }
+    const char *tc = rsp_config_str(cfg, "tls.cert");
+    if (!rsp_config_bool(cfg, "device.plain_http"))
+        errors += rsp_check_chains(out, "device.cert", or_default(rsp_config_str(cfg, "device.cert"), tc),
+                                   "smdp.ci", ci);
+    const char *cc = or_default(rsp_config_str(cfg, "client.cert"), tc);
+    errors +=
+        rsp_check_certs(out, "client.cert", cc) +
+        rsp_check_key_pairs(out, "client.cert", cc, "client.key",
+                            or_default(rsp_config_str(cfg, "client.key"), rsp_config_str(cfg, "tls.key")));
+    if (!rsp_config_bool(cfg, "server.create_secrets")) {
+        char path[4096];
+        rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", path, sizeof(path));
+        errors += rsp_check_secret(out, "transaction secret", path, "smdp-default");
+        rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, path, sizeof(path));
+        errors += rsp_check_secret(out, "master key", path, "smdp-default");
+    }
+    return errors;
+}
+
+/* /readyz: the store answers (outbox statistics read from it), the outbox backlog is below
+ * outbox.ready_max_pending, and a CERT.DPauth and a CERT.DPpb are within their validity. */
+static int ready(rsp_service_t *svc, char *why, size_t len)
+{
+    smdp_outbox_stats st;
+    if (smdp_outbox_stats_get(app.x->outbox, &st) != 0) {
+        snprintf(why, len, "the order store cannot be read");
+        return 0;
+    }
+    long long max = rsp_config_int(rsp_service_config(svc), "outbox.ready_max_pending");
+    if (max > 0 && st.pending > (uint64_t)max) {
+        snprintf(why, len, "%llu outgoing calls wait in the outbox (outbox.ready_max_pending %lld)",
+                 (unsigned long long)st.pending, max);
+        return 0;
+    }
+    smdp_trust *t = smdp_trust_get(app.x);
+    int auth = 0, pb = 0;
+    for (size_t i = 0; i < t->nauth; i++)
+        auth += rsp_service_cert_current(t->auth[i].cert, "CERT.DPauth", why, len);
+    for (size_t i = 0; i < t->npb; i++)
+        pb += rsp_service_cert_current(t->pb[i].cert, "CERT.DPpb", why, len);
+    smdp_trust_put(t);
+    return auth > 0 && pb > 0;
+}
+
+/* `smdp-default init` creates the transaction secret and the master key; `rotate-key` adds a
+ * transaction key (the master key seals stored profile keys and is not rotated this way). */
+static int init(rsp_service_t *svc, int rotate)
+{
+    char secret[4096], mkey[4096], err[512];
+    rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
+    int status = rsp_service_init_txn_secret(secret, rotate, err, sizeof(err));
+    if (status != 0 || rotate)
+        return status;
+    rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
+    int existed = access(mkey, F_OK) == 0;
+    smdp_mkey mk;
+    if (smdp_mkey_load(&mk, mkey, 1) != 0) {
+        fprintf(stderr, "smdp-default: master key %s: cannot read or create (mode must be 0600)\n", mkey);
+        return 1;
+    }
+    smdp_mkey_wipe(&mk);
+    printf("%s master key %s\n", existed ? "kept the existing" : "created", mkey);
     return 0;
 }
 
@@ -234,6 +329,11 @@ int main(int argc, char **argv)
         .setup = setup,
         .teardown = teardown,
         .reload = reload,
+        .marks = marks,
+        .nmarks = sizeof(marks) / sizeof(marks[0]),
+        .check = check,
+        .init = init,
+        .ready = ready,
     };
     return rsp_service_main(&def, argc, argv);
 }

@@ -1153,6 +1153,49 @@ static int op_notification(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     return save(t, s, op);
 }
 
+bool smdp_order_finished(const smdp_order *o)
+{
+    bool done = o->state == SMDP_STATE_INSTALLED || o->state == SMDP_STATE_ERROR ||
+                o->state == SMDP_STATE_UNAVAILABLE || o->expired;
+    return done && !o->event_registered;
+}
+
+/* Deletes the record, everything reindex() put for it, and the blobs stored beside it. */
+static int op_purge(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+{
+    int rc;
+    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        return rc;
+    const smdp_order *b = &op->before;
+    if (!smdp_order_finished(b) || b->updated_at >= op->now)
+        return refuse(op, RSP_ST_STATE_TRANSITION);
+    rsp_key k;
+    key_pool(&k, b->owner, b->profile_type, b->state, b->iccid);
+    rsp_db_del(t, s->dbi[DB_POOL], &k, NULL, 0);
+    if (b->matching_id[0]) {
+        key_iccid(&k, b->matching_id);
+        rsp_db_del(t, s->dbi[DB_BY_MID], &k, NULL, 0);
+    }
+    if (in_eid_queue(b)) {
+        key_eid(&k, b->eid, b->release_seq);
+        rsp_db_del(t, s->dbi[DB_BY_EID], &k, NULL, 0);
+    }
+    if (b->session_tid_len) {
+        key_tid(&k, b->session_tid, b->session_tid_len);
+        rsp_db_del(t, s->dbi[DB_BY_TID], &k, NULL, 0);
+    }
+    if (expirable(b)) {
+        key_exp(&k, b->expires_at, b->iccid);
+        rsp_db_del(t, s->dbi[DB_BY_EXP], &k, NULL, 0);
+    }
+    key_iccid(&k, b->iccid);
+    rsp_db_del(t, s->dbi[DB_PPP], &k, NULL, 0);
+    rsp_db_del(t, s->dbi[DB_BPP], &k, NULL, 0);
+    rsp_db_del(t, s->dbi[DB_PROFILE], &k, NULL, 0);
+    op->written = true;
+    return rsp_db_wtxn_err(t);
+}
+
 static int dispatch(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 {
     switch (op->kind) {
@@ -1182,6 +1225,8 @@ static int dispatch(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return op_expire(t, s, op);
     case SMDP_OP_NOTIFICATION:
         return op_notification(t, s, op);
+    case SMDP_OP_PURGE:
+        return op_purge(t, s, op);
     }
     return refuse(op, RSP_ST_INVALID_FIELD);
 }

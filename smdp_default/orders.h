@@ -147,6 +147,10 @@ typedef struct smdp_order {
     smdp_binding binding;
 } smdp_order;
 
+/* Nothing more will happen to the order: Installed, Error, Unavailable (cancelled for good), or expired;
+ * and no SM-DS event is left to delete.  What SMDP_OP_PURGE may delete. */
+bool smdp_order_finished(const smdp_order *o);
+
 /* StoreMetadataRequest (BF25) for the order's profile; own_address is where
  * the eUICC sends the notifications the metadata asks for when it names no
  * address (the SM-DP+'s FQDN; may be NULL when it asks for none). */
@@ -227,6 +231,9 @@ typedef enum smdp_op_kind {
     SMDP_OP_EXPIRE,          /* in: iccid: marks an order past expires_at as expired (its event goes) */
     SMDP_OP_NOTIFICATION,    /* in: iccid, eid, notif_event: a verified enable / disable / delete
                                 notification of an Installed profile; delete -> Unavailable */
+    SMDP_OP_PURGE,           /* in: iccid, now = cutoff: deletes a finished order (see smdp_order_finished)
+                                last changed before the cutoff, with its indexes, protected profile and
+                                BPP; anything else is refused with RSP_ST_STATE_TRANSITION */
 } smdp_op_kind;
 
 /* What SMDP_OP_IMPORT stores (see smdp_orders_import_upp for the usual way). */

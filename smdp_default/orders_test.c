@@ -516,6 +516,51 @@ static void test_es9_download(void)
     teardown();
 }
 
+static rsp_status purge(const char *iccid, uint64_t cutoff)
+{
+    smdp_op *op = op_new(SMDP_OP_PURGE, cutoff);
+    op->iccid = iccid;
+    return run(op, NULL);
+}
+
+/* Purge deletes finished orders older than the cutoff with their indexes and blobs, and nothing else. */
+static void test_purge(void)
+{
+    setup();
+    const char *ic = "8900000000000000000", *ic2 = "8900000000000000001";
+    released(ic, "EV-1", NULL);
+    released(ic2, "EV-2", NULL);
+    uint8_t tid[16], otpk[65];
+    RAND_bytes(tid, 16);
+    RAND_bytes(otpk, 65);
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 4, NULL), RSP_OK);
+    UT_EQ(check_cc(ic, tid, NULL), RSP_OK);
+    UT_EQ(delivered(ic, tid, otpk, "BPP", NULL), RSP_OK);
+    UT_EQ(purge(ic, T0 + 100), RSP_ST_STATE_TRANSITION); /* Downloaded: not finished */
+    smdp_order o;
+    UT_EQ(install(ic, tid, true, &o), RSP_OK);
+    UT_CHECK(smdp_order_finished(&o));
+    UT_EQ(purge(ic, T0 + 7), RSP_ST_STATE_TRANSITION);    /* changed at the cutoff, not before */
+    UT_EQ(purge(ic2, T0 + 100), RSP_ST_STATE_TRANSITION); /* Released, with its event */
+    UT_EQ(purge("8900000000000000077", T0 + 100), RSP_ST_ICCID_UNKNOWN);
+    uint8_t *ppp;
+    size_t n;
+    UT_EQ(smdp_orders_get_ppp(g_o, ic, &ppp, &n), RSP_OK);
+    free(ppp);
+
+    UT_EQ(purge(ic, T0 + 100), RSP_OK);
+    UT_EQ(smdp_orders_get(g_o, ic, &o), RSP_ST_ICCID_UNKNOWN);
+    UT_EQ(smdp_orders_get_ppp(g_o, ic, &ppp, &n), RSP_ST_ICCID_UNKNOWN);
+    UT_EQ(smdp_orders_find_by_matching_id(g_o, "EV-1", NULL, &o), RSP_ST_MATCHING_ID_REFUSED);
+    UT_EQ(purge(ic, T0 + 100), RSP_ST_ICCID_UNKNOWN);
+    /* the other order is untouched, and the ICCID can be imported again */
+    UT_EQ(smdp_orders_find_by_eid(g_o, EID_A, &o), RSP_OK);
+    UT_CHECK(!strcmp(o.iccid, ic2));
+    UT_EQ(import(ic, "T1", "op1"), RSP_OK);
+    UT_EQ(state_of(ic), SMDP_STATE_AVAILABLE);
+    teardown();
+}
+
 static void test_cancel_session(void)
 {
     setup();
@@ -1162,6 +1207,7 @@ int main(void)
     UT_RUN(test_confirm_release);
     UT_RUN(test_es9_download);
     UT_RUN(test_cancel_session);
+    UT_RUN(test_purge);
     UT_RUN(test_limits_and_expiry);
     UT_RUN(test_activation_code_flow);
     UT_RUN(test_cancel_order);

@@ -695,12 +695,17 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     }
     if (smdp_reload(x, err, errlen) != 0)
         goto fail;
-    if (rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1) != 0) {
-        seterr(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
+    if (rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, cfg->create_secrets) != 0) {
+        seterr(err, errlen,
+               "transaction secret %s: missing or unreadable (create it with `smdp-default init`; "
+               "server.create_secrets mints it at start, for demos)",
+               cfg->txn_secret_file);
         goto fail;
     }
-    if (smdp_mkey_load(&x->mk, cfg->master_key_file, 1) != 0) {
-        seterr(err, errlen, "master key %s: cannot read or create (mode must be 0600)", cfg->master_key_file);
+    if (smdp_mkey_load(&x->mk, cfg->master_key_file, cfg->create_secrets) != 0) {
+        seterr(err, errlen,
+               "master key %s: missing or unreadable, mode must be 0600 (create it with `smdp-default init`)",
+               cfg->master_key_file);
         goto fail;
     }
     x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);

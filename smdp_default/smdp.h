@@ -65,7 +65,8 @@ typedef struct smdp_config {
     const char *operators_file; /* see above; NULL or "" = the certificate CN is the operator id */
     const char *store_dir;      /* LMDB environment of the orders (and the outbox) */
     const char *master_key_file;
-    const char *txn_secret_file;     /* created (0600) when missing; share it behind a load balancer */
+    const char *txn_secret_file;     /* made by `smdp-default init`; share it behind a load balancer */
+    int create_secrets;              /* create missing secret and master key files (demo, tests) */
     uint32_t txn_ttl;                /* seconds between InitiateAuthentication and AuthenticateClient [300] */
     size_t replay_capacity;          /* consumed transactionIds remembered per process [100000] */
     size_t eum_cache_capacity;       /* verified EUM certificates kept [1024] */

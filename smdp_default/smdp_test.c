@@ -121,6 +121,7 @@ static void test_config_errors(void)
                         .store_dir = store,
                         .master_key_file = mk,
                         .txn_secret_file = sec,
+                        .create_secrets = 1,
                         .orders = {.db = {.env_flags = MDB_NOSYNC}}};
     char err[256];
     smdp_config c = base;

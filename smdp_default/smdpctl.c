@@ -31,6 +31,23 @@
  *       matchingId (LPA:1$ADDR$matchingId[$OID[$1]], actcode.h; "$1" when the
  *       order needs a confirmation code) and writes it as a QR code PNG.
  *
+ *   smdpctl --state DIR purge --older-than DAYS [--dry-run]
+ *       Deletes finished orders (Installed, Error, Unavailable or expired,
+ *       with no SM-DS event left) last changed more than DAYS days ago, with
+ *       their protected profile packages and BPPs.  Prints how many (with
+ *       --dry-run: their ICCIDs, deleting nothing).  Safe while the service
+ *       runs: each deletion re-checks the order inside its write transaction.
+ *
+ *   smdpctl --state DIR backup [--no-secrets] OUT
+ *       A consistent, compacted copy of the orders environment (while the
+ *       service runs) plus master.key and txn.secret, in the new directory OUT
+ *       (rsp/backup.h).  Without the master key the sealed profile keys of a
+ *       backup cannot be opened: keep backups as secret as the key.
+ *
+ *   smdpctl --state DIR restore BACKUP
+ *       Into a state directory that holds no orders environment yet; start
+ *       the service on it afterwards.
+ *
  * Exit status: 0 success, 1 a file or record failed, 2 usage or setup error.
  */
 #include <errno.h>
@@ -41,6 +58,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "rsp/backup.h"
 #include "rsp/codec.h"
 #include "rsp/jsonw.h"
 #include "smdp_default/actcode.h"
@@ -58,7 +76,10 @@ static void usage(FILE *f)
                "               [--eid EID] [--matching-id ID] [--cc CODE] [--release]\n"
                "       smdpctl --state DIR list\n"
                "       smdpctl --state DIR activation-code --iccid ICCID --smdp-address ADDR [--oid OID]\n"
-               "               [--qr FILE.png] [--scale N]\n");
+               "               [--qr FILE.png] [--scale N]\n"
+               "       smdpctl --state DIR purge --older-than DAYS [--dry-run]\n"
+               "       smdpctl --state DIR backup [--no-secrets] OUT\n"
+               "       smdpctl --state DIR restore BACKUP\n");
 }
 
 static uint8_t *read_file(const char *path, size_t *len)
@@ -581,6 +602,93 @@ static int cmd_activation_code(const char *dir, int argc, char **argv)
     return rc;
 }
 
+struct purge_scan {
+    uint64_t cutoff;
+    char (*iccids)[SMDP_ICCID_MAX + 1];
+    size_t n, cap;
+};
+
+static int purge_pick(void *arg, const smdp_order *ord)
+{
+    struct purge_scan *p = arg;
+    if (!smdp_order_finished(ord) || ord->updated_at >= p->cutoff)
+        return 0;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        void *n = realloc(p->iccids, cap * sizeof(*p->iccids));
+        if (!n)
+            return ENOMEM;
+        p->iccids = n;
+        p->cap = cap;
+    }
+    snprintf(p->iccids[p->n++], SMDP_ICCID_MAX + 1, "%s", ord->iccid);
+    return 0;
+}
+
+/* Finds the finished orders last changed more than --older-than days ago, then deletes each in its own
+ * state-checked job (an order that changed meanwhile is left alone). */
+static int cmd_purge(const char *dir, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"older-than", required_argument, NULL, 'o'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long days = -1;
+    int dry = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'o':
+            days = strtol(optarg, &end, 10);
+            if (*end || end == optarg || days < 0)
+                days = -1;
+            break;
+        case 'n':
+            dry = 1;
+            break;
+        default:
+            usage(c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (days < 0 || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    smdp_orders *o;
+    if (open_state(dir, &o, NULL))
+        return 2;
+    uint64_t now = (uint64_t)time(NULL);
+    struct purge_scan p = {.cutoff = now - (uint64_t)days * 86400};
+    int rc = smdp_orders_list(o, purge_pick, &p), failed = 0;
+    if (rc) {
+        fprintf(stderr, "smdpctl: purge: %s\n", rc == ENOMEM ? strerror(rc) : mdb_strerror(rc));
+        failed = 1;
+    }
+    size_t purged = 0;
+    for (size_t i = 0; !failed && !dry && i < p.n; i++) {
+        smdp_op op = {.kind = SMDP_OP_PURGE, .now = p.cutoff, .iccid = p.iccids[i]};
+        rsp_status st = smdp_orders_run(o, &op);
+        if (st == RSP_OK)
+            purged++;
+        else if (st == RSP_ST_INTERNAL) {
+            fprintf(stderr, "smdpctl: purge %s: %s\n", p.iccids[i], mdb_strerror(op.db_err));
+            failed = 1;
+        }
+    }
+    if (dry)
+        for (size_t i = 0; i < p.n; i++)
+            printf("%s\n", p.iccids[i]);
+    else
+        printf("%zu\n", purged);
+    free(p.iccids);
+    smdp_orders_close(o);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -609,6 +717,19 @@ int main(int argc, char **argv)
         return cmd_list(dir, argc - i, argv + i);
     if (!strcmp(cmd, "activation-code"))
         return cmd_activation_code(dir, argc - i, argv + i);
+    if (!strcmp(cmd, "purge"))
+        return cmd_purge(dir, argc - i, argv + i);
+    if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) {
+        int no_secrets = i + 1 < argc && !strcmp(argv[i + 1], "--no-secrets");
+        if (i + 2 + no_secrets != argc) {
+            usage(stderr);
+            return 2;
+        }
+        static const char *const envs[] = {SMDP_STATE_DB, NULL};
+        static const char *const secrets[] = {SMDP_STATE_MASTER_KEY, "txn.secret", NULL};
+        rsp_backup_spec spec = {"smdp", envs, secrets, !no_secrets};
+        return rsp_backup_command(&spec, cmd, dir, argv[argc - 1]);
+    }
     fprintf(stderr, "smdpctl: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

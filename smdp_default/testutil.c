@@ -96,6 +96,7 @@ int fx_init(fx *f, const fx_opts *o)
         .store_dir = store,
         .master_key_file = mk,
         .txn_secret_file = secret,
+        .create_secrets = 1,
         .orders = {.order_ttl = o->order_ttl, .db = {.env_flags = MDB_NOSYNC}},
         .smds_allowed = o->smds_allowed,
         .n_smds_allowed = o->n_smds_allowed,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rsp/check.h"
 #include "rsp/config.h"
 #include "rsp/es.h"
 #include "rsp/log.h"
@@ -36,8 +37,8 @@ static const rsp_config_key_t keys[] = {
      "initial LMDB map size (grows on demand)"},
     {"smds", "es15_peers", RSP_CFG_STR, "", 0, 0,
      "SM-DS identities (certificate OID or DNS name) allowed to call ES15; empty = any CERT.DS.TLS"},
-    {"smds", "metrics_on_device", RSP_CFG_BOOL, "true", 0, 0,
-     "also serve GET /metrics on the device listener"},
+    {"smds", "metrics_on_device", RSP_CFG_BOOL, "false", 0, 0,
+     "also serve GET /metrics on the device listener (it is always on the s2s listener)"},
     {"root", "address", RSP_CFG_STR, "", 0, 0,
      "Root SM-DS host:port (makes this an Alternative SM-DS that cascades over ES15)"},
     {"root", "cert", RSP_CFG_STR, "", 0, 0, "client certificate (CERT.DS.TLS, PEM) for the root"},
@@ -46,6 +47,23 @@ static const rsp_config_key_t keys[] = {
     {"root", "threads", RSP_CFG_INT, "4", 1, 64, "client threads towards the root"},
     {"root", "timeout_ms", RSP_CFG_INT, "5000", 100, 600000, "timeout of one call to the root"},
 };
+
+static const rsp_config_mark_t marks[] = {
+    {"smds.fqdn", RSP_CFG_F_REQUIRED},
+    {"smds.ci", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smds.auth_cert", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smds.auth_key", RSP_CFG_F_REQUIRED | RSP_CFG_F_FILES},
+    {"smds.txn_secret", RSP_CFG_F_FILES},
+    {"root.cert", RSP_CFG_F_FILES},
+    {"root.key", RSP_CFG_F_FILES},
+    {"root.ca", RSP_CFG_F_FILES},
+};
+
+/* The transaction secret file: smds.txn_secret, or txn.secret in the state directory. */
+static void secret_path(rsp_service_t *svc, char *out, size_t cap)
+{
+    rsp_service_state_file(svc, "smds.txn_secret", "txn.secret", out, cap);
+}
 
 static struct app {
     smds_t *x;
@@ -64,21 +82,16 @@ static int setup(rsp_service_t *svc)
     size_t nkey = rsp_config_list(cfg, "smds.auth_key", &key_copy, keys_, MAX_LIST);
     size_t npeers = rsp_config_list(cfg, "smds.es15_peers", &peers_copy, peers, MAX_LIST);
     char store_dir[4096], secret[4096];
-    const char *state = rsp_service_state_dir(svc);
-    snprintf(store_dir, sizeof(store_dir), "%s/events", state);
-    const char *sf = rsp_config_str(cfg, "smds.txn_secret");
-    if (sf[0])
-        snprintf(secret, sizeof(secret), "%s", sf);
-    else
-        snprintf(secret, sizeof(secret), "%s/txn.secret", state);
+    snprintf(store_dir, sizeof(store_dir), "%s/events", rsp_service_state_dir(svc));
+    secret_path(svc, secret, sizeof(secret));
 
     int rc = -1;
     if (ncert != nkey) {
-        fprintf(stderr, "smds: smds.auth_cert and smds.auth_key must name the same number of files\n");
+        rsp_log(RSP_LOG_ERROR, "smds.auth_cert and smds.auth_key must name the same number of files");
         goto out;
     }
     if (nci == 0 || ncert == 0) {
-        fprintf(stderr, "smds: smds.ci and smds.auth_cert are required\n");
+        rsp_log(RSP_LOG_ERROR, "smds.ci and smds.auth_cert are required");
         goto out;
     }
     app.metrics = rsp_metrics_new();
@@ -88,6 +101,7 @@ static int setup(rsp_service_t *svc)
                          "ES function calls by function and GSMA result code");
     rsp_metrics_describe(app.metrics, RSP_ES_METRIC_LATENCY, RSP_METRIC_HISTOGRAM,
                          "ES function latency by function");
+    rsp_service_use_metrics(svc, app.metrics);
     rsp_metrics_describe(app.metrics, "smds_root_requests_total", RSP_METRIC_COUNTER,
                          "ES15 calls to the Root SM-DS by function and outcome");
     smds_root_config root = {
@@ -115,6 +129,7 @@ static int setup(rsp_service_t *svc)
             },
         .housekeeping_interval = (unsigned)rsp_config_int(cfg, "smds.housekeeping_interval"),
         .txn_secret_file = secret,
+        .create_secrets = rsp_config_bool(cfg, "server.create_secrets"),
         .txn_ttl = (uint32_t)rsp_config_int(cfg, "smds.txn_ttl"),
         .replay_capacity = (size_t)rsp_config_int(cfg, "smds.replay_cache"),
         .eum_cache_capacity = (size_t)rsp_config_int(cfg, "smds.eum_cache"),
@@ -125,12 +140,12 @@ static int setup(rsp_service_t *svc)
     };
     char err[512];
     if (!(app.x = smds_new(&sc, err, sizeof(err)))) {
-        fprintf(stderr, "smds: %s\n", err);
+        rsp_log(RSP_LOG_ERROR, "%s", err);
         goto out;
     }
     if (smds_server_routes(rsp_service_http(svc), rsp_service_device(svc), rsp_service_s2s(svc), app.x,
                            rsp_config_bool(cfg, "smds.metrics_on_device")) != 0) {
-        fprintf(stderr, "smds: cannot register routes\n");
+        rsp_log(RSP_LOG_ERROR, "cannot register routes");
         goto out;
     }
     rsp_log(RSP_LOG_INFO, "SM-DS %s: %zu CI, %zu CERT.DSauth, %s", sc.fqdn, nci, ncert,
@@ -161,9 +176,8 @@ static void teardown(rsp_service_t *svc)
 
 static int reload(rsp_service_t *svc)
 {
+    (void)svc;
     char err[512];
-    if (rsp_service_open_log(svc) != 0)
-        return -1;
     if (smds_reload(app.x, err, sizeof(err)) != 0) {
         rsp_log(RSP_LOG_ERROR, "reload: %s (keeping the previous certificates)", err);
         return -1;
@@ -176,6 +190,57 @@ static int peer_check(void *ctx, X509 *leaf, STACK_OF(X509) * chain, void **iden
 {
     struct app *a = ctx;
     return a->x ? smds_peer_check(a->x, leaf, chain, identity_out) : -1;
+}
+
+/* --check-config: CI certificates, CERT.DSauth with their keys and chains to the CIs, the TLS certificate's
+ * chain (CERT.DS.TLS under a CI), the root client, and the transaction secret. */
+static int check(rsp_service_t *svc, FILE *out)
+{
+    const rsp_config_t *cfg = rsp_service_config(svc);
+    const char *ci = rsp_config_str(cfg, "smds.ci"), *ac = rsp_config_str(cfg, "smds.auth_cert");
+    int errors = rsp_check_certs(out, "smds.ci", ci) + rsp_check_certs(out, "smds.auth_cert", ac) +
+                 rsp_check_key_pairs(out, "smds.auth_cert", ac, "smds.auth_key",
+                                     rsp_config_str(cfg, "smds.auth_key")) +
+                 rsp_check_chains(out, "smds.auth_cert", ac, "smds.ci", ci);
+    if (!rsp_config_bool(cfg, "device.plain_http")) {
+        const char *dc = rsp_config_str(cfg, "device.cert");
+        errors +=
+            rsp_check_chains(out, "device.cert", dc[0] ? dc : rsp_config_str(cfg, "tls.cert"), "smds.ci", ci);
+    }
+    const char *rc = rsp_config_str(cfg, "root.cert");
+    if (rsp_config_str(cfg, "root.address")[0] && rc[0])
+        errors += rsp_check_certs(out, "root.cert", rc) +
+                  rsp_check_key_pairs(out, "root.cert", rc, "root.key", rsp_config_str(cfg, "root.key"));
+    char secret[4096];
+    secret_path(svc, secret, sizeof(secret));
+    if (!rsp_config_bool(cfg, "server.create_secrets"))
+        errors += rsp_check_secret(out, "transaction secret", secret, "smds");
+    return errors;
+}
+
+/* /readyz: the event store answers a read, and at least one CERT.DSauth is within its validity. */
+static int ready(rsp_service_t *svc, char *why, size_t len)
+{
+    (void)svc;
+    smds_event ev;
+    if (smds_store_get(app.x->store, "readyz-probe", &ev) < 0) {
+        snprintf(why, len, "the event store cannot be read");
+        return 0;
+    }
+    smds_trust *t = smds_trust_get(app.x);
+    int usable = 0;
+    for (size_t i = 0; i < t->nauth; i++)
+        usable += rsp_service_cert_current(t->auth[i].cert, "CERT.DSauth", why, len);
+    smds_trust_put(t);
+    return usable > 0;
+}
+
+/* `smds init` creates the transaction secret; `smds rotate-key` adds a key to it. */
+static int init(rsp_service_t *svc, int rotate)
+{
+    char secret[4096], err[512];
+    secret_path(svc, secret, sizeof(secret));
+    return rsp_service_init_txn_secret(secret, rotate, err, sizeof(err));
 }
 
 int main(int argc, char **argv)
@@ -193,6 +258,11 @@ int main(int argc, char **argv)
         .ctx = &app,
         .s2s_peer_check = peer_check,
         .s2s_peer_free = smds_peer_free,
+        .marks = marks,
+        .nmarks = sizeof(marks) / sizeof(marks[0]),
+        .check = check,
+        .init = init,
+        .ready = ready,
     };
     return rsp_service_main(&def, argc, argv);
 }

@@ -168,9 +168,13 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     }
     if (smds_reload(x, err, errlen) != 0)
         goto fail;
-    int rc = rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, 1);
+    int rc = rsp_txn_keyring_load(&x->keyring, cfg->txn_secret_file, cfg->create_secrets);
     if (rc != 0) {
-        rsp_err_set(err, errlen, "transaction secret %s: cannot read or create", cfg->txn_secret_file);
+        rsp_err_set(
+            err, errlen,
+            "transaction secret %s: %s (create it with `smds init`; server.create_secrets mints it at "
+            "start, for demos)",
+            cfg->txn_secret_file, cfg->create_secrets ? "cannot read or create" : "missing or unreadable");
         goto fail;
     }
     x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);

@@ -51,7 +51,8 @@ typedef struct smds_config {
     const char *store_dir;          /* LMDB environment of the event store */
     smds_store_config store;        /* per-EID cap, max age, ... */
     unsigned housekeeping_interval; /* seconds between purges of expired events [60] */
-    const char *txn_secret_file;    /* created (0600) when missing; share it behind a load balancer */
+    const char *txn_secret_file;    /* made by `smds init`; share it behind a load balancer */
+    int create_secrets;             /* create the secret file (0600) when missing (demo, tests) */
     uint32_t txn_ttl;               /* seconds an ES11 transaction stays valid [300] */
     size_t replay_capacity;         /* consumed transactionIds remembered per process [100000] */
     size_t eum_cache_capacity;      /* verified EUM certificates kept [1024] */

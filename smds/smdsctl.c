@@ -6,6 +6,10 @@
  *   smdsctl --state DIR count [--eid EID]  number of events (of one EID: unexpired only)
  *   smdsctl --state DIR purge-expired      deletes events past their expiry, prints how many
  *   smdsctl --state DIR export             every event as JSON lines
+ *   smdsctl --state DIR backup [--no-secrets] OUT
+ *                                          consistent compacted copy of the events (while smds runs) and
+ *                                          txn.secret into the new directory OUT (rsp/backup.h)
+ *   smdsctl --state DIR restore BACKUP     into a state directory without an event store yet
  *
  * DIR is the service's state directory (server.state_dir); the events live in DIR/events.
  * Exit status: 0 success, 1 storage failure, 2 usage error.
@@ -17,6 +21,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "rsp/backup.h"
 #include "rsp/jsonw.h"
 #include "smds/store.h"
 
@@ -26,7 +31,9 @@ static void usage(FILE *f)
           "  list --eid EID       events of one EID, oldest first (JSON lines)\n"
           "  count [--eid EID]    number of events (one EID: unexpired only)\n"
           "  purge-expired        delete events past their expiry\n"
-          "  export               every event as JSON lines\n",
+          "  export               every event as JSON lines\n"
+          "  backup [--no-secrets] OUT   consistent copy of the state (while smds runs) into new dir OUT\n"
+          "  restore BACKUP       into a state directory that has no event store yet\n",
           f);
 }
 
@@ -56,11 +63,12 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'},
         {"eid", required_argument, NULL, 'e'},
+        {"no-secrets", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *eid = NULL;
-    int c;
+    int c, no_secrets = 0;
     while ((c = getopt_long(argc, argv, "s:e:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -69,6 +77,9 @@ int main(int argc, char **argv)
         case 'e':
             eid = optarg;
             break;
+        case 'n':
+            no_secrets = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -76,6 +87,12 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (state && optind == argc - 2 &&
+        (!strcmp(argv[optind], "backup") || !strcmp(argv[optind], "restore"))) {
+        static const char *const envs[] = {"events", NULL}, *const secrets[] = {"txn.secret", NULL};
+        rsp_backup_spec spec = {"smds", envs, secrets, !no_secrets};
+        return rsp_backup_command(&spec, argv[optind], state, argv[optind + 1]);
     }
     if (!state || optind != argc - 1) {
         usage(stderr);

@@ -64,6 +64,7 @@ smds_config *tu_config(const char *pki_dir, const char *state_dir, bool nist_onl
         .n_auth = n,
         .store_dir = events,
         .txn_secret_file = secret,
+        .create_secrets = 1,
         .txn_ttl = 300,
     };
     return &cfg;

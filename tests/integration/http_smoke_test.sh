@@ -54,7 +54,7 @@ start_service() { # BIN NAME PORTFILE [flags...]
     local bin=$1 name=$2 pf=$3
     shift 3
     "$bin" --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt --device.port=0 --s2s.port=0 \
-        --server.workers=2 --server.port_file="$pf" --server.state_dir="$TMP/state-$name" "$@" \
+        --server.workers=2 --server.port_file="$pf" --server.state_dir="$TMP/state-$name" --server.create_secrets "$@" \
         >"$name.log" 2>&1 &
     SVC_PID=$!
     it_track "$SVC_PID"
@@ -84,7 +84,7 @@ if wait_ports smds.ports "$SVC_PID"; then
     expect "smds s2s accepts a certificate from the CA" "200 2" \
         "$(code_ver --cacert ca.crt --cert client.crt --key client.key --http2 $S/healthz)"
     "$SMDS" --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt --device.port="$DP" --s2s.port=0 \
-        --server.state_dir="$TMP/state-second" "${SMDS_FLAGS[@]}" >second.log 2>&1
+        --server.state_dir="$TMP/state-second" --server.create_secrets "${SMDS_FLAGS[@]}" >second.log 2>&1
     expect "a second smds on a port in use exits 1" 1 $?
     grep -q 'in use' second.log && ok "and says the address is in use" || bad "and says the address is in use" "$(cat second.log)"
     stop smds "$SMDS_PID"
@@ -123,7 +123,7 @@ expect "--help exits 0" 0 $?
 grep -q -- '--s2s.client_ca' help.out && ok "--help lists keys" || bad "--help lists keys"
 printf '[device]\nport = 0\n[s2s]\nport = 0\n[server]\nport_file = ini.ports\nworkers = 1\n' >good.ini
 "$SMDS" --config=good.ini --tls.cert=server.crt --tls.key=server.key --s2s.client_ca=ca.crt \
-    --server.state_dir="$TMP/state-ini" "${SMDS_FLAGS[@]}" >ini.log 2>&1 &
+    --server.state_dir="$TMP/state-ini" --server.create_secrets "${SMDS_FLAGS[@]}" >ini.log 2>&1 &
 INI_PID=$!
 it_track "$INI_PID"
 if wait_ports ini.ports "$INI_PID"; then
@@ -134,7 +134,7 @@ else
     bad "service configured from an INI file serves" "$(cat ini.log)"
 fi
 # TLS settings per listener (SGP.22 suites by default)
-"$SMDS" --tls.min_version=1.1 --server.state_dir="$TMP/state-x" >tlscfg.log 2>&1
+"$SMDS" --tls.min_version=1.1 --server.state_dir="$TMP/state-x" --server.create_secrets >tlscfg.log 2>&1
 expect "tls.min_version other than 1.2/1.3 is refused (exit 1)" 1 $?
 grep -q 'min_version must be 1.2 or 1.3' tlscfg.log && ok "and says why" || bad "and says why" "$(cat tlscfg.log)"
 start_service "$SMDS" tls tls.ports "${SMDS_FLAGS[@]}" --device.min_version=1.3 --s2s.ciphers=ECDHE-ECDSA-AES128-SHA256
@@ -156,7 +156,7 @@ if wait_ports tls.ports "$SVC_PID"; then
 else
     bad "smds with per-listener TLS settings starts" "$(cat tls.log)"
 fi
-"$SMDS" --tls.cert=missing.crt --device.port=0 --s2s.port=0 --server.state_dir="$TMP/state-x" "${SMDS_FLAGS[@]}" \
+"$SMDS" --tls.cert=missing.crt --device.port=0 --s2s.port=0 --server.state_dir="$TMP/state-x" --server.create_secrets "${SMDS_FLAGS[@]}" \
     >/dev/null 2>&1
 expect "missing certificate file: exit 1" 1 $?
 

@@ -87,3 +87,24 @@ it_finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
 }
+
+# ini_set FILE SECTION KEY VALUE: sets KEY in [SECTION] of an INI file written from the annotated sample
+# (`<service> --print-sample-config`), uncommenting its ';KEY =' line.
+ini_set() {
+    awk -v s="[$2]" -v k="$3" -v v="$4" '
+        /^\[/ { in_s = ($0 == s) }
+        in_s && ($0 ~ "^;?" k " =") { print k " = " v; next }
+        { print }' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+# json_lines FILE: exits non-zero (naming the line) unless every line of FILE is one JSON object.
+json_lines() {
+    python3 -c '
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    try:
+        assert isinstance(json.loads(line), dict)
+    except Exception:
+        sys.exit("line %d is not a JSON object: %s" % (n, line.strip()))
+' "$1"
+}

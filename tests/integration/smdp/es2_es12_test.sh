@@ -81,7 +81,7 @@ OPPORT=$(port_of stub.ports es2)
 
 start_smds() { # [S2S port]
     rm -f smds.ports
-    "$SMDS" --server.workers=2 --server.state_dir="$TMP/smds-state" --server.port_file=smds.ports \
+    "$SMDS" --server.workers=2 --server.state_dir="$TMP/smds-state" --server.create_secrets --server.port_file=smds.ports \
         --device.port="${DSDEV:-0}" --s2s.port="${1:-0}" --tls.cert=pki/nist/smds/dstls.pem \
         --tls.key=pki/nist/smds/dstls.key.pem --s2s.client_ca=pki/nist/ci/ci.pem --smds.fqdn=$DS \
         --smds.ci=pki/nist/ci/ci.pem --smds.auth_cert=pki/nist/smds/dsauth.pem \
@@ -106,7 +106,7 @@ EOF
 
 start_smdp() {
     rm -f smdp.ports
-    "$SMDP" --server.workers=2 --server.state_dir="$STATE" --server.port_file=smdp.ports \
+    "$SMDP" --server.workers=2 --server.state_dir="$STATE" --server.create_secrets --server.port_file=smdp.ports \
         --device.port="${DEV:-0}" --s2s.port="${S2S:-0}" --tls.cert=pki/nist/smdp/dptls.pem \
         --tls.key=pki/nist/smdp/dptls.key.pem --s2s.client_ca=pki/nist/operator/ca.pem --smdp.fqdn=$FQDN \
         --smdp.ci=pki/nist/ci/ci.pem --smdp.auth_cert=pki/nist/smdp/dpauth.pem \

@@ -77,7 +77,7 @@ expect "import synthetic profiles" \
 CAS=pki/nist/ci/ci.pem,pki/brainpool/ci/ci.pem
 start_smdp() {
     rm -f smdp.ports
-    "$SMDP" --server.workers=2 --server.state_dir="$STATE" --server.port_file=smdp.ports --device.port=0 \
+    "$SMDP" --server.workers=2 --server.state_dir="$STATE" --server.create_secrets --server.port_file=smdp.ports --device.port=0 \
         --s2s.port=0 --tls.cert=pki/nist/smdp/dptls.pem --tls.key=pki/nist/smdp/dptls.key.pem \
         --s2s.client_ca=pki/nist/operator/ca.pem --smdp.fqdn=$FQDN --smdp.ci="$CAS" \
         --smdp.auth_cert=pki/nist/smdp/dpauth.pem,pki/brainpool/smdp/dpauth.pem \

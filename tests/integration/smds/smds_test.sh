@@ -46,7 +46,7 @@ start_smds() {
     local name=$1 state=$2
     shift 2
     rm -f "$name.ports"
-    "$SMDS" --server.workers=2 --server.state_dir="$state" --server.port_file="$name.ports" --device.port=0 \
+    "$SMDS" --server.workers=2 --server.state_dir="$state" --server.create_secrets --server.port_file="$name.ports" --device.port=0 \
         --s2s.port=0 --tls.cert=pki/nist/smds/dstls.pem --tls.key=pki/nist/smds/dstls.key.pem \
         --s2s.client_ca="$CAS" --smds.fqdn=$FQDN --smds.ci="$CAS" --smds.auth_cert="$AUTH" \
         --smds.auth_key="$AUTHKEY" --log.file="$TMP/$name.log" "$@" >>"$name.out" 2>&1 &
@@ -246,7 +246,10 @@ expect "bad input changed nothing" 3 "$(count state-a)"
 kill -0 $A_PID 2>/dev/null && ok "smds A survived the bad input" || bad "smds A survived the bad input"
 
 # ---------------------------------------------------------------- operations
-metrics=$(curl -s --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics")
+expect "no /metrics on the device listener by default" 404 \
+    "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics")"
+metrics=$(curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/smdp/dptls.pem --key pki/nist/smdp/dptls.key.pem \
+    "https://127.0.0.1:$A_S2S/metrics")
 contains "/metrics counts ES11 calls by code" 'rsp_requests_total{function="ES11.AuthenticateClient",code="8.1/6.1"}' "$metrics"
 contains "/metrics has latency histograms" 'rsp_request_duration_seconds_bucket{function="ES12.RegisterEvent"' "$metrics"
 contains "/metrics has the events gauge" 'smds_events_stored 3' "$metrics"
