@@ -67,6 +67,24 @@ if [ "$expected" -gt 3 ]; then
     check "TS.48 metadata listed" grep -q '"serviceProviderName":"GSMA","profileName":"TS.48","profileClass":0' <<<"$list"
 fi
 
+# purge deletes only finished orders (orders_test covers the deletion itself); Available ones stay.
+check "purge of unfinished orders deletes nothing" test "$("$SMDPCTL" --state "$STATE" purge --older-than 0)" = 0
+check "purge --dry-run lists nothing" test -z "$("$SMDPCTL" --state "$STATE" purge --older-than 0 --dry-run)"
+"$SMDPCTL" --state "$STATE" purge 2>/dev/null
+check "purge without --older-than exit 2" test $? -eq 2
+check "the orders are still there" test "$("$SMDPCTL" --state "$STATE" list | wc -l)" -eq "$expected"
+
+# backup and restore round trip: the restored store lists the same profiles, and the master key came along.
+check "backup exit 0" "$SMDPCTL" --state "$STATE" backup "$WORK/backup"
+check "the backup has the master key" test -s "$WORK/backup/master.key"
+check "restore exit 0" "$SMDPCTL" --state "$WORK/restored" restore "$WORK/backup"
+check "the restored store lists the same" test "$("$SMDPCTL" --state "$WORK/restored" list)" = "$list"
+check "the master key is restored unchanged" cmp -s "$STATE/master.key" "$WORK/restored/master.key"
+"$SMDPCTL" --state "$WORK/restored" restore "$WORK/backup" 2>/dev/null
+check "restore over existing data exit 1" test $? -eq 1
+"$SMDPCTL" --state "$STATE" backup "$WORK/backup" 2>/dev/null
+check "backup into an existing directory exit 1" test $? -eq 1
+
 # Activation Codes and their QR codes
 AC() { "$SMDPCTL" --state "$STATE" activation-code "$@"; }
 AC --iccid 8999000000000000001 --smdp-address smdp.example.com >/dev/null 2>"$WORK/err"
@@ -122,24 +140,6 @@ check "import with every metadata option" test "$out" = 8999000000000000077
 line=$("$SMDPCTL" --state "$STATE" list | grep 8999000000000000077)
 check "notification events and address stored" grep -q '"notifyEvents":14,"notifyAddress":"notify.example.com"' <<<"$line"
 check "icon, owner and rules stored" grep -q '"iconBytes":11,"profileOwnerMccMnc":"130014","ppr":3' <<<"$line"
-
-# purge deletes only finished orders (orders_test covers the deletion itself); Available ones stay.
-check "purge of unfinished orders deletes nothing" test "$("$SMDPCTL" --state "$STATE" purge --older-than 0)" = 0
-check "purge --dry-run lists nothing" test -z "$("$SMDPCTL" --state "$STATE" purge --older-than 0 --dry-run)"
-"$SMDPCTL" --state "$STATE" purge 2>/dev/null
-check "purge without --older-than exit 2" test $? -eq 2
-check "the orders are still there" test "$("$SMDPCTL" --state "$STATE" list | wc -l)" -eq "$expected"
-
-# backup and restore round trip: the restored store lists the same profiles, and the master key came along.
-check "backup exit 0" "$SMDPCTL" --state "$STATE" backup "$WORK/backup"
-check "the backup has the master key" test -s "$WORK/backup/master.key"
-check "restore exit 0" "$SMDPCTL" --state "$WORK/restored" restore "$WORK/backup"
-check "the restored store lists the same" test "$("$SMDPCTL" --state "$WORK/restored" list)" = "$list"
-check "the master key is restored unchanged" cmp -s "$STATE/master.key" "$WORK/restored/master.key"
-"$SMDPCTL" --state "$WORK/restored" restore "$WORK/backup" 2>/dev/null
-check "restore over existing data exit 1" test $? -eq 1
-"$SMDPCTL" --state "$STATE" backup "$WORK/backup" 2>/dev/null
-check "backup into an existing directory exit 1" test $? -eq 1
 
 if [ $fails -ne 0 ]; then
     echo "$fails check(s) failed"
