@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "rsp/log.h"
 
 /* Batch outcomes of one attempt. */
@@ -68,10 +71,11 @@ struct rsp_pg {
 
 static PGconn *connect_db(rsp_pg *pg, char *err, size_t errlen)
 {
-    char timeout[16], settings[64];
+    char timeout[16], settings[128];
     snprintf(timeout, sizeof(timeout), "%u", (pg->cfg.timeout_ms + 999) / 1000);
     /* Durability is ours to require, not the server default's. */
-    snprintf(settings, sizeof(settings), "-c synchronous_commit=on -c statement_timeout=%u",
+    snprintf(settings, sizeof(settings),
+             "-c synchronous_commit=on -c client_min_messages=warning -c statement_timeout=%u",
              pg->cfg.timeout_ms);
     const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
     const char *vals[] = {pg->dsn, pg->name, timeout, settings, NULL};
@@ -744,6 +748,21 @@ int rsp_pg_fingerprint_check(const char *dsn, const char *name, const uint8_t *f
     PQclear(r);
     PQfinish(c);
     return rc;
+}
+
+int rsp_pg_secret_check(const char *dsn, const char *name, const uint8_t *secret, size_t len, char *err,
+                        size_t errlen)
+{
+    char label[256];
+    int ll = snprintf(label, sizeof(label), "rsp-store-fingerprint:%s", name);
+    uint8_t fp[32];
+    unsigned fl = 0;
+    if (ll < 0 || (size_t)ll >= sizeof(label) ||
+        !HMAC(EVP_sha256(), secret, (int)len, (const uint8_t *)label, (size_t)ll, fp, &fl)) {
+        snprintf(err, errlen, "cannot compute the fingerprint of %s", name);
+        return -1;
+    }
+    return rsp_pg_fingerprint_check(dsn, name, fp, fl, err, errlen);
 }
 
 /* ---- statistics ---- */

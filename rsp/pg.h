@@ -136,6 +136,11 @@ int rsp_pg_migrate_dsn(const char *dsn, const char *component, const rsp_pg_migr
 int rsp_pg_fingerprint_check(const char *dsn, const char *name, const uint8_t *fp, size_t len, char *err,
                              size_t errlen);
 
+/* rsp_pg_fingerprint_check of HMAC-SHA256(secret, "rsp-store-fingerprint:" name): the database learns
+ * nothing it could use to recover the secret, and one fingerprint cannot be replayed under another name. */
+int rsp_pg_secret_check(const char *dsn, const char *name, const uint8_t *secret, size_t len, char *err,
+                        size_t errlen);
+
 /* ---- statistics (for /metrics) ---- */
 
 typedef struct rsp_pg_stats {

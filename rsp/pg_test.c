@@ -192,6 +192,10 @@ static void test_fingerprint(void)
     UT_CHECK(strstr(err, "test.secret") != NULL);
     UT_EQ(rsp_pg_fingerprint_check(srv.dsn, "test.secret", b, 16, err, sizeof(err)), 1);
     UT_EQ(rsp_pg_fingerprint_check(srv.dsn, "other", b, sizeof(b), err, sizeof(err)), 0);
+    /* Secrets: the same secret passes on every node, another one is refused. */
+    UT_EQ(rsp_pg_secret_check(srv.dsn, "test.key", a, sizeof(a), err, sizeof(err)), 0);
+    UT_EQ(rsp_pg_secret_check(srv.dsn, "test.key", a, sizeof(a), err, sizeof(err)), 0);
+    UT_EQ(rsp_pg_secret_check(srv.dsn, "test.key", b, sizeof(b), err, sizeof(err)), 1);
 }
 
 static bool wait_ready(rsp_pg *pg, bool want)

@@ -1,6 +1,7 @@
 #include "tests/pg/pgtmp.h"
 
 #include <dirent.h>
+#include <postgresql/libpq-fe.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -236,4 +237,43 @@ int pgtmp_start_for_test(pgtmp *p, const char *what)
         abort();
     }
     return 0;
+}
+
+int pgtmp_reset(pgtmp *p)
+{
+    PGconn *c = PQconnectdb(p->dsn);
+    int rc = -1;
+    if (PQstatus(c) == CONNECTION_OK) {
+        PGresult *r =
+            PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "pgtmp: reset: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "pgtmp: reset: %s", PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return rc;
+}
+
+int pgtmp_create_db(pgtmp *p, const char *name)
+{
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return -1;
+    PGconn *c = PQconnectdb(p->dsn);
+    int rc = -1;
+    if (PQstatus(c) == CONNECTION_OK) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+        PGresult *r = PQexec(c, sql);
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK || (st && !strcmp(st, "42P04")) ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "pgtmp: %s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
 }

@@ -43,6 +43,13 @@ int pgtmp_halt(pgtmp *p);
 /* Stops the server if it runs and removes the directory.  Safe on a pgtmp that never started. */
 void pgtmp_stop(pgtmp *p);
 
+/* Empties the server's database (drops and recreates the public schema), so that a test starts from a
+ * fresh store without a new server.  0 / -1. */
+int pgtmp_reset(pgtmp *p);
+
+/* Creates database name (letters, digits, '_') unless it exists.  0 / -1. */
+int pgtmp_create_db(pgtmp *p, const char *name);
+
 /* Starts a server for a test: 0 when running, PGTMP_ABSENT after printing "SKIP: <what>: ..."; aborts
  * the test process when PostgreSQL is installed but does not start (CI must not skip silently). */
 int pgtmp_start_for_test(pgtmp *p, const char *what);

@@ -6,6 +6,7 @@
  *   pgtmp stop DIR       stops it and removes DIR
  *   pgtmp halt DIR       stops it, keeps DIR
  *   pgtmp resume DIR     starts it again
+ *   pgtmp createdb DIR NAME   creates database NAME unless it exists
  *
  * Exit status: 0, 1 on failure, 2 on a usage error, 3 when PostgreSQL is not installed.
  */
@@ -31,8 +32,12 @@ int main(int argc, char **argv)
             pgtmp_stop(&p);
         else if (rc == 0)
             rc = !strcmp(argv[1], "halt") ? pgtmp_halt(&p) : pgtmp_resume(&p);
+    } else if (argc == 4 && !strcmp(argv[1], "createdb")) {
+        rc = pgtmp_attach(&p, argv[2]);
+        if (rc == 0)
+            rc = pgtmp_create_db(&p, argv[3]);
     } else {
-        fprintf(stderr, "usage: pgtmp start | stop DIR | halt DIR | resume DIR\n");
+        fprintf(stderr, "usage: pgtmp start | stop DIR | halt DIR | resume DIR | createdb DIR NAME\n");
         return 2;
     }
     if (rc == PGTMP_ABSENT) {
