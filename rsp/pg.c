@@ -639,7 +639,10 @@ static int migrate_locked(PGconn *c, const char *component, const rsp_pg_migrati
                "CREATE TABLE IF NOT EXISTS rsp_schema (component text PRIMARY KEY, version integer NOT NULL,"
                " updated_at timestamptz NOT NULL DEFAULT now());"
                "CREATE TABLE IF NOT EXISTS rsp_fingerprint (name text PRIMARY KEY, fp bytea NOT NULL,"
-               " created_at timestamptz NOT NULL DEFAULT now())",
+               " created_at timestamptz NOT NULL DEFAULT now());"
+               "CREATE TABLE IF NOT EXISTS rsp_consumed_txn (component text NOT NULL, tid bytea NOT NULL,"
+               " expires_at bigint NOT NULL, PRIMARY KEY (component, tid));"
+               "CREATE INDEX IF NOT EXISTS rsp_consumed_txn_by_expiry ON rsp_consumed_txn (expires_at)",
                err, errlen) != 0)
         return -1;
     const char *p[2] = {component, NULL};

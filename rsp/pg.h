@@ -111,6 +111,20 @@ PGresult *rsp_pg_exec(rsp_pg_tx *t, const char *sql, int n, const char *const *p
  * returned row count. */
 int rsp_pg_run(rsp_pg_tx *t, const char *sql, int n, const char *const *params, long *rows);
 
+/*
+ * Consumed transactionIds (cluster-wide replay refusal of ES11 / ES9+ AuthenticateClient): rsp_pg_migrate
+ * creates the table rsp_consumed_txn (component text, tid bytea, expires_at bigint Unix seconds,
+ * primary key (component, tid)).  A replay store backend consumes an id with RSP_PG_SQL_TXN_CONSUME
+ * ($1 component, $2 tid as bytea hex text "\x..", $3 expiry): one row back = first use, none = replay; and
+ * forgets expired ids with RSP_PG_SQL_TXN_PURGE ($1 now, $2 batch bound).
+ */
+#define RSP_PG_SQL_TXN_CONSUME                                                                               \
+    "INSERT INTO rsp_consumed_txn (component, tid, expires_at) VALUES ($1, $2::bytea, $3::bigint)"           \
+    " ON CONFLICT DO NOTHING RETURNING 1"
+#define RSP_PG_SQL_TXN_PURGE                                                                                 \
+    "DELETE FROM rsp_consumed_txn WHERE ctid IN (SELECT ctid FROM rsp_consumed_txn"                          \
+    " WHERE expires_at <= $1::bigint LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
+
 /* ---- migrations ---- */
 
 /*

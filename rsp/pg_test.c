@@ -198,6 +198,48 @@ static void test_fingerprint(void)
     UT_EQ(rsp_pg_secret_check(srv.dsn, "test.key", b, sizeof(b), err, sizeof(err)), 1);
 }
 
+struct consume {
+    const char *tid, *expiry;
+    long rows;
+};
+
+static const char SQL_CONSUME[] = RSP_PG_SQL_TXN_CONSUME;
+static const char SQL_TXN_PURGE[] = RSP_PG_SQL_TXN_PURGE;
+
+static int apply_consume(rsp_pg_tx *t, void *arg)
+{
+    struct consume *c = arg;
+    const char *p[3] = {"test", c->tid, c->expiry};
+    return rsp_pg_run(t, SQL_CONSUME, 3, p, &c->rows);
+}
+
+static int apply_txn_purge(rsp_pg_tx *t, void *arg)
+{
+    struct consume *c = arg;
+    const char *p[2] = {c->expiry, "1000"};
+    return rsp_pg_run(t, SQL_TXN_PURGE, 2, p, &c->rows);
+}
+
+/* The replay table: an id is consumed once, on whichever node; expired ids go. */
+static void test_consumed_txn(void)
+{
+    rsp_pg *a = open_pool(), *b = open_pool();
+    if (!a || !b)
+        return;
+    struct consume c = {"\\x0102", "1000", 0};
+    UT_EQ(rsp_pg_write_sync(a, apply_consume, &c), 0);
+    UT_EQ(c.rows, 1);
+    UT_EQ(rsp_pg_write_sync(b, apply_consume, &c), 0);
+    UT_EQ(c.rows, 0); /* a replay on the other node */
+    c.expiry = "1001";
+    UT_EQ(rsp_pg_write_sync(a, apply_txn_purge, &c), 0);
+    UT_EQ(c.rows, 1);
+    UT_EQ(rsp_pg_write_sync(b, apply_consume, &c), 0);
+    UT_EQ(c.rows, 1);
+    rsp_pg_close(a);
+    rsp_pg_close(b);
+}
+
 static bool wait_ready(rsp_pg *pg, bool want)
 {
     for (int i = 0; i < 200 && rsp_pg_ready(pg) != want; i++)
@@ -243,6 +285,7 @@ int main(void)
     UT_RUN(test_group_commit);
     UT_RUN(test_read_failure);
     UT_RUN(test_fingerprint);
+    UT_RUN(test_consumed_txn);
     UT_RUN(test_outage);
     pgtmp_stop(&srv);
     return ut_finish();
