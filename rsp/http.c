@@ -143,6 +143,8 @@ struct rsp_http_server {
     struct worker *workers;
     unsigned nworkers;
     atomic_int ready;
+    int (*ready_check)(void *ctx); /* also required for /readyz (a dependency such as the database) */
+    void *ready_ctx;
     atomic_int stop_requested;
     pthread_mutex_t msg_lock;
     pthread_mutex_t init_lock;
@@ -734,7 +736,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             send_method_not_allowed(req, "GET, HEAD");
         } else if (health) {
             rsp_http_send(req, 200, "text/plain; charset=utf-8", "ok", 2, 0);
-        } else if (atomic_load(&l->srv->ready)) {
+        } else if (atomic_load(&l->srv->ready) &&
+                   (!l->srv->ready_check || l->srv->ready_check(l->srv->ready_ctx))) {
             rsp_http_send(req, 200, "text/plain; charset=utf-8", "ready", 5, 0);
         } else {
             rsp_http_send(req, 503, "text/plain; charset=utf-8", "not ready", 9, 0);
@@ -994,6 +997,12 @@ void rsp_http_server_set_metrics(rsp_http_server_t *srv, rsp_metrics *m)
 void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready)
 {
     atomic_store(&srv->ready, ready != 0);
+}
+
+void rsp_http_server_set_ready_check(rsp_http_server_t *srv, int (*fn)(void *ctx), void *ctx)
+{
+    srv->ready_check = fn;
+    srv->ready_ctx = ctx;
 }
 
 uint16_t rsp_http_listener_port(const rsp_http_server_t *srv, int listener)

@@ -180,6 +180,11 @@ void rsp_http_server_set_metrics(rsp_http_server_t *srv, struct rsp_metrics *m);
 /* What /readyz answers: non-zero = 200.  Starts at 0.  Any thread. */
 void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready);
 
+/* A further condition of /readyz, asked on each check from a worker (must be quick and never block, e.g.
+ * an atomic flag such as rsp_pg_ready): not ready while fn(ctx) returns 0.  Set before start; NULL
+ * removes it. */
+void rsp_http_server_set_ready_check(rsp_http_server_t *srv, int (*fn)(void *ctx), void *ctx);
+
 /* Requests a graceful stop (see above).  Any thread, idempotent, returns at once. */
 void rsp_http_server_stop(rsp_http_server_t *srv);
 

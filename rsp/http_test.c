@@ -241,6 +241,15 @@ static int h_defer(h2o_req_t *req, void *ctx)
     return 0;
 }
 
+/* The extra readiness condition of the plain servers (rsp_http_server_set_ready_check). */
+static atomic_int dependency_up = 1;
+
+static int dependency_ready(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&dependency_up);
+}
+
 static rsp_http_server_t *plain_server(unsigned workers, size_t limit, unsigned drain_ms, uint16_t *port,
                                        uint16_t *port2)
 {
@@ -265,6 +274,7 @@ static rsp_http_server_t *plain_server(unsigned workers, size_t limit, unsigned 
     UT_EQ(rsp_http_route(srv, l, "POST", "/defer-fail", h_defer, "fail"), 0);
     UT_EQ(rsp_http_route(srv, l, "POST", "/defer-again", h_defer, "again"), 0);
     UT_EQ(rsp_http_route(srv, l2, "GET", "/which", h_which, NULL), 0);
+    rsp_http_server_set_ready_check(srv, dependency_ready, NULL);
     UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), 0);
     *port = rsp_http_listener_port(srv, l);
     if (port2 != NULL)
@@ -354,6 +364,12 @@ static void test_routing(void)
     UT_EQ(http(port, "GET", "/readyz", NULL, &r), 0);
     UT_EQ(r.status, 503);
     rsp_http_server_set_ready(srv, 1);
+    UT_EQ(http(port, "GET", "/readyz", NULL, &r), 0);
+    UT_EQ(r.status, 200);
+    atomic_store(&dependency_up, 0); /* e.g. the database went away */
+    UT_EQ(http(port, "GET", "/readyz", NULL, &r), 0);
+    UT_EQ(r.status, 503);
+    atomic_store(&dependency_up, 1);
     UT_EQ(http(port, "GET", "/readyz", NULL, &r), 0);
     UT_EQ(r.status, 200);
     UT_EQ(http(locked, "GET", "/healthz", NULL, &r), 0); /* health needs no identity */
