@@ -254,11 +254,12 @@ static void test_authenticate_refusals(void)
     bf38[i + 10] ^= 1;
     char *bad_sig = lpa_json_authenticate_client(d.tid_hex, bf38, d.bf38_len);
     UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, bad_sig, NULL), RSP_ST_EUICC_SIG_INVALID);
-    /* consumed by the refused attempt: the genuine one is a replay now */
-    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     char *garbage = with_member(body, "authenticateServerResponse", "AAAA");
     UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, garbage, NULL), RSP_ST_INVALID_FIELD);
     UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_RELEASED);
+    /* refused attempts consumed nothing: the genuine one passes, once */
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_OK);
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     free(body);
     free(bad_tid);
     free(bad_sig);

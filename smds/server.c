@@ -40,6 +40,45 @@ static int es11_initiate(h2o_req_t *req, void *ctx)
     return 0;
 }
 
+static void auth_reply(rsp_es_ctx *c, smds_es11_auth_result *r)
+{
+    c->peer = r->eid[0] ? rsp_arena_strndup(c->arena, r->eid, strlen(r->eid)) : NULL;
+    rsp_jsonw w;
+    rsp_es_reply_begin(c, &w, RSP_OK);
+    smds_es11_authenticate_write(&w, r);
+    rsp_es_reply_end(c, &w, RSP_OK);
+}
+
+/* An AuthenticateClient waiting for its transaction to be durably consumed. */
+typedef struct auth_wait {
+    rsp_es_ctx *c; /* in the request's pool: only valid while req is */
+    rsp_http_deferred_t *d;
+    smds_es11_auth_result r;
+    int result;
+} auth_wait;
+
+static int auth_resumed(h2o_req_t *req, void *arg)
+{
+    auth_wait *p = arg;
+    if (req && p->result == RSP_REPLAY_FRESH) {
+        auth_reply(p->c, &p->r);
+    } else if (req) {
+        bool used = p->result == RSP_REPLAY_USED;
+        p->c->detail = used ? "transactionId replayed (durable store)" : "replay store write";
+        rsp_es_reply_status(p->c, used ? RSP_ST_TRANSACTION_UNKNOWN : RSP_ST_INTERNAL);
+    }
+    smds_es11_auth_result_clear(&p->r);
+    free(p);
+    return 0;
+}
+
+static void auth_consumed(void *arg, int result)
+{
+    auth_wait *p = arg;
+    p->result = result;
+    rsp_http_resume(p->d, auth_resumed, p);
+}
+
 static int es11_authenticate(h2o_req_t *req, void *ctx)
 {
     smds_t *x = ctx;
@@ -48,16 +87,34 @@ static int es11_authenticate(h2o_req_t *req, void *ctx)
         return 0;
     smds_msg msg = {0};
     smds_es11_auth_result r;
-    if (refused(c, smds_es11_authenticate(x, c->arena, c->doc, time(NULL), &r, &msg), &msg)) {
+    time_t now = time(NULL);
+    if (refused(c, smds_es11_authenticate(x, c->arena, c->doc, now, &r, &msg), &msg)) {
         smds_es11_auth_result_clear(&r);
         return 0;
     }
-    c->peer = r.eid[0] ? rsp_arena_strndup(c->arena, r.eid, strlen(r.eid)) : NULL;
-    rsp_jsonw w;
-    rsp_es_reply_begin(c, &w, RSP_OK);
-    smds_es11_authenticate_write(&w, &r);
-    rsp_es_reply_end(c, &w, RSP_OK);
-    smds_es11_auth_result_clear(&r);
+    if (!rsp_replay_durable(x->replay)) {
+        auth_reply(c, &r);
+        smds_es11_auth_result_clear(&r);
+        return 0;
+    }
+    /* The answer leaves once the consumed transaction is durable: a restart cannot let it be replayed. */
+    auth_wait *p = calloc(1, sizeof(*p));
+    if (p && !(p->d = rsp_http_defer(req))) {
+        free(p);
+        p = NULL;
+    }
+    if (!p) {
+        smds_es11_auth_result_clear(&r);
+        c->detail = "out of memory";
+        rsp_es_reply_status(c, RSP_ST_INTERNAL);
+        return 0;
+    }
+    p->c = c;
+    p->r = r;
+    if (rsp_replay_commit(x->replay, r.tid, r.expiry, now, auth_consumed, p) != RSP_REPLAY_PENDING) {
+        p->result = RSP_REPLAY_ERROR;
+        rsp_http_resume(p->d, auth_resumed, p);
+    }
     return 0;
 }
 
@@ -189,6 +246,10 @@ char *smds_metrics_text(smds_t *x, size_t *len)
                       "EUM certificates found already verified", hits);
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_misses_total",
                       "EUM certificates verified in full", misses);
+
+    rsp_replay_stats rs;
+    rsp_replay_stats_get(x->replay, &rs);
+    rsp_replay_stats_write(f, "smds", &rs);
 
     rsp_db_stats s;
     rsp_db_stats_get(smds_store_db(x->store), &s);

@@ -289,12 +289,18 @@ start_smds B "$TMP/state-a" && {
 out=$(s2s es12/deleteEvent $A_S2S pki/nist/smdp/dptls "$(del $EID EV-1)")
 expect "ES12 DeleteEvent by the owner" OK "$(code "$out")"
 expect "the device no longer sees it" "EV-2@$DP1 EV-3@smdp2.example.com " "$(events "$(dev $A_DEV nist)")"
+expect "a discovery whose AuthenticateClient is kept" "OK 2" "$(first "$(dev $A_DEV nist --save-auth saved-auth.json)")"
 stop A $A_PID
 start_smds A "$TMP/state-a" && {
     A_PID=$PID
     A_DEV=$DEV
     A_S2S=$S2S
     expect "restart keeps the events" "EV-2@$DP1 EV-3@smdp2.example.com " "$(events "$(dev $A_DEV nist)")"
+    out=$(curl -s --max-time 20 --cacert pki/nist/ci/ci.pem -H 'Content-Type: application/json' \
+        -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' -d @saved-auth.json \
+        "https://127.0.0.1:$A_DEV/gsma/rsp2/es9plus/authenticateClient")
+    expect "an AuthenticateClient replayed after a restart: 8.10.1/3.9" 8.10.1/3.9 "$(code "$out")"
+    expect "no events leave with the replay" 0 "$(printf '%s' "$out" | grep -c eventEntries)"
 }
 
 # ---------------------------------------------------------------- cascade: Alternative SM-DS "C" -> root A
