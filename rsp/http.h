@@ -57,6 +57,13 @@
  * and must send the response like a handler (or defer again).  If the client went away meanwhile, fn
  * runs with req == NULL so it can free arg.  Graceful stop waits (bounded) for outstanding deferrals.
  *
+ * Rapid reset (HTTP/2, CVE-2023-44487; h2o 2.2.5 has no mitigation): a routed HTTP/2 request runs its
+ * handler one loop turn after its last frame was parsed, so a RST_STREAM that arrived in the same read
+ * cancels it before any work.  Each request disposed of before its answer (parked, or deferred and not
+ * yet resumed) counts as a reset of its connection; more than h2_reset_limit within 10 s and the
+ * connection gets GOAWAY (ENHANCE_YOUR_CALM), its parked requests 503, and it is closed.  Counters:
+ * rsp_http_stats_get().
+ *
  * Graceful stop: rsp_http_server_stop() (any thread) makes every worker close its listening sockets,
  * send HTTP/2 GOAWAY, mark HTTP/1.1 responses "Connection: close", shorten idle/handshake timeouts to one
  * second, and keep serving in-flight requests until all its connections are closed or drain_timeout_ms
@@ -121,6 +128,8 @@ typedef struct rsp_http_server_config {
     unsigned workers;          /* 0 = number of online CPUs */
     size_t body_limit;         /* default per-listener request body limit; 0 = 64 KiB */
     unsigned drain_timeout_ms; /* bound on graceful stop; 0 = 10000 */
+    unsigned h2_reset_limit;   /* HTTP/2 streams one connection may reset before their answer within 10 s;
+                                  one more gets GOAWAY and the connection closed; 0 = 100 */
 } rsp_http_server_config_t;
 
 /* Creates a server (nothing is bound yet).  NULL on allocation failure.  cfg may be NULL. */
@@ -170,6 +179,17 @@ int rsp_http_server_run(rsp_http_server_t *srv, int (*reload)(void *ctx), void *
  * contexts (new connections only).  On error nothing changes.  Call from the controlling thread while
  * running, e.g. from the reload callback. */
 int rsp_http_server_reload_tls(rsp_http_server_t *srv, char *err, size_t errlen);
+
+/* Process-wide counters of the HTTP/2 rapid-reset guard (see "Rapid reset" above). */
+typedef struct rsp_http_stats {
+    uint64_t h2_resets;              /* streams reset (or abandoned) before their answer */
+    uint64_t h2_resets_before_start; /* ... of which before their handler ran: no work done */
+    uint64_t h2_connections_cut;     /* connections over the reset limit: GOAWAY and closed */
+} rsp_http_stats;
+
+void rsp_http_stats_get(rsp_http_stats *out);
+/* Writes them as rsp_http2_* Prometheus counters. */
+void rsp_http_stats_write(FILE *f);
 
 /* Frees the server.  Call after rsp_http_server_wait() (or without start).  If a worker could not
  * drain, its h2o loop and connections are left to process exit (h2o 2.2.5 cannot close them). */

@@ -17,6 +17,7 @@ enum {
     K_STATE_DIR,
     K_BODY_LIMIT,
     K_DRAIN,
+    K_H2_RESETS,
     K_PORT_FILE,
     K_TLS_CERT,
     K_TLS_KEY,
@@ -44,6 +45,9 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
                       "largest request body accepted"},
     [K_DRAIN] = {"server", "drain_timeout_ms", RSP_CFG_INT, "10000", 1, 600000,
                  "bound on the graceful stop (ms)"},
+    [K_H2_RESETS] =
+        {"server", "h2_reset_limit", RSP_CFG_INT, "100", 1, 1000000,
+         "HTTP/2 streams a connection may reset before their answer in 10 s; more: GOAWAY, close"},
     [K_PORT_FILE] = {"server", "port_file", RSP_CFG_STR, "", 0, 0,
                      "if set, write the bound ports here after start (lines '<listener> <port>')"},
     [K_TLS_CERT] = {"tls", "cert", RSP_CFG_STR, "state/tls/server.crt", 0, 0,
@@ -281,6 +285,7 @@ int rsp_service_main(const rsp_service_def_t *def, int argc, char **argv)
         .workers = (unsigned)rsp_config_int(svc->cfg, "server.workers"),
         .body_limit = rsp_config_size(svc->cfg, "server.body_limit"),
         .drain_timeout_ms = (unsigned)rsp_config_int(svc->cfg, "server.drain_timeout_ms"),
+        .h2_reset_limit = (unsigned)rsp_config_int(svc->cfg, "server.h2_reset_limit"),
     };
     if ((svc->http = rsp_http_server_new(&hc)) == NULL) {
         fprintf(stderr, "%s: cannot create the HTTP server\n", def->name);

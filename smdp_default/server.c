@@ -221,6 +221,7 @@ char *smdp_metrics_text(smdp_t *x, size_t *len)
     rsp_replay_stats rs;
     rsp_replay_stats_get(x->replay, &rs);
     rsp_replay_stats_write(f, "smdp", &rs);
+    rsp_http_stats_write(f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

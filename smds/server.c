@@ -250,6 +250,7 @@ char *smds_metrics_text(smds_t *x, size_t *len)
     rsp_replay_stats rs;
     rsp_replay_stats_get(x->replay, &rs);
     rsp_replay_stats_write(f, "smds", &rs);
+    rsp_http_stats_write(f);
 
     rsp_db_stats s;
     rsp_db_stats_get(smds_store_db(x->store), &s);

@@ -2,7 +2,7 @@
 # SM-DS end to end: real smds processes, real (mutual) TLS.  curl plays the SM-DP+ (ES12), es11_client
 # plays the device (the lpasim LPA + eUICC, ES11, with tampering), lpa-sim itself checks interoperation, a
 # second smds plays the Alternative SM-DS (ES15 cascade).
-#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim>
+#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim> <h2_reset_client>
 # The test PKI is minted with rsp-pki into $TEST_TMPDIR; the SGP.26 part runs when RSP_SHARED_DIR holds
 # pki/sgp26.  Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
@@ -12,6 +12,7 @@ CTL=$(realpath "$2")
 PKI_TOOL=$(realpath "$3")
 CLIENT=$(realpath "$4")
 LPASIM=$(realpath "$5")
+RESETTER=$(realpath "$6")
 . ./tests/integration/lib.sh
 it_init smds_it
 cd "$TMP" || exit 1
@@ -244,6 +245,23 @@ for fn in es15/registerEvent es15/deleteEvent; do
 done
 expect "bad input changed nothing" 3 "$(count state-a)"
 kill -0 $A_PID 2>/dev/null && ok "smds A survived the bad input" || bad "smds A survived the bad input"
+
+# ---------------------------------------------------------------- HTTP/2 rapid reset
+# msum TEXT PREFIX: the sum of the values of the metric lines starting with PREFIX
+msum() { printf '%s\n' "$1" | awk -v p="$2" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'; }
+dev_metrics() { curl -s --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics"; }
+before=$(dev_metrics)
+out=$("$RESETTER" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    --path /gsma/rsp2/es9plus/initiateAuthentication --streams 400 --batch 50)
+contains "a rapid-reset client gets GOAWAY (ENHANCE_YOUR_CALM) and is closed" "GOAWAY 11 CLOSED 1" "$out"
+after=$(dev_metrics)
+expect "none of its reset InitiateAuthentication requests ran" \
+    "$(msum "$before" 'rsp_requests_total{function="ES11.InitiateAuthentication"')" \
+    "$(msum "$after" 'rsp_requests_total{function="ES11.InitiateAuthentication"')"
+expect "one connection cut" 1 "$(msum "$after" rsp_http2_connections_cut_total)"
+n=$(msum "$after" rsp_http2_resets_before_start_total)
+[ "$n" -gt 100 ] && ok "resets counted before any work ($n)" || bad "resets counted before any work" "$n"
+expect "a genuine device is served right after" "OK 3" "$(first "$(dev $A_DEV nist)")"
 
 # ---------------------------------------------------------------- operations
 metrics=$(curl -s --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics")
