@@ -24,9 +24,10 @@
  * the listener's body_limit are refused with 413 before the handler runs.  h2o 2.2.5 hands the body to
  * the server only once complete, so the glue also sets h2o's max_request_entity_size to a hard cap of
  * 2 * limit + 16 KiB: between the limit and the cap the client gets 413 from the glue; beyond it h2o
- * answers 413 itself on HTTP/1.1 (Content-Length or chunked) and resets the stream (REFUSED_STREAM) on
- * HTTP/2, where 2.2.5 has no earlier hook.  On a listener with client_auth REQUIRED a request whose
- * connection has no accepted peer identity gets 403.
+ * answers 413 itself on HTTP/1.1 (Content-Length or chunked) and resets the stream on HTTP/2, where
+ * 2.2.5 has no earlier hook: with ENHANCE_YOUR_CALM instead of h2o's REFUSED_STREAM, which clients retry
+ * automatically (in binaries that link this file statically; see http.c).  On a listener with client_auth
+ * REQUIRED a request whose connection has no accepted peer identity gets 403.
  *
  * Handlers: `int handler(h2o_req_t *req, void *ctx)` runs on the worker thread.  It either sends exactly
  * one response (rsp_http_send_*, or plain h2o calls) or calls rsp_http_defer(), and returns 0.  A handler
@@ -185,6 +186,7 @@ typedef struct rsp_http_stats {
     uint64_t h2_resets;              /* streams reset (or abandoned) before their answer */
     uint64_t h2_resets_before_start; /* ... of which before their handler ran: no work done */
     uint64_t h2_connections_cut;     /* connections over the reset limit: GOAWAY and closed */
+    uint64_t h2_too_large;           /* requests over the hard cap, reset with ENHANCE_YOUR_CALM */
 } rsp_http_stats;
 
 void rsp_http_stats_get(rsp_http_stats *out);

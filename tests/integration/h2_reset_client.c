@@ -5,7 +5,11 @@
  * each reset follows its request in the same write.  Then it reads until the server closes.
  *
  *   h2_reset_client --server HOST:PORT --cacert CA.pem --path PATH [--streams N] [--batch N]
- *                   [--timeout-ms N]
+ *                   [--timeout-ms N] [--body BYTES]
+ *
+ * --body: instead, one request (stream 1, no reset) with a body of BYTES in 16 KiB DATA frames; prints
+ * "RST <error code>" when the server reset the stream, "RESPONSE" when it answered with HEADERS, or
+ * "NONE" within the timeout.
  *
  * Output, one line: "GOAWAY <error code> CLOSED <0|1> SENT <streams written>" when the server sent
  * GOAWAY, "NOGOAWAY CLOSED <0|1> SENT <n>" otherwise (CLOSED 1: the server closed the connection within
@@ -87,9 +91,8 @@ static void literal(buf *b, unsigned idx, const char *name, const char *value)
     put(b, value, v);
 }
 
-static void request(buf *b, uint32_t sid, const char *authority, const char *path)
+static void headers(buf *b, uint32_t sid, const char *authority, const char *path, const char *length)
 {
-    static const char body[] = "{}";
     buf h = {0};
     uint8_t post = 0x83, https = 0x87; /* static table: :method POST, :scheme https */
     put(&h, &post, 1);
@@ -98,9 +101,15 @@ static void request(buf *b, uint32_t sid, const char *authority, const char *pat
     literal(&h, 1, NULL, authority); /* :authority */
     literal(&h, 0, "content-type", "application/json");
     literal(&h, 0, "x-admin-protocol", "gsma/rsp/v2.2.2");
-    literal(&h, 0, "content-length", "2");
+    literal(&h, 0, "content-length", length);
     frame(b, FRAME_HEADERS, FLAG_END_HEADERS, sid, h.p, h.len);
     free(h.p);
+}
+
+static void request(buf *b, uint32_t sid, const char *authority, const char *path)
+{
+    static const char body[] = "{}";
+    headers(b, sid, authority, path, "2");
     frame(b, FRAME_DATA, FLAG_END_STREAM, sid, body, sizeof(body) - 1);
     uint8_t code[4] = {0, 0, 0, ERR_CANCEL};
     frame(b, FRAME_RST, 0, sid, code, sizeof(code));
@@ -133,8 +142,9 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* Reads frames until EOF or timeout; *goaway gets the GOAWAY error code or -1. */
-static int read_until_close(SSL *ssl, int fd, int timeout_ms, long *goaway)
+/* Reads frames until EOF or timeout (or, with stream1, a HEADERS or RST_STREAM on stream 1: *stream1 =
+ * -2 for HEADERS, else the RST code); *goaway gets the first GOAWAY error code or -1. */
+static int read_until_close(SSL *ssl, int fd, int timeout_ms, long *goaway, long *stream1)
 {
     uint8_t in[1 << 16];
     size_t have = 0;
@@ -162,10 +172,21 @@ static int read_until_close(SSL *ssl, int fd, int timeout_ms, long *goaway)
             size_t len = (size_t)in[off] << 16 | (size_t)in[off + 1] << 8 | in[off + 2];
             if (have - off < 9 + len)
                 break;
+            uint32_t sid = (uint32_t)(in[off + 5] & 0x7f) << 24 | (uint32_t)in[off + 6] << 16 |
+                           (uint32_t)in[off + 7] << 8 | in[off + 8];
+            if (stream1 && sid == 1 && in[off + 3] == FRAME_HEADERS) {
+                *stream1 = -2;
+                return 0;
+            }
+            if (stream1 && sid == 1 && in[off + 3] == FRAME_RST && len == 4) {
+                *stream1 = in[off + 12];
+                return 0;
+            }
             if (in[off + 3] == FRAME_GOAWAY && len >= 8) {
                 const uint8_t *q = in + off + 9 + 4;
                 if (*goaway < 0) /* the first: later ones may answer frames sent after it */
-                    *goaway = (long)((uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3]);
+                    *goaway =
+                        (long)((uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3]);
                 if (getenv("H2_RESET_DEBUG"))
                     fprintf(stderr, "GOAWAY %u\n", (unsigned)q[3]);
             }
@@ -182,14 +203,12 @@ int main(int argc, char **argv)
 {
     const char *server = NULL, *cacert = NULL, *path = NULL;
     int streams = 400, batch = 50, timeout_ms = 5000;
+    long body = -1;
     static const struct option lo[] = {
-        {"server", required_argument, NULL, 's'},
-        {"cacert", required_argument, NULL, 'c'},
-        {"path", required_argument, NULL, 'p'},
-        {"streams", required_argument, NULL, 'n'},
-        {"batch", required_argument, NULL, 'b'},
-        {"timeout-ms", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
+        {"server", required_argument, NULL, 's'}, {"cacert", required_argument, NULL, 'c'},
+        {"path", required_argument, NULL, 'p'},   {"streams", required_argument, NULL, 'n'},
+        {"batch", required_argument, NULL, 'b'},  {"timeout-ms", required_argument, NULL, 't'},
+        {"body", required_argument, NULL, 'B'},   {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -211,6 +230,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             timeout_ms = atoi(optarg);
+            break;
+        case 'B':
+            body = atol(optarg);
             break;
         default:
             return error("usage: see the header of h2_reset_client.c");
@@ -241,6 +263,32 @@ int main(int argc, char **argv)
     buf b = {0};
     put(&b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
     frame(&b, FRAME_SETTINGS, 0, 0, NULL, 0);
+    if (body >= 0) {
+        char length[32];
+        snprintf(length, sizeof(length), "%ld", body);
+        headers(&b, 1, server, path, length);
+        static uint8_t chunk[16384];
+        memset(chunk, '{', sizeof(chunk));
+        for (long left = body; left > 0;) {
+            size_t n = left > (long)sizeof(chunk) ? sizeof(chunk) : (size_t)left;
+            left -= (long)n;
+            frame(&b, FRAME_DATA, left == 0 ? FLAG_END_STREAM : 0, 1, chunk, n);
+        }
+        long goaway, s1 = -1;
+        SSL_write(ssl, b.p, (int)b.len);
+        read_until_close(ssl, fd, timeout_ms, &goaway, &s1);
+        if (s1 == -2)
+            printf("RESPONSE\n");
+        else if (s1 >= 0)
+            printf("RST %ld\n", s1);
+        else
+            printf("NONE\n");
+        free(b.p);
+        SSL_free(ssl);
+        close(fd);
+        SSL_CTX_free(ctx);
+        return 0;
+    }
     int sent = 0;
     uint32_t sid = 1;
     while (sent < streams) {
@@ -251,7 +299,7 @@ int main(int argc, char **argv)
         b.len = 0;
     }
     long goaway;
-    int closed = read_until_close(ssl, fd, timeout_ms, &goaway);
+    int closed = read_until_close(ssl, fd, timeout_ms, &goaway, NULL);
     if (goaway >= 0)
         printf("GOAWAY %ld CLOSED %d SENT %d\n", goaway, closed, sent);
     else

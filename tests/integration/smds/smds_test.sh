@@ -262,6 +262,18 @@ expect "one connection cut" 1 "$(msum "$after" rsp_http2_connections_cut_total)"
 n=$(msum "$after" rsp_http2_resets_before_start_total)
 [ "$n" -gt 100 ] && ok "resets counted before any work ($n)" || bad "resets counted before any work" "$n"
 expect "a genuine device is served right after" "OK 3" "$(first "$(dev $A_DEV nist)")"
+# bodies: over body_limit (64k) 413 from the glue; over h2o's hard cap (144k) a reset clients do not retry
+out=$("$RESETTER" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    --path /gsma/rsp2/es9plus/initiateAuthentication --body 100000)
+expect "an HTTP/2 body over the limit gets an answer" RESPONSE "$out"
+head -c 100000 /dev/zero | tr '\0' ' ' >big.json
+expect "... 413" 413 "$(curl -s -o /dev/null -w '%{http_code}' --http2 --cacert pki/nist/ci/ci.pem \
+    -H 'Content-Type: application/json' --data-binary @big.json \
+    "https://127.0.0.1:$A_DEV/gsma/rsp2/es9plus/initiateAuthentication")"
+out=$("$RESETTER" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    --path /gsma/rsp2/es9plus/initiateAuthentication --body 400000)
+expect "an HTTP/2 body over the hard cap: RST_STREAM ENHANCE_YOUR_CALM, not REFUSED_STREAM" "RST 11" "$out"
+expect "... counted" 1 "$(msum "$(dev_metrics)" rsp_http2_too_large_total)"
 
 # ---------------------------------------------------------------- operations
 metrics=$(curl -s --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics")
