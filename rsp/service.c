@@ -1,6 +1,7 @@
 /* rsp/service.c - see service.h. */
 #include "rsp/service.h"
 
+#include "rsp/es.h"
 #include "rsp/log.h"
 
 #include <errno.h>
@@ -35,6 +36,8 @@ enum {
     K_S2S_PLAIN,
     K_LOG_FILE,
     K_LOG_LEVEL,
+    K_LOG_ACCESS,
+    K_LOG_REFUSED_RATE,
     K_COUNT
 };
 
@@ -72,6 +75,10 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_LOG_FILE] = {"log", "file", RSP_CFG_STR, "-", 0, 0,
                     "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
     [K_LOG_LEVEL] = {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    [K_LOG_ACCESS] = {"log", "access", RSP_CFG_BOOL, "true", 0, 0,
+                      "one access line per ES call (info lines: log.level warn or error drops them)"},
+    [K_LOG_REFUSED_RATE] = {"log", "access_refused_per_sec", RSP_CFG_INT, "100", 0, 1000000,
+                            "most access lines of refused calls a second (0 = no limit)"},
 };
 
 struct rsp_service {
@@ -172,6 +179,8 @@ int rsp_service_open_log(rsp_service_t *svc)
     }
     rsp_log_set_service(svc->def->name);
     rsp_log_set_level((enum rsp_log_level)found);
+    rsp_log_set_access(rsp_config_bool(svc->cfg, "log.access"));
+    rsp_es_set_refused_log_rate((unsigned)rsp_config_int(svc->cfg, "log.access_refused_per_sec"));
     if (rsp_log_open(rsp_config_str(svc->cfg, "log.file")) != 0) {
         fprintf(stderr, "%s: cannot open log file %s\n", svc->def->name,
                 rsp_config_str(svc->cfg, "log.file"));
