@@ -69,14 +69,21 @@ static void submit(pending *p)
 
 static void drive(pending *p, int r);
 
+/* Frees p when its request went away (req NULL) and says so. */
+static bool gone(h2o_req_t *req, pending *p)
+{
+    if (req)
+        return false;
+    smdp_call_free(p->call);
+    free(p);
+    return true;
+}
+
 static int replay_resumed(h2o_req_t *req, void *arg)
 {
     pending *p = arg;
-    if (!req) {
-        smdp_call_free(p->call);
-        free(p);
+    if (gone(req, p))
         return 0;
-    }
     drive(p, smdp_call_replay_done(p->call, p->next, p->replay_result));
     return 0;
 }
@@ -122,11 +129,8 @@ static void drive(pending *p, int r)
 static int resumed(h2o_req_t *req, void *arg)
 {
     pending *p = arg;
-    if (!req) {
-        smdp_call_free(p->call);
-        free(p);
+    if (gone(req, p))
         return 0;
-    }
     if (p->submit_failed) {
         p->c->detail = "store queue";
         rsp_es_reply_status(p->c, RSP_ST_INTERNAL);

@@ -57,23 +57,7 @@ static int setup(void)
     snprintf(dir, sizeof(dir), "%s/smds_fuzz.XXXXXX", tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return -1;
-    /* the NIST half of the rsp-pki layout, which tu_config() reads */
-    char ci_dir[300], smds_dir[300];
-    snprintf(ci_dir, sizeof(ci_dir), "%s/nist", dir);
-    mkdir(ci_dir, 0700);
-    snprintf(ci_dir, sizeof(ci_dir), "%s/nist/ci", dir);
-    snprintf(smds_dir, sizeof(smds_dir), "%s/nist/smds", dir);
-    ts_pki pki;
-    if (ts_pki_init(&pki, PKI_CURVE_NIST) != 0)
-        return -1;
-    card = ts_make_euicc(&pki);
-    int rc = card && mkdir(ci_dir, 0700) == 0 && mkdir(smds_dir, 0700) == 0 &&
-                     pki_write_cred(ci_dir, "ci", &pki.ci) == 0 &&
-                     pki_write_cred(smds_dir, "dsauth", &pki.dsauth) == 0
-                 ? 0
-                 : -1;
-    ts_pki_clear(&pki);
-    if (rc != 0) {
+    if (tu_pki_nist_inproc(dir, &card) != 0) {
         fprintf(stderr, "smds_fuzz: minting the test PKI failed\n");
         return -1;
     }

@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "tools/lpasim/lpa.h"
+#include "tools/lpasim/testserver.h"
+#include "tools/pki/pki.h"
 
 const char *tu_dir(const char *name)
 {
@@ -125,5 +128,25 @@ int tu_euicc_authenticate(euicc *e, const smds_es11_init_result *r, const char *
     }
     if (rc != EUICC_OK)
         fprintf(stderr, "eUICC AuthenticateServer: %s: %s\n", euicc_strerror(rc), err.detail);
+    return rc;
+}
+
+int tu_pki_nist_inproc(const char *dir, euicc **card)
+{
+    char ci_dir[1100], smds_dir[1100];
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist", dir);
+    mkdir(ci_dir, 0700);
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist/ci", dir);
+    snprintf(smds_dir, sizeof(smds_dir), "%s/nist/smds", dir);
+    ts_pki pki;
+    if (ts_pki_init(&pki, PKI_CURVE_NIST) != 0)
+        return -1;
+    *card = ts_make_euicc(&pki);
+    int rc = *card && mkdir(ci_dir, 0700) == 0 && mkdir(smds_dir, 0700) == 0 &&
+                     pki_write_cred(ci_dir, "ci", &pki.ci) == 0 &&
+                     pki_write_cred(smds_dir, "dsauth", &pki.dsauth) == 0
+                 ? 0
+                 : -1;
+    ts_pki_clear(&pki);
     return rc;
 }
