@@ -138,7 +138,8 @@ int main(int argc, char **argv)
         memcpy(forged, genuine, EXPIRY_OFF);
         memset(forged + EXPIRY_OFF, 0xFF, 4);
         memset(forged + EXPIRY_OFF + 4, 0, 16 - EXPIRY_OFF - 4);
-        memcpy(forged + 8, &i, sizeof(i));
+        uint64_t tail = (uint64_t)i * 0x9E3779B97F4A7C15ull; /* a random-looking tail, as an attacker sends */
+        memcpy(forged + 8, &tail, sizeof(tail));
         sgp22_auth_server_resp e = {.is_ok = false,
                                     .error = {.transaction_id = SGP22_BYTES(forged, 16), .code = 1}};
         der_writer w;

@@ -63,7 +63,8 @@ static void put(buf *b, const void *p, size_t n)
         if (!b->p)
             abort();
     }
-    memcpy(b->p + b->len, p, n);
+    if (n)
+        memcpy(b->p + b->len, p, n);
     b->len += n;
 }
 
