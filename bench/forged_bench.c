@@ -24,7 +24,6 @@
 #include "smds/es11.h"
 #include "smds/testutil.h"
 #include "tools/lpasim/euicc.h"
-#include "tools/lpasim/lpa.h"
 
 #ifdef RSP_TXN_TAG_LEN
 #define EXPIRY_OFF 2 /* version|key, CI, expiry (the tagged layout) */
@@ -59,36 +58,6 @@ static int setup(char *dir, size_t cap)
     smds_config *cfg = tu_config(dir, dir, true);
     cfg->store.nosync = true;
     return (x = tu_new(cfg, "forged_bench")) ? 0 : -1;
-}
-
-/* InitiateAuthentication as a device: the transaction id and the eUICC's BF38 (caller frees bf38). */
-static int initiate(rsp_arena *a, uint8_t tid[16], der_writer *bf38)
-{
-    uint8_t challenge[16];
-    der_writer info1;
-    der_w_init(&info1);
-    der_w_init(bf38);
-    if (euicc_get_challenge(card, challenge) != 0 || euicc_get_info1(card, &info1) != 0 ||
-        der_w_finish(&info1) != 0) {
-        der_w_free(&info1);
-        return -1;
-    }
-    char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, TU_FQDN, false);
-    der_w_free(&info1);
-    rsp_json_doc *doc;
-    rsp_json_err jerr;
-    smds_es11_init_result r;
-    smds_msg msg = {0};
-    rsp_status st = body ? rsp_json_doc_parse(a, body, strlen(body), NULL, &doc, &jerr) : RSP_ST_INTERNAL;
-    if (st == RSP_OK)
-        st = smds_es11_initiate(x, a, doc, time(NULL), &r, &msg);
-    free(body);
-    if (st != RSP_OK)
-        return -1;
-    int rc = tu_euicc_authenticate(card, &r, TU_FQDN, NULL, bf38);
-    memcpy(tid, r.tid, 16);
-    smds_es11_init_result_clear(&r);
-    return rc;
 }
 
 static rsp_status authenticate(const uint8_t tid[16], const uint8_t *bf38, size_t len)
@@ -127,7 +96,7 @@ int main(int argc, char **argv)
     rsp_arena *a = rsp_arena_new(1 << 20);
     uint8_t genuine[16], forged[16];
     der_writer bf38;
-    if (initiate(a, genuine, &bf38) != 0) {
+    if (tu_transaction(x, card, a, NULL, genuine, &bf38) != 0) {
         fprintf(stderr, "forged_bench: initiate failed\n");
         return 1;
     }
@@ -161,7 +130,8 @@ int main(int argc, char **argv)
                cpu[1] / (double)counts[1][0], counts[1][1]);
     uint8_t tid[16];
     double t0 = wall_ms();
-    rsp_status st = initiate(a, tid, &bf38) == 0 ? authenticate(tid, bf38.buf, bf38.len) : RSP_ST_INTERNAL;
+    rsp_status st = tu_transaction(x, card, a, NULL, tid, &bf38) == 0 ? authenticate(tid, bf38.buf, bf38.len)
+                                                                      : RSP_ST_INTERNAL;
     printf("then a genuine discovery: %s in %.1f ms\n", rsp_status_str(st), wall_ms() - t0);
     der_w_free(&bf38);
     rsp_arena_free(a);
