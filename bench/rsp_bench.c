@@ -74,6 +74,8 @@ typedef struct opts {
     char mode_label[64];
     bool quick, keep, plot, curve[2];
     const char *smds, *smdp, *rsp_pki, *workdir, *out, *log_level, *profile;
+    const char *server_flags[8]; /* --server-flag: added to every server started */
+    size_t nserver_flags;
     size_t downloads;
     size_t devices, concurrency;
     uint64_t polls;
@@ -402,6 +404,8 @@ static void launch(ctx *c, const char *bin, const char *state, const char *tag, 
     ARG("--log.level=%s", c->o.log_level);
     for (size_t i = 0; i < nsvc && n < 31; i++)
         ARG("%s", svc_flags[i]);
+    for (size_t i = 0; i < c->o.nserver_flags && n < 31; i++)
+        ARG("%s", c->o.server_flags[i]);
 #undef ARG
     argv[n] = NULL;
     char ports[1100], out[1100], err[600];
@@ -1353,6 +1357,8 @@ static void usage(FILE *f)
           "  --keep                  keep the work directory\n"
           "  --workers N             server worker threads (default: the server's, one per core)\n"
           "  --log-level L           server log level [info]\n"
+          "  --server-flag F         extra flag for every server started (repeatable, e.g.\n"
+          "                          --server-flag=--smds.replay_durable=false)\n"
           "  --curves nist,brainpool ES11 device curves [both]\n"
           "  --devices N             ES11 devices per curve; the boot storm polls each once [10000]\n"
           "  --concurrency C         ES11 polls in flight [32]\n"
@@ -1431,6 +1437,7 @@ static void parse(int argc, char **argv, opts *o)
         O_KEEP,
         O_WORKERS,
         O_LOG,
+        O_SERVER_FLAG,
         O_CURVES,
         O_DEVICES,
         O_CONC,
@@ -1465,6 +1472,7 @@ static void parse(int argc, char **argv, opts *o)
         {"keep", no_argument, 0, O_KEEP},
         {"workers", required_argument, 0, O_WORKERS},
         {"log-level", required_argument, 0, O_LOG},
+        {"server-flag", required_argument, 0, O_SERVER_FLAG},
         {"curves", required_argument, 0, O_CURVES},
         {"devices", required_argument, 0, O_DEVICES},
         {"concurrency", required_argument, 0, O_CONC},
@@ -1550,6 +1558,11 @@ static void parse(int argc, char **argv, opts *o)
             break;
         case O_LOG:
             o->log_level = optarg;
+            break;
+        case O_SERVER_FLAG:
+            if (o->nserver_flags == sizeof(o->server_flags) / sizeof(o->server_flags[0]))
+                die("--server-flag: at most 8");
+            o->server_flags[o->nserver_flags++] = optarg;
             break;
         case O_CURVES:
             o->curve[0] = strstr(optarg, "nist") != NULL;

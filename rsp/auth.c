@@ -126,12 +126,12 @@ int rsp_auth_ci_pkid(rsp_arena *a, const rsp_ci_store *cis, int ci_index, const 
     return 0;
 }
 
-rsp_status rsp_auth_open(const rsp_txn_keyring *kr, rsp_txn_cache *replay, const uint8_t *tid, size_t tid_len,
+rsp_status rsp_auth_open(const rsp_txn_keyring *kr, uint32_t ttl, const uint8_t *tid, size_t tid_len,
                          const uint8_t *response, size_t response_len, time_t now, rsp_txn_info *info,
                          uint8_t challenge[RSP_TXN_CHALLENGE_LEN], sgp22_auth_server_resp *resp,
                          const char **detail)
 {
-    int rc = rsp_txn_open(kr, tid, tid_len, now, info, challenge);
+    int rc = rsp_txn_open(kr, tid, tid_len, now, ttl, info, challenge);
     if (rc != RSP_TXN_OK) {
         *detail = rsp_txn_strerror(rc);
         return RSP_ST_TRANSACTION_UNKNOWN;
@@ -139,16 +139,6 @@ rsp_status rsp_auth_open(const rsp_txn_keyring *kr, rsp_txn_cache *replay, const
     if (sgp22_auth_server_resp_decode(response, response_len, resp) != DER_OK) {
         *detail = sgp22_err_field();
         return RSP_ST_INVALID_FIELD;
-    }
-    /* Consumed from here on: whatever follows, this transaction's authentication is over. */
-    rc = rsp_txn_consume(replay, tid, info->expiry, now);
-    if (rc == RSP_TXN_EREPLAY) {
-        *detail = "transactionId replayed";
-        return RSP_ST_TRANSACTION_UNKNOWN;
-    }
-    if (rc != RSP_TXN_OK) {
-        *detail = rsp_txn_strerror(rc);
-        return RSP_ST_INTERNAL;
     }
     if (!resp->is_ok) {
         *detail = "authenticateResponseError";

@@ -17,7 +17,7 @@
  * Ownership: nothing is kept between calls.  Output pointers point into the
  * caller's buffers or arena; the identity filled by rsp_auth_verify() owns
  * its key and certificate (rsp_euicc_identity_clear).  Thread safety: as
- * safe as the CI store (read-only), EUM cache and replay cache (both lock).
+ * safe as the CI store (read-only) and EUM cache (locks).
  */
 #ifndef RSP_AUTH_H
 #define RSP_AUTH_H
@@ -77,15 +77,15 @@ int rsp_auth_ci_pkid(rsp_arena *a, const rsp_ci_store *cis, int ci_index, const 
 
 /*
  * First half of AuthenticateClient: checks the transactionId (format, key,
- * expiry: RSP_ST_TRANSACTION_UNKNOWN), decodes the AuthenticateServerResponse
- * into *resp (pointing into response; RSP_ST_INVALID_FIELD), then consumes the
- * transaction in replay (RSP_ST_TRANSACTION_UNKNOWN if it already was,
- * RSP_ST_INTERNAL if the cache is full), so that whatever follows it cannot be
- * replayed on this process; an authenticateResponseError from the eUICC is
- * RSP_ST_INVALID_FIELD.  On RSP_OK, *info and challenge hold what the
- * transaction carries.  *detail (never NULL after the call) says why for logs.
+ * tag, expiry within now .. now + ttl: RSP_ST_TRANSACTION_UNKNOWN) before
+ * anything else, then decodes the AuthenticateServerResponse into *resp
+ * (pointing into response; RSP_ST_INVALID_FIELD); an authenticateResponseError
+ * from the eUICC is RSP_ST_INVALID_FIELD.  Consumes nothing: the caller marks
+ * the transaction used (rsp/replay.h) once every check passed.  On RSP_OK,
+ * *info and challenge hold what the transaction carries.  *detail (never NULL
+ * after the call) says why for logs.
  */
-rsp_status rsp_auth_open(const rsp_txn_keyring *kr, rsp_txn_cache *replay, const uint8_t *tid, size_t tid_len,
+rsp_status rsp_auth_open(const rsp_txn_keyring *kr, uint32_t ttl, const uint8_t *tid, size_t tid_len,
                          const uint8_t *response, size_t response_len, time_t now, rsp_txn_info *info,
                          uint8_t challenge[RSP_TXN_CHALLENGE_LEN], sgp22_auth_server_resp *resp,
                          const char **detail);

@@ -67,7 +67,7 @@ static int run_session(euicc *e, rsp_arena *a, const char *address, const char *
     const uint8_t *ss1, *pkid;
     size_t ss1_len, pkid_len;
     uint8_t sig[RSP_AUTH_SIG_TLV_LEN];
-    if (rsp_txn_new(&kr, (uint8_t)ci_index, 0, 300, time(NULL), s->tid, s->challenge) != 0 ||
+    if (rsp_txn_new(&kr, (uint8_t)ci_index, 300, time(NULL), s->tid, s->challenge) != 0 ||
         rsp_auth_server_signed1(a, s->tid, sizeof(s->tid), ec, ADDRESS, s->challenge, auth.key, &ss1,
                                 &ss1_len, sig) != 0 ||
         rsp_auth_ci_pkid(a, cis, ci_index, &pkid, &pkid_len) != 0)
@@ -133,7 +133,6 @@ static void test_verify_ok_and_replay(void)
 {
     euicc *e = new_euicc();
     rsp_arena *a = rsp_arena_new(1 << 20);
-    rsp_txn_cache *replay = rsp_txn_cache_new(16);
     rsp_eum_cache *eums = rsp_eum_cache_new(4);
     session s;
     UT_EQ(run_session(e, a, ADDRESS, "MID-1", &s), 0);
@@ -143,9 +142,9 @@ static void test_verify_ok_and_replay(void)
     sgp22_auth_server_resp resp;
     const char *detail = NULL;
     time_t now = time(NULL);
-    UT_EQ(rsp_auth_open(&kr, replay, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp,
-                        &detail),
-          RSP_OK);
+    UT_EQ(
+        rsp_auth_open(&kr, 300, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp, &detail),
+        RSP_OK);
     UT_CHECK(memcmp(ch, s.challenge, sizeof(ch)) == 0);
     rsp_euicc_identity id;
     char buf[160];
@@ -189,14 +188,13 @@ static void test_verify_ok_and_replay(void)
                           RSP_ST_SMDP_ADDRESS_INVALID, now, &id, buf, sizeof(buf), &detail),
           RSP_ST_CI_PK_UNKNOWN);
 
-    /* the same transaction a second time on this process */
-    UT_EQ(rsp_auth_open(&kr, replay, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp,
-                        &detail),
-          RSP_ST_TRANSACTION_UNKNOWN);
+    /* opening consumes nothing: the caller does once every check passed */
+    UT_EQ(
+        rsp_auth_open(&kr, 300, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp, &detail),
+        RSP_OK);
 
     der_w_free(&s.bf38);
     rsp_eum_cache_free(eums);
-    rsp_txn_cache_free(replay);
     rsp_arena_free(a);
     euicc_free(e);
 }
@@ -222,7 +220,6 @@ static void test_bad_inputs(void)
 {
     euicc *e = new_euicc();
     rsp_arena *a = rsp_arena_new(1 << 20);
-    rsp_txn_cache *replay = rsp_txn_cache_new(16);
     session s;
     UT_EQ(run_session(e, a, ADDRESS, NULL, &s), 0);
     rsp_txn_info info;
@@ -232,14 +229,26 @@ static void test_bad_inputs(void)
     time_t now = time(NULL);
 
     /* an expired transaction */
-    UT_EQ(rsp_auth_open(&kr, replay, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now + 301, &info, ch,
-                        &resp, &detail),
+    UT_EQ(rsp_auth_open(&kr, 300, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now + 301, &info, ch, &resp,
+                        &detail),
           RSP_ST_TRANSACTION_UNKNOWN);
+    /* a forged or altered transactionId fails its tag before the response is even decoded */
+    uint8_t forged[RSP_TXN_ID_LEN];
+    memcpy(forged, s.tid, sizeof(forged));
+    forged[5] ^= 0x40; /* a later expiry */
+    UT_EQ(rsp_auth_open(&kr, 300, forged, sizeof(forged), (const uint8_t *)"", 0, now, &info, ch, &resp,
+                        &detail),
+          RSP_ST_TRANSACTION_UNKNOWN);
+    UT_CHECK(strcmp(detail, rsp_txn_strerror(RSP_TXN_ETAG)) == 0);
+    /* a genuine id under a lower ttl than it was issued with: its expiry is too far */
+    UT_EQ(
+        rsp_auth_open(&kr, 60, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp, &detail),
+        RSP_ST_TRANSACTION_UNKNOWN);
     /* a transactionId of another format */
-    UT_EQ(rsp_auth_open(&kr, replay, s.tid, 8, s.bf38.buf, s.bf38.len, now, &info, ch, &resp, &detail),
+    UT_EQ(rsp_auth_open(&kr, 300, s.tid, 8, s.bf38.buf, s.bf38.len, now, &info, ch, &resp, &detail),
           RSP_ST_TRANSACTION_UNKNOWN);
     /* a truncated response; the transaction stays usable */
-    UT_EQ(rsp_auth_open(&kr, replay, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len - 1, now, &info, ch, &resp,
+    UT_EQ(rsp_auth_open(&kr, 300, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len - 1, now, &info, ch, &resp,
                         &detail),
           RSP_ST_INVALID_FIELD);
     /* a damaged euiccSignature1 */
@@ -247,7 +256,7 @@ static void test_bad_inputs(void)
     UT_CHECK(sig != NULL);
     if (sig) {
         sig[10] ^= 0x01;
-        UT_EQ(rsp_auth_open(&kr, replay, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp,
+        UT_EQ(rsp_auth_open(&kr, 300, s.tid, sizeof(s.tid), s.bf38.buf, s.bf38.len, now, &info, ch, &resp,
                             &detail),
               RSP_OK);
         rsp_euicc_identity id;
@@ -267,8 +276,8 @@ static void test_bad_inputs(void)
     der_w_end(&w);
     UT_EQ(der_w_finish(&w), 0);
     uint8_t tid2[RSP_TXN_ID_LEN], ch2[RSP_TXN_CHALLENGE_LEN];
-    UT_EQ(rsp_txn_new(&kr, 0, 0, 300, now, tid2, ch2), 0);
-    UT_EQ(rsp_auth_open(&kr, replay, tid2, sizeof(tid2), w.buf, w.len, now, &info, ch, &resp, &detail),
+    UT_EQ(rsp_txn_new(&kr, 0, 300, now, tid2, ch2), 0);
+    UT_EQ(rsp_auth_open(&kr, 300, tid2, sizeof(tid2), w.buf, w.len, now, &info, ch, &resp, &detail),
           RSP_ST_INVALID_FIELD);
     UT_CHECK(strcmp(detail, "authenticateResponseError") == 0);
     der_w_free(&w);
@@ -282,7 +291,6 @@ static void test_bad_inputs(void)
     UT_CHECK(!rsp_auth_same_address("a.example", (const uint8_t *)"b.example:443", 13));
 
     der_w_free(&s.bf38);
-    rsp_txn_cache_free(replay);
     rsp_arena_free(a);
     euicc_free(e);
 }

@@ -1,5 +1,6 @@
 #include "rsp/es.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,42 @@ static bool admin_protocol_ok(h2o_req_t *req)
     return header_is(v, "gsma/rsp/v2.") || header_is(v, "gsma/rsp/v3.");
 }
 
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned refused_rate = 100;
+static time_t refused_sec;
+static unsigned refused_seen;
+static uint64_t refused_dropped;
+
+void rsp_es_set_refused_log_rate(unsigned per_sec)
+{
+    pthread_mutex_lock(&refused_mu);
+    refused_rate = per_sec;
+    pthread_mutex_unlock(&refused_mu);
+}
+
+bool rsp_es_refused_log_allow(time_t now)
+{
+    uint64_t dropped = 0;
+    pthread_mutex_lock(&refused_mu);
+    if (now != refused_sec) {
+        dropped = refused_dropped;
+        refused_dropped = 0;
+        refused_seen = 0;
+        refused_sec = now;
+    }
+    bool ok = refused_rate == 0 || refused_seen < refused_rate;
+    if (ok)
+        refused_seen++;
+    else
+        refused_dropped++;
+    pthread_mutex_unlock(&refused_mu);
+    if (dropped)
+        rsp_log(RSP_LOG_WARN,
+                "access log: %llu refused-call lines left out (over log.access_refused_per_sec)",
+                (unsigned long long)dropped);
+    return ok;
+}
+
 /* Called before the response goes out: once sent, a client (or a test) may
  * read the metrics, and h2o may dispose of the request. */
 void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
@@ -66,6 +103,9 @@ void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
     snprintf(path, sizeof(path), "%.*s",
              (int)(c->req->path_normalized.len < 255 ? c->req->path_normalized.len : 255),
              c->req->path_normalized.base);
+    bool refused = !((http_status == 200 || http_status == 204) && st == RSP_OK);
+    if (refused && !rsp_es_refused_log_allow(time(NULL)))
+        return;
     rsp_access a = {"POST", path, http_status, c->function, code, us, c->peer, c->detail, c->call_id};
     rsp_log_access(&a);
 }

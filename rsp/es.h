@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "rsp/arena.h"
 #include "rsp/http.h"
@@ -77,6 +78,17 @@ void rsp_es_reply_204(rsp_es_ctx *c);
  * functions; exposed for handlers that send their own responses, which call
  * it just before sending). */
 void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st);
+
+/*
+ * Access lines of refused calls (Failed status or HTTP 4xx/5xx) are limited to per_sec a second per
+ * process (log.access_refused_per_sec; 0 = no limit), so a flood of bad requests cannot fill the disk;
+ * the count left out is logged as one warn line when the next second's first refused call comes.
+ * Successful calls are never limited (their volume is the traffic's; log.access and log.level turn
+ * them off).  Any thread.
+ */
+void rsp_es_set_refused_log_rate(unsigned per_sec);
+/* Whether one more refused-call line may be written in second now (used by rsp_es_finish; tests). */
+bool rsp_es_refused_log_allow(time_t now);
 
 /* Metric names used by every service. */
 #define RSP_ES_METRIC_REQUESTS "rsp_requests_total"

@@ -174,6 +174,23 @@ static void test_metrics(void)
     free(text);
 }
 
+/* Refused-call access lines: at most the rate a second, then again the next second. */
+static void test_refused_log_rate(void)
+{
+    rsp_es_set_refused_log_rate(3);
+    int ok = 0;
+    for (int i = 0; i < 10; i++)
+        ok += rsp_es_refused_log_allow(1000);
+    UT_EQ(ok, 3);
+    UT_CHECK(rsp_es_refused_log_allow(1001));
+    rsp_es_set_refused_log_rate(0);
+    ok = 0;
+    for (int i = 0; i < 1000; i++)
+        ok += rsp_es_refused_log_allow(1001);
+    UT_EQ(ok, 1000);
+    rsp_es_set_refused_log_rate(100);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -193,6 +210,7 @@ int main(void)
     UT_RUN(test_success);
     UT_RUN(test_failures);
     UT_RUN(test_metrics);
+    UT_RUN(test_refused_log_rate);
     rsp_http_server_stop(srv);
     rsp_http_server_wait(srv);
     rsp_http_server_free(srv);

@@ -19,6 +19,7 @@
 
 #include <h2o/http1.h>
 #include <h2o/http2.h>
+#include <h2o/http2_internal.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -39,6 +40,9 @@
 /* The SGP.22 curves (P-256, brainpoolP256r1) first; X25519 and P-384 for other clients. */
 #define DEFAULT_GROUPS "P-256:brainpoolP256r1:X25519:P-384"
 #define ACCEPT_BURST 32
+#define DEFAULT_RESET_LIMIT 100
+#define RESET_WINDOW_MS 10000
+#define RESET_SLOTS 1024 /* per worker, direct-mapped by connection id */
 
 struct route {
     char *method;
@@ -132,6 +136,12 @@ struct worker {
     int stopping;
     uint64_t deadline;
     int abandoned; /* connections cut at the drain bound */
+    struct reset_slot {
+        uint64_t conn_id;
+        uint64_t window_start;
+        uint32_t resets;
+        int cut; /* GOAWAY sent: parked requests of the connection are not run */
+    } resets[RESET_SLOTS];
 };
 
 struct rsp_http_server {
@@ -161,7 +171,8 @@ struct rsp_http_deferred {
     h2o_req_t *req; /* NULL once h2o disposed of the request */
     rsp_http_handler_fn fn;
     void *arg;
-    int refs; /* request-pool guard + pending resume; worker thread only */
+    int refs;    /* request-pool guard + pending resume; worker thread only */
+    int resumed; /* the resume function ran (or is running) */
 };
 
 struct defer_guard {
@@ -649,9 +660,13 @@ static void deferred_release(rsp_http_deferred_t *d)
         free(d);
 }
 
+static void count_reset(struct worker *w, h2o_req_t *req);
+
 static void on_defer_guard_dispose(void *p)
 {
     struct defer_guard *g = p;
+    if (!g->d->resumed)
+        count_reset(g->d->w, g->d->req);
     g->d->req = NULL;
     deferred_release(g->d);
 }
@@ -698,6 +713,7 @@ static void on_defer_messages(h2o_multithread_receiver_t *receiver, h2o_linklist
         h2o_linklist_unlink(&m->link);
         rsp_http_deferred_t *d = (rsp_http_deferred_t *)m;
         w->pending_deferred--;
+        d->resumed = 1;
         if (d->req != NULL) {
             run_handler(w, d->fn, d->req, d->arg);
         } else {
@@ -705,6 +721,177 @@ static void on_defer_messages(h2o_multithread_receiver_t *receiver, h2o_linklist
         }
         deferred_release(d);
     }
+}
+
+/* ---------------------------------------------------------------- HTTP/2 rapid reset
+ *
+ * h2o 2.2.5 runs a request's handler as soon as its last frame is parsed, even when a RST_STREAM for
+ * the same stream follows in the same read, and it has no reset limit (CVE-2023-44487).  So a routed
+ * HTTP/2 request is parked for one loop turn: the loop runs its zero timeout only after every readable
+ * socket was parsed, by when a reset in the same read has disposed of the request (its pool's dispose
+ * callback unlinks the entry) and the handler never runs.  Requests disposed of before their answer
+ * (parked or deferred) count as resets of their connection; past the limit within RESET_WINDOW_MS the
+ * connection gets GOAWAY (ENHANCE_YOUR_CALM), takes no new stream, runs none of its parked requests and
+ * is closed (its read side shut down, so h2o closes it once the GOAWAY is written).  h2o's connection
+ * structure is reached through its installed h2o/http2_internal.h; the graceful shutdown of h2o does the
+ * same (GOAWAY, HALF_CLOSED, then close when the streams are done).
+ */
+
+static atomic_uint_fast64_t stat_resets, stat_cut, stat_parked, stat_too_large;
+
+struct parked {
+    h2o_timeout_entry_t te; /* on the worker's zero timeout while parked */
+    struct worker *w;
+    h2o_req_t *req;
+    struct route *route;
+    int ran;
+};
+
+static struct reset_slot *reset_slot_of(struct worker *w, h2o_conn_t *conn, int create)
+{
+    struct reset_slot *s = &w->resets[conn->id % RESET_SLOTS];
+    if (s->conn_id != conn->id) {
+        if (!create)
+            return NULL;
+        memset(s, 0, sizeof(*s));
+        s->conn_id = conn->id;
+    }
+    return s;
+}
+
+static int is_http2(const h2o_req_t *req)
+{
+    return req->version >= 0x200;
+}
+
+static void cut_connection(struct worker *w, h2o_req_t *req, struct reset_slot *s)
+{
+    h2o_http2_conn_t *conn = (h2o_http2_conn_t *)req->conn;
+    s->cut = 1;
+    h2o_http2_encode_goaway_frame(&conn->_write.buf, conn->pull_stream_ids.max_open,
+                                  H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM,
+                                  h2o_iovec_init(H2O_STRLIT("stream resets")));
+    conn->state = H2O_HTTP2_CONN_STATE_HALF_CLOSED;
+    h2o_http2_conn_request_write(conn);
+    int fd = h2o_socket_get_fd(conn->sock);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RD);
+    atomic_fetch_add(&stat_cut, 1);
+    (void)w;
+}
+
+/* A request of req's connection went away before its answer. */
+static void count_reset(struct worker *w, h2o_req_t *req)
+{
+    if (req == NULL || !is_http2(req) || ((h2o_http2_conn_t *)req->conn)->state != H2O_HTTP2_CONN_STATE_OPEN)
+        return; /* the connection is closing: not the client's resets */
+    atomic_fetch_add(&stat_resets, 1);
+    struct reset_slot *s = reset_slot_of(w, req->conn, 1);
+    uint64_t now = h2o_now(w->loop);
+    if (now - s->window_start > RESET_WINDOW_MS) {
+        s->window_start = now;
+        s->resets = 0;
+    }
+    if (++s->resets > w->srv->cfg.h2_reset_limit && !s->cut)
+        cut_connection(w, req, s);
+}
+
+static void run_handler(struct worker *w, rsp_http_handler_fn fn, h2o_req_t *req, void *ctx);
+
+static void on_parked_dispose(void *p)
+{
+    struct parked *k = p;
+    if (k->ran)
+        return;
+    if (h2o_timeout_is_linked(&k->te))
+        h2o_timeout_unlink(&k->te);
+    atomic_fetch_add(&stat_parked, 1);
+    count_reset(k->w, k->req);
+}
+
+static void on_parked_run(h2o_timeout_entry_t *te)
+{
+    struct parked *k = H2O_STRUCT_FROM_MEMBER(struct parked, te, te);
+    k->ran = 1;
+    struct reset_slot *s = reset_slot_of(k->w, k->req->conn, 0);
+    if (s != NULL && s->cut) {
+        rsp_http_send_error(k->req, 503);
+        return;
+    }
+    run_handler(k->w, k->route->fn, k->req, k->route->ctx);
+}
+
+/* Runs the route's handler now (HTTP/1.1) or after one loop turn (HTTP/2, see above). */
+static void dispatch(struct worker *w, struct route *r, h2o_req_t *req)
+{
+    if (!is_http2(req)) {
+        run_handler(w, r->fn, req, r->ctx);
+        return;
+    }
+    struct parked *k = h2o_mem_alloc_shared(&req->pool, sizeof(*k), on_parked_dispose);
+    memset(k, 0, sizeof(*k));
+    k->w = w;
+    k->req = req;
+    k->route = r;
+    k->te.cb = on_parked_run;
+    h2o_timeout_link(w->loop, &w->ctx.zero_timeout, &k->te);
+}
+
+void rsp_http_stats_get(rsp_http_stats *out)
+{
+    out->h2_resets = atomic_load(&stat_resets);
+    out->h2_resets_before_start = atomic_load(&stat_parked);
+    out->h2_connections_cut = atomic_load(&stat_cut);
+    out->h2_too_large = atomic_load(&stat_too_large);
+}
+
+void rsp_http_stats_write(FILE *f)
+{
+    rsp_http_stats s;
+    rsp_http_stats_get(&s);
+    static const char *const names[4][2] = {
+        {"rsp_http2_resets_total", "HTTP/2 streams reset or abandoned before their answer"},
+        {"rsp_http2_resets_before_start_total", "... of which before their handler ran (no work done)"},
+        {"rsp_http2_connections_cut_total",
+         "HTTP/2 connections over server.h2_reset_limit: GOAWAY and closed"},
+        {"rsp_http2_too_large_total",
+         "HTTP/2 requests over the hard body or header cap, reset without retry"},
+    };
+    const uint64_t v[4] = {s.h2_resets, s.h2_resets_before_start, s.h2_connections_cut, s.h2_too_large};
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", names[i][0], names[i][1], names[i][0],
+                names[i][0], (unsigned long long)v[i]);
+}
+
+/* ---------------------------------------------------------------- HTTP/2 bodies over the hard cap
+ *
+ * h2o 2.2.5 refuses an HTTP/2 request body over max_request_entity_size (and a header block over
+ * H2O_MAX_REQLEN) with RST_STREAM REFUSED_STREAM, which tells the client the request was not processed
+ * and may be retried as is (RFC 9113 8.7): clients do, so one oversized request becomes a loop.  It has
+ * no hook there, but encodes the frame through this exported function, called through the PLT; the
+ * definition here takes its place in binaries linking this file statically.  Its other REFUSED_STREAM
+ * (more streams open than SETTINGS allowed) is left as it is: retrying that is right.  The code given
+ * instead, ENHANCE_YOUR_CALM, invites no retry.  A test checks the code clients see.
+ */
+
+
+void h2o_http2__encode_rst_stream_frame(h2o_buffer_t **buf, uint32_t stream_id, int errnum)
+{
+    if (errnum == -H2O_HTTP2_ERROR_REFUSED_STREAM) {
+        const h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _write.buf, buf);
+        if (conn->num_streams.pull.open <= H2O_HTTP2_SETTINGS_HOST.max_concurrent_streams) {
+            errnum = -H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
+            atomic_fetch_add(&stat_too_large, 1);
+        }
+    }
+    h2o_iovec_t dst = h2o_buffer_reserve(buf, H2O_HTTP2_FRAME_HEADER_SIZE + 4);
+    uint8_t *p = h2o_http2_encode_frame_header((uint8_t *)dst.base, 4, H2O_HTTP2_FRAME_TYPE_RST_STREAM, 0,
+                                               (int32_t)stream_id);
+    p[0] = (uint8_t)((uint32_t)errnum >> 24);
+    p[1] = (uint8_t)((uint32_t)errnum >> 16);
+    p[2] = (uint8_t)((uint32_t)errnum >> 8);
+    p[3] = (uint8_t)errnum;
+    (*buf)->size += H2O_HTTP2_FRAME_HEADER_SIZE + 4;
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -777,7 +964,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         rsp_http_send_error(req, 413);
         return 0;
     }
-    run_handler(w, match->fn, req, match->ctx);
+    dispatch(w, match, req);
     return 0;
 }
 
@@ -808,6 +995,8 @@ rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg)
         srv->cfg.body_limit = DEFAULT_BODY_LIMIT;
     if (srv->cfg.drain_timeout_ms == 0)
         srv->cfg.drain_timeout_ms = DEFAULT_DRAIN_MS;
+    if (srv->cfg.h2_reset_limit == 0)
+        srv->cfg.h2_reset_limit = DEFAULT_RESET_LIMIT;
     srv->nworkers = srv->cfg.workers;
     atomic_init(&srv->ready, 0);
     atomic_init(&srv->metrics, NULL);

@@ -24,9 +24,10 @@
  * the listener's body_limit are refused with 413 before the handler runs.  h2o 2.2.5 hands the body to
  * the server only once complete, so the glue also sets h2o's max_request_entity_size to a hard cap of
  * 2 * limit + 16 KiB: between the limit and the cap the client gets 413 from the glue; beyond it h2o
- * answers 413 itself on HTTP/1.1 (Content-Length or chunked) and resets the stream (REFUSED_STREAM) on
- * HTTP/2, where 2.2.5 has no earlier hook.  On a listener with client_auth REQUIRED a request whose
- * connection has no accepted peer identity gets 403.
+ * answers 413 itself on HTTP/1.1 (Content-Length or chunked) and resets the stream on HTTP/2, where
+ * 2.2.5 has no earlier hook: with ENHANCE_YOUR_CALM instead of h2o's REFUSED_STREAM, which clients retry
+ * automatically (in binaries that link this file statically; see http.c).  On a listener with client_auth
+ * REQUIRED a request whose connection has no accepted peer identity gets 403.
  *
  * Handlers: `int handler(h2o_req_t *req, void *ctx)` runs on the worker thread.  It either sends exactly
  * one response (rsp_http_send_*, or plain h2o calls) or calls rsp_http_defer(), and returns 0.  A handler
@@ -56,6 +57,13 @@
  * exactly once; fn(req, arg) then runs on the owning worker's loop (through h2o_multithread_send_message)
  * and must send the response like a handler (or defer again).  If the client went away meanwhile, fn
  * runs with req == NULL so it can free arg.  Graceful stop waits (bounded) for outstanding deferrals.
+ *
+ * Rapid reset (HTTP/2, CVE-2023-44487; h2o 2.2.5 has no mitigation): a routed HTTP/2 request runs its
+ * handler one loop turn after its last frame was parsed, so a RST_STREAM that arrived in the same read
+ * cancels it before any work.  Each request disposed of before its answer (parked, or deferred and not
+ * yet resumed) counts as a reset of its connection; more than h2_reset_limit within 10 s and the
+ * connection gets GOAWAY (ENHANCE_YOUR_CALM), its parked requests 503, and it is closed.  Counters:
+ * rsp_http_stats_get().
  *
  * Graceful stop: rsp_http_server_stop() (any thread) makes every worker close its listening sockets,
  * send HTTP/2 GOAWAY, mark HTTP/1.1 responses "Connection: close", shorten idle/handshake timeouts to one
@@ -131,6 +139,8 @@ typedef struct rsp_http_server_config {
     unsigned workers;          /* 0 = number of online CPUs */
     size_t body_limit;         /* default per-listener request body limit; 0 = 64 KiB */
     unsigned drain_timeout_ms; /* bound on graceful stop; 0 = 10000 */
+    unsigned h2_reset_limit;   /* HTTP/2 streams one connection may reset before their answer within 10 s;
+                                  one more gets GOAWAY and the connection closed; 0 = 100 */
 } rsp_http_server_config_t;
 
 /* Creates a server (nothing is bound yet).  NULL on allocation failure.  cfg may be NULL. */
@@ -201,6 +211,18 @@ int rsp_http_server_run(rsp_http_server_t *srv, int (*reload)(void *ctx), void *
  * contexts (new connections only).  On error nothing changes.  Call from the controlling thread while
  * running, e.g. from the reload callback. */
 int rsp_http_server_reload_tls(rsp_http_server_t *srv, char *err, size_t errlen);
+
+/* Process-wide counters of the HTTP/2 rapid-reset guard (see "Rapid reset" above). */
+typedef struct rsp_http_stats {
+    uint64_t h2_resets;              /* streams reset (or abandoned) before their answer */
+    uint64_t h2_resets_before_start; /* ... of which before their handler ran: no work done */
+    uint64_t h2_connections_cut;     /* connections over the reset limit: GOAWAY and closed */
+    uint64_t h2_too_large;           /* requests over the hard cap, reset with ENHANCE_YOUR_CALM */
+} rsp_http_stats;
+
+void rsp_http_stats_get(rsp_http_stats *out);
+/* Writes them as rsp_http2_* Prometheus counters. */
+void rsp_http_stats_write(FILE *f);
 
 /* Frees the server.  Call after rsp_http_server_wait() (or without start).  If a worker could not
  * drain, its h2o loop and connections are left to process exit (h2o 2.2.5 cannot close them). */

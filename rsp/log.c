@@ -322,8 +322,17 @@ int rsp_log_format_access(char *buf, int cap, const rsp_access *a)
     return b.len;
 }
 
+static atomic_bool access_on = true;
+
+void rsp_log_set_access(bool on)
+{
+    atomic_store(&access_on, on);
+}
+
 void rsp_log_access(const rsp_access *a)
 {
+    if (!atomic_load(&access_on) || min_level > RSP_LOG_INFO)
+        return;
     tbuf *b = buf_get();
     if (!b) {
         char line[LINE_MAX_LEN];

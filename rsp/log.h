@@ -18,6 +18,7 @@
 #ifndef RSP_LOG_H
 #define RSP_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum rsp_log_level { RSP_LOG_DEBUG, RSP_LOG_INFO, RSP_LOG_WARN, RSP_LOG_ERROR };
@@ -45,8 +46,11 @@ typedef struct rsp_access {
 /* Longest time an access line waits in its buffer, in milliseconds. */
 #define RSP_LOG_FLUSH_MS 50
 
-/* Queues one access line (buffered, see above). */
+/* Queues one access line (buffered, see above).  Access lines are info lines: dropped when the level
+ * set is warn or error, or when the access log is switched off. */
 void rsp_log_access(const rsp_access *a);
+/* The access-log switch (log.access); on by default. */
+void rsp_log_set_access(bool on);
 
 /* Writes every thread's pending access lines now. */
 void rsp_log_flush(void);

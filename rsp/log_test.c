@@ -125,6 +125,27 @@ static void test_access_flush(void)
     unlink(path);
 }
 
+/* log.access off, or log.level above info: no access lines at all. */
+static void test_access_switch(void)
+{
+    char path[512];
+    tmp_path(path, sizeof(path), "switch.jsonl");
+    UT_EQ(rsp_log_open(path), 0);
+    rsp_log_set_access(false);
+    access_line("/off");
+    rsp_log_set_access(true);
+    rsp_log_set_level(RSP_LOG_WARN);
+    access_line("/warn");
+    rsp_log_set_level(RSP_LOG_INFO);
+    access_line("/on");
+    rsp_log_flush();
+    UT_EQ(count_lines(path, "\"path\":\"/off\""), 0);
+    UT_EQ(count_lines(path, "\"path\":\"/warn\""), 0);
+    UT_EQ(count_lines(path, "\"path\":\"/on\""), 1);
+    UT_EQ(rsp_log_open(NULL), 0);
+    unlink(path);
+}
+
 static void test_access_timer(void)
 {
     char path[512];
@@ -209,6 +230,7 @@ int main(void)
     UT_RUN(test_file_output);
     UT_RUN(test_access_flush);
     UT_RUN(test_access_timer);
+    UT_RUN(test_access_switch);
     UT_RUN(test_access_reopen);
     UT_RUN(test_message_after_access);
     UT_RUN(test_access_threads);

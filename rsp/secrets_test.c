@@ -42,8 +42,8 @@ static void test_rotation_overlap(void)
     UT_EQ(rsp_txn_keyring_load(&before, path, 0), 0);
     uint8_t tid[RSP_TXN_ID_LEN], ch[RSP_TXN_CHALLENGE_LEN], ch2[RSP_TXN_CHALLENGE_LEN];
     time_t now = time(NULL);
-    UT_EQ(rsp_txn_new(&before, 0, 0, 300, now, tid, ch), 0);
-    UT_EQ(tid[1], 0);
+    UT_EQ(rsp_txn_new(&before, 0, 300, now, tid, ch), 0);
+    UT_EQ(tid[0] & 0x0f, 0); /* the key id */
 
     unsigned id = 99;
     UT_EQ(rsp_secret_txn_rotate(path, &id, err, sizeof(err)), 0);
@@ -51,20 +51,20 @@ static void test_rotation_overlap(void)
     UT_EQ(rsp_txn_keyring_load(&after, path, 0), 0);
     UT_EQ(after.current, 1);
     rsp_txn_info info;
-    UT_EQ(rsp_txn_open(&after, tid, sizeof(tid), now + 10, &info, ch2), 0); /* started before, ends after */
+    UT_EQ(rsp_txn_open(&after, tid, sizeof(tid), now + 10, 300, &info, ch2), 0); /* started before, ends after */
     UT_CHECK(memcmp(ch, ch2, sizeof(ch)) == 0);
     uint8_t tid2[RSP_TXN_ID_LEN];
-    UT_EQ(rsp_txn_new(&after, 0, 0, 300, now, tid2, ch), 0);
-    UT_EQ(tid2[1], 1);
-    UT_EQ(rsp_txn_open(&before, tid2, sizeof(tid2), now, &info, ch2), RSP_TXN_EKEY);
+    UT_EQ(rsp_txn_new(&after, 0, 300, now, tid2, ch), 0);
+    UT_EQ(tid2[0] & 0x0f, 1);
+    UT_EQ(rsp_txn_open(&before, tid2, sizeof(tid2), now, 300, &info, ch2), RSP_TXN_EKEY);
     rsp_txn_keyring_wipe(&after);
 
     /* A second rotation drops key 0: transactions older than one rotation no longer open. */
     UT_EQ(rsp_secret_txn_rotate(path, &id, err, sizeof(err)), 0);
     UT_EQ(id, 2);
     UT_EQ(rsp_txn_keyring_load(&after, path, 0), 0);
-    UT_EQ(rsp_txn_open(&after, tid, sizeof(tid), now, &info, ch2), RSP_TXN_EKEY);
-    UT_EQ(rsp_txn_open(&after, tid2, sizeof(tid2), now, &info, ch2), 0);
+    UT_EQ(rsp_txn_open(&after, tid, sizeof(tid), now, 300, &info, ch2), RSP_TXN_EKEY);
+    UT_EQ(rsp_txn_open(&after, tid2, sizeof(tid2), now, 300, &info, ch2), 0);
     rsp_txn_keyring_wipe(&after);
     rsp_txn_keyring_wipe(&before);
     struct stat st;

@@ -2,6 +2,7 @@
 #include "rsp/service.h"
 
 #include "rsp/check.h"
+#include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
 #include "rsp/sdnotify.h"
@@ -26,6 +27,7 @@ enum {
     K_STATE_DIR,
     K_BODY_LIMIT,
     K_DRAIN,
+    K_H2_RESETS,
     K_PORT_FILE,
     K_CREATE_SECRETS,
     K_TLS_CERT,
@@ -56,6 +58,8 @@ enum {
     K_S2S_SUITES13,
     K_S2S_GROUPS,
     K_S2S_MIN,
+    K_LOG_ACCESS,
+    K_LOG_REFUSED_RATE,
     K_COUNT
 };
 
@@ -67,6 +71,9 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
                       "largest request body accepted"},
     [K_DRAIN] = {"server", "drain_timeout_ms", RSP_CFG_INT, "10000", 1, 600000,
                  "bound on the graceful stop (ms)"},
+    [K_H2_RESETS] =
+        {"server", "h2_reset_limit", RSP_CFG_INT, "100", 1, 1000000,
+         "HTTP/2 streams a connection may reset before their answer in 10 s; more: GOAWAY, close"},
     [K_PORT_FILE] = {"server", "port_file", RSP_CFG_STR, "", 0, 0,
                      "if set, write the bound ports here after start (lines '<listener> <port>')"},
     [K_TLS_CERT] = {"tls", "cert", RSP_CFG_STR, NULL, 0, 0,
@@ -113,6 +120,10 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
                    "lowest TLS version (empty = tls.min_version)"},
     [K_CREATE_SECRETS] = {"server", "create_secrets", RSP_CFG_BOOL, "false", 0, 0,
                           "create missing secrets at start (demo and tests only; in production run 'init')"},
+    [K_LOG_ACCESS] = {"log", "access", RSP_CFG_BOOL, "true", 0, 0,
+                      "one access line per ES call (info lines: log.level warn or error drops them)"},
+    [K_LOG_REFUSED_RATE] = {"log", "access_refused_per_sec", RSP_CFG_INT, "100", 0, 1000000,
+                            "most access lines of refused calls a second (0 = no limit)"},
 };
 
 static const rsp_config_mark_t common_marks[] = {
@@ -223,6 +234,8 @@ int rsp_service_open_log(rsp_service_t *svc)
     }
     rsp_log_set_service(svc->def->name);
     rsp_log_set_level((enum rsp_log_level)found);
+    rsp_log_set_access(rsp_config_bool(svc->cfg, "log.access"));
+    rsp_es_set_refused_log_rate((unsigned)rsp_config_int(svc->cfg, "log.access_refused_per_sec"));
     if (rsp_log_open(rsp_config_str(svc->cfg, "log.file")) != 0) {
         rsp_log(RSP_LOG_ERROR, "cannot open log file %s: %s", rsp_config_str(svc->cfg, "log.file"),
                 strerror(errno));
@@ -633,6 +646,7 @@ static int start_and_serve(rsp_service_t *svc, const char *prog)
         .workers = (unsigned)rsp_config_int(svc->cfg, "server.workers"),
         .body_limit = rsp_config_size(svc->cfg, "server.body_limit"),
         .drain_timeout_ms = (unsigned)rsp_config_int(svc->cfg, "server.drain_timeout_ms"),
+        .h2_reset_limit = (unsigned)rsp_config_int(svc->cfg, "server.h2_reset_limit"),
     };
     if ((svc->http = rsp_http_server_new(&hc)) == NULL) {
         rsp_log(RSP_LOG_ERROR, "cannot create the HTTP server");

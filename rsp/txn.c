@@ -14,7 +14,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#define TXN_VERSION 1
+#define TXN_VERSION 2 /* 1: no tag, flags byte (refused since) */
 
 const char *rsp_txn_strerror(int err)
 {
@@ -33,8 +33,8 @@ const char *rsp_txn_strerror(int err)
         return "transaction secret file error";
     case RSP_TXN_ECRYPTO:
         return "crypto failure";
-    case RSP_TXN_EFULL:
-        return "replay cache full";
+    case RSP_TXN_ETAG:
+        return "transactionId not issued by this service";
     default:
         return "unknown error";
     }
@@ -138,170 +138,71 @@ static void hmac_make(void)
     hmac_tmpl = c;
 }
 
-static int challenge_of(const uint8_t *secret, const uint8_t tid[RSP_TXN_ID_LEN],
-                        uint8_t challenge[RSP_TXN_CHALLENGE_LEN])
+#define TXN_SIGNED_LEN (RSP_TXN_ID_LEN - RSP_TXN_TAG_LEN) /* the fields the tag covers */
+
+/* HMAC over the id's fields: challenge = bytes 0..15, tag = bytes 16..19. */
+static int mac_of(const uint8_t *secret, const uint8_t tid[RSP_TXN_ID_LEN],
+                  uint8_t challenge[RSP_TXN_CHALLENGE_LEN], uint8_t tag[RSP_TXN_TAG_LEN])
 {
     uint8_t mac[EVP_MAX_MD_SIZE];
     size_t maclen = 0;
     pthread_once(&hmac_once, hmac_make);
     EVP_MAC_CTX *c = hmac_tmpl ? EVP_MAC_CTX_dup(hmac_tmpl) : NULL;
     int ok = c != NULL && EVP_MAC_init(c, secret, RSP_TXN_SECRET_LEN, NULL) == 1 &&
-             EVP_MAC_update(c, tid, RSP_TXN_ID_LEN) == 1 &&
-             EVP_MAC_final(c, mac, &maclen, sizeof(mac)) == 1 && maclen >= RSP_TXN_CHALLENGE_LEN;
+             EVP_MAC_update(c, tid, TXN_SIGNED_LEN) == 1 &&
+             EVP_MAC_final(c, mac, &maclen, sizeof(mac)) == 1 &&
+             maclen >= RSP_TXN_CHALLENGE_LEN + RSP_TXN_TAG_LEN;
     EVP_MAC_CTX_free(c); /* cleanses the keyed state */
-    if (ok)
+    if (ok) {
         memcpy(challenge, mac, RSP_TXN_CHALLENGE_LEN);
+        memcpy(tag, mac + RSP_TXN_CHALLENGE_LEN, RSP_TXN_TAG_LEN);
+    }
     OPENSSL_cleanse(mac, sizeof(mac));
     return ok ? RSP_TXN_OK : RSP_TXN_ECRYPTO;
 }
 
-int rsp_txn_new(const rsp_txn_keyring *kr, uint8_t ci_index, uint8_t flags, uint32_t ttl, time_t now,
+int rsp_txn_new(const rsp_txn_keyring *kr, uint8_t ci_index, uint32_t ttl, time_t now,
                 uint8_t tid[RSP_TXN_ID_LEN], uint8_t challenge[RSP_TXN_CHALLENGE_LEN])
 {
     if (kr->current >= RSP_TXN_MAX_KEYS || !kr->have[kr->current])
         return RSP_TXN_EKEY;
     uint32_t expiry = (uint32_t)now + ttl;
-    tid[0] = TXN_VERSION;
-    tid[1] = kr->current;
-    tid[2] = ci_index;
-    tid[3] = flags;
-    tid[4] = (uint8_t)(expiry >> 24);
-    tid[5] = (uint8_t)(expiry >> 16);
-    tid[6] = (uint8_t)(expiry >> 8);
-    tid[7] = (uint8_t)expiry;
-    if (RAND_bytes(tid + 8, RSP_TXN_ID_LEN - 8) != 1)
+    tid[0] = (uint8_t)(TXN_VERSION << 4 | kr->current);
+    tid[1] = ci_index;
+    tid[2] = (uint8_t)(expiry >> 24);
+    tid[3] = (uint8_t)(expiry >> 16);
+    tid[4] = (uint8_t)(expiry >> 8);
+    tid[5] = (uint8_t)expiry;
+    if (RAND_bytes(tid + 6, TXN_SIGNED_LEN - 6) != 1)
         return RSP_TXN_ECRYPTO;
-    return challenge_of(kr->secret[kr->current], tid, challenge);
+    return mac_of(kr->secret[kr->current], tid, challenge, tid + TXN_SIGNED_LEN);
 }
 
-int rsp_txn_open(const rsp_txn_keyring *kr, const uint8_t *tid, size_t tid_len, time_t now,
+int rsp_txn_open(const rsp_txn_keyring *kr, const uint8_t *tid, size_t tid_len, time_t now, uint32_t ttl,
                  rsp_txn_info *info, uint8_t challenge[RSP_TXN_CHALLENGE_LEN])
 {
-    if (tid_len != RSP_TXN_ID_LEN || tid[0] != TXN_VERSION)
+    if (tid_len != RSP_TXN_ID_LEN || tid[0] >> 4 != TXN_VERSION)
         return RSP_TXN_EFORMAT;
-    if (tid[1] >= RSP_TXN_MAX_KEYS || !kr->have[tid[1]])
+    uint8_t key = tid[0] & 0x0f;
+    if (key >= RSP_TXN_MAX_KEYS || !kr->have[key])
         return RSP_TXN_EKEY;
-    info->key_id = tid[1];
-    info->ci_index = tid[2];
-    info->flags = tid[3];
-    info->expiry = (uint32_t)tid[4] << 24 | (uint32_t)tid[5] << 16 | (uint32_t)tid[6] << 8 | tid[7];
-    if ((uint32_t)now >= info->expiry)
+    uint8_t tag[RSP_TXN_TAG_LEN];
+    int rc = mac_of(kr->secret[key], tid, challenge, tag);
+    if (rc == RSP_TXN_OK && CRYPTO_memcmp(tag, tid + TXN_SIGNED_LEN, RSP_TXN_TAG_LEN) != 0)
+        rc = RSP_TXN_ETAG;
+    if (rc != RSP_TXN_OK) {
+        OPENSSL_cleanse(challenge, RSP_TXN_CHALLENGE_LEN);
+        return rc;
+    }
+    info->key_id = key;
+    info->ci_index = tid[1];
+    info->expiry = rsp_txn_expiry(tid);
+    if ((uint64_t)now >= info->expiry || info->expiry > (uint64_t)now + ttl + RSP_TXN_CLOCK_SKEW)
         return RSP_TXN_EEXPIRED;
-    return challenge_of(kr->secret[tid[1]], tid, challenge);
+    return RSP_TXN_OK;
 }
 
-/* ---- replay cache: open addressing; expired entries are reusable, and the
- * table is rebuilt without them when it gets crowded. ---- */
-
-struct slot {
-    uint8_t tid[RSP_TXN_ID_LEN];
-    uint32_t expiry; /* 0 = never used */
-};
-
-struct rsp_txn_cache {
-    pthread_mutex_t lock;
-    struct slot *slots;
-    size_t nslots; /* power of two, >= 2 * capacity, so probes stay short */
-    size_t used;   /* slots filled (live or expired) since the last rebuild; <= capacity */
-    size_t capacity;
-};
-
-rsp_txn_cache *rsp_txn_cache_new(size_t capacity)
+uint32_t rsp_txn_expiry(const uint8_t tid[RSP_TXN_ID_LEN])
 {
-    if (capacity == 0)
-        capacity = 1;
-    rsp_txn_cache *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    size_t n = 16;
-    while (n < capacity * 2)
-        n *= 2;
-    c->slots = calloc(n, sizeof(struct slot));
-    if (!c->slots) {
-        free(c);
-        return NULL;
-    }
-    c->nslots = n;
-    c->capacity = capacity;
-    pthread_mutex_init(&c->lock, NULL);
-    return c;
-}
-
-void rsp_txn_cache_free(rsp_txn_cache *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_destroy(&c->lock);
-    free(c->slots);
-    free(c);
-}
-
-static size_t slot_hash(const uint8_t tid[RSP_TXN_ID_LEN])
-{
-    /* The last 8 bytes are random. */
-    uint64_t h = 0;
-    for (int i = 8; i < RSP_TXN_ID_LEN; i++)
-        h = h << 8 | tid[i];
-    return (size_t)(h ^ (h >> 29));
-}
-
-static void rebuild(rsp_txn_cache *c, uint32_t now)
-{
-    struct slot *old = c->slots;
-    size_t n = c->nslots;
-    struct slot *fresh = calloc(n, sizeof(struct slot));
-    if (!fresh)
-        return; /* keep the old table; inserts may report EFULL */
-    c->slots = fresh;
-    c->used = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (old[i].expiry > now) {
-            size_t j = slot_hash(old[i].tid) & (n - 1);
-            while (fresh[j].expiry)
-                j = (j + 1) & (n - 1);
-            fresh[j] = old[i];
-            c->used++;
-        }
-    }
-    free(old);
-}
-
-int rsp_txn_consume(rsp_txn_cache *c, const uint8_t tid[RSP_TXN_ID_LEN], uint32_t expiry, time_t now_t)
-{
-    uint32_t now = (uint32_t)now_t;
-    int rc = RSP_TXN_OK;
-    pthread_mutex_lock(&c->lock);
-    size_t mask = c->nslots - 1, j = slot_hash(tid) & mask, reuse = SIZE_MAX;
-    for (size_t probes = 0; probes < c->nslots; probes++, j = (j + 1) & mask) {
-        struct slot *s = &c->slots[j];
-        if (s->expiry == 0)
-            break;
-        if (s->expiry > now) {
-            if (CRYPTO_memcmp(s->tid, tid, RSP_TXN_ID_LEN) == 0) {
-                rc = RSP_TXN_EREPLAY;
-                goto out;
-            }
-        } else if (reuse == SIZE_MAX) {
-            reuse = j;
-        }
-    }
-    if (reuse == SIZE_MAX) {
-        if (c->used >= c->capacity) {
-            /* Drop expired entries; then the probe must be redone. */
-            rebuild(c, now);
-            if (c->used >= c->capacity) {
-                rc = RSP_TXN_EFULL;
-                goto out;
-            }
-            for (j = slot_hash(tid) & mask; c->slots[j].expiry; j = (j + 1) & mask)
-                ;
-        }
-        reuse = j;
-        c->used++;
-    }
-    memcpy(c->slots[reuse].tid, tid, RSP_TXN_ID_LEN);
-    c->slots[reuse].expiry = expiry;
-out:
-    pthread_mutex_unlock(&c->lock);
-    return rc;
+    return (uint32_t)tid[2] << 24 | (uint32_t)tid[3] << 16 | (uint32_t)tid[4] << 8 | tid[5];
 }

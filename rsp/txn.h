@@ -1,22 +1,29 @@
 /*
  * rsp/txn.h - stateless RSP transactions (ES11 and ES9+ authentication).
  *
- * A transactionId is 16 bytes: version (1) | key id (1) | CI index (1) |
- * flags (1) | expiry, Unix seconds big-endian (4) | random (8).  The
- * serverChallenge is HMAC-SHA256(secret[key id], transactionId) truncated to
- * 16 bytes, so any process holding the same secrets can finish a transaction
- * another process started: no shared session store and no sticky load
- * balancing.  A forged transactionId is useless because the eUICC signs the
- * serverChallenge it received inside the server-signed ServerSigned1, which
- * only a holder of the secret could have produced for that id.
+ * A transactionId is 16 bytes, the most SGP.22 allows (OCTET STRING
+ * SIZE(1..16)):
  *
- * Replays: each process keeps a bounded cache of consumed transactionIds until
- * their expiry (rsp_txn_consume).  A transaction finished twice on two
- * different processes is not detected; the ES11 answer is read-only, and the
- * SM-DP+ guards its own state transitions in its store.
+ *   version (4 bits) | key id (4 bits) | CI index (1) | expiry (4) | random (6) | tag (4)
  *
- * Thread safety: a keyring is read-only after loading; the replay cache locks
- * internally.  Functions return 0 on success or a negative RSP_TXN_E* code.
+ * expiry is Unix seconds big-endian.  HMAC-SHA256 under secret[key id] over
+ * the first 12 bytes gives 32 bytes: the first 16 are the serverChallenge,
+ * bytes 16..19 are the tag.  So the server authenticates an id with one HMAC
+ * before it parses anything else (a forged id costs about a microsecond, not
+ * a certificate check), an expiry cannot be stretched without the secret, and
+ * any process holding the same secrets can finish a transaction another
+ * process started: no shared session store and no sticky load balancing.
+ *
+ * Trade-off of the 16-byte limit: the tag is 32 bits, so a forger gets one id
+ * through per 2^32 tries on average; such an id still fails the eUICC
+ * signature over the serverChallenge, which only the secret can produce, so
+ * the tag only bounds CPU, never grants a transaction.  48 random bits keep
+ * ids unique: the replay store is keyed by the whole id and ids of the same
+ * second collide with probability n^2 / 2^49 for n ids in that second.
+ *
+ * Replays are refused by rsp/replay.h, after the whole AuthenticateClient
+ * passed.  Thread safety: a keyring is read-only after loading.  Functions
+ * return 0 on success or a negative RSP_TXN_E* code.
  */
 #ifndef RSP_TXN_H
 #define RSP_TXN_H
@@ -29,16 +36,18 @@
 #define RSP_TXN_CHALLENGE_LEN 16
 #define RSP_TXN_SECRET_LEN 32
 #define RSP_TXN_MAX_KEYS 8
+#define RSP_TXN_TAG_LEN 4
+#define RSP_TXN_CLOCK_SKEW 30 /* seconds another node's clock may run ahead */
 
 enum {
     RSP_TXN_OK = 0,
     RSP_TXN_EFORMAT = -1,  /* wrong length or version */
+    RSP_TXN_ETAG = -8,     /* the tag does not authenticate the id: forged or altered */
     RSP_TXN_EKEY = -2,     /* key id unknown to this keyring */
     RSP_TXN_EEXPIRED = -3, /* past its expiry */
-    RSP_TXN_EREPLAY = -4,  /* already consumed on this process */
+    RSP_TXN_EREPLAY = -4,  /* already consumed (rsp/replay.h) */
     RSP_TXN_EIO = -5,      /* secret file could not be read or written */
     RSP_TXN_ECRYPTO = -6,  /* random or HMAC failure */
-    RSP_TXN_EFULL = -7,    /* replay cache full of unexpired entries */
 };
 
 typedef struct rsp_txn_keyring {
@@ -50,7 +59,6 @@ typedef struct rsp_txn_keyring {
 typedef struct rsp_txn_info {
     uint8_t key_id;
     uint8_t ci_index; /* index of the CI chosen at InitiateAuthentication */
-    uint8_t flags;    /* service-defined */
     uint32_t expiry;  /* Unix seconds */
 } rsp_txn_info;
 
@@ -68,23 +76,20 @@ void rsp_txn_keyring_set(rsp_txn_keyring *kr, uint8_t id, const uint8_t secret[R
 void rsp_txn_keyring_wipe(rsp_txn_keyring *kr);
 
 /* Creates a transactionId valid for ttl seconds from now, and its challenge. */
-int rsp_txn_new(const rsp_txn_keyring *kr, uint8_t ci_index, uint8_t flags, uint32_t ttl, time_t now,
+int rsp_txn_new(const rsp_txn_keyring *kr, uint8_t ci_index, uint32_t ttl, time_t now,
                 uint8_t tid[RSP_TXN_ID_LEN], uint8_t challenge[RSP_TXN_CHALLENGE_LEN]);
 
 /*
- * Checks a received transactionId (format, key, expiry) and recomputes its
- * serverChallenge.  Does not consume it.
+ * Checks a received transactionId: length and version (EFORMAT), key id
+ * (EKEY), tag (ETAG), then expiry: past, or beyond now + ttl +
+ * RSP_TXN_CLOCK_SKEW (EEXPIRED; a genuine id never is unless another node's
+ * clock runs that far ahead or the ttl was lowered since).  On success fills
+ * *info and recomputes the serverChallenge.  Does not consume it.
  */
-int rsp_txn_open(const rsp_txn_keyring *kr, const uint8_t *tid, size_t tid_len, time_t now,
+int rsp_txn_open(const rsp_txn_keyring *kr, const uint8_t *tid, size_t tid_len, time_t now, uint32_t ttl,
                  rsp_txn_info *info, uint8_t challenge[RSP_TXN_CHALLENGE_LEN]);
 
-/* ---- per-process replay cache ---- */
-typedef struct rsp_txn_cache rsp_txn_cache;
-
-rsp_txn_cache *rsp_txn_cache_new(size_t capacity);
-void rsp_txn_cache_free(rsp_txn_cache *c);
-/* Marks tid consumed until expiry: RSP_TXN_EREPLAY if it already was,
- * RSP_TXN_EFULL if the cache holds `capacity` unexpired ids. */
-int rsp_txn_consume(rsp_txn_cache *c, const uint8_t tid[RSP_TXN_ID_LEN], uint32_t expiry, time_t now);
+/* The expiry field of an id of the current format (no checks). */
+uint32_t rsp_txn_expiry(const uint8_t tid[RSP_TXN_ID_LEN]);
 
 #endif

@@ -145,6 +145,26 @@ void smdp_call_op_done(smdp_call *c)
         smdp_outbox_kick(c->x->outbox);
 }
 
+bool smdp_call_replay_pending(const smdp_call *c, const uint8_t **tid, uint32_t *expiry)
+{
+    if (!c->replay_pending || c->tid_len != RSP_TXN_ID_LEN)
+        return false;
+    *tid = c->tid;
+    *expiry = c->replay_expiry;
+    return true;
+}
+
+int smdp_call_replay_done(smdp_call *c, int r, int result)
+{
+    c->replay_pending = false;
+    if (result == RSP_REPLAY_FRESH)
+        return r;
+    memset(&c->op, 0, sizeof(c->op));
+    if (result == RSP_REPLAY_USED)
+        return smdp_call_fail(c, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId replayed (durable store)");
+    return smdp_call_fail(c, RSP_ST_INTERNAL, NULL, "replay store write");
+}
+
 rsp_status smdp_call_run(smdp_call *c, const rsp_json_doc *doc)
 {
     int r = smdp_call_start(c, doc);

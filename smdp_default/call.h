@@ -81,6 +81,21 @@ smdp_call *smdp_call_of_op(smdp_op *op);
 void smdp_call_set_user(smdp_call *c, void *user);
 void *smdp_call_user(const smdp_call *c);
 
+/*
+ * AuthenticateClient consumes its transaction in the service's replay store
+ * (rsp/replay.h) once every check passed: the memory step inside start, the
+ * durable step by the driver, before the call's op runs or its answer leaves.
+ * True when that durable step is due, with the id (RSP_TXN_ID_LEN bytes, in
+ * the call) and its expiry.
+ */
+bool smdp_call_replay_pending(const smdp_call *c, const uint8_t **tid, uint32_t *expiry);
+/* The durable step's result (rsp_replay_done_fn): RSP_REPLAY_FRESH returns r
+ * unchanged; USED ends the call with 8.10.1/3.9, ERROR with 1.1/5.1 (no op
+ * runs): SMDP_CALL_DONE. */
+int smdp_call_replay_done(smdp_call *c, int r, int result);
+
+/* start, then every op through smdp_orders_run(); the replay store's memory
+ * step only. */
 rsp_status smdp_call_run(smdp_call *c, const rsp_json_doc *doc);
 
 rsp_status smdp_call_status(const smdp_call *c);

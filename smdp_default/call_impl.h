@@ -42,6 +42,8 @@ struct smdp_call {
     /* ES9+ */
     uint8_t tid[SGP22_TID_MAX];
     size_t tid_len;
+    bool replay_pending;    /* authenticateClient: the durable replay record is still to be made */
+    uint32_t replay_expiry; /* of the transaction */
     const uint8_t *signed1, *pkid, *cert; /* initiate: serverSigned1, euiccCiPKIdToBeUsed, CERT.DPauth */
     size_t signed1_len, pkid_len, cert_len;
     uint8_t sig_tlv[RSP_AUTH_SIG_TLV_LEN];  /* serverSignature1 or smdpSignature2 */

@@ -178,8 +178,7 @@ static int initiate(smdp_call *c, const rsp_json_doc *doc)
         r = fail(c, RSP_ST_SMDP_PKID_UNSUPPORTED, "no trusted CI in euiccCiPKIdListForSigning");
     } else if (pick != RSP_AUTH_CHOSEN) {
         r = fail(c, RSP_ST_SMDP_NO_CERT_FOR_CI, "no CERT.DPauth under a CI the eUICC verifies");
-    } else if (rsp_txn_new(&x->keyring, (uint8_t)ci, 0, x->txn_ttl, c->now, c->tid, challenge) !=
-               RSP_TXN_OK) {
+    } else if (rsp_txn_new(&x->keyring, (uint8_t)ci, x->txn_ttl, c->now, c->tid, challenge) != RSP_TXN_OK) {
         r = fail(c, RSP_ST_INTERNAL, "transaction id");
     } else if (rsp_auth_ci_pkid(c->a, t->cis, ci, &c->pkid, &c->pkid_len) != 0 ||
                rsp_auth_server_signed1(c->a, c->tid, RSP_TXN_ID_LEN, b.challenge.data, x->fqdn, challenge,
@@ -319,7 +318,7 @@ static int authenticate(smdp_call *c, const rsp_json_doc *doc)
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
     sgp22_auth_server_resp resp;
     const char *detail;
-    rsp_status st = rsp_auth_open(&x->keyring, x->replay, b.tid.data, b.tid.len, b.data.data, b.data.len,
+    rsp_status st = rsp_auth_open(&x->keyring, x->txn_ttl, b.tid.data, b.tid.len, b.data.data, b.data.len,
                                   c->now, &info, challenge, &resp, &detail);
     if (st == RSP_ST_INVALID_FIELD)
         return fail_msg(c, st,
@@ -337,7 +336,12 @@ static int authenticate(smdp_call *c, const rsp_json_doc *doc)
     int r;
     if (st != RSP_OK) {
         r = fail(c, st, detail);
+    } else if (rsp_replay_check(x->replay, b.tid.data, info.expiry, c->now) == RSP_REPLAY_USED) {
+        /* checked only now that the eUICC proved itself: a forged transaction never takes a place */
+        r = fail(c, RSP_ST_TRANSACTION_UNKNOWN, "transactionId replayed");
     } else {
+        c->replay_pending = rsp_replay_durable(x->replay);
+        c->replay_expiry = info.expiry;
         snprintf(c->peer, sizeof(c->peer), "%s", id.eid);
         r = auth_checked(c, t, &resp, &info, &id);
     }

@@ -271,11 +271,12 @@ static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_certificates(vo
     bf38[i + 10] ^= 1;
     char *bad_sig = lpa_json_authenticate_client(d.tid_hex, bf38, d.bf38_len);
     UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, bad_sig, NULL), RSP_ST_EUICC_SIG_INVALID);
-    /* consumed by the refused attempt: the genuine one is a replay now */
-    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     char *garbage = with_member(body, "authenticateServerResponse", "AAAA");
     UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, garbage, NULL), RSP_ST_INVALID_FIELD);
     UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_RELEASED);
+    /* refused attempts consumed nothing: the genuine one passes, once */
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_OK);
+    UT_EQ(fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL), RSP_ST_TRANSACTION_UNKNOWN);
     free(body);
     free(bad_tid);
     free(bad_sig);
@@ -740,6 +741,34 @@ static void test_bad_bodies(void)
     fx_clear(&g);
 }
 
+/* Made-up transactionIds with far expiries and an error answer, many of them, then a genuine download:
+ * refused for one HMAC each, nothing consumed, the device served. */
+static void test_forged_flood(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    int refused = 0;
+    for (unsigned i = 0; i < 5000; i++) {
+        char tid[33];
+        snprintf(tid, sizeof(tid), "%.4sFFFFFFFF%08X%012X", d.tid_hex, i, 0u); /* version, key, CI kept */
+        char body[160];
+        snprintf(body, sizeof(body),
+                 "{\"transactionId\":\"%s\",\"authenticateServerResponse\":\"vzgGoQSAAQAC\"}", tid);
+        refused += fx_call(&g, SMDP_FN_AUTH_CLIENT, NULL, body, NULL) == RSP_ST_TRANSACTION_UNKNOWN;
+    }
+    UT_EQ(refused, 5000);
+    rsp_replay_stats s;
+    rsp_replay_stats_get(g.x->replay, &s);
+    UT_EQ(s.refused, 0);
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
 int main(void)
 {
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_01_default_dp_address);
@@ -756,5 +785,6 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_other_notifications_and_metadata);
     UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_late_result);
     UT_RUN(test_bad_bodies);
+    UT_RUN(test_forged_flood);
     return ut_finish();
 }

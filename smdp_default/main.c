@@ -36,7 +36,10 @@ static const rsp_config_key_t keys[] = {
      "ES9+ transaction secret file (default <state_dir>/txn.secret); share it between instances"},
     {"smdp", "txn_ttl", RSP_CFG_INT, "300", 10, 86400,
      "seconds between InitiateAuthentication and AuthenticateClient"},
-    {"smdp", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000, "consumed transactionIds remembered"},
+    {"smdp", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000,
+     "consumed transactionIds kept in memory (at least peak AuthenticateClient/s x txn_ttl)"},
+    {"smdp", "replay_durable", RSP_CFG_BOOL, "true", 0, 0,
+     "also keep them in <state_dir>/replay, so a replay after a restart is refused"},
     {"smdp", "eum_cache", RSP_CFG_INT, "1024", 1, 1000000, "verified EUM certificates cached"},
     {"smdp", "host_id", RSP_CFG_STR, "", 0, 0, "BSP hostId (1 to 16 characters; default: the FQDN, cut)"},
     {"smdp", "cc_max_attempts", RSP_CFG_INT, "3", 1, 1000, "wrong confirmation codes before 8.2.7/6.4"},
@@ -118,10 +121,11 @@ static int setup(rsp_service_t *svc)
     size_t npc = rsp_config_list(cfg, "smdp.pb_cert", &copies[3], pc, MAX_LIST);
     size_t npk = rsp_config_list(cfg, "smdp.pb_key", &copies[4], pk, MAX_LIST);
     size_t nallowed = rsp_config_list(cfg, "smdp.smds_allowed", &copies[5], allowed, MAX_LIST);
-    char store_dir[4096], secret[4096], mkey[4096];
+    char store_dir[4096], secret[4096], mkey[4096], replay_dir[4096];
     snprintf(store_dir, sizeof(store_dir), "%s/%s", rsp_service_state_dir(svc), SMDP_STATE_DB);
     rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
     rsp_service_state_file(svc, "smdp.master_key", SMDP_STATE_MASTER_KEY, mkey, sizeof(mkey));
+    snprintf(replay_dir, sizeof(replay_dir), "%s/replay", rsp_service_state_dir(svc));
 
     int rc = -1;
     if (nac != nak || npc != npk) {
@@ -155,6 +159,7 @@ static int setup(rsp_service_t *svc)
         .create_secrets = rsp_config_bool(cfg, "server.create_secrets"),
         .txn_ttl = (uint32_t)rsp_config_int(cfg, "smdp.txn_ttl"),
         .replay_capacity = (size_t)rsp_config_int(cfg, "smdp.replay_cache"),
+        .replay_dir = rsp_config_bool(cfg, "smdp.replay_durable") ? replay_dir : NULL,
         .eum_cache_capacity = (size_t)rsp_config_int(cfg, "smdp.eum_cache"),
         .host_id = rsp_config_str(cfg, "smdp.host_id"),
         .orders =

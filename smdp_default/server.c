@@ -21,6 +21,8 @@ typedef struct pending {
     rsp_es_ctx *c; /* in the request's pool: only valid while the request is */
     rsp_http_deferred_t *d;
     bool submit_failed;
+    int next;          /* the call's step waiting for the durable replay record */
+    int replay_result; /* its outcome */
 } pending;
 
 static void reply(rsp_es_ctx *c, smdp_call *call)
@@ -68,9 +70,51 @@ static void submit(pending *p)
     }
 }
 
-/* Runs the call until it needs a write (then defers) or is done (then replies). */
+static void drive(pending *p, int r);
+
+/* Frees p when its request went away (req NULL) and says so. */
+static bool gone(h2o_req_t *req, pending *p)
+{
+    if (req)
+        return false;
+    smdp_call_free(p->call);
+    free(p);
+    return true;
+}
+
+static int replay_resumed(h2o_req_t *req, void *arg)
+{
+    pending *p = arg;
+    if (gone(req, p))
+        return 0;
+    drive(p, smdp_call_replay_done(p->call, p->next, p->replay_result));
+    return 0;
+}
+
+static void replay_recorded(void *arg, int result)
+{
+    pending *p = arg;
+    p->replay_result = result;
+    rsp_http_resume(p->d, replay_resumed, p);
+}
+
+/* Runs the call until it needs a write (then defers) or is done (then replies); a consumed
+ * transaction is made durable first. */
 static void drive(pending *p, int r)
 {
+    const uint8_t *tid;
+    uint32_t expiry;
+    if (smdp_call_replay_pending(p->call, &tid, &expiry)) {
+        if ((p->d = rsp_http_defer(p->c->req)) == NULL) {
+            r = smdp_call_replay_done(p->call, r, RSP_REPLAY_ERROR);
+        } else {
+            p->next = r;
+            int rc = rsp_replay_commit(p->x->replay, tid, expiry, time(NULL), replay_recorded, p);
+            if (rc != RSP_REPLAY_PENDING)
+                replay_recorded(p, rc);
+            return;
+        }
+    }
     if (r == SMDP_CALL_OP && (p->d = rsp_http_defer(p->c->req)) != NULL) {
         submit(p);
         return;
@@ -88,11 +132,8 @@ static void drive(pending *p, int r)
 static int resumed(h2o_req_t *req, void *arg)
 {
     pending *p = arg;
-    if (!req) {
-        smdp_call_free(p->call);
-        free(p);
+    if (gone(req, p))
         return 0;
-    }
     if (p->submit_failed) {
         p->c->detail = "store queue";
         rsp_es_reply_status(p->c, RSP_ST_INTERNAL);
@@ -184,6 +225,10 @@ char *smdp_metrics_text(smdp_t *x, size_t *len)
     rsp_db_stats s;
     rsp_db_stats_get(smdp_orders_env(x->store), &s);
     rsp_db_stats_write(f, "smdp", &s);
+    rsp_replay_stats rs;
+    rsp_replay_stats_get(x->replay, &rs);
+    rsp_replay_stats_write(f, "smdp", &rs);
+    rsp_http_stats_write(f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

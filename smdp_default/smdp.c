@@ -708,7 +708,11 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
                cfg->master_key_file);
         goto fail;
     }
-    x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);
+    rsp_replay_backend durable;
+    if (cfg->replay_dir && rsp_replay_lmdb_open(&durable, cfg->replay_dir, err, errlen) != 0)
+        goto fail;
+    x->replay = rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000,
+                               cfg->replay_dir ? &durable : NULL);
     x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
     if (!x->replay || !x->eum_cache) {
         seterr(err, errlen, "out of memory%s", NULL);
@@ -773,7 +777,7 @@ void smdp_free(smdp_t *x)
     smdp_outbox_free(x->outbox);
     smdp_notify_free(x->notify);
     smdp_orders_close(x->store);
-    rsp_txn_cache_free(x->replay);
+    rsp_replay_free(x->replay);
     rsp_eum_cache_free(x->eum_cache);
     rsp_txn_keyring_wipe(&x->keyring);
     smdp_mkey_wipe(&x->mk);

@@ -41,6 +41,7 @@
 #include "rsp/snapshot.h"
 #include "rsp/cert.h"
 #include "rsp/metrics.h"
+#include "rsp/replay.h"
 #include "rsp/txn.h"
 #include "smdp_default/bpp.h"
 #include "smdp_default/notify.h"
@@ -69,6 +70,8 @@ typedef struct smdp_config {
     int create_secrets;              /* create missing secret and master key files (demo, tests) */
     uint32_t txn_ttl;                /* seconds between InitiateAuthentication and AuthenticateClient [300] */
     size_t replay_capacity;          /* consumed transactionIds remembered per process [100000] */
+    const char *replay_dir;          /* LMDB environment of consumed transactionIds (refused across
+                                        restarts), or NULL: memory only */
     size_t eum_cache_capacity;       /* verified EUM certificates kept [1024] */
     const char *host_id;             /* BSP hostId, 1..16 octets of text ["rsp-smdp"] */
     smdp_orders_config orders;       /* cc / download limits, order TTL, LMDB settings */
@@ -137,7 +140,7 @@ typedef struct smdp {
     bool progress_notifications;
     uint32_t cancel_keep; /* smdp_cancel_reasons_parse mask */
     rsp_txn_keyring keyring;
-    rsp_txn_cache *replay;
+    rsp_replay *replay;
     rsp_eum_cache *eum_cache;
     smdp_mkey mk;
     smdp_orders *store;

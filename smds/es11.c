@@ -66,7 +66,7 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
     out->auth = &t->auth[cred];
 
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
-    if (rsp_txn_new(&x->keyring, (uint8_t)chosen, 0, x->txn_ttl, now, out->tid, challenge) != RSP_TXN_OK) {
+    if (rsp_txn_new(&x->keyring, (uint8_t)chosen, x->txn_ttl, now, out->tid, challenge) != RSP_TXN_OK) {
         smds_es11_init_result_clear(out);
         return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "transaction id");
     }
@@ -140,7 +140,7 @@ rsp_status smds_es11_authenticate_verify(smds_t *x, rsp_arena *a, const rsp_json
     uint8_t challenge[RSP_TXN_CHALLENGE_LEN];
     sgp22_auth_server_resp resp;
     const char *detail;
-    st = rsp_auth_open(&x->keyring, x->replay, b.tid.data, b.tid.len, b.response.data, b.response.len, now,
+    st = rsp_auth_open(&x->keyring, x->txn_ttl, b.tid.data, b.tid.len, b.response.data, b.response.len, now,
                        &info, challenge, &resp, &detail);
     if (st == RSP_ST_INVALID_FIELD)
         return smds_msg_fail(msg, st,
@@ -160,6 +160,10 @@ rsp_status smds_es11_authenticate_verify(smds_t *x, rsp_arena *a, const rsp_json
         return smds_msg_fail(msg, st, NULL, detail);
     memcpy(out->eid, id.eid, sizeof(out->eid));
     rsp_euicc_identity_clear(&id);
+    /* Every check passed: only now is the transaction over (a forged one never gets here). */
+    if (rsp_replay_check(x->replay, b.tid.data, info.expiry, now) == RSP_REPLAY_USED)
+        return smds_msg_fail(msg, RSP_ST_TRANSACTION_UNKNOWN, NULL, "transactionId replayed");
+    out->expiry = info.expiry;
 
     /* Kept by value: the events may arrive after the request body is gone (asynchronous store read). */
     const sgp22_ctx_params1 *ctx = &resp.ok.euicc_signed1.ctx_params1;

@@ -68,6 +68,7 @@ void smds_es11_init_result_clear(smds_es11_init_result *r);
 typedef struct smds_es11_auth_result {
     const uint8_t *tid; /* as received (in the arena) */
     size_t tid_len;
+    uint32_t expiry; /* of the transaction, for rsp_replay_commit() */
     char eid[SMDS_EID_LEN + 1];
     smds_event_list events;              /* malloc'd */
     char matching_id[SMDS_EVENT_ID_MAX]; /* ctxParams1.matchingId (not NUL-terminated) */

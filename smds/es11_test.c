@@ -410,7 +410,7 @@ static void test_transactions(void)
     smds_es11_init_result_clear(&c.init);
     rsp_arena_free(c.a);
 
-    /* an eUICC error answer ends the transaction */
+    /* an eUICC error answer is refused and consumes nothing (only a passed AuthenticateClient does) */
     UT_EQ(initiate(&c, nist, NULL, "smdpAddress", TU_FQDN), RSP_OK);
     sgp22_auth_server_resp err = {.is_ok = false,
                                   .error = {.transaction_id = SGP22_BYTES(c.init.tid, 16), .code = 1}};
@@ -419,7 +419,7 @@ static void test_transactions(void)
     sgp22_auth_server_resp_encode(&w, &err);
     UT_EQ(der_w_finish(&w), 0);
     UT_EQ(authenticate_raw(&c, c.init.tid, 16, w.buf, w.len, time(NULL), &r), RSP_ST_INVALID_FIELD);
-    UT_EQ(authenticate_raw(&c, c.init.tid, 16, w.buf, w.len, time(NULL), &r), RSP_ST_TRANSACTION_UNKNOWN);
+    UT_EQ(authenticate_raw(&c, c.init.tid, 16, w.buf, w.len, time(NULL), &r), RSP_ST_INVALID_FIELD);
     der_w_free(&w);
     smds_es11_init_result_clear(&c.init);
     rsp_arena_free(c.a);
@@ -482,6 +482,78 @@ static void test_reload(void)
     smds_es11_auth_result_clear(&r);
 }
 
+/* The reproduction of the replay-cache exhaustion: many made-up transactionIds (valid version and key id,
+ * expiry far ahead, random tail) and genuine ids with an error answer, then genuine devices: every one is
+ * served, and nothing but the genuine transactions entered the replay store. */
+static void test_forged_flood(void)
+{
+    smds_config *cfg = tu_config(pki, tu_dir("es11_flood"), false);
+    cfg->replay_capacity = 16;
+    smds_t *saved = x;
+    x = tu_new(cfg, "flood");
+    UT_CHECK(x != NULL);
+    if (!x) {
+        x = saved;
+        return;
+    }
+    call c;
+    UT_EQ(initiate(&c, nist, NULL, "smdpAddress", TU_FQDN), RSP_OK);
+    uint8_t forged[16];
+    sgp22_auth_server_resp err = {.is_ok = false,
+                                  .error = {.transaction_id = SGP22_BYTES(forged, 16), .code = 1}};
+    der_writer w;
+    der_w_init(&w);
+    sgp22_auth_server_resp_encode(&w, &err);
+    UT_EQ(der_w_finish(&w), 0);
+    int refused = 0;
+    for (uint32_t i = 0; i < 20000; i++) {
+        memcpy(forged, c.init.tid, 2); /* version, key id, CI index */
+        memset(forged + 2, 0xFF, 4);   /* expiry in 2106 */
+        memcpy(forged + 6, &i, sizeof(i));
+        memcpy(forged + 10, "forged", 6);
+        smds_es11_auth_result r;
+        refused +=
+            authenticate_raw(&c, forged, 16, w.buf, w.len, time(NULL), &r) == RSP_ST_TRANSACTION_UNKNOWN;
+        smds_es11_auth_result_clear(&r);
+        if (i % 1000 == 999) { /* keep the arena small */
+            rsp_arena_free(c.a);
+            c.a = rsp_arena_new(1 << 20);
+        }
+    }
+    UT_EQ(refused, 20000);
+    der_w_free(&w);
+    smds_es11_init_result_clear(&c.init);
+    rsp_arena_free(c.a);
+    /* genuine transactions answered with an error by the "device": refused, nothing consumed */
+    for (int i = 0; i < 50; i++) {
+        UT_EQ(initiate(&c, nist, NULL, "smdpAddress", TU_FQDN), RSP_OK);
+        sgp22_auth_server_resp e2 = {.is_ok = false,
+                                     .error = {.transaction_id = SGP22_BYTES(c.init.tid, 16), .code = 1}};
+        der_w_init(&w);
+        sgp22_auth_server_resp_encode(&w, &e2);
+        UT_EQ(der_w_finish(&w), 0);
+        smds_es11_auth_result r;
+        UT_EQ(authenticate_raw(&c, c.init.tid, 16, w.buf, w.len, time(NULL), &r), RSP_ST_INVALID_FIELD);
+        der_w_free(&w);
+        smds_es11_init_result_clear(&c.init);
+        rsp_arena_free(c.a);
+    }
+    /* genuine devices, more of them than the cache holds: all served */
+    int ok = 0;
+    for (int i = 0; i < 24; i++) {
+        smds_es11_auth_result r;
+        ok += discover(nist, NULL, &r) == RSP_OK;
+        smds_es11_auth_result_clear(&r);
+    }
+    UT_EQ(ok, 24);
+    rsp_replay_stats s;
+    rsp_replay_stats_get(x->replay, &s);
+    UT_EQ(s.refused, 0);
+    UT_CHECK(s.evicted_live <= 24 - 8);
+    smds_free(x);
+    x = saved;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -522,6 +594,7 @@ int main(int argc, char **argv)
     UT_RUN(test_initiate_refusals);
     UT_RUN(test_authenticate_refusals);
     UT_RUN(test_transactions);
+    UT_RUN(test_forged_flood);
     UT_RUN(test_shared_secret);
     UT_RUN(test_reload);
     smds_free(x);

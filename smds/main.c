@@ -28,7 +28,10 @@ static const rsp_config_key_t keys[] = {
     {"smds", "txn_secret", RSP_CFG_STR, "", 0, 0,
      "ES11 transaction secret file (default <state_dir>/txn.secret); share it between instances"},
     {"smds", "txn_ttl", RSP_CFG_INT, "300", 10, 86400, "seconds an ES11 transaction stays valid"},
-    {"smds", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000, "consumed transactionIds remembered"},
+    {"smds", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000,
+     "consumed transactionIds kept in memory (at least peak AuthenticateClient/s x txn_ttl)"},
+    {"smds", "replay_durable", RSP_CFG_BOOL, "true", 0, 0,
+     "also keep them in <state_dir>/replay, so a replay after a restart is refused"},
     {"smds", "eum_cache", RSP_CFG_INT, "1024", 1, 1000000, "verified EUM certificates cached"},
     {"smds", "event_max_age", RSP_CFG_INT, "0", 0, 100000000, "seconds an event lives (0 = until deleted)"},
     {"smds", "events_per_eid", RSP_CFG_INT, "100", 1, 100000, "most events one EID may hold"},
@@ -94,9 +97,10 @@ static int setup(rsp_service_t *svc)
     size_t ncert = rsp_config_list(cfg, "smds.auth_cert", &cert_copy, certs, MAX_LIST);
     size_t nkey = rsp_config_list(cfg, "smds.auth_key", &key_copy, keys_, MAX_LIST);
     size_t npeers = rsp_config_list(cfg, "smds.es15_peers", &peers_copy, peers, MAX_LIST);
-    char store_dir[4096], secret[4096];
+    char store_dir[4096], secret[4096], replay_dir[4096];
     snprintf(store_dir, sizeof(store_dir), "%s/events", rsp_service_state_dir(svc));
     secret_path(svc, secret, sizeof(secret));
+    snprintf(replay_dir, sizeof(replay_dir), "%s/replay", rsp_service_state_dir(svc));
 
     int rc = -1;
     smds_store_backend backend;
@@ -156,6 +160,7 @@ static int setup(rsp_service_t *svc)
         .create_secrets = rsp_config_bool(cfg, "server.create_secrets"),
         .txn_ttl = (uint32_t)rsp_config_int(cfg, "smds.txn_ttl"),
         .replay_capacity = (size_t)rsp_config_int(cfg, "smds.replay_cache"),
+        .replay_dir = rsp_config_bool(cfg, "smds.replay_durable") ? replay_dir : NULL,
         .eum_cache_capacity = (size_t)rsp_config_int(cfg, "smds.eum_cache"),
         .es15_peers = peers,
         .n_es15_peers = npeers,

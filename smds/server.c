@@ -39,48 +39,110 @@ static int es11_initiate(h2o_req_t *req, void *ctx)
     return 0;
 }
 
-/* Answers AuthenticateClient once the events are known (or the call refused). */
-static void es11_auth_reply(rsp_es_ctx *c, smds_es11_auth_result *r, rsp_status st, const smds_msg *msg)
+/* Answers AuthenticateClient with the events found. */
+static void es11_auth_reply(rsp_es_ctx *c, smds_es11_auth_result *r)
 {
-    if (!refused(c, st, msg)) {
-        c->peer = r->eid[0] ? rsp_arena_strndup(c->arena, r->eid, strlen(r->eid)) : NULL;
-        rsp_jsonw w;
-        rsp_es_reply_begin(c, &w, RSP_OK);
-        smds_es11_authenticate_write(&w, r);
-        rsp_es_reply_end(c, &w, RSP_OK);
-    }
-    smds_es11_auth_result_clear(r);
+    c->peer = r->eid[0] ? rsp_arena_strndup(c->arena, r->eid, strlen(r->eid)) : NULL;
+    rsp_jsonw w;
+    rsp_es_reply_begin(c, &w, RSP_OK);
+    smds_es11_authenticate_write(&w, r);
+    rsp_es_reply_end(c, &w, RSP_OK);
 }
 
-/* An AuthenticateClient waiting for its store read (a database backend); malloc'd like `pending`. */
-typedef struct es11_read {
+/*
+ * An AuthenticateClient past its signature checks.  Two steps may wait: the store read (a database
+ * backend reads on its pool) and the durable record of the consumed transaction (the answer leaves only
+ * once a restart cannot let it be replayed).  The transaction is consumed only after every check passed,
+ * the matchingId's included.  malloc'd; c lives in the request's pool, valid only while req is.
+ */
+typedef struct es11_auth {
+    smds_t *x;
     rsp_es_ctx *c;
     rsp_http_deferred_t *d;
     smds_es11_auth_result r;
+    time_t now;
     int rc;
+    int replay;
     smds_event_list events;
-} es11_read;
+} es11_auth;
 
-static int es11_read_resumed(h2o_req_t *req, void *arg)
+static void es11_auth_free(es11_auth *p)
 {
-    es11_read *p = arg;
-    if (req) {
-        smds_msg msg = {0};
-        rsp_status st = smds_es11_authenticate_events(&p->r, p->rc, &p->events, &msg);
-        es11_auth_reply(p->c, &p->r, st, &msg);
-    }
     smds_event_list_free(&p->events);
     smds_es11_auth_result_clear(&p->r);
     free(p);
+}
+
+static void es11_auth_fail(es11_auth *p, rsp_status st, const char *detail)
+{
+    p->c->detail = detail;
+    rsp_es_reply_status(p->c, st);
+    es11_auth_free(p);
+}
+
+static int es11_consumed_resumed(h2o_req_t *req, void *arg)
+{
+    es11_auth *p = arg;
+    if (!req) {
+        es11_auth_free(p);
+    } else if (p->replay == RSP_REPLAY_FRESH) {
+        es11_auth_reply(p->c, &p->r);
+        es11_auth_free(p);
+    } else if (p->replay == RSP_REPLAY_USED) {
+        es11_auth_fail(p, RSP_ST_TRANSACTION_UNKNOWN, "transactionId replayed (durable store)");
+    } else {
+        es11_auth_fail(p, RSP_ST_INTERNAL, "replay store write");
+    }
+    return 0;
+}
+
+static void es11_consumed(void *arg, int result)
+{
+    es11_auth *p = arg;
+    p->replay = result;
+    rsp_http_resume(p->d, es11_consumed_resumed, p);
+}
+
+/* The events are known: check the matchingId, then consume the transaction and answer. */
+static void es11_auth_events(h2o_req_t *req, es11_auth *p)
+{
+    smds_msg msg = {0};
+    rsp_status st = smds_es11_authenticate_events(&p->r, p->rc, &p->events, &msg);
+    if (refused(p->c, st, &msg)) {
+        es11_auth_free(p);
+        return;
+    }
+    if (!rsp_replay_durable(p->x->replay)) {
+        es11_auth_reply(p->c, &p->r);
+        es11_auth_free(p);
+        return;
+    }
+    if (!(p->d = rsp_http_defer(req))) {
+        es11_auth_fail(p, RSP_ST_INTERNAL, "out of memory");
+        return;
+    }
+    if (rsp_replay_commit(p->x->replay, p->r.tid, p->r.expiry, p->now, es11_consumed, p) != RSP_REPLAY_PENDING) {
+        p->replay = RSP_REPLAY_ERROR;
+        rsp_http_resume(p->d, es11_consumed_resumed, p);
+    }
+}
+
+static int es11_listed_resumed(h2o_req_t *req, void *arg)
+{
+    es11_auth *p = arg;
+    if (req)
+        es11_auth_events(req, p);
+    else
+        es11_auth_free(p);
     return 0;
 }
 
 static void es11_listed(void *arg, int rc, smds_event_list *l)
 {
-    es11_read *p = arg;
+    es11_auth *p = arg;
     p->rc = rc;
     p->events = *l;
-    rsp_http_resume(p->d, es11_read_resumed, p);
+    rsp_http_resume(p->d, es11_listed_resumed, p);
 }
 
 static int es11_authenticate(h2o_req_t *req, void *ctx)
@@ -92,33 +154,31 @@ static int es11_authenticate(h2o_req_t *req, void *ctx)
     smds_msg msg = {0};
     smds_es11_auth_result r;
     time_t now = time(NULL);
-    rsp_status st = smds_es11_authenticate_verify(x, c->arena, c->doc, now, &r, &msg);
-    if (st != RSP_OK || smds_store_reads_inline(x->store)) {
-        if (st == RSP_OK) {
-            smds_event_list l;
-            int rc = smds_store_list(x->store, r.eid, now, &l);
-            st = smds_es11_authenticate_events(&r, rc, &l, &msg);
-        }
-        es11_auth_reply(c, &r, st, &msg);
+    if (refused(c, smds_es11_authenticate_verify(x, c->arena, c->doc, now, &r, &msg), &msg)) {
+        smds_es11_auth_result_clear(&r);
         return 0;
     }
-    /* The database read runs on the store's reader pool; this worker serves others meanwhile. */
-    es11_read *p = calloc(1, sizeof(*p));
-    if (p && !(p->d = rsp_http_defer(req))) {
-        free(p);
-        p = NULL;
-    }
+    es11_auth *p = calloc(1, sizeof(*p));
     if (!p) {
         smds_es11_auth_result_clear(&r);
         c->detail = "out of memory";
         rsp_es_reply_status(c, RSP_ST_INTERNAL);
         return 0;
     }
-    p->c = c;
-    p->r = r;
+    *p = (es11_auth){.x = x, .c = c, .r = r, .now = now};
+    if (smds_store_reads_inline(x->store)) {
+        p->rc = smds_store_list(x->store, p->r.eid, now, &p->events);
+        es11_auth_events(req, p);
+        return 0;
+    }
+    /* The database read runs on the store's reader pool; this worker serves others meanwhile. */
+    if (!(p->d = rsp_http_defer(req))) {
+        es11_auth_fail(p, RSP_ST_INTERNAL, "out of memory");
+        return 0;
+    }
     if (smds_store_list_async(x->store, p->r.eid, now, es11_listed, p) != 0) {
         p->rc = -1; /* database down or overloaded: a quick retryable answer */
-        rsp_http_resume(p->d, es11_read_resumed, p);
+        rsp_http_resume(p->d, es11_listed_resumed, p);
     }
     return 0;
 }
@@ -249,6 +309,11 @@ char *smds_metrics_text(smds_t *x, size_t *len)
                       "EUM certificates found already verified", hits);
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_misses_total",
                       "EUM certificates verified in full", misses);
+
+    rsp_replay_stats rs;
+    rsp_replay_stats_get(x->replay, &rs);
+    rsp_replay_stats_write(f, "smds", &rs);
+    rsp_http_stats_write(f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

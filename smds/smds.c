@@ -198,7 +198,11 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
             cfg->txn_secret_file, cfg->create_secrets ? "cannot read or create" : "missing or unreadable");
         goto fail;
     }
-    x->replay = rsp_txn_cache_new(cfg->replay_capacity ? cfg->replay_capacity : 100000);
+    rsp_replay_backend durable;
+    if (cfg->replay_dir && rsp_replay_lmdb_open(&durable, cfg->replay_dir, err, errlen) != 0)
+        goto fail;
+    x->replay = rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000,
+                               cfg->replay_dir ? &durable : NULL);
     x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
     if (!x->replay || !x->eum_cache) {
         rsp_err_set(err, errlen, "out of memory");
@@ -235,7 +239,7 @@ void smds_free(smds_t *x)
     /* The root client first: its callbacks may still write to the store. */
     smds_root_free(x->root);
     smds_store_close(x->store);
-    rsp_txn_cache_free(x->replay);
+    rsp_replay_free(x->replay);
     rsp_eum_cache_free(x->eum_cache);
     rsp_txn_keyring_wipe(&x->keyring);
     rsp_snapshot_destroy(&x->trust);

@@ -34,6 +34,7 @@
 #include "rsp/json.h"
 #include "rsp/metrics.h"
 #include "rsp/status.h"
+#include "rsp/replay.h"
 #include "rsp/txn.h"
 #include "smds/es15.h"
 #include "smds/store.h"
@@ -55,6 +56,8 @@ typedef struct smds_config {
     int create_secrets;             /* create the secret file (0600) when missing (demo, tests) */
     uint32_t txn_ttl;               /* seconds an ES11 transaction stays valid [300] */
     size_t replay_capacity;         /* consumed transactionIds remembered per process [100000] */
+    const char *replay_dir;         /* LMDB environment of consumed transactionIds (refused across
+                                       restarts), or NULL: memory only */
     size_t eum_cache_capacity;      /* verified EUM certificates kept [1024] */
     const char *const *es15_peers;  /* identities (OID or DNS name) allowed to call ES15; none = any
                                        SM-DS with a valid CERT.DS.TLS */
@@ -90,7 +93,7 @@ typedef struct smds {
     size_t n_es15_peers;
     uint32_t txn_ttl;
     rsp_txn_keyring keyring;
-    rsp_txn_cache *replay;
+    rsp_replay *replay;
     rsp_eum_cache *eum_cache;
     smds_store *store;
     smds_root *root; /* NULL on a Root SM-DS */

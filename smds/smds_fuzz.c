@@ -57,23 +57,7 @@ static int setup(void)
     snprintf(dir, sizeof(dir), "%s/smds_fuzz.XXXXXX", tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         return -1;
-    /* the NIST half of the rsp-pki layout, which tu_config() reads */
-    char ci_dir[300], smds_dir[300];
-    snprintf(ci_dir, sizeof(ci_dir), "%s/nist", dir);
-    mkdir(ci_dir, 0700);
-    snprintf(ci_dir, sizeof(ci_dir), "%s/nist/ci", dir);
-    snprintf(smds_dir, sizeof(smds_dir), "%s/nist/smds", dir);
-    ts_pki pki;
-    if (ts_pki_init(&pki, PKI_CURVE_NIST) != 0)
-        return -1;
-    card = ts_make_euicc(&pki);
-    int rc = card && mkdir(ci_dir, 0700) == 0 && mkdir(smds_dir, 0700) == 0 &&
-                     pki_write_cred(ci_dir, "ci", &pki.ci) == 0 &&
-                     pki_write_cred(smds_dir, "dsauth", &pki.dsauth) == 0
-                 ? 0
-                 : -1;
-    ts_pki_clear(&pki);
-    if (rc != 0) {
+    if (tu_pki_nist_inproc(dir, &card) != 0) {
         fprintf(stderr, "smds_fuzz: minting the test PKI failed\n");
         return -1;
     }
@@ -103,30 +87,7 @@ static int info1_of(der_writer *w)
 /* A genuine transaction: the initiate result (tid) and the eUICC's BF38 (in a writer the caller frees). */
 static int transaction(rsp_arena *a, bool matching, uint8_t tid[16], der_writer *bf38)
 {
-    uint8_t challenge[16];
-    der_writer info1;
-    der_w_init(bf38);
-    if (euicc_get_challenge(card, challenge) != 0 || info1_of(&info1) != 0) {
-        der_w_free(&info1);
-        return -1;
-    }
-    char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, FQDN, false);
-    der_w_free(&info1);
-    rsp_json_doc *doc;
-    rsp_json_err jerr;
-    smds_es11_init_result r;
-    smds_msg msg = {0};
-    /* the document points into body */
-    rsp_status st = body ? rsp_json_doc_parse(a, body, strlen(body), NULL, &doc, &jerr) : RSP_ST_INTERNAL;
-    if (st == RSP_OK)
-        st = smds_es11_initiate(x, a, doc, time(NULL), &r, &msg);
-    free(body);
-    if (st != RSP_OK)
-        return -1;
-    int rc = tu_euicc_authenticate(card, &r, FQDN, matching ? "EV-1" : NULL, bf38);
-    memcpy(tid, r.tid, 16);
-    smds_es11_init_result_clear(&r);
-    return rc;
+    return tu_transaction(x, card, a, matching ? "EV-1" : NULL, tid, bf38);
 }
 
 /* Copies the body, replacing the first @INFO1@, @TID@ and @BF38@. */

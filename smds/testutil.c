@@ -4,10 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "smds/store_testutil.h"
 #include "tools/lpasim/lpa.h"
+#include "tools/lpasim/testserver.h"
+#include "tools/pki/pki.h"
 
 const char *tu_dir(const char *name)
 {
@@ -130,5 +134,56 @@ int tu_euicc_authenticate(euicc *e, const smds_es11_init_result *r, const char *
     }
     if (rc != EUICC_OK)
         fprintf(stderr, "eUICC AuthenticateServer: %s: %s\n", euicc_strerror(rc), err.detail);
+    return rc;
+}
+
+int tu_pki_nist_inproc(const char *dir, euicc **card)
+{
+    char ci_dir[1100], smds_dir[1100];
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist", dir);
+    mkdir(ci_dir, 0700);
+    snprintf(ci_dir, sizeof(ci_dir), "%s/nist/ci", dir);
+    snprintf(smds_dir, sizeof(smds_dir), "%s/nist/smds", dir);
+    ts_pki pki;
+    if (ts_pki_init(&pki, PKI_CURVE_NIST) != 0)
+        return -1;
+    *card = ts_make_euicc(&pki);
+    int rc = *card && mkdir(ci_dir, 0700) == 0 && mkdir(smds_dir, 0700) == 0 &&
+                     pki_write_cred(ci_dir, "ci", &pki.ci) == 0 &&
+                     pki_write_cred(smds_dir, "dsauth", &pki.dsauth) == 0
+                 ? 0
+                 : -1;
+    ts_pki_clear(&pki);
+    return rc;
+}
+
+int tu_transaction(smds_t *x, euicc *card, rsp_arena *a, const char *matching_id, uint8_t tid[16],
+                   der_writer *bf38)
+{
+    uint8_t challenge[16];
+    der_writer info1;
+    der_w_init(bf38);
+    der_w_init(&info1);
+    if (euicc_get_challenge(card, challenge) != 0 || euicc_get_info1(card, &info1) != 0 ||
+        der_w_finish(&info1) != 0) {
+        der_w_free(&info1);
+        return -1;
+    }
+    char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, TU_FQDN, false);
+    der_w_free(&info1);
+    rsp_json_doc *doc;
+    rsp_json_err jerr;
+    smds_es11_init_result r;
+    smds_msg msg = {0};
+    /* the document points into body */
+    rsp_status st = body ? rsp_json_doc_parse(a, body, strlen(body), NULL, &doc, &jerr) : RSP_ST_INTERNAL;
+    if (st == RSP_OK)
+        st = smds_es11_initiate(x, a, doc, time(NULL), &r, &msg);
+    free(body);
+    if (st != RSP_OK)
+        return -1;
+    int rc = tu_euicc_authenticate(card, &r, TU_FQDN, matching_id, bf38);
+    memcpy(tid, r.tid, 16);
+    smds_es11_init_result_clear(&r);
     return rc;
 }

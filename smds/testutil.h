@@ -29,6 +29,16 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Mints `rsp-pki init --curve both` into dir (rsp_pki: path of the tool).  0 / -1. */
 int tu_pki(const char *rsp_pki, const char *dir);
 
+/* Mints the NIST half of the rsp-pki layout (CI and CERT.DSauth, what tu_config(dir, .., true) reads)
+ * in process into dir, and an eUICC under it (*card, euicc_free).  0 / -1. */
+int tu_pki_nist_inproc(const char *dir, euicc **card);
+
+/* A genuine transaction of card on x: InitiateAuthentication (JSON parsed into a), then the eUICC's
+ * AuthenticateServerResponse for it (bf38: a finished writer the caller frees, also on failure) with
+ * matching_id (may be NULL), and the transactionId.  0 / -1. */
+int tu_transaction(smds_t *x, euicc *card, rsp_arena *a, const char *matching_id, uint8_t tid[16],
+                   der_writer *bf38);
+
 /* The configuration of an SM-DS over the PKI in pki_dir, in static storage that the next call (and
  * tu_smds) overwrites: fqdn TU_FQDN, the CI and CERT.DSauth of both curves (of NIST only when nist_only),
  * the event store and txn.secret in state_dir.  Tests change fields before tu_new(). */

@@ -216,6 +216,14 @@ contains "retried getBoundProfilePackage succeeds after the restart" '"boundProf
 expect "retry gets the very same BPP" "$first" "$again"
 out=$(lpa dev1 notify)
 expect "late notification installs" Installed "$(state_of 8999000000000000005)"
+# The AuthenticateClient of that download, replayed after the restart: the durable replay store refuses
+# it (without it the order, now Installed, would only be "not found").
+n=$(grep -n '^> POST .*/authenticateClient' verbose.log | cut -d: -f1)
+req=$(sed -n "$((n + 1))p" verbose.log | sed 's/^> //')
+again=$(curl -s --cacert pki/nist/ci/ci.pem --resolve $FQDN:$PORT:127.0.0.1 -H 'Content-Type: application/json' \
+    -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' --data-binary "$req" \
+    "https://$FQDN:$PORT/gsma/rsp2/es9plus/authenticateClient")
+expect "AuthenticateClient replayed after a restart: 8.10.1/3.9" 8.10.1/3.9 "$(code "$again")"
 
 # ---------------------------------------------------------------- bad input on every handler
 before=$("$CTL" --state "$STATE" list | sed 's/"updatedAt":[0-9]*//')

@@ -6,14 +6,15 @@
  *   es11_client --server HOST:PORT --cacert CA.pem --euicc-cert F --euicc-key F --eum-cert F --ci F [--ci F]
  *               --address FQDN [--auth-server HOST:PORT] [--path es9plus|es11]
  *               [--address-field smdpAddress|smdsAddress] [--matching-id ID] [--svn X.Y.Z] [--sign-ci F]
- *               [--tamper signature|challenge|tid|address|outer-tid|truncate] [--replay]
+ *               [--tamper signature|challenge|tid|address|outer-tid|truncate] [--replay] [--save-auth FILE]
  *
  * --ci: a CI the eUICC trusts (and lists for signing when it issued the EUM).  --sign-ci: the only CI the
  * eUICC lists for signing, whatever issued its chain.  --auth-server sends AuthenticateClient to another
  * server (a transaction finished on another process).
  * Output, one line each: "OK <n>" then "EVENT <eventId> <rspServerAddress>" per event; or
  * "FAIL <function> <subjectCode>/<reasonCode>" (exit 1); or "ERROR <text>" (exit 2).  With --replay the
- * AuthenticateClient request is sent a second time and its outcome printed as a further line.
+ * AuthenticateClient request is sent a second time and its outcome printed as a further line; --save-auth
+ * writes that request's JSON body to FILE (a replay later, e.g. after a restart, with curl).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@
 
 static struct {
     const char *server, *auth_server, *cacert, *euicc_cert, *euicc_key, *eum_cert, *address, *path, *field,
-        *matching_id, *tamper, *sign_ci;
+        *matching_id, *tamper, *sign_ci, *save_auth;
     const char *ci[MAX_CI];
     size_t nci;
     bool replay;
@@ -162,6 +163,14 @@ static int discover(euicc *e, lpa *l, const lpa_opts *lo)
         sent_len -= 7;
     rsp_hex_encode(tid, tid_len, tid_hex, sizeof(tid_hex), NULL);
     body = lpa_json_authenticate_client(tid_hex, sent.buf, sent_len);
+    if (opt.save_auth && body) {
+        FILE *f = fopen(opt.save_auth, "w");
+        if (!f || fputs(body, f) < 0 || fclose(f) != 0) {
+            free(body);
+            rc = error("cannot write %s", opt.save_auth);
+            goto out;
+        }
+    }
     again = opt.replay && body ? strdup(body) : NULL;
     rc = authenticate(l, body, tid_hex);
     if (opt.replay && rc != 2)
@@ -201,14 +210,23 @@ static int run(void)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"server", required_argument, NULL, 'u'},      {"auth-server", required_argument, NULL, 'U'},
-        {"cacert", required_argument, NULL, 'C'},      {"euicc-cert", required_argument, NULL, 'e'},
-        {"euicc-key", required_argument, NULL, 'k'},   {"eum-cert", required_argument, NULL, 'm'},
-        {"ci", required_argument, NULL, 'c'},          {"address", required_argument, NULL, 'a'},
-        {"path", required_argument, NULL, 'p'},        {"address-field", required_argument, NULL, 'f'},
-        {"matching-id", required_argument, NULL, 'i'}, {"svn", required_argument, NULL, 's'},
-        {"tamper", required_argument, NULL, 't'},      {"replay", no_argument, NULL, 'r'},
-        {"sign-ci", required_argument, NULL, 'S'},     {NULL, 0, NULL, 0},
+        {"server", required_argument, NULL, 'u'},
+        {"auth-server", required_argument, NULL, 'U'},
+        {"cacert", required_argument, NULL, 'C'},
+        {"euicc-cert", required_argument, NULL, 'e'},
+        {"euicc-key", required_argument, NULL, 'k'},
+        {"eum-cert", required_argument, NULL, 'm'},
+        {"ci", required_argument, NULL, 'c'},
+        {"address", required_argument, NULL, 'a'},
+        {"path", required_argument, NULL, 'p'},
+        {"address-field", required_argument, NULL, 'f'},
+        {"matching-id", required_argument, NULL, 'i'},
+        {"svn", required_argument, NULL, 's'},
+        {"tamper", required_argument, NULL, 't'},
+        {"replay", no_argument, NULL, 'r'},
+        {"sign-ci", required_argument, NULL, 'S'},
+        {"save-auth", required_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
     };
     opt.path = "es9plus";
     opt.field = "smdpAddress";
@@ -271,6 +289,9 @@ int main(int argc, char **argv)
             break;
         case 'S':
             opt.sign_ci = optarg;
+            break;
+        case 'w':
+            opt.save_auth = optarg;
             break;
         default:
             return error("usage: see the header of es11_client.c", NULL);

@@ -2,7 +2,8 @@
 # SM-DS end to end: real smds processes, real (mutual) TLS.  curl plays the SM-DP+ (ES12), es11_client
 # plays the device (the lpasim LPA + eUICC, ES11, with tampering), lpa-sim itself checks interoperation, a
 # second smds plays the Alternative SM-DS (ES15 cascade).
-#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim> [postgres <pgtmp>]
+#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim> <h2_reset_client>
+#                       [postgres <pgtmp>]
 # With "postgres" every state directory's events live in a database of their own on a throw-away
 # PostgreSQL server (two processes on one state share it, as nodes of a cluster do), and the end checks
 # what a database outage does.
@@ -15,8 +16,9 @@ CTL=$(realpath "$2")
 PKI_TOOL=$(realpath "$3")
 CLIENT=$(realpath "$4")
 LPASIM=$(realpath "$5")
-STORE=${6:-lmdb}
-PGTOOL=${7:+$(realpath "$7")}
+RESETTER=$(realpath "$6")
+STORE=${7:-lmdb}
+PGTOOL=${8:+$(realpath "$8")}
 . ./tests/integration/lib.sh
 it_init smds_it_$STORE
 cd "$TMP" || exit 1
@@ -289,6 +291,38 @@ done
 expect "bad input changed nothing" 3 "$(count state-a)"
 kill -0 $A_PID 2>/dev/null && ok "smds A survived the bad input" || bad "smds A survived the bad input"
 
+# ---------------------------------------------------------------- HTTP/2 rapid reset
+# msum TEXT PREFIX: the sum of the values of the metric lines starting with PREFIX
+msum() { printf '%s\n' "$1" | awk -v p="$2" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'; }
+dev_metrics() {
+    curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/smdp/dptls.pem --key pki/nist/smdp/dptls.key.pem \
+        "https://127.0.0.1:$A_S2S/metrics"
+}
+before=$(dev_metrics)
+out=$("$RESETTER" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    --path /gsma/rsp2/es9plus/initiateAuthentication --streams 400 --batch 50)
+contains "a rapid-reset client gets GOAWAY (ENHANCE_YOUR_CALM) and is closed" "GOAWAY 11 CLOSED 1" "$out"
+after=$(dev_metrics)
+expect "none of its reset InitiateAuthentication requests ran" \
+    "$(msum "$before" 'rsp_requests_total{function="ES11.InitiateAuthentication"')" \
+    "$(msum "$after" 'rsp_requests_total{function="ES11.InitiateAuthentication"')"
+expect "one connection cut" 1 "$(msum "$after" rsp_http2_connections_cut_total)"
+n=$(msum "$after" rsp_http2_resets_before_start_total)
+[ "$n" -gt 100 ] && ok "resets counted before any work ($n)" || bad "resets counted before any work" "$n"
+expect "a genuine device is served right after" "OK 3" "$(first "$(dev $A_DEV nist)")"
+# bodies: over body_limit (64k) 413 from the glue; over h2o's hard cap (144k) a reset clients do not retry
+out=$("$RESETTER" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    --path /gsma/rsp2/es9plus/initiateAuthentication --body 100000)
+expect "an HTTP/2 body over the limit gets an answer" RESPONSE "$out"
+head -c 100000 /dev/zero | tr '\0' ' ' >big.json
+expect "... 413" 413 "$(curl -s -o /dev/null -w '%{http_code}' --http2 --cacert pki/nist/ci/ci.pem \
+    -H 'Content-Type: application/json' --data-binary @big.json \
+    "https://127.0.0.1:$A_DEV/gsma/rsp2/es9plus/initiateAuthentication")"
+out=$("$RESETTER" --server "127.0.0.1:$A_DEV" --cacert pki/nist/ci/ci.pem \
+    --path /gsma/rsp2/es9plus/initiateAuthentication --body 400000)
+expect "an HTTP/2 body over the hard cap: RST_STREAM ENHANCE_YOUR_CALM, not REFUSED_STREAM" "RST 11" "$out"
+expect "... counted" 1 "$(msum "$(dev_metrics)" rsp_http2_too_large_total)"
+
 # ---------------------------------------------------------------- operations
 expect "no /metrics on the device listener by default" 404 \
     "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics")"
@@ -338,12 +372,18 @@ start_smds B "$TMP/state-a" && {
 out=$(s2s es12/deleteEvent $A_S2S pki/nist/smdp/dptls "$(del $EID EV-1)")
 expect "ES12 DeleteEvent by the owner" OK "$(code "$out")"
 expect "the device no longer sees it" "EV-2@$DP1 EV-3@smdp2.example.com " "$(events "$(dev $A_DEV nist)")"
+expect "a discovery whose AuthenticateClient is kept" "OK 2" "$(first "$(dev $A_DEV nist --save-auth saved-auth.json)")"
 stop A $A_PID
 start_smds A "$TMP/state-a" && {
     A_PID=$PID
     A_DEV=$DEV
     A_S2S=$S2S
     expect "restart keeps the events" "EV-2@$DP1 EV-3@smdp2.example.com " "$(events "$(dev $A_DEV nist)")"
+    out=$(curl -s --max-time 20 --cacert pki/nist/ci/ci.pem -H 'Content-Type: application/json' \
+        -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' -d @saved-auth.json \
+        "https://127.0.0.1:$A_DEV/gsma/rsp2/es9plus/authenticateClient")
+    expect "an AuthenticateClient replayed after a restart: 8.10.1/3.9" 8.10.1/3.9 "$(code "$out")"
+    expect "no events leave with the replay" 0 "$(printf '%s' "$out" | grep -c eventEntries)"
 }
 
 # ---------------------------------------------------------------- cascade: Alternative SM-DS "C" -> root A
