@@ -14,6 +14,20 @@ bool rsp_auth_same_address(const char *name, const uint8_t *addr, size_t len)
     return name && addr && len == strlen(name) && strncasecmp((const char *)addr, name, len) == 0;
 }
 
+static long svn_value(sgp22_bytes v)
+{
+    return v.p && v.len == 3 ? ((long)v.p[0] << 16) | ((long)v.p[1] << 8) | v.p[2] : -1;
+}
+
+bool rsp_auth_svn_supported(const sgp22_euicc_info1 *info)
+{
+    long lo = svn_value(info->svn);
+    long hi = info->highest_svn.p ? svn_value(info->highest_svn) : lo;
+    if (lo < 0 || hi < lo)
+        return false;
+    return lo < (RSP_AUTH_SVN_MAX_MAJOR + 1L) << 16 && hi >= (long)RSP_AUTH_SVN_MIN_MAJOR << 16;
+}
+
 /* Store index of the CI with this SKI, or -1. */
 static int ci_index_of(const rsp_ci_store *cis, const uint8_t *ski, size_t len)
 {

@@ -109,6 +109,17 @@ rsp_status rsp_auth_verify(const rsp_ci_store *cis, rsp_eum_cache *cache, const 
                            time_t now, rsp_euicc_identity *id, char *detail_buf, size_t cap,
                            const char **detail);
 
+/*
+ * The SVN check of InitiateAuthentication, one rule for both services: the
+ * eUICC's range of SGP.22 versions [svn (v3: lowestSvn), highestSvn (v3, when
+ * present; else svn)] must meet the versions served here, 2.x and 3.x.  A
+ * range whose highest version is below its lowest is refused.  The caller
+ * answers 8.9.3/3.1 (SM-DS) or 8.8.3/3.1 (SM-DP+) when this is false.
+ */
+#define RSP_AUTH_SVN_MIN_MAJOR 2
+#define RSP_AUTH_SVN_MAX_MAJOR 3
+bool rsp_auth_svn_supported(const sgp22_euicc_info1 *info);
+
 /* True if len bytes at addr equal the NUL-terminated name, ignoring ASCII case. */
 bool rsp_auth_same_address(const char *name, const uint8_t *addr, size_t len);
 

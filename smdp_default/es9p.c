@@ -4,7 +4,8 @@
  *
  * InitiateAuthentication: binding (1.1/2.1, 1.1/2.2); euiccInfo1 DER
  *   (1.1/2.1); smdpAddress equal to our FQDN ignoring case (8.8.1/3.8); SVN
- *   2.x (8.8.3/3.1); a trusted CI in euiccCiPKIdListForSigning(V3)
+ *   2.x or 3.x, the check shared with the SM-DS (rsp_auth_svn_supported,
+ *   8.8.3/3.1); a trusted CI in euiccCiPKIdListForSigning(V3)
  *   (8.8.2/3.1); a CERT.DPauth under a CI the eUICC verifies (8.8.4/3.7).
  *   Stateless transaction (rsp/txn.h), ServerSigned1 signed with SK.DPauth.
  * AuthenticateClient: rsp_auth_open / rsp_auth_verify (rsp-notes section 2,
@@ -156,7 +157,7 @@ static int initiate(smdp_call *c, const rsp_json_doc *doc)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "euiccInfo1: not a valid EUICCInfo1", sgp22_err_field());
     if (!rsp_auth_same_address(x->fqdn, (const uint8_t *)b.address, strlen(b.address)))
         return fail(c, RSP_ST_SMDP_ADDRESS_INVALID, "smdpAddress is not ours");
-    if (info.svn.len != 3 || info.svn.p[0] != 2)
+    if (!rsp_auth_svn_supported(&info))
         return fail(c, RSP_ST_SMDP_SVN_UNSUPPORTED, "SVN");
 
     smdp_trust *t = smdp_trust_get(x);
@@ -227,9 +228,10 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     smdp_eckey_remember(id->pub, curve, point, point_len);
     const sgp22_auth_resp_ok *ok = &resp->ok;
     const sgp22_ctx_params1 *ctx = &ok->euicc_signed1.ctx_params1;
-    if (ctx->choice != 0 && ctx->choice != SGP22_CTX_COMMON_AUTH)
-        return fail_msg(c, RSP_ST_INVALID_FIELD, "ctxParams1: not ctxParamsForCommonAuthentication",
-                        "ctxParams1 choice");
+    /* This SM-DP+ downloads profiles only: a v3 RPM-only or device-change context is refused. */
+    if (!sgp22_ctx_is_download(ctx))
+        return fail_msg(c, RSP_ST_INVALID_FIELD, "ctxParams1: not a profile download context",
+                        "ctxParams1 choice or operationType");
     rsp_status st = find_order(c, ctx, id->eid);
     if (st != RSP_OK)
         return fail(c, st,

@@ -44,7 +44,7 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
                              sgp22_err_field());
     if (!smds_is_own_address(x, addr, strlen(addr)))
         return smds_msg_fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "server address is not ours");
-    if (info.svn.len != 3 || (info.svn.p[0] != 2 && info.svn.p[0] != 3))
+    if (!rsp_auth_svn_supported(&info))
         return smds_msg_fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
 
     smds_trust *t = smds_trust_get(x);

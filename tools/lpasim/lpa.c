@@ -168,10 +168,34 @@ int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_wri
     der_w_tlv(w, 0x80, rel8, 3);
     der_w_tlv(w, 0x81, rel8, 3);
     der_w_tlv(w, 0x85, rel15, 3);
+    bool v3 = opts && opts->v3;
+    if (v3) {
+        /* v3 DeviceCapabilities: lpaSvn 3.1.0, catSupportedClasses, euiccFormFactorType */
+        static const uint8_t lpa_svn[3] = {3, 1, 0}, cat[2] = {0x06, 0xC0}, form[1] = {1};
+        der_w_tlv(w, 0x8B, lpa_svn, 3);
+        der_w_tlv(w, 0x8C, cat, sizeof(cat));
+        der_w_tlv(w, 0x8D, form, sizeof(form));
+    }
     der_w_end(w);
     if (opts && opts->imei)
         der_w_tlv(w, 0x82, opts->imei, 8);
+    if (v3) {
+        /* preferredLanguages, lpaRspCapability */
+        static const uint8_t lpa_cap[2] = {0x06, 0xC0};
+        der_w_begin(w, 0xA3);
+        der_w_tlv(w, 0x0C, "en", 2);
+        der_w_end(w);
+        der_w_tlv(w, 0x85, lpa_cap, sizeof(lpa_cap));
+    }
     der_w_end(w);
+    if (v3) {
+        /* operationType {profileDownload}, matchingIdSource none */
+        static const uint8_t op[2] = {0x07, 0x80};
+        der_w_tlv(w, 0x82, op, sizeof(op));
+        der_w_begin(w, 0xA3);
+        der_w_tlv(w, 0x80, NULL, 0);
+        der_w_end(w);
+    }
     der_w_end(w);
     return w->err;
 }
@@ -211,17 +235,27 @@ static char *finish_json(rsp_jsonw *w)
     return out;
 }
 
-char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
-                             const char *address, bool smds_field)
+char *lpa_json_initiate_auth_v(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                               const char *address, bool smds_field, bool v3)
 {
+    /* v3 LpaRspCapability BIT STRING, sent as the DER of its value as v3 LPAs do */
+    static const uint8_t lpa_cap[4] = {0x03, 0x02, 0x06, 0xC0};
     rsp_jsonw w;
     rsp_jsonw_init(&w, NULL, 0);
     rsp_jsonw_obj_begin(&w);
     rsp_jsonw_kbase64(&w, "euiccChallenge", challenge, 16);
     rsp_jsonw_kbase64(&w, "euiccInfo1", info1, info1_len);
     rsp_jsonw_kstr(&w, smds_field ? "smdsAddress" : "smdpAddress", address);
+    if (v3)
+        rsp_jsonw_kbase64(&w, "lpaRspCapability", lpa_cap, sizeof(lpa_cap));
     rsp_jsonw_obj_end(&w);
     return finish_json(&w);
+}
+
+char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                             const char *address, bool smds_field)
+{
+    return lpa_json_initiate_auth_v(challenge, info1, info1_len, address, smds_field, false);
 }
 
 static char *json_tid_b64(const char *tid_hex, const char *name, const uint8_t *data, size_t len)
@@ -716,7 +750,8 @@ static int authenticate(lpa *l, struct session *s, const char *server, const cha
     }
     lpa_response ia;
     lpa_scratch *ia_scratch;
-    char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, s->address, es11 && l->o.es11_paths);
+    char *body = lpa_json_initiate_auth_v(challenge, info1.buf, info1.len, s->address,
+                                          es11 && l->o.es11_paths, l->o.v3);
     der_w_free(&info1);
     if (call(l, s->base, p_init, body, LPA_FN_INITIATE_AUTH, "initiateAuthentication", &ia, &ia_scratch,
              res) != 0)

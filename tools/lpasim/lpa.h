@@ -44,6 +44,9 @@ typedef struct lpa_opts {
     uint8_t tac[4];      /* DeviceInfo TAC; all zero = default 35290611 */
     const uint8_t *imei; /* 8 bytes or NULL */
     int verbose;         /* 1: log requests and responses to stderr */
+    /* v3-shaped messages: lpaRspCapability in InitiateAuthentication and, in ctxParams1,
+     * operationType {profileDownload}, matchingIdSource and the v3 DeviceInfo fields */
+    bool v3;
 } lpa_opts;
 
 /* Where and why a flow stopped. */
@@ -121,7 +124,8 @@ int lpa_notify(lpa *l, size_t *sent, size_t *failed, lpa_result *res);
 
 /* ---- pieces exposed for tests ---- */
 
-/* Builds ctxParams1 (A0 {matchingId?, deviceInfo}). */
+/* Builds ctxParams1 (A0 {matchingId?, deviceInfo}; with opts->v3 also
+ * operationType and matchingIdSource, and v3 fields in deviceInfo). */
 int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_writer *w);
 
 /* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
@@ -178,6 +182,9 @@ int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, 
 /* Request bodies, heap NUL-terminated JSON (free()). */
 char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
                              const char *address, bool smds_field);
+/* The same, with the v3 lpaRspCapability member when v3. */
+char *lpa_json_initiate_auth_v(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                               const char *address, bool smds_field, bool v3);
 char *lpa_json_authenticate_client(const char *tid_hex, const uint8_t *resp, size_t len);
 char *lpa_json_get_bpp(const char *tid_hex, const uint8_t *resp, size_t len);
 char *lpa_json_cancel_session(const char *tid_hex, const uint8_t *resp, size_t len);
