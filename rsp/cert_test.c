@@ -1,4 +1,5 @@
 #include "rsp/cert.h"
+#include "rsp/chain.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -305,7 +306,7 @@ static void test_eum_profile(void)
     EUM_CASE(o.ku = "critical,keyCertSign,digitalSignature", RSP_OK);
     EUM_CASE(o.bc = NULL, RSP_ST_EUM_CERT_INVALID);
     EUM_CASE(o.bc = "critical,CA:FALSE", RSP_ST_EUM_CERT_INVALID);
-    EUM_CASE(o.bc = "critical,CA:TRUE,pathlen:1", RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.bc = "critical,CA:TRUE,pathlen:1", RSP_OK); /* admits more CAs than it has below */
     EUM_CASE(o.bc = "critical,CA:TRUE", RSP_OK);
     EUM_CASE(o.no_ski = true, RSP_ST_EUM_CERT_INVALID);
     EUM_CASE(o.no_aki = true, RSP_ST_EUM_CERT_INVALID);
@@ -341,7 +342,8 @@ static void test_euicc_profile(void)
     } while (0)
     EUICC_CASE((void)0, RSP_OK);
     EUICC_CASE(o.policy = RSP_OID_ROLE_EUM, RSP_ST_EUICC_CERT_INVALID);
-    EUICC_CASE(o.policy = "2.23.146.1.2.1.1.7", RSP_OK); /* below id-rspRole-euicc */
+    EUICC_CASE(o.policy = "2.23.146.1.2.1.1.7", RSP_ST_EUICC_CERT_INVALID); /* roles match exactly */
+    EUICC_CASE(o.policy = RSP_OID_ROLE_EUICC_V3, RSP_OK);
     EUICC_CASE(o.policy = "2.23.146.1.2.1.10", RSP_ST_EUICC_CERT_INVALID);
     EUICC_CASE(o.policy = NULL, RSP_ST_EUICC_CERT_INVALID);
     EUICC_CASE(o.ku = NULL, RSP_ST_EUICC_CERT_INVALID);
@@ -1361,6 +1363,254 @@ static void test_sgp26_server_certs(void)
     rsp_ci_store_free(s);
 }
 
+/* ---- v3 variants: sub-CAs and otherCertsInChain ---- */
+
+/* Defects of a variant chain. */
+enum {
+    VD_EUM_PATHLEN0 = 1 << 0,   /* EUM pathLen 0 above an EUM sub-CA */
+    VD_SUB_EUM_POLICY = 1 << 1, /* EUM sub-CA with the EUM policy */
+    VD_SUB_EXPIRED = 1 << 2,    /* the sub-CA (EUM sub-CA, else CI sub-CA) expired */
+    VD_SUB_BAD_SIG = 1 << 3,    /* the sub-CA signed by a key its issuer does not hold */
+    VD_SUB_RANGE = 1 << 4,      /* EUM sub-CA permits 89049033 only */
+    VD_CISUB_POLICY = 1 << 5,   /* CI sub-CA with the EUM policy */
+    VD_CISUB_NOT_CA = 1 << 6,   /* CI sub-CA with CA:FALSE */
+    VD_V2_EUICC = 1 << 7,       /* eUICC with the v2 policy (still accepted) */
+};
+
+typedef struct vchain {
+    EVP_PKEY *ci_key, *cisub_key, *eum_key, *sub_key, *euicc_key, *other_key;
+    X509 *ci, *cisub, *eum, *sub, *euicc;
+    rsp_ci_store *store;
+    uint8_t *der[4]; /* sent intermediates: the eUICC's issuer first */
+    size_t len[4], n;
+    uint8_t *euicc_der;
+    size_t euicc_len;
+} vchain;
+
+/* variant: 'O' (v2 OIDs), 'o' (Ov3), 'A', 'B', 'C'. */
+static int vchain_make(vchain *v, const char *curve, char variant, unsigned defects)
+{
+    memset(v, 0, sizeof(*v));
+    bool v3 = variant != 'O', eum_sub = variant == 'A' || variant == 'C',
+         ci_sub = variant == 'B' || variant == 'C';
+    v->ci_key = ct_key(curve);
+    v->cisub_key = ct_key(curve);
+    v->eum_key = ct_key(curve);
+    v->sub_key = ct_key(curve);
+    v->euicc_key = ct_key(curve);
+    v->other_key = ct_key(curve);
+    ct_opts o = ct_ci_opts(now);
+    v->ci = ct_issue(&o, v->ci_key, NULL, v->ci_key);
+    X509 *top = v->ci;
+    EVP_PKEY *top_key = v->ci_key;
+    if (ci_sub) {
+        o = ct_ci_opts(now);
+        o.cn = "Test CI SubCA";
+        o.policy = defects & VD_CISUB_POLICY ? RSP_OID_ROLE_EUM_V3 : RSP_OID_ROLE_CI_SUBCA;
+        if (defects & VD_CISUB_NOT_CA)
+            o.bc = "critical,CA:FALSE";
+        if ((defects & VD_SUB_EXPIRED) && !eum_sub)
+            o.not_before = now - 3 * YEAR, o.not_after = now - YEAR;
+        v->cisub =
+            ct_issue(&o, v->cisub_key, top, (defects & VD_SUB_BAD_SIG) && !eum_sub ? v->other_key : top_key);
+        top = v->cisub;
+        top_key = v->cisub_key;
+    }
+    o = ct_eum_opts(now, PREFIX);
+    o.policy = v3 ? RSP_OID_ROLE_EUM_V3 : RSP_OID_ROLE_EUM;
+    if (eum_sub)
+        o.bc = defects & VD_EUM_PATHLEN0 ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE,pathlen:1";
+    v->eum = ct_issue(&o, v->eum_key, top, top_key);
+    X509 *issuer = v->eum;
+    EVP_PKEY *issuer_key = v->eum_key;
+    if (eum_sub) {
+        o = ct_eum_opts(now, defects & VD_SUB_RANGE ? "89049033" : NULL);
+        o.cn = "Test EUM SubCA";
+        o.policy = defects & VD_SUB_EUM_POLICY ? RSP_OID_ROLE_EUM_V3 : RSP_OID_ROLE_EUM_SUBCA;
+        if (defects & VD_SUB_EXPIRED)
+            o.not_before = now - 3 * YEAR, o.not_after = now - YEAR;
+        v->sub = ct_issue(&o, v->sub_key, v->eum, defects & VD_SUB_BAD_SIG ? v->other_key : v->eum_key);
+        issuer = v->sub;
+        issuer_key = v->sub_key;
+    }
+    o = ct_euicc_opts(now, EID);
+    o.policy = v3 && !(defects & VD_V2_EUICC) ? RSP_OID_ROLE_EUICC_V3 : RSP_OID_ROLE_EUICC;
+    v->euicc = ct_issue(&o, v->euicc_key, issuer, issuer_key);
+    if (!v->euicc || !(v->store = rsp_ci_store_new()) || rsp_ci_store_add(v->store, v->ci) != 0)
+        return -1;
+    v->euicc_der = ct_der(v->euicc, &v->euicc_len);
+    X509 *sent[3] = {issuer, eum_sub ? v->eum : v->cisub, eum_sub ? v->cisub : NULL};
+    for (size_t i = 0; i < 3 && sent[i]; i++, v->n++)
+        v->der[i] = ct_der(sent[i], &v->len[i]);
+    return 0;
+}
+
+static void vchain_free(vchain *v)
+{
+    EVP_PKEY *k[] = {v->ci_key, v->cisub_key, v->eum_key, v->sub_key, v->euicc_key, v->other_key};
+    X509 *x[] = {v->ci, v->cisub, v->eum, v->sub, v->euicc};
+    for (size_t i = 0; i < 6; i++)
+        EVP_PKEY_free(k[i]);
+    for (size_t i = 0; i < 5; i++)
+        X509_free(x[i]);
+    for (size_t i = 0; i < 4; i++)
+        free(v->der[i]);
+    free(v->euicc_der);
+    rsp_ci_store_free(v->store);
+}
+
+/* Verifies with the sent intermediates in the order given by idx (n of them). */
+static rsp_status vchain_verify(const vchain *v, rsp_eum_cache *cache, const size_t *idx, size_t n)
+{
+    rsp_der chain[4];
+    for (size_t i = 0; i < n; i++)
+        chain[i] = (rsp_der){v->der[idx[i]], v->len[idx[i]]};
+    const uint8_t *ski;
+    size_t ski_len;
+    rsp_cert_ski(v->ci, &ski, &ski_len);
+    rsp_euicc_identity id;
+    rsp_status st =
+        rsp_verify_euicc_path(v->store, cache, ski, ski_len, chain, n, v->euicc_der, v->euicc_len, now, &id);
+    if (st == RSP_OK)
+        UT_CHECK(strcmp(id.eid, EID) == 0);
+    else
+        UT_CHECK(rsp_cert_last_reason()[0] != '\0');
+    rsp_euicc_identity_clear(&id);
+    rsp_status st2 =
+        rsp_verify_euicc_path(v->store, NULL, NULL, 0, chain, n, v->euicc_der, v->euicc_len, now, &id);
+    UT_EQ(st2, st);
+    rsp_euicc_identity_clear(&id);
+    return st;
+}
+
+static rsp_status vcase(const char *curve, char variant, unsigned defects)
+{
+    vchain v;
+    UT_EQ(vchain_make(&v, curve, variant, defects), 0);
+    static const size_t in_order[] = {0, 1, 2};
+    rsp_status st = vchain_verify(&v, NULL, in_order, v.n);
+    vchain_free(&v);
+    return st;
+}
+
+static void test_v3_variants(void)
+{
+    static const char *const curves[] = {"P-256", "brainpoolP256r1"};
+    static const char variants[] = "OoABC";
+    for (size_t c = 0; c < 2; c++) {
+        for (const char *p = variants; *p; p++)
+            UT_EQ(vcase(curves[c], *p, 0), RSP_OK);
+        UT_EQ(vcase(curves[c], 'B', VD_V2_EUICC), RSP_OK);
+        UT_EQ(vcase(curves[c], 'A', VD_EUM_PATHLEN0), RSP_ST_EUM_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'C', VD_EUM_PATHLEN0), RSP_ST_EUM_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'A', VD_SUB_EUM_POLICY), RSP_ST_EUM_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'A', VD_SUB_EXPIRED), RSP_ST_EUM_CERT_EXPIRED);
+        UT_EQ(vcase(curves[c], 'B', VD_SUB_EXPIRED), RSP_ST_EUM_CERT_EXPIRED);
+        UT_EQ(vcase(curves[c], 'C', VD_SUB_EXPIRED), RSP_ST_EUM_CERT_EXPIRED);
+        UT_EQ(vcase(curves[c], 'A', VD_SUB_BAD_SIG), RSP_ST_EUM_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'B', VD_SUB_BAD_SIG), RSP_ST_EUM_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'A', VD_SUB_RANGE), RSP_ST_EUICC_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'B', VD_CISUB_POLICY), RSP_ST_EUM_CERT_INVALID);
+        UT_EQ(vcase(curves[c], 'C', VD_CISUB_NOT_CA), RSP_ST_EUM_CERT_INVALID);
+    }
+
+    vchain v;
+    UT_EQ(vchain_make(&v, "P-256", 'C', 0), 0);
+    /* otherCertsInChain in any order; a missing link leaves no path to the CI */
+    static const size_t shuffled[] = {0, 2, 1}, no_eum[] = {0, 2}, only_next[] = {0}, not_first[] = {1, 0, 2};
+    UT_EQ(vchain_verify(&v, NULL, shuffled, 3), RSP_OK);
+    UT_EQ(vchain_verify(&v, NULL, no_eum, 2), RSP_ST_CI_PK_UNKNOWN);
+    UT_EQ(vchain_verify(&v, NULL, only_next, 1), RSP_ST_CI_PK_UNKNOWN);
+    /* nextCertInChain must be the eUICC's issuer: the eUICC certificate does not name it */
+    UT_EQ(vchain_verify(&v, NULL, not_first, 3), RSP_ST_EUICC_CERT_INVALID);
+    /* an extra certificate off the path is ignored; the same one twice is not a path */
+    static const size_t twice[] = {0, 1, 1, 2};
+    UT_EQ(vchain_verify(&v, NULL, twice, 4), RSP_OK);
+    /* a sub-CA is never a trust anchor */
+    UT_EQ(rsp_ci_store_add(v.store, v.cisub), -1);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "sub-CA") != NULL);
+    UT_CHECK(rsp_ci_anchor_problem(v.eum, now) != NULL);
+    UT_CHECK(rsp_ci_anchor_problem(v.ci, now) == NULL);
+    /* the cache is keyed by the whole chain: a hit for one is not a hit for another
+     * with the same nextCertInChain */
+    rsp_eum_cache *cache = rsp_eum_cache_new(8);
+    static const size_t in_order[] = {0, 1, 2};
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_OK);
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_OK);
+    uint64_t hits, misses;
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 1);
+    UT_EQ(misses, 1);
+    UT_EQ(vchain_verify(&v, cache, no_eum, 2), RSP_ST_CI_PK_UNKNOWN);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 1);
+    /* a cached path rechecks every date: the sub-CAs expire before the CI */
+    const uint8_t *ski;
+    size_t ski_len;
+    rsp_cert_ski(v.ci, &ski, &ski_len);
+    rsp_der chain[3] = {{v.der[0], v.len[0]}, {v.der[1], v.len[1]}, {v.der[2], v.len[2]}};
+    rsp_euicc_identity id;
+    UT_EQ(rsp_verify_euicc_path(v.store, cache, ski, ski_len, chain, 3, v.euicc_der, v.euicc_len,
+                                now + 20 * YEAR, &id),
+          RSP_ST_EUM_CERT_EXPIRED);
+    /* too many intermediates */
+    rsp_der many[RSP_CHAIN_MAX_SENT + 1];
+    for (size_t i = 0; i < RSP_CHAIN_MAX_SENT + 1; i++)
+        many[i] = chain[i % 3];
+    UT_EQ(rsp_verify_euicc_path(v.store, NULL, ski, ski_len, many, RSP_CHAIN_MAX_SENT + 1, v.euicc_der,
+                                v.euicc_len, now, &id),
+          RSP_ST_EUM_CERT_INVALID);
+    rsp_eum_cache_free(cache);
+    vchain_free(&v);
+}
+
+static void test_anchors(void)
+{
+    EVP_PKEY *k = ct_key("P-256");
+    ct_opts o = ct_ci_opts(now);
+    X509 *good = ct_issue(&o, k, NULL, k);
+    UT_CHECK(rsp_ci_anchor_problem(good, now) == NULL);
+    /* expired (or not yet valid) at load */
+    UT_CHECK(rsp_ci_anchor_problem(good, now + 40 * YEAR) != NULL);
+    UT_CHECK(rsp_ci_anchor_problem(good, now - 2 * YEAR) != NULL);
+    rsp_ci_store *s = rsp_ci_store_new();
+    o.not_before = now - 10 * YEAR;
+    o.not_after = now - YEAR;
+    X509 *expired = ct_issue(&o, k, NULL, k);
+    UT_EQ(rsp_ci_store_add(s, expired), -1);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "expired") != NULL);
+#define ANCHOR_CASE(stmt)                                                                                    \
+    do {                                                                                                     \
+        o = ct_ci_opts(now);                                                                                 \
+        stmt;                                                                                                \
+        X509 *x = ct_issue(&o, k, NULL, k);                                                                  \
+        UT_CHECK(x != NULL && rsp_ci_anchor_problem(x, now) != NULL);                                        \
+        UT_EQ(rsp_ci_store_add(s, x), -1);                                                                   \
+        X509_free(x);                                                                                        \
+    } while (0)
+    ANCHOR_CASE(o.bc = "critical,CA:FALSE");
+    ANCHOR_CASE(o.bc = NULL);
+    ANCHOR_CASE(o.ku = "critical,digitalSignature");
+    ANCHOR_CASE(o.policy = RSP_OID_ROLE_CI_SUBCA);
+    ANCHOR_CASE(o.policy = NULL);
+    ANCHOR_CASE((o.no_ski = true, o.no_aki = true));
+#undef ANCHOR_CASE
+    /* badly signed: its own signature does not verify */
+    o = ct_ci_opts(now);
+    EVP_PKEY *k2 = ct_key("P-256");
+    X509 *bad = ct_issue(&o, k, NULL, k2);
+    UT_CHECK(rsp_ci_anchor_problem(bad, now) != NULL);
+    UT_EQ(rsp_ci_store_add(s, bad), -1);
+    UT_EQ(rsp_ci_store_add(s, good), 0);
+    UT_EQ(rsp_ci_store_count(s), 1);
+    X509_free(bad);
+    X509_free(good);
+    X509_free(expired);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(k2);
+    rsp_ci_store_free(s);
+}
+
 int main(void)
 {
     now = time(NULL);
@@ -1376,6 +1626,8 @@ int main(void)
     UT_RUN(test_cache);
     UT_RUN(test_cache_threads);
     UT_RUN(test_ci_store);
+    UT_RUN(test_v3_variants);
+    UT_RUN(test_anchors);
     UT_RUN(test_server_cert);
     UT_RUN(test_tls_peer);
     UT_RUN(test_sgp26_valid);

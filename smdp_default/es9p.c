@@ -580,11 +580,12 @@ static int install_result(smdp_call *c, const uint8_t *der, size_t len)
 }
 
 /* OtherSignedNotification ::= SEQUENCE { tbsOtherNotification NotificationMetadata (BF2F),
- * euiccNotificationSignature [APPLICATION 55], euiccCertificate, eumCertificate } */
+ * euiccNotificationSignature [APPLICATION 55], euiccCertificate, eumCertificate (v3:
+ * nextCertInChain), otherCertsInChain [0] SEQUENCE OF Certificate OPTIONAL (v3) } */
 static int other_notification(smdp_call *c, const uint8_t *der, size_t len)
 {
-    der_tlv outer, tbs, sig, euicc, eum;
-    der_reader r;
+    der_tlv outer, tbs, sig, euicc, eum, others;
+    der_reader r, ro;
     if (der_parse_exact(der, len, &outer) != DER_OK || outer.tag != 0x30)
         return fail(c, RSP_ST_INVALID_FIELD, "pendingNotification");
     der_reader_of(&r, &outer);
@@ -592,10 +593,21 @@ static int other_notification(smdp_call *c, const uint8_t *der, size_t len)
         der_expect(&r, SGP22_TAG_SIGNATURE, &sig) != DER_OK || der_expect(&r, 0x30, &euicc) != DER_OK ||
         der_expect(&r, 0x30, &eum) != DER_OK || sig.len != RSP_SIG_LEN)
         return fail(c, RSP_ST_INVALID_FIELD, "otherSignedNotification");
+    rsp_der chain[RSP_CHAIN_MAX_SENT] = {{eum.raw, eum.raw_len}};
+    size_t n = 1;
+    int opt = der_optional(&r, 0xA0, &others);
+    if (opt == 1) {
+        der_reader_of(&ro, &others);
+        for (der_tlv e; !der_reader_done(&ro); chain[n++] = (rsp_der){e.raw, e.raw_len})
+            if (n == RSP_CHAIN_MAX_SENT || der_expect(&ro, 0x30, &e) != DER_OK)
+                return fail(c, RSP_ST_INVALID_FIELD, "otherSignedNotification otherCertsInChain");
+    }
+    if (opt < 0)
+        return fail(c, RSP_ST_INVALID_FIELD, "otherSignedNotification");
     smdp_trust *t = smdp_trust_get(c->x);
     rsp_euicc_identity id;
-    rsp_status st = rsp_verify_euicc_chain(t->cis, c->x->eum_cache, NULL, 0, eum.raw, eum.raw_len, euicc.raw,
-                                           euicc.raw_len, c->now, &id);
+    rsp_status st = rsp_verify_euicc_path(t->cis, c->x->eum_cache, NULL, 0, chain, n, euicc.raw,
+                                          euicc.raw_len, c->now, &id);
     smdp_trust_put(t);
     if (st != RSP_OK)
         return fail(c, st, "otherSignedNotification certificates");

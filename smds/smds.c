@@ -94,7 +94,8 @@ static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
     rsp_ref_init(&t->ref, trust_release);
     for (size_t i = 0; i < x->n_ci_files; i++) {
         if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
-            rsp_err_set(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
+            rsp_err_set(err, errlen, "cannot load CI certificate %s: %s", x->ci_files[i],
+                        rsp_cert_last_reason());
             trust_free(t);
             return NULL;
         }
