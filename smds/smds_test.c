@@ -16,6 +16,8 @@ static char *path(char *buf, size_t cap, const char *base, const char *rel)
     return buf;
 }
 
+static const char *rsp_pki;
+
 /* smds_new with one CI, one DSauth and its key; returns NULL or the instance. */
 static smds_t *try_new(const char *fqdn, const char *ci, const char *cert, const char *key, char *err,
                        size_t errlen)
@@ -54,6 +56,22 @@ static void test_config_errors(void)
     UT_CHECK(try_new(TU_FQDN, ci, bcert, bkey, err, sizeof(err)) == NULL); /* issued by an unconfigured CI */
     UT_CHECK(try_new(TU_FQDN, bci, cert, key, err, sizeof(err)) == NULL);
     UT_CHECK(try_new(TU_FQDN, ci, tls, tlskey, err, sizeof(err)) == NULL); /* not a DSauth certificate */
+    /* an expired CI, and a sub-CA, are no trust anchors: refused at start */
+    char old_ci[1200], sub[1200];
+    path(old_ci, sizeof(old_ci), state, "expired-ci");
+    path(sub, sizeof(sub), state, "ci-subca");
+    UT_EQ(tu_sh("'%s' mint --kind ci --out '%s' --not-before -400d --not-after -1d >/dev/null", rsp_pki, old_ci),
+          0);
+    UT_EQ(tu_sh("'%s' mint --kind ci-subca --out '%s' --issuer-cert '%s/nist/ci/ci.pem' --issuer-key "
+                "'%s/nist/ci/ci.key.pem' >/dev/null",
+                rsp_pki, sub, pki, pki),
+          0);
+    strcat(old_ci, ".pem");
+    strcat(sub, ".pem");
+    UT_CHECK(try_new(TU_FQDN, old_ci, cert, key, err, sizeof(err)) == NULL);
+    UT_CHECK(strstr(err, "expired") != NULL);
+    UT_CHECK(try_new(TU_FQDN, sub, cert, key, err, sizeof(err)) == NULL);
+    UT_CHECK(strstr(err, "sub-CA") != NULL);
 
     /* two CERT.DSauth for one CI */
     smds_config cfg = *tu_config(pki, state, true);
@@ -183,6 +201,7 @@ int main(int argc, char **argv)
     snprintf(pki, sizeof(pki), "%s", tu_dir("smds_pki"));
     snprintf(other, sizeof(other), "%s", tu_dir("smds_other"));
     snprintf(state, sizeof(state), "%s", tu_dir("smds_state"));
+    rsp_pki = argv[1];
     if (tu_pki(argv[1], pki) || tu_pki(argv[1], other))
         return 1;
     UT_RUN(test_config_errors);
