@@ -323,6 +323,69 @@ static void test_v3_messages(void)
     fx_clear(&g);
 }
 
+/* A device with a variant C chain under the fixture's CI: CI -> CI sub-CA -> EUM -> EUM sub-CA -> eUICC.
+ * skip leaves that certificate of otherCertsInChain out (0: none; 1: EUM; 2: CI sub-CA). */
+static euicc *variant_c_euicc(int skip, pki_cred cred[4])
+{
+    static const pki_kind kinds[4] = {PKI_CI_SUBCA, PKI_EUM, PKI_EUM_SUBCA, PKI_EUICC};
+    const pki_cred *issuer = &g.pki.ci;
+    for (int i = 0; i < 4; i++) {
+        pki_opts o;
+        pki_opts_init(&o, kinds[i]);
+        o.v3 = true;
+        if (kinds[i] == PKI_EUM)
+            o.pathlen = 2;
+        if (pki_mint(&o, issuer, &cred[i]) != 0)
+            return NULL;
+        issuer = &cred[i];
+    }
+    euicc *e = euicc_new();
+    X509 *others[2] = {cred[1].cert, cred[0].cert}, *kept[2];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        if (skip != i + 1)
+            kept[n++] = others[i];
+    const uint8_t *ski;
+    size_t ski_len;
+    rsp_cert_ski(g.pki.ci.cert, &ski, &ski_len);
+    if (!e || euicc_set_identity(e, cred[3].cert, cred[3].key, cred[2].cert, NULL) != 0 ||
+        euicc_set_others(e, kept, n) != 0 || euicc_add_ci(e, g.pki.ci.cert) != 0 ||
+        euicc_set_ci_lists(e, NULL, NULL, 0, &ski, &ski_len, 1) != 0) {
+        euicc_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void test_v3_chain_download(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    pki_cred cred[4];
+    for (int skip = 0; skip < 3; skip++) {
+        memset(cred, 0, sizeof(cred));
+        fx_dev d;
+        UT_EQ(fx_dev_init(&g, &d), 0);
+        euicc_free(d.e);
+        d.e = variant_c_euicc(skip, cred);
+        UT_CHECK(d.e != NULL);
+        d.v3 = true;
+        if (d.e) {
+            if (skip == 0) {
+                UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+                UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_INSTALLED);
+            } else {
+                UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+                UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_CI_PK_UNKNOWN);
+            }
+        }
+        fx_dev_clear(&d);
+        for (int i = 0; i < 4; i++)
+            pki_cred_clear(&cred[i]);
+    }
+    fx_clear(&g);
+}
+
 static void test_authenticate_refusals(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -651,6 +714,7 @@ int main(void)
     UT_RUN(test_lookup_refusals);
     UT_RUN(test_initiate_refusals);
     UT_RUN(test_v3_messages);
+    UT_RUN(test_v3_chain_download);
     UT_RUN(test_authenticate_refusals);
     UT_RUN(test_bpp_retry_and_rebind);
     UT_RUN(test_get_bpp_refusals);
