@@ -1,10 +1,12 @@
 #include "rsp/cert.h"
 #include "rsp/chain.h"
+#include "rsp/crl.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -1611,6 +1613,105 @@ static void test_anchors(void)
     rsp_ci_store_free(s);
 }
 
+static rsp_status crl_verify(vchain *v)
+{
+    static const size_t in_order[] = {0, 1, 2};
+    return vchain_verify(v, NULL, in_order, v->n);
+}
+
+/* Attaches the CRL files to v's store with the policy; the store's CI is kept. */
+static int crl_attach(vchain *v, rsp_crl_policy p, const char *const *files, size_t n)
+{
+    rsp_crl_set *s = rsp_crl_set_new(p);
+    for (size_t i = 0; i < n; i++)
+        if (rsp_crl_set_add_file(s, v->store, files[i]) != 0) {
+            rsp_crl_set_free(s);
+            return -1;
+        }
+    rsp_ci_store_set_crls(v->store, s);
+    return 0;
+}
+
+static void test_crl(void)
+{
+    char dir[] = "/tmp/cert_test_crlXXXXXX";
+    UT_CHECK(mkdtemp(dir) != NULL);
+    char f[6][256];
+    for (int i = 0; i < 6; i++)
+        snprintf(f[i], sizeof(f[i]), "%s/crl%d.pem", dir, i);
+    vchain v;
+    UT_EQ(vchain_make(&v, "P-256", 'C', 0), 0);
+    EVP_PKEY *rogue = ct_key("P-256");
+    /* 0: CI revokes nothing; 1: CI revokes the CI sub-CA; 2: EUM revokes the EUM sub-CA;
+     * 3: EUM sub-CA revokes the eUICC; 4: stale CI CRL; 5: "CI" CRL signed by another key */
+    UT_EQ(ct_crl_file(f[0], v.ci, v.ci_key, NULL, 0, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[1], v.ci, v.ci_key, &v.cisub, 1, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[2], v.eum, v.eum_key, &v.sub, 1, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[3], v.sub, v.sub_key, &v.euicc, 1, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[4], v.ci, v.ci_key, NULL, 0, now - 30 * DAY, now - DAY), 0);
+    UT_EQ(ct_crl_file(f[5], v.ci, rogue, NULL, 0, now - DAY, now + 7 * DAY), 0);
+
+    const char *good[] = {f[0]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, good, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_OK);
+    const char *ci_revokes[] = {f[0], f[1]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, ci_revokes, 2), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_EXPIRED);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "revoked") != NULL);
+    const char *eum_revokes[] = {f[2]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, eum_revokes, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_EXPIRED);
+    const char *euicc_revoked[] = {f[3]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, euicc_revoked, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUICC_CERT_EXPIRED);
+    /* a revocation shows on a cached path too */
+    rsp_eum_cache *cache = rsp_eum_cache_new(4);
+    static const size_t in_order[] = {0, 1, 2};
+    rsp_ci_store_set_crls(v.store, NULL);
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_OK);
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, ci_revokes, 2), 0);
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_ST_EUM_CERT_EXPIRED);
+    rsp_eum_cache_free(cache);
+
+    /* stale: refused under refuse, counted and ignored under warn */
+    const char *stale[] = {f[4]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, stale, 1), 0);
+    uint64_t before = rsp_crl_untrusted_total();
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "stale") != NULL);
+    UT_EQ(crl_attach(&v, RSP_CRL_WARN, stale, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_OK);
+    UT_CHECK(rsp_crl_untrusted_total() > before);
+    /* signed by another key than the CI it names: refused at load, or untrusted under warn */
+    const char *forged[] = {f[5]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, forged, 1), -1);
+    UT_EQ(crl_attach(&v, RSP_CRL_WARN, forged, 1), 0);
+    before = rsp_crl_untrusted_total();
+    UT_EQ(crl_verify(&v), RSP_OK);
+    UT_CHECK(rsp_crl_untrusted_total() > before);
+    /* an EUM CRL that does not verify under refuse: the status of what it issued is unknown */
+    UT_EQ(ct_crl_file(f[2], v.eum, rogue, NULL, 0, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, eum_revokes, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_INVALID);
+    /* not a CRL */
+    rsp_crl_set *s = rsp_crl_set_new(RSP_CRL_REFUSE);
+    UT_EQ(rsp_crl_set_add_file(s, v.store, "/nonexistent.crl"), -1);
+    FILE *junk = fopen(f[0], "w");
+    fputs("not a CRL\n", junk);
+    fclose(junk);
+    UT_EQ(rsp_crl_set_add_file(s, v.store, f[0]), -1);
+    rsp_crl_set_free(s);
+    rsp_crl_policy p;
+    UT_EQ(rsp_crl_policy_parse("warn", &p), 0);
+    UT_EQ(p, RSP_CRL_WARN);
+    UT_EQ(rsp_crl_policy_parse("maybe", &p), -1);
+    for (int i = 0; i < 6; i++)
+        unlink(f[i]);
+    rmdir(dir);
+    EVP_PKEY_free(rogue);
+    vchain_free(&v);
+}
+
 int main(void)
 {
     now = time(NULL);
@@ -1628,6 +1729,7 @@ int main(void)
     UT_RUN(test_ci_store);
     UT_RUN(test_v3_variants);
     UT_RUN(test_anchors);
+    UT_RUN(test_crl);
     UT_RUN(test_server_cert);
     UT_RUN(test_tls_peer);
     UT_RUN(test_sgp26_valid);

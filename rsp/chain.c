@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "rsp/cert_impl.h"
+#include "rsp/crl.h"
 #include "rsp/sig.h"
 
 /* ---- role policies (DER content octets) ---- */
@@ -104,6 +105,7 @@ typedef struct ci_ent {
 struct rsp_ci_store {
     ci_ent *v;
     size_t n, cap;
+    rsp_crl_set *crls; /* NULL when no CRL is configured */
 };
 
 rsp_ci_store *rsp_ci_store_new(void)
@@ -117,8 +119,19 @@ void rsp_ci_store_free(rsp_ci_store *s)
         return;
     for (size_t i = 0; i < s->n; i++)
         X509_free(s->v[i].x);
+    rsp_crl_set_free(s->crls);
     free(s->v);
     free(s);
+}
+
+void rsp_ci_store_set_crls(rsp_ci_store *cis, rsp_crl_set *s)
+{
+    if (cis == NULL) {
+        rsp_crl_set_free(s);
+        return;
+    }
+    rsp_crl_set_free(cis->crls);
+    cis->crls = s;
 }
 
 int rsp_cert_ski(X509 *cert, const uint8_t **ski, size_t *len)
@@ -562,6 +575,36 @@ static bool cached_ci_current(const rsp_ci_store *cis, const path_info *e)
     return ci != NULL && X509_cmp(ci, e->ci) == 0;
 }
 
+/* ---- revocation ---- */
+
+/* Each CA of the path against the CRLs of its issuer (the CI for the top one). */
+static rsp_status path_revocation(const rsp_ci_store *cis, const path_info *e, time_t now)
+{
+    for (size_t i = e->n; cis->crls && i-- > 0;) {
+        X509 *issuer = i + 1 < e->n ? e->ca[i + 1] : e->ci;
+        int st = rsp_crl_status(cis->crls, issuer, X509_get0_serialNumber(e->ca[i]), now);
+        if (st == RSP_CRL_REVOKED)
+            return RSP_ST_EUM_CERT_EXPIRED;
+        if (st == RSP_CRL_UNKNOWN)
+            return RSP_ST_EUM_CERT_INVALID;
+    }
+    return RSP_OK;
+}
+
+/* The eUICC certificate against the CRLs of its issuer; it is decoded only when there are some. */
+static rsp_status euicc_revocation(const rsp_ci_store *cis, const path_info *e, const uint8_t *der,
+                                   size_t len, time_t now)
+{
+    if (!cis->crls || !rsp_crl_covers(cis->crls, e->issuer.cert))
+        return RSP_OK;
+    X509 *x = rsp_cert_parse_exact(der, len);
+    int st = x ? rsp_crl_status(cis->crls, e->issuer.cert, X509_get0_serialNumber(x), now) : RSP_CRL_UNKNOWN;
+    X509_free(x);
+    if (st == RSP_CRL_GOOD)
+        return RSP_OK;
+    return st == RSP_CRL_REVOKED ? RSP_ST_EUICC_CERT_EXPIRED : RSP_ST_EUM_CERT_INVALID;
+}
+
 /* ---- the eUICC chain ---- */
 
 /* SHA-256 over each sent intermediate as 4-byte length || DER, in order. */
@@ -664,12 +707,21 @@ rsp_status rsp_verify_euicc_path(const rsp_ci_store *cis, rsp_eum_cache *cache, 
             cache_put(cache, e);
         }
     }
+    /* revocation: on every call, a cached path included (the CRLs move on) */
+    if ((st = path_revocation(cis, e, now)) != RSP_OK) {
+        path_release(e);
+        ERR_clear_error();
+        return st;
+    }
     st = rsp_cert_euicc_verify(&e->issuer, euicc_der, euicc_len, now, out);
     if (st == RSP_OK && !eid_permitted(e, out->eid)) {
         rsp_cert_why("eUICC: EID %s outside the EUM's permitted range", out->eid);
-        rsp_euicc_identity_clear(out);
         st = RSP_ST_EUICC_CERT_INVALID;
     }
+    if (st == RSP_OK)
+        st = euicc_revocation(cis, e, euicc_der, euicc_len, now);
+    if (st != RSP_OK)
+        rsp_euicc_identity_clear(out);
     path_release(e);
     if (st != RSP_OK)
         ERR_clear_error();

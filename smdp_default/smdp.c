@@ -12,6 +12,7 @@
 #include "rsp/str.h"
 #include "asn1/sgp22.h"
 #include "rsp/config.h"
+#include "rsp/crl.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
 #include "smdp_default/eckey.h"
@@ -266,6 +267,11 @@ static smdp_trust *trust_load(const smdp_t *x, char *err, size_t errlen)
                          rsp_cert_last_reason());
             goto fail;
         }
+    }
+    if (rsp_ci_store_load_crls(t->cis, (const char *const *)x->crl_files, x->n_crl_files,
+                               (rsp_crl_policy)x->crl_policy) != 0) {
+        seterr(err, errlen, "cannot load the CRLs: %s", rsp_cert_last_reason());
+        goto fail;
     }
     if (x->n_auth > SMDP_MAX_CREDS || x->n_pb > SMDP_MAX_CREDS) {
         seterr(err, errlen, "too many CERT.DPauth or CERT.DPpb certificates%s", NULL);
@@ -603,13 +609,16 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     x->host_id = strdup(host_id);
     x->operators_file = strdup(cfg->operators_file ? cfg->operators_file : "");
     x->ci_files = rsp_config_list_copy(cfg->ci_files, cfg->n_ci_files);
+    x->crl_files = rsp_config_list_copy(cfg->crl_files, cfg->n_crl_files);
+    x->n_crl_files = cfg->n_crl_files;
+    x->crl_policy = cfg->crl_policy;
     x->auth_certs = rsp_config_list_copy(cfg->auth_certs, cfg->n_auth);
     x->auth_keys = rsp_config_list_copy(cfg->auth_keys, cfg->n_auth);
     x->pb_certs = rsp_config_list_copy(cfg->pb_certs, cfg->n_pb);
     x->pb_keys = rsp_config_list_copy(cfg->pb_keys, cfg->n_pb);
     x->smds_allowed = rsp_config_list_copy(cfg->smds_allowed, cfg->n_smds_allowed);
-    if (!x->fqdn || !x->host_id || !x->operators_file || !x->ci_files || !x->auth_certs || !x->auth_keys ||
-        !x->pb_certs || !x->pb_keys || !x->smds_allowed) {
+    if (!x->fqdn || !x->host_id || !x->operators_file || !x->ci_files || !x->crl_files || !x->auth_certs ||
+        !x->auth_keys || !x->pb_certs || !x->pb_keys || !x->smds_allowed) {
         seterr(err, errlen, "out of memory%s", NULL);
         goto fail;
     }
@@ -699,6 +708,7 @@ void smdp_free(smdp_t *x)
     free(x->host_id);
     free(x->operators_file);
     rsp_config_list_free(x->ci_files, x->n_ci_files);
+    rsp_config_list_free(x->crl_files, x->n_crl_files);
     rsp_config_list_free(x->auth_certs, x->n_auth);
     rsp_config_list_free(x->auth_keys, x->n_auth);
     rsp_config_list_free(x->pb_certs, x->n_pb);

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "rsp/config.h"
+#include "rsp/crl.h"
 #include "rsp/err.h"
 #include "rsp/log.h"
 
@@ -100,6 +101,12 @@ static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
             return NULL;
         }
     }
+    if (rsp_ci_store_load_crls(t->cis, (const char *const *)x->crl_files, x->n_crl_files,
+                               (rsp_crl_policy)x->crl_policy) != 0) {
+        rsp_err_set(err, errlen, "cannot load the CRLs: %s", rsp_cert_last_reason());
+        trust_free(t);
+        return NULL;
+    }
     if (x->n_auth > SMDS_MAX_AUTH) {
         rsp_err_set(err, errlen, "too many CERT.DSauth certificates");
         trust_free(t);
@@ -159,10 +166,13 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     x->n_es15_peers = cfg->n_es15_peers;
     x->fqdn = strdup(cfg->fqdn);
     x->ci_files = rsp_config_list_copy(cfg->ci_files, cfg->n_ci_files);
+    x->crl_files = rsp_config_list_copy(cfg->crl_files, cfg->n_crl_files);
+    x->n_crl_files = cfg->n_crl_files;
+    x->crl_policy = cfg->crl_policy;
     x->auth_certs = rsp_config_list_copy(cfg->auth_certs, cfg->n_auth);
     x->auth_keys = rsp_config_list_copy(cfg->auth_keys, cfg->n_auth);
     x->es15_peers = rsp_config_list_copy(cfg->es15_peers, cfg->n_es15_peers);
-    if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers) {
+    if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers || !x->crl_files) {
         rsp_err_set(err, errlen, "out of memory");
         goto fail;
     }
@@ -210,6 +220,7 @@ void smds_free(smds_t *x)
     rsp_snapshot_destroy(&x->trust);
     free(x->fqdn);
     rsp_config_list_free(x->ci_files, x->n_ci_files);
+    rsp_config_list_free(x->crl_files, x->n_crl_files);
     rsp_config_list_free(x->auth_certs, x->n_auth);
     rsp_config_list_free(x->auth_keys, x->n_auth);
     rsp_config_list_free(x->es15_peers, x->n_es15_peers);

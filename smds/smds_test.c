@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rsp/crl.h"
 #include "smds/testutil.h"
 #include "tests/unit/ut.h"
 
@@ -60,7 +61,8 @@ static void test_config_errors(void)
     char old_ci[1200], sub[1200];
     path(old_ci, sizeof(old_ci), state, "expired-ci");
     path(sub, sizeof(sub), state, "ci-subca");
-    UT_EQ(tu_sh("'%s' mint --kind ci --out '%s' --not-before -400d --not-after -1d >/dev/null", rsp_pki, old_ci),
+    UT_EQ(tu_sh("'%s' mint --kind ci --out '%s' --not-before -400d --not-after -1d >/dev/null", rsp_pki,
+                old_ci),
           0);
     UT_EQ(tu_sh("'%s' mint --kind ci-subca --out '%s' --issuer-cert '%s/nist/ci/ci.pem' --issuer-key "
                 "'%s/nist/ci/ci.key.pem' >/dev/null",
@@ -72,6 +74,42 @@ static void test_config_errors(void)
     UT_CHECK(strstr(err, "expired") != NULL);
     UT_CHECK(try_new(TU_FQDN, sub, cert, key, err, sizeof(err)) == NULL);
     UT_CHECK(strstr(err, "sub-CA") != NULL);
+
+    /* CRLs: a good one loads; one signed by another CI is refused unless crl_policy is warn; a
+     * reload reads the files again */
+    char good_crl[1200], other_crl[1200], other_ci[1200];
+    path(good_crl, sizeof(good_crl), state, "good.crl");
+    path(other_crl, sizeof(other_crl), state, "other.crl");
+    path(other_ci, sizeof(other_ci), state, "other-ci");
+    UT_EQ(
+        tu_sh("'%s' crl --issuer-cert '%s/nist/ci/ci.pem' --issuer-key '%s/nist/ci/ci.key.pem' --out '%s' && "
+              "'%s' mint --kind ci --out '%s' >/dev/null && '%s' crl --issuer-cert '%s.pem' --issuer-key "
+              "'%s.key.pem' --out '%s'",
+              rsp_pki, pki, pki, good_crl, rsp_pki, other_ci, rsp_pki, other_ci, other_ci, other_crl),
+        0);
+    smds_config ccfg = *tu_config(pki, state, true);
+    const char *crls[1] = {good_crl};
+    ccfg.crl_files = crls;
+    ccfg.n_crl_files = 1;
+    x = smds_new(&ccfg, err, sizeof(err));
+    UT_CHECK(x != NULL);
+    smds_free(x);
+    crls[0] = other_crl;
+    UT_CHECK(smds_new(&ccfg, err, sizeof(err)) == NULL);
+    UT_CHECK(strstr(err, "CRL") != NULL);
+    ccfg.crl_policy = RSP_CRL_WARN;
+    x = smds_new(&ccfg, err, sizeof(err));
+    UT_CHECK(x != NULL);
+    smds_free(x);
+    /* a good file replaced by a bad one: the reload fails and keeps the previous trust */
+    crls[0] = good_crl;
+    ccfg.crl_policy = RSP_CRL_REFUSE;
+    x = smds_new(&ccfg, err, sizeof(err));
+    UT_CHECK(x != NULL);
+    UT_EQ(tu_sh("cp '%s' '%s'", other_crl, good_crl), 0);
+    UT_CHECK(smds_reload(x, err, sizeof(err)) != 0);
+    UT_CHECK(strstr(err, "CRL") != NULL);
+    smds_free(x);
 
     /* two CERT.DSauth for one CI */
     smds_config cfg = *tu_config(pki, state, true);

@@ -1165,3 +1165,35 @@ bad:
               s ? s : "");
     return -1;
 }
+
+int pki_write_crl(const char *path, const pki_cred *issuer, X509 *const *revoked, size_t n,
+                  time_t this_update, time_t next_update)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *tu = ASN1_TIME_set(NULL, this_update),
+              *nu = next_update ? ASN1_TIME_set(NULL, next_update) : NULL;
+    bool ok = crl && tu && (!next_update || nu) && X509_CRL_set_version(crl, 1) &&
+              X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer->cert)) &&
+              X509_CRL_set1_lastUpdate(crl, tu) && (!nu || X509_CRL_set1_nextUpdate(crl, nu));
+    for (size_t i = 0; ok && i < n; i++) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        ok = r && X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked[i])) &&
+             X509_REVOKED_set_revocationDate(r, tu) && X509_CRL_add0_revoked(crl, r);
+        if (!ok)
+            X509_REVOKED_free(r);
+    }
+    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, issuer->key, EVP_sha256()) > 0;
+    BIO *bio = ok ? BIO_new(BIO_s_mem()) : NULL;
+    size_t pl = strlen(path);
+    bool der = pl > 4 && strcmp(path + pl - 4, ".der") == 0;
+    int rc = -1;
+    if (bio && (der ? i2d_X509_CRL_bio(bio, crl) : PEM_write_bio_X509_CRL(bio, crl)))
+        rc = write_bio(path, bio, 0644);
+    if (rc != 0)
+        set_error("%s: cannot write the CRL", path);
+    BIO_free(bio);
+    ASN1_TIME_free(tu);
+    ASN1_TIME_free(nu);
+    X509_CRL_free(crl);
+    return rc;
+}

@@ -159,6 +159,13 @@ int pki_eum_permits_eid(X509 *eum, const char *eid);
  * as UTF-8 into buf.  0 / -1 (absent or too long). */
 int pki_subject_text(X509 *cert, int nid, char *buf, size_t cap);
 
+/* ---- CRLs ---- */
+/* Writes a CRL (PEM, or DER when path ends in .der) issued by issuer, listing
+ * the serials of the n certificates, with thisUpdate and nextUpdate (0: absent).
+ * 0 / -1. */
+int pki_write_crl(const char *path, const pki_cred *issuer, X509 *const *revoked, size_t n,
+                  time_t this_update, time_t next_update);
+
 /* ---- files ---- */
 /* Certificate as DER / PEM; key as unencrypted PKCS#8 PEM, file mode 0600. */
 int pki_write_cert_der(const char *path, X509 *cert);

@@ -78,12 +78,17 @@ static const char usage_text[] =
     "  self-signed bad-signature)\n"
     "  T: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ, YYYYMMDDHHMMSSZ, @UNIX, or +N/-N with d|h|s from now.\n"
     "\n"
+    "rsp-pki crl --issuer-cert F --issuer-key F --out FILE [--revoke CERT ...] [--this-update T]\n"
+    "        [--next-update T|none]\n"
+    "  A test CRL of that issuer (PEM; DER when FILE ends in .der) listing each CERT's serial.\n"
+    "  Defaults: thisUpdate now - 1h, nextUpdate now + 7d.\n"
+    "\n"
     "rsp-pki eid --check EID | --prefix P [--number N]\n"
     "  --check exits 0 if EID has valid check digits; --prefix prints an EID built from P and N.\n"
     "\n"
     "rsp-pki verify-euicc --ci CERT [--ci CERT ...] --eum CERT [--chain CERT ...] --euicc CERT [--at T]\n"
     "  --eum is the eUICC's issuer (v3 nextCertInChain), each --chain one of otherCertsInChain\n"
-    "  (a file may hold several PEM certificates).\n"
+    "  (a file may hold several PEM certificates); --crl FILE (repeatable) with --crl-policy refuse|warn.\n"
     "  Checks the chain with the servers' rules: prints OK <EID> (exit 0) or\n"
     "  FAIL <subjectCode>/<reasonCode> <reason> (exit 1).\n";
 
@@ -197,6 +202,9 @@ enum {
     OPT_V3,
     OPT_PATHLEN,
     OPT_VARIANT,
+    OPT_REVOKE,
+    OPT_THIS_UPDATE,
+    OPT_NEXT_UPDATE,
     OPT_HELP,
 };
 
@@ -878,6 +886,88 @@ out:
     return rc;
 }
 
+/* ---- crl ---- */
+
+static int cmd_crl(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"issuer-cert", required_argument, NULL, OPT_ISSUER_CERT},
+        {"issuer-key", required_argument, NULL, OPT_ISSUER_KEY},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"revoke", required_argument, NULL, OPT_REVOKE},
+        {"this-update", required_argument, NULL, OPT_THIS_UPDATE},
+        {"next-update", required_argument, NULL, OPT_NEXT_UPDATE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    enum { MAX_REVOKED = 64 };
+    const char *icert = NULL, *ikey = NULL, *out = NULL, *revoke[MAX_REVOKED];
+    size_t nrev = 0;
+    time_t now = time(NULL), tu = now - 3600, nu = now + 7 * 24 * 3600;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ISSUER_CERT:
+            icert = optarg;
+            break;
+        case OPT_ISSUER_KEY:
+            ikey = optarg;
+            break;
+        case OPT_OUT:
+            out = optarg;
+            break;
+        case OPT_REVOKE:
+            if (nrev == MAX_REVOKED)
+                return fail("at most %d --revoke", MAX_REVOKED);
+            revoke[nrev++] = optarg;
+            break;
+        case OPT_THIS_UPDATE:
+            if (pki_parse_time(optarg, now, &tu) != 0)
+                return fail("%s", pki_last_error());
+            break;
+        case OPT_NEXT_UPDATE:
+            if (strcmp(optarg, "none") == 0)
+                nu = 0;
+            else if (pki_parse_time(optarg, now, &nu) != 0)
+                return fail("%s", pki_last_error());
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || !icert || !ikey || !out) {
+        usage(stderr);
+        return 2;
+    }
+    pki_cred issuer = {NULL, NULL};
+    X509 *certs[MAX_REVOKED];
+    size_t n = 0;
+    int rc = 2;
+    if (load_cred(icert, ikey, &issuer) != 0)
+        goto out;
+    for (; n < nrev; n++) {
+        if (!(certs[n] = pki_load_cert(revoke[n]))) {
+            fail("%s", pki_last_error());
+            goto out;
+        }
+    }
+    if (pki_write_crl(out, &issuer, certs, n, tu, nu) != 0) {
+        fail("%s", pki_last_error());
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        X509_free(certs[i]);
+    pki_cred_clear(&issuer);
+    return rc;
+}
+
 /* ---- eid ---- */
 
 static int cmd_eid(int argc, char **argv)
@@ -952,7 +1042,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"init", cmd_init}, {"euicc", cmd_euicc},         {"mint", cmd_mint},
-        {"eid", cmd_eid},   {"verify-euicc", cmd_verify},
+        {"eid", cmd_eid},   {"verify-euicc", cmd_verify}, {"crl", cmd_crl},
     };
     if (argc < 2) {
         usage(stderr);

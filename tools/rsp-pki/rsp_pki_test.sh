@@ -267,6 +267,35 @@ if "$PKI" verify-euicc --ci "$TMP/pki/nist/ci/ci.pem" --eum "$TMP/pki/nist/eum/e
             --euicc "$B/euicc/$EID/euicc.pem" >"$TMP/.v" 2>&1
         check "B $c sub-CA is no trust anchor" grep -q "sub-CA is not a trust anchor" "$TMP/.v"
     done
+    # ---- CRLs ----
+    S="$TMP/pki/nist" E="$TMP/pki/nist/euicc/$EID/euicc.pem"
+    V="--ci $S/ci/ci.pem --eum $S/eum/eum.pem --euicc $E"
+    check "crl: empty CI CRL" "$PKI" crl --issuer-cert "$S/ci/ci.pem" --issuer-key "$S/ci/ci.key.pem" --out "$TMP/ok.crl"
+    check "crl: good CRL accepted" sh -c "'$PKI' verify-euicc $V --crl '$TMP/ok.crl' | grep -qx 'OK $EID'"
+    "$PKI" crl --issuer-cert "$S/ci/ci.pem" --issuer-key "$S/ci/ci.key.pem" --revoke "$S/eum/eum.pem" \
+        --out "$TMP/eum.crl.der" >/dev/null
+    "$PKI" verify-euicc $V --crl "$TMP/eum.crl.der" >"$TMP/.v" 2>&1
+    check "crl: revoked EUM is 8.1.2/6.3" grep -q "^FAIL 8.1.2/6.3 .*revoked" "$TMP/.v"
+    "$PKI" crl --issuer-cert "$S/eum/eum.pem" --issuer-key "$S/eum/eum.key.pem" --revoke "$E" \
+        --out "$TMP/euicc.crl" >/dev/null
+    "$PKI" verify-euicc $V --crl "$TMP/euicc.crl" >"$TMP/.v" 2>&1
+    check "crl: revoked eUICC is 8.1.3/6.3" grep -q "^FAIL 8.1.3/6.3 " "$TMP/.v"
+    "$PKI" crl --issuer-cert "$S/ci/ci.pem" --issuer-key "$S/ci/ci.key.pem" --this-update -30d \
+        --next-update -1d --out "$TMP/stale.crl" >/dev/null
+    "$PKI" verify-euicc $V --crl "$TMP/stale.crl" >"$TMP/.v" 2>&1
+    check "crl: stale CRL refused (8.1.2/6.1)" grep -q "^FAIL 8.1.2/6.1 .*stale" "$TMP/.v"
+    check "crl: stale CRL under warn" sh -c "'$PKI' verify-euicc $V --crl '$TMP/stale.crl' --crl-policy warn |
+        grep -qx 'OK $EID'"
+    # a CRL with the CI's name signed by another CI's key
+    refuse "crl: issuer key must match" "$PKI" crl --issuer-cert "$S/ci/ci.pem" \
+        --issuer-key "$TMP/pki/brainpool/ci/ci.key.pem" --out "$TMP/forged.crl"
+    check "crl: another CI (same name)" "$PKI" mint --kind ci --out "$TMP/otherci"
+    check "crl: CRL by another CI" "$PKI" crl --issuer-cert "$TMP/otherci.pem" --issuer-key "$TMP/otherci.key.pem" \
+        --out "$TMP/other.crl"
+    "$PKI" verify-euicc $V --crl "$TMP/other.crl" >"$TMP/.v" 2>&1
+    check "crl: CRL signed by another CI refused at load" test $? -eq 2
+    check "crl: CRL signed by another CI ignored under warn" sh -c "'$PKI' verify-euicc $V --crl '$TMP/other.crl' \
+        --crl-policy warn | grep -qx 'OK $EID'"
     SE="${RSP_SHARED_DIR:-}/pki"
     if [ -d "$SE/sgp26-invalid" ]; then
         V="--ci $SE/sgp26/CertificateIssuer/CERT_CI_ECDSA_NIST.der --eum $SE/sgp26/EUM/CERT_EUM_ECDSA_NIST.der"

@@ -12,6 +12,7 @@
 
 #include "rsp/cert.h"
 #include "rsp/chain.h"
+#include "rsp/crl.h"
 #include "rsp/status.h"
 #include "tools/pki/pki.h"
 
@@ -22,7 +23,7 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: rsp-pki verify-euicc --ci CERT [--ci CERT ...] --eum CERT [--chain CERTS ...] --euicc CERT\n"
-        "        [--at TIME]\n"
+        "        [--at TIME] [--crl CRL ...] [--crl-policy refuse|warn]\n"
         "  --eum: the eUICC's issuer (nextCertInChain); --chain: otherCertsInChain (a PEM file may hold\n"
         "  several).  Certificates may be DER or PEM.  TIME as for `rsp-pki mint` (default: now).\n");
 }
@@ -84,13 +85,17 @@ int rsp_pki_verify_euicc(int argc, char **argv)
         {"euicc", required_argument, NULL, 'u'},
         {"at", required_argument, NULL, 't'},
         {"chain", required_argument, NULL, 'k'},
+        {"crl", required_argument, NULL, 'r'},
+        {"crl-policy", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cis[MAX_CI];
     size_t ncis = 0;
     const char *eum_path = NULL, *euicc_path = NULL, *chains[RSP_CHAIN_MAX_SENT];
-    size_t nchains = 0;
+    size_t nchains = 0, ncrls = 0;
+    const char *crls[MAX_CI];
+    rsp_crl_policy policy = RSP_CRL_REFUSE;
     time_t now = time(NULL);
     int c;
     optind = 1;
@@ -108,6 +113,19 @@ int rsp_pki_verify_euicc(int argc, char **argv)
             break;
         case 'u':
             euicc_path = optarg;
+            break;
+        case 'r':
+            if (ncrls == MAX_CI) {
+                fprintf(stderr, "rsp-pki: at most %d --crl\n", MAX_CI);
+                return 2;
+            }
+            crls[ncrls++] = optarg;
+            break;
+        case 'p':
+            if (rsp_crl_policy_parse(optarg, &policy) != 0) {
+                fprintf(stderr, "rsp-pki: --crl-policy must be refuse or warn\n");
+                return 2;
+            }
             break;
         case 'k':
             if (nchains == RSP_CHAIN_MAX_SENT - 1) {
@@ -148,6 +166,10 @@ int rsp_pki_verify_euicc(int argc, char **argv)
             fprintf(stderr, "rsp-pki: %s: not a usable CI certificate: %s\n", cis[i], rsp_cert_last_reason());
             goto out;
         }
+    }
+    if (rsp_ci_store_load_crls(store, crls, ncrls, policy) != 0) {
+        fprintf(stderr, "rsp-pki: %s\n", rsp_cert_last_reason());
+        goto out;
     }
     if (eum_path && load_chain(eum_path, chain, &n) != 0)
         goto out;
