@@ -1028,7 +1028,7 @@ out:
 /* ---- server certificates ---- */
 
 /* The CI in the store that issued x: by AKI when x has one, else by name. */
-static X509 *issuing_ci(const rsp_ci_store *cis, X509 *x)
+X509 *rsp_cert_issuing_ci(const rsp_ci_store *cis, X509 *x)
 {
     const uint8_t *aki;
     size_t n;
@@ -1043,7 +1043,7 @@ static X509 *issuing_ci(const rsp_ci_store *cis, X509 *x)
 }
 
 /* Checks shared by end-entity server certificates. */
-static const char *leaf_problem(X509 *x, time_t now)
+const char *rsp_cert_leaf_problem(X509 *x, time_t now)
 {
     int v = rsp_cert_validity(x, now);
     if (v != RSP_CERT_VALID)
@@ -1061,86 +1061,7 @@ static const char *leaf_problem(X509 *x, time_t now)
     return NULL;
 }
 
-int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role_oid, time_t now,
-                           EVP_PKEY **pub_out)
-{
-    rsp_cert_why_reset();
-    if (pub_out)
-        *pub_out = NULL;
-    if (cis == NULL || cert == NULL || role_oid == NULL) {
-        rsp_cert_why("bad arguments");
-        return -1;
-    }
-    const char *err = leaf_problem(cert, now);
-    if (err != NULL) {
-        rsp_cert_why("server certificate: %s", err);
-        goto fail;
-    }
-    ASN1_OBJECT *role = OBJ_txt2obj(role_oid, 1);
-    if (role == NULL) {
-        rsp_cert_why("bad role OID %s", role_oid);
-        goto fail;
-    }
-    rsp_oid_rule rule = {OBJ_get0_data(role), (size_t)OBJ_length(role), false};
-    int m = rsp_cert_policy_match(cert, &rule, 1);
-    ASN1_OBJECT_free(role);
-    if (m < 0) {
-        rsp_cert_why("server certificate: no %s certificate policy", role_oid);
-        goto fail;
-    }
-    X509 *ci = issuing_ci(cis, cert);
-    if (ci == NULL) {
-        rsp_cert_why("server certificate: issuing CI is not in the trust store");
-        goto fail;
-    }
-    if ((err = rsp_cert_signed_by(cert, ci)) != NULL) {
-        rsp_cert_why("server certificate: %s", err);
-        goto fail;
-    }
-    if (pub_out != NULL) {
-        EVP_PKEY *k = X509_get0_pubkey(cert);
-        if (EVP_PKEY_up_ref(k) != 1)
-            goto fail;
-        *pub_out = k;
-    }
-    return 0;
-fail:
-    ERR_clear_error();
-    return -1;
-}
-
 /* ---- TLS client certificates ---- */
-
-/* x names cand as its issuer (name, and key identifier when both carry one). */
-static bool names_issuer(X509 *x, X509 *cand)
-{
-    const uint8_t *aki, *ski;
-    size_t an, sn;
-    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(cand)) != 0)
-        return false;
-    if (rsp_cert_keyid(X509_get0_authority_key_id(x), &aki, &an) &&
-        rsp_cert_keyid(X509_get0_subject_key_id(cand), &ski, &sn))
-        return rsp_cert_same_bytes(aki, an, ski, sn);
-    return true;
-}
-
-/* An intermediate CA issued by a CI in the store. */
-static const char *intermediate_problem(const rsp_ci_store *cis, X509 *ica, time_t now)
-{
-    int v = rsp_cert_validity(ica, now);
-    if (v != RSP_CERT_VALID)
-        return rsp_cert_validity_text(v);
-    const char *err = rsp_cert_ext_problem(ica);
-    if (err != NULL)
-        return err;
-    uint32_t ku = X509_get_key_usage(ica);
-    if (!(X509_get_extension_flags(ica) & EXFLAG_CA) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
-        return "not a CA with keyCertSign";
-    X509 *ci = issuing_ci(cis, ica);
-    if (ci == NULL)
-        return "issuing CI is not in the trust store";
-    return rsp_cert_signed_by(ica, ci);
-}
 
 static int peer_names(X509 *x, rsp_peer_identity *out)
 {
@@ -1188,20 +1109,27 @@ int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * ch
         rsp_cert_why("bad arguments");
         return -1;
     }
-    const char *err = leaf_problem(leaf, now);
+    const char *err = rsp_cert_leaf_problem(leaf, now);
     if (err != NULL) {
         rsp_cert_why("TLS peer: %s", err);
         goto fail;
     }
-    rsp_oid_rule rules[2];
-    int role_of[2];
+    /* the TLS role policies, SGP.22 v2 or v3 */
+    static const uint8_t dp_v3[] = {ROLE_ARC, 0x00, 0x00, 0x01, 0x00},
+                         ds_v3[] = {ROLE_ARC, 0x00, 0x00, 0x02, 0x00};
+    rsp_oid_rule rules[4];
+    int role_of[4];
     size_t nr = 0;
     if (roles & RSP_PEER_DP) {
         rules[nr] = (rsp_oid_rule)RSP_RULE(oid_role_dp_tls, false);
         role_of[nr++] = RSP_PEER_DP;
+        rules[nr] = (rsp_oid_rule)RSP_RULE(dp_v3, false);
+        role_of[nr++] = RSP_PEER_DP;
     }
     if (roles & RSP_PEER_DS) {
         rules[nr] = (rsp_oid_rule)RSP_RULE(oid_role_ds_tls, false);
+        role_of[nr++] = RSP_PEER_DS;
+        rules[nr] = (rsp_oid_rule)RSP_RULE(ds_v3, false);
         role_of[nr++] = RSP_PEER_DS;
     }
     int m = rsp_cert_policy_match(leaf, rules, nr);
@@ -1214,26 +1142,15 @@ int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * ch
         rsp_cert_why("TLS peer: extendedKeyUsage lacks clientAuth");
         goto fail;
     }
-
-    X509 *issuer = NULL;
-    X509 *ci = issuing_ci(cis, leaf);
-    if (ci != NULL && names_issuer(leaf, ci)) {
-        issuer = ci;
-    } else {
-        const char *ierr = "issuer is neither a CI in the trust store nor in the chain";
-        for (int i = 0; i < sk_X509_num(chain) && issuer == NULL; i++) {
-            X509 *c = sk_X509_value(chain, i);
-            if (c == NULL || X509_cmp(c, leaf) == 0 || !names_issuer(leaf, c))
-                continue;
-            if ((ierr = intermediate_problem(cis, c, now)) == NULL)
-                issuer = c;
-        }
-        if (issuer == NULL) {
-            rsp_cert_why("TLS peer: intermediate: %s", ierr);
-            goto fail;
-        }
+    X509 *inter[8];
+    size_t ni = 0;
+    for (int i = 0; i < sk_X509_num(chain) && ni < 8; i++) {
+        X509 *c = sk_X509_value(chain, i);
+        if (c != NULL && X509_cmp(c, leaf) != 0)
+            inter[ni++] = c;
     }
-    if ((err = rsp_cert_signed_by(leaf, issuer)) != NULL) {
+    bool unknown;
+    if ((err = rsp_server_path_problem(cis, leaf, inter, ni, role_of[m], now, &unknown)) != NULL) {
         rsp_cert_why("TLS peer: %s", err);
         goto fail;
     }

@@ -53,6 +53,18 @@ bool rsp_cert_same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t b
 /* issuer signed x (names, ecdsa-with-SHA256, curve, signature); NULL or why not. */
 const char *rsp_cert_signed_by(X509 *x, X509 *issuer);
 
+/* The CI in the store that issued x: by AKI when x has one, else by name. */
+X509 *rsp_cert_issuing_ci(const rsp_ci_store *cis, X509 *x);
+/* Validity, extensions, keyUsage digitalSignature, not a CA, curve of an end-entity server certificate. */
+const char *rsp_cert_leaf_problem(X509 *x, time_t now);
+
+/* The path of a server certificate above leaf (rsp/chain.c): through at most
+ * a role sub-CA (DP or DS family, RSP_PEER_DP / RSP_PEER_DS) and a CI sub-CA
+ * found in inter, to a CI of the store; each CA and every signature checked.
+ * NULL, or why not (and *unknown_ci when no CI of the store is reached). */
+const char *rsp_server_path_problem(const rsp_ci_store *cis, X509 *leaf, X509 *const *inter, size_t n,
+                                    int family, time_t now, bool *unknown_ci);
+
 /* EID prefixes a CA certificate permits. */
 typedef struct rsp_eid_prefix {
     uint8_t len;

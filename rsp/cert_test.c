@@ -1142,13 +1142,24 @@ static void test_tls_peer(void)
     UT_EQ(rsp_verify_tls_peer(w.store, x, NULL, RSP_PEER_DP, now, &id), -1);
     X509_free(x);
 
-    /* through one intermediate CA issued by the CI */
+    /* an intermediate without a sub-CA policy is not one of the SGP.22 shapes */
     EVP_PKEY *ik = ct_key("P-256");
     ct_opts io = ct_ci_opts(now);
     io.cn = "TLS SubCA";
     io.policy = NULL;
     io.bc = "critical,CA:TRUE,pathlen:0";
     X509 *ica = ct_issue(&io, ik, w.c.ci, w.c.ci_key);
+    o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:sub.example.com,RID:2.999.12");
+    x = ct_issue(&o, k, ica, ik);
+    STACK_OF(X509) *nopol = sk_X509_new_null();
+    sk_X509_push(nopol, ica);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, nopol, RSP_PEER_DP, now, &id), -1);
+    sk_X509_free(nopol);
+    X509_free(x);
+    X509_free(ica);
+    /* through an SM-DP+ sub-CA issued by the CI */
+    io.policy = RSP_OID_ROLE_DP_SUBCA;
+    ica = ct_issue(&io, ik, w.c.ci, w.c.ci_key);
     o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:sub.example.com,RID:2.999.12");
     x = ct_issue(&o, k, ica, ik);
     STACK_OF(X509) *chain = sk_X509_new_null();
@@ -1159,9 +1170,45 @@ static void test_tls_peer(void)
     UT_CHECK(strcmp(id.oid, "2.999.12") == 0 && id.ndns == 1 && rsp_peer_has_dns(&id, "sub.example.com"));
     rsp_peer_identity_clear(&id);
     UT_EQ(rsp_verify_tls_peer(other.store, x, chain, RSP_PEER_DP, now, &id), -1);
+    /* an SM-DP+ sub-CA does not issue SM-DS TLS certificates */
+    ct_opts dso = ct_tls_opts(now, RSP_OID_ROLE_DS_TLS, "DNS:ds.example.com");
+    X509 *dsx = ct_issue(&dso, k, ica, ik);
+    UT_EQ(rsp_verify_tls_peer(w.store, dsx, chain, RSP_PEER_DS, now, &id), -1);
+    X509_free(dsx);
     sk_X509_free(chain);
     X509_free(x);
     X509_free(ica);
+    /* v3: CI -> CI sub-CA -> SM-DP+ sub-CA -> CERT.DP.TLS with the v3 policy */
+    EVP_PKEY *ck = ct_key("P-256");
+    ct_opts co = ct_ci_opts(now);
+    co.cn = "CI SubCA";
+    co.policy = RSP_OID_ROLE_CI_SUBCA;
+    X509 *cisub = ct_issue(&co, ck, w.c.ci, w.c.ci_key);
+    io.policy = RSP_OID_ROLE_DP_SUBCA;
+    ica = ct_issue(&io, ik, cisub, ck);
+    o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS_V3, "DNS:v3.example.com");
+    x = ct_issue(&o, k, ica, ik);
+    chain = sk_X509_new_null();
+    sk_X509_push(chain, cisub);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), -1); /* the DP sub-CA missing */
+    sk_X509_push(chain, ica);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), 0);
+    rsp_peer_identity_clear(&id);
+    /* CERT.DPauth v3 under the same two sub-CAs */
+    ct_opts ao = ct_tls_opts(now, RSP_OID_ROLE_DP_AUTH_V3, "RID:2.999.10");
+    ao.eku = NULL;
+    X509 *auth = ct_issue(&ao, k, ica, ik);
+    X509 *inter[2] = {ica, cisub};
+    UT_EQ(rsp_verify_server_chain(w.store, auth, inter, 2, RSP_OID_ROLE_DP_AUTH, now, NULL), 0);
+    UT_EQ(rsp_verify_server_chain(w.store, auth, inter, 1, RSP_OID_ROLE_DP_AUTH, now, NULL), -1);
+    UT_EQ(rsp_verify_server_chain(w.store, auth, inter, 2, RSP_OID_ROLE_DS_AUTH, now, NULL), -1);
+    UT_EQ(rsp_verify_server_cert(w.store, auth, RSP_OID_ROLE_DP_AUTH, now, NULL), -1);
+    X509_free(auth);
+    sk_X509_free(chain);
+    X509_free(x);
+    X509_free(ica);
+    X509_free(cisub);
+    EVP_PKEY_free(ck);
     /* an "intermediate" that is not a CA */
     io.bc = NULL;
     io.ku = "critical,digitalSignature";

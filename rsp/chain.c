@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
@@ -573,6 +574,192 @@ static bool cached_ci_current(const rsp_ci_store *cis, const path_info *e)
 {
     X509 *ci = rsp_ci_store_find(cis, e->ci_ski, e->ci_ski_len);
     return ci != NULL && X509_cmp(ci, e->ci) == 0;
+}
+
+/* ---- server certificates (CERT.DSauth / DPauth / DPpb and TLS) ---- */
+
+static const uint8_t oid_dp_sub[] = {RSP_ROLE_ARC, 0x00, 0x00, 0x01};
+static const uint8_t oid_ds_sub[] = {RSP_ROLE_ARC, 0x00, 0x00, 0x02};
+
+const char *rsp_server_path_problem(const rsp_ci_store *cis, X509 *leaf, X509 *const *inter, size_t n,
+                                    int family, time_t now, bool *unknown_ci)
+{
+    static const rsp_oid_rule dp_sub[] = {RSP_RULE(oid_dp_sub, false)},
+                              ds_sub[] = {RSP_RULE(oid_ds_sub, false)};
+    const rsp_oid_rule *role_sub = family == RSP_PEER_DS ? ds_sub : dp_sub;
+    static _Thread_local char why_buf[160];
+    *unknown_ci = false;
+    X509 *cur = leaf;
+    bool used[8] = {false};
+    /* above the leaf: [role sub-CA] [CI sub-CA] CI */
+    for (size_t depth = 0;; depth++) {
+        X509 *ci = rsp_cert_issuing_ci(cis, cur);
+        if (ci != NULL && X509_NAME_cmp(X509_get_issuer_name(cur), X509_get_subject_name(ci)) == 0) {
+            const char *err = rsp_cert_signed_by(cur, ci);
+            if (err == NULL && depth > 0 && (err = ca_constraints(ci, (long)depth)) != NULL)
+                return err;
+            int v = rsp_cert_validity(ci, now);
+            return err ? err : v == RSP_CERT_VALID ? NULL : "issuing CI is not valid now";
+        }
+        const uint8_t *aki;
+        size_t aki_len;
+        if (depth == 2 || !rsp_cert_keyid(X509_get0_authority_key_id(cur), &aki, &aki_len)) {
+            *unknown_ci = true;
+            return "issuing CI is not in the trust store";
+        }
+        int j = find_issuer(inter, n < 8 ? n : 8, used, cur, aki, aki_len);
+        if (j < 0) {
+            *unknown_ci = true;
+            return "issuer is neither a CI in the trust store nor in the chain";
+        }
+        used[j] = true;
+        X509 *ca = inter[j];
+        bool is_role_sub = rsp_cert_policy_match(ca, role_sub, 1) >= 0;
+        bool is_ci_sub = rsp_cert_policy_match(ca, rules_ci_sub, 1) >= 0;
+        const char *err = NULL;
+        int v = rsp_cert_validity(ca, now);
+        if (v != RSP_CERT_VALID)
+            err = rsp_cert_validity_text(v);
+        else if ((err = rsp_cert_ext_problem(ca)) == NULL && !(is_ci_sub || (is_role_sub && depth == 0)))
+            err = family == RSP_PEER_DS ? "not a CI sub-CA or SM-DS sub-CA (policy, or out of place)"
+                                        : "not a CI sub-CA or SM-DP+ sub-CA (policy, or out of place)";
+        if (err == NULL)
+            err = ca_constraints(ca, (long)depth);
+        if (err == NULL)
+            err = rsp_cert_signed_by(cur, ca);
+        if (err != NULL) {
+            snprintf(why_buf, sizeof(why_buf), "intermediate: %s", err);
+            return why_buf;
+        }
+        cur = ca;
+    }
+}
+
+/* v2 role OIDs and their v3 counterparts (rsp/chain.h) with the family of sub-CAs above them. */
+static const struct {
+    const char *v2, *v3;
+    int family;
+} server_roles[] = {
+    {RSP_OID_ROLE_DP_AUTH, RSP_OID_ROLE_DP_AUTH_V3, RSP_PEER_DP},
+    {RSP_OID_ROLE_DP_PB, RSP_OID_ROLE_DP_PB_V3, RSP_PEER_DP},
+    {RSP_OID_ROLE_DP_TLS, RSP_OID_ROLE_DP_TLS_V3, RSP_PEER_DP},
+    {RSP_OID_ROLE_DS_AUTH, RSP_OID_ROLE_DS_AUTH_V3, RSP_PEER_DS},
+    {RSP_OID_ROLE_DS_TLS, RSP_OID_ROLE_DS_TLS_V3, RSP_PEER_DS},
+};
+
+int rsp_verify_server_chain(const rsp_ci_store *cis, X509 *cert, X509 *const *inter, size_t n,
+                            const char *role_oid, time_t now, EVP_PKEY **pub_out)
+{
+    rsp_cert_why_reset();
+    if (pub_out)
+        *pub_out = NULL;
+    size_t r = 0;
+    while (role_oid && r < sizeof(server_roles) / sizeof(server_roles[0]) &&
+           strcmp(server_roles[r].v2, role_oid))
+        r++;
+    if (cis == NULL || cert == NULL || r == sizeof(server_roles) / sizeof(server_roles[0])) {
+        rsp_cert_why("bad arguments");
+        return -1;
+    }
+    const char *err = rsp_cert_leaf_problem(cert, now);
+    ASN1_OBJECT *o2 = OBJ_txt2obj(server_roles[r].v2, 1), *o3 = OBJ_txt2obj(server_roles[r].v3, 1);
+    if (err == NULL && (!o2 || !o3))
+        err = "out of memory";
+    if (err == NULL) {
+        rsp_oid_rule rules[2] = {{OBJ_get0_data(o2), (size_t)OBJ_length(o2), false},
+                                 {OBJ_get0_data(o3), (size_t)OBJ_length(o3), false}};
+        if (rsp_cert_policy_match(cert, rules, 2) < 0)
+            err = "no role certificate policy (v2 or v3)";
+    }
+    ASN1_OBJECT_free(o2);
+    ASN1_OBJECT_free(o3);
+    bool unknown;
+    if (err == NULL)
+        err = rsp_server_path_problem(cis, cert, inter, n, server_roles[r].family, now, &unknown);
+    if (err == NULL && pub_out != NULL) {
+        EVP_PKEY *k = X509_get0_pubkey(cert);
+        if (EVP_PKEY_up_ref(k) != 1)
+            err = "out of memory";
+        else
+            *pub_out = k;
+    }
+    ERR_clear_error();
+    if (err == NULL)
+        return 0;
+    rsp_cert_why("server certificate (%s): %s", role_oid, err);
+    return -1;
+}
+
+int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role_oid, time_t now,
+                           EVP_PKEY **pub_out)
+{
+    return rsp_verify_server_chain(cis, cert, NULL, 0, role_oid, now, pub_out);
+}
+
+int rsp_server_cred_chain(const rsp_ci_store *cis, const char *cert_path, X509 *cert, const char *role_oid,
+                          time_t now, uint8_t **others, size_t *others_len, const uint8_t **ci_ski,
+                          size_t *ci_ski_len)
+{
+    enum { MAX_INTER = 2 };
+    X509 *inter[MAX_INTER + 1];
+    size_t n = 0;
+    *others = NULL;
+    *others_len = 0;
+    FILE *f = fopen(cert_path, "rb");
+    if (f) {
+        X509 *x = PEM_read_X509(f, NULL, NULL, NULL); /* the certificate itself */
+        bool pem = x != NULL;
+        X509_free(x);
+        while (pem && n <= MAX_INTER && (inter[n] = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+            n++;
+        fclose(f);
+        ERR_clear_error();
+    }
+    int rc = -1;
+    uint8_t *der = NULL;
+    if (n > MAX_INTER) {
+        rsp_cert_why("%s: more than %d intermediate certificates", cert_path, MAX_INTER);
+        goto out;
+    }
+    if (rsp_verify_server_chain(cis, cert, inter, n, role_oid, now, NULL) != 0)
+        goto out;
+    X509 *ci = rsp_cert_issuing_ci(cis, n ? inter[n - 1] : cert);
+    if (ci == NULL || rsp_cert_ski(ci, ci_ski, ci_ski_len) != 0) {
+        rsp_cert_why("%s: the intermediates are not in order (the certificate, then upward)", cert_path);
+        goto out;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)i2d_X509(inter[i], NULL);
+    if (n) {
+        /* SEQUENCE OF Certificate: 30 82 hi lo || each DER */
+        if (len > 0xFFFF || !(der = malloc(4 + len)))
+            goto out;
+        der[0] = 0x30, der[1] = 0x82, der[2] = (uint8_t)(len >> 8), der[3] = (uint8_t)len;
+        uint8_t *p = der + 4;
+        for (size_t i = 0; i < n; i++)
+            i2d_X509(inter[i], &p);
+        if (len < 128) { /* minimal DER length */
+            memmove(der + 2, der + 4, len);
+            der[1] = (uint8_t)len;
+            *others_len = 2 + len;
+        } else if (len < 256) {
+            memmove(der + 3, der + 4, len);
+            der[1] = 0x81, der[2] = (uint8_t)len;
+            *others_len = 3 + len;
+        } else {
+            *others_len = 4 + len;
+        }
+        *others = der;
+        der = NULL;
+    }
+    rc = 0;
+out:
+    free(der);
+    for (size_t i = 0; i < n && i <= MAX_INTER; i++)
+        X509_free(inter[i]);
+    ERR_clear_error();
+    return rc;
 }
 
 /* ---- revocation ---- */

@@ -90,4 +90,29 @@ rsp_status rsp_verify_euicc_path(const rsp_ci_store *cis, rsp_eum_cache *cache, 
                                  const uint8_t *euicc_der, size_t euicc_len, time_t now,
                                  rsp_euicc_identity *out);
 
+/*
+ * A server certificate (role_oid: one of the v2 RSP_OID_ROLE_D[PS]_* of
+ * rsp/cert.h; its v3 OID is accepted too) with the intermediates its holder
+ * sends (inter may be NULL when n is 0): above it at most an SM-DP+ / SM-DS
+ * sub-CA of its family (...1.0.0.1 / ...1.0.0.2), then at most a CI sub-CA
+ * (...1.0.0), then a CI of the store; every CA valid, a CA with keyCertSign
+ * and a pathLen admitting what is below, every signature checked.  The leaf as
+ * rsp_verify_server_cert.  0 and (optionally) its key (the caller's), or -1.
+ */
+int rsp_verify_server_chain(const rsp_ci_store *cis, X509 *cert, X509 *const *inter, size_t n,
+                            const char *role_oid, time_t now, EVP_PKEY **pub_out);
+
+/*
+ * The rest of a server credential file: after the certificate cert (read from
+ * cert_path by rsp_load_cert), PEM files may hold its intermediates, upward.
+ * Verifies cert with them for role_oid (rsp_verify_server_chain) and gives the
+ * intermediates as the DER of a SEQUENCE OF Certificate, to send as
+ * otherCertsInChain (*others NULL when there are none; free()), and the SKI of
+ * the CI the chain ends at (borrowed from the store).  0 / -1
+ * (rsp_cert_last_reason says why).
+ */
+int rsp_server_cred_chain(const rsp_ci_store *cis, const char *cert_path, X509 *cert, const char *role_oid,
+                          time_t now, uint8_t **others, size_t *others_len, const uint8_t **ci_ski,
+                          size_t *ci_ski_len);
+
 #endif

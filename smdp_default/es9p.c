@@ -179,11 +179,14 @@ static int initiate(smdp_call *c, const rsp_json_doc *doc)
     } else if (rsp_auth_ci_pkid(c->a, t->cis, ci, &c->pkid, &c->pkid_len) != 0 ||
                rsp_auth_server_signed1(c->a, c->tid, RSP_TXN_ID_LEN, b.challenge.data, x->fqdn, challenge,
                                        t->auth[which].key, &c->signed1, &c->signed1_len, c->sig_tlv) != 0 ||
-               !(c->cert = dup_bytes(c, t->auth[which].der, t->auth[which].der_len))) {
+               !(c->cert = dup_bytes(c, t->auth[which].der, t->auth[which].der_len)) ||
+               (t->auth[which].others &&
+                !(c->cert_others = dup_bytes(c, t->auth[which].others, t->auth[which].others_len)))) {
         r = fail(c, RSP_ST_INTERNAL, "encoding or signing");
     } else {
         c->tid_len = RSP_TXN_ID_LEN;
         c->cert_len = t->auth[which].der_len;
+        c->cert_others_len = t->auth[which].others_len;
         r = SMDP_CALL_DONE;
     }
     smdp_trust_put(t);
@@ -279,6 +282,9 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     size_t session_len = session_pack(session, pb->ci_ski, pb->ci_ski_len);
     c->cert = dup_bytes(c, pb->der, pb->der_len);
     c->cert_len = pb->der_len;
+    if (pb->others && !(c->cert_others = dup_bytes(c, pb->others, pb->others_len)))
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    c->cert_others_len = pb->others_len;
 
     smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_DOWNLOAD_START);
     op->iccid = smdp_call_str(c, o->iccid);
@@ -730,12 +736,16 @@ int smdp_es9p_write(const smdp_call *c, rsp_jsonw *w)
         rsp_jsonw_kbase64(w, "serverSigned1", c->signed1, c->signed1_len);
         rsp_jsonw_kbase64(w, "serverSignature1", c->sig_tlv, sizeof(c->sig_tlv));
         rsp_jsonw_kbase64(w, "euiccCiPKIdToBeUsed", c->pkid, c->pkid_len);
+        if (c->cert_others)
+            rsp_jsonw_kbase64(w, "otherCertsInChain", c->cert_others, c->cert_others_len);
         return rsp_jsonw_kbase64(w, "serverCertificate", c->cert, c->cert_len);
     case SMDP_FN_AUTH_CLIENT:
         rsp_jsonw_khex(w, "transactionId", c->tid, c->tid_len);
         rsp_jsonw_kbase64(w, "profileMetadata", c->metadata, c->metadata_len);
         rsp_jsonw_kbase64(w, "smdpSigned2", c->smdp_signed2, c->smdp_signed2_len);
         rsp_jsonw_kbase64(w, "smdpSignature2", c->sig_tlv, sizeof(c->sig_tlv));
+        if (c->cert_others)
+            rsp_jsonw_kbase64(w, "otherCertsInChain", c->cert_others, c->cert_others_len);
         return rsp_jsonw_kbase64(w, "smdpCertificate", c->cert, c->cert_len);
     case SMDP_FN_GET_BPP:
         rsp_jsonw_khex(w, "transactionId", c->tid, c->tid_len);

@@ -11,6 +11,7 @@
 
 #include "rsp/str.h"
 #include "asn1/sgp22.h"
+#include "rsp/chain.h"
 #include "rsp/config.h"
 #include "rsp/crl.h"
 #include "rsp/bsp.h"
@@ -34,6 +35,7 @@ static void creds_free(smdp_cred *c, size_t n)
         X509_free(c[i].cert);
         EVP_PKEY_free(c[i].key);
         OPENSSL_free(c[i].der);
+        free(c[i].others);
     }
 }
 
@@ -101,26 +103,22 @@ static int load_cred(smdp_trust *t, smdp_cred *list, size_t *n, const char *what
         seterr(err, errlen, msg, cert_path);
         goto fail;
     }
-    if (rsp_verify_server_cert(t->cis, a->cert, role, time(NULL), NULL) != 0) {
+    const uint8_t *ci_ski;
+    size_t ci_ski_len;
+    if (rsp_server_cred_chain(t->cis, cert_path, a->cert, role, time(NULL), &a->others, &a->others_len,
+                              &ci_ski, &ci_ski_len) != 0) {
         snprintf(msg, sizeof(msg), "%s %%s is not a valid %s certificate of a configured CI", what, what);
         seterr(err, errlen, msg, cert_path);
         rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
         goto fail;
     }
-    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
-    if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
-        !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
-        snprintf(msg, sizeof(msg), "%s %%s: its AKI names no configured CI", what);
-        seterr(err, errlen, msg, cert_path);
-        goto fail;
-    }
-    if (smdp_cred_for_ci(list, *n, aki->data, (size_t)aki->length)) {
+    if (smdp_cred_for_ci(list, *n, ci_ski, ci_ski_len)) {
         snprintf(msg, sizeof(msg), "%s %%s: a second certificate for the same CI", what);
         seterr(err, errlen, msg, cert_path);
         goto fail;
     }
-    memcpy(a->ci_ski, aki->data, (size_t)aki->length);
-    a->ci_ski_len = (size_t)aki->length;
+    memcpy(a->ci_ski, ci_ski, ci_ski_len);
+    a->ci_ski_len = ci_ski_len;
     unsigned char *der = NULL;
     int len = i2d_X509(a->cert, &der);
     if (len <= 0) {
@@ -134,6 +132,7 @@ static int load_cred(smdp_trust *t, smdp_cred *list, size_t *n, const char *what
 fail:
     X509_free(a->cert);
     EVP_PKEY_free(a->key);
+    free(a->others);
     memset(a, 0, sizeof(*a));
     return -1;
 }

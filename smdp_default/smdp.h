@@ -89,7 +89,9 @@ typedef struct smdp_cred {
     EVP_PKEY *key;
     uint8_t *der; /* the certificate as sent */
     size_t der_len;
-    uint8_t ci_ski[RSP_SKI_MAX]; /* SKI of the issuing CI (the certificate's AKI) */
+    uint8_t *others; /* its intermediates (SEQUENCE OF Certificate) sent as otherCertsInChain, or NULL */
+    size_t others_len;
+    uint8_t ci_ski[RSP_SKI_MAX]; /* SKI of the CI its chain ends at */
     size_t ci_ski_len;
 } smdp_cred;
 

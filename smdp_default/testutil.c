@@ -301,6 +301,7 @@ rsp_status fx_dev_initiate(fx *f, fx_dev *d, const char *matching_id)
         der_w_raw(&req, d->ctx_params1, d->ctx_params1_len);
     else
         lpa_build_ctx_params1(&lo, matching_id, &req);
+    lpa_put_other_certs(&req, r.other_certs.data, r.other_certs.len);
     der_w_end(&req);
     lpa_response_free(&r, sc);
     euicc_error err;
@@ -357,6 +358,7 @@ rsp_status fx_dev_authenticate(fx *f, fx_dev *d, const char *cc)
         der_w_tlv(&req, 0x04, hcc, sizeof(hcc));
     }
     der_w_raw(&req, r.smdp_certificate.data, r.smdp_certificate.len);
+    lpa_put_other_certs(&req, r.other_certs.data, r.other_certs.len);
     der_w_end(&req);
     lpa_response_free(&r, sc);
     euicc_error err;

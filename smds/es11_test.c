@@ -507,6 +507,38 @@ static void test_v3_variants(void)
             euicc_free(e);
         }
     }
+    /* an SM-DS whose CERT.DSauth sits under an SM-DS sub-CA and a CI sub-CA (variant C) sends them as
+     * otherCertsInChain and the eUICC checks the whole chain; a variant C device discovers through it */
+    char bundle[1300], dskey[1300];
+    snprintf(bundle, sizeof(bundle), "%s/varC/dsauth-bundle.pem", extra);
+    snprintf(dskey, sizeof(dskey), "%s/varC/nist/smds/dsauth.key.pem", extra);
+    UT_EQ(tu_sh("cat '%s/varC/nist/smds/dsauth.pem' '%s/varC/nist/smds/chain.pem' > '%s'", extra, extra,
+                bundle),
+          0);
+    smds_config vc = *tu_config(pki, tu_dir("es11_v3_state"), true);
+    const char *vcerts[1] = {bundle}, *vkeys[1] = {dskey};
+    vc.auth_certs = vcerts;
+    vc.auth_keys = vkeys;
+    vc.n_auth = 1;
+    char verr[256];
+    smds_t *saved = x;
+    x = smds_new(&vc, verr, sizeof(verr));
+    UT_CHECK(x != NULL);
+    if (x) {
+        snprintf(dir, sizeof(dir), "%s/varC/nist/euicc/" EID, extra);
+        snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
+        euicc *ve = load_euicc(dir, dir, ci);
+        smds_es11_auth_result vr;
+        UT_CHECK(ve != NULL);
+        if (ve) {
+            UT_EQ(discover(ve, NULL, &vr), RSP_OK);
+            smds_es11_auth_result_clear(&vr);
+            euicc_free(ve);
+        }
+        smds_free(x);
+    }
+    x = saved;
+
     /* C with only the EUM sub-CA: no path to the CI */
     snprintf(dir, sizeof(dir), "%s/varC/nist/euicc/" EID, extra);
     snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/chain.h"
 #include "rsp/config.h"
 #include "rsp/crl.h"
 #include "rsp/err.h"
@@ -22,6 +23,7 @@ static void trust_free(smds_trust *t)
         X509_free(t->auth[i].cert);
         EVP_PKEY_free(t->auth[i].key);
         OPENSSL_free(t->auth[i].der);
+        free(t->auth[i].others);
     }
     rsp_ci_store_free(t->cis);
     free(t);
@@ -46,27 +48,23 @@ static int load_auth(smds_trust *t, const char *cert_path, const char *key_path,
         rsp_err_set(err, errlen, "CERT.DSauth %s does not match its key", cert_path);
         goto fail;
     }
-    if (rsp_verify_server_cert(t->cis, a->cert, RSP_OID_ROLE_DS_AUTH, time(NULL), NULL) != 0) {
+    const uint8_t *ci_ski;
+    size_t ci_ski_len;
+    if (rsp_server_cred_chain(t->cis, cert_path, a->cert, RSP_OID_ROLE_DS_AUTH, time(NULL), &a->others,
+                              &a->others_len, &ci_ski, &ci_ski_len) != 0) {
         rsp_err_set(err, errlen, "CERT.DSauth %s is not a valid DSauth certificate of a configured CI",
                     cert_path);
         rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
         goto fail;
     }
-    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
-    if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
-        !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
-        rsp_err_set(err, errlen, "CERT.DSauth %s: its AKI names no configured CI", cert_path);
-        goto fail;
-    }
     for (size_t i = 0; i < t->nauth; i++) {
-        if (t->auth[i].ci_ski_len == (size_t)aki->length &&
-            memcmp(t->auth[i].ci_ski, aki->data, (size_t)aki->length) == 0) {
+        if (t->auth[i].ci_ski_len == ci_ski_len && memcmp(t->auth[i].ci_ski, ci_ski, ci_ski_len) == 0) {
             rsp_err_set(err, errlen, "CERT.DSauth %s: a second certificate for the same CI", cert_path);
             goto fail;
         }
     }
-    memcpy(a->ci_ski, aki->data, (size_t)aki->length);
-    a->ci_ski_len = (size_t)aki->length;
+    memcpy(a->ci_ski, ci_ski, ci_ski_len);
+    a->ci_ski_len = ci_ski_len;
     unsigned char *der = NULL;
     int n = i2d_X509(a->cert, &der);
     if (n <= 0) {
@@ -80,6 +78,7 @@ static int load_auth(smds_trust *t, const char *cert_path, const char *key_path,
 fail:
     X509_free(a->cert);
     EVP_PKEY_free(a->key);
+    free(a->others);
     memset(a, 0, sizeof(*a));
     return -1;
 }

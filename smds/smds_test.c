@@ -75,6 +75,35 @@ static void test_config_errors(void)
     UT_CHECK(try_new(TU_FQDN, sub, cert, key, err, sizeof(err)) == NULL);
     UT_CHECK(strstr(err, "sub-CA") != NULL);
 
+    /* v3 CERT.DSauth: v3 policy under the CI (Ov3), under an SM-DS sub-CA (A), a CI sub-CA (B) or both (C),
+     * the intermediates after the certificate in its file; without them it is refused */
+    static const char *const variants[] = {"Ov3", "A", "B", "C"};
+    for (size_t v = 0; v < 4; v++) {
+        char vdir[1100], bundle[1200], vkey[1200], alone[1200];
+        snprintf(vdir, sizeof(vdir), "%s/v3%s", state, variants[v]);
+        path(bundle, sizeof(bundle), vdir, "bundle.pem");
+        path(vkey, sizeof(vkey), vdir, "nist/smds/dsauth.key.pem");
+        path(alone, sizeof(alone), vdir, "nist/smds/dsauth.pem");
+        UT_EQ(tu_sh("'%s' init --out '%s' --variant %s --ci-cert '%s/nist/ci/ci.pem' --ci-key "
+                    "'%s/nist/ci/ci.key.pem' "
+                    ">/dev/null && cat '%s/nist/smds/dsauth.pem' > '%s' && { ! test -f "
+                    "'%s/nist/smds/chain.pem' || "
+                    "cat '%s/nist/smds/chain.pem' >> '%s'; }",
+                    rsp_pki, vdir, variants[v], pki, pki, vdir, bundle, vdir, vdir, bundle),
+              0);
+        x = try_new(TU_FQDN, ci, bundle, vkey, err, sizeof(err));
+        UT_CHECK(x != NULL);
+        if (x) {
+            smds_trust *t = smds_trust_get(x);
+            UT_EQ(t->nauth, 1);
+            UT_EQ(t->auth[0].others != NULL, v != 0);
+            smds_trust_put(t);
+            smds_free(x);
+        }
+        if (v != 0)
+            UT_CHECK(try_new(TU_FQDN, ci, alone, vkey, err, sizeof(err)) == NULL);
+    }
+
     /* CRLs: a good one loads; one signed by another CI is refused unless crl_policy is warn; a
      * reload reads the files again */
     char good_crl[1200], other_crl[1200], other_ci[1200];

@@ -19,6 +19,7 @@
 
 #include "asn1/sgp22.h"
 #include "rsp/bsp.h"
+#include "rsp/chain.h"
 #include "rsp/sig.h"
 
 #define TAG_SIG 0x5F37u
@@ -560,33 +561,55 @@ static int get_sig(const der_tlv *t, const uint8_t **sig)
 /* Certificate checks shared by AuthenticateServer and PrepareDownload.
  * Returns 0, or the ASN.1 error code (1 invalidCertificate, 3 unsupportedCurve)
  * with detail. */
-static int check_server_cert(euicc *e, X509 *cert, const char *role, const uint8_t *ci_ski, size_t ci_ski_len,
-                             EVP_PKEY **pub, euicc_error *err)
+static int check_server_cert(euicc *e, X509 *cert, const der_tlv *others, const char *role,
+                             const uint8_t *ci_ski, size_t ci_ski_len, EVP_PKEY **pub, euicc_error *err)
 {
     EVP_PKEY *k = X509_get0_pubkey(cert);
     if (!k || rsp_ecka_curve_nid(k) < 0) {
         euicc_impl_err(err, 3, -1, "unsupportedCurve", "server key is not on P-256 or brainpoolP256r1");
         return 3;
     }
-    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(cert);
-    if (!aki) {
-        euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate has no authorityKeyIdentifier");
-        return 1;
+    /* v3 otherCertsInChain: the intermediates above the server certificate, upward */
+    X509 *inter[2];
+    size_t n = 0;
+    int code = 0;
+    der_reader r;
+    der_tlv c;
+    if (others) {
+        der_reader_of(&r, others);
+        while (!der_reader_done(&r) && code == 0) {
+            if (n == 2 || der_expect(&r, 0x30, &c) != 0 || !(inter[n] = parse_cert_exact(c.raw, c.raw_len))) {
+                euicc_impl_err(err, 1, -1, "invalidCertificate", "otherCertsInChain malformed or too long");
+                code = 1;
+            } else {
+                n++;
+            }
+        }
     }
-    const uint8_t *a = ASN1_STRING_get0_data(aki);
-    size_t alen = (size_t)ASN1_STRING_length(aki);
-    if (ci_ski ? (alen != ci_ski_len || memcmp(a, ci_ski, alen) != 0)
-               : !ski_in(e->ski_verify, e->ski_verify_len, e->nverify, a, alen)) {
-        euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate is not issued by %s",
-                       ci_ski ? "euiccCiPKIdToBeUsed" : "a CI in the verification list");
-        return 1;
+    X509 *top = n ? inter[n - 1] : cert;
+    const ASN1_OCTET_STRING *aki = code ? NULL : X509_get0_authority_key_id(top);
+    if (!code && !aki) {
+        euicc_impl_err(err, 1, -1, "invalidCertificate",
+                       "server certificate chain has no authorityKeyIdentifier");
+        code = 1;
     }
-    if (rsp_verify_server_cert(e->cis, cert, role, now_of(e), pub) != 0) {
-        euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate refused: %s",
-                       rsp_cert_last_reason());
-        return 1;
+    if (!code) {
+        const uint8_t *a = ASN1_STRING_get0_data(aki);
+        size_t alen = (size_t)ASN1_STRING_length(aki);
+        if (ci_ski ? (alen != ci_ski_len || memcmp(a, ci_ski, alen) != 0)
+                   : !ski_in(e->ski_verify, e->ski_verify_len, e->nverify, a, alen)) {
+            euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate is not issued by %s",
+                           ci_ski ? "euiccCiPKIdToBeUsed" : "a CI in the verification list");
+            code = 1;
+        } else if (rsp_verify_server_chain(e->cis, cert, inter, n, role, now_of(e), pub) != 0) {
+            euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate refused: %s",
+                           rsp_cert_last_reason());
+            code = 1;
+        }
     }
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        X509_free(inter[i]);
+    return code;
 }
 
 int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const char *address, der_writer *w,
@@ -606,7 +629,10 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
         euicc_impl_err(err, 0, -1, "malformed", "AuthenticateServerRequest fields missing or out of order");
         return EUICC_EFORMAT;
     }
-    /* v3 adds context-tagged fields after ctxParams1 (otherCertsInChain, crlList): well formed, skipped */
+    /* v3 adds context-tagged fields after ctxParams1: otherCertsInChain [1] is used, the others
+     * (crlList) are well formed and skipped */
+    der_tlv others_t;
+    const der_tlv *others = NULL;
     for (der_tlv extra; !der_reader_done(&r);) {
         uint32_t first = 0;
         if (der_next(&r, &extra) == 0)
@@ -616,6 +642,10 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
             euicc_impl_err(err, 0, -1, "malformed",
                            "AuthenticateServerRequest: unexpected field after ctxParams1");
             return EUICC_EFORMAT;
+        }
+        if (extra.tag == 0xA1 && !others) {
+            others_t = extra;
+            others = &others_t;
         }
     }
     sgp22_server_signed1 ss1;
@@ -660,11 +690,12 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
     }
     {
         euicc_error e1, e2;
-        int c1 = check_server_cert(e, cert, RSP_OID_ROLE_DP_AUTH, pkid_t.value, pkid_t.len, &pub, &e1);
+        int c1 =
+            check_server_cert(e, cert, others, RSP_OID_ROLE_DP_AUTH, pkid_t.value, pkid_t.len, &pub, &e1);
         if (c1 == 0) {
             role = ROLE_DP_AUTH;
-        } else if (c1 == 1 && check_server_cert(e, cert, RSP_OID_ROLE_DS_AUTH, pkid_t.value, pkid_t.len, &pub,
-                                                &e2) == 0) {
+        } else if (c1 == 1 && check_server_cert(e, cert, others, RSP_OID_ROLE_DS_AUTH, pkid_t.value,
+                                                pkid_t.len, &pub, &e2) == 0) {
             role = ROLE_DS_AUTH;
         } else {
             code = c1;
@@ -789,10 +820,12 @@ int euicc_prepare_download(euicc *e, const uint8_t *req, size_t len, der_writer 
         return EUICC_EFORMAT;
     }
     der_reader_of(&r, &top);
-    int has_hcc = 0;
+    int has_hcc = 0, has_others = 0;
+    der_tlv others_t;
     if (der_expect(&r, 0x30, &ss2_t) != 0 || der_expect(&r, TAG_SIG, &sig_t) != 0 ||
         (has_hcc = der_optional(&r, 0x04, &hcc_t)) < 0 || der_expect(&r, 0x30, &cert_t) != 0 ||
-        !der_reader_done(&r) || (has_hcc && hcc_t.len != 32)) {
+        (has_others = der_optional(&r, 0xA1, &others_t)) < 0 || !der_reader_done(&r) ||
+        (has_hcc && hcc_t.len != 32)) {
         euicc_impl_err(err, 0, -1, "malformed",
                        "PrepareDownloadRequest fields missing, out of order or sized wrong");
         return EUICC_EFORMAT;
@@ -823,7 +856,8 @@ int euicc_prepare_download(euicc *e, const uint8_t *req, size_t len, der_writer 
         return dl_refuse(e, w, tid, tid_len, EUICC_DL_INVALID_CERTIFICATE);
     }
     EVP_PKEY *pub = NULL;
-    int code = check_server_cert(e, cert, RSP_OID_ROLE_DP_PB, NULL, 0, &pub, err);
+    int code =
+        check_server_cert(e, cert, has_others ? &others_t : NULL, RSP_OID_ROLE_DP_PB, NULL, 0, &pub, err);
     uint8_t pb_oid[OID_MAX];
     size_t pb_oid_len = 0;
     if (code == 0 && cert_rid(cert, pb_oid, sizeof(pb_oid), &pb_oid_len) != 0)

@@ -200,6 +200,13 @@ int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_wri
     return w->err;
 }
 
+void lpa_put_other_certs(der_writer *w, const uint8_t *seq, size_t len)
+{
+    der_tlv t;
+    if (seq && der_parse_exact(seq, len, &t) == DER_OK && t.tag == 0x30)
+        der_w_tlv(w, 0xA1, t.value, t.len);
+}
+
 int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, const char *matching_id,
                                   der_writer *w)
 {
@@ -209,6 +216,7 @@ int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, 
     der_w_raw(w, ia->ci_pkid.data, ia->ci_pkid.len);
     der_w_raw(w, ia->server_certificate.data, ia->server_certificate.len);
     lpa_build_ctx_params1(opts, matching_id, w);
+    lpa_put_other_certs(w, ia->other_certs.data, ia->other_certs.len);
     der_w_end(w);
     return w->err;
 }
@@ -317,13 +325,15 @@ static const rsp_json_field event_fields[] = {
 
 struct j_body {
     const char *tid;
-    rsp_json_bin ss1, sig1, pkid, cert, meta, ss2, sig2, dppb, bpp;
+    rsp_json_bin ss1, sig1, pkid, cert, meta, ss2, sig2, dppb, bpp, others;
     rsp_json_array events;
 };
 
 #define M RSP_JSON_MANDATORY
 #define B64(name, member) RSP_JSON_F(name, RSP_JSON_BASE64, M, 1, 0, struct j_body, member)
 #define TID(flags) RSP_JSON_F("transactionId", RSP_JSON_STRING, flags, 2, 32, struct j_body, tid)
+#define OTHERS                                                                                               \
+    RSP_JSON_F("otherCertsInChain", RSP_JSON_BASE64, RSP_JSON_OPTIONAL, 1, 0, struct j_body, others)
 
 static const rsp_json_field initiate_fields[] = {
     TID(M),
@@ -331,6 +341,7 @@ static const rsp_json_field initiate_fields[] = {
     B64("serverSignature1", sig1),
     B64("euiccCiPKIdToBeUsed", pkid),
     B64("serverCertificate", cert),
+    OTHERS,
     RSP_JSON_END,
 };
 
@@ -340,6 +351,7 @@ static const rsp_json_field auth_client_es9_fields[] = {
     B64("smdpSigned2", ss2),
     B64("smdpSignature2", sig2),
     B64("smdpCertificate", dppb),
+    OTHERS,
     RSP_JSON_END,
 };
 
@@ -449,6 +461,7 @@ rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_respo
     BIN(smdp_signature2, sig2);
     BIN(smdp_certificate, dppb);
     BIN(bpp, bpp);
+    BIN(other_certs, others);
 #undef BIN
     if (fn == LPA_FN_AUTH_CLIENT_ES11) {
         const struct j_event *ev = b.events.items;
@@ -937,6 +950,7 @@ static int download(lpa *l, const char *server, const char *address, const char 
         der_w_tlv(&req, 0x04, hcc, sizeof(hcc));
     }
     der_w_raw(&req, ac.smdp_certificate.data, ac.smdp_certificate.len);
+    lpa_put_other_certs(&req, ac.other_certs.data, ac.other_certs.len);
     der_w_end(&req);
     lpa_response_free(&ac, sc);
     euicc_error err = {.bpp_command = -1, .name = "system", .detail = "cannot build the request"};

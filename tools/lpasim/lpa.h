@@ -139,7 +139,8 @@ typedef struct lpa_response {
         const uint8_t *data;
         size_t len;
     } server_signed1, server_signature1, ci_pkid, server_certificate, profile_metadata, smdp_signed2,
-        smdp_signature2, smdp_certificate, bpp;
+        smdp_signature2, smdp_certificate, bpp,
+        other_certs;   /* v3 otherCertsInChain (SEQUENCE OF Certificate) of the server certificate, or none */
     lpa_event *events; /* eventEntries (heap, lpa_events_free) */
     size_t nevents;
     bool has_events;
@@ -172,9 +173,14 @@ void lpa_response_free(lpa_response *r, lpa_scratch *scratch);
 int lpa_call(lpa *l, const char *server, const char *path, char *body, lpa_fn fn, const char *stage,
              lpa_response *resp, lpa_scratch **scratch, lpa_result *res);
 
+/* Appends a server's otherCertsInChain (the DER SEQUENCE OF Certificate it sent, or seq NULL: nothing) as
+ * the [1] field of AuthenticateServerRequest / PrepareDownloadRequest (v3). */
+void lpa_put_other_certs(der_writer *w, const uint8_t *seq, size_t len);
+
 /* Appends the AuthenticateServerRequest (BF38) an LPA sends after
  * InitiateAuthentication: ia's serverSigned1, serverSignature1,
- * euiccCiPKIdToBeUsed and serverCertificate as received, then ctxParams1.
+ * euiccCiPKIdToBeUsed and serverCertificate as received, then ctxParams1,
+ * then the server's v3 otherCertsInChain as [1] when it sent them.
  * Returns the writer's error. */
 int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, const char *matching_id,
                                   der_writer *w);
