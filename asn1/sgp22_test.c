@@ -517,8 +517,8 @@ static void test_ctx_params1(void)
     hexbuf x = H("A02A" DEVINFO "820207800A" /* unknown [10] */ "0100");
     UT_EQ(sgp22_ctx_params1_decode(x.b, x.n, &v), DER_OK);
     check_devinfo(&v.device_info);
-    free(x.b);
     UT_CHECK(sgp22_ctx_is_download(&v));
+    free(x.b);
     /* v3 operationType and iccid exposed, matchingIdSource (A3) skipped */
     x = H("A037" DEVINFO "820206405A0A98001000000000000010A3028000");
     UT_EQ(sgp22_ctx_params1_decode(x.b, x.n, &v), DER_OK);

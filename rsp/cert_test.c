@@ -15,6 +15,7 @@
 #include "rsp/cert_testutil.h"
 #include "rsp/sig.h"
 #include "tests/unit/ut.h"
+#include "tools/pki/pki.h"
 
 #define DAY (24L * 3600)
 #define YEAR (365L * DAY)
@@ -1549,18 +1550,26 @@ static void test_v3_variants(void)
     for (size_t c = 0; c < 2; c++) {
         for (const char *p = variants; *p; p++)
             UT_EQ(vcase(curves[c], *p, 0), RSP_OK);
-        UT_EQ(vcase(curves[c], 'B', VD_V2_EUICC), RSP_OK);
-        UT_EQ(vcase(curves[c], 'A', VD_EUM_PATHLEN0), RSP_ST_EUM_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'C', VD_EUM_PATHLEN0), RSP_ST_EUM_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'A', VD_SUB_EUM_POLICY), RSP_ST_EUM_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'A', VD_SUB_EXPIRED), RSP_ST_EUM_CERT_EXPIRED);
-        UT_EQ(vcase(curves[c], 'B', VD_SUB_EXPIRED), RSP_ST_EUM_CERT_EXPIRED);
-        UT_EQ(vcase(curves[c], 'C', VD_SUB_EXPIRED), RSP_ST_EUM_CERT_EXPIRED);
-        UT_EQ(vcase(curves[c], 'A', VD_SUB_BAD_SIG), RSP_ST_EUM_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'B', VD_SUB_BAD_SIG), RSP_ST_EUM_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'A', VD_SUB_RANGE), RSP_ST_EUICC_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'B', VD_CISUB_POLICY), RSP_ST_EUM_CERT_INVALID);
-        UT_EQ(vcase(curves[c], 'C', VD_CISUB_NOT_CA), RSP_ST_EUM_CERT_INVALID);
+        static const struct {
+            char variant;
+            unsigned defects;
+            rsp_status want;
+        } cases[] = {
+            {'B', VD_V2_EUICC, RSP_OK},
+            {'A', VD_EUM_PATHLEN0, RSP_ST_EUM_CERT_INVALID},
+            {'C', VD_EUM_PATHLEN0, RSP_ST_EUM_CERT_INVALID},
+            {'A', VD_SUB_EUM_POLICY, RSP_ST_EUM_CERT_INVALID},
+            {'A', VD_SUB_EXPIRED, RSP_ST_EUM_CERT_EXPIRED},
+            {'B', VD_SUB_EXPIRED, RSP_ST_EUM_CERT_EXPIRED},
+            {'C', VD_SUB_EXPIRED, RSP_ST_EUM_CERT_EXPIRED},
+            {'A', VD_SUB_BAD_SIG, RSP_ST_EUM_CERT_INVALID},
+            {'B', VD_SUB_BAD_SIG, RSP_ST_EUM_CERT_INVALID},
+            {'A', VD_SUB_RANGE, RSP_ST_EUICC_CERT_INVALID},
+            {'B', VD_CISUB_POLICY, RSP_ST_EUM_CERT_INVALID},
+            {'C', VD_CISUB_NOT_CA, RSP_ST_EUM_CERT_INVALID},
+        };
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+            UT_EQ(vcase(curves[c], cases[k].variant, cases[k].defects), cases[k].want);
     }
 
     vchain v;
@@ -1658,6 +1667,14 @@ static void test_anchors(void)
     EVP_PKEY_free(k);
     EVP_PKEY_free(k2);
     rsp_ci_store_free(s);
+}
+
+/* A CRL of issuer signed with key (test PKI minting of tools/pki). */
+static int ct_crl_file(const char *path, X509 *issuer, EVP_PKEY *key, X509 *const *revoked, size_t n,
+                       time_t this_update, time_t next_update)
+{
+    pki_cred c = {issuer, key};
+    return pki_write_crl(path, &c, revoked, n, this_update, next_update);
 }
 
 static rsp_status crl_verify(vchain *v)

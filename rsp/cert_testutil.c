@@ -272,30 +272,3 @@ uint8_t *ct_der(X509 *x, size_t *len)
     *len = (size_t)n;
     return b;
 }
-
-int ct_crl_file(const char *path, X509 *issuer, EVP_PKEY *key, X509 *const *revoked, size_t n,
-                time_t this_update, time_t next_update)
-{
-    X509_CRL *crl = X509_CRL_new();
-    ASN1_TIME *tu = ASN1_TIME_set(NULL, this_update),
-              *nu = next_update ? ASN1_TIME_set(NULL, next_update) : NULL;
-    int ok = crl && tu && X509_CRL_set_version(crl, 1) &&
-             X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
-             X509_CRL_set1_lastUpdate(crl, tu) && (!nu || X509_CRL_set1_nextUpdate(crl, nu));
-    for (size_t i = 0; ok && i < n; i++) {
-        X509_REVOKED *r = X509_REVOKED_new();
-        ok = r && X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked[i])) &&
-             X509_REVOKED_set_revocationDate(r, tu) && X509_CRL_add0_revoked(crl, r);
-        if (!ok)
-            X509_REVOKED_free(r);
-    }
-    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, key, EVP_sha256()) > 0;
-    FILE *f = ok ? fopen(path, "w") : NULL;
-    ok = f && PEM_write_X509_CRL(f, crl);
-    if (f)
-        fclose(f);
-    ASN1_TIME_free(tu);
-    ASN1_TIME_free(nu);
-    X509_CRL_free(crl);
-    return ok ? 0 : -1;
-}

@@ -61,12 +61,6 @@ int ct_chain_make(ct_chain *c, const char *curve, bool iin_list, const char *pre
                   time_t now);
 void ct_chain_free(ct_chain *c);
 
-/* A CRL by issuer (signed with key) listing the serials of the n certificates,
- * thisUpdate and nextUpdate as given (next 0: absent), written as PEM to path.
- * 0 / -1. */
-int ct_crl_file(const char *path, X509 *issuer, EVP_PKEY *key, X509 *const *revoked, size_t n,
-                time_t this_update, time_t next_update);
-
 /* DER of a certificate (malloc'd). */
 uint8_t *ct_der(X509 *x, size_t *len);
 
