@@ -693,9 +693,18 @@ SPEC(spec_device_info, "DeviceInfo", T, f_device_info);
 static const struct field f_common_auth[] = {
     UTF8(T, matching_id, "matchingId", 0x80, F_OPT, 0, NOLIM),
     SEQ(T, device_info, "deviceInfo", 0xA1, &spec_device_info),
+    BITS(T, operation_type, "operationType", 0x82, F_OPT),
+    OCTETS(T, iccid, "iccid", 0x5A, F_OPT, SGP22_ICCID_LEN, SGP22_ICCID_LEN),
 };
 SPEC(spec_common_auth, "CtxParamsForCommonAuthentication", T, f_common_auth);
 #undef T
+
+bool sgp22_ctx_is_download(const sgp22_ctx_params1 *c)
+{
+    if (c->choice != 0 && c->choice != SGP22_CTX_COMMON_AUTH)
+        return false;
+    return c->operation_type.p == NULL || sgp22_bit(c->operation_type, SGP22_OP_PROFILE_DOWNLOAD);
+}
 
 /* CtxParams1 is an untagged CHOICE: its alternative's tag appears in place. */
 static bool ctx_match(uint32_t tag)

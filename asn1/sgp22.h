@@ -194,7 +194,19 @@ typedef struct sgp22_ctx_params1 {
                                       Encoding treats 0 as A0. */
     sgp22_bytes matching_id;       /* 80 UTF8String OPTIONAL: p == NULL absent, len 0 empty */
     sgp22_device_info device_info; /* A1 */
+    /* v3 (p == NULL when absent; later fields such as matchingIdSource are skipped): */
+    sgp22_bytes operation_type; /* 82 OperationType BIT STRING {profileDownload(0), rpm(1)}
+                                   OPTIONAL, DEFAULT {profileDownload} */
+    sgp22_bytes iccid;          /* 5A OPTIONAL (RPM), 10 octets */
 } sgp22_ctx_params1;
+
+/* OperationType bits of ctxParamsForCommonAuthentication (v3). */
+#define SGP22_OP_PROFILE_DOWNLOAD 0
+#define SGP22_OP_RPM 1
+/* True if the context asks for a profile download: operationType absent (its
+ * DEFAULT) or with the profileDownload bit.  False for the v3 alternatives
+ * other than ctxParamsForCommonAuthentication. */
+bool sgp22_ctx_is_download(const sgp22_ctx_params1 *c);
 
 /* ---- EuiccSigned1 (30) and AuthenticateServerResponse (BF38) ---- */
 

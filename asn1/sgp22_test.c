@@ -517,9 +517,25 @@ static void test_ctx_params1(void)
     hexbuf x = H("A02A" DEVINFO "820207800A" /* unknown [10] */ "0100");
     UT_EQ(sgp22_ctx_params1_decode(x.b, x.n, &v), DER_OK);
     check_devinfo(&v.device_info);
+    UT_CHECK(sgp22_ctx_is_download(&v));
     free(x.b);
+    /* v3 operationType and iccid exposed, matchingIdSource (A3) skipped */
+    x = H("A037" DEVINFO "820206405A0A98001000000000000010A3028000");
+    UT_EQ(sgp22_ctx_params1_decode(x.b, x.n, &v), DER_OK);
+    check_devinfo(&v.device_info);
+    UT_CHECK(bytes_is(v.operation_type, "0640"));
+    UT_CHECK(bytes_is(v.iccid, "98001000000000000010"));
+    UT_CHECK(!sgp22_ctx_is_download(&v));
+    free(x.b);
+    x = H("A027" DEVINFO "82020780");
+    UT_EQ(sgp22_ctx_params1_decode(x.b, x.n, &v), DER_OK);
+    UT_CHECK(sgp22_ctx_is_download(&v));
+    free(x.b);
+    REFUSE(sgp22_ctx_params1, sgp22_ctx_params1, "A028" DEVINFO "5A03980010", DER_EVALUE,
+           "CtxParamsForCommonAuthentication.iccid");
     x = H("A1075A0589049032FF");
     UT_EQ(sgp22_ctx_params1_decode(x.b, x.n, &v), DER_OK);
+    UT_CHECK(!sgp22_ctx_is_download(&v));
     UT_EQ(v.choice, 0xA1);
     UT_CHECK(v.raw.raw == x.b);
     free(x.b);

@@ -19,6 +19,20 @@ bool rsp_auth_same_address(const char *name, const uint8_t *addr, size_t len)
     return len == n && strncasecmp((const char *)addr, name, len) == 0;
 }
 
+static long svn_value(sgp22_bytes v)
+{
+    return v.p && v.len == 3 ? ((long)v.p[0] << 16) | ((long)v.p[1] << 8) | v.p[2] : -1;
+}
+
+bool rsp_auth_svn_supported(const sgp22_euicc_info1 *info)
+{
+    long lo = svn_value(info->svn);
+    long hi = info->highest_svn.p ? svn_value(info->highest_svn) : lo;
+    if (lo < 0 || hi < lo)
+        return false;
+    return lo < (RSP_AUTH_SVN_MAX_MAJOR + 1L) << 16 && hi >= (long)RSP_AUTH_SVN_MIN_MAJOR << 16;
+}
+
 /* Store index of the CI with this SKI, or -1. */
 static int ci_index_of(const rsp_ci_store *cis, const uint8_t *ski, size_t len)
 {
@@ -148,6 +162,21 @@ rsp_status rsp_auth_open(const rsp_txn_keyring *kr, uint32_t ttl, const uint8_t 
     return RSP_OK;
 }
 
+size_t rsp_auth_chain_of(const uint8_t *next, size_t next_len, const sgp22_list *others,
+                         rsp_der out[RSP_CHAIN_MAX_SENT])
+{
+    if (!next || others->count >= RSP_CHAIN_MAX_SENT)
+        return 0;
+    out[0] = (rsp_der){next, next_len};
+    size_t n = 1;
+    der_reader r;
+    der_tlv e;
+    sgp22_list_reader(others, &r);
+    while (n < RSP_CHAIN_MAX_SENT && der_next(&r, &e) == DER_OK)
+        out[n++] = (rsp_der){e.raw, e.raw_len};
+    return n;
+}
+
 rsp_status rsp_auth_verify(const rsp_ci_store *cis, rsp_eum_cache *cache, const rsp_txn_info *info,
                            const uint8_t challenge[RSP_TXN_CHALLENGE_LEN], const uint8_t *tid, size_t tid_len,
                            const sgp22_auth_resp_ok *ok, const char *address, rsp_status address_status,
@@ -162,9 +191,15 @@ rsp_status rsp_auth_verify(const rsp_ci_store *cis, rsp_eum_cache *cache, const 
         *detail = "chosen CI no longer configured";
         return RSP_ST_CI_PK_UNKNOWN;
     }
-    rsp_status st = rsp_verify_euicc_chain(cis, cache, ci_ski, ci_ski_len, ok->eum_certificate.raw,
-                                           ok->eum_certificate.raw_len, ok->euicc_certificate.raw,
-                                           ok->euicc_certificate.raw_len, now, id);
+    rsp_der chain[RSP_CHAIN_MAX_SENT];
+    size_t n =
+        rsp_auth_chain_of(ok->eum_certificate.raw, ok->eum_certificate.raw_len, &ok->other_certs, chain);
+    if (n == 0) {
+        *detail = "too many otherCertsInChain";
+        return RSP_ST_EUM_CERT_INVALID;
+    }
+    rsp_status st = rsp_verify_euicc_path(cis, cache, ci_ski, ci_ski_len, chain, n, ok->euicc_certificate.raw,
+                                          ok->euicc_certificate.raw_len, now, id);
     if (st != RSP_OK) {
         snprintf(detail_buf, cap, "%s", rsp_cert_last_reason());
         *detail = detail_buf;

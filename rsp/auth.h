@@ -31,6 +31,7 @@
 #include "asn1/sgp22.h"
 #include "rsp/arena.h"
 #include "rsp/cert.h"
+#include "rsp/chain.h"
 #include "rsp/sig.h"
 #include "rsp/status.h"
 #include "rsp/txn.h"
@@ -93,21 +94,38 @@ rsp_status rsp_auth_open(const rsp_txn_keyring *kr, uint32_t ttl, const uint8_t 
 /*
  * Second half, on the authenticateResponseOk of rsp_auth_open():
  *   the CI chosen at InitiateAuthentication (info->ci_index) still in the
- *   store, the EUM's AKI naming it (8.11.1/3.9) and the CI -> EUM -> eUICC
- *   chain with validity, roles and EID range (8.1.2/x, 8.1.3/x:
- *   rsp_verify_euicc_chain); euiccSignature1 over the received euiccSigned1
- *   bytes (8.1/6.1); euiccSigned1.transactionId equal to tid (8.10.1/3.9: an
- *   id this server never issued fails here); serverChallenge (8.1/6.1);
- *   serverAddress equal to address ignoring case (address_status).
- * On RSP_OK fills *id (release with rsp_euicc_identity_clear); on failure *id
- * is zeroed.  detail_buf (cap bytes) receives the reason for logs; *detail
- * points to it or to static text.
+ *   store, the path from the eUICC up through eumCertificate (nextCertInChain)
+ *   and otherCertsInChain ending at it (8.11.1/3.9), with validity, roles,
+ *   path lengths and EID ranges (8.1.2/x, 8.1.3/x: rsp_verify_euicc_path);
+ *   euiccSignature1 over the received euiccSigned1 bytes (8.1/6.1); euiccSigned1.transactionId equal to tid
+ * (8.10.1/3.9: an id this server never issued fails here); serverChallenge (8.1/6.1); serverAddress equal to
+ * address ignoring case (address_status). On RSP_OK fills *id (release with rsp_euicc_identity_clear); on
+ * failure *id is zeroed.  detail_buf (cap bytes) receives the reason for logs; *detail points to it or to
+ * static text.
  */
 rsp_status rsp_auth_verify(const rsp_ci_store *cis, rsp_eum_cache *cache, const rsp_txn_info *info,
                            const uint8_t challenge[RSP_TXN_CHALLENGE_LEN], const uint8_t *tid, size_t tid_len,
                            const sgp22_auth_resp_ok *ok, const char *address, rsp_status address_status,
                            time_t now, rsp_euicc_identity *id, char *detail_buf, size_t cap,
                            const char **detail);
+
+/*
+ * The SVN check of InitiateAuthentication, one rule for both services: the
+ * eUICC's range of SGP.22 versions [svn (v3: lowestSvn), highestSvn (v3, when
+ * present; else svn)] must meet the versions served here, 2.x and 3.x.  A
+ * range whose highest version is below its lowest is refused.  The caller
+ * answers 8.9.3/3.1 (SM-DS) or 8.8.3/3.1 (SM-DP+) when this is false.
+ */
+#define RSP_AUTH_SVN_MIN_MAJOR 2
+#define RSP_AUTH_SVN_MAX_MAJOR 3
+bool rsp_auth_svn_supported(const sgp22_euicc_info1 *info);
+
+/* The intermediates an eUICC sent (nextCertInChain / eumCertificate, then the
+ * elements of a decoded otherCertsInChain list) as rsp_verify_euicc_path()
+ * takes them; returns their number, 0 when next is NULL or they are more than
+ * RSP_CHAIN_MAX_SENT (refuse with 8.1.2/6.1). */
+size_t rsp_auth_chain_of(const uint8_t *next, size_t next_len, const sgp22_list *others,
+                         rsp_der out[RSP_CHAIN_MAX_SENT]);
 
 /* True if len bytes at addr equal the NUL-terminated name, ignoring ASCII case,
  * alone or followed by the default HTTPS port (":443"): the same server. */

@@ -98,6 +98,33 @@ out:
     return rc;
 }
 
+static void test_svn(void)
+{
+    static const struct {
+        const char *lo, *hi; /* hex VersionType, NULL hi: absent */
+        bool want;
+    } cases[] = {
+        {"020000", NULL, true},     {"020302", NULL, true},      {"030100", NULL, true},
+        {"01FFFF", NULL, false},    {"040000", NULL, false},     {"010000", "020000", true},
+        {"030000", "040100", true}, {"040000", "050000", false}, {"030000", "020000", false},
+        {"0200", NULL, false},      {"020000", "0300", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t lo[4], hi[4];
+        size_t lo_len = strlen(cases[i].lo) / 2, hi_len = cases[i].hi ? strlen(cases[i].hi) / 2 : 0;
+        for (size_t k = 0; k < lo_len; k++)
+            sscanf(cases[i].lo + 2 * k, "%2hhx", &lo[k]);
+        for (size_t k = 0; k < hi_len; k++)
+            sscanf(cases[i].hi + 2 * k, "%2hhx", &hi[k]);
+        sgp22_euicc_info1 info;
+        memset(&info, 0, sizeof(info));
+        info.svn = SGP22_BYTES(lo, lo_len);
+        if (cases[i].hi)
+            info.highest_svn = SGP22_BYTES(hi, hi_len);
+        UT_EQ(rsp_auth_svn_supported(&info), cases[i].want);
+    }
+}
+
 static void test_choose(void)
 {
     euicc *e = new_euicc();
@@ -310,6 +337,7 @@ int main(void)
     memset(&kr, 0, sizeof(kr));
     rsp_txn_keyring_set(&kr, 0, secret);
 
+    UT_RUN(test_svn);
     UT_RUN(test_choose);
     UT_RUN(test_verify_ok_and_replay);
     UT_RUN(test_bad_inputs);

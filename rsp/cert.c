@@ -1,5 +1,7 @@
 #include "rsp/cert.h"
 
+#include "rsp/cert_impl.h"
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,12 +26,17 @@
 
 static _Thread_local char last_reason[192];
 
-__attribute__((format(printf, 1, 2))) static void why(const char *fmt, ...)
+void rsp_cert_why(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_reason, sizeof(last_reason), fmt, ap);
     va_end(ap);
+}
+
+void rsp_cert_why_reset(void)
+{
+    last_reason[0] = '\0';
 }
 
 const char *rsp_cert_last_reason(void)
@@ -39,25 +46,12 @@ const char *rsp_cert_last_reason(void)
 
 /* ---- OIDs, as the content octets of their DER encoding ---- */
 
-#define ROLE_ARC 0x67, 0x81, 0x12, 0x01, 0x02, 0x01 /* 2.23.146.1.2.1 */
+#define ROLE_ARC RSP_ROLE_ARC
 static const uint8_t oid_role_euicc[] = {ROLE_ARC, 0x01};
-static const uint8_t oid_role_eum[] = {ROLE_ARC, 0x02};
+static const uint8_t oid_role_euicc_v3[] = {ROLE_ARC, 0x00, 0x00, 0x00, 0x00, 0x00};
 static const uint8_t oid_role_dp_tls[] = {ROLE_ARC, 0x03};
 static const uint8_t oid_role_ds_tls[] = {ROLE_ARC, 0x06};
-static const uint8_t oid_role_eum_v3[] = {ROLE_ARC, 0x00, 0x00, 0x00};
 static const uint8_t oid_iin_list[] = {0x67, 0x81, 0x12, 0x01, 0x02, 0x02, 0x00}; /* 2.23.146.1.2.2.0 */
-
-/* A policy rule: the exact OID, or (under) any OID below it. */
-typedef struct oid_rule {
-    const uint8_t *b;
-    size_t n;
-    bool under;
-} oid_rule;
-
-#define RULE(a, u)                                                                                           \
-    {                                                                                                        \
-        a, sizeof(a), u                                                                                      \
-    }
 
 static bool obj_is(const ASN1_OBJECT *o, const uint8_t *b, size_t n)
 {
@@ -66,7 +60,7 @@ static bool obj_is(const ASN1_OBJECT *o, const uint8_t *b, size_t n)
 
 /* Index of the first rule matched by a certificate policy, or -1 (also when
  * the extension is absent, repeated or malformed). */
-static int policy_match(X509 *x, const oid_rule *rules, size_t nrules)
+int rsp_cert_policy_match(X509 *x, const rsp_oid_rule *rules, size_t nrules)
 {
     int crit = 0, found = -1;
     CERTIFICATEPOLICIES *cp = X509_get_ext_d2i(x, NID_certificate_policies, &crit, NULL);
@@ -115,7 +109,7 @@ static int der_len(const uint8_t **p, const uint8_t *end, size_t *out)
 }
 
 /* Parses one certificate that fills der[0..len) exactly. */
-static X509 *parse_exact(const uint8_t *der, size_t len)
+X509 *rsp_cert_parse_exact(const uint8_t *der, size_t len)
 {
     if (der == NULL || len < 2 || len > (size_t)LONG_MAX || der[0] != 0x30)
         return NULL;
@@ -134,36 +128,36 @@ static X509 *parse_exact(const uint8_t *der, size_t len)
 
 /* ---- per-certificate checks ---- */
 
-enum { VALID = 0, NOT_YET = -1, EXPIRED = 1, BAD_TIME = 2 };
-
 static int validity_of(const ASN1_TIME *not_before, const ASN1_TIME *not_after, time_t now)
 {
     time_t t = now;
     int nb = X509_cmp_time(not_before, &t);
     int na = X509_cmp_time(not_after, &t);
     if (nb == 0 || na == 0)
-        return BAD_TIME;
+        return RSP_CERT_BAD_TIME;
     if (nb > 0)
-        return NOT_YET;
+        return RSP_CERT_NOT_YET;
     if (na < 0)
-        return EXPIRED;
-    return VALID;
+        return RSP_CERT_EXPIRED;
+    return RSP_CERT_VALID;
 }
 
-static int validity(X509 *x, time_t now)
+int rsp_cert_validity(X509 *x, time_t now)
 {
     return validity_of(X509_get0_notBefore(x), X509_get0_notAfter(x), now);
 }
 
-static const char *validity_text(int v)
+const char *rsp_cert_validity_text(int v)
 {
-    return v == NOT_YET ? "not yet valid" : v == EXPIRED ? "expired" : "malformed validity time";
+    return v == RSP_CERT_NOT_YET   ? "not yet valid"
+           : v == RSP_CERT_EXPIRED ? "expired"
+                                   : "malformed validity time";
 }
 
 /* Structural problems: not v3, an extension OpenSSL could not decode, the
  * same extension twice, or a critical extension nobody here understands
  * (RFC 5280 requires rejecting those). */
-static const char *ext_problem(X509 *x)
+const char *rsp_cert_ext_problem(X509 *x)
 {
     if (X509_get_version(x) != X509_VERSION_3)
         return "not an X.509 v3 certificate";
@@ -184,13 +178,13 @@ static const char *ext_problem(X509 *x)
     return NULL;
 }
 
-static bool ext_critical(X509 *x, int nid)
+bool rsp_cert_ext_critical(X509 *x, int nid)
 {
     int i = X509_get_ext_by_NID(x, nid, -1);
     return i >= 0 && X509_EXTENSION_get_critical(X509_get_ext(x, i));
 }
 
-static bool keyid(const ASN1_OCTET_STRING *s, const uint8_t **b, size_t *n)
+bool rsp_cert_keyid(const ASN1_OCTET_STRING *s, const uint8_t **b, size_t *n)
 {
     if (s == NULL || ASN1_STRING_length(s) <= 0)
         return false;
@@ -199,7 +193,7 @@ static bool keyid(const ASN1_OCTET_STRING *s, const uint8_t **b, size_t *n)
     return true;
 }
 
-static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+bool rsp_cert_same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
     return an == bn && memcmp(a, b, an) == 0;
 }
@@ -207,7 +201,7 @@ static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 /* Checks that issuer signed x: names chain, ecdsa-with-SHA256 without
  * parameters in both AlgorithmIdentifiers, an issuer key on a supported curve,
  * and the signature over the TBSCertificate bytes as received. */
-static const char *signed_by(X509 *x, X509 *issuer)
+const char *rsp_cert_signed_by(X509 *x, X509 *issuer)
 {
     if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(issuer)) != 0)
         return "issuer name differs from the issuer's subject";
@@ -237,21 +231,11 @@ static bool all_digits(const uint8_t *s, size_t n)
 
 /* ---- EID ranges of an EUM ---- */
 
-typedef struct eid_prefix {
-    uint8_t len;
-    char d[RSP_EID_LEN];
-} eid_prefix;
-
-typedef struct prefix_set {
-    eid_prefix *v;
-    size_t n;
-} prefix_set;
-
-static int prefix_add(prefix_set *s, const uint8_t *d, size_t n)
+static int prefix_add(rsp_prefix_set *s, const uint8_t *d, size_t n)
 {
     if (n == 0 || n > RSP_EID_LEN || !all_digits(d, n))
         return -1;
-    eid_prefix *v = realloc(s->v, (s->n + 1) * sizeof(*v));
+    rsp_eid_prefix *v = realloc(s->v, (s->n + 1) * sizeof(*v));
     if (v == NULL)
         return -1;
     s->v = v;
@@ -261,7 +245,7 @@ static int prefix_add(prefix_set *s, const uint8_t *d, size_t n)
     return 0;
 }
 
-static bool prefix_match(const prefix_set *s, const char *eid)
+bool rsp_prefix_match(const rsp_prefix_set *s, const char *eid)
 {
     for (size_t i = 0; i < s->n; i++)
         if (memcmp(eid, s->v[i].d, s->v[i].len) == 0)
@@ -271,7 +255,7 @@ static bool prefix_match(const prefix_set *s, const char *eid)
 
 /* nameConstraints permittedSubtrees directoryName serialNumber values (variant
  * O EUMs): GSMA uses them as EID prefixes, not as RFC 5280 DN subtrees. */
-static const char *nc_prefixes(X509 *x, prefix_set *out)
+static const char *nc_prefixes(X509 *x, rsp_prefix_set *out)
 {
     int crit = 0;
     NAME_CONSTRAINTS *nc = X509_get_ext_d2i(x, NID_name_constraints, &crit, NULL);
@@ -295,7 +279,7 @@ static const char *nc_prefixes(X509 *x, prefix_set *out)
 }
 
 /* Extension 2.23.146.1.2.2.0: SEQUENCE OF PrintableString (IIN prefixes). */
-static const char *iin_prefixes(X509 *x, prefix_set *out)
+static const char *iin_prefixes(X509 *x, rsp_prefix_set *out)
 {
     X509_EXTENSION *ext = NULL;
     for (int i = 0; i < X509_get_ext_count(x); i++) {
@@ -320,250 +304,10 @@ static const char *iin_prefixes(X509 *x, prefix_set *out)
     return NULL;
 }
 
-/* ---- CI store ---- */
-
-typedef struct ci_ent {
-    X509 *x;
-    uint8_t ski[RSP_SKI_MAX];
-    size_t ski_len;
-} ci_ent;
-
-struct rsp_ci_store {
-    ci_ent *v;
-    size_t n, cap;
-};
-
-rsp_ci_store *rsp_ci_store_new(void)
+const char *rsp_cert_eid_ranges(X509 *x, rsp_prefix_set *nc, rsp_prefix_set *iin)
 {
-    return calloc(1, sizeof(rsp_ci_store));
-}
-
-void rsp_ci_store_free(rsp_ci_store *s)
-{
-    if (s == NULL)
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        X509_free(s->v[i].x);
-    free(s->v);
-    free(s);
-}
-
-int rsp_cert_ski(X509 *cert, const uint8_t **ski, size_t *len)
-{
-    if (cert == NULL || ski == NULL || len == NULL)
-        return -1;
-    return keyid(X509_get0_subject_key_id(cert), ski, len) ? 0 : -1;
-}
-
-int rsp_ci_store_add(rsp_ci_store *s, X509 *ci)
-{
-    const uint8_t *ski;
-    size_t n;
-    if (s == NULL || ci == NULL)
-        return -1;
-    /* Computes OpenSSL's cached extension data now, so that later lookups on
-     * the shared store only read. */
-    X509_check_purpose(ci, -1, 0);
-    if (rsp_cert_ski(ci, &ski, &n) != 0 || n > RSP_SKI_MAX) {
-        why("CI certificate has no usable subjectKeyIdentifier");
-        return -1;
-    }
-    if (rsp_sig_key_curve(X509_get0_pubkey(ci)) < 0) {
-        why("CI key is not on P-256 or brainpoolP256r1");
-        return -1;
-    }
-    X509 *have = rsp_ci_store_find(s, ski, n);
-    if (have != NULL) {
-        if (X509_cmp(have, ci) == 0)
-            return 0;
-        why("another CI certificate has the same SKI");
-        return -1;
-    }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4;
-        ci_ent *v = realloc(s->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        s->v = v;
-        s->cap = cap;
-    }
-    if (X509_up_ref(ci) != 1)
-        return -1;
-    s->v[s->n].x = ci;
-    memcpy(s->v[s->n].ski, ski, n);
-    s->v[s->n].ski_len = n;
-    s->n++;
-    return 0;
-}
-
-int rsp_ci_store_add_file(rsp_ci_store *s, const char *path)
-{
-    X509 *x = rsp_load_cert(path);
-    if (x == NULL) {
-        why("cannot read a certificate from %s", path ? path : "(null)");
-        return -1;
-    }
-    int rc = rsp_ci_store_add(s, x);
-    X509_free(x);
-    return rc;
-}
-
-size_t rsp_ci_store_count(const rsp_ci_store *s)
-{
-    return s ? s->n : 0;
-}
-
-X509 *rsp_ci_store_get(const rsp_ci_store *s, size_t i, const uint8_t **ski, size_t *ski_len)
-{
-    if (s == NULL || i >= s->n)
-        return NULL;
-    if (ski)
-        *ski = s->v[i].ski;
-    if (ski_len)
-        *ski_len = s->v[i].ski_len;
-    return s->v[i].x;
-}
-
-X509 *rsp_ci_store_find(const rsp_ci_store *s, const uint8_t *ski, size_t ski_len)
-{
-    if (s == NULL || ski == NULL)
-        return NULL;
-    for (size_t i = 0; i < s->n; i++)
-        if (same_bytes(s->v[i].ski, s->v[i].ski_len, ski, ski_len))
-            return s->v[i].x;
-    return NULL;
-}
-
-/* ---- verified EUMs ---- */
-
-/* An EUM certificate that passed every check against `ci`.  Immutable once
- * built and reference counted, so a cache hit can use it without the lock. */
-typedef struct eum_info {
-    atomic_uint refs;
-    uint8_t hash[32]; /* SHA-256 of the EUM DER */
-    X509 *eum;
-    X509 *ci; /* the issuing CI, up-ref'd */
-    uint8_t ci_ski[RSP_SKI_MAX];
-    size_t ci_ski_len;
-    const uint8_t *ski; /* EUM SKI, inside eum */
-    size_t ski_len;
-    const unsigned char *subject; /* EUM subject DER, inside eum */
-    size_t subject_len;
-    prefix_set nc, iin;
-    struct eum_info *prev, *next, *hnext; /* cache links, under the cache lock */
-} eum_info;
-
-static void eum_info_release(eum_info *e)
-{
-    if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1)
-        return;
-    X509_free(e->eum);
-    X509_free(e->ci);
-    free(e->nc.v);
-    free(e->iin.v);
-    free(e);
-}
-
-static bool eid_permitted(const eum_info *e, const char *eid)
-{
-    /* Each constraint form the EUM carries must admit the EID. */
-    if (e->nc.n && !prefix_match(&e->nc, eid))
-        return false;
-    if (e->iin.n && !prefix_match(&e->iin, eid))
-        return false;
-    return e->nc.n || e->iin.n;
-}
-
-#define EUM_BAD(...)                                                                                         \
-    do {                                                                                                     \
-        why("EUM: " __VA_ARGS__);                                                                            \
-        st = RSP_ST_EUM_CERT_INVALID;                                                                        \
-        goto out;                                                                                            \
-    } while (0)
-
-static rsp_status eum_verify(const rsp_ci_store *cis, const uint8_t *ci_ski, size_t ci_ski_len,
-                             const uint8_t *der, size_t len, time_t now, eum_info **res)
-{
-    rsp_status st = RSP_OK;
-    const char *err;
-    const uint8_t *aki;
-    size_t aki_len;
-    eum_info *e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        why("out of memory");
-        return RSP_ST_INTERNAL;
-    }
-    atomic_init(&e->refs, 1);
-    e->eum = parse_exact(der, len);
-    if (e->eum == NULL)
-        EUM_BAD("not a single DER certificate");
-
-    int v = validity(e->eum, now);
-    if (v == NOT_YET || v == EXPIRED) {
-        why("EUM: %s", validity_text(v));
-        st = RSP_ST_EUM_CERT_EXPIRED;
-        goto out;
-    }
-    if (v != VALID)
-        EUM_BAD("%s", validity_text(v));
-
-    /* The CI comes before the profile: an EUM from a foreign CI is reported
-     * as an unknown CI whatever else is wrong with it. */
-    if (!keyid(X509_get0_authority_key_id(e->eum), &aki, &aki_len))
-        EUM_BAD("no authorityKeyIdentifier");
-    if (ci_ski != NULL && !same_bytes(aki, aki_len, ci_ski, ci_ski_len)) {
-        why("EUM: issued by a CI other than the one chosen for the session");
-        st = RSP_ST_CI_PK_UNKNOWN;
-        goto out;
-    }
-    X509 *ci = rsp_ci_store_find(cis, aki, aki_len);
-    if (ci == NULL) {
-        why("EUM: issuing CI is not in the trust store");
-        st = RSP_ST_CI_PK_UNKNOWN;
-        goto out;
-    }
-
-    if ((err = ext_problem(e->eum)) != NULL)
-        EUM_BAD("%s", err);
-    static const oid_rule eum_roles[] = {RULE(oid_role_eum, false), RULE(oid_role_eum_v3, false)};
-    if (policy_match(e->eum, eum_roles, 2) < 0)
-        EUM_BAD("no id-rspRole-eum certificate policy");
-    uint32_t ku = X509_get_key_usage(e->eum);
-    if (!ext_critical(e->eum, NID_key_usage) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
-        EUM_BAD("keyUsage is not critical with keyCertSign");
-    int crit = 0;
-    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(e->eum, NID_basic_constraints, &crit, NULL);
-    bool bc_ok = bc != NULL && bc->ca && (bc->pathlen == NULL || ASN1_INTEGER_get(bc->pathlen) == 0);
-    BASIC_CONSTRAINTS_free(bc);
-    if (!bc_ok)
-        EUM_BAD("basicConstraints is not CA:TRUE with pathLen 0");
-    if (!keyid(X509_get0_subject_key_id(e->eum), &e->ski, &e->ski_len))
-        EUM_BAD("no subjectKeyIdentifier");
-    if (X509_NAME_get0_der(X509_get_subject_name(e->eum), &e->subject, &e->subject_len) != 1)
-        EUM_BAD("malformed subject");
-    if (rsp_sig_key_curve(X509_get0_pubkey(e->eum)) < 0)
-        EUM_BAD("key is not on P-256 or brainpoolP256r1");
-    if ((err = nc_prefixes(e->eum, &e->nc)) != NULL || (err = iin_prefixes(e->eum, &e->iin)) != NULL)
-        EUM_BAD("%s", err);
-    if (e->nc.n == 0 && e->iin.n == 0)
-        EUM_BAD("no permitted EID range (nameConstraints serialNumber or IIN list)");
-    if ((err = signed_by(e->eum, ci)) != NULL)
-        EUM_BAD("%s", err);
-
-    if (X509_up_ref(ci) != 1) {
-        st = RSP_ST_INTERNAL;
-        goto out;
-    }
-    e->ci = ci;
-    memcpy(e->ci_ski, aki, aki_len);
-    e->ci_ski_len = aki_len;
-out:
-    if (st != RSP_OK) {
-        eum_info_release(e);
-        e = NULL;
-    }
-    *res = e;
-    return st;
+    const char *err = nc_prefixes(x, nc);
+    return err ? err : iin_prefixes(x, iin);
 }
 
 /* ---- the eUICC certificate, read in place ---- */
@@ -1001,7 +745,7 @@ static bool is_critical_known(const raw_ext *e)
     return false;
 }
 
-/* The same rules as ext_problem() for an X509. */
+/* The same rules as rsp_cert_ext_problem() for an X509. */
 static const char *euicc_ext_problem(const euicc_cert *c, euicc_exts *x)
 {
     memset(x, 0, sizeof(*x));
@@ -1041,7 +785,7 @@ static const char *euicc_ext_problem(const euicc_cert *c, euicc_exts *x)
 /* certificatePolicies: index of the first rule matched, or -1 (also when
  * absent or malformed).  Policy qualifiers, if any, are left to OpenSSL's
  * decoder to check. */
-static int euicc_policy_match(const euicc_cert *c, const oid_rule *rules, size_t nrules)
+static int euicc_policy_match(const euicc_cert *c, const rsp_oid_rule *rules, size_t nrules)
 {
     const raw_ext *e = find_ext(c, oid_ext_policies, sizeof(oid_ext_policies));
     der_tlv s, pi, oid, q;
@@ -1186,22 +930,22 @@ static EVP_PKEY *euicc_key(const euicc_cert *c, int *curve, uint8_t point[RSP_EU
     return key_of_point(*curve, point);
 }
 
-/* As signed_by(), with the issuer an EUM of the cache. */
-static const char *euicc_signed_by(const euicc_cert *c, const eum_info *e)
+/* As rsp_cert_signed_by(), with the issuer from a verified chain. */
+static const char *euicc_signed_by(const euicc_cert *c, const rsp_cert_issuer *e)
 {
-    if (!same_bytes(c->issuer.raw, c->issuer.raw_len, e->subject, e->subject_len)) {
+    if (!rsp_cert_same_bytes(c->issuer.raw, c->issuer.raw_len, e->subject, e->subject_len)) {
         /* not byte-identical: compare as X509_NAME_cmp() does */
         const uint8_t *p = c->issuer.raw;
         X509_NAME *n = d2i_X509_NAME(NULL, &p, (long)c->issuer.raw_len);
-        bool same = n != NULL && X509_NAME_cmp(n, X509_get_subject_name(e->eum)) == 0;
+        bool same = n != NULL && X509_NAME_cmp(n, X509_get_subject_name(e->cert)) == 0;
         X509_NAME_free(n);
         if (!same)
             return "issuer name differs from the issuer's subject";
     }
-    if (!same_bytes(c->alg.raw, c->alg.raw_len, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256)) ||
-        !same_bytes(c->tbs_alg.raw, c->tbs_alg.raw_len, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256)))
+    if (!rsp_cert_same_bytes(c->alg.raw, c->alg.raw_len, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256)) ||
+        !rsp_cert_same_bytes(c->tbs_alg.raw, c->tbs_alg.raw_len, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256)))
         return "signature algorithm is not ecdsa-with-SHA256";
-    EVP_PKEY *k = X509_get0_pubkey(e->eum);
+    EVP_PKEY *k = X509_get0_pubkey(e->cert);
     if (rsp_sig_key_curve(k) < 0)
         return "issuer key is not on P-256 or brainpoolP256r1";
     if (c->sig.value[0] != 0)
@@ -1226,13 +970,13 @@ static ASN1_TIME time_view(const der_tlv *t)
 
 #define EUICC_BAD(...)                                                                                       \
     do {                                                                                                     \
-        why("eUICC: " __VA_ARGS__);                                                                          \
+        rsp_cert_why("eUICC: " __VA_ARGS__);                                                                 \
         st = RSP_ST_EUICC_CERT_INVALID;                                                                      \
         goto out;                                                                                            \
     } while (0)
 
-static rsp_status euicc_verify(const eum_info *e, const uint8_t *der, size_t len, time_t now,
-                               rsp_euicc_identity *id)
+rsp_status rsp_cert_euicc_verify(const rsp_cert_issuer *e, const uint8_t *der, size_t len, time_t now,
+                                 rsp_euicc_identity *id)
 {
     rsp_status st = RSP_OK;
     const char *err;
@@ -1246,17 +990,18 @@ static rsp_status euicc_verify(const eum_info *e, const uint8_t *der, size_t len
         EUICC_BAD("%s", err);
     ASN1_TIME nb = time_view(&c.not_before), na = time_view(&c.not_after);
     int v = validity_of(&nb, &na, now);
-    if (v == NOT_YET || v == EXPIRED) {
-        why("eUICC: %s", validity_text(v));
+    if (v == RSP_CERT_NOT_YET || v == RSP_CERT_EXPIRED) {
+        rsp_cert_why("eUICC: %s", rsp_cert_validity_text(v));
         st = RSP_ST_EUICC_CERT_EXPIRED;
         goto out;
     }
-    if (v != VALID)
-        EUICC_BAD("%s", validity_text(v));
+    if (v != RSP_CERT_VALID)
+        EUICC_BAD("%s", rsp_cert_validity_text(v));
     if ((err = euicc_ext_problem(&c, &x)) != NULL)
         EUICC_BAD("%s", err);
-    static const oid_rule euicc_role[] = {RULE(oid_role_euicc, true)};
-    if (euicc_policy_match(&c, euicc_role, 1) < 0)
+    static const rsp_oid_rule euicc_role[] = {RSP_RULE(oid_role_euicc, false),
+                                              RSP_RULE(oid_role_euicc_v3, false)};
+    if (euicc_policy_match(&c, euicc_role, 2) < 0)
         EUICC_BAD("no id-rspRole-euicc certificate policy");
     if (!x.has_ku || !(x.ku & KU_DIGITAL_SIGNATURE) || (x.ku & KU_KEY_CERT_SIGN))
         EUICC_BAD("keyUsage is not digitalSignature without keyCertSign");
@@ -1264,14 +1009,12 @@ static rsp_status euicc_verify(const eum_info *e, const uint8_t *der, size_t len
         EUICC_BAD("basicConstraints says CA");
     if ((err = euicc_subject_eid(&c, eid)) != NULL)
         EUICC_BAD("%s", err);
-    if (x.aki.len == 0 || !same_bytes(x.aki.value, x.aki.len, e->ski, e->ski_len))
+    if (x.aki.len == 0 || !rsp_cert_same_bytes(x.aki.value, x.aki.len, e->ski, e->ski_len))
         EUICC_BAD("authorityKeyIdentifier does not name the EUM");
     if ((pub = euicc_key(&c, &curve, point)) == NULL)
         EUICC_BAD("key is not on P-256 or brainpoolP256r1");
     if ((err = euicc_signed_by(&c, e)) != NULL)
         EUICC_BAD("%s", err);
-    if (!eid_permitted(e, eid))
-        EUICC_BAD("EID %s outside the EUM's permitted range", eid);
     memcpy(id->eid, eid, sizeof(eid));
     id->pub = pub;
     id->curve = curve;
@@ -1282,258 +1025,30 @@ out:
     return st;
 }
 
-/* ---- EUM cache ---- */
-
-struct rsp_eum_cache {
-    pthread_mutex_t lock;
-    size_t cap, n, nbuckets;
-    eum_info **buckets;
-    eum_info *head, *tail; /* most recently used first */
-    atomic_uint_fast64_t hits, misses;
-};
-
-rsp_eum_cache *rsp_eum_cache_new(size_t capacity)
-{
-    if (capacity == 0 || capacity > (SIZE_MAX / 4) / sizeof(eum_info *))
-        return NULL;
-    rsp_eum_cache *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
-    c->cap = capacity;
-    c->nbuckets = 16;
-    while (c->nbuckets < capacity)
-        c->nbuckets *= 2;
-    c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-    if (c->buckets == NULL || pthread_mutex_init(&c->lock, NULL) != 0) {
-        free(c->buckets);
-        free(c);
-        return NULL;
-    }
-    atomic_init(&c->hits, 0);
-    atomic_init(&c->misses, 0);
-    return c;
-}
-
-void rsp_eum_cache_free(rsp_eum_cache *c)
-{
-    if (c == NULL)
-        return;
-    for (eum_info *e = c->head, *next; e != NULL; e = next) {
-        next = e->next;
-        eum_info_release(e);
-    }
-    pthread_mutex_destroy(&c->lock);
-    free(c->buckets);
-    free(c);
-}
-
-void rsp_eum_cache_stats(rsp_eum_cache *c, uint64_t *hits, uint64_t *misses)
-{
-    if (hits)
-        *hits = c ? atomic_load(&c->hits) : 0;
-    if (misses)
-        *misses = c ? atomic_load(&c->misses) : 0;
-}
-
-size_t rsp_eum_cache_count(rsp_eum_cache *c)
-{
-    if (c == NULL)
-        return 0;
-    pthread_mutex_lock(&c->lock);
-    size_t n = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return n;
-}
-
-static size_t bucket_of(const rsp_eum_cache *c, const uint8_t hash[32])
-{
-    uint64_t h;
-    memcpy(&h, hash, sizeof(h));
-    return (size_t)(h & (c->nbuckets - 1));
-}
-
-static void lru_unlink(rsp_eum_cache *c, eum_info *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push(rsp_eum_cache *c, eum_info *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (c->tail == NULL)
-        c->tail = e;
-}
-
-static eum_info *find_locked(rsp_eum_cache *c, const uint8_t hash[32], const uint8_t *ci_ski,
-                             size_t ci_ski_len)
-{
-    for (eum_info *e = c->buckets[bucket_of(c, hash)]; e != NULL; e = e->hnext)
-        if (memcmp(e->hash, hash, 32) == 0 &&
-            (ci_ski == NULL || same_bytes(e->ci_ski, e->ci_ski_len, ci_ski, ci_ski_len)))
-            return e;
-    return NULL;
-}
-
-/* Returns a referenced entry (release it) or NULL. */
-static eum_info *cache_get(rsp_eum_cache *c, const uint8_t hash[32], const uint8_t *ci_ski, size_t ci_ski_len)
-{
-    pthread_mutex_lock(&c->lock);
-    eum_info *e = find_locked(c, hash, ci_ski, ci_ski_len);
-    if (e != NULL) {
-        lru_unlink(c, e);
-        lru_push(c, e);
-        atomic_fetch_add(&e->refs, 1);
-    }
-    pthread_mutex_unlock(&c->lock);
-    return e;
-}
-
-/* Removes e from the bucket chain and the LRU list (lock held). */
-static void cache_unlink(rsp_eum_cache *c, eum_info *e)
-{
-    eum_info **pp = &c->buckets[bucket_of(c, e->hash)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    e->hnext = NULL;
-    lru_unlink(c, e);
-    c->n--;
-}
-
-/* Inserts e (taking a reference for the cache).  An entry for the same EUM
- * and CI is replaced: it was verified against a CI certificate no longer in
- * the caller's store, or by a concurrent thread. */
-static void cache_put(rsp_eum_cache *c, eum_info *e)
-{
-    eum_info *old, *victim = NULL;
-    pthread_mutex_lock(&c->lock);
-    old = find_locked(c, e->hash, e->ci_ski, e->ci_ski_len);
-    if (old != NULL)
-        cache_unlink(c, old);
-    atomic_fetch_add(&e->refs, 1);
-    eum_info **b = &c->buckets[bucket_of(c, e->hash)];
-    e->hnext = *b;
-    *b = e;
-    lru_push(c, e);
-    if (++c->n > c->cap) {
-        victim = c->tail;
-        cache_unlink(c, victim);
-    }
-    pthread_mutex_unlock(&c->lock);
-    eum_info_release(old);
-    eum_info_release(victim);
-}
-
-/* A cached EUM is only as good as its CI: it must still be the same
- * certificate in the store the caller passes now. */
-static bool cached_ci_current(const rsp_ci_store *cis, const eum_info *e)
-{
-    X509 *ci = rsp_ci_store_find(cis, e->ci_ski, e->ci_ski_len);
-    return ci != NULL && X509_cmp(ci, e->ci) == 0;
-}
-
-/* ---- the eUICC chain ---- */
-
-rsp_status rsp_verify_euicc_chain(const rsp_ci_store *cis, rsp_eum_cache *cache, const uint8_t *ci_ski,
-                                  size_t ci_ski_len, const uint8_t *eum_der, size_t eum_len,
-                                  const uint8_t *euicc_der, size_t euicc_len, time_t now,
-                                  rsp_euicc_identity *out)
-{
-    last_reason[0] = '\0';
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    if (cis == NULL || out == NULL) {
-        why("bad arguments");
-        return RSP_ST_INTERNAL;
-    }
-    if (ci_ski != NULL && (ci_ski_len == 0 || ci_ski_len > RSP_SKI_MAX)) {
-        why("chosen CI key identifier has a bad length");
-        return RSP_ST_CI_PK_UNKNOWN;
-    }
-    rsp_status st;
-    eum_info *e = NULL;
-    uint8_t hash[32];
-    if (cache != NULL && eum_der != NULL) {
-        if (EVP_Digest(eum_der, eum_len, hash, NULL, rsp_sig_sha256(), NULL) != 1) {
-            why("SHA-256 failed");
-            return RSP_ST_INTERNAL;
-        }
-        e = cache_get(cache, hash, ci_ski, ci_ski_len);
-        if (e != NULL && !cached_ci_current(cis, e)) {
-            eum_info_release(e);
-            e = NULL;
-        }
-        atomic_fetch_add(e ? &cache->hits : &cache->misses, 1);
-        if (e != NULL) {
-            /* Time moves on: a cached EUM may have expired since. */
-            int v = validity(e->eum, now);
-            if (v != VALID) {
-                why("EUM: %s", validity_text(v));
-                eum_info_release(e);
-                return v == BAD_TIME ? RSP_ST_EUM_CERT_INVALID : RSP_ST_EUM_CERT_EXPIRED;
-            }
-        }
-    }
-    if (e == NULL) {
-        st = eum_verify(cis, ci_ski, ci_ski_len, eum_der, eum_len, now, &e);
-        if (st != RSP_OK) {
-            ERR_clear_error();
-            return st;
-        }
-        if (cache != NULL) {
-            memcpy(e->hash, hash, sizeof(hash));
-            cache_put(cache, e);
-        }
-    }
-    st = euicc_verify(e, euicc_der, euicc_len, now, out);
-    eum_info_release(e);
-    if (st != RSP_OK)
-        ERR_clear_error();
-    return st;
-}
-
-void rsp_euicc_identity_clear(rsp_euicc_identity *id)
-{
-    if (id == NULL)
-        return;
-    EVP_PKEY_free(id->pub);
-    memset(id, 0, sizeof(*id));
-}
-
 /* ---- server certificates ---- */
 
 /* The CI in the store that issued x: by AKI when x has one, else by name. */
-static X509 *issuing_ci(const rsp_ci_store *cis, X509 *x)
+X509 *rsp_cert_issuing_ci(const rsp_ci_store *cis, X509 *x)
 {
     const uint8_t *aki;
     size_t n;
-    if (keyid(X509_get0_authority_key_id(x), &aki, &n))
+    if (rsp_cert_keyid(X509_get0_authority_key_id(x), &aki, &n))
         return rsp_ci_store_find(cis, aki, n);
-    for (size_t i = 0; i < cis->n; i++)
-        if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(cis->v[i].x)) == 0)
-            return cis->v[i].x;
+    for (size_t i = 0; i < rsp_ci_store_count(cis); i++) {
+        X509 *ci = rsp_ci_store_get(cis, i, NULL, NULL);
+        if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ci)) == 0)
+            return ci;
+    }
     return NULL;
 }
 
 /* Checks shared by end-entity server certificates. */
-static const char *leaf_problem(X509 *x, time_t now)
+const char *rsp_cert_leaf_problem(X509 *x, time_t now)
 {
-    int v = validity(x, now);
-    if (v != VALID)
-        return validity_text(v);
-    const char *err = ext_problem(x);
+    int v = rsp_cert_validity(x, now);
+    if (v != RSP_CERT_VALID)
+        return rsp_cert_validity_text(v);
+    const char *err = rsp_cert_ext_problem(x);
     if (err != NULL)
         return err;
     uint32_t ku = X509_get_key_usage(x);
@@ -1546,85 +1061,7 @@ static const char *leaf_problem(X509 *x, time_t now)
     return NULL;
 }
 
-int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role_oid, time_t now,
-                           EVP_PKEY **pub_out)
-{
-    last_reason[0] = '\0';
-    if (pub_out)
-        *pub_out = NULL;
-    if (cis == NULL || cert == NULL || role_oid == NULL) {
-        why("bad arguments");
-        return -1;
-    }
-    const char *err = leaf_problem(cert, now);
-    if (err != NULL) {
-        why("server certificate: %s", err);
-        goto fail;
-    }
-    ASN1_OBJECT *role = OBJ_txt2obj(role_oid, 1);
-    if (role == NULL) {
-        why("bad role OID %s", role_oid);
-        goto fail;
-    }
-    oid_rule rule = {OBJ_get0_data(role), (size_t)OBJ_length(role), false};
-    int m = policy_match(cert, &rule, 1);
-    ASN1_OBJECT_free(role);
-    if (m < 0) {
-        why("server certificate: no %s certificate policy", role_oid);
-        goto fail;
-    }
-    X509 *ci = issuing_ci(cis, cert);
-    if (ci == NULL) {
-        why("server certificate: issuing CI is not in the trust store");
-        goto fail;
-    }
-    if ((err = signed_by(cert, ci)) != NULL) {
-        why("server certificate: %s", err);
-        goto fail;
-    }
-    if (pub_out != NULL) {
-        EVP_PKEY *k = X509_get0_pubkey(cert);
-        if (EVP_PKEY_up_ref(k) != 1)
-            goto fail;
-        *pub_out = k;
-    }
-    return 0;
-fail:
-    ERR_clear_error();
-    return -1;
-}
-
 /* ---- TLS client certificates ---- */
-
-/* x names cand as its issuer (name, and key identifier when both carry one). */
-static bool names_issuer(X509 *x, X509 *cand)
-{
-    const uint8_t *aki, *ski;
-    size_t an, sn;
-    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(cand)) != 0)
-        return false;
-    if (keyid(X509_get0_authority_key_id(x), &aki, &an) && keyid(X509_get0_subject_key_id(cand), &ski, &sn))
-        return same_bytes(aki, an, ski, sn);
-    return true;
-}
-
-/* An intermediate CA issued by a CI in the store. */
-static const char *intermediate_problem(const rsp_ci_store *cis, X509 *ica, time_t now)
-{
-    int v = validity(ica, now);
-    if (v != VALID)
-        return validity_text(v);
-    const char *err = ext_problem(ica);
-    if (err != NULL)
-        return err;
-    uint32_t ku = X509_get_key_usage(ica);
-    if (!(X509_get_extension_flags(ica) & EXFLAG_CA) || ku == UINT32_MAX || !(ku & KU_KEY_CERT_SIGN))
-        return "not a CA with keyCertSign";
-    X509 *ci = issuing_ci(cis, ica);
-    if (ci == NULL)
-        return "issuing CI is not in the trust store";
-    return signed_by(ica, ci);
-}
 
 static int peer_names(X509 *x, rsp_peer_identity *out)
 {
@@ -1665,64 +1102,60 @@ static int peer_names(X509 *x, rsp_peer_identity *out)
 int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * chain, unsigned roles,
                         time_t now, rsp_peer_identity *out)
 {
-    last_reason[0] = '\0';
+    rsp_cert_why_reset();
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (cis == NULL || leaf == NULL || out == NULL || !(roles & (RSP_PEER_DP | RSP_PEER_DS))) {
-        why("bad arguments");
+        rsp_cert_why("bad arguments");
         return -1;
     }
-    const char *err = leaf_problem(leaf, now);
+    const char *err = rsp_cert_leaf_problem(leaf, now);
     if (err != NULL) {
-        why("TLS peer: %s", err);
+        rsp_cert_why("TLS peer: %s", err);
         goto fail;
     }
-    oid_rule rules[2];
-    int role_of[2];
+    /* the TLS role policies, SGP.22 v2 or v3 */
+    static const uint8_t dp_v3[] = {ROLE_ARC, 0x00, 0x00, 0x01, 0x00},
+                         ds_v3[] = {ROLE_ARC, 0x00, 0x00, 0x02, 0x00};
+    rsp_oid_rule rules[4];
+    int role_of[4];
     size_t nr = 0;
     if (roles & RSP_PEER_DP) {
-        rules[nr] = (oid_rule)RULE(oid_role_dp_tls, false);
+        rules[nr] = (rsp_oid_rule)RSP_RULE(oid_role_dp_tls, false);
+        role_of[nr++] = RSP_PEER_DP;
+        rules[nr] = (rsp_oid_rule)RSP_RULE(dp_v3, false);
         role_of[nr++] = RSP_PEER_DP;
     }
     if (roles & RSP_PEER_DS) {
-        rules[nr] = (oid_rule)RULE(oid_role_ds_tls, false);
+        rules[nr] = (rsp_oid_rule)RSP_RULE(oid_role_ds_tls, false);
+        role_of[nr++] = RSP_PEER_DS;
+        rules[nr] = (rsp_oid_rule)RSP_RULE(ds_v3, false);
         role_of[nr++] = RSP_PEER_DS;
     }
-    int m = policy_match(leaf, rules, nr);
+    int m = rsp_cert_policy_match(leaf, rules, nr);
     if (m < 0) {
-        why("TLS peer: no accepted TLS role policy");
+        rsp_cert_why("TLS peer: no accepted TLS role policy");
         goto fail;
     }
     uint32_t xku = X509_get_extended_key_usage(leaf);
     if (xku == UINT32_MAX || !(xku & XKU_SSL_CLIENT)) {
-        why("TLS peer: extendedKeyUsage lacks clientAuth");
+        rsp_cert_why("TLS peer: extendedKeyUsage lacks clientAuth");
         goto fail;
     }
-
-    X509 *issuer = NULL;
-    X509 *ci = issuing_ci(cis, leaf);
-    if (ci != NULL && names_issuer(leaf, ci)) {
-        issuer = ci;
-    } else {
-        const char *ierr = "issuer is neither a CI in the trust store nor in the chain";
-        for (int i = 0; i < sk_X509_num(chain) && issuer == NULL; i++) {
-            X509 *c = sk_X509_value(chain, i);
-            if (c == NULL || X509_cmp(c, leaf) == 0 || !names_issuer(leaf, c))
-                continue;
-            if ((ierr = intermediate_problem(cis, c, now)) == NULL)
-                issuer = c;
-        }
-        if (issuer == NULL) {
-            why("TLS peer: intermediate: %s", ierr);
-            goto fail;
-        }
+    X509 *inter[8];
+    size_t ni = 0;
+    for (int i = 0; i < sk_X509_num(chain) && ni < 8; i++) {
+        X509 *c = sk_X509_value(chain, i);
+        if (c != NULL && X509_cmp(c, leaf) != 0)
+            inter[ni++] = c;
     }
-    if ((err = signed_by(leaf, issuer)) != NULL) {
-        why("TLS peer: %s", err);
+    bool unknown;
+    if ((err = rsp_server_path_problem(cis, leaf, inter, ni, role_of[m], now, &unknown)) != NULL) {
+        rsp_cert_why("TLS peer: %s", err);
         goto fail;
     }
     if (peer_names(leaf, out) != 0) {
-        why("TLS peer: malformed subjectAltName");
+        rsp_cert_why("TLS peer: malformed subjectAltName");
         goto fail;
     }
     out->role = role_of[m];
@@ -1794,7 +1227,7 @@ X509 *rsp_load_cert(const char *path)
             x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
         BIO_free(bio);
     } else {
-        x = parse_exact(b, n);
+        x = rsp_cert_parse_exact(b, n);
     }
     free(b);
     ERR_clear_error();

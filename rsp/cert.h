@@ -138,8 +138,9 @@ const char *rsp_cert_last_reason(void);
 
 /* ---- server certificates (device side: CERT.DSauth / CERT.DPauth / DPpb) ---- */
 /* Checks a server certificate issued directly by a CI in the store with the
- * given role policy OID; returns 0 and (optionally) its public key (owned by
- * the caller) or -1.  Also required: validity at now, keyUsage with
+ * given role policy OID (v2, or its v3 counterpart; see rsp/chain.h for
+ * certificates under sub-CAs); returns 0 and (optionally) its public key
+ * (owned by the caller) or -1.  Also required: validity at now, keyUsage with
  * digitalSignature, not a CA, a P-256/brainpoolP256r1 key, ecdsa-with-SHA256.
  * The CI is found by the certificate's AKI (by issuer name if it has none). */
 int rsp_verify_server_cert(const rsp_ci_store *cis, X509 *cert, const char *role_oid, time_t now,
@@ -157,12 +158,12 @@ typedef struct rsp_peer_identity {
 
 /*
  * Checks a TLS client certificate: chain to a CI in the store (the leaf is
- * issued by the CI, or by an intermediate in `chain` that the CI issued),
- * role policy DP TLS or DS TLS (as allowed by the roles bit mask), EKU
+ * issued by the CI, or through the intermediates in `chain`: an SM-DP+ /
+ * SM-DS sub-CA and/or a CI sub-CA, as rsp_verify_server_chain), role policy
+ * DP TLS or DS TLS, v2 or v3 (as allowed by the roles bit mask), EKU
  * clientAuth, validity.  Returns 0 and fills out, or -1.
  * Also required of the leaf: keyUsage digitalSignature, not a CA, a supported
- * curve, ecdsa-with-SHA256.  An intermediate must be valid, a CA with
- * keyCertSign and signed by a CI in the store; its policy is not checked.
+ * curve, ecdsa-with-SHA256.
  * dns holds the SAN dNSNames in order; oid the first SAN registeredID.
  */
 int rsp_verify_tls_peer(const rsp_ci_store *cis, X509 *leaf, STACK_OF(X509) * chain, unsigned roles,

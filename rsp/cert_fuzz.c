@@ -1,5 +1,5 @@
 /*
- * Fuzz target for rsp_verify_euicc_chain.  Input: a 2-byte big-endian header
+ * Fuzz target for rsp_verify_euicc_chain and rsp_verify_euicc_path.  Input: a 2-byte big-endian header
  * (top bit: pass the CI SKI as the session's chosen CI; low 15 bits: EUM DER
  * length), the EUM DER, then the eUICC DER.  The trusted CI is minted at start
  * from a fixed test key, so the seeds in rsp/testdata/cert_fuzz (made by
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rsp/cert.h"
+#include "rsp/chain.h"
 #include "rsp/cert_fuzz.h"
 #include "rsp/cert_testutil.h"
 
@@ -24,6 +25,8 @@ static void init(void)
 {
     EVP_PKEY *k = ct_fixed_ci_key();
     ct_opts o = ct_ci_opts(CERT_FUZZ_NOW);
+    /* an anchor must be valid when loaded, today as at CERT_FUZZ_NOW */
+    o.not_before = CERT_FUZZ_NOW - 10 * 365 * 24 * 3600L;
     X509 *ci = k ? ct_issue(&o, k, NULL, k) : NULL;
     store = rsp_ci_store_new();
     cache = rsp_eum_cache_new(4);
@@ -58,6 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                            CERT_FUZZ_NOW, &c);
     if (sa != sb || sb != sc)
         abort();
+    /* the same certificates as nextCertInChain and otherCertsInChain: path building on input */
+    rsp_der chain[2] = {{eum, eum_len}, {euicc, euicc_len}};
+    rsp_euicc_identity d;
+    rsp_verify_euicc_path(store, NULL, ski, ci_ski_len, chain, 2, euicc, euicc_len, CERT_FUZZ_NOW, &d);
+    rsp_euicc_identity_clear(&d);
     if (sa == RSP_OK && (strcmp(a.eid, b.eid) != 0 || strcmp(a.eid, c.eid) != 0 || a.pub == NULL))
         abort();
     rsp_euicc_identity_clear(&a);

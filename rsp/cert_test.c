@@ -1,9 +1,12 @@
 #include "rsp/cert.h"
+#include "rsp/chain.h"
+#include "rsp/crl.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -12,6 +15,7 @@
 #include "rsp/cert_testutil.h"
 #include "rsp/sig.h"
 #include "tests/unit/ut.h"
+#include "tools/pki/pki.h"
 
 #define DAY (24L * 3600)
 #define YEAR (365L * DAY)
@@ -305,7 +309,7 @@ static void test_eum_profile(void)
     EUM_CASE(o.ku = "critical,keyCertSign,digitalSignature", RSP_OK);
     EUM_CASE(o.bc = NULL, RSP_ST_EUM_CERT_INVALID);
     EUM_CASE(o.bc = "critical,CA:FALSE", RSP_ST_EUM_CERT_INVALID);
-    EUM_CASE(o.bc = "critical,CA:TRUE,pathlen:1", RSP_ST_EUM_CERT_INVALID);
+    EUM_CASE(o.bc = "critical,CA:TRUE,pathlen:1", RSP_OK); /* admits more CAs than it has below */
     EUM_CASE(o.bc = "critical,CA:TRUE", RSP_OK);
     EUM_CASE(o.no_ski = true, RSP_ST_EUM_CERT_INVALID);
     EUM_CASE(o.no_aki = true, RSP_ST_EUM_CERT_INVALID);
@@ -341,7 +345,8 @@ static void test_euicc_profile(void)
     } while (0)
     EUICC_CASE((void)0, RSP_OK);
     EUICC_CASE(o.policy = RSP_OID_ROLE_EUM, RSP_ST_EUICC_CERT_INVALID);
-    EUICC_CASE(o.policy = "2.23.146.1.2.1.1.7", RSP_OK); /* below id-rspRole-euicc */
+    EUICC_CASE(o.policy = "2.23.146.1.2.1.1.7", RSP_ST_EUICC_CERT_INVALID); /* roles match exactly */
+    EUICC_CASE(o.policy = RSP_OID_ROLE_EUICC_V3, RSP_OK);
     EUICC_CASE(o.policy = "2.23.146.1.2.1.10", RSP_ST_EUICC_CERT_INVALID);
     EUICC_CASE(o.policy = NULL, RSP_ST_EUICC_CERT_INVALID);
     EUICC_CASE(o.ku = NULL, RSP_ST_EUICC_CERT_INVALID);
@@ -1138,13 +1143,24 @@ static void test_tls_peer(void)
     UT_EQ(rsp_verify_tls_peer(w.store, x, NULL, RSP_PEER_DP, now, &id), -1);
     X509_free(x);
 
-    /* through one intermediate CA issued by the CI */
+    /* an intermediate without a sub-CA policy is not one of the SGP.22 shapes */
     EVP_PKEY *ik = ct_key("P-256");
     ct_opts io = ct_ci_opts(now);
     io.cn = "TLS SubCA";
     io.policy = NULL;
     io.bc = "critical,CA:TRUE,pathlen:0";
     X509 *ica = ct_issue(&io, ik, w.c.ci, w.c.ci_key);
+    o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:sub.example.com,RID:2.999.12");
+    x = ct_issue(&o, k, ica, ik);
+    STACK_OF(X509) *nopol = sk_X509_new_null();
+    sk_X509_push(nopol, ica);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, nopol, RSP_PEER_DP, now, &id), -1);
+    sk_X509_free(nopol);
+    X509_free(x);
+    X509_free(ica);
+    /* through an SM-DP+ sub-CA issued by the CI */
+    io.policy = RSP_OID_ROLE_DP_SUBCA;
+    ica = ct_issue(&io, ik, w.c.ci, w.c.ci_key);
     o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS, "DNS:sub.example.com,RID:2.999.12");
     x = ct_issue(&o, k, ica, ik);
     STACK_OF(X509) *chain = sk_X509_new_null();
@@ -1155,9 +1171,45 @@ static void test_tls_peer(void)
     UT_CHECK(strcmp(id.oid, "2.999.12") == 0 && id.ndns == 1 && rsp_peer_has_dns(&id, "sub.example.com"));
     rsp_peer_identity_clear(&id);
     UT_EQ(rsp_verify_tls_peer(other.store, x, chain, RSP_PEER_DP, now, &id), -1);
+    /* an SM-DP+ sub-CA does not issue SM-DS TLS certificates */
+    ct_opts dso = ct_tls_opts(now, RSP_OID_ROLE_DS_TLS, "DNS:ds.example.com");
+    X509 *dsx = ct_issue(&dso, k, ica, ik);
+    UT_EQ(rsp_verify_tls_peer(w.store, dsx, chain, RSP_PEER_DS, now, &id), -1);
+    X509_free(dsx);
     sk_X509_free(chain);
     X509_free(x);
     X509_free(ica);
+    /* v3: CI -> CI sub-CA -> SM-DP+ sub-CA -> CERT.DP.TLS with the v3 policy */
+    EVP_PKEY *ck = ct_key("P-256");
+    ct_opts co = ct_ci_opts(now);
+    co.cn = "CI SubCA";
+    co.policy = RSP_OID_ROLE_CI_SUBCA;
+    X509 *cisub = ct_issue(&co, ck, w.c.ci, w.c.ci_key);
+    io.policy = RSP_OID_ROLE_DP_SUBCA;
+    ica = ct_issue(&io, ik, cisub, ck);
+    o = ct_tls_opts(now, RSP_OID_ROLE_DP_TLS_V3, "DNS:v3.example.com");
+    x = ct_issue(&o, k, ica, ik);
+    chain = sk_X509_new_null();
+    sk_X509_push(chain, cisub);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), -1); /* the DP sub-CA missing */
+    sk_X509_push(chain, ica);
+    UT_EQ(rsp_verify_tls_peer(w.store, x, chain, RSP_PEER_DP, now, &id), 0);
+    rsp_peer_identity_clear(&id);
+    /* CERT.DPauth v3 under the same two sub-CAs */
+    ct_opts ao = ct_tls_opts(now, RSP_OID_ROLE_DP_AUTH_V3, "RID:2.999.10");
+    ao.eku = NULL;
+    X509 *auth = ct_issue(&ao, k, ica, ik);
+    X509 *inter[2] = {ica, cisub};
+    UT_EQ(rsp_verify_server_chain(w.store, auth, inter, 2, RSP_OID_ROLE_DP_AUTH, now, NULL), 0);
+    UT_EQ(rsp_verify_server_chain(w.store, auth, inter, 1, RSP_OID_ROLE_DP_AUTH, now, NULL), -1);
+    UT_EQ(rsp_verify_server_chain(w.store, auth, inter, 2, RSP_OID_ROLE_DS_AUTH, now, NULL), -1);
+    UT_EQ(rsp_verify_server_cert(w.store, auth, RSP_OID_ROLE_DP_AUTH, now, NULL), -1);
+    X509_free(auth);
+    sk_X509_free(chain);
+    X509_free(x);
+    X509_free(ica);
+    X509_free(cisub);
+    EVP_PKEY_free(ck);
     /* an "intermediate" that is not a CA */
     io.bc = NULL;
     io.ku = "critical,digitalSignature";
@@ -1361,6 +1413,369 @@ static void test_sgp26_server_certs(void)
     rsp_ci_store_free(s);
 }
 
+/* ---- v3 variants: sub-CAs and otherCertsInChain ---- */
+
+/* Defects of a variant chain. */
+enum {
+    VD_EUM_PATHLEN0 = 1 << 0,   /* EUM pathLen 0 above an EUM sub-CA */
+    VD_SUB_EUM_POLICY = 1 << 1, /* EUM sub-CA with the EUM policy */
+    VD_SUB_EXPIRED = 1 << 2,    /* the sub-CA (EUM sub-CA, else CI sub-CA) expired */
+    VD_SUB_BAD_SIG = 1 << 3,    /* the sub-CA signed by a key its issuer does not hold */
+    VD_SUB_RANGE = 1 << 4,      /* EUM sub-CA permits 89049033 only */
+    VD_CISUB_POLICY = 1 << 5,   /* CI sub-CA with the EUM policy */
+    VD_CISUB_NOT_CA = 1 << 6,   /* CI sub-CA with CA:FALSE */
+    VD_V2_EUICC = 1 << 7,       /* eUICC with the v2 policy (still accepted) */
+};
+
+typedef struct vchain {
+    EVP_PKEY *ci_key, *cisub_key, *eum_key, *sub_key, *euicc_key, *other_key;
+    X509 *ci, *cisub, *eum, *sub, *euicc;
+    rsp_ci_store *store;
+    uint8_t *der[4]; /* sent intermediates: the eUICC's issuer first */
+    size_t len[4], n;
+    uint8_t *euicc_der;
+    size_t euicc_len;
+} vchain;
+
+/* variant: 'O' (v2 OIDs), 'o' (Ov3), 'A', 'B', 'C'. */
+static int vchain_make(vchain *v, const char *curve, char variant, unsigned defects)
+{
+    memset(v, 0, sizeof(*v));
+    bool v3 = variant != 'O', eum_sub = variant == 'A' || variant == 'C',
+         ci_sub = variant == 'B' || variant == 'C';
+    v->ci_key = ct_key(curve);
+    v->cisub_key = ct_key(curve);
+    v->eum_key = ct_key(curve);
+    v->sub_key = ct_key(curve);
+    v->euicc_key = ct_key(curve);
+    v->other_key = ct_key(curve);
+    ct_opts o = ct_ci_opts(now);
+    v->ci = ct_issue(&o, v->ci_key, NULL, v->ci_key);
+    X509 *top = v->ci;
+    EVP_PKEY *top_key = v->ci_key;
+    if (ci_sub) {
+        o = ct_ci_opts(now);
+        o.cn = "Test CI SubCA";
+        o.policy = defects & VD_CISUB_POLICY ? RSP_OID_ROLE_EUM_V3 : RSP_OID_ROLE_CI_SUBCA;
+        if (defects & VD_CISUB_NOT_CA)
+            o.bc = "critical,CA:FALSE";
+        if ((defects & VD_SUB_EXPIRED) && !eum_sub)
+            o.not_before = now - 3 * YEAR, o.not_after = now - YEAR;
+        v->cisub =
+            ct_issue(&o, v->cisub_key, top, (defects & VD_SUB_BAD_SIG) && !eum_sub ? v->other_key : top_key);
+        top = v->cisub;
+        top_key = v->cisub_key;
+    }
+    o = ct_eum_opts(now, PREFIX);
+    o.policy = v3 ? RSP_OID_ROLE_EUM_V3 : RSP_OID_ROLE_EUM;
+    if (eum_sub)
+        o.bc = defects & VD_EUM_PATHLEN0 ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE,pathlen:1";
+    v->eum = ct_issue(&o, v->eum_key, top, top_key);
+    X509 *issuer = v->eum;
+    EVP_PKEY *issuer_key = v->eum_key;
+    if (eum_sub) {
+        o = ct_eum_opts(now, defects & VD_SUB_RANGE ? "89049033" : NULL);
+        o.cn = "Test EUM SubCA";
+        o.policy = defects & VD_SUB_EUM_POLICY ? RSP_OID_ROLE_EUM_V3 : RSP_OID_ROLE_EUM_SUBCA;
+        if (defects & VD_SUB_EXPIRED)
+            o.not_before = now - 3 * YEAR, o.not_after = now - YEAR;
+        v->sub = ct_issue(&o, v->sub_key, v->eum, defects & VD_SUB_BAD_SIG ? v->other_key : v->eum_key);
+        issuer = v->sub;
+        issuer_key = v->sub_key;
+    }
+    o = ct_euicc_opts(now, EID);
+    o.policy = v3 && !(defects & VD_V2_EUICC) ? RSP_OID_ROLE_EUICC_V3 : RSP_OID_ROLE_EUICC;
+    v->euicc = ct_issue(&o, v->euicc_key, issuer, issuer_key);
+    if (!v->euicc || !(v->store = rsp_ci_store_new()) || rsp_ci_store_add(v->store, v->ci) != 0)
+        return -1;
+    v->euicc_der = ct_der(v->euicc, &v->euicc_len);
+    X509 *sent[3] = {issuer, eum_sub ? v->eum : v->cisub, eum_sub ? v->cisub : NULL};
+    for (size_t i = 0; i < 3 && sent[i]; i++, v->n++)
+        v->der[i] = ct_der(sent[i], &v->len[i]);
+    return 0;
+}
+
+static void vchain_free(vchain *v)
+{
+    EVP_PKEY *k[] = {v->ci_key, v->cisub_key, v->eum_key, v->sub_key, v->euicc_key, v->other_key};
+    X509 *x[] = {v->ci, v->cisub, v->eum, v->sub, v->euicc};
+    for (size_t i = 0; i < 6; i++)
+        EVP_PKEY_free(k[i]);
+    for (size_t i = 0; i < 5; i++)
+        X509_free(x[i]);
+    for (size_t i = 0; i < 4; i++)
+        free(v->der[i]);
+    free(v->euicc_der);
+    rsp_ci_store_free(v->store);
+}
+
+/* Verifies with the sent intermediates in the order given by idx (n of them). */
+static rsp_status vchain_verify(const vchain *v, rsp_eum_cache *cache, const size_t *idx, size_t n)
+{
+    rsp_der chain[4];
+    for (size_t i = 0; i < n; i++)
+        chain[i] = (rsp_der){v->der[idx[i]], v->len[idx[i]]};
+    const uint8_t *ski;
+    size_t ski_len;
+    rsp_cert_ski(v->ci, &ski, &ski_len);
+    rsp_euicc_identity id;
+    rsp_status st =
+        rsp_verify_euicc_path(v->store, cache, ski, ski_len, chain, n, v->euicc_der, v->euicc_len, now, &id);
+    if (st == RSP_OK)
+        UT_CHECK(strcmp(id.eid, EID) == 0);
+    else
+        UT_CHECK(rsp_cert_last_reason()[0] != '\0');
+    rsp_euicc_identity_clear(&id);
+    rsp_status st2 =
+        rsp_verify_euicc_path(v->store, NULL, NULL, 0, chain, n, v->euicc_der, v->euicc_len, now, &id);
+    UT_EQ(st2, st);
+    rsp_euicc_identity_clear(&id);
+    return st;
+}
+
+static rsp_status vcase(const char *curve, char variant, unsigned defects)
+{
+    vchain v;
+    UT_EQ(vchain_make(&v, curve, variant, defects), 0);
+    static const size_t in_order[] = {0, 1, 2};
+    rsp_status st = vchain_verify(&v, NULL, in_order, v.n);
+    vchain_free(&v);
+    return st;
+}
+
+static void test_v3_variants(void)
+{
+    static const char *const curves[] = {"P-256", "brainpoolP256r1"};
+    static const char variants[] = "OoABC";
+    for (size_t c = 0; c < 2; c++) {
+        for (const char *p = variants; *p; p++)
+            UT_EQ(vcase(curves[c], *p, 0), RSP_OK);
+        static const struct {
+            char variant;
+            unsigned defects;
+            rsp_status want;
+        } cases[] = {
+            {'B', VD_V2_EUICC, RSP_OK},
+            {'A', VD_EUM_PATHLEN0, RSP_ST_EUM_CERT_INVALID},
+            {'C', VD_EUM_PATHLEN0, RSP_ST_EUM_CERT_INVALID},
+            {'A', VD_SUB_EUM_POLICY, RSP_ST_EUM_CERT_INVALID},
+            {'A', VD_SUB_EXPIRED, RSP_ST_EUM_CERT_EXPIRED},
+            {'B', VD_SUB_EXPIRED, RSP_ST_EUM_CERT_EXPIRED},
+            {'C', VD_SUB_EXPIRED, RSP_ST_EUM_CERT_EXPIRED},
+            {'A', VD_SUB_BAD_SIG, RSP_ST_EUM_CERT_INVALID},
+            {'B', VD_SUB_BAD_SIG, RSP_ST_EUM_CERT_INVALID},
+            {'A', VD_SUB_RANGE, RSP_ST_EUICC_CERT_INVALID},
+            {'B', VD_CISUB_POLICY, RSP_ST_EUM_CERT_INVALID},
+            {'C', VD_CISUB_NOT_CA, RSP_ST_EUM_CERT_INVALID},
+        };
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+            UT_EQ(vcase(curves[c], cases[k].variant, cases[k].defects), cases[k].want);
+    }
+
+    vchain v;
+    UT_EQ(vchain_make(&v, "P-256", 'C', 0), 0);
+    /* otherCertsInChain in any order; a missing link leaves no path to the CI */
+    static const size_t shuffled[] = {0, 2, 1}, no_eum[] = {0, 2}, only_next[] = {0}, not_first[] = {1, 0, 2};
+    UT_EQ(vchain_verify(&v, NULL, shuffled, 3), RSP_OK);
+    UT_EQ(vchain_verify(&v, NULL, no_eum, 2), RSP_ST_CI_PK_UNKNOWN);
+    UT_EQ(vchain_verify(&v, NULL, only_next, 1), RSP_ST_CI_PK_UNKNOWN);
+    /* nextCertInChain must be the eUICC's issuer: the eUICC certificate does not name it */
+    UT_EQ(vchain_verify(&v, NULL, not_first, 3), RSP_ST_EUICC_CERT_INVALID);
+    /* an extra certificate off the path is ignored; the same one twice is not a path */
+    static const size_t twice[] = {0, 1, 1, 2};
+    UT_EQ(vchain_verify(&v, NULL, twice, 4), RSP_OK);
+    /* a sub-CA is never a trust anchor */
+    UT_EQ(rsp_ci_store_add(v.store, v.cisub), -1);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "sub-CA") != NULL);
+    UT_CHECK(rsp_ci_anchor_problem(v.eum, now) != NULL);
+    UT_CHECK(rsp_ci_anchor_problem(v.ci, now) == NULL);
+    /* the cache is keyed by the whole chain: a hit for one is not a hit for another
+     * with the same nextCertInChain */
+    rsp_eum_cache *cache = rsp_eum_cache_new(8);
+    static const size_t in_order[] = {0, 1, 2};
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_OK);
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_OK);
+    uint64_t hits, misses;
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 1);
+    UT_EQ(misses, 1);
+    UT_EQ(vchain_verify(&v, cache, no_eum, 2), RSP_ST_CI_PK_UNKNOWN);
+    rsp_eum_cache_stats(cache, &hits, &misses);
+    UT_EQ(hits, 1);
+    /* a cached path rechecks every date: the sub-CAs expire before the CI */
+    const uint8_t *ski;
+    size_t ski_len;
+    rsp_cert_ski(v.ci, &ski, &ski_len);
+    rsp_der chain[3] = {{v.der[0], v.len[0]}, {v.der[1], v.len[1]}, {v.der[2], v.len[2]}};
+    rsp_euicc_identity id;
+    UT_EQ(rsp_verify_euicc_path(v.store, cache, ski, ski_len, chain, 3, v.euicc_der, v.euicc_len,
+                                now + 20 * YEAR, &id),
+          RSP_ST_EUM_CERT_EXPIRED);
+    /* too many intermediates */
+    rsp_der many[RSP_CHAIN_MAX_SENT + 1];
+    for (size_t i = 0; i < RSP_CHAIN_MAX_SENT + 1; i++)
+        many[i] = chain[i % 3];
+    UT_EQ(rsp_verify_euicc_path(v.store, NULL, ski, ski_len, many, RSP_CHAIN_MAX_SENT + 1, v.euicc_der,
+                                v.euicc_len, now, &id),
+          RSP_ST_EUM_CERT_INVALID);
+    rsp_eum_cache_free(cache);
+    vchain_free(&v);
+}
+
+static void test_anchors(void)
+{
+    EVP_PKEY *k = ct_key("P-256");
+    ct_opts o = ct_ci_opts(now);
+    X509 *good = ct_issue(&o, k, NULL, k);
+    UT_CHECK(rsp_ci_anchor_problem(good, now) == NULL);
+    /* expired (or not yet valid) at load */
+    UT_CHECK(rsp_ci_anchor_problem(good, now + 40 * YEAR) != NULL);
+    UT_CHECK(rsp_ci_anchor_problem(good, now - 2 * YEAR) != NULL);
+    rsp_ci_store *s = rsp_ci_store_new();
+    o.not_before = now - 10 * YEAR;
+    o.not_after = now - YEAR;
+    X509 *expired = ct_issue(&o, k, NULL, k);
+    UT_EQ(rsp_ci_store_add(s, expired), -1);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "expired") != NULL);
+#define ANCHOR_CASE(stmt)                                                                                    \
+    do {                                                                                                     \
+        o = ct_ci_opts(now);                                                                                 \
+        stmt;                                                                                                \
+        X509 *x = ct_issue(&o, k, NULL, k);                                                                  \
+        UT_CHECK(x != NULL && rsp_ci_anchor_problem(x, now) != NULL);                                        \
+        UT_EQ(rsp_ci_store_add(s, x), -1);                                                                   \
+        X509_free(x);                                                                                        \
+    } while (0)
+    ANCHOR_CASE(o.bc = "critical,CA:FALSE");
+    ANCHOR_CASE(o.bc = NULL);
+    ANCHOR_CASE(o.ku = "critical,digitalSignature");
+    ANCHOR_CASE(o.policy = RSP_OID_ROLE_CI_SUBCA);
+    ANCHOR_CASE(o.policy = NULL);
+    ANCHOR_CASE((o.no_ski = true, o.no_aki = true));
+#undef ANCHOR_CASE
+    /* badly signed: its own signature does not verify */
+    o = ct_ci_opts(now);
+    EVP_PKEY *k2 = ct_key("P-256");
+    X509 *bad = ct_issue(&o, k, NULL, k2);
+    UT_CHECK(rsp_ci_anchor_problem(bad, now) != NULL);
+    UT_EQ(rsp_ci_store_add(s, bad), -1);
+    UT_EQ(rsp_ci_store_add(s, good), 0);
+    UT_EQ(rsp_ci_store_count(s), 1);
+    X509_free(bad);
+    X509_free(good);
+    X509_free(expired);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(k2);
+    rsp_ci_store_free(s);
+}
+
+/* A CRL of issuer signed with key (test PKI minting of tools/pki). */
+static int ct_crl_file(const char *path, X509 *issuer, EVP_PKEY *key, X509 *const *revoked, size_t n,
+                       time_t this_update, time_t next_update)
+{
+    pki_cred c = {issuer, key};
+    return pki_write_crl(path, &c, revoked, n, this_update, next_update);
+}
+
+static rsp_status crl_verify(vchain *v)
+{
+    static const size_t in_order[] = {0, 1, 2};
+    return vchain_verify(v, NULL, in_order, v->n);
+}
+
+/* Attaches the CRL files to v's store with the policy; the store's CI is kept. */
+static int crl_attach(vchain *v, rsp_crl_policy p, const char *const *files, size_t n)
+{
+    rsp_crl_set *s = rsp_crl_set_new(p);
+    for (size_t i = 0; i < n; i++)
+        if (rsp_crl_set_add_file(s, v->store, files[i]) != 0) {
+            rsp_crl_set_free(s);
+            return -1;
+        }
+    rsp_ci_store_set_crls(v->store, s);
+    return 0;
+}
+
+static void test_crl(void)
+{
+    char dir[] = "/tmp/cert_test_crlXXXXXX";
+    UT_CHECK(mkdtemp(dir) != NULL);
+    char f[6][256];
+    for (int i = 0; i < 6; i++)
+        snprintf(f[i], sizeof(f[i]), "%s/crl%d.pem", dir, i);
+    vchain v;
+    UT_EQ(vchain_make(&v, "P-256", 'C', 0), 0);
+    EVP_PKEY *rogue = ct_key("P-256");
+    /* 0: CI revokes nothing; 1: CI revokes the CI sub-CA; 2: EUM revokes the EUM sub-CA;
+     * 3: EUM sub-CA revokes the eUICC; 4: stale CI CRL; 5: "CI" CRL signed by another key */
+    UT_EQ(ct_crl_file(f[0], v.ci, v.ci_key, NULL, 0, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[1], v.ci, v.ci_key, &v.cisub, 1, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[2], v.eum, v.eum_key, &v.sub, 1, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[3], v.sub, v.sub_key, &v.euicc, 1, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(ct_crl_file(f[4], v.ci, v.ci_key, NULL, 0, now - 30 * DAY, now - DAY), 0);
+    UT_EQ(ct_crl_file(f[5], v.ci, rogue, NULL, 0, now - DAY, now + 7 * DAY), 0);
+
+    const char *good[] = {f[0]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, good, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_OK);
+    const char *ci_revokes[] = {f[0], f[1]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, ci_revokes, 2), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_EXPIRED);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "revoked") != NULL);
+    const char *eum_revokes[] = {f[2]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, eum_revokes, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_EXPIRED);
+    const char *euicc_revoked[] = {f[3]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, euicc_revoked, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUICC_CERT_EXPIRED);
+    /* a revocation shows on a cached path too */
+    rsp_eum_cache *cache = rsp_eum_cache_new(4);
+    static const size_t in_order[] = {0, 1, 2};
+    rsp_ci_store_set_crls(v.store, NULL);
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_OK);
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, ci_revokes, 2), 0);
+    UT_EQ(vchain_verify(&v, cache, in_order, 3), RSP_ST_EUM_CERT_EXPIRED);
+    rsp_eum_cache_free(cache);
+
+    /* stale: refused under refuse, counted and ignored under warn */
+    const char *stale[] = {f[4]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, stale, 1), 0);
+    uint64_t before = rsp_crl_untrusted_total();
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_INVALID);
+    UT_CHECK(strstr(rsp_cert_last_reason(), "stale") != NULL);
+    UT_EQ(crl_attach(&v, RSP_CRL_WARN, stale, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_OK);
+    UT_CHECK(rsp_crl_untrusted_total() > before);
+    /* signed by another key than the CI it names: refused at load, or untrusted under warn */
+    const char *forged[] = {f[5]};
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, forged, 1), -1);
+    UT_EQ(crl_attach(&v, RSP_CRL_WARN, forged, 1), 0);
+    before = rsp_crl_untrusted_total();
+    UT_EQ(crl_verify(&v), RSP_OK);
+    UT_CHECK(rsp_crl_untrusted_total() > before);
+    /* an EUM CRL that does not verify under refuse: the status of what it issued is unknown */
+    UT_EQ(ct_crl_file(f[2], v.eum, rogue, NULL, 0, now - DAY, now + 7 * DAY), 0);
+    UT_EQ(crl_attach(&v, RSP_CRL_REFUSE, eum_revokes, 1), 0);
+    UT_EQ(crl_verify(&v), RSP_ST_EUM_CERT_INVALID);
+    /* not a CRL */
+    rsp_crl_set *s = rsp_crl_set_new(RSP_CRL_REFUSE);
+    UT_EQ(rsp_crl_set_add_file(s, v.store, "/nonexistent.crl"), -1);
+    FILE *junk = fopen(f[0], "w");
+    fputs("not a CRL\n", junk);
+    fclose(junk);
+    UT_EQ(rsp_crl_set_add_file(s, v.store, f[0]), -1);
+    rsp_crl_set_free(s);
+    rsp_crl_policy p;
+    UT_EQ(rsp_crl_policy_parse("warn", &p), 0);
+    UT_EQ(p, RSP_CRL_WARN);
+    UT_EQ(rsp_crl_policy_parse("maybe", &p), -1);
+    for (int i = 0; i < 6; i++)
+        unlink(f[i]);
+    rmdir(dir);
+    EVP_PKEY_free(rogue);
+    vchain_free(&v);
+}
+
 int main(void)
 {
     now = time(NULL);
@@ -1376,6 +1791,9 @@ int main(void)
     UT_RUN(test_cache);
     UT_RUN(test_cache_threads);
     UT_RUN(test_ci_store);
+    UT_RUN(test_v3_variants);
+    UT_RUN(test_anchors);
+    UT_RUN(test_crl);
     UT_RUN(test_server_cert);
     UT_RUN(test_tls_peer);
     UT_RUN(test_sgp26_valid);

@@ -46,6 +46,8 @@ struct smdp_call {
     uint32_t replay_expiry; /* of the transaction */
     const uint8_t *signed1, *pkid, *cert; /* initiate: serverSigned1, euiccCiPKIdToBeUsed, CERT.DPauth */
     size_t signed1_len, pkid_len, cert_len;
+    const uint8_t *cert_others; /* v3 otherCertsInChain of cert (SEQUENCE OF Certificate), or NULL */
+    size_t cert_others_len;
     uint8_t sig_tlv[RSP_AUTH_SIG_TLV_LEN];  /* serverSignature1 or smdpSignature2 */
     const uint8_t *metadata, *smdp_signed2; /* authenticateClient */
     size_t metadata_len, smdp_signed2_len;

@@ -4,7 +4,8 @@
  *
  * InitiateAuthentication: binding (1.1/2.1, 1.1/2.2); euiccInfo1 DER
  *   (1.1/2.1); smdpAddress equal to our FQDN ignoring case (8.8.1/3.8); SVN
- *   2.x (8.8.3/3.1); a trusted CI in euiccCiPKIdListForSigning(V3)
+ *   2.x or 3.x, the check shared with the SM-DS (rsp_auth_svn_supported,
+ *   8.8.3/3.1); a trusted CI in euiccCiPKIdListForSigning(V3)
  *   (8.8.2/3.1); a CERT.DPauth under a CI the eUICC verifies (8.8.4/3.7).
  *   Stateless transaction (rsp/txn.h), ServerSigned1 signed with SK.DPauth.
  * AuthenticateClient: rsp_auth_open / rsp_auth_verify (rsp-notes section 2,
@@ -162,7 +163,7 @@ static int initiate(smdp_call *c, const rsp_json_doc *doc)
         return fail_msg(c, RSP_ST_INVALID_FIELD, "euiccInfo1: not a valid EUICCInfo1", sgp22_err_field());
     if (!rsp_auth_same_address(x->fqdn, (const uint8_t *)b.address, strlen(b.address)))
         return fail(c, RSP_ST_SMDP_ADDRESS_INVALID, "smdpAddress is not ours");
-    if (info.svn.len != 3 || info.svn.p[0] != 2)
+    if (!rsp_auth_svn_supported(&info))
         return fail(c, RSP_ST_SMDP_SVN_UNSUPPORTED, "SVN");
 
     smdp_trust *t = smdp_trust_get(x);
@@ -183,11 +184,14 @@ static int initiate(smdp_call *c, const rsp_json_doc *doc)
     } else if (rsp_auth_ci_pkid(c->a, t->cis, ci, &c->pkid, &c->pkid_len) != 0 ||
                rsp_auth_server_signed1(c->a, c->tid, RSP_TXN_ID_LEN, b.challenge.data, x->fqdn, challenge,
                                        t->auth[which].key, &c->signed1, &c->signed1_len, c->sig_tlv) != 0 ||
-               !(c->cert = dup_bytes(c, t->auth[which].der, t->auth[which].der_len))) {
+               !(c->cert = dup_bytes(c, t->auth[which].der, t->auth[which].der_len)) ||
+               (t->auth[which].others &&
+                !(c->cert_others = dup_bytes(c, t->auth[which].others, t->auth[which].others_len)))) {
         r = fail(c, RSP_ST_INTERNAL, "encoding or signing");
     } else {
         c->tid_len = RSP_TXN_ID_LEN;
         c->cert_len = t->auth[which].der_len;
+        c->cert_others_len = t->auth[which].others_len;
         r = SMDP_CALL_DONE;
     }
     smdp_trust_put(t);
@@ -235,9 +239,10 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     smdp_eckey_remember(id->pub, curve, point, point_len);
     const sgp22_auth_resp_ok *ok = &resp->ok;
     const sgp22_ctx_params1 *ctx = &ok->euicc_signed1.ctx_params1;
-    if (ctx->choice != 0 && ctx->choice != SGP22_CTX_COMMON_AUTH)
-        return fail_msg(c, RSP_ST_INVALID_FIELD, "ctxParams1: not ctxParamsForCommonAuthentication",
-                        "ctxParams1 choice");
+    /* This SM-DP+ downloads profiles only: a v3 RPM-only or device-change context is refused. */
+    if (!sgp22_ctx_is_download(ctx))
+        return fail_msg(c, RSP_ST_INVALID_FIELD, "ctxParams1: not a profile download context",
+                        "ctxParams1 choice or operationType");
     rsp_status st = find_order(c, ctx, id->eid);
     if (st == RSP_ST_CC_RETRIES || st == RSP_ST_DOWNLOAD_RETRIES)
         return fail(c, st, "the EID's order was ended by a retry limit");
@@ -287,6 +292,9 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
     size_t session_len = session_pack(session, pb->ci_ski, pb->ci_ski_len);
     c->cert = dup_bytes(c, pb->der, pb->der_len);
     c->cert_len = pb->der_len;
+    if (pb->others && !(c->cert_others = dup_bytes(c, pb->others, pb->others_len)))
+        return fail(c, RSP_ST_INTERNAL, "out of memory");
+    c->cert_others_len = pb->others_len;
 
     smdp_op *op = smdp_call_prepare_op(c, SMDP_OP_DOWNLOAD_START);
     op->iccid = smdp_call_str(c, o->iccid);
@@ -593,11 +601,12 @@ static int install_result(smdp_call *c, const uint8_t *der, size_t len)
 }
 
 /* OtherSignedNotification ::= SEQUENCE { tbsOtherNotification NotificationMetadata (BF2F),
- * euiccNotificationSignature [APPLICATION 55], euiccCertificate, eumCertificate } */
+ * euiccNotificationSignature [APPLICATION 55], euiccCertificate, eumCertificate (v3:
+ * nextCertInChain), otherCertsInChain [0] SEQUENCE OF Certificate OPTIONAL (v3) } */
 static int other_notification(smdp_call *c, const uint8_t *der, size_t len)
 {
-    der_tlv outer, tbs, sig, euicc, eum;
-    der_reader r;
+    der_tlv outer, tbs, sig, euicc, eum, others;
+    der_reader r, ro;
     if (der_parse_exact(der, len, &outer) != DER_OK || outer.tag != 0x30)
         return fail(c, RSP_ST_INVALID_FIELD, "pendingNotification");
     der_reader_of(&r, &outer);
@@ -605,10 +614,21 @@ static int other_notification(smdp_call *c, const uint8_t *der, size_t len)
         der_expect(&r, SGP22_TAG_SIGNATURE, &sig) != DER_OK || der_expect(&r, 0x30, &euicc) != DER_OK ||
         der_expect(&r, 0x30, &eum) != DER_OK || sig.len != RSP_SIG_LEN)
         return fail(c, RSP_ST_INVALID_FIELD, "otherSignedNotification");
+    rsp_der chain[RSP_CHAIN_MAX_SENT] = {{eum.raw, eum.raw_len}};
+    size_t n = 1;
+    int opt = der_optional(&r, 0xA0, &others);
+    if (opt == 1) {
+        der_reader_of(&ro, &others);
+        for (der_tlv e; !der_reader_done(&ro); chain[n++] = (rsp_der){e.raw, e.raw_len})
+            if (n == RSP_CHAIN_MAX_SENT || der_expect(&ro, 0x30, &e) != DER_OK)
+                return fail(c, RSP_ST_INVALID_FIELD, "otherSignedNotification otherCertsInChain");
+    }
+    if (opt < 0)
+        return fail(c, RSP_ST_INVALID_FIELD, "otherSignedNotification");
     smdp_trust *t = smdp_trust_get(c->x);
     rsp_euicc_identity id;
-    rsp_status st = rsp_verify_euicc_chain(t->cis, c->x->eum_cache, NULL, 0, eum.raw, eum.raw_len, euicc.raw,
-                                           euicc.raw_len, c->now, &id);
+    rsp_status st = rsp_verify_euicc_path(t->cis, c->x->eum_cache, NULL, 0, chain, n, euicc.raw,
+                                          euicc.raw_len, c->now, &id);
     smdp_trust_put(t);
     if (st != RSP_OK)
         return fail(c, st, "otherSignedNotification certificates");
@@ -746,12 +766,16 @@ int smdp_es9p_write(const smdp_call *c, rsp_jsonw *w)
         rsp_jsonw_kbase64(w, "serverSigned1", c->signed1, c->signed1_len);
         rsp_jsonw_kbase64(w, "serverSignature1", c->sig_tlv, sizeof(c->sig_tlv));
         rsp_jsonw_kbase64(w, "euiccCiPKIdToBeUsed", c->pkid, c->pkid_len);
+        if (c->cert_others)
+            rsp_jsonw_kbase64(w, "otherCertsInChain", c->cert_others, c->cert_others_len);
         return rsp_jsonw_kbase64(w, "serverCertificate", c->cert, c->cert_len);
     case SMDP_FN_AUTH_CLIENT:
         rsp_jsonw_khex(w, "transactionId", c->tid, c->tid_len);
         rsp_jsonw_kbase64(w, "profileMetadata", c->metadata, c->metadata_len);
         rsp_jsonw_kbase64(w, "smdpSigned2", c->smdp_signed2, c->smdp_signed2_len);
         rsp_jsonw_kbase64(w, "smdpSignature2", c->sig_tlv, sizeof(c->sig_tlv));
+        if (c->cert_others)
+            rsp_jsonw_kbase64(w, "otherCertsInChain", c->cert_others, c->cert_others_len);
         return rsp_jsonw_kbase64(w, "smdpCertificate", c->cert, c->cert_len);
     case SMDP_FN_GET_BPP:
         rsp_jsonw_khex(w, "transactionId", c->tid, c->tid_len);

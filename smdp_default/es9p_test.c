@@ -215,14 +215,20 @@ static void test_TC_SM_DP_ES9p_InitiateAuthenticationNIST_03_to_06_errors(void)
     free(short_ch);
     free(bad_info);
 
-    /* SVN 3.0.0 */
-    euicc_config_of(d.e)->svn[0] = 3;
-    der_w_free(&info1);
-    der_w_init(&info1);
-    UT_EQ(euicc_get_info1(d.e, &info1), 0);
-    char *v3 = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, false);
-    UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, v3, NULL), RSP_ST_SMDP_SVN_UNSUPPORTED);
-    free(v3);
+    /* SVN: 2.x and 3.x served (the check the SM-DS shares), 1.x and 4.x not */
+    static const struct {
+        uint8_t major;
+        rsp_status want;
+    } svns[] = {{3, RSP_OK}, {1, RSP_ST_SMDP_SVN_UNSUPPORTED}, {4, RSP_ST_SMDP_SVN_UNSUPPORTED}};
+    for (size_t k = 0; k < sizeof(svns) / sizeof(svns[0]); k++) {
+        euicc_config_of(d.e)->svn[0] = svns[k].major;
+        der_w_free(&info1);
+        der_w_init(&info1);
+        UT_EQ(euicc_get_info1(d.e, &info1), 0);
+        char *v = lpa_json_initiate_auth_v(ch, info1.buf, info1.len, FX_FQDN, false, true);
+        UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, v, NULL), svns[k].want);
+        free(v);
+    }
     euicc_config_of(d.e)->svn[0] = 2;
 
     /* only a CI we do not trust for signing, then only for verification */
@@ -248,6 +254,152 @@ static void test_TC_SM_DP_ES9p_InitiateAuthenticationNIST_03_to_06_errors(void)
     free(nocert);
     der_w_free(&info1);
     fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* A v3 EUICCInfo1: lowestSvn, the CI only in euiccCiPKIdListForSigningV3, euiccRspCapability and
+ * highestSvn; the caller frees it. */
+static uint8_t *v3_info1(const uint8_t *ski, size_t ski_len, uint8_t lo_major, uint8_t hi_major, size_t *len)
+{
+    const uint8_t lo[3] = {lo_major, 0, 0}, hi[3] = {hi_major, 1, 0}, cap[2] = {0x04, 0xF0};
+    der_writer w;
+    der_w_init(&w);
+    der_w_begin(&w, 0xBF20);
+    der_w_tlv(&w, 0x82, lo, 3);
+    der_w_begin(&w, 0xA9);
+    der_w_tlv(&w, 0x04, ski, ski_len);
+    der_w_end(&w);
+    der_w_begin(&w, 0xAA);
+    der_w_end(&w);
+    der_w_begin(&w, 0xB1);
+    der_w_tlv(&w, 0x04, ski, ski_len);
+    der_w_end(&w);
+    der_w_tlv(&w, 0x88, cap, sizeof(cap));
+    der_w_tlv(&w, 0x93, hi, 3);
+    der_w_end(&w);
+    uint8_t *out = der_w_finish(&w) == DER_OK ? malloc(w.len) : NULL;
+    if (out)
+        memcpy(out, w.buf, w.len);
+    *len = w.len;
+    der_w_free(&w);
+    return out;
+}
+
+static void test_v3_messages(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    const uint8_t *ski;
+    size_t ski_len, n;
+    UT_EQ(rsp_cert_ski(g.pki.ci.cert, &ski, &ski_len), 0);
+    uint8_t ch[16] = {1};
+    /* lowestSvn..highestSvn: 3.0-3.1 and 2.0-3.1 are served; 4.0-4.1 not; highest below lowest is refused */
+    static const struct {
+        uint8_t lo, hi;
+        rsp_status want;
+    } ranges[] = {{3, 3, RSP_OK},
+                  {2, 3, RSP_OK},
+                  {1, 2, RSP_OK},
+                  {4, 4, RSP_ST_SMDP_SVN_UNSUPPORTED},
+                  {3, 2, RSP_ST_SMDP_SVN_UNSUPPORTED}};
+    for (size_t k = 0; k < sizeof(ranges) / sizeof(ranges[0]); k++) {
+        uint8_t *info = v3_info1(ski, ski_len, ranges[k].lo, ranges[k].hi, &n);
+        UT_CHECK(info != NULL);
+        char *body = lpa_json_initiate_auth_v(ch, info, n, FX_FQDN, false, true);
+        UT_EQ(fx_call(&g, SMDP_FN_INITIATE_AUTH, NULL, body, NULL), ranges[k].want);
+        free(body);
+        free(info);
+    }
+
+    /* v3 ctxParams1 (operationType, matchingIdSource) and DeviceInfo fields: the download works */
+    d.v3 = true;
+    euicc_config_of(d.e)->svn[0] = 3;
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_INSTALLED);
+
+    /* an RPM-only context is not a download: refused, the order stays Released */
+    released(g.iccid[1], NULL);
+    static const uint8_t rpm_ctx[] = {0xA0, 0x18, 0xA1, 0x12, 0x80, 0x04, 0x35, 0x29, 0x06,
+                                      0x11, 0xA1, 0x0A, 0x80, 0x03, 0x08, 0x00, 0x00, 0x81,
+                                      0x03, 0x08, 0x00, 0x00, 0x82, 0x02, 0x06, 0x40};
+    d.ctx_params1 = rpm_ctx;
+    d.ctx_params1_len = sizeof(rpm_ctx);
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_INVALID_FIELD);
+    UT_EQ(fx_state(&g, g.iccid[1]), SMDP_STATE_RELEASED);
+    /* the same with {profileDownload, rpm}: a download */
+    static const uint8_t both_ctx[] = {0xA0, 0x18, 0xA1, 0x12, 0x80, 0x04, 0x35, 0x29, 0x06,
+                                       0x11, 0xA1, 0x0A, 0x80, 0x03, 0x08, 0x00, 0x00, 0x81,
+                                       0x03, 0x08, 0x00, 0x00, 0x82, 0x02, 0x06, 0xC0};
+    d.ctx_params1 = both_ctx;
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* A device with a variant C chain under the fixture's CI: CI -> CI sub-CA -> EUM -> EUM sub-CA -> eUICC.
+ * skip leaves that certificate of otherCertsInChain out (0: none; 1: EUM; 2: CI sub-CA). */
+static euicc *variant_c_euicc(int skip, pki_cred cred[4])
+{
+    static const pki_kind kinds[4] = {PKI_CI_SUBCA, PKI_EUM, PKI_EUM_SUBCA, PKI_EUICC};
+    const pki_cred *issuer = &g.pki.ci;
+    for (int i = 0; i < 4; i++) {
+        pki_opts o;
+        pki_opts_init(&o, kinds[i]);
+        o.v3 = true;
+        if (kinds[i] == PKI_EUM)
+            o.pathlen = 2;
+        if (pki_mint(&o, issuer, &cred[i]) != 0)
+            return NULL;
+        issuer = &cred[i];
+    }
+    euicc *e = euicc_new();
+    X509 *others[2] = {cred[1].cert, cred[0].cert}, *kept[2];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        if (skip != i + 1)
+            kept[n++] = others[i];
+    const uint8_t *ski;
+    size_t ski_len;
+    rsp_cert_ski(g.pki.ci.cert, &ski, &ski_len);
+    if (!e || euicc_set_identity(e, cred[3].cert, cred[3].key, cred[2].cert, NULL) != 0 ||
+        euicc_set_others(e, kept, n) != 0 || euicc_add_ci(e, g.pki.ci.cert) != 0 ||
+        euicc_set_ci_lists(e, NULL, NULL, 0, &ski, &ski_len, 1) != 0) {
+        euicc_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void test_v3_chain_download(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    pki_cred cred[4];
+    for (int skip = 0; skip < 3; skip++) {
+        memset(cred, 0, sizeof(cred));
+        fx_dev d;
+        UT_EQ(fx_dev_init(&g, &d), 0);
+        euicc_free(d.e);
+        d.e = variant_c_euicc(skip, cred);
+        UT_CHECK(d.e != NULL);
+        d.v3 = true;
+        if (d.e) {
+            if (skip == 0) {
+                UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+                UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_INSTALLED);
+            } else {
+                UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+                UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_CI_PK_UNKNOWN);
+            }
+        }
+        fx_dev_clear(&d);
+        for (int i = 0; i < 4; i++)
+            pki_cred_clear(&cred[i]);
+    }
     fx_clear(&g);
 }
 
@@ -776,6 +928,8 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_NIST_09_cc_retry);
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_order_lookup);
     UT_RUN(test_TC_SM_DP_ES9p_InitiateAuthenticationNIST_03_to_06_errors);
+    UT_RUN(test_v3_messages);
+    UT_RUN(test_v3_chain_download);
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_certificates);
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_and_DifferentOTPK_NIST);
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_ErrorCasesNIST);

@@ -15,6 +15,7 @@
 #include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
+#include "rsp/crl.h"
 #include "rsp/service.h"
 #include "smdp_default/server.h"
 #include "smdp_default/smdp.h"
@@ -81,6 +82,11 @@ static const rsp_config_key_t keys[] = {
      "/readyz says not ready while more outgoing calls wait (0 = no limit)"},
     {"outbox", "smds_unavailable_after", RSP_CFG_INT, "300", 1, 86400,
      "seconds of failed calls after which ConfirmOrder refuses that SM-DS with 8.9/5.1"},
+    /* revocation (rsp/crl.h) */
+    {"smdp", "crl", RSP_CFG_STR, "", 0, 0,
+     "CRL files (DER or PEM) of the CIs and of EUM/sub-CA issuers, comma-separated; reloaded on SIGHUP"},
+    {"smdp", "crl_policy", RSP_CFG_STR, "refuse", 0, 0,
+     "a CRL not signed by its issuer or past its nextUpdate: refuse the chains it covers, or warn"},
 };
 
 static const rsp_config_mark_t marks[] = {
@@ -113,7 +119,7 @@ static int setup(rsp_service_t *svc)
     const rsp_config_t *cfg = rsp_service_config(svc);
     if (rsp_service_open_log(svc) != 0)
         return -1;
-    char *copies[6];
+    char *copies[7];
     const char *ci[MAX_LIST], *ac[MAX_LIST], *ak[MAX_LIST], *pc[MAX_LIST], *pk[MAX_LIST], *allowed[MAX_LIST];
     size_t nci = rsp_config_list(cfg, "smdp.ci", &copies[0], ci, MAX_LIST);
     size_t nac = rsp_config_list(cfg, "smdp.auth_cert", &copies[1], ac, MAX_LIST);
@@ -121,6 +127,9 @@ static int setup(rsp_service_t *svc)
     size_t npc = rsp_config_list(cfg, "smdp.pb_cert", &copies[3], pc, MAX_LIST);
     size_t npk = rsp_config_list(cfg, "smdp.pb_key", &copies[4], pk, MAX_LIST);
     size_t nallowed = rsp_config_list(cfg, "smdp.smds_allowed", &copies[5], allowed, MAX_LIST);
+    const char *crls[MAX_LIST];
+    size_t ncrl = rsp_config_list(cfg, "smdp.crl", &copies[6], crls, MAX_LIST);
+    rsp_crl_policy crl_policy = RSP_CRL_REFUSE;
     char store_dir[4096], secret[4096], mkey[4096], replay_dir[4096];
     snprintf(store_dir, sizeof(store_dir), "%s/%s", rsp_service_state_dir(svc), SMDP_STATE_DB);
     rsp_service_state_file(svc, "smdp.txn_secret", "txn.secret", secret, sizeof(secret));
@@ -130,6 +139,10 @@ static int setup(rsp_service_t *svc)
     int rc = -1;
     if (nac != nak || npc != npk) {
         rsp_log(RSP_LOG_ERROR, "each certificate list needs a key list of the same length");
+        goto out;
+    }
+    if (rsp_crl_policy_parse(rsp_config_str(cfg, "smdp.crl_policy"), &crl_policy) != 0) {
+        rsp_log(RSP_LOG_ERROR, "smdp.crl_policy must be refuse or warn");
         goto out;
     }
     app.metrics = rsp_metrics_new();
@@ -146,6 +159,9 @@ static int setup(rsp_service_t *svc)
         .fqdn = rsp_config_str(cfg, "smdp.fqdn"),
         .ci_files = ci,
         .n_ci_files = nci,
+        .crl_files = crls,
+        .n_crl_files = ncrl,
+        .crl_policy = crl_policy,
         .auth_certs = ac,
         .auth_keys = ak,
         .n_auth = nac,
@@ -216,7 +232,7 @@ static int setup(rsp_service_t *svc)
     smdp_trust_put(trust);
     rc = 0;
 out:
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < 7; i++)
         free(copies[i]);
     return rc;
 }

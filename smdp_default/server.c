@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rsp/crl.h"
 #include "rsp/db.h"
 #include "rsp/es.h"
 #include "rsp/log.h"
@@ -222,6 +223,9 @@ char *smdp_metrics_text(smdp_t *x, size_t *len)
                       "EUM certificates found already verified", hits);
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_eum_cache_misses_total",
                       "EUM certificates verified in full", misses);
+    rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_crl_untrusted_total",
+                      "uses of a CRL not signed by its issuer or past its nextUpdate (crl_policy)",
+                      rsp_crl_untrusted_total());
     rsp_db_stats s;
     rsp_db_stats_get(smdp_orders_env(x->store), &s);
     rsp_db_stats_write(f, "smdp", &s);

@@ -11,7 +11,9 @@
 
 #include "rsp/str.h"
 #include "asn1/sgp22.h"
+#include "rsp/chain.h"
 #include "rsp/config.h"
+#include "rsp/crl.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
 #include "smdp_default/eckey.h"
@@ -33,6 +35,7 @@ static void creds_free(smdp_cred *c, size_t n)
         X509_free(c[i].cert);
         EVP_PKEY_free(c[i].key);
         OPENSSL_free(c[i].der);
+        free(c[i].others);
     }
 }
 
@@ -100,26 +103,22 @@ static int load_cred(smdp_trust *t, smdp_cred *list, size_t *n, const char *what
         seterr(err, errlen, msg, cert_path);
         goto fail;
     }
-    if (rsp_verify_server_cert(t->cis, a->cert, role, time(NULL), NULL) != 0) {
+    const uint8_t *ci_ski;
+    size_t ci_ski_len;
+    if (rsp_server_cred_chain(t->cis, cert_path, a->cert, role, time(NULL), &a->others, &a->others_len,
+                              &ci_ski, &ci_ski_len) != 0) {
         snprintf(msg, sizeof(msg), "%s %%s is not a valid %s certificate of a configured CI", what, what);
         seterr(err, errlen, msg, cert_path);
         rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
         goto fail;
     }
-    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
-    if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
-        !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
-        snprintf(msg, sizeof(msg), "%s %%s: its AKI names no configured CI", what);
-        seterr(err, errlen, msg, cert_path);
-        goto fail;
-    }
-    if (smdp_cred_for_ci(list, *n, aki->data, (size_t)aki->length)) {
+    if (smdp_cred_for_ci(list, *n, ci_ski, ci_ski_len)) {
         snprintf(msg, sizeof(msg), "%s %%s: a second certificate for the same CI", what);
         seterr(err, errlen, msg, cert_path);
         goto fail;
     }
-    memcpy(a->ci_ski, aki->data, (size_t)aki->length);
-    a->ci_ski_len = (size_t)aki->length;
+    memcpy(a->ci_ski, ci_ski, ci_ski_len);
+    a->ci_ski_len = ci_ski_len;
     unsigned char *der = NULL;
     int len = i2d_X509(a->cert, &der);
     if (len <= 0) {
@@ -133,6 +132,7 @@ static int load_cred(smdp_trust *t, smdp_cred *list, size_t *n, const char *what
 fail:
     X509_free(a->cert);
     EVP_PKEY_free(a->key);
+    free(a->others);
     memset(a, 0, sizeof(*a));
     return -1;
 }
@@ -261,9 +261,16 @@ static smdp_trust *trust_load(const smdp_t *x, char *err, size_t errlen)
     rsp_ref_init(&t->ref, trust_release);
     for (size_t i = 0; i < x->n_ci_files; i++) {
         if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
-            seterr(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
+            if (err && errlen)
+                snprintf(err, errlen, "cannot load CI certificate %s: %s", x->ci_files[i],
+                         rsp_cert_last_reason());
             goto fail;
         }
+    }
+    if (rsp_ci_store_load_crls(t->cis, (const char *const *)x->crl_files, x->n_crl_files,
+                               (rsp_crl_policy)x->crl_policy) != 0) {
+        seterr(err, errlen, "cannot load the CRLs: %s", rsp_cert_last_reason());
+        goto fail;
     }
     if (x->n_auth > SMDP_MAX_CREDS || x->n_pb > SMDP_MAX_CREDS) {
         seterr(err, errlen, "too many CERT.DPauth or CERT.DPpb certificates%s", NULL);
@@ -683,13 +690,16 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     x->host_id = strdup(host_id);
     x->operators_file = strdup(cfg->operators_file ? cfg->operators_file : "");
     x->ci_files = rsp_config_list_copy(cfg->ci_files, cfg->n_ci_files);
+    x->crl_files = rsp_config_list_copy(cfg->crl_files, cfg->n_crl_files);
+    x->n_crl_files = cfg->n_crl_files;
+    x->crl_policy = cfg->crl_policy;
     x->auth_certs = rsp_config_list_copy(cfg->auth_certs, cfg->n_auth);
     x->auth_keys = rsp_config_list_copy(cfg->auth_keys, cfg->n_auth);
     x->pb_certs = rsp_config_list_copy(cfg->pb_certs, cfg->n_pb);
     x->pb_keys = rsp_config_list_copy(cfg->pb_keys, cfg->n_pb);
     x->smds_allowed = rsp_config_list_copy(cfg->smds_allowed, cfg->n_smds_allowed);
-    if (!x->fqdn || !x->host_id || !x->operators_file || !x->ci_files || !x->auth_certs || !x->auth_keys ||
-        !x->pb_certs || !x->pb_keys || !x->smds_allowed) {
+    if (!x->fqdn || !x->host_id || !x->operators_file || !x->ci_files || !x->crl_files || !x->auth_certs ||
+        !x->auth_keys || !x->pb_certs || !x->pb_keys || !x->smds_allowed) {
         seterr(err, errlen, "out of memory%s", NULL);
         goto fail;
     }
@@ -788,6 +798,7 @@ void smdp_free(smdp_t *x)
     free(x->host_id);
     free(x->operators_file);
     rsp_config_list_free(x->ci_files, x->n_ci_files);
+    rsp_config_list_free(x->crl_files, x->n_crl_files);
     rsp_config_list_free(x->auth_certs, x->n_auth);
     rsp_config_list_free(x->auth_keys, x->n_auth);
     rsp_config_list_free(x->pb_certs, x->n_pb);

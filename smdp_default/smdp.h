@@ -57,6 +57,9 @@ typedef struct smdp_config {
     const char *fqdn;            /* this SM-DP+'s address (ServerSigned1, ES12 rspServerAddress) */
     const char *const *ci_files; /* trusted CI certificates (DER or PEM) */
     size_t n_ci_files;
+    const char *const *crl_files; /* CRLs of the CIs and of the eUICC chains' CAs (rsp/crl.h) */
+    size_t n_crl_files;
+    int crl_policy;                /* rsp_crl_policy for an untrusted or stale CRL */
     const char *const *auth_certs; /* CERT.DPauth.ECDSA, each with the key at the same index */
     const char *const *auth_keys;
     size_t n_auth;
@@ -103,7 +106,9 @@ typedef struct smdp_cred {
     EVP_PKEY *key;
     uint8_t *der; /* the certificate as sent */
     size_t der_len;
-    uint8_t ci_ski[RSP_SKI_MAX]; /* SKI of the issuing CI (the certificate's AKI) */
+    uint8_t *others; /* its intermediates (SEQUENCE OF Certificate) sent as otherCertsInChain, or NULL */
+    size_t others_len;
+    uint8_t ci_ski[RSP_SKI_MAX]; /* SKI of the CI its chain ends at */
     size_t ci_ski_len;
 } smdp_cred;
 
@@ -136,6 +141,9 @@ typedef struct smdp {
     char *fqdn, *operators_file, *host_id;
     char **ci_files, **auth_certs, **auth_keys, **pb_certs, **pb_keys, **smds_allowed;
     size_t n_ci_files, n_auth, n_pb, n_smds_allowed;
+    char **crl_files;
+    size_t n_crl_files;
+    int crl_policy;
     uint32_t txn_ttl;
     bool progress_notifications;
     uint32_t cancel_keep; /* smdp_cancel_reasons_parse mask */

@@ -269,7 +269,7 @@ rsp_status fx_dev_initiate(fx *f, fx_dev *d, const char *matching_id)
         der_w_free(&info1);
         return RSP_ST_INTERNAL;
     }
-    char *body = lpa_json_initiate_auth(ch, info1.buf, info1.len, FX_FQDN, false);
+    char *body = lpa_json_initiate_auth_v(ch, info1.buf, info1.len, FX_FQDN, false, d->v3);
     der_w_free(&info1);
     char *reply = NULL;
     rsp_status st = fx_call(f, SMDP_FN_INITIATE_AUTH, NULL, body, &reply);
@@ -298,7 +298,12 @@ rsp_status fx_dev_initiate(fx *f, fx_dev *d, const char *matching_id)
     der_w_raw(&req, r.server_certificate.data, r.server_certificate.len);
     lpa_opts lo;
     memset(&lo, 0, sizeof(lo));
-    lpa_build_ctx_params1(&lo, matching_id, &req);
+    lo.v3 = d->v3;
+    if (d->ctx_params1)
+        der_w_raw(&req, d->ctx_params1, d->ctx_params1_len);
+    else
+        lpa_build_ctx_params1(&lo, matching_id, &req);
+    lpa_put_other_certs(&req, r.other_certs.data, r.other_certs.len);
     der_w_end(&req);
     lpa_response_free(&r, sc);
     euicc_error err;
@@ -355,6 +360,7 @@ rsp_status fx_dev_authenticate(fx *f, fx_dev *d, const char *cc)
         der_w_tlv(&req, 0x04, hcc, sizeof(hcc));
     }
     der_w_raw(&req, r.smdp_certificate.data, r.smdp_certificate.len);
+    lpa_put_other_certs(&req, r.other_certs.data, r.other_certs.len);
     der_w_end(&req);
     lpa_response_free(&r, sc);
     euicc_error err;

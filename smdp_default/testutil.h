@@ -67,6 +67,9 @@ void fx_member(const char *json, const char *name, char *out, size_t cap);
 
 typedef struct fx_dev {
     euicc *e;
+    bool v3;                    /* the LPA sends v3-shaped messages (lpa_opts.v3) */
+    const uint8_t *ctx_params1; /* sent instead of the LPA's ctxParams1 when set (borrowed) */
+    size_t ctx_params1_len;
     char tid_hex[33];
     uint8_t bf38[8192]; /* AuthenticateServerResponse */
     size_t bf38_len;

@@ -44,7 +44,7 @@ rsp_status smds_es11_initiate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, 
                              sgp22_err_field());
     if (!smds_is_own_address(x, addr, strlen(addr)))
         return smds_msg_fail(msg, RSP_ST_SMDS_ADDRESS_INVALID, NULL, "server address is not ours");
-    if (info.svn.len != 3 || (info.svn.p[0] != 2 && info.svn.p[0] != 3))
+    if (!rsp_auth_svn_supported(&info))
         return smds_msg_fail(msg, RSP_ST_SMDS_SVN_UNSUPPORTED, NULL, "SVN");
 
     smds_trust *t = smds_trust_get(x);
@@ -86,6 +86,9 @@ int smds_es11_initiate_write(rsp_jsonw *w, const smds_es11_init_result *r)
     rsp_jsonw_kbase64(w, "serverSigned1", r->server_signed1, r->server_signed1_len);
     rsp_jsonw_kbase64(w, "serverSignature1", r->signature, sizeof(r->signature));
     rsp_jsonw_kbase64(w, "euiccCiPKIdToBeUsed", r->ci_pkid, r->ci_pkid_len);
+    /* v3: the intermediates of CERT.DSauth when it is not issued by the CI itself */
+    if (r->auth->others)
+        rsp_jsonw_kbase64(w, "otherCertsInChain", r->auth->others, r->auth->others_len);
     return rsp_jsonw_kbase64(w, "serverCertificate", r->auth->der, r->auth->der_len);
 }
 

@@ -554,6 +554,109 @@ static void test_forged_flood(void)
     x = saved;
 }
 
+/* Variant chains (rsp-pki init --variant) under the server's CIs: valid ones discover, a chain
+ * that leaves out an intermediate or carries a defective one is refused with its code. */
+static void test_v3_variants(void)
+{
+    static const char *const variants[] = {"Ov3", "A", "B", "C"};
+    static const char *const curves[] = {"nist", "brainpool"};
+    char vdir[1100], dir[1200], chain[1200], ci[1200], key[1300], bad[1200];
+    for (size_t v = 0; v < 4; v++) {
+        snprintf(vdir, sizeof(vdir), "%s/var%s", extra, variants[v]);
+        UT_EQ(tu_sh("'%s' init --out '%s' --variant %s --curve both --ci-cert '%s/nist/ci/ci.pem' --ci-key "
+                    "'%s/nist/ci/ci.key.pem' --ci-cert '%s/brainpool/ci/ci.pem' --ci-key "
+                    "'%s/brainpool/ci/ci.key.pem' >/dev/null",
+                    rsp_pki, vdir, variants[v], pki, pki, pki, pki),
+              0);
+        for (size_t c = 0; c < 2; c++) {
+            snprintf(dir, sizeof(dir), "%s/%s/euicc/" EID, vdir, curves[c]);
+            snprintf(chain, sizeof(chain), "%s", dir); /* load_euicc reads DIR/eum.pem: chain.pem here */
+            snprintf(ci, sizeof(ci), "%s/%s/ci/ci.pem", pki, curves[c]);
+            UT_EQ(tu_sh("cp '%s/chain.pem' '%s/eum.pem'", dir, dir), 0);
+            euicc *e = load_euicc(dir, chain, ci);
+            UT_CHECK(e != NULL);
+            if (!e)
+                continue;
+            X509 *const *others;
+            UT_EQ(euicc_others(e, &others), (size_t)(v == 3 ? 2 : v == 0 ? 0 : 1));
+            smds_es11_auth_result r;
+            UT_EQ(discover(e, NULL, &r), RSP_OK);
+            UT_CHECK(strcmp(r.eid, EID) == 0);
+            smds_es11_auth_result_clear(&r);
+            euicc_free(e);
+        }
+    }
+    /* an SM-DS whose CERT.DSauth sits under an SM-DS sub-CA and a CI sub-CA (variant C) sends them as
+     * otherCertsInChain and the eUICC checks the whole chain; a variant C device discovers through it */
+    char bundle[1300], dskey[1300];
+    snprintf(bundle, sizeof(bundle), "%s/varC/dsauth-bundle.pem", extra);
+    snprintf(dskey, sizeof(dskey), "%s/varC/nist/smds/dsauth.key.pem", extra);
+    UT_EQ(tu_sh("cat '%s/varC/nist/smds/dsauth.pem' '%s/varC/nist/smds/chain.pem' > '%s'", extra, extra,
+                bundle),
+          0);
+    smds_config vc = *tu_config(pki, tu_dir("es11_v3_state"), true);
+    const char *vcerts[1] = {bundle}, *vkeys[1] = {dskey};
+    vc.auth_certs = vcerts;
+    vc.auth_keys = vkeys;
+    vc.n_auth = 1;
+    char verr[256];
+    smds_t *saved = x;
+    x = smds_new(&vc, verr, sizeof(verr));
+    UT_CHECK(x != NULL);
+    if (x) {
+        snprintf(dir, sizeof(dir), "%s/varC/nist/euicc/" EID, extra);
+        snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
+        euicc *ve = load_euicc(dir, dir, ci);
+        smds_es11_auth_result vr;
+        UT_CHECK(ve != NULL);
+        if (ve) {
+            UT_EQ(discover(ve, NULL, &vr), RSP_OK);
+            smds_es11_auth_result_clear(&vr);
+            euicc_free(ve);
+        }
+        smds_free(x);
+    }
+    x = saved;
+
+    /* C with only the EUM sub-CA: no path to the CI */
+    snprintf(dir, sizeof(dir), "%s/varC/nist/euicc/" EID, extra);
+    snprintf(ci, sizeof(ci), "%s/nist/ci/ci.pem", pki);
+    snprintf(bad, sizeof(bad), "%s/bad-c", extra);
+    UT_EQ(tu_sh("mkdir -p '%s' && cp '%s/euicc.pem' '%s/euicc.key.pem' '%s' && cp "
+                "'%s/varC/nist/eum-subca/eum-subca.pem' "
+                "'%s/eum.pem'",
+                bad, dir, dir, bad, extra, bad),
+          0);
+    euicc *e = load_euicc(bad, bad, ci);
+    UT_CHECK(e != NULL);
+    smds_es11_auth_result r;
+    /* the eUICC still signs for its CI: only the chain it sends is short */
+    const uint8_t *ski;
+    size_t ski_len;
+    UT_EQ(rsp_cert_ski(nist_ci, &ski, &ski_len), 0);
+    if (e)
+        UT_EQ(euicc_set_ci_lists(e, NULL, NULL, 0, &ski, &ski_len, 1), 0);
+    if (e) {
+        UT_EQ(discover(e, NULL, &r), RSP_ST_CI_PK_UNKNOWN);
+        euicc_free(e);
+    }
+    /* A with an expired EUM sub-CA */
+    snprintf(dir, sizeof(dir), "%s/varA/nist", extra);
+    snprintf(key, sizeof(key), "%s/eum-subca/eum-subca.key.pem", dir);
+    UT_EQ(tu_sh("'%s' mint --kind eum-subca --out '%s/subexp' --issuer-cert '%s/eum/eum.pem' --issuer-key "
+                "'%s/eum/eum.key.pem' --key '%s' --not-before -400d --not-after -1d >/dev/null && "
+                "cp '%s/euicc/" EID "/euicc.pem' '%s/euicc/" EID "/euicc.key.pem' '%s' && "
+                "cat '%s/subexp.pem' '%s/eum/eum.pem' > '%s/eum.pem'",
+                rsp_pki, bad, dir, dir, key, dir, dir, bad, bad, dir, bad),
+          0);
+    e = load_euicc(bad, bad, ci);
+    UT_CHECK(e != NULL);
+    if (e) {
+        UT_EQ(discover(e, NULL, &r), RSP_ST_EUM_CERT_EXPIRED);
+        euicc_free(e);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -597,6 +700,7 @@ int main(int argc, char **argv)
     UT_RUN(test_forged_flood);
     UT_RUN(test_shared_secret);
     UT_RUN(test_reload);
+    UT_RUN(test_v3_variants);
     smds_free(x);
     euicc_free(nist);
     euicc_free(brp);

@@ -2,7 +2,7 @@
  * smds - SM-DS discovery server.  Device-facing ES11 on the "device" listener (server-only TLS), ES12
  * (from SM-DP+) and ES15 (from other SM-DS) on the mutual-TLS "s2s" listener.  Startup, configuration
  * and shutdown are shared with the SM-DP+ in rsp/service.c; `smds --help` lists the keys.  SIGHUP
- * reloads the TLS certificates, the CI certificates and the CERT.DSauth certificates and keys.
+ * reloads the TLS certificates, the CI certificates and their CRLs and the CERT.DSauth certificates and keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
+#include "rsp/crl.h"
 #include "rsp/service.h"
 #include "smds/server.h"
 #include "smds/smds.h"
@@ -55,6 +56,11 @@ static const rsp_config_key_t keys[] = {
     {"root", "ca", RSP_CFG_STR, "", 0, 0, "CA certificates (PEM) that issued the root's TLS certificate"},
     {"root", "threads", RSP_CFG_INT, "4", 1, 64, "client threads towards the root"},
     {"root", "timeout_ms", RSP_CFG_INT, "5000", 100, 600000, "timeout of one call to the root"},
+    /* revocation (rsp/crl.h) */
+    {"smds", "crl", RSP_CFG_STR, "", 0, 0,
+     "CRL files (DER or PEM) of the CIs and of EUM/sub-CA issuers, comma-separated; reloaded on SIGHUP"},
+    {"smds", "crl_policy", RSP_CFG_STR, "refuse", 0, 0,
+     "a CRL not signed by its issuer or past its nextUpdate: refuse the chains it covers, or warn"},
 };
 
 static const rsp_config_mark_t marks[] = {
@@ -97,6 +103,10 @@ static int setup(rsp_service_t *svc)
     size_t ncert = rsp_config_list(cfg, "smds.auth_cert", &cert_copy, certs, MAX_LIST);
     size_t nkey = rsp_config_list(cfg, "smds.auth_key", &key_copy, keys_, MAX_LIST);
     size_t npeers = rsp_config_list(cfg, "smds.es15_peers", &peers_copy, peers, MAX_LIST);
+    char *crl_copy;
+    const char *crls[MAX_LIST];
+    size_t ncrl = rsp_config_list(cfg, "smds.crl", &crl_copy, crls, MAX_LIST);
+    rsp_crl_policy crl_policy = RSP_CRL_REFUSE;
     char store_dir[4096], secret[4096], replay_dir[4096];
     snprintf(store_dir, sizeof(store_dir), "%s/events", rsp_service_state_dir(svc));
     secret_path(svc, secret, sizeof(secret));
@@ -118,6 +128,10 @@ static int setup(rsp_service_t *svc)
     }
     if (nci == 0 || ncert == 0) {
         rsp_log(RSP_LOG_ERROR, "smds.ci and smds.auth_cert are required");
+        goto out;
+    }
+    if (rsp_crl_policy_parse(rsp_config_str(cfg, "smds.crl_policy"), &crl_policy) != 0) {
+        rsp_log(RSP_LOG_ERROR, "smds.crl_policy must be refuse or warn");
         goto out;
     }
     app.metrics = rsp_metrics_new();
@@ -143,6 +157,9 @@ static int setup(rsp_service_t *svc)
         .fqdn = rsp_config_str(cfg, "smds.fqdn"),
         .ci_files = ci,
         .n_ci_files = nci,
+        .crl_files = crls,
+        .n_crl_files = ncrl,
+        .crl_policy = crl_policy,
         .auth_certs = certs,
         .auth_keys = keys_,
         .n_auth = ncert,
@@ -191,6 +208,7 @@ out:
         app.metrics = NULL;
     }
     free(ci_copy);
+    free(crl_copy);
     free(cert_copy);
     free(key_copy);
     free(peers_copy);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rsp/crl.h"
 #include "rsp/es.h"
 #include "smds/es11.h"
 #include "smds/es12.h"
@@ -309,6 +310,9 @@ char *smds_metrics_text(smds_t *x, size_t *len)
                       "EUM certificates found already verified", hits);
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_misses_total",
                       "EUM certificates verified in full", misses);
+    rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_crl_untrusted_total",
+                      "uses of a CRL not signed by its issuer or past its nextUpdate (crl_policy)",
+                      rsp_crl_untrusted_total());
 
     rsp_replay_stats rs;
     rsp_replay_stats_get(x->replay, &rs);

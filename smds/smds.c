@@ -8,7 +8,9 @@
 #include <openssl/x509v3.h>
 
 #include "rsp/auth.h"
+#include "rsp/chain.h"
 #include "rsp/config.h"
+#include "rsp/crl.h"
 #include "rsp/err.h"
 #include "rsp/log.h"
 #include "rsp/pg.h"
@@ -23,6 +25,7 @@ static void trust_free(smds_trust *t)
         X509_free(t->auth[i].cert);
         EVP_PKEY_free(t->auth[i].key);
         OPENSSL_free(t->auth[i].der);
+        free(t->auth[i].others);
     }
     rsp_ci_store_free(t->cis);
     free(t);
@@ -47,27 +50,23 @@ static int load_auth(smds_trust *t, const char *cert_path, const char *key_path,
         rsp_err_set(err, errlen, "CERT.DSauth %s does not match its key", cert_path);
         goto fail;
     }
-    if (rsp_verify_server_cert(t->cis, a->cert, RSP_OID_ROLE_DS_AUTH, time(NULL), NULL) != 0) {
+    const uint8_t *ci_ski;
+    size_t ci_ski_len;
+    if (rsp_server_cred_chain(t->cis, cert_path, a->cert, RSP_OID_ROLE_DS_AUTH, time(NULL), &a->others,
+                              &a->others_len, &ci_ski, &ci_ski_len) != 0) {
         rsp_err_set(err, errlen, "CERT.DSauth %s is not a valid DSauth certificate of a configured CI",
                     cert_path);
         rsp_log(RSP_LOG_ERROR, "%s: %s", cert_path, rsp_cert_last_reason());
         goto fail;
     }
-    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(a->cert);
-    if (!aki || aki->length <= 0 || (size_t)aki->length > RSP_SKI_MAX ||
-        !rsp_ci_store_find(t->cis, aki->data, (size_t)aki->length)) {
-        rsp_err_set(err, errlen, "CERT.DSauth %s: its AKI names no configured CI", cert_path);
-        goto fail;
-    }
     for (size_t i = 0; i < t->nauth; i++) {
-        if (t->auth[i].ci_ski_len == (size_t)aki->length &&
-            memcmp(t->auth[i].ci_ski, aki->data, (size_t)aki->length) == 0) {
+        if (t->auth[i].ci_ski_len == ci_ski_len && memcmp(t->auth[i].ci_ski, ci_ski, ci_ski_len) == 0) {
             rsp_err_set(err, errlen, "CERT.DSauth %s: a second certificate for the same CI", cert_path);
             goto fail;
         }
     }
-    memcpy(a->ci_ski, aki->data, (size_t)aki->length);
-    a->ci_ski_len = (size_t)aki->length;
+    memcpy(a->ci_ski, ci_ski, ci_ski_len);
+    a->ci_ski_len = ci_ski_len;
     unsigned char *der = NULL;
     int n = i2d_X509(a->cert, &der);
     if (n <= 0) {
@@ -81,6 +80,7 @@ static int load_auth(smds_trust *t, const char *cert_path, const char *key_path,
 fail:
     X509_free(a->cert);
     EVP_PKEY_free(a->key);
+    free(a->others);
     memset(a, 0, sizeof(*a));
     return -1;
 }
@@ -96,10 +96,17 @@ static smds_trust *trust_load(const smds_t *x, char *err, size_t errlen)
     rsp_ref_init(&t->ref, trust_release);
     for (size_t i = 0; i < x->n_ci_files; i++) {
         if (rsp_ci_store_add_file(t->cis, x->ci_files[i]) != 0) {
-            rsp_err_set(err, errlen, "cannot load CI certificate %s", x->ci_files[i]);
+            rsp_err_set(err, errlen, "cannot load CI certificate %s: %s", x->ci_files[i],
+                        rsp_cert_last_reason());
             trust_free(t);
             return NULL;
         }
+    }
+    if (rsp_ci_store_load_crls(t->cis, (const char *const *)x->crl_files, x->n_crl_files,
+                               (rsp_crl_policy)x->crl_policy) != 0) {
+        rsp_err_set(err, errlen, "cannot load the CRLs: %s", rsp_cert_last_reason());
+        trust_free(t);
+        return NULL;
     }
     if (x->n_auth > SMDS_MAX_AUTH) {
         rsp_err_set(err, errlen, "too many CERT.DSauth certificates");
@@ -180,10 +187,13 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     x->n_es15_peers = cfg->n_es15_peers;
     x->fqdn = strdup(cfg->fqdn);
     x->ci_files = rsp_config_list_copy(cfg->ci_files, cfg->n_ci_files);
+    x->crl_files = rsp_config_list_copy(cfg->crl_files, cfg->n_crl_files);
+    x->n_crl_files = cfg->n_crl_files;
+    x->crl_policy = cfg->crl_policy;
     x->auth_certs = rsp_config_list_copy(cfg->auth_certs, cfg->n_auth);
     x->auth_keys = rsp_config_list_copy(cfg->auth_keys, cfg->n_auth);
     x->es15_peers = rsp_config_list_copy(cfg->es15_peers, cfg->n_es15_peers);
-    if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers) {
+    if (!x->fqdn || !x->ci_files || !x->auth_certs || !x->auth_keys || !x->es15_peers || !x->crl_files) {
         rsp_err_set(err, errlen, "out of memory");
         goto fail;
     }
@@ -245,6 +255,7 @@ void smds_free(smds_t *x)
     rsp_snapshot_destroy(&x->trust);
     free(x->fqdn);
     rsp_config_list_free(x->ci_files, x->n_ci_files);
+    rsp_config_list_free(x->crl_files, x->n_crl_files);
     rsp_config_list_free(x->auth_certs, x->n_auth);
     rsp_config_list_free(x->auth_keys, x->n_auth);
     rsp_config_list_free(x->es15_peers, x->n_es15_peers);

@@ -46,6 +46,9 @@ typedef struct smds_config {
     const char *fqdn;            /* this SM-DS's address, as the eUICC is told in ServerSigned1 */
     const char *const *ci_files; /* trusted CI certificates (DER or PEM) */
     size_t n_ci_files;
+    const char *const *crl_files; /* CRLs of the CIs and of the eUICC chains' CAs (rsp/crl.h) */
+    size_t n_crl_files;
+    int crl_policy;                /* rsp_crl_policy for an untrusted or stale CRL */
     const char *const *auth_certs; /* CERT.DSauth.ECDSA files, each with the key at the same index */
     const char *const *auth_keys;
     size_t n_auth;
@@ -72,7 +75,9 @@ typedef struct smds_auth {
     EVP_PKEY *key;
     uint8_t *der; /* the certificate as sent in serverCertificate */
     size_t der_len;
-    uint8_t ci_ski[RSP_SKI_MAX]; /* SKI of the issuing CI (the certificate's AKI) */
+    uint8_t *others; /* its intermediates (SEQUENCE OF Certificate) sent as otherCertsInChain, or NULL */
+    size_t others_len;
+    uint8_t ci_ski[RSP_SKI_MAX]; /* SKI of the CI its chain ends at */
     size_t ci_ski_len;
 } smds_auth;
 
@@ -87,8 +92,9 @@ typedef struct smds_trust {
 /* Private: use the functions below and the handler modules. */
 typedef struct smds {
     char *fqdn;
-    char **ci_files, **auth_certs, **auth_keys;
-    size_t n_ci_files, n_auth;
+    char **ci_files, **auth_certs, **auth_keys, **crl_files;
+    size_t n_ci_files, n_auth, n_crl_files;
+    int crl_policy;
     char **es15_peers;
     size_t n_es15_peers;
     uint32_t txn_ttl;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rsp/crl.h"
 #include "smds/store_testutil.h"
 #include "smds/testutil.h"
 #include "tests/unit/ut.h"
@@ -16,6 +17,8 @@ static char *path(char *buf, size_t cap, const char *base, const char *rel)
     snprintf(buf, cap, "%s/%s", base, rel);
     return buf;
 }
+
+static const char *rsp_pki;
 
 /* smds_new with one CI, one DSauth and its key; returns NULL or the instance. */
 static smds_t *try_new(const char *fqdn, const char *ci, const char *cert, const char *key, char *err,
@@ -55,6 +58,88 @@ static void test_config_errors(void)
     UT_CHECK(try_new(TU_FQDN, ci, bcert, bkey, err, sizeof(err)) == NULL); /* issued by an unconfigured CI */
     UT_CHECK(try_new(TU_FQDN, bci, cert, key, err, sizeof(err)) == NULL);
     UT_CHECK(try_new(TU_FQDN, ci, tls, tlskey, err, sizeof(err)) == NULL); /* not a DSauth certificate */
+    /* an expired CI, and a sub-CA, are no trust anchors: refused at start */
+    char old_ci[1200], sub[1200];
+    path(old_ci, sizeof(old_ci), state, "expired-ci");
+    path(sub, sizeof(sub), state, "ci-subca");
+    UT_EQ(tu_sh("'%s' mint --kind ci --out '%s' --not-before -400d --not-after -1d >/dev/null", rsp_pki,
+                old_ci),
+          0);
+    UT_EQ(tu_sh("'%s' mint --kind ci-subca --out '%s' --issuer-cert '%s/nist/ci/ci.pem' --issuer-key "
+                "'%s/nist/ci/ci.key.pem' >/dev/null",
+                rsp_pki, sub, pki, pki),
+          0);
+    strcat(old_ci, ".pem");
+    strcat(sub, ".pem");
+    UT_CHECK(try_new(TU_FQDN, old_ci, cert, key, err, sizeof(err)) == NULL);
+    UT_CHECK(strstr(err, "expired") != NULL);
+    UT_CHECK(try_new(TU_FQDN, sub, cert, key, err, sizeof(err)) == NULL);
+    UT_CHECK(strstr(err, "sub-CA") != NULL);
+
+    /* v3 CERT.DSauth: v3 policy under the CI (Ov3), under an SM-DS sub-CA (A), a CI sub-CA (B) or both (C),
+     * the intermediates after the certificate in its file; without them it is refused */
+    static const char *const variants[] = {"Ov3", "A", "B", "C"};
+    for (size_t v = 0; v < 4; v++) {
+        char vdir[1100], bundle[1200], vkey[1200], alone[1200];
+        snprintf(vdir, sizeof(vdir), "%s/v3%s", state, variants[v]);
+        path(bundle, sizeof(bundle), vdir, "bundle.pem");
+        path(vkey, sizeof(vkey), vdir, "nist/smds/dsauth.key.pem");
+        path(alone, sizeof(alone), vdir, "nist/smds/dsauth.pem");
+        UT_EQ(tu_sh("'%s' init --out '%s' --variant %s --ci-cert '%s/nist/ci/ci.pem' --ci-key "
+                    "'%s/nist/ci/ci.key.pem' "
+                    ">/dev/null && cat '%s/nist/smds/dsauth.pem' > '%s' && { ! test -f "
+                    "'%s/nist/smds/chain.pem' || "
+                    "cat '%s/nist/smds/chain.pem' >> '%s'; }",
+                    rsp_pki, vdir, variants[v], pki, pki, vdir, bundle, vdir, vdir, bundle),
+              0);
+        x = try_new(TU_FQDN, ci, bundle, vkey, err, sizeof(err));
+        UT_CHECK(x != NULL);
+        if (x) {
+            smds_trust *t = smds_trust_get(x);
+            UT_EQ(t->nauth, 1);
+            UT_EQ(t->auth[0].others != NULL, v != 0);
+            smds_trust_put(t);
+            smds_free(x);
+        }
+        if (v != 0)
+            UT_CHECK(try_new(TU_FQDN, ci, alone, vkey, err, sizeof(err)) == NULL);
+    }
+
+    /* CRLs: a good one loads; one signed by another CI is refused unless crl_policy is warn; a
+     * reload reads the files again */
+    char good_crl[1200], other_crl[1200], other_ci[1200];
+    path(good_crl, sizeof(good_crl), state, "good.crl");
+    path(other_crl, sizeof(other_crl), state, "other.crl");
+    path(other_ci, sizeof(other_ci), state, "other-ci");
+    UT_EQ(
+        tu_sh("'%s' crl --issuer-cert '%s/nist/ci/ci.pem' --issuer-key '%s/nist/ci/ci.key.pem' --out '%s' && "
+              "'%s' mint --kind ci --out '%s' >/dev/null && '%s' crl --issuer-cert '%s.pem' --issuer-key "
+              "'%s.key.pem' --out '%s'",
+              rsp_pki, pki, pki, good_crl, rsp_pki, other_ci, rsp_pki, other_ci, other_ci, other_crl),
+        0);
+    smds_config ccfg = *tu_config(pki, state, true);
+    const char *crls[1] = {good_crl};
+    ccfg.crl_files = crls;
+    ccfg.n_crl_files = 1;
+    x = smds_new(&ccfg, err, sizeof(err));
+    UT_CHECK(x != NULL);
+    smds_free(x);
+    crls[0] = other_crl;
+    UT_CHECK(smds_new(&ccfg, err, sizeof(err)) == NULL);
+    UT_CHECK(strstr(err, "CRL") != NULL);
+    ccfg.crl_policy = RSP_CRL_WARN;
+    x = smds_new(&ccfg, err, sizeof(err));
+    UT_CHECK(x != NULL);
+    smds_free(x);
+    /* a good file replaced by a bad one: the reload fails and keeps the previous trust */
+    crls[0] = good_crl;
+    ccfg.crl_policy = RSP_CRL_REFUSE;
+    x = smds_new(&ccfg, err, sizeof(err));
+    UT_CHECK(x != NULL);
+    UT_EQ(tu_sh("cp '%s' '%s'", other_crl, good_crl), 0);
+    UT_CHECK(smds_reload(x, err, sizeof(err)) != 0);
+    UT_CHECK(strstr(err, "CRL") != NULL);
+    smds_free(x);
 
     /* two CERT.DSauth for one CI */
     smds_config cfg = *tu_config(pki, state, true);
@@ -186,6 +271,7 @@ int main(int argc, char **argv)
     snprintf(pki, sizeof(pki), "%s", tu_dir("smds_pki"));
     snprintf(other, sizeof(other), "%s", tu_dir("smds_other"));
     snprintf(state, sizeof(state), "%s", tu_dir("smds_state"));
+    rsp_pki = argv[1];
     if (tu_pki(argv[1], pki) || tu_pki(argv[1], other))
         return 1;
     UT_RUN(test_config_errors);

@@ -121,6 +121,8 @@ int tu_euicc_authenticate(euicc *e, const smds_es11_init_result *r, const char *
     ia.ci_pkid.len = r->ci_pkid_len;
     ia.server_certificate.data = r->auth->der;
     ia.server_certificate.len = r->auth->der_len;
+    ia.other_certs.data = r->auth->others;
+    ia.other_certs.len = r->auth->others_len;
     der_writer req;
     der_w_init(&req);
     euicc_error err = {.detail = "cannot build the AuthenticateServerRequest"};

@@ -19,6 +19,7 @@
 
 #include "asn1/sgp22.h"
 #include "rsp/bsp.h"
+#include "rsp/chain.h"
 #include "rsp/sig.h"
 
 #define TAG_SIG 0x5F37u
@@ -230,6 +231,7 @@ void euicc_free(euicc *e)
     EVP_PKEY_free(e->kept_otk);
     free(e->cert_der);
     free(e->eum_der);
+    euicc_set_others(e, NULL, 0);
     rsp_ci_store_free(e->cis);
     for (size_t i = 0; i < e->nprofiles; i++)
         euicc_impl_profile_clear(&e->profiles[i]);
@@ -323,6 +325,51 @@ int euicc_set_identity(euicc *e, X509 *euicc_cert, EVP_PKEY *key, X509 *eum, eui
     return EUICC_OK;
 }
 
+int euicc_set_others(euicc *e, X509 *const *others, size_t n)
+{
+    if (n > EUICC_OTHERS_MAX)
+        return EUICC_ESYS;
+    der_writer w;
+    der_w_init(&w);
+    der_w_begin(&w, 0xA0);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *d = NULL;
+        size_t l = 0;
+        if (cert_der(others[i], &d, &l) != 0) {
+            der_w_free(&w);
+            return EUICC_ESYS;
+        }
+        der_w_raw(&w, d, l);
+        free(d);
+    }
+    der_w_end(&w);
+    uint8_t *der = n && der_w_finish(&w) == 0 ? malloc(w.len) : NULL;
+    if (n && !der) {
+        der_w_free(&w);
+        return EUICC_ESYS;
+    }
+    if (der)
+        memcpy(der, w.buf, w.len);
+    for (size_t i = 0; i < e->nothers; i++)
+        X509_free(e->others[i]);
+    free(e->others_der);
+    for (size_t i = 0; i < n; i++) {
+        X509_up_ref(others[i]);
+        e->others[i] = others[i];
+    }
+    e->nothers = n;
+    e->others_der = der;
+    e->others_len = der ? w.len : 0;
+    der_w_free(&w);
+    return EUICC_OK;
+}
+
+size_t euicc_others(const euicc *e, X509 *const **others)
+{
+    *others = e->others;
+    return e->nothers;
+}
+
 int euicc_add_ci(euicc *e, X509 *ci)
 {
     const uint8_t *ski;
@@ -335,8 +382,9 @@ int euicc_add_ci(euicc *e, X509 *ci)
         memcpy(e->ski_verify[e->nverify], ski, ski_len);
         e->ski_verify_len[e->nverify++] = ski_len;
     }
-    /* Signing: only a CI our EUM certificate chains to can vouch for our signatures. */
-    const ASN1_OCTET_STRING *aki = e->eum ? X509_get0_authority_key_id(e->eum) : NULL;
+    /* Signing: only the CI our chain ends at can vouch for our signatures. */
+    X509 *top = e->nothers ? e->others[e->nothers - 1] : e->eum;
+    const ASN1_OCTET_STRING *aki = top ? X509_get0_authority_key_id(top) : NULL;
     if (aki && (size_t)ASN1_STRING_length(aki) == ski_len &&
         memcmp(ASN1_STRING_get0_data(aki), ski, ski_len) == 0 &&
         !ski_in(e->ski_sign, e->ski_sign_len, e->nsign, ski, ski_len) && e->nsign < EUICC_SKI_MAX) {
@@ -513,33 +561,55 @@ static int get_sig(const der_tlv *t, const uint8_t **sig)
 /* Certificate checks shared by AuthenticateServer and PrepareDownload.
  * Returns 0, or the ASN.1 error code (1 invalidCertificate, 3 unsupportedCurve)
  * with detail. */
-static int check_server_cert(euicc *e, X509 *cert, const char *role, const uint8_t *ci_ski, size_t ci_ski_len,
-                             EVP_PKEY **pub, euicc_error *err)
+static int check_server_cert(euicc *e, X509 *cert, const der_tlv *others, const char *role,
+                             const uint8_t *ci_ski, size_t ci_ski_len, EVP_PKEY **pub, euicc_error *err)
 {
     EVP_PKEY *k = X509_get0_pubkey(cert);
     if (!k || rsp_ecka_curve_nid(k) < 0) {
         euicc_impl_err(err, 3, -1, "unsupportedCurve", "server key is not on P-256 or brainpoolP256r1");
         return 3;
     }
-    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(cert);
-    if (!aki) {
-        euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate has no authorityKeyIdentifier");
-        return 1;
+    /* v3 otherCertsInChain: the intermediates above the server certificate, upward */
+    X509 *inter[2];
+    size_t n = 0;
+    int code = 0;
+    der_reader r;
+    der_tlv c;
+    if (others) {
+        der_reader_of(&r, others);
+        while (!der_reader_done(&r) && code == 0) {
+            if (n == 2 || der_expect(&r, 0x30, &c) != 0 || !(inter[n] = parse_cert_exact(c.raw, c.raw_len))) {
+                euicc_impl_err(err, 1, -1, "invalidCertificate", "otherCertsInChain malformed or too long");
+                code = 1;
+            } else {
+                n++;
+            }
+        }
     }
-    const uint8_t *a = ASN1_STRING_get0_data(aki);
-    size_t alen = (size_t)ASN1_STRING_length(aki);
-    if (ci_ski ? (alen != ci_ski_len || memcmp(a, ci_ski, alen) != 0)
-               : !ski_in(e->ski_verify, e->ski_verify_len, e->nverify, a, alen)) {
-        euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate is not issued by %s",
-                       ci_ski ? "euiccCiPKIdToBeUsed" : "a CI in the verification list");
-        return 1;
+    X509 *top = n ? inter[n - 1] : cert;
+    const ASN1_OCTET_STRING *aki = code ? NULL : X509_get0_authority_key_id(top);
+    if (!code && !aki) {
+        euicc_impl_err(err, 1, -1, "invalidCertificate",
+                       "server certificate chain has no authorityKeyIdentifier");
+        code = 1;
     }
-    if (rsp_verify_server_cert(e->cis, cert, role, now_of(e), pub) != 0) {
-        euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate refused: %s",
-                       rsp_cert_last_reason());
-        return 1;
+    if (!code) {
+        const uint8_t *a = ASN1_STRING_get0_data(aki);
+        size_t alen = (size_t)ASN1_STRING_length(aki);
+        if (ci_ski ? (alen != ci_ski_len || memcmp(a, ci_ski, alen) != 0)
+                   : !ski_in(e->ski_verify, e->ski_verify_len, e->nverify, a, alen)) {
+            euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate is not issued by %s",
+                           ci_ski ? "euiccCiPKIdToBeUsed" : "a CI in the verification list");
+            code = 1;
+        } else if (rsp_verify_server_chain(e->cis, cert, inter, n, role, now_of(e), pub) != 0) {
+            euicc_impl_err(err, 1, -1, "invalidCertificate", "server certificate refused: %s",
+                           rsp_cert_last_reason());
+            code = 1;
+        }
     }
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        X509_free(inter[i]);
+    return code;
 }
 
 int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const char *address, der_writer *w,
@@ -555,9 +625,28 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
     der_reader_of(&r, &top);
     if (der_expect(&r, 0x30, &ss1_t) != 0 || der_expect(&r, TAG_SIG, &sig_t) != 0 ||
         der_expect(&r, 0x04, &pkid_t) != 0 || der_expect(&r, 0x30, &cert_t) != 0 ||
-        der_next(&r, &ctx_t) != 0 || !der_reader_done(&r)) {
+        der_next(&r, &ctx_t) != 0) {
         euicc_impl_err(err, 0, -1, "malformed", "AuthenticateServerRequest fields missing or out of order");
         return EUICC_EFORMAT;
+    }
+    /* v3 adds context-tagged fields after ctxParams1: otherCertsInChain [1] is used, the others
+     * (crlList) are well formed and skipped */
+    der_tlv others_t;
+    const der_tlv *others = NULL;
+    for (der_tlv extra; !der_reader_done(&r);) {
+        uint32_t first = 0;
+        if (der_next(&r, &extra) == 0)
+            for (first = extra.tag; first > 0xFF; first >>= 8)
+                ;
+        if ((first & 0xC0) != 0x80) {
+            euicc_impl_err(err, 0, -1, "malformed",
+                           "AuthenticateServerRequest: unexpected field after ctxParams1");
+            return EUICC_EFORMAT;
+        }
+        if (extra.tag == 0xA1 && !others) {
+            others_t = extra;
+            others = &others_t;
+        }
     }
     sgp22_server_signed1 ss1;
     if (sgp22_server_signed1_decode(ss1_t.raw, ss1_t.raw_len, &ss1) != 0) {
@@ -601,11 +690,12 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
     }
     {
         euicc_error e1, e2;
-        int c1 = check_server_cert(e, cert, RSP_OID_ROLE_DP_AUTH, pkid_t.value, pkid_t.len, &pub, &e1);
+        int c1 =
+            check_server_cert(e, cert, others, RSP_OID_ROLE_DP_AUTH, pkid_t.value, pkid_t.len, &pub, &e1);
         if (c1 == 0) {
             role = ROLE_DP_AUTH;
-        } else if (c1 == 1 && check_server_cert(e, cert, RSP_OID_ROLE_DS_AUTH, pkid_t.value, pkid_t.len, &pub,
-                                                &e2) == 0) {
+        } else if (c1 == 1 && check_server_cert(e, cert, others, RSP_OID_ROLE_DS_AUTH, pkid_t.value,
+                                                pkid_t.len, &pub, &e2) == 0) {
             role = ROLE_DS_AUTH;
         } else {
             code = c1;
@@ -669,6 +759,8 @@ int euicc_authenticate_server(euicc *e, const uint8_t *req, size_t len, const ch
         der_w_tlv(&o, TAG_SIG, s->sig1, RSP_SIG_LEN);
         der_w_raw(&o, e->cert_der, e->cert_len);
         der_w_raw(&o, e->eum_der, e->eum_len);
+        if (e->others_der)
+            der_w_raw(&o, e->others_der, e->others_len);
         der_w_end(&o);
         der_w_end(&o);
         der_w_free(&t);
@@ -728,10 +820,12 @@ int euicc_prepare_download(euicc *e, const uint8_t *req, size_t len, der_writer 
         return EUICC_EFORMAT;
     }
     der_reader_of(&r, &top);
-    int has_hcc = 0;
+    int has_hcc = 0, has_others = 0;
+    der_tlv others_t;
     if (der_expect(&r, 0x30, &ss2_t) != 0 || der_expect(&r, TAG_SIG, &sig_t) != 0 ||
         (has_hcc = der_optional(&r, 0x04, &hcc_t)) < 0 || der_expect(&r, 0x30, &cert_t) != 0 ||
-        !der_reader_done(&r) || (has_hcc && hcc_t.len != 32)) {
+        (has_others = der_optional(&r, 0xA1, &others_t)) < 0 || !der_reader_done(&r) ||
+        (has_hcc && hcc_t.len != 32)) {
         euicc_impl_err(err, 0, -1, "malformed",
                        "PrepareDownloadRequest fields missing, out of order or sized wrong");
         return EUICC_EFORMAT;
@@ -762,7 +856,8 @@ int euicc_prepare_download(euicc *e, const uint8_t *req, size_t len, der_writer 
         return dl_refuse(e, w, tid, tid_len, EUICC_DL_INVALID_CERTIFICATE);
     }
     EVP_PKEY *pub = NULL;
-    int code = check_server_cert(e, cert, RSP_OID_ROLE_DP_PB, NULL, 0, &pub, err);
+    int code =
+        check_server_cert(e, cert, has_others ? &others_t : NULL, RSP_OID_ROLE_DP_PB, NULL, 0, &pub, err);
     uint8_t pb_oid[OID_MAX];
     size_t pb_oid_len = 0;
     if (code == 0 && cert_rid(cert, pb_oid, sizeof(pb_oid), &pb_oid_len) != 0)
@@ -985,6 +1080,8 @@ static int bpp_fail(struct bpp_ctx *c, int cmd, int reason, const char *fmt, ...
     return -1;
 }
 
+#define EUICC_MAX_SEGMENT86 2048
+
 /* Unwraps every segment of a SEQUENCE OF [tag] into out. */
 static int unwrap_list(struct bpp_ctx *c, const der_tlv *list, uint8_t tag, int cmd, rsp_bsp_buf *out)
 {
@@ -995,7 +1092,10 @@ static int unwrap_list(struct bpp_ctx *c, const der_tlv *list, uint8_t tag, int 
     while (!der_reader_done(&r)) {
         if (der_next(&r, &seg) != 0)
             return bpp_fail(c, cmd, EUICC_PIR_SCP03T_STRUCTURE, "segment %zu of %02X list malformed", n, tag);
-        int rc = rsp_bsp_unwrap(&c->st, tag, seg.raw, seg.raw_len, 0, out);
+        /* Profile element segments over 1020 bytes come from deployed SM-DP+ (1036-byte 86 TLVs) and
+         * real eUICCs install them; MACs and padding stay checked. */
+        unsigned flags = tag == 0x86 && seg.raw_len <= EUICC_MAX_SEGMENT86 ? RSP_BSP_ALLOW_OVERSIZE : 0;
+        int rc = rsp_bsp_unwrap(&c->st, tag, seg.raw, seg.raw_len, flags, out);
         if (rc == RSP_BSP_EMAC || rc == RSP_BSP_EPADDING)
             return bpp_fail(c, cmd, EUICC_PIR_SCP03T_SECURITY, "segment %zu (tag %02X): %s", n, tag,
                             rsp_bsp_strerror(rc));
@@ -1490,6 +1590,8 @@ static int other_notification(euicc *e, const euicc_profile *p, int event)
         der_w_tlv(&o, TAG_SIG, sig, sizeof(sig));
         der_w_raw(&o, e->cert_der, e->cert_len);
         der_w_raw(&o, e->eum_der, e->eum_len);
+        if (e->others_der)
+            der_w_raw(&o, e->others_der, e->others_len);
         der_w_end(&o);
         if (der_w_finish(&o) == 0 &&
             queue_notification(e, seq, event, addr, p->iccid_str, o.buf, o.len) == 0) {

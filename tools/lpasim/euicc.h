@@ -178,8 +178,19 @@ void euicc_free(euicc *e);
  * match the certificate.  0 / EUICC_ESYS (detail in err, may be NULL). */
 int euicc_set_identity(euicc *e, X509 *euicc_cert, EVP_PKEY *key, X509 *eum, euicc_error *err);
 
+/* Sets the v3 otherCertsInChain: the certificates above the EUM certificate
+ * given to euicc_set_identity (nextCertInChain), up to the one a CI issued,
+ * in that order (at most EUICC_OTHERS_MAX; n == 0 clears them).  They are
+ * sent after it in AuthenticateServerResponse and otherSignedNotification, and
+ * the CI that issued the last one is the CI of the signing list.  Call before
+ * euicc_add_ci.  0 / EUICC_ESYS. */
+#define EUICC_OTHERS_MAX 4
+int euicc_set_others(euicc *e, X509 *const *others, size_t n);
+size_t euicc_others(const euicc *e, X509 *const **others);
+
 /* Adds a trusted CI certificate; its SKI joins euiccCiPKIdListForVerification
- * and, if the EUM certificate names it as issuer (AKI), the signing list.
+ * and, if the top certificate of the eUICC's chain (the EUM, or the last of
+ * otherCertsInChain) names it as issuer (AKI), the signing list.
  * Call after euicc_set_identity for the signing list to be right. */
 int euicc_add_ci(euicc *e, X509 *ci);
 

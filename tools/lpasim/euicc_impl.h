@@ -37,6 +37,10 @@ struct euicc {
     EVP_PKEY *key;
     uint8_t *cert_der, *eum_der;
     size_t cert_len, eum_len;
+    X509 *others[EUICC_OTHERS_MAX]; /* otherCertsInChain above eum (v3), the top one last */
+    size_t nothers;
+    uint8_t *others_der; /* A0 { the certificates }: sent after eum_der; NULL when none */
+    size_t others_len;
     rsp_ci_store *cis;
     uint8_t ski_verify[EUICC_SKI_MAX][RSP_SKI_MAX];
     size_t ski_verify_len[EUICC_SKI_MAX], nverify;

@@ -168,12 +168,43 @@ int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_wri
     der_w_tlv(w, 0x80, rel8, 3);
     der_w_tlv(w, 0x81, rel8, 3);
     der_w_tlv(w, 0x85, rel15, 3);
+    bool v3 = opts && opts->v3;
+    if (v3) {
+        /* v3 DeviceCapabilities: lpaSvn 3.1.0, catSupportedClasses, euiccFormFactorType */
+        static const uint8_t lpa_svn[3] = {3, 1, 0}, cat[2] = {0x06, 0xC0}, form[1] = {1};
+        der_w_tlv(w, 0x8B, lpa_svn, 3);
+        der_w_tlv(w, 0x8C, cat, sizeof(cat));
+        der_w_tlv(w, 0x8D, form, sizeof(form));
+    }
     der_w_end(w);
     if (opts && opts->imei)
         der_w_tlv(w, 0x82, opts->imei, 8);
+    if (v3) {
+        /* preferredLanguages, lpaRspCapability */
+        static const uint8_t lpa_cap[2] = {0x06, 0xC0};
+        der_w_begin(w, 0xA3);
+        der_w_tlv(w, 0x0C, "en", 2);
+        der_w_end(w);
+        der_w_tlv(w, 0x85, lpa_cap, sizeof(lpa_cap));
+    }
     der_w_end(w);
+    if (v3) {
+        /* operationType {profileDownload}, matchingIdSource none */
+        static const uint8_t op[2] = {0x07, 0x80};
+        der_w_tlv(w, 0x82, op, sizeof(op));
+        der_w_begin(w, 0xA3);
+        der_w_tlv(w, 0x80, NULL, 0);
+        der_w_end(w);
+    }
     der_w_end(w);
     return w->err;
+}
+
+void lpa_put_other_certs(der_writer *w, const uint8_t *seq, size_t len)
+{
+    der_tlv t;
+    if (seq && der_parse_exact(seq, len, &t) == DER_OK && t.tag == 0x30)
+        der_w_tlv(w, 0xA1, t.value, t.len);
 }
 
 int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, const char *matching_id,
@@ -185,6 +216,7 @@ int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, 
     der_w_raw(w, ia->ci_pkid.data, ia->ci_pkid.len);
     der_w_raw(w, ia->server_certificate.data, ia->server_certificate.len);
     lpa_build_ctx_params1(opts, matching_id, w);
+    lpa_put_other_certs(w, ia->other_certs.data, ia->other_certs.len);
     der_w_end(w);
     return w->err;
 }
@@ -211,17 +243,27 @@ static char *finish_json(rsp_jsonw *w)
     return out;
 }
 
-char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
-                             const char *address, bool smds_field)
+char *lpa_json_initiate_auth_v(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                               const char *address, bool smds_field, bool v3)
 {
+    /* v3 LpaRspCapability BIT STRING, sent as the DER of its value as v3 LPAs do */
+    static const uint8_t lpa_cap[4] = {0x03, 0x02, 0x06, 0xC0};
     rsp_jsonw w;
     rsp_jsonw_init(&w, NULL, 0);
     rsp_jsonw_obj_begin(&w);
     rsp_jsonw_kbase64(&w, "euiccChallenge", challenge, 16);
     rsp_jsonw_kbase64(&w, "euiccInfo1", info1, info1_len);
     rsp_jsonw_kstr(&w, smds_field ? "smdsAddress" : "smdpAddress", address);
+    if (v3)
+        rsp_jsonw_kbase64(&w, "lpaRspCapability", lpa_cap, sizeof(lpa_cap));
     rsp_jsonw_obj_end(&w);
     return finish_json(&w);
+}
+
+char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                             const char *address, bool smds_field)
+{
+    return lpa_json_initiate_auth_v(challenge, info1, info1_len, address, smds_field, false);
 }
 
 static char *json_tid_b64(const char *tid_hex, const char *name, const uint8_t *data, size_t len)
@@ -283,13 +325,15 @@ static const rsp_json_field event_fields[] = {
 
 struct j_body {
     const char *tid;
-    rsp_json_bin ss1, sig1, pkid, cert, meta, ss2, sig2, dppb, bpp;
+    rsp_json_bin ss1, sig1, pkid, cert, meta, ss2, sig2, dppb, bpp, others;
     rsp_json_array events;
 };
 
 #define M RSP_JSON_MANDATORY
 #define B64(name, member) RSP_JSON_F(name, RSP_JSON_BASE64, M, 1, 0, struct j_body, member)
 #define TID(flags) RSP_JSON_F("transactionId", RSP_JSON_STRING, flags, 2, 32, struct j_body, tid)
+#define OTHERS                                                                                               \
+    RSP_JSON_F("otherCertsInChain", RSP_JSON_BASE64, RSP_JSON_OPTIONAL, 1, 0, struct j_body, others)
 
 static const rsp_json_field initiate_fields[] = {
     TID(M),
@@ -297,6 +341,7 @@ static const rsp_json_field initiate_fields[] = {
     B64("serverSignature1", sig1),
     B64("euiccCiPKIdToBeUsed", pkid),
     B64("serverCertificate", cert),
+    OTHERS,
     RSP_JSON_END,
 };
 
@@ -306,6 +351,7 @@ static const rsp_json_field auth_client_es9_fields[] = {
     B64("smdpSigned2", ss2),
     B64("smdpSignature2", sig2),
     B64("smdpCertificate", dppb),
+    OTHERS,
     RSP_JSON_END,
 };
 
@@ -415,6 +461,7 @@ rsp_status lpa_parse_response(lpa_fn fn, const char *body, size_t len, lpa_respo
     BIN(smdp_signature2, sig2);
     BIN(smdp_certificate, dppb);
     BIN(bpp, bpp);
+    BIN(other_certs, others);
 #undef BIN
     if (fn == LPA_FN_AUTH_CLIENT_ES11) {
         const struct j_event *ev = b.events.items;
@@ -716,7 +763,8 @@ static int authenticate(lpa *l, struct session *s, const char *server, const cha
     }
     lpa_response ia;
     lpa_scratch *ia_scratch;
-    char *body = lpa_json_initiate_auth(challenge, info1.buf, info1.len, s->address, es11 && l->o.es11_paths);
+    char *body = lpa_json_initiate_auth_v(challenge, info1.buf, info1.len, s->address,
+                                          es11 && l->o.es11_paths, l->o.v3);
     der_w_free(&info1);
     if (call(l, s->base, p_init, body, LPA_FN_INITIATE_AUTH, "initiateAuthentication", &ia, &ia_scratch,
              res) != 0)
@@ -902,6 +950,7 @@ static int download(lpa *l, const char *server, const char *address, const char 
         der_w_tlv(&req, 0x04, hcc, sizeof(hcc));
     }
     der_w_raw(&req, ac.smdp_certificate.data, ac.smdp_certificate.len);
+    lpa_put_other_certs(&req, ac.other_certs.data, ac.other_certs.len);
     der_w_end(&req);
     lpa_response_free(&ac, sc);
     euicc_error err = {.bpp_command = -1, .name = "system", .detail = "cannot build the request"};

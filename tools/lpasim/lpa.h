@@ -44,6 +44,9 @@ typedef struct lpa_opts {
     uint8_t tac[4];      /* DeviceInfo TAC; all zero = default 35290611 */
     const uint8_t *imei; /* 8 bytes or NULL */
     int verbose;         /* 1: log requests and responses to stderr */
+    /* v3-shaped messages: lpaRspCapability in InitiateAuthentication and, in ctxParams1,
+     * operationType {profileDownload}, matchingIdSource and the v3 DeviceInfo fields */
+    bool v3;
 } lpa_opts;
 
 /* Where and why a flow stopped. */
@@ -121,7 +124,8 @@ int lpa_notify(lpa *l, size_t *sent, size_t *failed, lpa_result *res);
 
 /* ---- pieces exposed for tests ---- */
 
-/* Builds ctxParams1 (A0 {matchingId?, deviceInfo}). */
+/* Builds ctxParams1 (A0 {matchingId?, deviceInfo}; with opts->v3 also
+ * operationType and matchingIdSource, and v3 fields in deviceInfo). */
 int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_writer *w);
 
 /* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
@@ -135,7 +139,8 @@ typedef struct lpa_response {
         const uint8_t *data;
         size_t len;
     } server_signed1, server_signature1, ci_pkid, server_certificate, profile_metadata, smdp_signed2,
-        smdp_signature2, smdp_certificate, bpp;
+        smdp_signature2, smdp_certificate, bpp,
+        other_certs;   /* v3 otherCertsInChain (SEQUENCE OF Certificate) of the server certificate, or none */
     lpa_event *events; /* eventEntries (heap, lpa_events_free) */
     size_t nevents;
     bool has_events;
@@ -168,9 +173,14 @@ void lpa_response_free(lpa_response *r, lpa_scratch *scratch);
 int lpa_call(lpa *l, const char *server, const char *path, char *body, lpa_fn fn, const char *stage,
              lpa_response *resp, lpa_scratch **scratch, lpa_result *res);
 
+/* Appends a server's otherCertsInChain (the DER SEQUENCE OF Certificate it sent, or seq NULL: nothing) as
+ * the [1] field of AuthenticateServerRequest / PrepareDownloadRequest (v3). */
+void lpa_put_other_certs(der_writer *w, const uint8_t *seq, size_t len);
+
 /* Appends the AuthenticateServerRequest (BF38) an LPA sends after
  * InitiateAuthentication: ia's serverSigned1, serverSignature1,
- * euiccCiPKIdToBeUsed and serverCertificate as received, then ctxParams1.
+ * euiccCiPKIdToBeUsed and serverCertificate as received, then ctxParams1,
+ * then the server's v3 otherCertsInChain as [1] when it sent them.
  * Returns the writer's error. */
 int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, const char *matching_id,
                                   der_writer *w);
@@ -178,6 +188,9 @@ int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, 
 /* Request bodies, heap NUL-terminated JSON (free()). */
 char *lpa_json_initiate_auth(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
                              const char *address, bool smds_field);
+/* The same, with the v3 lpaRspCapability member when v3. */
+char *lpa_json_initiate_auth_v(const uint8_t challenge[16], const uint8_t *info1, size_t info1_len,
+                               const char *address, bool smds_field, bool v3);
 char *lpa_json_authenticate_client(const char *tid_hex, const uint8_t *resp, size_t len);
 char *lpa_json_get_bpp(const char *tid_hex, const uint8_t *resp, size_t len);
 char *lpa_json_cancel_session(const char *tid_hex, const uint8_t *resp, size_t len);

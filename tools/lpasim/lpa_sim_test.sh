@@ -38,6 +38,26 @@ expect_run() {
 "$PKI" init --out "$TMP/pki" --curve both >/dev/null || bad "rsp-pki init"
 
 expect_run "init" 0 "\"ok\":true,\"eid\":\"$EID\"" "$SIM" init --euicc "$TMP/e1" --from-pki "$TMP/pki"
+# a v3 variant set: the eUICC keeps its EUM sub-CA, EUM and CI sub-CA chain
+"$PKI" init --out "$TMP/pkic" --variant C --curve both >/dev/null || bad "rsp-pki init --variant C"
+for c in nist brainpool; do
+    expect_run "init from variant C $c" 0 "\"ok\":true,\"eid\":\"$EID\"" "$SIM" init --euicc "$TMP/ec$c" \
+        --from-pki "$TMP/pkic" --curve $c
+    n=$(grep -c "BEGIN CERTIFICATE" "$TMP/ec$c/eum.pem" 2>/dev/null)
+    if [ "$n" = 3 ]; then ok; else bad "variant C $c eUICC keeps 3 chain certificates, has $n"; fi
+done
+# SGP.26 v3 file names (*_SIG_*), with an EUM sub-CA
+mkdir -p "$TMP/s26v3"
+cp "$TMP/pkic/nist/ci/ci.der" "$TMP/s26v3/CERT_CI_SIG_NIST.der"
+cp "$TMP/pkic/nist/eum/eum.der" "$TMP/s26v3/CERT_EUM_SIG_NIST.der"
+cp "$TMP/pkic/nist/eum-subca/eum-subca.der" "$TMP/s26v3/CERT_EUMSubCA_SIG_NIST.der"
+cp "$TMP/pkic/nist/ci-subca/ci-subca.der" "$TMP/s26v3/CERT_CISubCA_SIG_NIST.der"
+cp "$TMP/pkic/nist/euicc/$EID/euicc.der" "$TMP/s26v3/CERT_EUICC_SIG_NIST.der"
+cp "$TMP/pkic/nist/euicc/$EID/euicc.key.pem" "$TMP/s26v3/SK_EUICC_SIG_NIST.pem"
+expect_run "init from SGP.26 v3 names" 0 "\"ok\":true,\"eid\":\"$EID\"" "$SIM" init --euicc "$TMP/es26v3" \
+    --from-pki "$TMP/s26v3"
+n=$(grep -c "BEGIN CERTIFICATE" "$TMP/es26v3/eum.pem" 2>/dev/null)
+if [ "$n" = 3 ]; then ok; else bad "SGP.26 v3 names: 3 chain certificates, has $n"; fi
 expect_run "init trusts both CIs" 0 '"trustedCis":2' "$SIM" init --euicc "$TMP/e2" --from-pki "$TMP/pki" --curve brainpool
 expect_run "init twice" 1 '"ok":false,"stage":"init"' "$SIM" init --euicc "$TMP/e1" --from-pki "$TMP/pki"
 expect_run "init wrong EID" 1 '"ok":false' "$SIM" init --euicc "$TMP/e3" --from-pki "$TMP/pki" --eid 89049032123451234512345678901299

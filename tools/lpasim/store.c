@@ -18,7 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "rsp/arena.h"
 #include "rsp/codec.h"
@@ -516,18 +518,74 @@ static int save_state(const euicc *e, const char *path)
 
 /* ---- load / save ---- */
 
-euicc *euicc_load_files(const char *cert_path, const char *key_path, const char *eum_path,
-                        const char *const *ci_paths, size_t nci, euicc_error *err)
+/* Appends every certificate of a file (DER, or one or more PEM blocks) to pool. */
+static int pool_add_file(const char *path, X509 **pool, size_t *n, size_t cap)
 {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    X509 *x;
+    size_t before = *n;
+    while (*n < cap && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+        pool[(*n)++] = x;
+    fclose(f);
+    ERR_clear_error();
+    if (*n == before && *n < cap && (x = rsp_load_cert(path)) != NULL)
+        pool[(*n)++] = x;
+    return *n > before ? 0 : -1;
+}
+
+/* Orders the pool from the eUICC certificate up by AKI = SKI: out[0] is the
+ * issuer of cert (nextCertInChain), then each next issuer found in the pool.
+ * Certificates off that path are left out.  Returns the number ordered. */
+static size_t pool_order(X509 *cert, X509 *const *pool, size_t n, X509 **out)
+{
+    size_t k = 0;
+    bool used[EUICC_OTHERS_MAX + 2] = {false};
+    for (X509 *cur = cert; k < n;) {
+        const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(cur);
+        size_t j = 0;
+        for (; aki && j < n; j++) {
+            const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(pool[j]);
+            if (!used[j] && ski && ASN1_OCTET_STRING_cmp(aki, ski) == 0)
+                break;
+        }
+        if (!aki || j == n)
+            break;
+        used[j] = true;
+        out[k++] = cur = pool[j];
+    }
+    return k;
+}
+
+/* The eUICC from its certificate, key, the files holding its EUM (and, v3,
+ * sub-CAs: any order, one or more per file) and its CIs. */
+static euicc *load_pool(const char *cert_path, const char *key_path, const char *const *pool_paths,
+                        size_t npool, const char *const *ci_paths, size_t nci, euicc_error *err)
+{
+    enum { POOL_MAX = EUICC_OTHERS_MAX + 2 };
     euicc *e = euicc_new();
-    X509 *cert = rsp_load_cert(cert_path), *eum = rsp_load_cert(eum_path);
+    X509 *cert = rsp_load_cert(cert_path), *pool[POOL_MAX], *chain[POOL_MAX];
+    size_t n = 0;
     EVP_PKEY *key = rsp_load_key(key_path);
-    if (!e || !cert || !eum || !key) {
-        euicc_impl_err(err, 0, -1, "system", "cannot load %s, %s or %s", cert_path, key_path, eum_path);
+    bool pool_ok = true;
+    for (size_t i = 0; i < npool && pool_ok; i++)
+        pool_ok = pool_add_file(pool_paths[i], pool, &n, POOL_MAX) == 0;
+    if (!e || !cert || !key || !pool_ok) {
+        euicc_impl_err(err, 0, -1, "system", "cannot load %s, %s or %s", cert_path, key_path,
+                       npool ? pool_paths[0] : "(no EUM)");
         goto fail;
     }
-    if (euicc_set_identity(e, cert, key, eum, err) != 0)
+    /* nextCertInChain is the eUICC's issuer; without a path (a broken test chain) the first given */
+    size_t k = pool_order(cert, pool, n, chain);
+    if (k == 0)
+        chain[k++] = pool[0];
+    if (euicc_set_identity(e, cert, key, chain[0], err) != 0)
         goto fail;
+    if (euicc_set_others(e, chain + 1, k - 1) != 0) {
+        euicc_impl_err(err, 0, -1, "system", "too many certificates in the eUICC's chain");
+        goto fail;
+    }
     for (size_t i = 0; i < nci; i++) {
         X509 *ci = rsp_load_cert(ci_paths[i]);
         int rc = ci ? euicc_add_ci(e, ci) : EUICC_ESYS;
@@ -537,16 +595,22 @@ euicc *euicc_load_files(const char *cert_path, const char *key_path, const char 
             goto fail;
         }
     }
+    goto out;
+fail:
+    euicc_free(e);
+    e = NULL;
+out:
     X509_free(cert);
-    X509_free(eum);
+    for (size_t i = 0; i < n; i++)
+        X509_free(pool[i]);
     EVP_PKEY_free(key);
     return e;
-fail:
-    X509_free(cert);
-    X509_free(eum);
-    EVP_PKEY_free(key);
-    euicc_free(e);
-    return NULL;
+}
+
+euicc *euicc_load_files(const char *cert_path, const char *key_path, const char *eum_path,
+                        const char *const *ci_paths, size_t nci, euicc_error *err)
+{
+    return load_pool(cert_path, key_path, &eum_path, 1, ci_paths, nci, err);
 }
 
 euicc *euicc_load_dir(const char *dir, euicc_error *err)
@@ -632,11 +696,21 @@ int euicc_save_dir(const euicc *e, const char *dir, euicc_error *err)
 /* ---- init from PKI material ---- */
 
 struct material {
-    char cert[PATH_MAX], key[PATH_MAX], eum[PATH_MAX];
+    char cert[PATH_MAX], key[PATH_MAX];
+    char pool[4][PATH_MAX]; /* the EUM and any sub-CAs (files) */
+    size_t npool;
     char ci[4][PATH_MAX];
     const char *ci_name[4];
     size_t nci;
 };
+
+static bool add_pool_path(struct material *m, const char *path)
+{
+    if (m->npool == 4 || !file_exists(path))
+        return false;
+    snprintf(m->pool[m->npool++], sizeof(m->pool[0]), "%s", path);
+    return true;
+}
 
 static void add_ci_path(struct material *m, const char *path, const char *name)
 {
@@ -691,8 +765,11 @@ static int find_rsp_pki(const char *pkidir, const char *eid, const char *curve, 
                 add_ci_path(m, other, curves[i]);
         }
     }
-    if (path_join(m->eum, sizeof(m->eum), set, "eum/eum.der") != 0 || !file_exists(m->eum) ||
-        pick_euicc(set, eid, edir, sizeof(edir)) != 0 ||
+    char chain[PATH_MAX], eum[PATH_MAX];
+    if (pick_euicc(set, eid, edir, sizeof(edir)) != 0 ||
+        path_join(chain, sizeof(chain), edir, "chain.pem") != 0 ||
+        path_join(eum, sizeof(eum), set, "eum/eum.der") != 0 ||
+        (!add_pool_path(m, chain) && !add_pool_path(m, eum)) ||
         path_join(m->cert, sizeof(m->cert), edir, "euicc.der") != 0 ||
         path_join(m->key, sizeof(m->key), edir, "euicc.key.pem") != 0 || !file_exists(m->cert) ||
         !file_exists(m->key))
@@ -700,32 +777,46 @@ static int find_rsp_pki(const char *pkidir, const char *eid, const char *curve, 
     return 0;
 }
 
-/* SGP.26 layout: named files in their folders, or all in one folder. */
+/* SGP.26 layout: named files in their folders, or all in one folder; v2 names (*_ECDSA_*) or v3
+ * (*_SIG_*), with the v3 sub-CAs (CERT_EUMSubCA_SIG_*, CERT_CISubCA_SIG_*) when present. */
 static int find_sgp26(const char *pkidir, const char *curve, struct material *m)
 {
     const char *suf = strcmp(curve, "brainpool") == 0 ? "BRP" : "NIST";
-    static const char *const subs[] = {"", "CertificateIssuer/", "EUM/", "eUICC/"};
+    static const char *const subs[] = {"", "CertificateIssuer/", "EUM/", "eUICC/", "EUMSubCA/", "CISubCA/"};
+    static const char *const infix[] = {"ECDSA", "SIG"};
     char name[128], path[PATH_MAX];
-    bool got_cert = false, got_key = false, got_eum = false;
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof(name), "%sCERT_EUICC_ECDSA_%s.der", subs[i], suf);
-        if (!got_cert && path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path))
-            got_cert = snprintf(m->cert, sizeof(m->cert), "%s", path) > 0;
-        snprintf(name, sizeof(name), "%sSK_EUICC_ECDSA_%s.pem", subs[i], suf);
-        if (!got_key && path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path))
-            got_key = snprintf(m->key, sizeof(m->key), "%s", path) > 0;
-        snprintf(name, sizeof(name), "%sCERT_EUM_ECDSA_%s.der", subs[i], suf);
-        if (!got_eum && path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path))
-            got_eum = snprintf(m->eum, sizeof(m->eum), "%s", path) > 0;
+    bool got_cert = false, got_key = false, got_eum = false, got_sub[2] = {false, false};
+    for (int i = 0; i < 6; i++) {
+        for (int v = 0; v < 2; v++) {
+            snprintf(name, sizeof(name), "%sCERT_EUICC_%s_%s.der", subs[i], infix[v], suf);
+            if (!got_cert && path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path))
+                got_cert = snprintf(m->cert, sizeof(m->cert), "%s", path) > 0;
+            snprintf(name, sizeof(name), "%sSK_EUICC_%s_%s.pem", subs[i], infix[v], suf);
+            if (!got_key && path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path))
+                got_key = snprintf(m->key, sizeof(m->key), "%s", path) > 0;
+            snprintf(name, sizeof(name), "%sCERT_EUM_%s_%s.der", subs[i], infix[v], suf);
+            if (!got_eum && path_join(path, sizeof(path), pkidir, name) == 0)
+                got_eum = add_pool_path(m, path);
+            static const char *const subca[] = {"EUMSubCA", "CISubCA"};
+            for (int k = 0; k < 2; k++) {
+                snprintf(name, sizeof(name), "%sCERT_%s_%s_%s.der", subs[i], subca[k], infix[v], suf);
+                if (!got_sub[k] && path_join(path, sizeof(path), pkidir, name) == 0)
+                    got_sub[k] = add_pool_path(m, path);
+            }
+        }
     }
     static const char *const cis[] = {"NIST", "BRP"};
     static const char *const ci_names[] = {"nist", "brainpool"};
     for (int c = 0; c < 2; c++) {
-        for (int i = 0; i < 2; i++) {
-            snprintf(name, sizeof(name), "%sCERT_CI_ECDSA_%s.der", i ? "CertificateIssuer/" : "", cis[c]);
-            if (path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path)) {
-                add_ci_path(m, path, ci_names[c]);
-                break;
+        bool found = false;
+        for (int i = 0; i < 2 && !found; i++) {
+            for (int v = 0; v < 2 && !found; v++) {
+                snprintf(name, sizeof(name), "%sCERT_CI_%s_%s.der", i ? "CertificateIssuer/" : "", infix[v],
+                         cis[c]);
+                if (path_join(path, sizeof(path), pkidir, name) == 0 && file_exists(path)) {
+                    add_ci_path(m, path, ci_names[c]);
+                    found = true;
+                }
             }
         }
     }
@@ -740,6 +831,24 @@ static int write_cert_der(const char *path, X509 *c)
         return -1;
     int rc = write_atomic(path, der, (size_t)n, 0644);
     OPENSSL_free(der);
+    return rc;
+}
+
+/* eum.der, or with v3 otherCertsInChain eum.pem holding the EUM certificate and them in order. */
+static int write_eum(const char *dir, const euicc *e, char *path, size_t cap)
+{
+    if (e->nothers == 0)
+        return path_join(path, cap, dir, "eum.der") == 0 ? write_cert_der(path, e->eum) : -1;
+    if (path_join(path, cap, dir, "eum.pem") != 0)
+        return -1;
+    BIO *b = BIO_new(BIO_s_mem());
+    bool ok = b && PEM_write_bio_X509(b, e->eum);
+    for (size_t i = 0; i < e->nothers && ok; i++)
+        ok = PEM_write_bio_X509(b, e->others[i]);
+    char *data = NULL;
+    long len = ok ? BIO_get_mem_data(b, &data) : 0;
+    int rc = ok && len > 0 ? write_atomic(path, (const uint8_t *)data, (size_t)len, 0644) : -1;
+    BIO_free(b);
     return rc;
 }
 
@@ -758,7 +867,7 @@ int euicc_init_dir(const char *dir, const char *pkidir, const char *eid, const c
         if (find_sgp26(pkidir, curve, &m) != 0) {
             euicc_impl_err(err, 0, -1, "system",
                            "%s: no rsp-pki set (ci/ci.der, eum/eum.der, euicc/<EID>/) or SGP.26 files "
-                           "(CERT_EUICC_ECDSA_*, SK_EUICC_ECDSA_*, CERT_EUM_ECDSA_*, CERT_CI_ECDSA_*)",
+                           "(CERT_EUICC_{ECDSA,SIG}_*, SK_EUICC_*, CERT_EUM_*, CERT_CI_*)",
                            pkidir);
             return EUICC_ESYS;
         }
@@ -771,7 +880,10 @@ int euicc_init_dir(const char *dir, const char *pkidir, const char *eid, const c
     const char *ci_paths[4];
     for (size_t i = 0; i < m.nci; i++)
         ci_paths[i] = m.ci[i];
-    euicc *e = euicc_load_files(m.cert, m.key, m.eum, ci_paths, m.nci, err);
+    const char *pool_paths[4];
+    for (size_t i = 0; i < m.npool; i++)
+        pool_paths[i] = m.pool[i];
+    euicc *e = load_pool(m.cert, m.key, pool_paths, m.npool, ci_paths, m.nci, err);
     int rc = EUICC_ESYS;
     if (!e)
         return rc;
@@ -780,7 +892,7 @@ int euicc_init_dir(const char *dir, const char *pkidir, const char *eid, const c
         goto out;
     }
     if (e->nsign == 0) {
-        euicc_impl_err(err, 0, -1, "system", "no trusted CI issued the EUM certificate");
+        euicc_impl_err(err, 0, -1, "system", "no trusted CI issued the eUICC's chain (EUM or its sub-CAs)");
         goto out;
     }
     char p_ci[PATH_MAX], path[PATH_MAX];
@@ -801,7 +913,7 @@ int euicc_init_dir(const char *dir, const char *pkidir, const char *eid, const c
         }
     }
     if (path_join(path, sizeof(path), dir, "euicc.der") != 0 || write_cert_der(path, e->cert) != 0 ||
-        path_join(path, sizeof(path), dir, "eum.der") != 0 || write_cert_der(path, e->eum) != 0 ||
+        write_eum(dir, e, path, sizeof(path)) != 0 ||
         path_join(path, sizeof(path), dir, "euicc.key.pem") != 0 || write_key_pem(path, e->key) != 0) {
         euicc_impl_err(err, 0, -1, "system", "%s: cannot write", path);
         goto out;

@@ -52,6 +52,7 @@ typedef struct kind_info {
     const char *name;
     const char *policy;       /* role policy OID */
     const char *wrong_policy; /* a neighbouring role's, for PKI_DEFECT_WRONG_POLICY */
+    const char *policy_v3;    /* the SGP.22 v3 role policy */
     const char *country, *org, *cn;
     const char *rid;  /* default SAN registeredID */
     const char *fqdn; /* default SAN dNSName */
@@ -62,26 +63,36 @@ typedef struct kind_info {
 } kind_info;
 
 static const kind_info kinds[PKI_KIND__COUNT] = {
-    [PKI_CI] = {"ci", "2.23.146.1.2.1.0", "2.23.146.1.2.1.2", "IT", "RSPTEST", "rsp-pki Test CI", "2.999.1",
-                NULL, true, true, false, 35 * YEAR},
-    [PKI_EUM] = {"eum", "2.23.146.1.2.1.2", "2.23.146.1.2.1.1", "ES", PKI_SGP26_EUM_ORG, "EUM Test",
-                 "2.999.5", NULL, false, true, false, 34 * YEAR},
-    [PKI_EUICC] = {"euicc", "2.23.146.1.2.1.1", "2.23.146.1.2.1.2", "ES", PKI_SGP26_EUM_ORG, "Test eUICC",
-                   NULL, NULL, false, false, false, 0},
-    [PKI_DS_AUTH] = {"dsauth", "2.23.146.1.2.1.7", "2.23.146.1.2.1.4", NULL, "ACME", "TEST SM-DS",
-                     PKI_DEFAULT_DS_RID, NULL, false, false, false, 10 * YEAR},
-    [PKI_DS_TLS] = {"dstls", "2.23.146.1.2.1.6", "2.23.146.1.2.1.3", NULL, "ACME", NULL, PKI_DEFAULT_DS_RID,
-                    PKI_DEFAULT_DS_FQDN, false, false, true, 397 * DAY},
-    [PKI_DP_AUTH] = {"dpauth", "2.23.146.1.2.1.4", "2.23.146.1.2.1.5", NULL, "ACME", "TEST SM-DP+",
-                     PKI_DEFAULT_DP_RID, NULL, false, false, false, 10 * YEAR},
-    [PKI_DP_PB] = {"dppb", "2.23.146.1.2.1.5", "2.23.146.1.2.1.4", NULL, "ACME", "TEST SM-DP+",
-                   PKI_DEFAULT_DP_RID, NULL, false, false, false, 10 * YEAR},
-    [PKI_DP_TLS] = {"dptls", "2.23.146.1.2.1.3", "2.23.146.1.2.1.6", NULL, "ACME", NULL, PKI_DEFAULT_DP_RID,
-                    PKI_DEFAULT_DP_FQDN, false, false, true, 397 * DAY},
-    [PKI_OPERATOR_CA] = {"operator-ca", NULL, NULL, "US", "Test Operator", "Test Operator CA", NULL, NULL,
-                         true, true, false, 10 * YEAR},
-    [PKI_OPERATOR_CLIENT] = {"operator-client", NULL, NULL, "US", "Test Operator", NULL, NULL,
+    [PKI_CI] = {"ci", "2.23.146.1.2.1.0", "2.23.146.1.2.1.2", "2.23.146.1.2.1.0", "IT", "RSPTEST",
+                "rsp-pki Test CI", "2.999.1", NULL, true, true, false, 35 * YEAR},
+    [PKI_EUM] = {"eum", "2.23.146.1.2.1.2", "2.23.146.1.2.1.1", "2.23.146.1.2.1.0.0.0", "ES",
+                 PKI_SGP26_EUM_ORG, "EUM Test", "2.999.5", NULL, false, true, false, 34 * YEAR},
+    [PKI_EUICC] = {"euicc", "2.23.146.1.2.1.1", "2.23.146.1.2.1.2", "2.23.146.1.2.1.0.0.0.0.0", "ES",
+                   PKI_SGP26_EUM_ORG, "Test eUICC", NULL, NULL, false, false, false, 0},
+    [PKI_DS_AUTH] = {"dsauth", "2.23.146.1.2.1.7", "2.23.146.1.2.1.4", "2.23.146.1.2.1.0.0.2.1", NULL, "ACME",
+                     "TEST SM-DS", PKI_DEFAULT_DS_RID, NULL, false, false, false, 10 * YEAR},
+    [PKI_DS_TLS] = {"dstls", "2.23.146.1.2.1.6", "2.23.146.1.2.1.3", "2.23.146.1.2.1.0.0.2.0", NULL, "ACME",
+                    NULL, PKI_DEFAULT_DS_RID, PKI_DEFAULT_DS_FQDN, false, false, true, 397 * DAY},
+    [PKI_DP_AUTH] = {"dpauth", "2.23.146.1.2.1.4", "2.23.146.1.2.1.5", "2.23.146.1.2.1.0.0.1.1", NULL, "ACME",
+                     "TEST SM-DP+", PKI_DEFAULT_DP_RID, NULL, false, false, false, 10 * YEAR},
+    [PKI_DP_PB] = {"dppb", "2.23.146.1.2.1.5", "2.23.146.1.2.1.4", "2.23.146.1.2.1.0.0.1.2", NULL, "ACME",
+                   "TEST SM-DP+", PKI_DEFAULT_DP_RID, NULL, false, false, false, 10 * YEAR},
+    [PKI_DP_TLS] = {"dptls", "2.23.146.1.2.1.3", "2.23.146.1.2.1.6", "2.23.146.1.2.1.0.0.1.0", NULL, "ACME",
+                    NULL, PKI_DEFAULT_DP_RID, PKI_DEFAULT_DP_FQDN, false, false, true, 397 * DAY},
+    [PKI_OPERATOR_CA] = {"operator-ca", NULL, NULL, NULL, "US", "Test Operator", "Test Operator CA", NULL,
+                         NULL, true, true, false, 10 * YEAR},
+    [PKI_OPERATOR_CLIENT] = {"operator-client", NULL, NULL, NULL, "US", "Test Operator", NULL, NULL,
                              PKI_DEFAULT_OPERATOR_FQDN, false, false, false, 2 * YEAR},
+    [PKI_CI_SUBCA] = {"ci-subca", "2.23.146.1.2.1.0.0", "2.23.146.1.2.1.0.0.0", "2.23.146.1.2.1.0.0", "ES",
+                      "RSPTEST", "rsp-pki Test CI SubCA", "2.999.1", NULL, false, true, false, 30 * YEAR},
+    [PKI_EUM_SUBCA] = {"eum-subca", "2.23.146.1.2.1.0.0.0.0", "2.23.146.1.2.1.0.0.0",
+                       "2.23.146.1.2.1.0.0.0.0", "ES", PKI_SGP26_EUM_ORG, "EUM Test SubCA", "2.999.101", NULL,
+                       false, true, false, 30 * YEAR},
+    [PKI_DP_SUBCA] = {"dp-subca", "2.23.146.1.2.1.0.0.1", "2.23.146.1.2.1.0.0.2", "2.23.146.1.2.1.0.0.1",
+                      "ES", "RSPTEST", "rsp-pki Test SM-DP+ SubCA", NULL, NULL, false, true, false,
+                      20 * YEAR},
+    [PKI_DS_SUBCA] = {"ds-subca", "2.23.146.1.2.1.0.0.2", "2.23.146.1.2.1.0.0.1", "2.23.146.1.2.1.0.0.2",
+                      "ES", "RSPTEST", "rsp-pki Test SM-DS SubCA", NULL, NULL, false, true, false, 20 * YEAR},
 };
 
 static bool kind_ok(pki_kind k)
@@ -109,6 +120,11 @@ int pki_kind_parse(const char *s, pki_kind *kind)
 const char *pki_role_policy(pki_kind kind)
 {
     return kind_ok(kind) ? kinds[kind].policy : NULL;
+}
+
+const char *pki_role_policy_v3(pki_kind kind)
+{
+    return kind_ok(kind) ? kinds[kind].policy_v3 : NULL;
 }
 
 const char *pki_wrong_policy(pki_kind kind)
@@ -599,6 +615,7 @@ static int check_args(const pki_opts *o, const pki_cred *issuer, mint_args *a)
     a->prefix = o->eid_prefix ? o->eid_prefix : PKI_SGP26_EID_PREFIX;
     a->policy = o->policy                                ? o->policy
                 : (o->defects & PKI_DEFECT_WRONG_POLICY) ? ki->wrong_policy
+                : o->v3                                  ? ki->policy_v3
                                                          : ki->policy;
     if (a->fqdn && !valid_fqdn(a->fqdn)) {
         set_error("bad DNS name '%s'", a->fqdn);
@@ -617,7 +634,8 @@ static int check_args(const pki_opts *o, const pki_cred *issuer, mint_args *a)
         return -1;
     }
     size_t plen = strlen(a->prefix);
-    if (o->kind == PKI_EUM && (plen < 1 || plen > PKI_EID_LEN || !all_digits(a->prefix, plen))) {
+    if ((o->kind == PKI_EUM || o->kind == PKI_EUM_SUBCA) &&
+        (plen < 1 || plen > PKI_EID_LEN || !all_digits(a->prefix, plen))) {
         set_error("EID prefix must be 1 to 32 decimal digits");
         return -1;
     }
@@ -664,12 +682,17 @@ static int add_key_usage(X509 *x, const pki_opts *o, const char *usage)
     return add_conf_ext(x, NID_key_usage, v);
 }
 
-static int add_basic_ca(X509 *x, const pki_opts *o, const char *pathlen)
+/* basicConstraints CA:TRUE with the kind's pathLen (def_pathlen, -1 for none) unless o->pathlen says. */
+static int add_basic_ca(X509 *x, const pki_opts *o, int def_pathlen)
 {
     if (o->defects & PKI_DEFECT_NOT_CA)
         return add_conf_ext(x, NID_basic_constraints, "critical,CA:FALSE");
+    int pl = o->pathlen > 0 ? o->pathlen - 1 : o->pathlen < 0 ? -1 : def_pathlen;
     char v[64];
-    snprintf(v, sizeof(v), "critical,CA:TRUE%s", pathlen ? pathlen : "");
+    if (pl >= 0)
+        snprintf(v, sizeof(v), "critical,CA:TRUE,pathlen:%d", pl);
+    else
+        snprintf(v, sizeof(v), "critical,CA:TRUE");
     return add_conf_ext(x, NID_basic_constraints, v);
 }
 
@@ -700,7 +723,7 @@ static int add_extensions(X509 *x, const pki_opts *o, const mint_args *a, X509 *
     switch (o->kind) {
     case PKI_CI:
         rc |= maybe_ski(x, o);
-        rc |= add_basic_ca(x, o, NULL);
+        rc |= add_basic_ca(x, o, -1);
         rc |= maybe_policy(x, o, a, 1);
         rc |= add_key_usage(x, o, "keyCertSign,cRLSign");
         rc |= add_san(x, NULL, a->rid, false);
@@ -712,8 +735,29 @@ static int add_extensions(X509 *x, const pki_opts *o, const mint_args *a, X509 *
         rc |= add_key_usage(x, o, "keyCertSign");
         rc |= maybe_policy(x, o, a, 1);
         rc |= add_san(x, NULL, a->rid, false);
-        rc |= add_basic_ca(x, o, ",pathlen:0");
+        rc |= add_basic_ca(x, o, 0);
         rc |= add_conf_ext(x, NID_crl_distribution_points, CRL_B);
+        if (o->defects & PKI_DEFECT_IIN_LIST)
+            rc |= add_iin_list(x, a->prefix);
+        else if (!(o->defects & PKI_DEFECT_NO_NAME_CONSTRAINTS))
+            rc |= add_name_constraints(x, a->org, a->prefix);
+        break;
+    case PKI_CI_SUBCA:
+    case PKI_DP_SUBCA:
+    case PKI_DS_SUBCA:
+        rc |= maybe_aki(x, o, issuer);
+        rc |= maybe_ski(x, o);
+        rc |= add_key_usage(x, o, "keyCertSign,cRLSign");
+        rc |= maybe_policy(x, o, a, 1);
+        rc |= add_basic_ca(x, o, o->kind == PKI_CI_SUBCA ? -1 : 0);
+        rc |= add_conf_ext(x, NID_crl_distribution_points, CRL_A "," CRL_B);
+        break;
+    case PKI_EUM_SUBCA:
+        rc |= maybe_aki(x, o, issuer);
+        rc |= maybe_ski(x, o);
+        rc |= add_key_usage(x, o, "keyCertSign,cRLSign");
+        rc |= maybe_policy(x, o, a, 1);
+        rc |= add_basic_ca(x, o, 0);
         if (o->defects & PKI_DEFECT_IIN_LIST)
             rc |= add_iin_list(x, a->prefix);
         else if (!(o->defects & PKI_DEFECT_NO_NAME_CONSTRAINTS))
@@ -747,7 +791,7 @@ static int add_extensions(X509 *x, const pki_opts *o, const mint_args *a, X509 *
         break;
     case PKI_OPERATOR_CA:
         rc |= maybe_ski(x, o);
-        rc |= add_basic_ca(x, o, NULL);
+        rc |= add_basic_ca(x, o, -1);
         rc |= add_key_usage(x, o, "keyCertSign,cRLSign");
         rc |= maybe_policy(x, o, a, 0);
         break;
@@ -888,6 +932,17 @@ int pki_write_cert_pem(const char *path, X509 *cert)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     int rc = bio && PEM_write_bio_X509(bio, cert) ? write_bio(path, bio, 0644) : -1;
+    BIO_free(bio);
+    return rc;
+}
+
+int pki_write_certs_pem(const char *path, X509 *const *certs, size_t n)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    bool ok = bio != NULL;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = PEM_write_bio_X509(bio, certs[i]) == 1;
+    int rc = ok ? write_bio(path, bio, 0644) : -1;
     BIO_free(bio);
     return rc;
 }
@@ -1109,4 +1164,36 @@ bad:
     set_error("bad time '%s' (YYYY-MM-DD[THH:MM:SS[Z]], YYYYMMDDHHMMSSZ, @SECONDS, +N/-N with d|h|s)",
               s ? s : "");
     return -1;
+}
+
+int pki_write_crl(const char *path, const pki_cred *issuer, X509 *const *revoked, size_t n,
+                  time_t this_update, time_t next_update)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *tu = ASN1_TIME_set(NULL, this_update),
+              *nu = next_update ? ASN1_TIME_set(NULL, next_update) : NULL;
+    bool ok = crl && tu && (!next_update || nu) && X509_CRL_set_version(crl, 1) &&
+              X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer->cert)) &&
+              X509_CRL_set1_lastUpdate(crl, tu) && (!nu || X509_CRL_set1_nextUpdate(crl, nu));
+    for (size_t i = 0; ok && i < n; i++) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        ok = r && X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked[i])) &&
+             X509_REVOKED_set_revocationDate(r, tu) && X509_CRL_add0_revoked(crl, r);
+        if (!ok)
+            X509_REVOKED_free(r);
+    }
+    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, issuer->key, EVP_sha256()) > 0;
+    BIO *bio = ok ? BIO_new(BIO_s_mem()) : NULL;
+    size_t pl = strlen(path);
+    bool der = pl > 4 && strcmp(path + pl - 4, ".der") == 0;
+    int rc = -1;
+    if (bio && (der ? i2d_X509_CRL_bio(bio, crl) : PEM_write_bio_X509_CRL(bio, crl)))
+        rc = write_bio(path, bio, 0644);
+    if (rc != 0)
+        set_error("%s: cannot write the CRL", path);
+    BIO_free(bio);
+    ASN1_TIME_free(tu);
+    ASN1_TIME_free(nu);
+    X509_CRL_free(crl);
+    return rc;
 }

@@ -43,6 +43,11 @@ typedef enum pki_kind {
     PKI_DP_TLS,          /* CERT.DP.TLS, policy ...1.3 */
     PKI_OPERATOR_CA,     /* self-signed operator CA (ES2+ client trust) */
     PKI_OPERATOR_CLIENT, /* operator ES2+ TLS client certificate */
+    /* SGP.22 v3 sub-CAs (policies of rsp/chain.h; pathLen 0 except the CI sub-CA's, absent) */
+    PKI_CI_SUBCA,  /* CI sub-CA, policy ...1.0.0, issued by the CI */
+    PKI_EUM_SUBCA, /* EUM sub-CA, policy ...1.0.0.0.0, issued by the EUM, nameConstraints on the prefix */
+    PKI_DP_SUBCA,  /* SM-DP+ sub-CA, policy ...1.0.0.1 */
+    PKI_DS_SUBCA,  /* SM-DS sub-CA, policy ...1.0.0.2 */
     PKI_KIND__COUNT
 } pki_kind;
 
@@ -78,6 +83,9 @@ typedef struct pki_opts {
     const char *eid_prefix; /* EUM: permitted EID prefix (digits), NULL: PKI_SGP26_EID_PREFIX */
     const char *policy;     /* dotted policy OID overriding the role's, or NULL */
     bool loopback;          /* server TLS kinds: also SAN DNS:localhost, IP:127.0.0.1 and ::1 */
+    bool v3;                /* the SGP.22 v3 role policy (EUM, eUICC, DS/DP kinds) */
+    int pathlen;            /* CA kinds: 0 = the kind's default, n > 0 = pathLenConstraint n - 1,
+                               -1 = no pathLenConstraint */
     unsigned defects;       /* PKI_DEFECT_* */
 } pki_opts;
 
@@ -116,14 +124,16 @@ int pki_key_curve(const EVP_PKEY *key, pki_curve *curve);
 const char *pki_curve_name(pki_curve curve);
 int pki_curve_parse(const char *s, pki_curve *curve);
 /* Short kind names used by the CLI: "ci", "eum", "euicc", "dsauth", "dstls", "dpauth",
- * "dppb", "dptls", "operator-ca", "operator-client". */
+ * "dppb", "dptls", "operator-ca", "operator-client", "ci-subca", "eum-subca", "dp-subca",
+ * "ds-subca". */
 const char *pki_kind_name(pki_kind kind);
 int pki_kind_parse(const char *s, pki_kind *kind);
 /* Defect flag names ("wrong-policy", "no-policy", ...): one name to its flag, 0 if unknown. */
 unsigned pki_defect_parse(const char *name);
 /* Role policy OID of a kind (NULL for the operator kinds), and the one
- * PKI_DEFECT_WRONG_POLICY uses instead. */
+ * PKI_DEFECT_WRONG_POLICY uses instead.  The _v3 form gives the v3 OID. */
 const char *pki_role_policy(pki_kind kind);
+const char *pki_role_policy_v3(pki_kind kind);
 const char *pki_wrong_policy(pki_kind kind);
 /* Default validity in seconds from notBefore (the eUICC default instead ends
  * at 9999-12-31 23:59:59 UTC, as SGP.26's eUICC certificates run to year 7496). */
@@ -149,11 +159,20 @@ int pki_eum_permits_eid(X509 *eum, const char *eid);
  * as UTF-8 into buf.  0 / -1 (absent or too long). */
 int pki_subject_text(X509 *cert, int nid, char *buf, size_t cap);
 
+/* ---- CRLs ---- */
+/* Writes a CRL (PEM, or DER when path ends in .der) issued by issuer, listing
+ * the serials of the n certificates, with thisUpdate and nextUpdate (0: absent).
+ * 0 / -1. */
+int pki_write_crl(const char *path, const pki_cred *issuer, X509 *const *revoked, size_t n,
+                  time_t this_update, time_t next_update);
+
 /* ---- files ---- */
 /* Certificate as DER / PEM; key as unencrypted PKCS#8 PEM, file mode 0600. */
 int pki_write_cert_der(const char *path, X509 *cert);
 int pki_write_cert_pem(const char *path, X509 *cert);
 int pki_write_key_pem(const char *path, EVP_PKEY *key);
+/* Several certificates, in order, into one PEM file (a chain file). */
+int pki_write_certs_pem(const char *path, X509 *const *certs, size_t n);
 /* Writes DIR/NAME.der, DIR/NAME.pem and (when c->key) DIR/NAME.key.pem. */
 int pki_write_cred(const char *dir, const char *name, const pki_cred *c);
 /* Parses a certificate / private key from DER or PEM bytes (PEM keys may be

@@ -32,6 +32,7 @@ static const char usage_text[] =
     "rsp-pki init --out DIR [--curve nist|brainpool|both] [--ci-cert F --ci-key F]...\n"
     "        [--fqdn NAME] [--smdp-fqdn NAME] [--operator-fqdn NAME] [--ds-rid OID] [--dp-rid OID]\n"
     "        [--eid EID] [--eid-prefix P] [--eum-org NAME] [--tls-curve nist|set] [--no-loopback]\n"
+    "        [--variant O|Ov3|A|B|C]\n"
     "  Writes a complete test PKI, one set per curve, into DIR/nist/ and/or DIR/brainpool/:\n"
     "    ci/ci.*                   CI (self-signed), or the one given with --ci-cert/--ci-key\n"
     "    eum/eum.*                 EUM, nameConstraints O=<eum-org>, serialNumber=<eid-prefix>\n"
@@ -45,6 +46,11 @@ static const char usage_text[] =
     "    operator/ca.*             operator CA (self-signed; trust anchor for ES2+ clients)\n"
     "    operator/client.*         operator ES2+ TLS client certificate (EKU clientAuth)\n"
     "  Every NAME.* is NAME.der and NAME.pem (certificate) and NAME.key.pem (PKCS#8 key, mode 0600).\n"
+    "  --variant shapes the chains as the SGP.26 v3 variants (default O: v2 policies, all under the CI):\n"
+    "    Ov3 v3 policies under the CI; A: eum-subca/ under the EUM (pathLen 1), smdp/dp-subca.* and\n"
+    "    smds/ds-subca.* under the CI; B: ci-subca/ under the CI issuing EUM and servers; C: both.\n"
+    "    euicc/<EID>/chain.pem, smdp/chain.pem and smds/chain.pem hold the intermediates below the CI\n"
+    "    (the issuer first), as sent in nextCertInChain/otherCertsInChain.\n"
     "  --ci-cert/--ci-key may be given once per curve; the key's curve picks the set.\n"
     "  TLS keys (dstls, dptls, operator/) are P-256 in every set unless --tls-curve set: OpenSSL 3.0\n"
     "  negotiates no brainpool signatures in TLS 1.3, and in TLS 1.2 only with brainpool groups enabled.\n"
@@ -61,19 +67,28 @@ static const char usage_text[] =
     "\n"
     "rsp-pki mint --kind KIND --out BASE [--issuer-cert F --issuer-key F] [CERT OPTIONS]\n"
     "  One certificate: BASE.der, BASE.pem, BASE.key.pem.  KIND: ci eum euicc dsauth dstls dpauth\n"
-    "  dppb dptls operator-ca operator-client.  ci and operator-ca are self-signed.\n"
+    "  dppb dptls operator-ca operator-client ci-subca eum-subca dp-subca ds-subca.  ci and operator-ca\n"
+    "  are self-signed.\n"
     "\n"
     "CERT OPTIONS: --curve nist|brainpool  --key F (certify an existing key)  --not-before T  --not-after T\n"
     "  --serial HEX  --country C  --org O  --cn CN  --fqdn NAME  --rid OID ('' for none)  --eid EID\n"
-    "  --eid-prefix P  --policy OID  --no-loopback  --defect D (repeatable: wrong-policy no-policy\n"
+    "  --eid-prefix P  --policy OID  --v3 (the SGP.22 v3 role policy)  --pathlen N|none (CA kinds)\n"
+    "  --no-loopback  --defect D (repeatable: wrong-policy no-policy\n"
     "  no-key-usage key-cert-sign no-ski no-aki not-ca no-name-constraints iin-list no-eid\n"
     "  self-signed bad-signature)\n"
     "  T: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ, YYYYMMDDHHMMSSZ, @UNIX, or +N/-N with d|h|s from now.\n"
     "\n"
+    "rsp-pki crl --issuer-cert F --issuer-key F --out FILE [--revoke CERT ...] [--this-update T]\n"
+    "        [--next-update T|none]\n"
+    "  A test CRL of that issuer (PEM; DER when FILE ends in .der) listing each CERT's serial.\n"
+    "  Defaults: thisUpdate now - 1h, nextUpdate now + 7d.\n"
+    "\n"
     "rsp-pki eid --check EID | --prefix P [--number N]\n"
     "  --check exits 0 if EID has valid check digits; --prefix prints an EID built from P and N.\n"
     "\n"
-    "rsp-pki verify-euicc --ci CERT [--ci CERT ...] --eum CERT --euicc CERT [--at T]\n"
+    "rsp-pki verify-euicc --ci CERT [--ci CERT ...] --eum CERT [--chain CERT ...] --euicc CERT [--at T]\n"
+    "  --eum is the eUICC's issuer (v3 nextCertInChain), each --chain one of otherCertsInChain\n"
+    "  (a file may hold several PEM certificates); --crl FILE (repeatable) with --crl-policy refuse|warn.\n"
     "  Checks the chain with the servers' rules: prints OK <EID> (exit 0) or\n"
     "  FAIL <subjectCode>/<reasonCode> <reason> (exit 1).\n";
 
@@ -184,6 +199,12 @@ enum {
     OPT_PREFIX,
     OPT_NUMBER,
     OPT_TLS_CURVE,
+    OPT_V3,
+    OPT_PATHLEN,
+    OPT_VARIANT,
+    OPT_REVOKE,
+    OPT_THIS_UPDATE,
+    OPT_NEXT_UPDATE,
     OPT_HELP,
 };
 
@@ -198,6 +219,7 @@ enum {
         {"policy", required_argument, NULL, OPT_POLICY},                                                     \
         {"no-loopback", no_argument, NULL, OPT_NO_LOOPBACK},                                                 \
         {"defect", required_argument, NULL, OPT_DEFECT}, {"out", required_argument, NULL, OPT_OUT},          \
+        {"v3", no_argument, NULL, OPT_V3}, {"pathlen", required_argument, NULL, OPT_PATHLEN},                \
     {                                                                                                        \
         "help", no_argument, NULL, OPT_HELP                                                                  \
     }
@@ -265,6 +287,21 @@ static int cert_option(cert_cli *m, int c, const char *arg)
     case OPT_OUT:
         m->out = arg;
         return 1;
+    case OPT_V3:
+        m->o.v3 = true;
+        return 1;
+    case OPT_PATHLEN: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (strcmp(arg, "none") == 0) {
+            m->o.pathlen = -1;
+            return 1;
+        }
+        if (end == arg || *end || n < 0 || n > 16)
+            return -1;
+        m->o.pathlen = (int)n + 1;
+        return 1;
+    }
     default:
         return 0;
     }
@@ -482,7 +519,37 @@ typedef struct init_params {
     char eid[PKI_EID_LEN + 1];
     bool loopback;
     bool tls_same_curve; /* TLS keys on the set's curve instead of P-256 */
+    const char *variant; /* O, Ov3, A, B or C */
 } init_params;
+
+/* A sub-CA (or another CA) of a set: minted into set/sub/name.* under issuer. */
+static int mint_ca(const char *set, const char *sub, pki_kind kind, pki_curve curve, const init_params *p,
+                   const pki_cred *issuer, pki_cred *out)
+{
+    char dir[PATH_MAX];
+    pki_opts o;
+    pki_opts_init(&o, kind);
+    o.curve = curve;
+    o.v3 = true;
+    if (kind == PKI_EUM_SUBCA) {
+        o.org = p->eum_org;
+        o.eid_prefix = p->prefix;
+    }
+    if (join(dir, sizeof(dir), set, sub) != 0)
+        return fail("path too long");
+    return mint_write(&o, issuer, dir, pki_kind_name(kind), out);
+}
+
+/* Writes dir/chain.pem with the n intermediates (n may be 0: an empty list is not written). */
+static int write_chain(const char *set, const char *sub, X509 *const *certs, size_t n)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (join(dir, sizeof(dir), set, sub) != 0 || join(path, sizeof(path), dir, "chain.pem") != 0)
+        return fail("path too long");
+    if (n == 0)
+        return 0;
+    return mkdirs(dir) == 0 && pki_write_certs_pem(path, certs, n) == 0 ? 0 : fail("%s: cannot write", path);
+}
 
 static int make_set(const init_params *p, pki_curve curve, const pki_cred *given_ci)
 {
@@ -490,7 +557,11 @@ static int make_set(const init_params *p, pki_curve curve, const pki_cred *given
     if (join(set, sizeof(set), p->out, pki_curve_name(curve)) != 0)
         return fail("path too long");
     pki_opts o;
-    pki_cred ci = {NULL, NULL}, eum = {NULL, NULL}, opca = {NULL, NULL};
+    pki_cred ci = {NULL, NULL}, eum = {NULL, NULL}, opca = {NULL, NULL}, cisub = {NULL, NULL},
+             eumsub = {NULL, NULL}, dpsub = {NULL, NULL}, dssub = {NULL, NULL};
+    const char *v = p->variant;
+    bool v3 = strcmp(v, "O") != 0, has_eum_sub = !strcmp(v, "A") || !strcmp(v, "C"),
+         has_ci_sub = !strcmp(v, "B") || !strcmp(v, "C");
     int rc = 2;
 
     if (join(dir, sizeof(dir), set, "ci") != 0)
@@ -512,22 +583,59 @@ static int make_set(const init_params *p, pki_curve curve, const pki_cred *given
         if (mint_write(&o, NULL, dir, "ci", &ci) != 0)
             goto out;
     }
+    const pki_cred *top = &ci;
+    if (has_ci_sub) {
+        if (mint_ca(set, "ci-subca", PKI_CI_SUBCA, curve, p, &ci, &cisub) != 0)
+            goto out;
+        top = &cisub;
+    }
 
     pki_opts_init(&o, PKI_EUM);
     o.curve = curve;
     o.org = p->eum_org;
     o.eid_prefix = p->prefix;
-    if (join(dir, sizeof(dir), set, "eum") != 0 || mint_write(&o, &ci, dir, "eum", &eum) != 0)
+    o.v3 = v3;
+    if (has_eum_sub)
+        o.pathlen = 2; /* pathLen 1: the EUM sub-CA below it */
+    if (join(dir, sizeof(dir), set, "eum") != 0 || mint_write(&o, top, dir, "eum", &eum) != 0)
+        goto out;
+    if (has_eum_sub && mint_ca(set, "eum-subca", PKI_EUM_SUBCA, curve, p, &eum, &eumsub) != 0)
         goto out;
 
     pki_opts_init(&o, PKI_EUICC);
     o.curve = curve;
     o.org = p->eum_org;
     o.eid = p->eid;
+    o.v3 = v3;
+    X509 *euicc_chain[3];
+    size_t nchain = 0;
+    if (has_eum_sub)
+        euicc_chain[nchain++] = eumsub.cert;
+    euicc_chain[nchain++] = eum.cert;
+    if (has_ci_sub)
+        euicc_chain[nchain++] = cisub.cert;
     if (join(sub, sizeof(sub), set, "euicc") != 0 || join(dir, sizeof(dir), sub, p->eid) != 0 ||
-        mint_write(&o, &eum, dir, "euicc", NULL) != 0)
+        mint_write(&o, has_eum_sub ? &eumsub : &eum, dir, "euicc", NULL) != 0 ||
+        pki_write_certs_pem(strcat(dir, "/chain.pem"), euicc_chain, nchain) != 0)
         goto out;
 
+    /* Servers: under a DP/DS sub-CA (A, C), or under the CI or CI sub-CA. */
+    const pki_cred *dp_issuer = top, *ds_issuer = top;
+    if (has_eum_sub) {
+        if (mint_ca(set, "smdp", PKI_DP_SUBCA, curve, p, top, &dpsub) != 0 ||
+            mint_ca(set, "smds", PKI_DS_SUBCA, curve, p, top, &dssub) != 0)
+            goto out;
+        dp_issuer = &dpsub;
+        ds_issuer = &dssub;
+    }
+    X509 *dp_chain[2], *ds_chain[2];
+    size_t ndp = 0, nds = 0;
+    if (dpsub.cert)
+        dp_chain[ndp++] = dpsub.cert, ds_chain[nds++] = dssub.cert;
+    if (cisub.cert)
+        dp_chain[ndp++] = cisub.cert, ds_chain[nds++] = cisub.cert;
+    if (write_chain(set, "smdp", dp_chain, ndp) != 0 || write_chain(set, "smds", ds_chain, nds) != 0)
+        goto out;
     static const struct {
         pki_kind kind;
         const char *dir, *name;
@@ -539,6 +647,7 @@ static int make_set(const init_params *p, pki_curve curve, const pki_cred *given
         bool ds = servers[i].kind == PKI_DS_AUTH || servers[i].kind == PKI_DS_TLS;
         pki_opts_init(&o, servers[i].kind);
         o.curve = curve;
+        o.v3 = v3;
         o.rid = ds ? p->ds_rid : p->dp_rid;
         o.fqdn = ds ? p->ds_fqdn : p->dp_fqdn;
         if (servers[i].kind != PKI_DS_TLS && servers[i].kind != PKI_DP_TLS)
@@ -547,7 +656,7 @@ static int make_set(const init_params *p, pki_curve curve, const pki_cred *given
         if (o.fqdn && !p->tls_same_curve)
             o.curve = PKI_CURVE_NIST;
         if (join(dir, sizeof(dir), set, servers[i].dir) != 0 ||
-            mint_write(&o, &ci, dir, servers[i].name, NULL) != 0)
+            mint_write(&o, ds ? ds_issuer : dp_issuer, dir, servers[i].name, NULL) != 0)
             goto out;
     }
 
@@ -562,12 +671,17 @@ static int make_set(const init_params *p, pki_curve curve, const pki_cred *given
     o.fqdn = p->op_fqdn;
     if (mint_write(&o, &opca, dir, "client", NULL) != 0)
         goto out;
-    printf("%s: %s CI, EUM prefix %s, eUICC %s\n", set, given_ci ? "given" : "new", p->prefix, p->eid);
+    printf("%s: %s CI, variant %s, EUM prefix %s, eUICC %s\n", set, given_ci ? "given" : "new", v, p->prefix,
+           p->eid);
     rc = 0;
 out:
     pki_cred_clear(&ci);
     pki_cred_clear(&eum);
     pki_cred_clear(&opca);
+    pki_cred_clear(&cisub);
+    pki_cred_clear(&eumsub);
+    pki_cred_clear(&dpsub);
+    pki_cred_clear(&dssub);
     return rc;
 }
 
@@ -624,6 +738,7 @@ static int cmd_init(int argc, char **argv)
         {"eum-org", required_argument, NULL, OPT_EUM_ORG},
         {"no-loopback", no_argument, NULL, OPT_NO_LOOPBACK},
         {"tls-curve", required_argument, NULL, OPT_TLS_CURVE},
+        {"variant", required_argument, NULL, OPT_VARIANT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -635,6 +750,7 @@ static int cmd_init(int argc, char **argv)
         .dp_rid = PKI_DEFAULT_DP_RID,
         .eum_org = PKI_SGP26_EUM_ORG,
         .loopback = true,
+        .variant = "O",
     };
     const char *ci_cert[MAX_CI_GIVEN], *ci_key[MAX_CI_GIVEN];
     size_t n_cert = 0, n_key = 0;
@@ -685,6 +801,12 @@ static int cmd_init(int argc, char **argv)
             break;
         case OPT_NO_LOOPBACK:
             p.loopback = false;
+            break;
+        case OPT_VARIANT:
+            if (strcmp(optarg, "O") && strcmp(optarg, "Ov3") && strcmp(optarg, "A") && strcmp(optarg, "B") &&
+                strcmp(optarg, "C"))
+                return fail("--variant must be O, Ov3, A, B or C");
+            p.variant = optarg;
             break;
         case OPT_TLS_CURVE:
             if (strcmp(optarg, "set") != 0 && strcmp(optarg, "nist") != 0)
@@ -764,6 +886,88 @@ out:
     return rc;
 }
 
+/* ---- crl ---- */
+
+static int cmd_crl(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"issuer-cert", required_argument, NULL, OPT_ISSUER_CERT},
+        {"issuer-key", required_argument, NULL, OPT_ISSUER_KEY},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"revoke", required_argument, NULL, OPT_REVOKE},
+        {"this-update", required_argument, NULL, OPT_THIS_UPDATE},
+        {"next-update", required_argument, NULL, OPT_NEXT_UPDATE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    enum { MAX_REVOKED = 64 };
+    const char *icert = NULL, *ikey = NULL, *out = NULL, *revoke[MAX_REVOKED];
+    size_t nrev = 0;
+    time_t now = time(NULL), tu = now - 3600, nu = now + 7 * 24 * 3600;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ISSUER_CERT:
+            icert = optarg;
+            break;
+        case OPT_ISSUER_KEY:
+            ikey = optarg;
+            break;
+        case OPT_OUT:
+            out = optarg;
+            break;
+        case OPT_REVOKE:
+            if (nrev == MAX_REVOKED)
+                return fail("at most %d --revoke", MAX_REVOKED);
+            revoke[nrev++] = optarg;
+            break;
+        case OPT_THIS_UPDATE:
+            if (pki_parse_time(optarg, now, &tu) != 0)
+                return fail("%s", pki_last_error());
+            break;
+        case OPT_NEXT_UPDATE:
+            if (strcmp(optarg, "none") == 0)
+                nu = 0;
+            else if (pki_parse_time(optarg, now, &nu) != 0)
+                return fail("%s", pki_last_error());
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || !icert || !ikey || !out) {
+        usage(stderr);
+        return 2;
+    }
+    pki_cred issuer = {NULL, NULL};
+    X509 *certs[MAX_REVOKED];
+    size_t n = 0;
+    int rc = 2;
+    if (load_cred(icert, ikey, &issuer) != 0)
+        goto out;
+    for (; n < nrev; n++) {
+        if (!(certs[n] = pki_load_cert(revoke[n]))) {
+            fail("%s", pki_last_error());
+            goto out;
+        }
+    }
+    if (pki_write_crl(out, &issuer, certs, n, tu, nu) != 0) {
+        fail("%s", pki_last_error());
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        X509_free(certs[i]);
+    pki_cred_clear(&issuer);
+    return rc;
+}
+
 /* ---- eid ---- */
 
 static int cmd_eid(int argc, char **argv)
@@ -838,7 +1042,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"init", cmd_init}, {"euicc", cmd_euicc},         {"mint", cmd_mint},
-        {"eid", cmd_eid},   {"verify-euicc", cmd_verify},
+        {"eid", cmd_eid},   {"verify-euicc", cmd_verify}, {"crl", cmd_crl},
     };
     if (argc < 2) {
         usage(stderr);

@@ -209,6 +209,93 @@ if "$PKI" verify-euicc --ci "$TMP/pki/nist/ci/ci.pem" --eum "$TMP/pki/nist/eum/e
     "$PKI" verify-euicc --ci "$TMP/pki/brainpool/ci/ci.pem" --eum "$TMP/pki/nist/eum/eum.pem" \
         --euicc "$TMP/pki/nist/euicc/$EID/euicc.pem" >"$TMP/.v" 2>&1
     check "verify-euicc unknown CI is 8.11.1/3.9" grep -q "^FAIL 8.11.1/3.9 " "$TMP/.v"
+    # ---- SGP.26 v3 variants, valid and invalid, both curves ----
+    # vfail NAME WANT SET EUM EUICC [--chain F ...]: verify-euicc answers FAIL WANT
+    vfail() {
+        n="$1" w="$2" s="$3" e="$4" u="$5"
+        shift 5
+        "$PKI" verify-euicc --ci "$s/ci/ci.pem" --eum "$e" "$@" --euicc "$u" >"$TMP/.v" 2>&1
+        check "$n is $w" grep -q "^FAIL $w " "$TMP/.v"
+    }
+    for v in O Ov3 A B C; do
+        check "init --variant $v" "$PKI" init --out "$TMP/var$v" --variant $v --curve both
+        for c in nist brainpool; do
+            S="$TMP/var$v/$c" E="$TMP/var$v/$c/euicc/$EID"
+            check "variant $v $c verifies with its chain" sh -c "'$PKI' verify-euicc --ci '$S/ci/ci.pem' \
+                --eum '$E/chain.pem' --euicc '$E/euicc.pem' | grep -qx 'OK $EID'"
+        done
+    done
+    check "Ov3 eUICC has the v3 policy" sh -c "openssl x509 -in '$TMP/varOv3/nist/euicc/$EID/euicc.pem' -noout \
+        -text | grep -q 2.23.146.1.2.1.0.0.0.0.0"
+    check "A: EUM pathLen 1" sh -c "openssl x509 -in '$TMP/varA/nist/eum/eum.pem' -noout -text |
+        grep -q 'pathlen:1'"
+    for c in nist brainpool; do
+        A="$TMP/varA/$c" B="$TMP/varB/$c" C="$TMP/varC/$c"
+        # A without the EUM in otherCertsInChain: no path to the CI
+        vfail "A $c without the EUM" 8.11.1/3.9 "$A" "$A/eum-subca/eum-subca.pem" "$A/euicc/$EID/euicc.pem"
+        # B without the CI sub-CA
+        vfail "B $c without the CI sub-CA" 8.11.1/3.9 "$B" "$B/eum/eum.pem" "$B/euicc/$EID/euicc.pem"
+        # A EUM sub-CA expired
+        "$PKI" mint --kind eum-subca --curve $c --out "$TMP/x$c-subexp" --issuer-cert "$A/eum/eum.pem" \
+            --issuer-key "$A/eum/eum.key.pem" --key "$A/eum-subca/eum-subca.key.pem" \
+            --not-before -400d --not-after -1d >/dev/null
+        vfail "A $c EUM sub-CA expired" 8.1.2/6.3 "$A" "$TMP/x$c-subexp.pem" "$A/euicc/$EID/euicc.pem" \
+            --chain "$A/eum/eum.pem"
+        # A EUM with pathLen 0 above its sub-CA
+        "$PKI" mint --kind eum --v3 --curve $c --out "$TMP/x$c-eum0" --issuer-cert "$A/ci/ci.pem" \
+            --issuer-key "$A/ci/ci.key.pem" --key "$A/eum/eum.key.pem" --pathlen 0 >/dev/null
+        vfail "A $c EUM pathLen 0" 8.1.2/6.1 "$A" "$A/eum-subca/eum-subca.pem" "$A/euicc/$EID/euicc.pem" \
+            --chain "$TMP/x$c-eum0.pem"
+        # B CI sub-CA with the EUM policy
+        "$PKI" mint --kind ci-subca --curve $c --out "$TMP/x$c-cisubpol" --issuer-cert "$B/ci/ci.pem" \
+            --issuer-key "$B/ci/ci.key.pem" --key "$B/ci-subca/ci-subca.key.pem" \
+            --policy 2.23.146.1.2.1.0.0.0 >/dev/null
+        vfail "B $c CI sub-CA wrong policy" 8.1.2/6.1 "$B" "$B/eum/eum.pem" "$B/euicc/$EID/euicc.pem" \
+            --chain "$TMP/x$c-cisubpol.pem"
+        # C CI sub-CA badly signed
+        "$PKI" mint --kind ci-subca --curve $c --out "$TMP/x$c-cisubsig" --issuer-cert "$C/ci/ci.pem" \
+            --issuer-key "$C/ci/ci.key.pem" --key "$C/ci-subca/ci-subca.key.pem" --defect bad-signature >/dev/null
+        vfail "C $c CI sub-CA bad signature" 8.1.2/6.1 "$C" "$C/eum-subca/eum-subca.pem" "$C/euicc/$EID/euicc.pem" \
+            --chain "$C/eum/eum.pem" --chain "$TMP/x$c-cisubsig.pem"
+        # C eUICC outside an EUM sub-CA range
+        "$PKI" mint --kind eum-subca --curve $c --out "$TMP/x$c-subrange" --issuer-cert "$C/eum/eum.pem" \
+            --issuer-key "$C/eum/eum.key.pem" --key "$C/eum-subca/eum-subca.key.pem" --eid-prefix 89049033 >/dev/null
+        vfail "C $c EID outside the EUM sub-CA range" 8.1.3/6.1 "$C" "$TMP/x$c-subrange.pem" \
+            "$C/euicc/$EID/euicc.pem" --chain "$C/eum/eum.pem" --chain "$C/ci-subca/ci-subca.pem"
+        # a sub-CA given as the CI is refused as a trust anchor
+        "$PKI" verify-euicc --ci "$B/ci-subca/ci-subca.pem" --eum "$B/eum/eum.pem" \
+            --euicc "$B/euicc/$EID/euicc.pem" >"$TMP/.v" 2>&1
+        check "B $c sub-CA is no trust anchor" grep -q "sub-CA is not a trust anchor" "$TMP/.v"
+    done
+    # ---- CRLs ----
+    S="$TMP/pki/nist" E="$TMP/pki/nist/euicc/$EID/euicc.pem"
+    V="--ci $S/ci/ci.pem --eum $S/eum/eum.pem --euicc $E"
+    check "crl: empty CI CRL" "$PKI" crl --issuer-cert "$S/ci/ci.pem" --issuer-key "$S/ci/ci.key.pem" --out "$TMP/ok.crl"
+    check "crl: good CRL accepted" sh -c "'$PKI' verify-euicc $V --crl '$TMP/ok.crl' | grep -qx 'OK $EID'"
+    "$PKI" crl --issuer-cert "$S/ci/ci.pem" --issuer-key "$S/ci/ci.key.pem" --revoke "$S/eum/eum.pem" \
+        --out "$TMP/eum.crl.der" >/dev/null
+    "$PKI" verify-euicc $V --crl "$TMP/eum.crl.der" >"$TMP/.v" 2>&1
+    check "crl: revoked EUM is 8.1.2/6.3" grep -q "^FAIL 8.1.2/6.3 .*revoked" "$TMP/.v"
+    "$PKI" crl --issuer-cert "$S/eum/eum.pem" --issuer-key "$S/eum/eum.key.pem" --revoke "$E" \
+        --out "$TMP/euicc.crl" >/dev/null
+    "$PKI" verify-euicc $V --crl "$TMP/euicc.crl" >"$TMP/.v" 2>&1
+    check "crl: revoked eUICC is 8.1.3/6.3" grep -q "^FAIL 8.1.3/6.3 " "$TMP/.v"
+    "$PKI" crl --issuer-cert "$S/ci/ci.pem" --issuer-key "$S/ci/ci.key.pem" --this-update -30d \
+        --next-update -1d --out "$TMP/stale.crl" >/dev/null
+    "$PKI" verify-euicc $V --crl "$TMP/stale.crl" >"$TMP/.v" 2>&1
+    check "crl: stale CRL refused (8.1.2/6.1)" grep -q "^FAIL 8.1.2/6.1 .*stale" "$TMP/.v"
+    check "crl: stale CRL under warn" sh -c "'$PKI' verify-euicc $V --crl '$TMP/stale.crl' --crl-policy warn |
+        grep -qx 'OK $EID'"
+    # a CRL with the CI's name signed by another CI's key
+    refuse "crl: issuer key must match" "$PKI" crl --issuer-cert "$S/ci/ci.pem" \
+        --issuer-key "$TMP/pki/brainpool/ci/ci.key.pem" --out "$TMP/forged.crl"
+    check "crl: another CI (same name)" "$PKI" mint --kind ci --out "$TMP/otherci"
+    check "crl: CRL by another CI" "$PKI" crl --issuer-cert "$TMP/otherci.pem" --issuer-key "$TMP/otherci.key.pem" \
+        --out "$TMP/other.crl"
+    "$PKI" verify-euicc $V --crl "$TMP/other.crl" >"$TMP/.v" 2>&1
+    check "crl: CRL signed by another CI refused at load" test $? -eq 2
+    check "crl: CRL signed by another CI ignored under warn" sh -c "'$PKI' verify-euicc $V --crl '$TMP/other.crl' \
+        --crl-policy warn | grep -qx 'OK $EID'"
     SE="${RSP_SHARED_DIR:-}/pki"
     if [ -d "$SE/sgp26-invalid" ]; then
         V="--ci $SE/sgp26/CertificateIssuer/CERT_CI_ECDSA_NIST.der --eum $SE/sgp26/EUM/CERT_EUM_ECDSA_NIST.der"

@@ -1,7 +1,8 @@
 /*
  * tools/rsp-pki/verify.h - the `rsp-pki verify-euicc` command.
  *
- * Checks a CI -> EUM -> eUICC chain with the product's own rules (rsp/cert.h),
+ * Checks an eUICC chain (CI [-> CI sub-CA] -> EUM [-> EUM sub-CA] -> eUICC) with
+ * the product's own rules (rsp/chain.h),
  * so tests can confirm that minted (or defective) certificates are judged as
  * the servers will judge them.  Prints "OK <EID>" and returns 0, or
  * "FAIL <subjectCode>/<reasonCode> <reason>" and returns 1; usage and file
