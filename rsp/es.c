@@ -66,7 +66,10 @@ void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
     snprintf(path, sizeof(path), "%.*s",
              (int)(c->req->path_normalized.len < 255 ? c->req->path_normalized.len : 255),
              c->req->path_normalized.base);
-    rsp_access a = {"POST", path, http_status, c->function, code, us, c->peer, c->detail};
+    char addr[RSP_HTTP_ADDR_MAX];
+    rsp_access a = {"POST",      path,      http_status,
+                    c->function, code,      us,
+                    c->peer,     c->detail, rsp_http_client_addr(c->req, addr, sizeof(addr))};
     rsp_log_access(&a);
 }
 

@@ -34,6 +34,9 @@ enum {
     K_S2S_PLAIN,
     K_LOG_FILE,
     K_LOG_LEVEL,
+    /* behind a load balancer */
+    K_DEV_PROXY,
+    K_S2S_PROXY,
     K_COUNT
 };
 
@@ -68,6 +71,10 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_LOG_FILE] = {"log", "file", RSP_CFG_STR, "-", 0, 0,
                     "JSON-lines log file ('-' = stderr), reopened on SIGHUP"},
     [K_LOG_LEVEL] = {"log", "level", RSP_CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    [K_DEV_PROXY] = {"device", "proxy_protocol", RSP_CFG_BOOL, "false", 0, 0,
+                     "every connection starts with a PROXY v2 header (HAProxy send-proxy-v2)"},
+    [K_S2S_PROXY] = {"s2s", "proxy_protocol", RSP_CFG_BOOL, "false", 0, 0,
+                     "every connection starts with a PROXY v2 header (HAProxy send-proxy-v2)"},
 };
 
 struct rsp_service {
@@ -201,6 +208,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .key_file = pick(cfg, "device.key", "tls.key"),
         .ciphers = ciphers[0] ? ciphers : NULL,
         .client_auth = RSP_HTTP_CLIENT_CERT_NONE,
+        .proxy_protocol = rsp_config_bool(cfg, "device.proxy_protocol"),
     };
     if ((svc->device = rsp_http_listener_add(svc->http, &dev, err, errlen)) < 0)
         return -1;
@@ -224,6 +232,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .peer_check = svc->def->s2s_peer_check,
         .peer_free = svc->def->s2s_peer_free,
         .peer_ctx = svc->def->ctx,
+        .proxy_protocol = rsp_config_bool(cfg, "s2s.proxy_protocol"),
     };
     svc->s2s = rsp_http_listener_add(svc->http, &s2s, err, errlen);
     free(cas);
