@@ -44,6 +44,7 @@ typedef struct lpa_opts {
     uint8_t tac[4];      /* DeviceInfo TAC; all zero = default 35290611 */
     const uint8_t *imei; /* 8 bytes or NULL */
     int verbose;         /* 1: log requests and responses to stderr */
+    bool fresh_connections; /* a new TCP+TLS connection for every request, as LPAs that do not keep them */
 } lpa_opts;
 
 /* Where and why a flow stopped. */
