@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "rsp/proxy.h"
+#include "rsp/proxy_testutil.h"
 #include "tests/unit/ut.h"
 
 /* ---------------------------------------------------------------- clients */
@@ -899,22 +900,6 @@ static void test_cn_check(void)
 
 /* ---------------------------------------------------------------- PROXY protocol and readiness */
 
-static const char PP_SIG[] = "\r\n\r\n\0\r\nQUIT\n";
-
-/* A PROXY v2 header: version/command vc, family fam, the first n bytes of addr as its address block. */
-static size_t pp_header(uint8_t *b, uint8_t vc, uint8_t fam, const uint8_t *addr, size_t n)
-{
-    memcpy(b, PP_SIG, 12);
-    b[12] = vc;
-    b[13] = fam;
-    b[14] = (uint8_t)(n >> 8);
-    b[15] = (uint8_t)n;
-    memset(b + 16, 0, n);
-    if (addr != NULL)
-        memcpy(b + 16, addr, n);
-    return 16 + n;
-}
-
 static const uint8_t PP_V4[12] = {203, 0, 113, 7, 127, 0, 0, 1, 0x30, 0x39, 0x20, 0xfb};
 
 static int h_client_addr(h2o_req_t *req, void *ctx)
@@ -988,16 +973,16 @@ static void test_proxy_protocol(void)
 
     uint8_t h[RSP_PROXY_MAX_HEADER + 64];
     /* The client's address comes from the header, whether it arrives at once or byte by byte. */
-    size_t n = pp_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    size_t n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
     expect_body(port, h, n, n, "203.0.113.7");
     expect_body(port, h, n, 1, "203.0.113.7");
     uint8_t v6[36] = {0x20, 0x01, 0x0d, 0xb8, [15] = 5, [16] = 0x20, [17] = 0x01, [18] = 0x0d, [19] = 0xb8};
-    n = pp_header(h, 0x21, 0x21, v6, sizeof(v6));
+    n = rsp_proxy_test_header(h, 0x21, 0x21, v6, sizeof(v6));
     expect_body(port, h, n, n, "2001:db8::5");
     /* LOCAL (health checks) and PROXY UNSPEC keep the socket's address. */
-    n = pp_header(h, 0x20, 0x00, NULL, 0);
+    n = rsp_proxy_test_header(h, 0x20, 0x00, NULL, 0);
     expect_body(port, h, n, n, "127.0.0.1");
-    n = pp_header(h, 0x21, 0x00, NULL, 0);
+    n = rsp_proxy_test_header(h, 0x21, 0x00, NULL, 0);
     expect_body(port, h, n, n, "127.0.0.1");
     /* A listener without the option serves the same bytes as HTTP (and refuses them as such). */
     expect_body(dport, (const uint8_t *)"", 0, 1, "127.0.0.1");
@@ -1007,26 +992,26 @@ static void test_proxy_protocol(void)
     expect_refused(srv, port, (const uint8_t *)"", 0);
     const char *v1 = "PROXY TCP4 203.0.113.7 127.0.0.1 12345 8443\r\n";
     expect_refused(srv, port, (const uint8_t *)v1, strlen(v1));
-    n = pp_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
     h[3] = 'X';
     expect_refused(srv, port, h, n);
-    n = pp_header(h, 0x11, 0x11, PP_V4, sizeof(PP_V4));
+    n = rsp_proxy_test_header(h, 0x11, 0x11, PP_V4, sizeof(PP_V4));
     expect_refused(srv, port, h, n);
-    n = pp_header(h, 0x22, 0x11, PP_V4, sizeof(PP_V4));
+    n = rsp_proxy_test_header(h, 0x22, 0x11, PP_V4, sizeof(PP_V4));
     expect_refused(srv, port, h, n);
-    n = pp_header(h, 0x21, 0x31, NULL, 216);
+    n = rsp_proxy_test_header(h, 0x21, 0x31, NULL, 216);
     expect_refused(srv, port, h, n);
-    n = pp_header(h, 0x21, 0x12, PP_V4, sizeof(PP_V4));
+    n = rsp_proxy_test_header(h, 0x21, 0x12, PP_V4, sizeof(PP_V4));
     expect_refused(srv, port, h, n);
-    n = pp_header(h, 0x21, 0x11, PP_V4, 8);
+    n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, 8);
     expect_refused(srv, port, h, n);
-    n = pp_header(h, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER);
+    n = rsp_proxy_test_header(h, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER);
     expect_refused(srv, port, h, n);
 
     /* Truncated, or nothing at all: the wait is bounded by proxy_timeout_ms. */
     unsigned long before = rsp_http_listener_proxy_refused(srv, 0);
     int fds[2] = {tcp_connect(port), tcp_connect(port)};
-    n = pp_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
     write_all(fds[0], h, n - 3);
     for (int i = 0; i < 2; i++) {
         char c;
@@ -1038,7 +1023,7 @@ static void test_proxy_protocol(void)
     /* The balancer's health check: a LOCAL header, then GET /readyz. */
     static char buf[8192];
     struct resp r;
-    n = pp_header(h, 0x20, 0x00, NULL, 0);
+    n = rsp_proxy_test_header(h, 0x20, 0x00, NULL, 0);
     UT_EQ(parse_resp(buf, pp_exchange(port, h, n, n, "/readyz", buf, sizeof(buf)), &r), 0);
     UT_EQ(r.status, 200);
     rsp_http_server_set_ready(srv, 0);
@@ -1072,7 +1057,7 @@ static void test_proxy_tls(void)
     uint16_t port = rsp_http_listener_port(srv, 0);
     uint8_t h[64];
     tls_preamble = h;
-    tls_preamble_len = pp_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    tls_preamble_len = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
     char body[256];
     UT_EQ(tls_get(port, p.ca, p.a, p.a_key, 0, "/whoami", body, sizeof(body)), 200);
     UT_CHECK(strcmp(body, "alpha") == 0);

@@ -5,31 +5,15 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "rsp/proxy_testutil.h"
 #include "tests/unit/ut.h"
-
-static const uint8_t SIG[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
-
-/* Writes a header with version/command vc, family fam and `body` bytes of payload (addresses first). */
-static size_t build(uint8_t *b, uint8_t vc, uint8_t fam, const uint8_t *payload, size_t body)
-{
-    memcpy(b, SIG, 12);
-    b[12] = vc;
-    b[13] = fam;
-    b[14] = (uint8_t)(body >> 8);
-    b[15] = (uint8_t)body;
-    if (payload != NULL)
-        memcpy(b + 16, payload, body);
-    else
-        memset(b + 16, 0, body);
-    return 16 + body;
-}
 
 static const uint8_t V4[12] = {203, 0, 113, 7, 192, 0, 2, 1, 0x30, 0x39, 0x20, 0xfb}; /* :12345 -> :8443 */
 
 static void test_ipv4(void)
 {
     uint8_t b[64];
-    size_t n = build(b, 0x21, 0x11, V4, sizeof(V4));
+    size_t n = rsp_proxy_test_header(b, 0x21, 0x11, V4, sizeof(V4));
     memcpy(b + n, "\x16\x03\x01", 3); /* the TLS record that follows stays unconsumed */
     rsp_proxy_result_t r;
     UT_EQ(rsp_proxy_parse(b, n + 3, &r), RSP_PROXY_OK);
@@ -54,7 +38,7 @@ static void test_ipv6_with_tlvs(void)
     payload[34] = 0x23, payload[35] = 0x03;      /* dst port 8963 */
     memcpy(payload + 36, "\x04\x00\x04tlv!", 7); /* PP2_TYPE_NOOP TLV: skipped */
     uint8_t b[128];
-    size_t n = build(b, 0x21, 0x21, payload, sizeof(payload));
+    size_t n = rsp_proxy_test_header(b, 0x21, 0x21, payload, sizeof(payload));
     rsp_proxy_result_t r;
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_OK);
     UT_EQ(r.header_len, n);
@@ -70,21 +54,21 @@ static void test_local_and_unspec(void)
     uint8_t b[64];
     rsp_proxy_result_t r;
     /* HAProxy's health checks: LOCAL, family UNSPEC, no payload. */
-    size_t n = build(b, 0x20, 0x00, NULL, 0);
+    size_t n = rsp_proxy_test_header(b, 0x20, 0x00, NULL, 0);
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_OK);
     UT_EQ(r.local, 1);
     UT_EQ(r.header_len, 16);
     /* LOCAL with an address block: the block is skipped, not used. */
-    n = build(b, 0x20, 0x11, V4, sizeof(V4));
+    n = rsp_proxy_test_header(b, 0x20, 0x11, V4, sizeof(V4));
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_OK);
     UT_EQ(r.local, 1);
     UT_EQ(r.header_len, 28);
     /* LOCAL with any family, even one PROXY would refuse. */
-    n = build(b, 0x20, 0x31, NULL, 4);
+    n = rsp_proxy_test_header(b, 0x20, 0x31, NULL, 4);
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_OK);
     UT_EQ(r.local, 1);
     /* PROXY with UNSPEC: the balancer does not know the client; keep the socket's address. */
-    n = build(b, 0x21, 0x00, NULL, 0);
+    n = rsp_proxy_test_header(b, 0x21, 0x00, NULL, 0);
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_OK);
     UT_EQ(r.local, 1);
 }
@@ -92,7 +76,7 @@ static void test_local_and_unspec(void)
 static void test_truncated(void)
 {
     uint8_t b[64];
-    size_t n = build(b, 0x21, 0x11, V4, sizeof(V4));
+    size_t n = rsp_proxy_test_header(b, 0x21, 0x11, V4, sizeof(V4));
     rsp_proxy_result_t r;
     for (size_t len = 0; len < n; len++) {
         UT_EQ(rsp_proxy_parse(len ? b : NULL, len, &r), RSP_PROXY_NEED_MORE);
@@ -105,7 +89,7 @@ static void test_bad_signature(void)
 {
     uint8_t b[64];
     rsp_proxy_result_t r;
-    size_t n = build(b, 0x21, 0x11, V4, sizeof(V4));
+    size_t n = rsp_proxy_test_header(b, 0x21, 0x11, V4, sizeof(V4));
     for (size_t i = 0; i < 12; i++) {
         b[i] ^= 0x20;
         /* Refused as soon as the wrong byte has arrived, without waiting for the rest. */
@@ -126,12 +110,12 @@ static void test_bad_version_and_command(void)
     rsp_proxy_result_t r;
     static const uint8_t versions[] = {0x01, 0x11, 0x31, 0xf1};
     for (size_t i = 0; i < sizeof(versions); i++) {
-        size_t n = build(b, versions[i], 0x11, V4, sizeof(V4));
+        size_t n = rsp_proxy_test_header(b, versions[i], 0x11, V4, sizeof(V4));
         UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_BAD_VERSION);
         UT_EQ(rsp_proxy_parse(b, 13, &r), RSP_PROXY_BAD_VERSION); /* known from byte 13 on */
     }
     for (uint8_t cmd = 2; cmd < 16; cmd++) {
-        size_t n = build(b, (uint8_t)(0x20 | cmd), 0x11, V4, sizeof(V4));
+        size_t n = rsp_proxy_test_header(b, (uint8_t)(0x20 | cmd), 0x11, V4, sizeof(V4));
         UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_BAD_COMMAND);
     }
 }
@@ -143,7 +127,7 @@ static void test_wrong_family(void)
     /* UNIX stream and datagram, UDP over IPv4/IPv6, unknown families and transports. */
     static const uint8_t fams[] = {0x31, 0x32, 0x12, 0x22, 0x10, 0x20, 0x13, 0x41, 0xf1, 0x01, 0x02};
     for (size_t i = 0; i < sizeof(fams); i++) {
-        size_t n = build(b, 0x21, fams[i], NULL, 216);
+        size_t n = rsp_proxy_test_header(b, 0x21, fams[i], NULL, 216);
         UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_BAD_FAMILY);
     }
 }
@@ -152,12 +136,12 @@ static void test_short_address_block(void)
 {
     uint8_t b[64];
     rsp_proxy_result_t r;
-    size_t n = build(b, 0x21, 0x11, V4, 11);
+    size_t n = rsp_proxy_test_header(b, 0x21, 0x11, V4, 11);
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_BAD_LENGTH);
     UT_EQ(rsp_proxy_parse(b, 16, &r), RSP_PROXY_BAD_LENGTH); /* known from the length field */
-    n = build(b, 0x21, 0x21, NULL, 12);                      /* an IPv4-sized block for IPv6 */
+    n = rsp_proxy_test_header(b, 0x21, 0x21, NULL, 12);      /* an IPv4-sized block for IPv6 */
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_BAD_LENGTH);
-    n = build(b, 0x21, 0x21, NULL, 35);
+    n = rsp_proxy_test_header(b, 0x21, 0x21, NULL, 35);
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_BAD_LENGTH);
 }
 
@@ -165,11 +149,11 @@ static void test_oversize(void)
 {
     static uint8_t b[RSP_PROXY_MAX_HEADER + 64];
     rsp_proxy_result_t r;
-    size_t n = build(b, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER - 16);
+    size_t n = rsp_proxy_test_header(b, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER - 16);
     memcpy(b + 16, V4, sizeof(V4));
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_OK); /* exactly the bound */
     UT_EQ(r.header_len, RSP_PROXY_MAX_HEADER);
-    n = build(b, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER - 15);
+    n = rsp_proxy_test_header(b, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER - 15);
     UT_EQ(rsp_proxy_parse(b, n, &r), RSP_PROXY_TOO_LONG);
     UT_EQ(rsp_proxy_parse(b, 16, &r), RSP_PROXY_TOO_LONG); /* refused before the body arrives */
     b[14] = 0xff, b[15] = 0xff;

@@ -115,13 +115,8 @@ code() {
         echo none
     elif [ "$st" != 200 ]; then
         echo "http$st"
-    elif printf '%s' "$1" | grep -q '"status":"Executed-Success"'; then
-        echo OK
     else
-        local s r
-        s=$(printf '%s' "$1" | sed -n 's/.*"subjectCode":"\([^"]*\)".*/\1/p')
-        r=$(printf '%s' "$1" | sed -n 's/.*"reasonCode":"\([^"]*\)".*/\1/p')
-        echo "${s:-none}/${r:-none}"
+        es_status "$1"
     fi
 }
 field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
