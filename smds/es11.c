@@ -110,7 +110,7 @@ static const rsp_json_field auth_fields[] = {
 };
 
 /* Keeps only the event named id; false when the list has none. */
-static bool select_event(smds_event_list *l, const uint8_t *id, size_t len)
+static bool select_event(smds_event_list *l, const char *id, size_t len)
 {
     for (size_t i = 0; i < l->n; i++) {
         if (strlen(l->items[i].event_id) == len && memcmp(l->items[i].event_id, id, len) == 0) {
@@ -124,8 +124,8 @@ static bool select_event(smds_event_list *l, const uint8_t *id, size_t len)
     return false;
 }
 
-rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
-                                  smds_es11_auth_result *out, smds_msg *msg)
+rsp_status smds_es11_authenticate_verify(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
+                                         smds_es11_auth_result *out, smds_msg *msg)
 {
     (void)a;
     memset(out, 0, sizeof(*out));
@@ -161,16 +161,45 @@ rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *d
     memcpy(out->eid, id.eid, sizeof(out->eid));
     rsp_euicc_identity_clear(&id);
 
-    if (smds_store_list(x->store, out->eid, now, &out->events) != 0)
-        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "store read");
+    /* Kept by value: the events may arrive after the request body is gone (asynchronous store read). */
     const sgp22_ctx_params1 *ctx = &resp.ok.euicc_signed1.ctx_params1;
     bool common = ctx->choice == 0 || ctx->choice == SGP22_CTX_COMMON_AUTH;
-    if (common && ctx->matching_id.p && ctx->matching_id.len > 0 &&
-        !select_event(&out->events, ctx->matching_id.p, ctx->matching_id.len)) {
+    if (common && ctx->matching_id.p && ctx->matching_id.len > 0) {
+        out->matching_id_len = ctx->matching_id.len;
+        memcpy(out->matching_id, ctx->matching_id.p,
+               ctx->matching_id.len < sizeof(out->matching_id) ? ctx->matching_id.len
+                                                               : sizeof(out->matching_id));
+    }
+    return RSP_OK;
+}
+
+rsp_status smds_es11_authenticate_events(smds_es11_auth_result *out, int rc, smds_event_list *events,
+                                         smds_msg *msg)
+{
+    out->events = *events;
+    *events = (smds_event_list){0};
+    if (rc != 0) {
+        smds_es11_auth_result_clear(out);
+        return smds_msg_fail(msg, RSP_ST_INTERNAL, NULL, "store read");
+    }
+    /* Longer than any EventID: it names nothing (and was only partly kept). */
+    if (out->matching_id_len && (out->matching_id_len > sizeof(out->matching_id) ||
+                                 !select_event(&out->events, out->matching_id, out->matching_id_len))) {
         smds_es11_auth_result_clear(out);
         return smds_msg_fail(msg, RSP_ST_EVENT_UNKNOWN, NULL, "matchingId names no event of this EID");
     }
     return RSP_OK;
+}
+
+rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
+                                  smds_es11_auth_result *out, smds_msg *msg)
+{
+    rsp_status st = smds_es11_authenticate_verify(x, a, doc, now, out, msg);
+    if (st != RSP_OK)
+        return st;
+    smds_event_list l;
+    int rc = smds_store_list(x->store, out->eid, now, &l);
+    return smds_es11_authenticate_events(out, rc, &l, msg);
 }
 
 int smds_es11_authenticate_write(rsp_jsonw *w, const smds_es11_auth_result *r)

@@ -69,11 +69,21 @@ typedef struct smds_es11_auth_result {
     const uint8_t *tid; /* as received (in the arena) */
     size_t tid_len;
     char eid[SMDS_EID_LEN + 1];
-    smds_event_list events; /* malloc'd */
+    smds_event_list events;              /* malloc'd */
+    char matching_id[SMDS_EVENT_ID_MAX]; /* ctxParams1.matchingId (not NUL-terminated) */
+    size_t matching_id_len;              /* 0 = none; may exceed the buffer (then it names no event) */
 } smds_es11_auth_result;
 
+/* The whole call: verification, then a synchronous store read (tests, fuzz target, lmdb handlers). */
 rsp_status smds_es11_authenticate(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
                                   smds_es11_auth_result *out, smds_msg *msg);
+/* The same in two steps for a handler whose store read is asynchronous: verify (every check up to the
+ * events; out->eid is then the EID whose events to read), then hand the read's outcome (rc, events:
+ * taken over and emptied) to _events, which selects by matchingId. */
+rsp_status smds_es11_authenticate_verify(smds_t *x, rsp_arena *a, const rsp_json_doc *doc, time_t now,
+                                         smds_es11_auth_result *out, smds_msg *msg);
+rsp_status smds_es11_authenticate_events(smds_es11_auth_result *out, int rc, smds_event_list *events,
+                                         smds_msg *msg);
 /* Writes transactionId and eventEntries [{eventId, rspServerAddress}]. */
 int smds_es11_authenticate_write(rsp_jsonw *w, const smds_es11_auth_result *r);
 void smds_es11_auth_result_clear(smds_es11_auth_result *r);

@@ -14,6 +14,7 @@
 #include "rsp/cert.h"
 #include "rsp/codec.h"
 #include "smds/es12.h"
+#include "smds/store_testutil.h"
 #include "smds/testutil.h"
 #include "tests/unit/ut.h"
 #include "tools/lpasim/euicc.h"
@@ -481,6 +482,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: es11_test <rsp-pki>\n");
         return 2;
     }
+    if (tu_store_start(TEST_STORE, "es11_test") != 0)
+        return 0;
     rsp_pki = argv[1];
     snprintf(pki, sizeof(pki), "%s", tu_dir("es11_pki"));
     snprintf(other, sizeof(other), "%s", tu_dir("es11_other"));
@@ -520,5 +523,6 @@ int main(int argc, char **argv)
     euicc_free(brp);
     X509_free(nist_ci);
     X509_free(brp_ci);
+    tu_store_stop();
     return ut_finish();
 }

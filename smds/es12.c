@@ -257,32 +257,68 @@ static void del_cascaded(void *arg, rsp_status st, const char *detail)
     del_local(o);
 }
 
-void smds_event_delete(smds_t *x, const char *eid, const char *event_id, const char *owner,
-                       smds_event_done_cb done, void *arg)
+/* A DeleteEvent waiting for its record to be read (cascaded ones go to the root first). */
+typedef struct del_lookup {
+    smds_t *x;
+    char eid[SMDS_EID_LEN + 1];
+    char owner[SMDS_OWNER_MAX + 1];
+    smds_event_done_cb done;
+    void *arg;
+} del_lookup;
+
+static void del_found(void *arg, int found, const smds_event *cur)
 {
-    smds_event cur;
-    int found = smds_store_get(x->store, event_id, &cur);
-    if (found < 0) {
-        done(arg, RSP_ST_INTERNAL, "store read");
-        return;
-    }
+    del_lookup *l = arg;
+    smds_t *x = l->x;
+    smds_event_done_cb done = l->done;
+    void *darg = l->arg;
     /* Someone else's event reads as unknown: nothing is revealed about it. */
-    if (found == 0 || strcmp(cur.eid, eid) != 0 || strcmp(cur.owner, owner) != 0) {
-        done(arg, RSP_ST_EVENT_UNKNOWN, found ? "not the owner or another EID" : "no such EventID");
+    bool mine = found == 1 && strcmp(cur->eid, l->eid) == 0 && strcmp(cur->owner, l->owner) == 0;
+    free(l);
+    if (found < 0) {
+        done(darg, RSP_ST_INTERNAL, "store read");
         return;
     }
-    op *o = op_new(x, done, arg);
+    if (!mine) {
+        done(darg, RSP_ST_EVENT_UNKNOWN, found ? "not the owner or another EID" : "no such EventID");
+        return;
+    }
+    op *o = op_new(x, done, darg);
     if (!o) {
-        done(arg, RSP_ST_INTERNAL, "out of memory");
+        done(darg, RSP_ST_INTERNAL, "out of memory");
         return;
     }
-    o->ev = cur;
-    if (cur.forwarded && x->root) {
-        if (smds_root_delete(x->root, cur.eid, cur.event_id, del_cascaded, o) != 0)
+    o->ev = *cur;
+    if (cur->forwarded && x->root) {
+        if (smds_root_delete(x->root, cur->eid, cur->event_id, del_cascaded, o) != 0)
             finish(o, RSP_ST_SMDS_UNAVAILABLE, "root client stopped");
         return;
     }
     del_local(o);
+}
+
+void smds_event_delete(smds_t *x, const char *eid, const char *event_id, const char *owner,
+                       smds_event_done_cb done, void *arg)
+{
+    /* Longer than any stored owner or EID: it cannot own anything (and must not match once cut). */
+    if (strlen(owner) > SMDS_OWNER_MAX || strlen(eid) > SMDS_EID_LEN) {
+        done(arg, RSP_ST_EVENT_UNKNOWN, "not the owner or another EID");
+        return;
+    }
+    del_lookup *l = calloc(1, sizeof(*l));
+    if (!l) {
+        done(arg, RSP_ST_INTERNAL, "out of memory");
+        return;
+    }
+    l->x = x;
+    snprintf(l->eid, sizeof(l->eid), "%s", eid);
+    snprintf(l->owner, sizeof(l->owner), "%s", owner);
+    l->done = done;
+    l->arg = arg;
+    if (smds_store_get_async(x->store, event_id, del_found, l) != 0) {
+        free(l);
+        done(arg, RSP_ST_INTERNAL, "store unavailable");
+    }
 }
 
 /* ---- waiting forms ---- */

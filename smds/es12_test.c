@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "smds/store_testutil.h"
 #include "smds/testutil.h"
 #include "tests/unit/ut.h"
 
@@ -280,6 +281,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: es12_test <rsp-pki>\n");
         return 2;
     }
+    if (tu_store_start(TEST_STORE, "es12_test") != 0)
+        return 0;
     snprintf(pki, sizeof(pki), "%s", tu_dir("es12_pki"));
     if (tu_pki(argv[1], pki))
         return 1;
@@ -293,5 +296,6 @@ int main(int argc, char **argv)
     UT_RUN(test_cascade_unreachable);
     UT_RUN(test_store_cap);
     smds_free(x);
+    tu_store_stop();
     return ut_finish();
 }

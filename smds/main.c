@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rsp/config.h"
+#include "rsp/http.h"
 #include "rsp/es.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
@@ -38,6 +39,11 @@ static const rsp_config_key_t keys[] = {
      "SM-DS identities (certificate OID or DNS name) allowed to call ES15; empty = any CERT.DS.TLS"},
     {"smds", "metrics_on_device", RSP_CFG_BOOL, "true", 0, 0,
      "also serve GET /metrics on the device listener"},
+    /* Event store backend (store.h): LMDB under the state directory, or a PostgreSQL database shared by
+     * several nodes. */
+    {"store", "backend", RSP_CFG_STR, "lmdb", 0, 0, "event store: lmdb (this host) or postgres (shared)"},
+    {"store", "dsn", RSP_CFG_STR, "", 0, 0,
+     "PostgreSQL connection string for store.backend = postgres (libpq keywords or URI)"},
     {"root", "address", RSP_CFG_STR, "", 0, 0,
      "Root SM-DS host:port (makes this an Alternative SM-DS that cascades over ES15)"},
     {"root", "cert", RSP_CFG_STR, "", 0, 0, "client certificate (CERT.DS.TLS, PEM) for the root"},
@@ -51,6 +57,12 @@ static struct app {
     smds_t *x;
     rsp_metrics *metrics;
 } app;
+
+static int store_ready(void *ctx)
+{
+    struct app *a = ctx;
+    return a->x && smds_store_ready(a->x->store);
+}
 
 static int setup(rsp_service_t *svc)
 {
@@ -73,6 +85,15 @@ static int setup(rsp_service_t *svc)
         snprintf(secret, sizeof(secret), "%s/txn.secret", state);
 
     int rc = -1;
+    smds_store_backend backend;
+    if (smds_store_backend_parse(rsp_config_str(cfg, "store.backend"), &backend) != 0) {
+        fprintf(stderr, "smds: store.backend must be lmdb or postgres\n");
+        goto out;
+    }
+    if (backend == SMDS_STORE_POSTGRES && !rsp_config_str(cfg, "store.dsn")[0]) {
+        fprintf(stderr, "smds: store.backend = postgres needs store.dsn\n");
+        goto out;
+    }
     if (ncert != nkey) {
         fprintf(stderr, "smds: smds.auth_cert and smds.auth_key must name the same number of files\n");
         goto out;
@@ -109,6 +130,8 @@ static int setup(rsp_service_t *svc)
         .store_dir = store_dir,
         .store =
             {
+                .backend = backend,
+                .dsn = rsp_config_str(cfg, "store.dsn"),
                 .per_eid_cap = (size_t)rsp_config_int(cfg, "smds.events_per_eid"),
                 .max_age = (uint32_t)rsp_config_int(cfg, "smds.event_max_age"),
                 .map_size = rsp_config_size(cfg, "smds.db_map_size"),
@@ -133,8 +156,11 @@ static int setup(rsp_service_t *svc)
         fprintf(stderr, "smds: cannot register routes\n");
         goto out;
     }
-    rsp_log(RSP_LOG_INFO, "SM-DS %s: %zu CI, %zu CERT.DSauth, %s", sc.fqdn, nci, ncert,
-            sc.root ? "alternative (cascades to the root)" : "root");
+    /* /readyz follows the database, so a load balancer routes around a node that lost it. */
+    rsp_http_server_set_ready_check(rsp_service_http(svc), store_ready, &app);
+    rsp_log(RSP_LOG_INFO, "SM-DS %s: %zu CI, %zu CERT.DSauth, %s, events in %s", sc.fqdn, nci, ncert,
+            sc.root ? "alternative (cascades to the root)" : "root",
+            backend == SMDS_STORE_POSTGRES ? "PostgreSQL" : "LMDB");
     rc = 0;
 out:
     if (rc != 0) {

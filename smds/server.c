@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "rsp/db.h"
 #include "rsp/es.h"
 #include "smds/es11.h"
 #include "smds/es12.h"
@@ -40,6 +39,50 @@ static int es11_initiate(h2o_req_t *req, void *ctx)
     return 0;
 }
 
+/* Answers AuthenticateClient once the events are known (or the call refused). */
+static void es11_auth_reply(rsp_es_ctx *c, smds_es11_auth_result *r, rsp_status st, const smds_msg *msg)
+{
+    if (!refused(c, st, msg)) {
+        c->peer = r->eid[0] ? rsp_arena_strndup(c->arena, r->eid, strlen(r->eid)) : NULL;
+        rsp_jsonw w;
+        rsp_es_reply_begin(c, &w, RSP_OK);
+        smds_es11_authenticate_write(&w, r);
+        rsp_es_reply_end(c, &w, RSP_OK);
+    }
+    smds_es11_auth_result_clear(r);
+}
+
+/* An AuthenticateClient waiting for its store read (a database backend); malloc'd like `pending`. */
+typedef struct es11_read {
+    rsp_es_ctx *c;
+    rsp_http_deferred_t *d;
+    smds_es11_auth_result r;
+    int rc;
+    smds_event_list events;
+} es11_read;
+
+static int es11_read_resumed(h2o_req_t *req, void *arg)
+{
+    es11_read *p = arg;
+    if (req) {
+        smds_msg msg = {0};
+        rsp_status st = smds_es11_authenticate_events(&p->r, p->rc, &p->events, &msg);
+        es11_auth_reply(p->c, &p->r, st, &msg);
+    }
+    smds_event_list_free(&p->events);
+    smds_es11_auth_result_clear(&p->r);
+    free(p);
+    return 0;
+}
+
+static void es11_listed(void *arg, int rc, smds_event_list *l)
+{
+    es11_read *p = arg;
+    p->rc = rc;
+    p->events = *l;
+    rsp_http_resume(p->d, es11_read_resumed, p);
+}
+
 static int es11_authenticate(h2o_req_t *req, void *ctx)
 {
     smds_t *x = ctx;
@@ -48,16 +91,35 @@ static int es11_authenticate(h2o_req_t *req, void *ctx)
         return 0;
     smds_msg msg = {0};
     smds_es11_auth_result r;
-    if (refused(c, smds_es11_authenticate(x, c->arena, c->doc, time(NULL), &r, &msg), &msg)) {
-        smds_es11_auth_result_clear(&r);
+    time_t now = time(NULL);
+    rsp_status st = smds_es11_authenticate_verify(x, c->arena, c->doc, now, &r, &msg);
+    if (st != RSP_OK || smds_store_reads_inline(x->store)) {
+        if (st == RSP_OK) {
+            smds_event_list l;
+            int rc = smds_store_list(x->store, r.eid, now, &l);
+            st = smds_es11_authenticate_events(&r, rc, &l, &msg);
+        }
+        es11_auth_reply(c, &r, st, &msg);
         return 0;
     }
-    c->peer = r.eid[0] ? rsp_arena_strndup(c->arena, r.eid, strlen(r.eid)) : NULL;
-    rsp_jsonw w;
-    rsp_es_reply_begin(c, &w, RSP_OK);
-    smds_es11_authenticate_write(&w, &r);
-    rsp_es_reply_end(c, &w, RSP_OK);
-    smds_es11_auth_result_clear(&r);
+    /* The database read runs on the store's reader pool; this worker serves others meanwhile. */
+    es11_read *p = calloc(1, sizeof(*p));
+    if (p && !(p->d = rsp_http_defer(req))) {
+        free(p);
+        p = NULL;
+    }
+    if (!p) {
+        smds_es11_auth_result_clear(&r);
+        c->detail = "out of memory";
+        rsp_es_reply_status(c, RSP_ST_INTERNAL);
+        return 0;
+    }
+    p->c = c;
+    p->r = r;
+    if (smds_store_list_async(x->store, p->r.eid, now, es11_listed, p) != 0) {
+        p->rc = -1; /* database down or overloaded: a quick retryable answer */
+        rsp_http_resume(p->d, es11_read_resumed, p);
+    }
     return 0;
 }
 
@@ -180,19 +242,13 @@ char *smds_metrics_text(smds_t *x, size_t *len)
             fwrite(reg, 1, rl, f);
         free(reg);
     }
-    rsp_metrics_write(f, RSP_METRIC_GAUGE, "smds_events_stored",
-                      "Event Records held (expired ones awaiting purge included)",
-                      smds_store_count(x->store));
+    smds_store_metrics(x->store, f);
     uint64_t hits = 0, misses = 0;
     rsp_eum_cache_stats(x->eum_cache, &hits, &misses);
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_hits_total",
                       "EUM certificates found already verified", hits);
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smds_eum_cache_misses_total",
                       "EUM certificates verified in full", misses);
-
-    rsp_db_stats s;
-    rsp_db_stats_get(smds_store_db(x->store), &s);
-    rsp_db_stats_write(f, "smds", &s);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

@@ -8,6 +8,7 @@
 
 #include "rsp/es.h"
 #include "smds/es12.h"
+#include "smds/store_testutil.h"
 #include "smds/testutil.h"
 #include "tests/unit/ut.h"
 
@@ -43,10 +44,15 @@ static void test_metrics_text(void)
         UT_CHECK(strstr(text, "rsp_requests_total{function=\"ES11.AuthenticateClient\",code=\"OK\"} 1") !=
                  NULL);
         UT_CHECK(strstr(text, "# TYPE smds_events_stored gauge\nsmds_events_stored 3\n") != NULL);
-        UT_CHECK(strstr(text, "smds_db_jobs_total 3\n") != NULL);
-        UT_CHECK(strstr(text, "# TYPE smds_db_batch_size histogram\n") != NULL);
-        UT_CHECK(strstr(text, "smds_db_batch_size_bucket{le=\"+Inf\"} ") != NULL);
-        UT_CHECK(strstr(text, "smds_db_batch_size_sum 3\n") != NULL);
+        if (tu_store_pg()) {
+            UT_CHECK(strstr(text, "smds_pg_jobs_total 3\n") != NULL);
+            UT_CHECK(strstr(text, "smds_pg_ready 1\n") != NULL);
+        } else {
+            UT_CHECK(strstr(text, "smds_db_jobs_total 3\n") != NULL);
+            UT_CHECK(strstr(text, "# TYPE smds_db_batch_size histogram\n") != NULL);
+            UT_CHECK(strstr(text, "smds_db_batch_size_bucket{le=\"+Inf\"} ") != NULL);
+            UT_CHECK(strstr(text, "smds_db_batch_size_sum 3\n") != NULL);
+        }
         UT_CHECK(strstr(text, "smds_eum_cache_misses_total 0\n") != NULL);
         /* every line is a comment or "name[{labels}] value" */
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
@@ -72,9 +78,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: server_test <rsp-pki>\n");
         return 2;
     }
+    if (tu_store_start(TEST_STORE, "server_test") != 0)
+        return 0;
     snprintf(pki, sizeof(pki), "%s", tu_dir("server_pki"));
     if (tu_pki(argv[1], pki))
         return 1;
     UT_RUN(test_metrics_text);
+    tu_store_stop();
     return ut_finish();
 }

@@ -10,6 +10,7 @@
 #include "rsp/config.h"
 #include "rsp/err.h"
 #include "rsp/log.h"
+#include "rsp/pg.h"
 
 /* ---- trust snapshots ---- */
 
@@ -135,6 +136,26 @@ int smds_reload(smds_t *x, char *err, size_t errlen)
 
 /* ---- lifecycle ---- */
 
+/* Nodes sharing a database must share the transaction secrets: a node that minted its own (a missing
+ * txn.secret file) would fail every ES11 transaction another node began.  Each key id is checked against
+ * the fingerprint the first node stored. */
+static int check_shared_secrets(smds_t *x, const char *dsn, char *err, size_t errlen)
+{
+    for (unsigned id = 0; id < RSP_TXN_MAX_KEYS; id++) {
+        if (!x->keyring.have[id])
+            continue;
+        char name[64], why[512];
+        snprintf(name, sizeof(name), "smds.txn_secret.%u", id);
+        int rc = rsp_pg_secret_check(dsn, name, x->keyring.secret[id], RSP_TXN_SECRET_LEN, why, sizeof(why));
+        if (rc != 0) {
+            rsp_err_set(err, errlen, "transaction secret key %u: %s%s", id, why,
+                        rc > 0 ? " (copy smds.txn_secret from a running node)" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->fqdn || !cfg->fqdn[0] || strlen(cfg->fqdn) > SMDS_FQDN_MAX) {
@@ -179,9 +200,15 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (!(x->store = smds_store_open(cfg->store_dir, &cfg->store))) {
-        rsp_err_set(err, errlen, "cannot open the event store in %s", cfg->store_dir);
+        if (cfg->store.backend == SMDS_STORE_POSTGRES)
+            rsp_err_set(err, errlen, "cannot open the event store in the PostgreSQL database (store.dsn)");
+        else
+            rsp_err_set(err, errlen, "cannot open the event store in %s", cfg->store_dir);
         goto fail;
     }
+    if (cfg->store.backend == SMDS_STORE_POSTGRES &&
+        check_shared_secrets(x, cfg->store.dsn, err, errlen) != 0)
+        goto fail;
     if (smds_store_housekeeping_start(x->store, cfg->housekeeping_interval) != 0) {
         rsp_err_set(err, errlen, "cannot start housekeeping");
         goto fail;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smds/store_testutil.h"
 #include "smds/testutil.h"
 #include "tests/unit/ut.h"
 
@@ -180,6 +181,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: smds_test <rsp-pki>\n");
         return 2;
     }
+    if (tu_store_start(TEST_STORE, "smds_test") != 0)
+        return 0;
     snprintf(pki, sizeof(pki), "%s", tu_dir("smds_pki"));
     snprintf(other, sizeof(other), "%s", tu_dir("smds_other"));
     snprintf(state, sizeof(state), "%s", tu_dir("smds_state"));
@@ -189,5 +192,6 @@ int main(int argc, char **argv)
     UT_RUN(test_address);
     UT_RUN(test_reload);
     UT_RUN(test_peers);
+    tu_store_stop();
     return ut_finish();
 }

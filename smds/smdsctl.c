@@ -1,16 +1,21 @@
 /*
- * smdsctl - operator tool for the SM-DS event store.  It opens the same LMDB environment as a running
- * smds (LMDB allows a second process; writes are serialised by LMDB's own lock).
+ * smdsctl - operator tool for the SM-DS event store.  It opens the same store as a running smds: the
+ * LMDB environment (LMDB allows a second process; writes are serialised by LMDB's own lock), or the
+ * PostgreSQL database with --store.backend=postgres --store.dsn=DSN (the service's own keys).
  *
  *   smdsctl --state DIR list --eid EID     events of one EID, oldest first (JSON lines)
  *   smdsctl --state DIR count [--eid EID]  number of events (of one EID: unexpired only)
  *   smdsctl --state DIR purge-expired      deletes events past their expiry, prints how many
  *   smdsctl --state DIR export             every event as JSON lines
+ *   smdsctl --store.backend=postgres --store.dsn=DSN migrate
+ *                                          creates or upgrades the schema (also done at smds start)
  *
- * DIR is the service's state directory (server.state_dir); the events live in DIR/events.
+ * DIR is the service's state directory (server.state_dir); on LMDB the events live in DIR/events.  With
+ * PostgreSQL, --state is not needed.
  * Exit status: 0 success, 1 storage failure, 2 usage error.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +27,12 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: smdsctl --state DIR COMMAND\n"
+    fputs("usage: smdsctl [--state DIR | --store.backend=postgres --store.dsn=DSN] COMMAND\n"
           "  list --eid EID       events of one EID, oldest first (JSON lines)\n"
           "  count [--eid EID]    number of events (one EID: unexpired only)\n"
           "  purge-expired        delete events past their expiry\n"
-          "  export               every event as JSON lines\n",
+          "  export               every event as JSON lines\n"
+          "  migrate              create or upgrade the PostgreSQL schema\n",
           f);
 }
 
@@ -56,10 +62,13 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'},
         {"eid", required_argument, NULL, 'e'},
+        {"store.backend", required_argument, NULL, 'b'},
+        {"store.dsn", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *state = NULL, *eid = NULL;
+    const char *state = NULL, *eid = NULL, *backend_name = "lmdb";
+    smds_store_config cfg = {0};
     int c;
     while ((c = getopt_long(argc, argv, "s:e:h", opts, NULL)) != -1) {
         switch (c) {
@@ -69,6 +78,12 @@ int main(int argc, char **argv)
         case 'e':
             eid = optarg;
             break;
+        case 'b':
+            backend_name = optarg;
+            break;
+        case 'd':
+            cfg.dsn = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -77,11 +92,28 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!state || optind != argc - 1) {
+    if (smds_store_backend_parse(backend_name, &cfg.backend) != 0) {
+        fprintf(stderr, "smdsctl: --store.backend is lmdb or postgres\n");
+        return 2;
+    }
+    bool pg = cfg.backend == SMDS_STORE_POSTGRES;
+    if ((!state && !pg) || (pg && (!cfg.dsn || !cfg.dsn[0])) || optind != argc - 1) {
         usage(stderr);
         return 2;
     }
     const char *cmd = argv[optind];
+    if (strcmp(cmd, "migrate") == 0) {
+        char err[512];
+        if (!pg) {
+            fprintf(stderr, "smdsctl: migrate is for --store.backend=postgres (LMDB needs none)\n");
+            return 2;
+        }
+        if (smds_store_migrate(cfg.dsn, err, sizeof(err)) != 0) {
+            fprintf(stderr, "smdsctl: migrate: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
     if (eid && !smds_eid_valid(eid)) {
         fprintf(stderr, "smdsctl: an EID is 32 digits\n");
         return 2;
@@ -95,16 +127,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char dir[4096];
+    char dir[4096] = "";
     struct stat st;
-    snprintf(dir, sizeof(dir), "%s/events", state);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "smdsctl: no event store in %s\n", state);
-        return 1;
+    if (!pg) {
+        snprintf(dir, sizeof(dir), "%s/events", state);
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "smdsctl: no event store in %s\n", state);
+            return 1;
+        }
     }
-    smds_store *s = smds_store_open(dir, NULL);
+    smds_store *s = smds_store_open(dir, &cfg);
     if (!s) {
-        fprintf(stderr, "smdsctl: cannot open the event store in %s\n", dir);
+        fprintf(stderr, "smdsctl: cannot open the event store in %s\n", pg ? "the PostgreSQL database" : dir);
         return 1;
     }
     int rc = 0;

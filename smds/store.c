@@ -1,3 +1,5 @@
+/* The event store front: argument checks, backend choice, synchronous wrappers and housekeeping; the
+ * backends are store_lmdb.c and store_pg.c (store_impl.h). */
 #include "smds/store.h"
 
 #include <errno.h>
@@ -6,34 +8,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/event.pb-c.h"
-#include "rsp/db.h"
 #include "rsp/log.h"
-
-enum { DB_EVENTS, DB_IDS, DB_EXPIRY, DB_META, DB_COUNT };
-
-static const rsp_db_spec specs[DB_COUNT] = {
-    {"events", 0},
-    {"ids", 0},
-    {"expiry", 0},
-    {"meta", 0},
-};
-
-/* Job results above this base carry an rsp_status; below are LMDB errors. */
-#define ST_BASE 100000
-
-struct smds_store {
-    rsp_db_env *env;
-    smds_store_config cfg;
-    /* housekeeping */
-    pthread_t hk;
-    bool hk_running, hk_stop;
-    unsigned hk_interval;
-    pthread_mutex_t hk_mu;
-    pthread_cond_t hk_cv;
-};
+#include "smds/store_impl.h"
 
 #define PURGE_BATCH 1000
+
+void smds_store_copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+int smds_store_list_add(smds_event_list *l, size_t *cap, const smds_event *ev)
+{
+    if (l->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        smds_event *ni = realloc(l->items, nc * sizeof(*ni));
+        if (!ni)
+            return -1;
+        l->items = ni;
+        *cap = nc;
+    }
+    l->items[l->n++] = *ev;
+    return 0;
+}
+
+int smds_store_backend_parse(const char *name, smds_store_backend *out)
+{
+    if (strcmp(name, "lmdb") == 0)
+        *out = SMDS_STORE_LMDB;
+    else if (strcmp(name, "postgres") == 0)
+        *out = SMDS_STORE_POSTGRES;
+    else
+        return -1;
+    return 0;
+}
+
+bool smds_eid_valid(const char *eid)
+{
+    if (strlen(eid) != SMDS_EID_LEN)
+        return false;
+    for (size_t i = 0; i < SMDS_EID_LEN; i++)
+        if (eid[i] < '0' || eid[i] > '9')
+            return false;
+    return true;
+}
 
 smds_store *smds_store_open(const char *dir, const smds_store_config *cfg)
 {
@@ -42,24 +60,24 @@ smds_store *smds_store_open(const char *dir, const smds_store_config *cfg)
         return NULL;
     if (cfg)
         s->cfg = *cfg;
+    if (!s->cfg.per_eid_cap)
+        s->cfg.per_eid_cap = 100;
+    s->ops = s->cfg.backend == SMDS_STORE_POSTGRES ? &smds_store_pg_ops : &smds_store_lmdb_ops;
+    if (s->cfg.dsn && !(s->dsn = strdup(s->cfg.dsn))) {
+        free(s);
+        return NULL;
+    }
+    s->cfg.dsn = s->dsn;
     pthread_mutex_init(&s->hk_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->hk_cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (!s->cfg.per_eid_cap)
-        s->cfg.per_eid_cap = 100;
-    rsp_db_config dc = {0};
-    dc.map_size = s->cfg.map_size;
-    dc.batch_max = s->cfg.batch_max;
-    if (s->cfg.nosync)
-        dc.env_flags = MDB_NOSYNC;
-    int rc = rsp_db_open(&s->env, dir, specs, DB_COUNT, &dc);
-    if (rc) {
-        rsp_log(RSP_LOG_ERROR, "event store %s: %s", dir, mdb_strerror(rc));
+    if (s->ops->open(s, dir) != 0) {
         pthread_cond_destroy(&s->hk_cv);
         pthread_mutex_destroy(&s->hk_mu);
+        free(s->dsn);
         free(s);
         return NULL;
     }
@@ -77,258 +95,30 @@ void smds_store_close(smds_store *s)
         pthread_mutex_unlock(&s->hk_mu);
         pthread_join(s->hk, NULL);
     }
-    rsp_db_close(s->env);
+    s->ops->close(s);
     pthread_cond_destroy(&s->hk_cv);
     pthread_mutex_destroy(&s->hk_mu);
+    free(s->dsn);
     free(s);
 }
 
-struct rsp_db_env *smds_store_db(smds_store *s)
+bool smds_store_ready(const smds_store *s)
 {
-    return s->env;
+    return s->ops->ready(s);
 }
 
-static void key_event(rsp_key *k, const char *eid, uint64_t seq)
+bool smds_store_reads_inline(const smds_store *s)
 {
-    rsp_key_init(k);
-    rsp_key_bytes(k, eid, SMDS_EID_LEN);
-    rsp_key_u64(k, seq);
+    return s->ops->reads_inline;
 }
 
-static void key_id(rsp_key *k, const char *event_id)
-{
-    rsp_key_init(k);
-    rsp_key_str(k, event_id);
-}
-
-static void key_expiry(rsp_key *k, uint64_t at, uint64_t seq)
-{
-    rsp_key_init(k);
-    rsp_key_u64(k, at);
-    rsp_key_u64(k, seq);
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src ? src : "");
-}
-
-static int decode(const MDB_val *v, smds_event *out)
-{
-    Rsp__EventRecord *r = rsp__event_record__unpack(NULL, v->mv_size, v->mv_data);
-    if (!r)
-        return -1;
-    memset(out, 0, sizeof(*out));
-    copy_str(out->eid, sizeof(out->eid), r->eid);
-    copy_str(out->event_id, sizeof(out->event_id), r->event_id);
-    copy_str(out->rsp_server_address, sizeof(out->rsp_server_address), r->rsp_server_address);
-    copy_str(out->owner, sizeof(out->owner), r->owner);
-    copy_str(out->root_smds, sizeof(out->root_smds), r->root_smds);
-    out->seq = r->seq;
-    out->created_at = r->created_at;
-    out->expires_at = r->expires_at;
-    out->forwarded = r->forwarded;
-    out->via = r->via;
-    rsp__event_record__free_unpacked(r, NULL);
-    return 0;
-}
-
-/* ---- register ---- */
-
-/* The caller's completion; first member of every job so that one function finishes them all. */
-struct job_done {
-    smds_store_done_cb done;
-    void *arg;
-};
-
-struct reg_job {
-    struct job_done cb;
-    smds_store *s;
-    smds_event *ev;
-    time_t now;
-};
-
-static int apply_register(rsp_db_wtxn *t, void *arg)
-{
-    struct reg_job *j = arg;
-    smds_store *s = j->s;
-    smds_event *ev = j->ev;
-    MDB_txn *txn = rsp_db_wtxn_txn(t);
-    rsp_key k;
-    MDB_val v;
-
-    key_id(&k, ev->event_id);
-    int rc = rsp_db_get(txn, rsp_db_dbi(s->env, DB_IDS), &k, &v);
-    if (rc == 0)
-        return ST_BASE + RSP_ST_EVENT_EXISTS;
-    if (rc != MDB_NOTFOUND)
-        return rc;
-
-    /* Per-EID cap: a bound on what one party can make a device download. */
-    rsp_key prefix;
-    rsp_key_init(&prefix);
-    rsp_key_bytes(&prefix, ev->eid, SMDS_EID_LEN);
-    rsp_db_iter it;
-    size_t count = 0;
-    if ((rc = rsp_db_iter_open(&it, txn, rsp_db_dbi(s->env, DB_EVENTS), &prefix)) != 0)
-        return rc;
-    MDB_val ik, iv;
-    while (count < s->cfg.per_eid_cap && rsp_db_iter_next(&it, &ik, &iv))
-        count++;
-    rc = it.err;
-    rsp_db_iter_close(&it);
-    if (rc)
-        return rc;
-    if (count >= s->cfg.per_eid_cap) {
-        rsp_log(RSP_LOG_WARN, "EID %.8s...: per-EID event cap %zu reached", ev->eid, s->cfg.per_eid_cap);
-        return ST_BASE + RSP_ST_INTERNAL;
-    }
-
-    uint64_t seq = 0;
-    rsp_key mk;
-    rsp_key_init(&mk);
-    rsp_key_str(&mk, "seq");
-    rc = rsp_db_get(txn, rsp_db_dbi(s->env, DB_META), &mk, &v);
-    if (rc == 0 && v.mv_size == 8)
-        seq = rsp_be64(v.mv_data);
-    else if (rc != MDB_NOTFOUND)
-        return rc ? rc : MDB_CORRUPTED;
-    seq++;
-    uint8_t seqbuf[8];
-    for (int i = 0; i < 8; i++)
-        seqbuf[i] = (uint8_t)(seq >> (56 - 8 * i));
-
-    ev->seq = seq;
-    ev->created_at = (uint64_t)j->now;
-    ev->expires_at = s->cfg.max_age ? (uint64_t)j->now + s->cfg.max_age : 0;
-
-    Rsp__EventRecord r = RSP__EVENT_RECORD__INIT;
-    r.eid = ev->eid;
-    r.event_id = ev->event_id;
-    r.rsp_server_address = ev->rsp_server_address;
-    r.owner = ev->owner;
-    r.seq = ev->seq;
-    r.created_at = ev->created_at;
-    r.expires_at = ev->expires_at;
-    r.forwarded = ev->forwarded;
-    r.root_smds = ev->root_smds;
-    r.via = ev->via;
-    size_t len = rsp__event_record__get_packed_size(&r);
-    key_event(&k, ev->eid, seq);
-    uint8_t *dst = rsp_db_reserve(t, rsp_db_dbi(s->env, DB_EVENTS), &k, len, 0);
-    if (dst)
-        rsp__event_record__pack(&r, dst);
-
-    uint8_t ref[SMDS_EID_LEN + 8];
-    memcpy(ref, ev->eid, SMDS_EID_LEN);
-    memcpy(ref + SMDS_EID_LEN, seqbuf, 8);
-    key_id(&k, ev->event_id);
-    rsp_db_put(t, rsp_db_dbi(s->env, DB_IDS), &k, ref, sizeof(ref), MDB_NOOVERWRITE);
-    if (ev->expires_at) {
-        key_expiry(&k, ev->expires_at, seq);
-        rsp_db_put(t, rsp_db_dbi(s->env, DB_EXPIRY), &k, ev->eid, SMDS_EID_LEN, 0);
-    }
-    rsp_db_put(t, rsp_db_dbi(s->env, DB_META), &mk, seqbuf, 8, 0);
-    return rsp_db_wtxn_err(t);
-}
-
-static rsp_status result_status(int result)
-{
-    if (result == 0)
-        return RSP_OK;
-    if (result > ST_BASE)
-        return (rsp_status)(result - ST_BASE);
-    rsp_log(RSP_LOG_ERROR, "event store write failed: %s", mdb_strerror(result));
-    return RSP_ST_INTERNAL;
-}
-
-/* rsp_db completion of a register or delete job: frees the job, then tells the caller. */
-static void job_finished(void *job, int result)
-{
-    struct job_done cb = *(struct job_done *)job;
-    free(job);
-    cb.done(cb.arg, result_status(result));
-}
-
-bool smds_eid_valid(const char *eid)
-{
-    if (strlen(eid) != SMDS_EID_LEN)
-        return false;
-    for (size_t i = 0; i < SMDS_EID_LEN; i++)
-        if (eid[i] < '0' || eid[i] > '9')
-            return false;
-    return true;
-}
-
-static bool event_valid(const smds_event *ev)
-{
-    return strlen(ev->eid) == SMDS_EID_LEN && ev->event_id[0] != 0;
-}
+/* ---- writes ---- */
 
 int smds_store_register(smds_store *s, smds_event *ev, time_t now, smds_store_done_cb done, void *arg)
 {
-    if (!event_valid(ev))
+    if (strlen(ev->eid) != SMDS_EID_LEN || ev->event_id[0] == 0)
         return -1;
-    struct reg_job *j = malloc(sizeof(*j));
-    if (!j)
-        return -1;
-    *j = (struct reg_job){{done, arg}, s, ev, now};
-    if (rsp_db_submit(s->env, apply_register, job_finished, j) != 0) {
-        free(j);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- delete ---- */
-
-struct del_job {
-    struct job_done cb;
-    smds_store *s;
-    char eid[SMDS_EID_LEN + 1];
-    char event_id[SMDS_EVENT_ID_MAX + 1];
-    char owner[SMDS_OWNER_MAX + 1];
-    bool check_owner;
-    smds_event *out;
-};
-
-static int apply_delete(rsp_db_wtxn *t, void *arg)
-{
-    struct del_job *j = arg;
-    smds_store *s = j->s;
-    MDB_txn *txn = rsp_db_wtxn_txn(t);
-    rsp_key k, ek;
-    MDB_val v;
-    key_id(&k, j->event_id);
-    int rc = rsp_db_get(txn, rsp_db_dbi(s->env, DB_IDS), &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return ST_BASE + RSP_ST_EVENT_UNKNOWN;
-    if (rc)
-        return rc;
-    if (v.mv_size != SMDS_EID_LEN + 8)
-        return MDB_CORRUPTED;
-    if (memcmp(v.mv_data, j->eid, SMDS_EID_LEN) != 0)
-        return ST_BASE + RSP_ST_EVENT_UNKNOWN;
-    uint64_t seq = rsp_be64((const uint8_t *)v.mv_data + SMDS_EID_LEN);
-    key_event(&ek, j->eid, seq);
-    MDB_val ev;
-    rc = rsp_db_get(txn, rsp_db_dbi(s->env, DB_EVENTS), &ek, &ev);
-    if (rc)
-        return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-    smds_event rec;
-    if (decode(&ev, &rec) != 0)
-        return MDB_CORRUPTED;
-    if (j->check_owner && strcmp(rec.owner, j->owner) != 0)
-        return ST_BASE + RSP_ST_EVENT_UNKNOWN;
-    rsp_db_del(t, rsp_db_dbi(s->env, DB_EVENTS), &ek, NULL, 0);
-    rsp_db_del(t, rsp_db_dbi(s->env, DB_IDS), &k, NULL, 0);
-    if (rec.expires_at) {
-        key_expiry(&k, rec.expires_at, seq);
-        rsp_db_del(t, rsp_db_dbi(s->env, DB_EXPIRY), &k, NULL, 0);
-    }
-    if (j->out)
-        *j->out = rec;
-    return rsp_db_wtxn_err(t);
+    return s->ops->reg(s, ev, now, done, arg);
 }
 
 int smds_store_delete(smds_store *s, const char *eid, const char *event_id, const char *owner,
@@ -337,25 +127,8 @@ int smds_store_delete(smds_store *s, const char *eid, const char *event_id, cons
     if (strlen(eid) != SMDS_EID_LEN || strlen(event_id) > SMDS_EVENT_ID_MAX ||
         (owner && strlen(owner) > SMDS_OWNER_MAX))
         return -1;
-    struct del_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return -1;
-    j->s = s;
-    memcpy(j->eid, eid, SMDS_EID_LEN + 1);
-    copy_str(j->event_id, sizeof(j->event_id), event_id);
-    j->check_owner = owner != NULL;
-    if (owner)
-        copy_str(j->owner, sizeof(j->owner), owner);
-    j->out = out;
-    j->cb = (struct job_done){done, arg};
-    if (rsp_db_submit(s->env, apply_delete, job_finished, j) != 0) {
-        free(j);
-        return -1;
-    }
-    return 0;
+    return s->ops->del(s, eid, event_id, owner, out, done, arg);
 }
-
-/* ---- synchronous wrappers ---- */
 
 struct waiter {
     pthread_mutex_t m;
@@ -400,103 +173,39 @@ rsp_status smds_store_delete_sync(smds_store *s, const char *eid, const char *ev
 
 /* ---- reads ---- */
 
-/* Calls fn on every event (of one EID when eid is set) in key order, in one read transaction, until fn
- * returns non-zero.  0, or -1 on a storage or decoding error or when fn returned a negative value. */
-static int scan(smds_store *s, const char *eid, int (*fn)(const smds_event *ev, void *arg), void *arg)
-{
-    MDB_txn *txn;
-    if (rsp_db_read_begin(s->env, &txn) != 0)
-        return -1;
-    rsp_key prefix;
-    rsp_key_init(&prefix);
-    if (eid)
-        rsp_key_bytes(&prefix, eid, SMDS_EID_LEN);
-    rsp_db_iter it;
-    int rc = rsp_db_iter_open(&it, txn, rsp_db_dbi(s->env, DB_EVENTS), eid ? &prefix : NULL);
-    if (rc == 0) {
-        MDB_val k, v;
-        while (rsp_db_iter_next(&it, &k, &v)) {
-            smds_event ev;
-            int r = decode(&v, &ev) != 0 ? -1 : fn(&ev, arg);
-            if (r < 0)
-                rc = -1;
-            if (r != 0)
-                break;
-        }
-        if (it.err)
-            rc = -1;
-        rsp_db_iter_close(&it);
-    }
-    rsp_db_read_end(s->env);
-    return rc ? -1 : 0;
-}
-
-struct collect {
-    smds_event_list *out;
-    size_t cap;
-    time_t now;
-};
-
-/* scan() callback of smds_store_list: keeps the unexpired events. */
-static int collect(const smds_event *ev, void *arg)
-{
-    struct collect *c = arg;
-    smds_event_list *l = c->out;
-    if (ev->expires_at && ev->expires_at <= (uint64_t)c->now)
-        return 0;
-    if (l->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 4;
-        smds_event *ni = realloc(l->items, nc * sizeof(*ni));
-        if (!ni)
-            return -1;
-        l->items = ni;
-        c->cap = nc;
-    }
-    l->items[l->n++] = *ev;
-    return 0;
-}
-
 int smds_store_list(smds_store *s, const char *eid, time_t now, smds_event_list *out)
 {
     out->items = NULL;
     out->n = 0;
     if (strlen(eid) != SMDS_EID_LEN)
         return 0;
-    struct collect c = {out, 0, now};
-    if (scan(s, eid, collect, &c) != 0) {
-        smds_event_list_free(out);
-        return -1;
+    return s->ops->list(s, eid, now, out);
+}
+
+int smds_store_list_async(smds_store *s, const char *eid, time_t now, smds_store_list_cb cb, void *arg)
+{
+    if (strlen(eid) != SMDS_EID_LEN) {
+        smds_event_list none = {0};
+        cb(arg, 0, &none);
+        return 0;
     }
-    return 0;
+    return s->ops->list_async(s, eid, now, cb, arg);
 }
 
 int smds_store_get(smds_store *s, const char *event_id, smds_event *out)
 {
     if (strlen(event_id) > SMDS_EVENT_ID_MAX)
         return 0;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(s->env, &txn) != 0)
-        return -1;
-    rsp_key k;
-    MDB_val v;
-    key_id(&k, event_id);
-    int found = 0;
-    int rc = rsp_db_get(txn, rsp_db_dbi(s->env, DB_IDS), &k, &v);
-    if (rc == 0 && v.mv_size == SMDS_EID_LEN + 8) {
-        rsp_key ek;
-        char eid[SMDS_EID_LEN];
-        memcpy(eid, v.mv_data, SMDS_EID_LEN);
-        key_event(&ek, eid, rsp_be64((const uint8_t *)v.mv_data + SMDS_EID_LEN));
-        MDB_val ev;
-        if (rsp_db_get(txn, rsp_db_dbi(s->env, DB_EVENTS), &ek, &ev) == 0 && decode(&ev, out) == 0)
-            found = 1;
-        else
-            found = -1;
-    } else if (rc != MDB_NOTFOUND) {
-        found = -1;
+    return s->ops->get(s, event_id, out);
+}
+
+int smds_store_get_async(smds_store *s, const char *event_id, smds_store_get_cb cb, void *arg)
+{
+    if (strlen(event_id) > SMDS_EVENT_ID_MAX) {
+        cb(arg, 0, NULL);
+        return 0;
     }
-    rsp_db_read_end(s->env);
-    return found;
+    return s->ops->get_async(s, event_id, cb, arg);
 }
 
 void smds_event_list_free(smds_event_list *l)
@@ -508,105 +217,46 @@ void smds_event_list_free(smds_event_list *l)
 
 uint64_t smds_store_count(smds_store *s)
 {
-    MDB_txn *txn;
-    if (rsp_db_read_begin(s->env, &txn) != 0)
-        return 0;
-    MDB_stat st;
-    uint64_t n = 0;
-    if (mdb_stat(txn, rsp_db_dbi(s->env, DB_IDS), &st) == 0)
-        n = st.ms_entries;
-    rsp_db_read_end(s->env);
-    return n;
-}
-
-struct visit {
-    int (*fn)(const smds_event *ev, void *arg);
-    void *arg;
-};
-
-/* scan() callback of smds_store_foreach: the caller's function stops the walk, never fails it. */
-static int visit(const smds_event *ev, void *arg)
-{
-    struct visit *v = arg;
-    return v->fn(ev, v->arg) != 0 ? 1 : 0;
+    return s->ops->count(s);
 }
 
 int smds_store_foreach(smds_store *s, int (*fn)(const smds_event *ev, void *arg), void *arg)
 {
-    struct visit v = {fn, arg};
-    return scan(s, NULL, visit, &v);
+    return s->ops->foreach (s, fn, arg);
 }
 
-/* ---- purge ---- */
-
-struct purge_job {
-    smds_store *s;
-    time_t now;
-    size_t limit;
-    long purged;
-};
-
-static int apply_purge(rsp_db_wtxn *t, void *arg)
+void smds_store_metrics(smds_store *s, FILE *f)
 {
-    struct purge_job *j = arg;
-    smds_store *s = j->s;
-    MDB_txn *txn = rsp_db_wtxn_txn(t);
-    j->purged = 0;
-    /* Collect first, delete after: no writes under an open cursor. */
-    struct victim {
-        uint64_t at, seq;
-        char eid[SMDS_EID_LEN];
-    } *v = calloc(j->limit ? j->limit : 1, sizeof(*v));
-    if (!v)
-        return ENOMEM;
-    size_t n = 0;
-    rsp_db_iter it;
-    int rc = rsp_db_iter_open(&it, txn, rsp_db_dbi(s->env, DB_EXPIRY), NULL);
-    if (rc == 0) {
-        MDB_val k, d;
-        while (n < j->limit && rsp_db_iter_next(&it, &k, &d)) {
-            if (k.mv_size != 16 || d.mv_size != SMDS_EID_LEN)
-                continue;
-            uint64_t at = rsp_be64(k.mv_data);
-            if (at > (uint64_t)j->now)
-                break;
-            v[n].at = at;
-            v[n].seq = rsp_be64((const uint8_t *)k.mv_data + 8);
-            memcpy(v[n].eid, d.mv_data, SMDS_EID_LEN);
-            n++;
-        }
-        rc = it.err;
-        rsp_db_iter_close(&it);
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rsp_key ek, xk;
-        key_event(&ek, v[i].eid, v[i].seq);
-        MDB_val ev;
-        smds_event rec;
-        if (rsp_db_get(txn, rsp_db_dbi(s->env, DB_EVENTS), &ek, &ev) == 0 && decode(&ev, &rec) == 0) {
-            rsp_key ik;
-            key_id(&ik, rec.event_id);
-            rsp_db_del(t, rsp_db_dbi(s->env, DB_IDS), &ik, NULL, 0);
-            rsp_db_del(t, rsp_db_dbi(s->env, DB_EVENTS), &ek, NULL, 0);
-        }
-        key_expiry(&xk, v[i].at, v[i].seq);
-        rsp_db_del(t, rsp_db_dbi(s->env, DB_EXPIRY), &xk, NULL, 0);
-        j->purged++;
-    }
-    free(v);
-    return rc ? rc : rsp_db_wtxn_err(t);
+    s->ops->metrics(s, f);
 }
+
+/* ---- purge and housekeeping ---- */
 
 long smds_store_purge(smds_store *s, time_t now, size_t limit)
 {
-    struct purge_job j = {s, now, limit, 0};
     if (limit == 0)
         return 0;
-    int rc = rsp_db_write_sync(s->env, apply_purge, &j);
-    return rc ? -1 : j.purged;
+    return s->ops->purge(s, now, limit);
 }
 
-/* ---- housekeeping ---- */
+static void housekeeping_round(smds_store *s)
+{
+    if (s->cfg.max_age) {
+        long total = 0, n;
+        /* Small batches: other writers interleave between them. */
+        while ((n = smds_store_purge(s, time(NULL), PURGE_BATCH)) > 0) {
+            total += n;
+            if (n < PURGE_BATCH)
+                break;
+        }
+        if (n < 0)
+            rsp_log(RSP_LOG_ERROR, "housekeeping: purge failed");
+        else if (total > 0)
+            rsp_log(RSP_LOG_INFO, "housekeeping: purged %ld expired events", total);
+    }
+    if (!s->ops->reads_inline)
+        atomic_store(&s->count_seen, s->ops->count(s));
+}
 
 static void *housekeeping(void *arg)
 {
@@ -621,17 +271,7 @@ static void *housekeeping(void *arg)
         if (s->hk_stop)
             break;
         pthread_mutex_unlock(&s->hk_mu);
-        long total = 0, n;
-        /* Small batches: other writers interleave between them. */
-        while ((n = smds_store_purge(s, time(NULL), PURGE_BATCH)) > 0) {
-            total += n;
-            if (n < PURGE_BATCH)
-                break;
-        }
-        if (n < 0)
-            rsp_log(RSP_LOG_ERROR, "housekeeping: purge failed");
-        else if (total > 0)
-            rsp_log(RSP_LOG_INFO, "housekeeping: purged %ld expired events", total);
+        housekeeping_round(s);
         pthread_mutex_lock(&s->hk_mu);
     }
     pthread_mutex_unlock(&s->hk_mu);
@@ -640,9 +280,12 @@ static void *housekeeping(void *arg)
 
 int smds_store_housekeeping_start(smds_store *s, unsigned interval)
 {
-    if (s->cfg.max_age == 0 || s->hk_running)
+    /* On postgres the thread also refreshes the event count /metrics shows. */
+    if ((s->cfg.max_age == 0 && s->ops->reads_inline) || s->hk_running)
         return 0;
     s->hk_interval = interval ? interval : 60;
+    if (!s->ops->reads_inline)
+        atomic_store(&s->count_seen, s->ops->count(s));
     if (pthread_create(&s->hk, NULL, housekeeping, s) != 0)
         return -1;
     s->hk_running = true;

@@ -1,13 +1,25 @@
 /*
  * smds/store.h - the SM-DS Event Record store.
  *
- * The interface is deliberately narrow (register, delete, list by EID, get by
- * EventID, purge) so that a second backend (PostgreSQL for multi-node) is a
- * new file, not a rewrite.  This implementation keeps the records in LMDB
- * (protobuf-c EventRecord values) with group commit: writes complete through
- * a callback run after the transaction carrying them is durable.
+ * A narrow interface (register, delete, list by EID, get by EventID, purge,
+ * count, foreach) with two backends chosen by smds_store_config.backend:
+ *   lmdb      (store_lmdb.c) one host: protobuf-c EventRecord values in an
+ *             LMDB environment in dir, group commit by one writer thread;
+ *   postgres  (store_pg.c) several hosts over one PostgreSQL database named by
+ *             cfg.dsn (dir unused): group commit by the rsp/pg writer pool,
+ *             reads by its reader pool; EventIDs and sequence numbers are
+ *             unique cluster-wide (primary key and a database sequence).
+ * Both complete writes through a callback run after the transaction carrying
+ * them is durable.  With PostgreSQL unreachable, writes and asynchronous reads
+ * are refused at once (-1 from the call, or RSP_ST_INTERNAL with the detail
+ * "store unavailable"), and smds_store_ready() is false until it is back.
  *
- * Layout (LMDB databases):
+ * Blocking: the synchronous reads (list, get, count, foreach) wait for the
+ * database on postgres; handlers on h2o workers use the _async forms, which
+ * complete inline on lmdb (smds_store_reads_inline() is true) and on a
+ * reader thread on postgres.
+ *
+ * LMDB layout:
  *   events   eid(32) | seq(u64 BE)     -> EventRecord     arrival order per EID
  *   ids      eventId NUL                -> eid(32) | seq   EventID index (unique)
  *   expiry   expires_at(u64) | seq(u64) -> eid(32)         purge order
@@ -25,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "rsp/status.h"
@@ -36,12 +49,19 @@
 
 typedef struct smds_store smds_store;
 
+typedef enum smds_store_backend {
+    SMDS_STORE_LMDB = 0,
+    SMDS_STORE_POSTGRES,
+} smds_store_backend;
+
 typedef struct smds_store_config {
-    size_t per_eid_cap; /* most events one EID may hold [100] */
-    uint32_t max_age;   /* seconds an event lives; 0 = until deleted [0] */
-    size_t map_size;    /* initial LMDB map size [64 MiB] */
-    unsigned batch_max; /* group-commit batch bound [256] */
-    bool nosync;        /* benchmarks only: skip fsync (not durable) */
+    smds_store_backend backend; /* [lmdb] */
+    const char *dsn;            /* postgres: libpq connection string (copied) */
+    size_t per_eid_cap;         /* most events one EID may hold [100] */
+    uint32_t max_age;           /* seconds an event lives; 0 = until deleted [0] */
+    size_t map_size;            /* initial LMDB map size [64 MiB] */
+    unsigned batch_max;         /* group-commit batch bound [256] */
+    bool nosync;                /* benchmarks only: skip fsync (not durable) */
 } smds_store_config;
 
 typedef struct smds_event {
@@ -65,8 +85,25 @@ typedef struct smds_event_list {
     size_t n;
 } smds_event_list;
 
-/* Opens (creating) the store in dir.  cfg may be NULL.  NULL on failure. */
+/* "lmdb" or "postgres" to a backend: 0 / -1 for any other name. */
+int smds_store_backend_parse(const char *name, smds_store_backend *out);
+
+/* Opens (creating) the store: in dir for lmdb; for postgres it connects and
+ * brings the schema up to date (smds_store_migrate).  cfg may be NULL (lmdb).
+ * NULL on failure, with a log line. */
 smds_store *smds_store_open(const char *dir, const smds_store_config *cfg);
+
+/* Creates or upgrades the PostgreSQL schema (smdsctl migrate; also done by
+ * smds_store_open).  Safe to run from several nodes at once.  0, or -1 with a
+ * message in err. */
+int smds_store_migrate(const char *dsn, char *err, size_t errlen);
+
+/* False while the backend's database is unreachable (always true on lmdb). */
+bool smds_store_ready(const smds_store *s);
+
+/* True when reads complete inline without waiting for I/O other than a local
+ * memory map (lmdb), so a handler may call the synchronous forms. */
+bool smds_store_reads_inline(const smds_store *s);
 /* Stops housekeeping, drains pending writes and closes.  NULL is a no-op. */
 void smds_store_close(smds_store *s);
 
@@ -104,6 +141,16 @@ rsp_status smds_store_delete_sync(smds_store *s, const char *eid, const char *ev
 int smds_store_list(smds_store *s, const char *eid, time_t now, smds_event_list *out);
 /* One event by EventID (any EID): 1 found, 0 not found, -1 error. */
 int smds_store_get(smds_store *s, const char *event_id, smds_event *out);
+
+/* Asynchronous forms: cb gets what the synchronous form returns (rc) and the
+ * list or record (the list is the callback's to free; ev is valid during the
+ * call only).  It runs before the call returns on lmdb, or on a reader thread
+ * on postgres.  Returns 0 when cb will run, -1 when the read could not be
+ * queued (database down or overloaded; cb is then not called). */
+typedef void (*smds_store_list_cb)(void *arg, int rc, smds_event_list *l);
+typedef void (*smds_store_get_cb)(void *arg, int found, const smds_event *ev);
+int smds_store_list_async(smds_store *s, const char *eid, time_t now, smds_store_list_cb cb, void *arg);
+int smds_store_get_async(smds_store *s, const char *event_id, smds_store_get_cb cb, void *arg);
 void smds_event_list_free(smds_event_list *l);
 
 /* Deletes up to limit events expired at now; returns how many, or -1. */
@@ -116,13 +163,17 @@ long smds_store_purge(smds_store *s, time_t now, size_t limit);
  */
 int smds_store_housekeeping_start(smds_store *s, unsigned interval);
 
-/* Number of stored events (all EIDs, expired ones not yet purged included). */
+/* Number of stored events (all EIDs, expired ones not yet purged included).
+ * On postgres this waits for a count query: /metrics uses the figure
+ * smds_store_metrics writes instead. */
 uint64_t smds_store_count(smds_store *s);
 
 /* Iterates every event in key order (export); stops when fn returns non-zero. */
 int smds_store_foreach(smds_store *s, int (*fn)(const smds_event *ev, void *arg), void *arg);
 
-/* The underlying env statistics for /metrics (group-commit batches). */
-struct rsp_db_env *smds_store_db(smds_store *s);
+/* Writes the store's /metrics lines: smds_events_stored (on postgres the
+ * figure of the last housekeeping round, never a query on the caller's
+ * thread) and the group-commit statistics of the backend. */
+void smds_store_metrics(smds_store *s, FILE *f);
 
 #endif

@@ -1,15 +1,18 @@
 #include "smds/store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "smds/store_testutil.h"
 #include "tests/unit/ut.h"
 
 static char dir[512];
 
+/* A new store location: a new LMDB directory, or an emptied PostgreSQL database. */
 static void fresh_dir(const char *name)
 {
     const char *tmp = getenv("TEST_TMPDIR");
@@ -17,6 +20,15 @@ static void fresh_dir(const char *name)
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     UT_EQ(system(cmd), 0);
+    tu_store_fresh();
+}
+
+/* Opens the store under test at dir with cfg (NULL: defaults). */
+static smds_store *open_store(const smds_store_config *cfg)
+{
+    smds_store_config c = cfg ? *cfg : (smds_store_config){0};
+    tu_store_apply(&c);
+    return smds_store_open(dir, &c);
 }
 
 static smds_event mk(const char *eid, const char *id, const char *addr, const char *owner)
@@ -37,7 +49,7 @@ static smds_event mk(const char *eid, const char *id, const char *addr, const ch
 static void test_register_list_delete(void)
 {
     fresh_dir("s1");
-    smds_store *s = smds_store_open(dir, NULL);
+    smds_store *s = open_store(NULL);
     UT_CHECK(s != NULL);
     smds_event a = mk(EID1, "EV-A", "smdp.example.com", "2.999.10");
     smds_event b = mk(EID1, "EV-B", "smdp2.example.com", "2.999.12");
@@ -81,7 +93,7 @@ static void test_register_list_delete(void)
     smds_store_close(s);
 
     /* restart keeps everything */
-    s = smds_store_open(dir, NULL);
+    s = open_store(NULL);
     UT_EQ(smds_store_count(s), 3);
     UT_EQ(smds_store_list(s, EID2, 2000, &l), 0);
     UT_EQ(l.n, 2);
@@ -99,7 +111,7 @@ static void test_cap_and_expiry(void)
 {
     fresh_dir("s2");
     smds_store_config cfg = {.per_eid_cap = 3, .max_age = 100};
-    smds_store *s = smds_store_open(dir, &cfg);
+    smds_store *s = open_store(&cfg);
     char id[16];
     for (int i = 0; i < 3; i++) {
         snprintf(id, sizeof(id), "E%d", i);
@@ -135,7 +147,7 @@ static void test_cap_and_expiry(void)
 static void test_bad_input(void)
 {
     fresh_dir("s3");
-    smds_store *s = smds_store_open(dir, NULL);
+    smds_store *s = open_store(NULL);
     smds_event e = mk("123", "X", "a", "o");
     UT_EQ(smds_store_register_sync(s, &e, 1), RSP_ST_INTERNAL);
     e = mk(EID1, "", "a", "o");
@@ -168,7 +180,7 @@ static void test_eid_valid(void)
 static void test_foreach(void)
 {
     fresh_dir("s4");
-    smds_store *s = smds_store_open(dir, NULL);
+    smds_store *s = open_store(NULL);
     for (int i = 0; i < 50; i++) {
         char id[16];
         snprintf(id, sizeof(id), "id%02d", i);
@@ -185,7 +197,7 @@ static void test_housekeeping(void)
 {
     fresh_dir("s5");
     smds_store_config cfg = {.max_age = 1};
-    smds_store *s = smds_store_open(dir, &cfg);
+    smds_store *s = open_store(&cfg);
     UT_CHECK(s != NULL);
     smds_event e = mk(EID1, "HK1", "a.example", "o");
     UT_EQ(smds_store_register_sync(s, &e, time(NULL)), RSP_OK);
@@ -201,18 +213,193 @@ static void test_housekeeping(void)
 
     /* no max age: housekeeping is not needed and not started */
     fresh_dir("s6");
-    s = smds_store_open(dir, NULL);
+    s = open_store(NULL);
     UT_EQ(smds_store_housekeeping_start(s, 1), 0);
+    smds_store_close(s);
+}
+
+struct got_list {
+    int calls, rc;
+    smds_event_list l;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void on_list(void *arg, int rc, smds_event_list *l)
+{
+    struct got_list *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->rc = rc;
+    g->l = *l;
+    g->calls++;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+struct got_event {
+    int calls, found;
+    smds_event ev;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void on_get(void *arg, int found, const smds_event *ev)
+{
+    struct got_event *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->found = found;
+    if (ev)
+        g->ev = *ev;
+    g->calls++;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+#define WAIT_CALL(g)                                                                                         \
+    do {                                                                                                     \
+        pthread_mutex_lock(&(g)->mu);                                                                        \
+        while ((g)->calls == 0)                                                                              \
+            pthread_cond_wait(&(g)->cv, &(g)->mu);                                                           \
+        pthread_mutex_unlock(&(g)->mu);                                                                      \
+    } while (0)
+
+static void test_async_reads(void)
+{
+    fresh_dir("s7");
+    smds_store *s = open_store(NULL);
+    smds_event a = mk(EID1, "AS-1", "a.example", "o");
+    UT_EQ(smds_store_register_sync(s, &a, 10), RSP_OK);
+    struct got_list gl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    UT_EQ(smds_store_list_async(s, EID1, 20, on_list, &gl), 0);
+    WAIT_CALL(&gl);
+    UT_EQ(gl.rc, 0);
+    UT_EQ(gl.l.n, 1);
+    smds_event_list_free(&gl.l);
+    /* A malformed EID answers at once with nothing. */
+    gl.calls = 0;
+    UT_EQ(smds_store_list_async(s, "123", 20, on_list, &gl), 0);
+    UT_EQ(gl.calls, 1);
+    UT_EQ(gl.l.n, 0);
+    struct got_event ge = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    UT_EQ(smds_store_get_async(s, "AS-1", on_get, &ge), 0);
+    WAIT_CALL(&ge);
+    UT_EQ(ge.found, 1);
+    UT_CHECK(strcmp(ge.ev.eid, EID1) == 0);
+    ge.calls = 0;
+    UT_EQ(smds_store_get_async(s, "AS-2", on_get, &ge), 0);
+    WAIT_CALL(&ge);
+    UT_EQ(ge.found, 0);
+    UT_CHECK(smds_store_ready(s));
+    UT_EQ(smds_store_reads_inline(s), !tu_store_pg());
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    smds_store_metrics(s, f);
+    fclose(f);
+    UT_CHECK(strstr(buf, "smds_events_stored") != NULL);
+    free(buf);
+    smds_store_close(s);
+}
+
+struct race {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n;
+    rsp_status st[2];
+};
+
+static void raced(void *arg, rsp_status st)
+{
+    struct race *r = arg;
+    pthread_mutex_lock(&r->mu);
+    r->st[r->n++] = st;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Two nodes over one database: each sees the other's writes; one EventID has one winner. */
+static void test_two_nodes(void)
+{
+    fresh_dir("s8");
+    smds_store *a = open_store(NULL), *b = open_store(NULL);
+    UT_CHECK(a && b);
+    smds_event e = mk(EID1, "N-1", "a.example", "o");
+    UT_EQ(smds_store_register_sync(a, &e, 10), RSP_OK);
+    smds_event got;
+    UT_EQ(smds_store_get(b, "N-1", &got), 1);
+    enum { RACES = 50 };
+    for (int i = 0; i < RACES; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "R-%d", i);
+        smds_event x = mk(EID2, id, "a.example", "o"), y = mk(EID2, id, "b.example", "o");
+        /* Both queued before either completes, so that the two nodes really overlap. */
+        struct race r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {RSP_OK, RSP_OK}};
+        UT_EQ(smds_store_register(a, &x, 20, raced, &r), 0);
+        UT_EQ(smds_store_register(b, &y, 20, raced, &r), 0);
+        pthread_mutex_lock(&r.mu);
+        while (r.n < 2)
+            pthread_cond_wait(&r.cv, &r.mu);
+        pthread_mutex_unlock(&r.mu);
+        UT_EQ((r.st[0] == RSP_OK) + (r.st[1] == RSP_OK), 1);
+        UT_CHECK(r.st[0] == RSP_ST_EVENT_EXISTS || r.st[1] == RSP_ST_EVENT_EXISTS);
+    }
+    UT_EQ(smds_store_count(a), RACES + 1);
+    /* Sequence numbers come from one database sequence: unique across nodes. */
+    smds_event_list la;
+    UT_EQ(smds_store_list(b, EID2, 30, &la), 0);
+    UT_EQ(la.n, RACES);
+    for (size_t i = 1; i < la.n; i++)
+        UT_CHECK(la.items[i].seq > la.items[i - 1].seq);
+    smds_event_list_free(&la);
+    /* A delete on one node is seen by the other. */
+    UT_EQ(smds_store_delete_sync(b, EID1, "N-1", "o", NULL), RSP_OK);
+    UT_EQ(smds_store_get(a, "N-1", &got), 0);
+    smds_store_close(a);
+    smds_store_close(b);
+}
+
+static void test_outage(void)
+{
+    fresh_dir("s9");
+    smds_store *s = open_store(NULL);
+    smds_event e = mk(EID1, "O-1", "a.example", "o");
+    UT_EQ(smds_store_register_sync(s, &e, 10), RSP_OK);
+    UT_EQ(tu_store_halt(), 0);
+    for (int i = 0; i < 100 && smds_store_ready(s); i++)
+        usleep(50 * 1000);
+    UT_CHECK(!smds_store_ready(s));
+    smds_event f = mk(EID1, "O-2", "a.example", "o");
+    UT_EQ(smds_store_register_sync(s, &f, 11), RSP_ST_INTERNAL);
+    struct got_list gl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    UT_EQ(smds_store_list_async(s, EID1, 20, on_list, &gl), -1);
+    UT_EQ(gl.calls, 0);
+    UT_EQ(tu_store_resume(), 0);
+    for (int i = 0; i < 100 && !smds_store_ready(s); i++)
+        usleep(50 * 1000);
+    UT_CHECK(smds_store_ready(s));
+    smds_event_list l;
+    UT_EQ(smds_store_list(s, EID1, 20, &l), 0);
+    UT_EQ(l.n, 1); /* the acknowledged event survived, the refused one is absent */
+    smds_event_list_free(&l);
+    UT_EQ(smds_store_register_sync(s, &f, 12), RSP_OK);
     smds_store_close(s);
 }
 
 int main(void)
 {
+    if (tu_store_start(TEST_STORE, "store_test") != 0)
+        return 0;
     UT_RUN(test_register_list_delete);
     UT_RUN(test_cap_and_expiry);
     UT_RUN(test_bad_input);
     UT_RUN(test_eid_valid);
     UT_RUN(test_foreach);
     UT_RUN(test_housekeeping);
+    UT_RUN(test_async_reads);
+    if (tu_store_pg()) {
+        UT_RUN(test_two_nodes);
+        UT_RUN(test_outage);
+    }
+    tu_store_stop();
     return ut_finish();
 }

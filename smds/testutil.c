@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "smds/store_testutil.h"
 #include "tools/lpasim/lpa.h"
 
 const char *tu_dir(const char *name)
@@ -66,6 +67,7 @@ smds_config *tu_config(const char *pki_dir, const char *state_dir, bool nist_onl
         .txn_secret_file = secret,
         .txn_ttl = 300,
     };
+    tu_store_apply_dir(&cfg.store, state_dir);
     return &cfg;
 }
 
@@ -85,8 +87,10 @@ smds_t *tu_smds(const char *pki_dir, const char *state_dir, const char *secret_f
     if (secret_file)
         cfg->txn_secret_file = secret_file;
     cfg->root = root;
-    if (store)
+    if (store) {
         cfg->store = *store;
+        tu_store_apply_dir(&cfg->store, state_dir);
+    }
     return tu_new(cfg, "tu_smds");
 }
 

@@ -21,6 +21,23 @@ it_cleanup() {
     for p in $IT_PIDS; do
         kill -KILL "$p" 2>/dev/null
     done
+    if [ -n "${IT_PG_DIR:-}" ]; then
+        "$IT_PG_TOOL" stop "$IT_PG_DIR"
+    fi
+}
+
+# it_pg_start TOOL: starts a throw-away PostgreSQL with the pgtmp tool (tests/pg), stopped and removed when
+# the test exits; sets IT_PG_DIR.  Returns 3 when PostgreSQL is not installed, 1 on another failure.
+it_pg_start() {
+    IT_PG_TOOL=$1
+    _out=$("$IT_PG_TOOL" start) || return $?
+    IT_PG_DIR=${_out%%	*}
+}
+
+# it_pg_dsn NAME: creates database NAME (letters, digits, _) on the test server and prints its DSN.
+it_pg_dsn() {
+    "$IT_PG_TOOL" createdb "$IT_PG_DIR" "$1" >/dev/null || return 1
+    echo "host=$IT_PG_DIR user=rsp dbname=$1"
 }
 
 # it_track PID: kill PID (with SIGKILL) if it still runs when the test exits.

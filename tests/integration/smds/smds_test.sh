@@ -2,7 +2,10 @@
 # SM-DS end to end: real smds processes, real (mutual) TLS.  curl plays the SM-DP+ (ES12), es11_client
 # plays the device (the lpasim LPA + eUICC, ES11, with tampering), lpa-sim itself checks interoperation, a
 # second smds plays the Alternative SM-DS (ES15 cascade).
-#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim>
+#   usage: smds_test.sh <smds> <smdsctl> <rsp-pki> <es11_client> <lpa-sim> [postgres <pgtmp>]
+# With "postgres" every state directory's events live in a database of their own on a throw-away
+# PostgreSQL server (two processes on one state share it, as nodes of a cluster do), and the end checks
+# what a database outage does.
 # The test PKI is minted with rsp-pki into $TEST_TMPDIR; the SGP.26 part runs when RSP_SHARED_DIR holds
 # pki/sgp26.  Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
@@ -12,9 +15,48 @@ CTL=$(realpath "$2")
 PKI_TOOL=$(realpath "$3")
 CLIENT=$(realpath "$4")
 LPASIM=$(realpath "$5")
+STORE=${6:-lmdb}
+PGTOOL=${7:+$(realpath "$7")}
 . ./tests/integration/lib.sh
-it_init smds_it
+it_init smds_it_$STORE
 cd "$TMP" || exit 1
+if [ "$STORE" = postgres ]; then
+    it_pg_start "$PGTOOL"
+    rc=$?
+    if [ $rc -eq 3 ]; then
+        echo "SKIP: PostgreSQL is not installed (tools/bootstrap installs it)"
+        exit 0
+    elif [ $rc -ne 0 ]; then
+        echo "cannot start PostgreSQL"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    DB_METRIC=smds_pg_commits_total
+    BATCH_METRIC=smds_pg_batch_max
+else
+    DB_METRIC=smds_db_commits_total
+    BATCH_METRIC='smds_db_batch_size_bucket{le="1"}'
+fi
+
+# store_args STATE: sets STORE_ARGS, the flags naming the event store of that state directory (for smds
+# and smdsctl alike)
+store_args() {
+    if [ "$STORE" = postgres ]; then
+        local db
+        db=t_$(basename "$1" | tr -c 'a-z0-9\n' _)
+        STORE_ARGS=(--store.backend=postgres "--store.dsn=$(it_pg_dsn "$db")")
+    else
+        STORE_ARGS=(--state "$1")
+    fi
+}
+
+# ctl STATE COMMAND...: smdsctl on that state's event store
+ctl() {
+    local state=$1
+    shift
+    store_args "$state"
+    "$CTL" "${STORE_ARGS[@]}" "$@"
+}
 
 EID=89049032123451234512345678901235
 FQDN=testsmds.example.com
@@ -46,7 +88,9 @@ start_smds() {
     local name=$1 state=$2
     shift 2
     rm -f "$name.ports"
-    "$SMDS" --server.workers=2 --server.state_dir="$state" --server.port_file="$name.ports" --device.port=0 \
+    store_args "$state"
+    [ "$STORE" = postgres ] || STORE_ARGS=()
+    "$SMDS" "${STORE_ARGS[@]}" --server.workers=2 --server.state_dir="$state" --server.port_file="$name.ports" --device.port=0 \
         --s2s.port=0 --tls.cert=pki/nist/smds/dstls.pem --tls.key=pki/nist/smds/dstls.key.pem \
         --s2s.client_ca="$CAS" --smds.fqdn=$FQDN --smds.ci="$CAS" --smds.auth_cert="$AUTH" \
         --smds.auth_key="$AUTHKEY" --log.file="$TMP/$name.log" "$@" >>"$name.out" 2>&1 &
@@ -105,7 +149,7 @@ first() { printf '%s\n' "$1" | head -n 1; }
 last() { printf '%s\n' "$1" | tail -n 1; }
 events() { printf '%s\n' "$1" | awk '$1 == "EVENT" {printf "%s@%s ", $2, $3}'; }
 
-count() { "$CTL" --state "$1" count ${2:+--eid "$2"}; }
+count() { ctl "$1" count ${2:+--eid "$2"}; }
 
 # ================================================================ root SM-DS "A"
 start_smds A "$TMP/state-a" || {
@@ -250,10 +294,10 @@ metrics=$(curl -s --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/metrics"
 contains "/metrics counts ES11 calls by code" 'rsp_requests_total{function="ES11.AuthenticateClient",code="8.1/6.1"}' "$metrics"
 contains "/metrics has latency histograms" 'rsp_request_duration_seconds_bucket{function="ES12.RegisterEvent"' "$metrics"
 contains "/metrics has the events gauge" 'smds_events_stored 3' "$metrics"
-contains "/metrics has group-commit batch sizes" 'smds_db_batch_size_bucket{le="1"}' "$metrics"
+contains "/metrics has group-commit batch sizes" "$BATCH_METRIC" "$metrics"
 metrics=$(curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/smdp/dptls.pem --key pki/nist/smdp/dptls.key.pem \
     "https://127.0.0.1:$A_S2S/metrics")
-contains "/metrics on the s2s listener" 'smds_db_commits_total' "$metrics"
+contains "/metrics on the s2s listener" "$DB_METRIC" "$metrics"
 log_wait A.log '"path":"/gsma/rsp2/es12/registerEvent","status":200'
 log=$(cat A.log)
 contains "JSON access log lines" '"type":"access","method":"POST","path":"/gsma/rsp2/es12/registerEvent","status":200' "$log"
@@ -261,9 +305,9 @@ contains "the access log names the peer" '"peer":"2.999.10"' "$log"
 expect "smdsctl count" 3 "$(count state-a)"
 expect "smdsctl count --eid" 3 "$(count state-a $EID)"
 expect "smdsctl list --eid" "EV-1 EV-2 EV-3" \
-    "$("$CTL" --state state-a list --eid $EID | sed -n 's/.*"eventId":"\([^"]*\)".*/\1/p' | tr '\n' ' ' | sed 's/ $//')"
-contains "smdsctl export" '"owner":"2.999.12"' "$("$CTL" --state state-a export)"
-"$CTL" --state state-a list >/dev/null 2>&1
+    "$(ctl state-a list --eid $EID | sed -n 's/.*"eventId":"\([^"]*\)".*/\1/p' | tr '\n' ' ' | sed 's/ $//')"
+contains "smdsctl export" '"owner":"2.999.12"' "$(ctl state-a export)"
+ctl state-a list >/dev/null 2>&1
 expect "smdsctl list without --eid is a usage error" 2 $?
 kill -HUP $A_PID
 sleep 0.5
@@ -280,6 +324,8 @@ start_smds B "$TMP/state-a" && {
     out=$(s2s es12/registerEvent $B_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-B)")
     expect "ES12 on B" OK "$(code "$out")"
     expect "A sees B's event" "OK 4" "$(first "$(dev $A_DEV nist)")"
+    out=$(s2s es12/registerEvent $A_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-B)")
+    expect "the same EventID on A once B has it: 8.9.5/3.3" 8.9.5/3.3 "$(code "$out")"
     out=$(s2s es12/deleteEvent $A_S2S pki/nist/smdp/dptls "$(del $EID EV-B)")
     expect "A deletes B's registration (same SM-DP+)" OK "$(code "$out")"
     stop B $B_PID
@@ -339,10 +385,36 @@ start_smds D "$TMP/state-d" --smds.event_max_age=1 --smds.housekeeping_interval=
     expect "register a short-lived event" OK "$(code "$out")"
     sleep 2.2
     expect "an expired event is not served" "OK 0" "$(first "$(dev $DEV nist)")"
-    expect "smdsctl purge-expired" 1 "$("$CTL" --state state-d purge-expired)"
+    expect "smdsctl purge-expired" 1 "$(ctl state-d purge-expired)"
     expect "nothing left" 0 "$(count state-d)"
     stop D $PID
 }
+
+# ---------------------------------------------------------------- database outage (PostgreSQL only)
+if [ "$STORE" = postgres ]; then
+    expect "/readyz with the database up" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")"
+    "$IT_PG_TOOL" halt "$IT_PG_DIR"
+    for _ in $(seq 1 50); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")" = 503 ] && break
+        sleep 0.1
+    done
+    expect "/readyz turns 503 when the database stops" 503 "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")"
+    t0=$(date +%s%N)
+    out=$(s2s es12/registerEvent $A_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-DOWN)")
+    t1=$(date +%s%N)
+    expect "ES12 with the database down: the retryable 1.1/5.1" 1.1/5.1 "$(code "$out")"
+    if [ $(((t1 - t0) / 1000000)) -lt 2000 ]; then ok "and at once ($(((t1 - t0) / 1000000)) ms)"; else bad "and at once" "$(((t1 - t0) / 1000000)) ms"; fi
+    expect "ES11 with the database down: 1.1/5.1" "FAIL authenticateClient 1.1/5.1" "$(first "$(dev $A_DEV nist)")"
+    "$IT_PG_TOOL" resume "$IT_PG_DIR"
+    for _ in $(seq 1 50); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")" = 200 ] && break
+        sleep 0.1
+    done
+    expect "/readyz is 200 again once the database is back" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")"
+    expect "acknowledged events survived, the refused one is absent" "EV-2@$DP1 EV-3@smdp2.example.com " "$(events "$(dev $A_DEV nist)")"
+    out=$(s2s es12/registerEvent $A_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-DOWN)")
+    expect "ES12 works again after the reconnection" OK "$(code "$out")"
+fi
 stop A $A_PID
 
 # ---------------------------------------------------------------- SGP.26 eUICCs
