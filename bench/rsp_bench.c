@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include "bench/smdp_prep.h"
 #include "bench/stats.h"
 #include "smds/store.h"
+#include "tests/pg/pgtmp.h"
 #include "tools/lpasim/lpa.h"
 #include "tools/pki/pki.h"
 
@@ -82,6 +84,7 @@ typedef struct opts {
     uint64_t scale_polls;
     int scale_rounds;
     unsigned workers;
+    bool store_pg; /* --store postgres: the SM-DS keeps its events in a throw-away PostgreSQL */
     floor_cfg floor;
     double quiet_wait;
     /* attach to a running SM-DS */
@@ -124,9 +127,18 @@ typedef struct ctx {
     char summary[64][240];
     size_t nsummary;
     int failures; /* phases that did not run or had errors */
+    pgtmp pg;     /* with --store postgres */
 } ctx;
 
 static bool progress_tty;
+static pgtmp *bench_pg; /* stopped at exit, also when a phase dies */
+
+static void stop_bench_pg(void)
+{
+    if (bench_pg)
+        pgtmp_stop(bench_pg);
+    bench_pg = NULL;
+}
 
 /* ---- small helpers ---- */
 
@@ -441,6 +453,10 @@ static void start_smds(ctx *c, const char *state, const char *tag, server *s)
     flag(f, &n, "--smds.ci=%s/nist/ci/ci.pem,%s/brainpool/ci/ci.pem", p, p);
     flag(f, &n, "--smds.auth_cert=%s/nist/smds/dsauth.pem,%s/brainpool/smds/dsauth.pem", p, p);
     flag(f, &n, "--smds.auth_key=%s/nist/smds/dsauth.key.pem,%s/brainpool/smds/dsauth.key.pem", p, p);
+    if (c->o.store_pg) {
+        flag(f, &n, "--store.backend=postgres");
+        flag(f, &n, "--store.dsn=%s", c->pg.dsn);
+    }
     launch(c, c->smds, state, tag, (const char **)f, n, s);
     free_flags(f, n);
 }
@@ -500,6 +516,72 @@ static void preload(const char *state, uint64_t n, uint64_t stride, const uint64
     *bytes = file_size(dir);
     note("preloaded %llu events in %.1f s (%.0f/s, %.0f MB)", (unsigned long long)n, *secs, (double)n / *secs,
          *bytes / 1e6);
+}
+
+/* The PostgreSQL store gets the same events (EIDs, EventIDs, owner) through the store interface, with many
+ * registrations in flight so that group commit batches them. */
+struct pg_preload {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t in_flight;
+    uint64_t failed;
+};
+
+static void pg_preloaded(void *arg, rsp_status st)
+{
+    struct pg_preload *p = arg;
+    pthread_mutex_lock(&p->mu);
+    p->in_flight--;
+    if (st != RSP_OK)
+        p->failed++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void preload_pg(ctx *c, uint64_t n, double *secs)
+{
+    smds_store_config sc = {.backend = SMDS_STORE_POSTGRES, .dsn = c->pg.dsn};
+    smds_store *st = smds_store_open("", &sc);
+    if (!st)
+        die("cannot open the PostgreSQL event store");
+    preload_cfg pc = {.eid_prefix = EID_PREFIX, .event_prefix = "BENCH-"};
+    enum { WINDOW = 2048 };
+    smds_event *evs = calloc(n, sizeof(*evs)); /* each stays in place until its registration completed */
+    struct pg_preload p = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    if (!evs)
+        die("out of memory");
+    uint64_t t0 = bench_now_us();
+    time_t now = time(NULL);
+    for (uint64_t k = 0; k < n; k++) {
+        pthread_mutex_lock(&p.mu);
+        while (p.in_flight >= WINDOW)
+            pthread_cond_wait(&p.cv, &p.mu);
+        p.in_flight++;
+        pthread_mutex_unlock(&p.mu);
+        smds_event *ev = &evs[k];
+        memset(ev, 0, sizeof(*ev));
+        if (pki_eid_make(EID_PREFIX, k, ev->eid) != 0)
+            die("EID %llu", (unsigned long long)k);
+        preload_event_id(&pc, k, ev->event_id, sizeof(ev->event_id));
+        snprintf(ev->rsp_server_address, sizeof(ev->rsp_server_address), "%s", SMDP_FQDN);
+        snprintf(ev->owner, sizeof(ev->owner), "%s", SMDP_OWNER);
+        ev->via = 12;
+        while (smds_store_register(st, ev, now, pg_preloaded, &p) != 0)
+            usleep(1000); /* the pool's queue is full: wait for it to drain */
+    }
+    pthread_mutex_lock(&p.mu);
+    while (p.in_flight)
+        pthread_cond_wait(&p.cv, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+    *secs = (double)(bench_now_us() - t0) / 1e6;
+    uint64_t have = smds_store_count(st);
+    smds_store_close(st);
+    free(evs);
+    if (p.failed || have != n)
+        die("PostgreSQL preload: %llu failed, %llu stored of %llu", (unsigned long long)p.failed,
+            (unsigned long long)have, (unsigned long long)n);
+    note("preloaded %llu events into PostgreSQL in %.1f s (%.0f/s)", (unsigned long long)n, *secs,
+         (double)n / *secs);
 }
 
 /* On a shared machine other processes come and go: before a measurement,
@@ -746,7 +828,9 @@ static uint64_t commits(ctx *c, const server *srv)
     char url[300], ca[1100], *body = NULL;
     snprintf(url, sizeof(url), "%s/metrics", srv->device);
     pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
-    uint64_t v = load_get(url, ca, NULL, NULL, &body) == 200 ? metric(body, "smds_db_commits_total") : 0;
+    uint64_t v = load_get(url, ca, NULL, NULL, &body) == 200
+                     ? metric(body, c->o.store_pg ? "smds_pg_commits_total" : "smds_db_commits_total")
+                     : 0;
     free(body);
     return v;
 }
@@ -1283,6 +1367,8 @@ static void usage(FILE *f)
           "  --quiet-wait S          before each measurement, wait up to S seconds for a second in which\n"
           "                          other processes use under a quarter of a core [30; --quick 0]\n"
           "  --floor-seconds S       CPU seconds per crypto-floor round [0.15] (7 rounds, the best kept)\n"
+          "  --store lmdb|postgres   the SM-DS event store [lmdb]; postgres starts a throw-away server\n"
+          "                          (es11-boot-storm, es11-keepalive, es12-register only)\n"
           "  --attach-pid PID --device URL [--s2s URL] --pki DIR\n"
           "                          load a running SM-DS instead (its PKI must be an rsp-pki tree)\n",
           f);
@@ -1364,6 +1450,7 @@ static void parse(int argc, char **argv, opts *o)
         O_DL,
         O_PROFILE,
         O_QUIET,
+        O_STORE,
     };
     static const struct option lo[] = {
         {"quick", no_argument, 0, O_QUICK},
@@ -1396,6 +1483,7 @@ static void parse(int argc, char **argv, opts *o)
         {"downloads", required_argument, 0, O_DL},
         {"profile", required_argument, 0, O_PROFILE},
         {"quiet-wait", required_argument, 0, O_QUIET},
+        {"store", required_argument, 0, O_STORE},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -1452,6 +1540,11 @@ static void parse(int argc, char **argv, opts *o)
             break;
         case O_WORKERS:
             o->workers = (unsigned)num(optarg, "--workers");
+            break;
+        case O_STORE:
+            if (strcmp(optarg, "postgres") && strcmp(optarg, "lmdb"))
+                die("--store: lmdb or postgres");
+            o->store_pg = strcmp(optarg, "postgres") == 0;
             break;
         case O_LOG:
             o->log_level = optarg;
@@ -1711,8 +1804,18 @@ int main(int argc, char **argv)
     }
     jw_int(w, "workers", o->workers);
     jw_str(w, "log_level", o->log_level);
+    jw_str(w, "store", o->store_pg ? "postgres" : "lmdb");
     jw_end(w);
 
+    if (o->store_pg) {
+        if (o->modes & (M_ES9 | M_SCALE) || o->attach_pid)
+            die("--store postgres: es11-boot-storm, es11-keepalive and es12-register only, not attached");
+        if (pgtmp_start(&c.pg) != 0)
+            die("cannot start PostgreSQL (tools/bootstrap installs it)");
+        bench_pg = &c.pg;
+        atexit(stop_bench_pg);
+        note("PostgreSQL: %s", c.pg.dsn);
+    }
     load_pki(&c);
     jw_arr(w, "phases");
 
@@ -1728,7 +1831,10 @@ int main(int argc, char **argv)
         if (!o->attach_pid && need_devices) {
             uint64_t check[2] = {0, 2 * D - 1};
             double secs, bytes;
-            preload(state, 2 * D, 1, check, 2, &secs, &bytes); /* one event per device, both curves */
+            if (o->store_pg)
+                preload_pg(&c, 2 * D, &secs);
+            else
+                preload(state, 2 * D, 1, check, 2, &secs, &bytes); /* one event per device, both curves */
         }
         server srv;
         start_smds(&c, state, "smds-main", &srv);
@@ -1744,6 +1850,7 @@ int main(int argc, char **argv)
             es12_phase(&c, &srv);
         stop_server(&c, &srv);
     }
+    stop_bench_pg();
     if (o->modes & M_ES9)
         es9_phase(&c);
     if (o->modes & M_SCALE)
