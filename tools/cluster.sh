@@ -9,6 +9,7 @@
 #   SMDS_FLAGS, SMDP_FLAGS   arrays: the services' own flags (certificates, keys, FQDNs, ES12 target)
 #   LB_PORTS    "DS_DEVICE,DS_S2S,DP_DEVICE,DP_S2S" of the balancer [8443,8444,9443,9444]
 #   NODE_BASE   node ports: smds-1 BASE+1/+2, smds-2 +3/+4, smdp-1 +5/+6, smdp-2 +7/+8 [18440]
+#   CLUSTER_SERVICES  "smds smdp" [both]; "smds" starts the SM-DS half alone (2 nodes)
 #   PIDS, NAMES arrays the started processes are appended to; PG_STOP is set to the command that stops
 #               the database
 # Every node runs with store.backend = postgres, the PROXY protocol on both listeners, and the transaction
@@ -18,7 +19,14 @@
 
 : "${LB_PORTS:=8443,8444,9443,9444}"
 : "${NODE_BASE:=18440}"
-CLUSTER_NODES=(smds-1 smds-2 smdp-1 smdp-2)
+: "${CLUSTER_SERVICES:=smds smdp}"
+CLUSTER_NODES=()
+for _s in $CLUSTER_SERVICES; do CLUSTER_NODES+=("$_s-1" "$_s-2"); done
+unset _s
+
+# Debian puts these in /usr/sbin, which a test's PATH may not hold.
+RUNUSER=$(command -v runuser || echo /usr/sbin/runuser)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 pg_bindir() {
     local d
@@ -34,7 +42,7 @@ pg_bindir() {
 # directory may be closed to that user).
 pg_as() {
     if [ "$(id -u)" -eq 0 ]; then
-        (cd / && runuser -u nobody -- "$@")
+        (cd / && "$RUNUSER" -u nobody -- "$@")
     else
         (cd / && "$@")
     fi
@@ -63,7 +71,7 @@ pg_start() {
             if [ "${d#"$top"}" != "$d" ]; then
                 chmod 711 "$d"
                 find "$d" -mindepth 1 -maxdepth 1 ! -path "$CL" ! -path "$CL/pg" -exec chmod go-rwx {} +
-            elif ! runuser -u nobody -- test -x "$d"; then
+            elif ! "$RUNUSER" -u nobody -- test -x "$d"; then
                 echo "cluster: PostgreSQL runs as nobody under root, and nobody cannot enter $d" >&2
                 return 1
             fi
@@ -191,15 +199,17 @@ lb_start() {
         args+=("--${node%-*}" "$node=127.0.0.1:$dev:$s2s")
     done
     "$ROOT/tools/haproxy-cfg" "${args[@]}" >"$CL/haproxy.cfg" || return 1
-    haproxy -db -f "$CL/haproxy.cfg" >>"$CL/haproxy.log" 2>&1 &
+    "$HAPROXY" -db -f "$CL/haproxy.cfg" >>"$CL/haproxy.log" 2>&1 &
     PIDS+=($!)
     NAMES+=(haproxy)
     LB_PID=$!
 }
 
 cluster_start() {
-    local b
-    for b in "$BIN/smds/smds" "$BIN/smdp_default/smdp-default"; do
+    local b bins=()
+    case " $CLUSTER_SERVICES " in *" smds "*) bins+=("$BIN/smds/smds") ;; esac
+    case " $CLUSTER_SERVICES " in *" smdp "*) bins+=("$BIN/smdp_default/smdp-default") ;; esac
+    for b in "${bins[@]}"; do
         if ! "$b" --help 2>/dev/null | grep -q -- '--store.backend'; then
             echo "cluster: $(basename "$b") has no PostgreSQL store (store.backend) in this build" >&2
             return 1
@@ -214,7 +224,7 @@ cluster_start() {
         node_start "$node" || return 1
     done
     lb_start || return 1
-    if ! lb_wait_up 8 30; then
+    if ! lb_wait_up $((2 * ${#CLUSTER_NODES[@]})) 30; then
         echo "cluster: HAProxy does not see every node ready:" >&2
         lb_status >&2
         return 1
