@@ -114,6 +114,32 @@ bool smds_store_reads_inline(const smds_store *s)
 
 /* ---- writes ---- */
 
+struct smds_store_reg_job *smds_store_reg_job_new(smds_store *s, smds_event *ev, time_t now,
+                                                  smds_store_done_cb done, void *arg)
+{
+    struct smds_store_reg_job *j = malloc(sizeof(*j));
+    if (j)
+        *j = (struct smds_store_reg_job){{done, arg}, s, ev, now};
+    return j;
+}
+
+struct smds_store_del_job *smds_store_del_job_new(smds_store *s, const char *eid, const char *event_id,
+                                                  const char *owner, smds_event *out, smds_store_done_cb done,
+                                                  void *arg)
+{
+    struct smds_store_del_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->cb = (struct smds_store_job_done){done, arg};
+    j->s = s;
+    smds_store_copy(j->eid, sizeof(j->eid), eid);
+    smds_store_copy(j->event_id, sizeof(j->event_id), event_id);
+    j->check_owner = owner != NULL;
+    smds_store_copy(j->owner, sizeof(j->owner), owner);
+    j->out = out;
+    return j;
+}
+
 int smds_store_register(smds_store *s, smds_event *ev, time_t now, smds_store_done_cb done, void *arg)
 {
     if (strlen(ev->eid) != SMDS_EID_LEN || ev->event_id[0] == 0)

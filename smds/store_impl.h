@@ -62,4 +62,30 @@ struct smds_store_job_done {
     void *arg;
 };
 
+/* The queued forms of register and delete, the same for every backend (malloc'd; the backend frees them
+ * after calling cb.done). */
+struct smds_store_reg_job {
+    struct smds_store_job_done cb;
+    smds_store *s;
+    smds_event *ev;
+    time_t now;
+};
+
+struct smds_store_del_job {
+    struct smds_store_job_done cb;
+    smds_store *s;
+    char eid[SMDS_EID_LEN + 1];
+    char event_id[SMDS_EVENT_ID_MAX + 1];
+    char owner[SMDS_OWNER_MAX + 1];
+    bool check_owner; /* owner NULL: administrative delete */
+    smds_event *out;
+};
+
+/* NULL when out of memory; arguments as smds_store_register / smds_store_delete (strings copied). */
+struct smds_store_reg_job *smds_store_reg_job_new(smds_store *s, smds_event *ev, time_t now,
+                                                  smds_store_done_cb done, void *arg);
+struct smds_store_del_job *smds_store_del_job_new(smds_store *s, const char *eid, const char *event_id,
+                                                  const char *owner, smds_event *out, smds_store_done_cb done,
+                                                  void *arg);
+
 #endif

@@ -94,16 +94,9 @@ static int decode(const MDB_val *v, smds_event *out)
 
 /* ---- register ---- */
 
-struct reg_job {
-    struct smds_store_job_done cb;
-    smds_store *s;
-    smds_event *ev;
-    time_t now;
-};
-
 static int apply_register(rsp_db_wtxn *t, void *arg)
 {
-    struct reg_job *j = arg;
+    struct smds_store_reg_job *j = arg;
     smds_store *s = j->s;
     smds_event *ev = j->ev;
     MDB_txn *txn = rsp_db_wtxn_txn(t);
@@ -205,10 +198,9 @@ static void job_finished(void *job, int result)
 
 static int lmdb_register(smds_store *s, smds_event *ev, time_t now, smds_store_done_cb done, void *arg)
 {
-    struct reg_job *j = malloc(sizeof(*j));
+    struct smds_store_reg_job *j = smds_store_reg_job_new(s, ev, now, done, arg);
     if (!j)
         return -1;
-    *j = (struct reg_job){{done, arg}, s, ev, now};
     if (rsp_db_submit(env_of(s), apply_register, job_finished, j) != 0) {
         free(j);
         return -1;
@@ -218,19 +210,9 @@ static int lmdb_register(smds_store *s, smds_event *ev, time_t now, smds_store_d
 
 /* ---- delete ---- */
 
-struct del_job {
-    struct smds_store_job_done cb;
-    smds_store *s;
-    char eid[SMDS_EID_LEN + 1];
-    char event_id[SMDS_EVENT_ID_MAX + 1];
-    char owner[SMDS_OWNER_MAX + 1];
-    bool check_owner;
-    smds_event *out;
-};
-
 static int apply_delete(rsp_db_wtxn *t, void *arg)
 {
-    struct del_job *j = arg;
+    struct smds_store_del_job *j = arg;
     smds_store *s = j->s;
     MDB_txn *txn = rsp_db_wtxn_txn(t);
     rsp_key k, ek;
@@ -270,17 +252,9 @@ static int apply_delete(rsp_db_wtxn *t, void *arg)
 static int lmdb_delete(smds_store *s, const char *eid, const char *event_id, const char *owner,
                        smds_event *out, smds_store_done_cb done, void *arg)
 {
-    struct del_job *j = calloc(1, sizeof(*j));
+    struct smds_store_del_job *j = smds_store_del_job_new(s, eid, event_id, owner, out, done, arg);
     if (!j)
         return -1;
-    j->s = s;
-    memcpy(j->eid, eid, SMDS_EID_LEN + 1);
-    smds_store_copy(j->event_id, sizeof(j->event_id), event_id);
-    j->check_owner = owner != NULL;
-    if (owner)
-        smds_store_copy(j->owner, sizeof(j->owner), owner);
-    j->out = out;
-    j->cb = (struct smds_store_job_done){done, arg};
     if (rsp_db_submit(env_of(s), apply_delete, job_finished, j) != 0) {
         free(j);
         return -1;

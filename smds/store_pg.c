@@ -123,13 +123,6 @@ static void job_finished(void *job, int result, smds_store *s, int delta)
 
 /* ---- register ---- */
 
-struct reg_job {
-    struct smds_store_job_done cb;
-    smds_store *s;
-    smds_event *ev;
-    time_t now;
-};
-
 static const char SQL_REGISTER[] =
     "INSERT INTO smds_event (event_id, eid, rsp_server_address, owner, root_smds, forwarded, via, created_at,"
     " expires_at) SELECT $1, $2, $3, $4, $5, $6::boolean, $7::integer, $8::bigint, $9::bigint"
@@ -140,7 +133,7 @@ static const char SQL_EXISTS[] = "SELECT 1 FROM smds_event WHERE event_id = $1";
 
 static int apply_register(rsp_pg_tx *t, void *arg)
 {
-    struct reg_job *j = arg;
+    struct smds_store_reg_job *j = arg;
     smds_event *ev = j->ev;
     ev->created_at = (uint64_t)j->now;
     ev->expires_at = j->s->cfg.max_age ? (uint64_t)j->now + j->s->cfg.max_age : 0;
@@ -173,15 +166,14 @@ static int apply_register(rsp_pg_tx *t, void *arg)
 
 static void reg_finished(void *job, int result)
 {
-    job_finished(job, result, ((struct reg_job *)job)->s, 1);
+    job_finished(job, result, ((struct smds_store_reg_job *)job)->s, 1);
 }
 
 static int pg_register(smds_store *s, smds_event *ev, time_t now, smds_store_done_cb done, void *arg)
 {
-    struct reg_job *j = malloc(sizeof(*j));
+    struct smds_store_reg_job *j = smds_store_reg_job_new(s, ev, now, done, arg);
     if (!j)
         return -1;
-    *j = (struct reg_job){{done, arg}, s, ev, now};
     if (rsp_pg_submit(pg_of(s), apply_register, reg_finished, j) != 0) {
         free(j);
         return -1;
@@ -191,22 +183,12 @@ static int pg_register(smds_store *s, smds_event *ev, time_t now, smds_store_don
 
 /* ---- delete ---- */
 
-struct del_job {
-    struct smds_store_job_done cb;
-    smds_store *s;
-    char eid[SMDS_EID_LEN + 1];
-    char event_id[SMDS_EVENT_ID_MAX + 1];
-    char owner[SMDS_OWNER_MAX + 1];
-    bool check_owner;
-    smds_event *out;
-};
-
 static const char SQL_DELETE[] = "DELETE FROM smds_event WHERE event_id = $1 AND eid = $2"
                                  " AND ($3::text IS NULL OR owner = $3) RETURNING " COLS;
 
 static int apply_delete(rsp_pg_tx *t, void *arg)
 {
-    struct del_job *j = arg;
+    struct smds_store_del_job *j = arg;
     const char *p[3] = {j->event_id, j->eid, j->check_owner ? j->owner : NULL};
     PGresult *r = rsp_pg_exec(t, SQL_DELETE, 3, p);
     if (!r)
@@ -220,22 +202,15 @@ static int apply_delete(rsp_pg_tx *t, void *arg)
 
 static void del_finished(void *job, int result)
 {
-    job_finished(job, result, ((struct del_job *)job)->s, -1);
+    job_finished(job, result, ((struct smds_store_del_job *)job)->s, -1);
 }
 
 static int pg_delete(smds_store *s, const char *eid, const char *event_id, const char *owner, smds_event *out,
                      smds_store_done_cb done, void *arg)
 {
-    struct del_job *j = calloc(1, sizeof(*j));
+    struct smds_store_del_job *j = smds_store_del_job_new(s, eid, event_id, owner, out, done, arg);
     if (!j)
         return -1;
-    j->s = s;
-    smds_store_copy(j->eid, sizeof(j->eid), eid);
-    smds_store_copy(j->event_id, sizeof(j->event_id), event_id);
-    j->check_owner = owner != NULL;
-    smds_store_copy(j->owner, sizeof(j->owner), owner);
-    j->out = out;
-    j->cb = (struct smds_store_job_done){done, arg};
     if (rsp_pg_submit(pg_of(s), apply_delete, del_finished, j) != 0) {
         free(j);
         return -1;

@@ -392,13 +392,18 @@ start_smds D "$TMP/state-d" --smds.event_max_age=1 --smds.housekeeping_interval=
 
 # ---------------------------------------------------------------- database outage (PostgreSQL only)
 if [ "$STORE" = postgres ]; then
-    expect "/readyz with the database up" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")"
+    readyz() { curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz"; }
+    # readyz_wait CODE: up to 5 s for /readyz to answer CODE
+    readyz_wait() {
+        for _ in $(seq 1 50); do
+            [ "$(readyz)" = "$1" ] && break
+            sleep 0.1
+        done
+    }
+    expect "/readyz with the database up" 200 "$(readyz)"
     "$IT_PG_TOOL" halt "$IT_PG_DIR"
-    for _ in $(seq 1 50); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")" = 503 ] && break
-        sleep 0.1
-    done
-    expect "/readyz turns 503 when the database stops" 503 "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")"
+    readyz_wait 503
+    expect "/readyz turns 503 when the database stops" 503 "$(readyz)"
     t0=$(date +%s%N)
     out=$(s2s es12/registerEvent $A_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-DOWN)")
     t1=$(date +%s%N)
@@ -406,11 +411,8 @@ if [ "$STORE" = postgres ]; then
     if [ $(((t1 - t0) / 1000000)) -lt 2000 ]; then ok "and at once ($(((t1 - t0) / 1000000)) ms)"; else bad "and at once" "$(((t1 - t0) / 1000000)) ms"; fi
     expect "ES11 with the database down: 1.1/5.1" "FAIL authenticateClient 1.1/5.1" "$(first "$(dev $A_DEV nist)")"
     "$IT_PG_TOOL" resume "$IT_PG_DIR"
-    for _ in $(seq 1 50); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")" = 200 ] && break
-        sleep 0.1
-    done
-    expect "/readyz is 200 again once the database is back" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert pki/nist/ci/ci.pem "https://127.0.0.1:$A_DEV/readyz")"
+    readyz_wait 200
+    expect "/readyz is 200 again once the database is back" 200 "$(readyz)"
     expect "acknowledged events survived, the refused one is absent" "EV-2@$DP1 EV-3@smdp2.example.com " "$(events "$(dev $A_DEV nist)")"
     out=$(s2s es12/registerEvent $A_S2S pki/nist/smdp/dptls "$(reg $EID $DP1 EV-DOWN)")
     expect "ES12 works again after the reconnection" OK "$(code "$out")"
