@@ -106,7 +106,10 @@ void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
     bool refused = !((http_status == 200 || http_status == 204) && st == RSP_OK);
     if (refused && !rsp_es_refused_log_allow(time(NULL)))
         return;
-    rsp_access a = {"POST", path, http_status, c->function, code, us, c->peer, c->detail, c->call_id};
+    char addr[RSP_HTTP_ADDR_MAX];
+    rsp_access a = {"POST",      path,      http_status, c->function,
+                    code,        us,        c->peer,     c->detail,
+                    c->call_id,  rsp_http_client_addr(c->req, addr, sizeof(addr))};
     rsp_log_access(&a);
 }
 

@@ -5,6 +5,7 @@
 #include "rsp/http.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,6 +28,7 @@
 #include "rsp/err.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
+#include "rsp/proxy.h"
 
 #define DEFAULT_BODY_LIMIT (64 * 1024)
 #define DEFAULT_DRAIN_MS 10000
@@ -43,6 +45,7 @@
 #define DEFAULT_RESET_LIMIT 100
 #define RESET_WINDOW_MS 10000
 #define RESET_SLOTS 1024 /* per worker, direct-mapped by connection id */
+#define DEFAULT_PROXY_TIMEOUT_MS 5000
 
 struct route {
     char *method;
@@ -69,8 +72,10 @@ struct listener {
     void (*peer_free)(void *);
     void *peer_ctx;
     size_t body_limit;
-    SSL_CTX *ssl_ctx; /* the listener's reference; workers hold their own */
-    int *fds;         /* one listening socket per worker until the worker takes it */
+    int proxy_protocol;
+    atomic_ulong proxy_refused; /* connections closed for a missing or bad PROXY v2 header */
+    SSL_CTX *ssl_ctx;           /* the listener's reference; workers hold their own */
+    int *fds;                   /* one listening socket per worker until the worker takes it */
     h2o_hostconf_t *hosts[2];
     struct route *routes;
     size_t nroutes;
@@ -104,6 +109,13 @@ struct listen_slot {
     h2o_socket_t *sock;
 };
 
+/* A connection on a proxy_protocol listener until its PROXY v2 header has arrived (sock->data). */
+struct proxy_wait {
+    h2o_timeout_entry_t timeout;
+    struct listen_slot *slot;
+    h2o_socket_t *sock;
+};
+
 struct ctl_msg {
     h2o_multithread_message_t super;
     enum { CTL_STOP, CTL_SWAP_TLS } kind;
@@ -127,6 +139,7 @@ struct worker {
     h2o_multithread_receiver_t ctl_receiver;
     h2o_multithread_receiver_t defer_receiver;
     struct ctl_msg stop_msg;
+    h2o_timeout_t proxy_timeout;
     int accepting_msgs; /* msg_lock */
     struct peer_table peers;
     struct retired_ctx *retired; /* TLS contexts replaced by a reload */
@@ -968,6 +981,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+const char *rsp_http_client_addr(h2o_req_t *req, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    if (req == NULL || len == 0 || req->conn->callbacks->get_peername == NULL)
+        return NULL;
+    /* h2o answers the address set from the PROXY header when there was one. */
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    const void *addr = NULL;
+    if (sl >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET)
+        addr = &((struct sockaddr_in *)&ss)->sin_addr;
+    else if (sl >= sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6)
+        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (addr == NULL || inet_ntop(ss.ss_family, addr, buf, (socklen_t)len) == NULL)
+        return NULL;
+    return buf;
+}
+
 int rsp_http_req_listener(h2o_req_t *req)
 {
     h2o_handler_t *h =
@@ -997,6 +1027,8 @@ rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg)
         srv->cfg.drain_timeout_ms = DEFAULT_DRAIN_MS;
     if (srv->cfg.h2_reset_limit == 0)
         srv->cfg.h2_reset_limit = DEFAULT_RESET_LIMIT;
+    if (srv->cfg.proxy_timeout_ms == 0)
+        srv->cfg.proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT_MS;
     srv->nworkers = srv->cfg.workers;
     atomic_init(&srv->ready, 0);
     atomic_init(&srv->metrics, NULL);
@@ -1093,6 +1125,8 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     l->min_version = cfg->min_version == RSP_HTTP_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
     l->client_auth = cfg->client_auth; /* kept on plain listeners: REQUIRED routes then answer 403 */
     l->body_limit = cfg->body_limit ? cfg->body_limit : srv->cfg.body_limit;
+    l->proxy_protocol = cfg->proxy_protocol != 0;
+    atomic_init(&l->proxy_refused, 0);
     if (!l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE) {
         l->peer_check = cfg->peer_check ? cfg->peer_check : rsp_http_peer_cn_check;
         l->peer_free = cfg->peer_check ? cfg->peer_free : free;
@@ -1199,6 +1233,13 @@ uint16_t rsp_http_listener_port(const rsp_http_server_t *srv, int listener)
     if (listener < 0 || (size_t)listener >= srv->nlisteners)
         return 0;
     return srv->listeners[listener]->port;
+}
+
+unsigned long rsp_http_listener_proxy_refused(const rsp_http_server_t *srv, int listener)
+{
+    if (listener < 0 || (size_t)listener >= srv->nlisteners)
+        return 0;
+    return atomic_load(&srv->listeners[listener]->proxy_refused);
 }
 
 /* ---------------------------------------------------------------- sockets */
@@ -1310,11 +1351,75 @@ static void on_conn_close(void *data)
     w->nconns--;
 }
 
+static void proxy_refuse(struct proxy_wait *pw, const char *why)
+{
+    struct listener *l = pw->slot->w->srv->listeners[pw->slot - pw->slot->w->slots];
+    unsigned long n = atomic_fetch_add(&l->proxy_refused, 1) + 1;
+    /* The first refusal and then every power of two: a misconfigured balancer shows at once, a flood
+     * of bad connections does not flood the log. */
+    if ((n & (n - 1)) == 0)
+        fprintf(stderr, "rsp-http: %s: connection refused: %s (%lu so far)\n", l->name, why, n);
+    h2o_timeout_unlink(&pw->timeout);
+    h2o_socket_t *sock = pw->sock;
+    sock->data = NULL;
+    free(pw);
+    h2o_socket_close(sock);
+}
+
+static void on_proxy_timeout(h2o_timeout_entry_t *entry)
+{
+    proxy_refuse(H2O_STRUCT_FROM_MEMBER(struct proxy_wait, timeout, entry), "no PROXY v2 header in time");
+}
+
+/* Reads until the PROXY v2 header is complete (at most RSP_PROXY_MAX_HEADER bytes are looked at, and the
+ * wait is bounded by proxy_timeout_ms), then hands the rest of the stream to h2o as if just accepted. */
+static void on_proxy_read(h2o_socket_t *sock, const char *err)
+{
+    struct proxy_wait *pw = sock->data;
+    if (err != NULL) {
+        proxy_refuse(pw, "closed before the PROXY v2 header");
+        return;
+    }
+    rsp_proxy_result_t r;
+    rsp_proxy_rc_t rc = rsp_proxy_parse((const uint8_t *)sock->input->bytes, sock->input->size, &r);
+    if (rc == RSP_PROXY_NEED_MORE)
+        return;
+    if (rc != RSP_PROXY_OK) {
+        proxy_refuse(pw, rsp_proxy_rc_str(rc));
+        return;
+    }
+    h2o_socket_read_stop(sock);
+    h2o_buffer_consume(&sock->input, r.header_len);
+    if (!r.local)
+        h2o_socket_setpeername(sock, (struct sockaddr *)&r.src, r.src_len);
+    struct listen_slot *slot = pw->slot;
+    h2o_timeout_unlink(&pw->timeout);
+    free(pw);
+    sock->data = NULL;
+    h2o_accept(&slot->accept, sock);
+}
+
+static void proxy_start(struct listen_slot *slot, h2o_socket_t *sock)
+{
+    struct proxy_wait *pw = calloc(1, sizeof(*pw));
+    if (pw == NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
+    pw->slot = slot;
+    pw->sock = sock;
+    pw->timeout.cb = on_proxy_timeout;
+    sock->data = pw;
+    h2o_timeout_link(slot->w->loop, &slot->w->proxy_timeout, &pw->timeout);
+    h2o_socket_read_start(sock, on_proxy_read);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct listen_slot *slot = listener->data;
     if (err != NULL)
         return;
+    int proxy = slot->w->srv->listeners[slot - slot->w->slots]->proxy_protocol;
     for (int i = 0; i < ACCEPT_BURST; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
@@ -1322,7 +1427,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         slot->w->nconns++;
         sock->on_close.cb = on_conn_close;
         sock->on_close.data = slot->w;
-        h2o_accept(&slot->accept, sock);
+        if (proxy)
+            proxy_start(slot, sock);
+        else
+            h2o_accept(&slot->accept, sock);
     }
 }
 
@@ -1341,7 +1449,8 @@ static void begin_stop(struct worker *w)
     h2o_context_request_shutdown(&w->ctx);
     /* h2o 2.2.5 has no shutdown hook for idle HTTP/1.1 keep-alive connections; shortening the
      * request-read timeout closes them (and slow header readers) within a second. */
-    h2o_timeout_t *ts[] = {&w->ctx.http1.req_timeout, &w->ctx.http2.idle_timeout, &w->ctx.handshake_timeout};
+    h2o_timeout_t *ts[] = {&w->ctx.http1.req_timeout, &w->ctx.http2.idle_timeout, &w->ctx.handshake_timeout,
+                           &w->proxy_timeout};
     for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
         if (ts[i]->timeout > STOP_IDLE_TIMEOUT_MS)
             ts[i]->timeout = STOP_IDLE_TIMEOUT_MS;
@@ -1421,6 +1530,7 @@ static void worker_init(struct worker *w)
     current_worker = w;
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &srv->globalconf);
+    h2o_timeout_init(w->loop, &w->proxy_timeout, srv->cfg.proxy_timeout_ms);
     h2o_multithread_register_receiver(w->ctx.queue, &w->ctl_receiver, on_ctl_messages);
     h2o_multithread_register_receiver(w->ctx.queue, &w->defer_receiver, on_defer_messages);
     for (size_t i = 0; i < srv->nlisteners; i++) {
@@ -1477,6 +1587,7 @@ static void worker_teardown(struct worker *w)
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_queue_t *queue = w->ctx.queue;
+    h2o_timeout_dispose(w->loop, &w->proxy_timeout);
     h2o_context_dispose(&w->ctx);
     /* 2.2.5's evloop h2o_multithread_destroy_queue() closes but never frees the queue. */
     free(queue);

@@ -65,6 +65,17 @@
  * connection gets GOAWAY (ENHANCE_YOUR_CALM), its parked requests 503, and it is closed.  Counters:
  * rsp_http_stats_get().
  *
+ * PROXY protocol (listener option proxy_protocol, for nodes behind a TCP load balancer such as HAProxy
+ * with send-proxy-v2): every connection must start with a PROXY protocol version 2 header (rsp/proxy.h)
+ * before TLS (or plain HTTP).  h2o 2.2.5 parses only the text version 1, so the glue reads the header
+ * itself: at most RSP_PROXY_MAX_HEADER bytes, within proxy_timeout_ms of the accept.  A missing,
+ * truncated, oversized or otherwise bad header closes the connection before any TLS or HTTP byte is
+ * answered (counted by rsp_http_listener_proxy_refused, logged to stderr the first time and then at
+ * each power of two).  A valid header sets the client address h2o reports for the connection
+ * (rsp_http_client_addr); a LOCAL header (the balancer's own health checks) keeps the socket's.
+ * TLS, and so mutual TLS, still ends at this process.  The header is trusted as sent: such a port must
+ * be reachable from the load balancers only.
+ *
  * Graceful stop: rsp_http_server_stop() (any thread) makes every worker close its listening sockets,
  * send HTTP/2 GOAWAY, mark HTTP/1.1 responses "Connection: close", shorten idle/handshake timeouts to one
  * second, and keep serving in-flight requests until all its connections are closed or drain_timeout_ms
@@ -132,7 +143,8 @@ typedef struct rsp_http_listener_config {
     rsp_http_peer_check_fn peer_check; /* NULL with client auth: rsp_http_peer_cn_check */
     void (*peer_free)(void *identity); /* NULL with the default check: free() */
     void *peer_ctx;
-    size_t body_limit; /* bytes; 0 = the server's default */
+    size_t body_limit;  /* bytes; 0 = the server's default */
+    int proxy_protocol; /* non-zero: connections start with a PROXY v2 header (see above) */
 } rsp_http_listener_config_t;
 
 typedef struct rsp_http_server_config {
@@ -141,6 +153,7 @@ typedef struct rsp_http_server_config {
     unsigned drain_timeout_ms; /* bound on graceful stop; 0 = 10000 */
     unsigned h2_reset_limit;   /* HTTP/2 streams one connection may reset before their answer within 10 s;
                                   one more gets GOAWAY and the connection closed; 0 = 100 */
+    unsigned proxy_timeout_ms; /* wait for a PROXY v2 header after accept; 0 = 5000 */
 } rsp_http_server_config_t;
 
 /* Creates a server (nothing is bound yet).  NULL on allocation failure.  cfg may be NULL. */
@@ -167,6 +180,9 @@ int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen);
 
 /* Bound port of a listener (after start), 0 if unknown. */
 uint16_t rsp_http_listener_port(const rsp_http_server_t *srv, int listener);
+
+/* Connections a proxy_protocol listener closed for a missing or bad PROXY header (any thread). */
+unsigned long rsp_http_listener_proxy_refused(const rsp_http_server_t *srv, int listener);
 
 /* Number of worker threads (after new). */
 unsigned rsp_http_server_workers(const rsp_http_server_t *srv);
@@ -232,6 +248,13 @@ void rsp_http_server_free(rsp_http_server_t *srv);
 
 /* Identity that the listener's peer_check returned for this request's connection, or NULL. */
 const void *rsp_http_peer(h2o_req_t *req);
+
+/* Longest text rsp_http_client_addr() writes, NUL included. */
+#define RSP_HTTP_ADDR_MAX 46
+
+/* Writes the client's numeric IP address (from the PROXY v2 header on proxy_protocol listeners, else the
+ * socket peer) into buf and returns buf; NULL if unknown or buf is too small (RSP_HTTP_ADDR_MAX fits). */
+const char *rsp_http_client_addr(h2o_req_t *req, char *buf, size_t len);
 
 /* Index of the listener that accepted the request. */
 int rsp_http_req_listener(h2o_req_t *req);

@@ -22,6 +22,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/proxy.h"
+#include "rsp/proxy_testutil.h"
 #include "tests/unit/ut.h"
 
 /* ---------------------------------------------------------------- clients */
@@ -697,7 +699,9 @@ static void pki_free(struct pki *p)
     rmdir(tmpdir);
 }
 
-static atomic_int tickets_seen; /* sessions (TLS 1.3 tickets) the server sent to tls_get */
+static atomic_int tickets_seen;  /* sessions (TLS 1.3 tickets) the server sent to tls_get */
+static const void *tls_preamble; /* sent by tls_get before the handshake when set (a PROXY header) */
+static size_t tls_preamble_len;
 
 static int count_ticket(SSL *ssl, SSL_SESSION *sess)
 {
@@ -726,6 +730,8 @@ static int tls_get(uint16_t port, X509 *ca, X509 *cert, EVP_PKEY *key, int max_v
     SSL_CTX_sess_set_new_cb(ctx, count_ticket);
     int status = -1;
     int fd = tcp_connect(port);
+    if (fd >= 0 && tls_preamble_len != 0)
+        write_all(fd, tls_preamble, tls_preamble_len);
     SSL *ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
     SSL_set1_host(ssl, "127.0.0.1");
@@ -1004,6 +1010,182 @@ static void test_cn_check(void)
     EVP_PKEY_free(k);
 }
 
+/* ---------------------------------------------------------------- PROXY protocol and readiness */
+
+static const uint8_t PP_V4[12] = {203, 0, 113, 7, 127, 0, 0, 1, 0x30, 0x39, 0x20, 0xfb};
+
+static int h_client_addr(h2o_req_t *req, void *ctx)
+{
+    (void)ctx;
+    char a[RSP_HTTP_ADDR_MAX];
+    UT_CHECK(rsp_http_client_addr(req, a, 4) == NULL); /* too small for any address */
+    const char *s = rsp_http_client_addr(req, a, sizeof(a));
+    rsp_http_send(req, 200, "text/plain", s ? s : "-", strlen(s ? s : "-"), 0);
+    return 0;
+}
+
+/* Sends head (possibly in pieces of `step` bytes) then an HTTP request; returns what came back. */
+static size_t pp_exchange(uint16_t port, const uint8_t *head, size_t hlen, size_t step, const char *path,
+                          char *out, size_t cap)
+{
+    int fd = tcp_connect(port);
+    UT_CHECK(fd >= 0);
+    for (size_t off = 0; off < hlen; off += step) {
+        write_all(fd, head + off, hlen - off < step ? hlen - off : step);
+        if (step < hlen)
+            sleep_ms(2); /* separate reads on the server */
+    }
+    char req[128];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+    write_all(fd, req, (size_t)n);
+    size_t got = 0;
+    ssize_t r;
+    while (got < cap - 1 && (r = read(fd, out + got, cap - 1 - got)) > 0)
+        got += (size_t)r;
+    out[got] = '\0';
+    close(fd);
+    return got;
+}
+
+static void expect_body(uint16_t port, const uint8_t *head, size_t hlen, size_t step, const char *want)
+{
+    static char buf[8192];
+    size_t n = pp_exchange(port, head, hlen, step, "/addr", buf, sizeof(buf));
+    struct resp r;
+    UT_EQ(parse_resp(buf, n, &r), 0);
+    UT_EQ(r.status, 200);
+    UT_CHECK(strcmp(r.body, want) == 0);
+    if (strcmp(r.body, want) != 0)
+        fprintf(stderr, "    body '%s', expected '%s'\n", r.body, want);
+}
+
+/* The connection is closed without a single byte of answer. */
+static void expect_refused(rsp_http_server_t *srv, uint16_t port, const uint8_t *head, size_t hlen)
+{
+    unsigned long before = rsp_http_listener_proxy_refused(srv, 0);
+    char buf[256];
+    UT_EQ(pp_exchange(port, head, hlen, hlen ? hlen : 1, "/addr", buf, sizeof(buf)), 0);
+    UT_EQ(rsp_http_listener_proxy_refused(srv, 0), before + 1);
+}
+
+static void test_proxy_protocol(void)
+{
+    char err[256];
+    rsp_http_server_config_t cfg = {.workers = 2, .proxy_timeout_ms = 300};
+    rsp_http_server_t *srv = rsp_http_server_new(&cfg);
+    rsp_http_listener_config_t lc = {.name = "lb", .plain = 1, .proxy_protocol = 1};
+    UT_EQ(rsp_http_listener_add(srv, &lc, err, sizeof(err)), 0);
+    rsp_http_listener_config_t direct = {.name = "direct", .plain = 1};
+    UT_EQ(rsp_http_listener_add(srv, &direct, err, sizeof(err)), 1);
+    UT_EQ(rsp_http_route(srv, 0, "GET", "/addr", h_client_addr, NULL), 0);
+    UT_EQ(rsp_http_route(srv, 1, "GET", "/addr", h_client_addr, NULL), 0);
+    UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), 0);
+    rsp_http_server_set_ready(srv, 1);
+    uint16_t port = rsp_http_listener_port(srv, 0), dport = rsp_http_listener_port(srv, 1);
+
+    uint8_t h[RSP_PROXY_MAX_HEADER + 64];
+    /* The client's address comes from the header, whether it arrives at once or byte by byte. */
+    size_t n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    expect_body(port, h, n, n, "203.0.113.7");
+    expect_body(port, h, n, 1, "203.0.113.7");
+    uint8_t v6[36] = {0x20, 0x01, 0x0d, 0xb8, [15] = 5, [16] = 0x20, [17] = 0x01, [18] = 0x0d, [19] = 0xb8};
+    n = rsp_proxy_test_header(h, 0x21, 0x21, v6, sizeof(v6));
+    expect_body(port, h, n, n, "2001:db8::5");
+    /* LOCAL (health checks) and PROXY UNSPEC keep the socket's address. */
+    n = rsp_proxy_test_header(h, 0x20, 0x00, NULL, 0);
+    expect_body(port, h, n, n, "127.0.0.1");
+    n = rsp_proxy_test_header(h, 0x21, 0x00, NULL, 0);
+    expect_body(port, h, n, n, "127.0.0.1");
+    /* A listener without the option serves the same bytes as HTTP (and refuses them as such). */
+    expect_body(dport, (const uint8_t *)"", 0, 1, "127.0.0.1");
+
+    /* Refused: no header at all, a version 1 text header, a wrong signature, version, command or
+     * family, a short address block, an oversized header, and a truncated one (client gives up). */
+    expect_refused(srv, port, (const uint8_t *)"", 0);
+    const char *v1 = "PROXY TCP4 203.0.113.7 127.0.0.1 12345 8443\r\n";
+    expect_refused(srv, port, (const uint8_t *)v1, strlen(v1));
+    n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    h[3] = 'X';
+    expect_refused(srv, port, h, n);
+    n = rsp_proxy_test_header(h, 0x11, 0x11, PP_V4, sizeof(PP_V4));
+    expect_refused(srv, port, h, n);
+    n = rsp_proxy_test_header(h, 0x22, 0x11, PP_V4, sizeof(PP_V4));
+    expect_refused(srv, port, h, n);
+    n = rsp_proxy_test_header(h, 0x21, 0x31, NULL, 216);
+    expect_refused(srv, port, h, n);
+    n = rsp_proxy_test_header(h, 0x21, 0x12, PP_V4, sizeof(PP_V4));
+    expect_refused(srv, port, h, n);
+    n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, 8);
+    expect_refused(srv, port, h, n);
+    n = rsp_proxy_test_header(h, 0x21, 0x11, NULL, RSP_PROXY_MAX_HEADER);
+    expect_refused(srv, port, h, n);
+
+    /* Truncated, or nothing at all: the wait is bounded by proxy_timeout_ms. */
+    unsigned long before = rsp_http_listener_proxy_refused(srv, 0);
+    int fds[2] = {tcp_connect(port), tcp_connect(port)};
+    n = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    write_all(fds[0], h, n - 3);
+    for (int i = 0; i < 2; i++) {
+        char c;
+        UT_EQ(read(fds[i], &c, 1), 0); /* closed by the server, well before tcp_connect's 5 s */
+        close(fds[i]);
+    }
+    UT_EQ(rsp_http_listener_proxy_refused(srv, 0), before + 2);
+
+    /* The balancer's health check: a LOCAL header, then GET /readyz. */
+    static char buf[8192];
+    struct resp r;
+    n = rsp_proxy_test_header(h, 0x20, 0x00, NULL, 0);
+    UT_EQ(parse_resp(buf, pp_exchange(port, h, n, n, "/readyz", buf, sizeof(buf)), &r), 0);
+    UT_EQ(r.status, 200);
+    rsp_http_server_set_ready(srv, 0);
+    UT_EQ(parse_resp(buf, pp_exchange(port, h, n, n, "/readyz", buf, sizeof(buf)), &r), 0);
+    UT_EQ(r.status, 503);
+
+    rsp_http_server_stop(srv);
+    UT_EQ(rsp_http_server_wait(srv), 0);
+    rsp_http_server_free(srv);
+}
+
+/* Behind a TCP balancer TLS (and mutual TLS) still ends here: the header comes before the handshake. */
+static void test_proxy_tls(void)
+{
+    struct pki p;
+    pki_make(&p);
+    char err[512];
+    rsp_http_server_t *srv = rsp_http_server_new(&(rsp_http_server_config_t){.workers = 1});
+    const char *cas[] = {tpath("ca.pem")};
+    rsp_http_listener_config_t lc = {.name = "s2s",
+                                     .cert_file = tpath("srv.pem"),
+                                     .key_file = tpath("srv.key"),
+                                     .client_auth = RSP_HTTP_CLIENT_CERT_REQUIRED,
+                                     .client_ca_files = cas,
+                                     .n_client_ca_files = 1,
+                                     .proxy_protocol = 1};
+    UT_EQ(rsp_http_listener_add(srv, &lc, err, sizeof(err)), 0);
+    UT_EQ(rsp_http_route(srv, 0, "GET", "/whoami", h_whoami, NULL), 0);
+    UT_EQ(rsp_http_route(srv, 0, "GET", "/addr", h_client_addr, NULL), 0);
+    UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), 0);
+    uint16_t port = rsp_http_listener_port(srv, 0);
+    uint8_t h[64];
+    tls_preamble = h;
+    tls_preamble_len = rsp_proxy_test_header(h, 0x21, 0x11, PP_V4, sizeof(PP_V4));
+    char body[256];
+    UT_EQ(tls_get(port, p.ca, p.a, p.a_key, 0, "/whoami", body, sizeof(body)), 200);
+    UT_CHECK(strcmp(body, "alpha") == 0);
+    UT_EQ(tls_get(port, p.ca, p.a, p.a_key, TLS1_2_VERSION, "/addr", body, sizeof(body)), 200);
+    UT_CHECK(strcmp(body, "203.0.113.7") == 0);
+    UT_EQ(tls_get(port, p.ca, NULL, NULL, 0, "/whoami", body, sizeof(body)), -1); /* still mutual TLS */
+    tls_preamble_len = 0;
+    UT_EQ(tls_get(port, p.ca, p.a, p.a_key, 0, "/whoami", body, sizeof(body)), -1); /* no header */
+    UT_EQ(rsp_http_listener_proxy_refused(srv, 0), 1);
+    tls_preamble = NULL;
+    rsp_http_server_stop(srv);
+    UT_EQ(rsp_http_server_wait(srv), 0);
+    rsp_http_server_free(srv);
+    pki_free(&p);
+}
+
 int main(void)
 {
     UT_RUN(test_setup_errors);
@@ -1015,5 +1197,7 @@ int main(void)
     UT_RUN(test_cn_check);
     UT_RUN(test_tls);
     UT_RUN(test_TC_SM_DP_ES9p_Server_Authentication_for_HTTPS_Establishment_suites);
+    UT_RUN(test_proxy_protocol);
+    UT_RUN(test_proxy_tls);
     return ut_finish();
 }

@@ -315,6 +315,7 @@ int rsp_log_format_access(char *buf, int cap, const rsp_access *a)
     put_field(&b, "function", a->function);
     put_field(&b, "code", a->code);
     put_field(&b, "peer", a->peer);
+    put_field(&b, "addr", a->addr);
     put_field(&b, "detail", a->detail);
     put_field(&b, "callId", a->call_id);
     put(&b, "}", 1);

@@ -16,13 +16,14 @@ static void test_access_line(void)
                     200,         "registerEvent",
                     "8.9.5/3.3", 1234,
                     "2.999.10",  "dup \"id\"\n\x01",
-                    "op-call-7"};
+                    "op-call-7", "203.0.113.7"};
     int n = rsp_log_format_access(buf, sizeof(buf), &a);
     UT_EQ((int)strlen(buf), n);
     UT_CHECK(buf[0] == '{' && buf[n - 1] == '}');
     UT_CHECK(strstr(buf, "\"status\":200,\"latency_us\":1234") != NULL);
     UT_CHECK(strstr(buf, "\"code\":\"8.9.5/3.3\"") != NULL);
     UT_CHECK(strstr(buf, "\"callId\":\"op-call-7\"") != NULL);
+    UT_CHECK(strstr(buf, "\"peer\":\"2.999.10\",\"addr\":\"203.0.113.7\"") != NULL);
     UT_CHECK(strstr(buf, "\"detail\":\"dup \\\"id\\\"\\u000a\\u0001\"") != NULL);
     UT_CHECK(strchr(buf, '\n') == NULL);
     /* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":"info", ... */
@@ -39,7 +40,7 @@ static void test_truncation_stays_bounded(void)
     char big[4000];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
-    rsp_access a = {"POST", big, 413, NULL, NULL, 0, NULL, NULL, NULL};
+    rsp_access a = {"POST", big, 413, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     char buf[256];
     int n = rsp_log_format_access(buf, sizeof(buf), &a);
     UT_CHECK(n < (int)sizeof(buf));
@@ -107,7 +108,7 @@ static int count_lines(const char *path, const char *needle)
 
 static void access_line(const char *path)
 {
-    rsp_access a = {"POST", path, 200, "ES12.RegisterEvent", "OK", 7, "2.999.10", NULL, NULL};
+    rsp_access a = {"POST", path, 200, "ES12.RegisterEvent", "OK", 7, "2.999.10", NULL, NULL, NULL};
     rsp_log_access(&a);
 }
 

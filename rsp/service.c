@@ -60,6 +60,9 @@ enum {
     K_S2S_MIN,
     K_LOG_ACCESS,
     K_LOG_REFUSED_RATE,
+    /* behind a load balancer */
+    K_DEV_PROXY,
+    K_S2S_PROXY,
     K_COUNT
 };
 
@@ -124,6 +127,10 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
                       "one access line per ES call (info lines: log.level warn or error drops them)"},
     [K_LOG_REFUSED_RATE] = {"log", "access_refused_per_sec", RSP_CFG_INT, "100", 0, 1000000,
                             "most access lines of refused calls a second (0 = no limit)"},
+    [K_DEV_PROXY] = {"device", "proxy_protocol", RSP_CFG_BOOL, "false", 0, 0,
+                     "every connection starts with a PROXY v2 header (HAProxy send-proxy-v2)"},
+    [K_S2S_PROXY] = {"s2s", "proxy_protocol", RSP_CFG_BOOL, "false", 0, 0,
+                     "every connection starts with a PROXY v2 header (HAProxy send-proxy-v2)"},
 };
 
 static const rsp_config_mark_t common_marks[] = {
@@ -286,6 +293,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .cert_file = pick(cfg, "device.cert", "tls.cert"),
         .key_file = pick(cfg, "device.key", "tls.key"),
         .client_auth = RSP_HTTP_CLIENT_CERT_NONE,
+        .proxy_protocol = rsp_config_bool(cfg, "device.proxy_protocol"),
     };
     if (tls_settings(cfg, "device", &dev, err, errlen) != 0)
         return -1;
@@ -310,6 +318,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .peer_check = svc->def->s2s_peer_check,
         .peer_free = svc->def->s2s_peer_free,
         .peer_ctx = svc->def->ctx,
+        .proxy_protocol = rsp_config_bool(cfg, "s2s.proxy_protocol"),
     };
     svc->s2s = tls_settings(cfg, "s2s", &s2s, err, errlen) == 0
                    ? rsp_http_listener_add(svc->http, &s2s, err, errlen)

@@ -27,7 +27,12 @@
  *   [s2s]    address [127.0.0.1]  port  cert  key  client_ca [/etc/rsp/<name>/client-ca.pem]
  *            (comma-separated PEM files)  plain_http [false]
  *   [log]    file [- = stderr]  level [info]: see rsp_service_open_log; both applied on SIGHUP
+ *   [device] proxy_protocol [false]  [s2s] proxy_protocol [false]: behind a TCP load balancer, every
+ *            connection starts with a PROXY v2 header carrying the client's address (rsp/http.h)
  * plain_http is for tests only: no TLS, hence no peer identity on s2s (its routes then answer 403).
+ * A service whose store can become unreachable sets a readiness check in setup, with
+ * rsp_http_server_set_ready_check(rsp_service_http(svc), fn, ctx): /readyz then says not-ready while
+ * fn returns 0.
  *
  * Exit status of rsp_service_main(): 0 after a graceful stop (or --help), 2 for a configuration error,
  * 1 when the service cannot start or --check-config found a problem.

@@ -67,6 +67,17 @@ contains() {
     if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1" "'$2' not in: $3"; fi
 }
 
+# es_status JSON: OK for an ES response with Executed-Success, else its subjectCode/reasonCode
+# ("none" for what is missing).
+es_status() {
+    if printf '%s' "$1" | grep -q '"status":"Executed-Success"'; then
+        echo OK
+    else
+        echo "$(printf '%s' "$1" | sed -n 's/.*"subjectCode":"\([^"]*\)".*/\1/p' | grep . || echo none)/$(
+            printf '%s' "$1" | sed -n 's/.*"reasonCode":"\([^"]*\)".*/\1/p' | grep . || echo none)"
+    fi
+}
+
 # log_wait FILE NEEDLE: waits (5 s at most) until FILE holds NEEDLE; access-log lines
 # reach the file in batches, up to RSP_LOG_FLUSH_MS (50 ms) after they were logged.
 log_wait() {

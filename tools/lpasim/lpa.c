@@ -540,6 +540,10 @@ static CURL *conn_for(lpa *l, const char *base)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, l->o.timeout_ms > 0 ? l->o.timeout_ms : 30000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    if (l->o.fresh_connections) {
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    }
     l->conns[l->nconns].base = b;
     l->conns[l->nconns].h = h;
     l->nconns++;

@@ -47,6 +47,7 @@ typedef struct lpa_opts {
     /* v3-shaped messages: lpaRspCapability in InitiateAuthentication and, in ctxParams1,
      * operationType {profileDownload}, matchingIdSource and the v3 DeviceInfo fields */
     bool v3;
+    bool fresh_connections; /* a new TCP+TLS connection for every request, as LPAs that do not keep them */
 } lpa_opts;
 
 /* Where and why a flow stopped. */

@@ -45,13 +45,15 @@ static const char usage_text[] =
     "  --es11-paths es9plus|es11  ES11 path family (default es9plus, sending smdpAddress)\n"
     "  --imei 15-16 DIGITS      DeviceInfo IMEI; --tac 8 DIGITS DeviceInfo TAC\n"
     "  --timeout MS             per request (default 30000)\n"
-    "  --verbose                log HTTP exchanges to stderr\n";
+    "  --verbose                log HTTP exchanges to stderr\n"
+    "  --fresh-connections      a new connection for every request (behind a load balancer, each call\n"
+    "                           may then reach another server)\n";
 
 struct args {
     const char *cmd;
     const char *euicc_dir, *cafile, *address, *connect_to, *es11, *imei, *tac, *timeout;
     const char *smds, *smdp, *matching_id, *cc, *reason, *iccid, *from_pki, *eid, *curve;
-    bool notify, verbose;
+    bool notify, verbose, fresh;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -101,6 +103,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         }
         if (strcmp(s, "--verbose") == 0 || strcmp(s, "-v") == 0) {
             a->verbose = true;
+            continue;
+        }
+        if (strcmp(s, "--fresh-connections") == 0) {
+            a->fresh = true;
             continue;
         }
         if (s[0] == '-') {
@@ -322,6 +328,7 @@ static int run(const struct args *a, euicc *e)
         o.cafile = a->cafile;
         o.connect_to = a->connect_to;
         o.verbose = a->verbose;
+        o.fresh_connections = a->fresh;
         if (a->es11) {
             if (strcmp(a->es11, "es11") == 0)
                 o.es11_paths = true;
