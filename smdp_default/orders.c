@@ -343,33 +343,35 @@ static bool same_tid(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
 }
 
 /* Brings every index from what b (NULL for a new record) implied to what a
- * implies. */
+ * implies (NULL for a record being deleted: every index entry of b goes). */
 static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, const smdp_order *a)
 {
     rsp_key k;
-    size_t il = strlen(a->iccid) + 1;
+    size_t il = a ? strlen(a->iccid) + 1 : 0;
 
-    if (!b || strcmp(b->owner, a->owner) || strcmp(b->profile_type, a->profile_type) ||
+    if (!a || !b || strcmp(b->owner, a->owner) || strcmp(b->profile_type, a->profile_type) ||
         b->state != a->state) {
         if (b) {
             key_pool(&k, b->owner, b->profile_type, b->state, b->iccid);
             rsp_db_del(t, s->dbi[DB_POOL], &k, NULL, 0);
         }
-        key_pool(&k, a->owner, a->profile_type, a->state, a->iccid);
-        rsp_db_put(t, s->dbi[DB_POOL], &k, "", 0, 0);
+        if (a) {
+            key_pool(&k, a->owner, a->profile_type, a->state, a->iccid);
+            rsp_db_put(t, s->dbi[DB_POOL], &k, "", 0, 0);
+        }
     }
 
-    bool mid_same = b && !strcmp(b->matching_id, a->matching_id);
+    bool mid_same = a && b && !strcmp(b->matching_id, a->matching_id);
     if (b && b->matching_id[0] && !mid_same) {
         key_iccid(&k, b->matching_id);
         rsp_db_del(t, s->dbi[DB_BY_MID], &k, NULL, 0);
     }
-    if (a->matching_id[0] && !mid_same) {
+    if (a && a->matching_id[0] && !mid_same) {
         key_iccid(&k, a->matching_id);
         rsp_db_put(t, s->dbi[DB_BY_MID], &k, a->iccid, il, 0);
     }
 
-    bool bq = b && in_eid_queue(b), aq = in_eid_queue(a);
+    bool bq = b && in_eid_queue(b), aq = a && in_eid_queue(a);
     bool q_same = bq && aq && !strcmp(b->eid, a->eid) && b->release_seq == a->release_seq;
     if (bq && !q_same) {
         key_eid(&k, b->eid, b->release_seq);
@@ -380,17 +382,17 @@ static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, co
         rsp_db_put(t, s->dbi[DB_BY_EID], &k, a->iccid, il, 0);
     }
 
-    bool t_same = b && same_tid(b->session_tid, b->session_tid_len, a->session_tid, a->session_tid_len);
+    bool t_same = a && b && same_tid(b->session_tid, b->session_tid_len, a->session_tid, a->session_tid_len);
     if (b && b->session_tid_len && !t_same) {
         key_tid(&k, b->session_tid, b->session_tid_len);
         rsp_db_del(t, s->dbi[DB_BY_TID], &k, NULL, 0);
     }
-    if (a->session_tid_len && !t_same) {
+    if (a && a->session_tid_len && !t_same) {
         key_tid(&k, a->session_tid, a->session_tid_len);
         rsp_db_put(t, s->dbi[DB_BY_TID], &k, a->iccid, il, 0);
     }
 
-    bool bn = b && in_ended(b), an = in_ended(a);
+    bool bn = b && in_ended(b), an = a && in_ended(a);
     bool n_same = bn && an && !strcmp(b->eid, a->eid);
     if (bn && !n_same) {
         key_ended(&k, b->eid, b->iccid);
@@ -401,7 +403,7 @@ static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, co
         rsp_db_put(t, s->dbi[DB_ENDED], &k, a->iccid, il, 0);
     }
 
-    bool be = b && expirable(b), ae = expirable(a);
+    bool be = b && expirable(b), ae = a && expirable(a);
     bool e_same = be && ae && b->expires_at == a->expires_at;
     if (be && !e_same) {
         key_exp(&k, b->expires_at, b->iccid);
@@ -1160,7 +1162,7 @@ bool smdp_order_finished(const smdp_order *o)
     return done && !o->event_registered;
 }
 
-/* Deletes the record, everything reindex() put for it, and the blobs stored beside it. */
+/* Deletes the record, every index entry reindex() put for it, and the blobs stored beside it. */
 static int op_purge(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 {
     int rc;
@@ -1169,25 +1171,9 @@ static int op_purge(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     const smdp_order *b = &op->before;
     if (!smdp_order_finished(b) || b->updated_at >= op->now)
         return refuse(op, RSP_ST_STATE_TRANSITION);
+    if ((rc = reindex(t, s, b, NULL)))
+        return rc;
     rsp_key k;
-    key_pool(&k, b->owner, b->profile_type, b->state, b->iccid);
-    rsp_db_del(t, s->dbi[DB_POOL], &k, NULL, 0);
-    if (b->matching_id[0]) {
-        key_iccid(&k, b->matching_id);
-        rsp_db_del(t, s->dbi[DB_BY_MID], &k, NULL, 0);
-    }
-    if (in_eid_queue(b)) {
-        key_eid(&k, b->eid, b->release_seq);
-        rsp_db_del(t, s->dbi[DB_BY_EID], &k, NULL, 0);
-    }
-    if (b->session_tid_len) {
-        key_tid(&k, b->session_tid, b->session_tid_len);
-        rsp_db_del(t, s->dbi[DB_BY_TID], &k, NULL, 0);
-    }
-    if (expirable(b)) {
-        key_exp(&k, b->expires_at, b->iccid);
-        rsp_db_del(t, s->dbi[DB_BY_EXP], &k, NULL, 0);
-    }
     key_iccid(&k, b->iccid);
     rsp_db_del(t, s->dbi[DB_PPP], &k, NULL, 0);
     rsp_db_del(t, s->dbi[DB_BPP], &k, NULL, 0);

@@ -558,6 +558,20 @@ static void test_purge(void)
     UT_CHECK(!strcmp(o.iccid, ic2));
     UT_EQ(import(ic, "T1", "op1"), RSP_OK);
     UT_EQ(state_of(ic), SMDP_STATE_AVAILABLE);
+
+    /* an order that ended in Error leaves the index of ended orders with it */
+    const char *ic3 = "8900000000000000002";
+    released(ic3, NULL, "0000");
+    uint8_t h[32];
+    RAND_bytes(tid, 16);
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic3, EID_A, tid, T0 + 4, NULL), RSP_OK);
+    hash_cc("9999", tid, h);
+    for (int i = 0; i < 2; i++)
+        UT_EQ(check_cc(ic3, tid, h), RSP_ST_CC_REFUSED);
+    UT_EQ(check_cc(ic3, tid, h), RSP_ST_CC_RETRIES);
+    UT_EQ(smdp_orders_ended_status(g_o, EID_A), RSP_ST_CC_RETRIES);
+    UT_EQ(purge(ic3, T0 + 100), RSP_OK);
+    UT_EQ(smdp_orders_ended_status(g_o, EID_A), RSP_ST_EID_MISMATCH);
     teardown();
 }
 
