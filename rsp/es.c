@@ -107,9 +107,9 @@ void rsp_es_finish(rsp_es_ctx *c, int http_status, rsp_status st)
     if (refused && !rsp_es_refused_log_allow(time(NULL)))
         return;
     char addr[RSP_HTTP_ADDR_MAX];
-    rsp_access a = {"POST",      path,      http_status, c->function,
-                    code,        us,        c->peer,     c->detail,
-                    c->call_id,  rsp_http_client_addr(c->req, addr, sizeof(addr))};
+    rsp_access a = {
+        "POST", path,    http_status, c->function, code,
+        us,     c->peer, c->detail,   c->call_id,  rsp_http_client_addr(c->req, addr, sizeof(addr))};
     rsp_log_access(&a);
 }
 

@@ -887,7 +887,6 @@ void rsp_http_stats_write(FILE *f)
  * instead, ENHANCE_YOUR_CALM, invites no retry.  A test checks the code clients see.
  */
 
-
 void h2o_http2__encode_rst_stream_frame(h2o_buffer_t **buf, uint32_t stream_id, int errnum)
 {
     if (errnum == -H2O_HTTP2_ERROR_REFUSED_STREAM) {

@@ -41,7 +41,7 @@ typedef struct rsp_access {
     const char *peer;    /* client identity (certificate OID/DNS) or address, may be NULL */
     const char *detail;  /* internal reason for a refusal, for operators; may be NULL */
     const char *call_id; /* server-to-server functionCallIdentifier ("callId"), may be NULL */
-    const char *addr;   /* client IP address (from the PROXY header behind a load balancer), may be NULL */
+    const char *addr;    /* client IP address (from the PROXY header behind a load balancer), may be NULL */
 } rsp_access;
 
 /* Longest time an access line waits in its buffer, in milliseconds. */

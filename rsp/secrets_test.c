@@ -51,7 +51,8 @@ static void test_rotation_overlap(void)
     UT_EQ(rsp_txn_keyring_load(&after, path, 0), 0);
     UT_EQ(after.current, 1);
     rsp_txn_info info;
-    UT_EQ(rsp_txn_open(&after, tid, sizeof(tid), now + 10, 300, &info, ch2), 0); /* started before, ends after */
+    UT_EQ(rsp_txn_open(&after, tid, sizeof(tid), now + 10, 300, &info, ch2),
+          0); /* started before, ends after */
     UT_CHECK(memcmp(ch, ch2, sizeof(ch)) == 0);
     uint8_t tid2[RSP_TXN_ID_LEN];
     UT_EQ(rsp_txn_new(&after, 0, 300, now, tid2, ch), 0);

@@ -122,7 +122,8 @@ static void es11_auth_events(h2o_req_t *req, es11_auth *p)
         es11_auth_fail(p, RSP_ST_INTERNAL, "out of memory");
         return;
     }
-    if (rsp_replay_commit(p->x->replay, p->r.tid, p->r.expiry, p->now, es11_consumed, p) != RSP_REPLAY_PENDING) {
+    if (rsp_replay_commit(p->x->replay, p->r.tid, p->r.expiry, p->now, es11_consumed, p) !=
+        RSP_REPLAY_PENDING) {
         p->replay = RSP_REPLAY_ERROR;
         rsp_http_resume(p->d, es11_consumed_resumed, p);
     }
