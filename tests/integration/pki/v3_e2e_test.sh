@@ -28,14 +28,12 @@ DS=testsmds.example.com
 OPERATOR=test.operator.com
 V3=2.23.146.1.2.1.0.0
 
-# lpa_code JSON: OK for an lpa-sim success, else subjectCode/reasonCode of its failure
+# lpa_code JSON: OK for an lpa-sim success, else the subjectCode/reasonCode of its failure
 lpa_code() {
-    if printf '%s' "$1" | grep -q '^{"ok":true'; then
-        echo OK
-    else
-        echo "$(printf '%s' "$1" | sed -n 's/.*"subjectCode":"\([^"]*\)".*/\1/p' | grep . || echo none)/$(
-            printf '%s' "$1" | sed -n 's/.*"reasonCode":"\([^"]*\)".*/\1/p' | grep . || echo none)"
-    fi
+    case "$1" in
+    '{"ok":true'*) echo OK ;;
+    *) es_status "$1" ;;
+    esac
 }
 field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 pki() { "$PKI_TOOL" "$@" >>pki.log 2>&1 || bad "rsp-pki $*" "$(tail -3 pki.log)"; }
@@ -109,26 +107,6 @@ download() {
     local s=$1 d=$2
     shift 2
     lpa "$s" "$d" --connect-to 127.0.0.1:$DEV download --smdp $FQDN --notify "$@"
-}
-until_has() { # SECONDS NEEDLE CMD...: polls CMD until its output holds NEEDLE; prints the last output
-    local secs=$1 needle=$2 out=""
-    shift 2
-    for _ in $(seq 1 $((secs * 10))); do
-        out=$("$@")
-        printf '%s' "$out" | grep -qF -- "$needle" && break
-        sleep 0.1
-    done
-    printf '%s' "$out"
-}
-until_lacks() {
-    local secs=$1 needle=$2 out=""
-    shift 2
-    for _ in $(seq 1 $((secs * 10))); do
-        out=$("$@")
-        printf '%s' "$out" | grep -qF -- "$needle" || break
-        sleep 0.1
-    done
-    printf '%s' "$out"
 }
 
 # bad_device NAME CHAIN [EUICC-BASE]: a device directory NAME, the valid one's copy with CHAIN (PEM, the
