@@ -400,11 +400,12 @@ static int cbc(const rsp_bsp *st, int enc, uint8_t *buf, size_t len)
     return ok ? RSP_BSP_OK : RSP_BSP_ECRYPTO;
 }
 
-int rsp_bsp_wrap(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, rsp_bsp_buf *out)
+/* One segment of at most max plaintext bytes (max within what a 82 xx xx length carries). */
+static int wrap_one(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, size_t max, rsp_bsp_buf *out)
 {
     if (!st || !out || !tag_known(tag) || (!pt && len))
         return RSP_BSP_EINVAL;
-    if (len > rsp_bsp_max_plain(tag))
+    if (len > max)
         return RSP_BSP_ESIZE;
     if (st->counter == UINT64_MAX)
         return RSP_BSP_ECOUNTER;
@@ -445,18 +446,29 @@ int rsp_bsp_wrap(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, rsp_bs
     return RSP_BSP_OK;
 }
 
+int rsp_bsp_wrap(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, rsp_bsp_buf *out)
+{
+    return wrap_one(st, tag, pt, len, rsp_bsp_max_plain(tag), out);
+}
+
 int rsp_bsp_wrap_split(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, rsp_bsp_buf *out,
                        size_t *nseg)
 {
-    if (!st || !out || !tag_known(tag) || (!pt && len))
+    return rsp_bsp_wrap_split_at(st, tag, pt, len, 0, out, nseg);
+}
+
+int rsp_bsp_wrap_split_at(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, size_t max_plain,
+                          rsp_bsp_buf *out, size_t *nseg)
+{
+    if (!st || !out || !tag_known(tag) || (!pt && len) || max_plain > RSP_BSP_MAX_PLAIN_LONG)
         return RSP_BSP_EINVAL;
-    size_t max = rsp_bsp_max_plain(tag);
+    size_t max = max_plain ? max_plain : rsp_bsp_max_plain(tag);
     rsp_bsp saved = *st;
     size_t start = out->len, n = 0, off = 0;
     int rc;
     do {
         size_t chunk = len - off < max ? len - off : max;
-        rc = rsp_bsp_wrap(st, tag, pt + off, chunk, out);
+        rc = wrap_one(st, tag, pt + off, chunk, max, out);
         if (rc)
             break;
         off += chunk;

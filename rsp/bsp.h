@@ -66,6 +66,8 @@ enum {
 #define RSP_BSP_MAX_SEGMENT 1020
 #define RSP_BSP_MAX_PLAIN_MAC 1008
 #define RSP_BSP_MAX_PLAIN_ENC 1007
+/* The most plaintext a segment with a 82 xx xx length can carry, encrypted (padded) or not. */
+#define RSP_BSP_MAX_PLAIN_LONG 65519
 
 #define RSP_BSP_TAG_UPP 0x86 /* sequenceOf86: profile package, encrypted */
 #define RSP_BSP_TAG_ENC 0x87 /* first/secondSequenceOf87: encrypted */
@@ -162,6 +164,12 @@ int rsp_bsp_wrap(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, rsp_bs
  * An empty pt gives one segment.  On failure out and st are as before. */
 int rsp_bsp_wrap_split(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, rsp_bsp_buf *out,
                        size_t *nseg);
+
+/* The same with segments of up to max_plain plaintext bytes (0: rsp_bsp_max_plain(tag)).  Above it
+ * the segments exceed the 1020 bytes of SGP.22 (1023 gives the 1036-byte 86 segments some SM-DP+
+ * send): only for testing receivers.  RSP_BSP_EINVAL above RSP_BSP_MAX_PLAIN_LONG. */
+int rsp_bsp_wrap_split_at(rsp_bsp *st, uint8_t tag, const uint8_t *pt, size_t len, size_t max_plain,
+                          rsp_bsp_buf *out, size_t *nseg);
 
 /* Length of the segment TLV at the start of buf (header + value), checking
  * only the header (tag byte and minimal BER length of at most 82 xx xx).  For

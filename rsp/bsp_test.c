@@ -1235,6 +1235,36 @@ static void test_sizes(void)
     UT_EQ(rsp_bsp_wrap_split(&enc, 0x30, pt, 10, &out, NULL), RSP_BSP_EINVAL);
     UT_EQ(out.len, 0);
 
+    /* Longer segments on request (1023 bytes: the 1036-byte 86 TLVs of some SM-DP+): refused by a
+     * strict unwrap, opened with RSP_BSP_ALLOW_OVERSIZE; past the BER limit, refused. */
+    {
+        rsp_bsp a, b;
+        rsp_bsp_init(&a, &k);
+        rsp_bsp_init(&b, &k);
+        out.len = 0;
+        o.len = 0;
+        size_t n = 0, sl = 0;
+        UT_EQ(rsp_bsp_wrap_split_at(&a, RSP_BSP_TAG_UPP, pt, 2 * 1023 + 5, 1023, &out, &n), RSP_BSP_OK);
+        UT_EQ(n, 3);
+        UT_EQ(rsp_bsp_segment_len(out.data, out.len, &sl), RSP_BSP_OK);
+        UT_EQ(sl, 1036);
+        rsp_bsp strict = b;
+        UT_EQ(rsp_bsp_unwrap(&strict, RSP_BSP_TAG_UPP, out.data, sl, 0, &o), RSP_BSP_ESIZE);
+        for (size_t off = 0; off < out.len; off += sl) {
+            UT_EQ(rsp_bsp_segment_len(out.data + off, out.len - off, &sl), RSP_BSP_OK);
+            UT_EQ(rsp_bsp_unwrap(&b, RSP_BSP_TAG_UPP, out.data + off, sl, RSP_BSP_ALLOW_OVERSIZE, &o),
+                  RSP_BSP_OK);
+        }
+        UT_CHECK(o.len == 2 * 1023 + 5 && memcmp(o.data, pt, o.len) == 0);
+        out.len = 0;
+        UT_EQ(rsp_bsp_wrap_split_at(&a, RSP_BSP_TAG_UPP, pt, 10, RSP_BSP_MAX_PLAIN_LONG + 1, &out, NULL),
+              RSP_BSP_EINVAL);
+        UT_EQ(out.len, 0);
+        /* 0 is the standard size */
+        UT_EQ(rsp_bsp_wrap_split_at(&a, RSP_BSP_TAG_MAC, pt, 1009, 0, &out, &n), RSP_BSP_OK);
+        UT_EQ(n, 2);
+    }
+
     /* BER length steps: 7F, 81 80, 81 FF, 82 01 00. */
     struct {
         size_t len;

@@ -78,6 +78,29 @@ es_status() {
     fi
 }
 
+# until_has SECONDS NEEDLE CMD...: runs CMD every 0.1 s until its output holds NEEDLE (SECONDS at most);
+# prints the last output.  until_lacks: until it no longer does.
+until_has() {
+    _secs=$1 _needle=$2 _out=""
+    shift 2
+    for _ in $(seq 1 $((_secs * 10))); do
+        _out=$("$@")
+        printf '%s' "$_out" | grep -qF -- "$_needle" && break
+        sleep 0.1
+    done
+    printf '%s' "$_out"
+}
+until_lacks() {
+    _secs=$1 _needle=$2 _out=""
+    shift 2
+    for _ in $(seq 1 $((_secs * 10))); do
+        _out=$("$@")
+        printf '%s' "$_out" | grep -qF -- "$_needle" || break
+        sleep 0.1
+    done
+    printf '%s' "$_out"
+}
+
 # log_wait FILE NEEDLE: waits (5 s at most) until FILE holds NEEDLE; access-log lines
 # reach the file in batches, up to RSP_LOG_FLUSH_MS (50 ms) after they were logged.
 log_wait() {

@@ -406,11 +406,13 @@ struct bpp_case {
     ts_segments segs;
 };
 
-static int bpp_setup(struct bpp_case *c, bool ppk)
+/* upp_plain: plaintext per 86 segment (0: SGP.22's 1020-byte segments) */
+static int bpp_setup(struct bpp_case *c, bool ppk, size_t upp_plain)
 {
     c->e = ts_make_euicc(&pki_nist);
     dp_server(&c->s, &pki_nist);
     c->s.use_ppk = ppk;
+    c->s.upp_plain = upp_plain;
     der_w_init(&c->pkg);
     der_w_init(&c->bpp);
     if (ts_run_to_bpp(&c->s, c->e, pki_nist.ci.cert) != 0 ||
@@ -456,7 +458,7 @@ static void test_bpp_bit_flips(void)
     for (int list = 0; list < 4; list++) {
         for (size_t k = 0;; k++) {
             struct bpp_case c;
-            UT_EQ(bpp_setup(&c, true), 0);
+            UT_EQ(bpp_setup(&c, true, 0), 0);
             if (k >= c.segs.n[list]) {
                 bpp_teardown(&c);
                 break;
@@ -467,7 +469,7 @@ static void test_bpp_bit_flips(void)
             expect_pir_error(&c, cmds[list], EUICC_PIR_SCP03T_SECURITY);
             bpp_teardown(&c);
             /* The same segment with a wrong MAC (last byte). */
-            UT_EQ(bpp_setup(&c, true), 0);
+            UT_EQ(bpp_setup(&c, true, 0), 0);
             off = c.segs.off[list][k];
             len = c.segs.len[list][k];
             c.bpp.buf[off + len - 1] ^= 0x01;
@@ -479,12 +481,55 @@ static void test_bpp_bit_flips(void)
     UT_CHECK(cases >= 10);
 }
 
+/* 86 segments over 1020 bytes, as another SM-DP+ sends (1036 bytes), install; their MACs, the
+ * ciphertext and smdpSign stay checked, and segments past 2048 bytes are refused. */
+static void test_bpp_long_segments(void)
+{
+    static const size_t plains[] = {0, 1023, 1500};
+    for (size_t i = 0; i < 3; i++) {
+        struct bpp_case c;
+        UT_EQ(bpp_setup(&c, i == 1, plains[i]), 0);
+        UT_CHECK(c.segs.n[3] >= 2);
+        UT_EQ(c.segs.len[3][0], plains[i] == 0      ? (size_t)RSP_BSP_MAX_SEGMENT
+                                : plains[i] == 1023 ? 1036
+                                                    : 1516);
+        der_writer pir;
+        der_w_init(&pir);
+        uint8_t sha[32], want[32];
+        euicc_error err;
+        UT_EQ(euicc_load_bpp(c.e, c.bpp.buf, c.bpp.len, &pir, sha, &err), EUICC_OK);
+        SHA256(c.pkg.buf, c.pkg.len, want);
+        UT_CHECK(memcmp(sha, want, 32) == 0);
+        UT_EQ(euicc_profile_count(c.e), 1);
+        der_w_free(&pir);
+        bpp_teardown(&c);
+    }
+    struct bpp_case c;
+    /* a wrong MAC, a flipped ciphertext bit, in a 1036-byte segment */
+    for (int k = 0; k < 2; k++) {
+        UT_EQ(bpp_setup(&c, false, 1023), 0);
+        size_t off = c.segs.off[3][1], len = c.segs.len[3][1];
+        UT_EQ(len, 1036);
+        c.bpp.buf[k ? off + 4 + 500 : off + len - 1] ^= 0x01;
+        expect_pir_error(&c, EUICC_BPP_LOAD_PROFILE_ELEMENTS, EUICC_PIR_SCP03T_SECURITY);
+        bpp_teardown(&c);
+    }
+    UT_EQ(bpp_setup(&c, false, 1023), 0);
+    c.bpp.buf[c.segs.bf23_sig_off + 20] ^= 0x04;
+    expect_pir_error(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_INVALID_SIGNATURE);
+    bpp_teardown(&c);
+    /* past what any eUICC would take */
+    UT_EQ(bpp_setup(&c, false, 2100), 0);
+    expect_pir_error(&c, EUICC_BPP_LOAD_PROFILE_ELEMENTS, EUICC_PIR_SCP03T_STRUCTURE);
+    bpp_teardown(&c);
+}
+
 static void test_bpp_refusals(void)
 {
     struct bpp_case c;
 
     /* Wrong smdpSign. */
-    UT_EQ(bpp_setup(&c, false), 0);
+    UT_EQ(bpp_setup(&c, false, 0), 0);
     c.bpp.buf[c.segs.bf23_sig_off + 20] ^= 0x04;
     expect_pir_error(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_INVALID_SIGNATURE);
     bpp_teardown(&c);
@@ -530,7 +575,7 @@ static void test_bpp_refusals(void)
     bpp_teardown(&c);
 
     /* A profile with an ICCID already on the eUICC. */
-    UT_EQ(bpp_setup(&c, true), 0);
+    UT_EQ(bpp_setup(&c, true, 0), 0);
     der_writer pir;
     der_w_init(&pir);
     euicc_error err;
@@ -547,13 +592,13 @@ static void test_bpp_refusals(void)
     bpp_teardown(&c);
 
     /* A segment with the wrong tag (87 among the 86): structure error in the profile elements. */
-    UT_EQ(bpp_setup(&c, false), 0);
+    UT_EQ(bpp_setup(&c, false, 0), 0);
     c.bpp.buf[c.segs.off[3][0]] = 0x87;
     expect_pir_error(&c, EUICC_BPP_LOAD_PROFILE_ELEMENTS, EUICC_PIR_SCP03T_STRUCTURE);
     bpp_teardown(&c);
 
     /* Not a BPP at all. */
-    UT_EQ(bpp_setup(&c, false), 0);
+    UT_EQ(bpp_setup(&c, false, 0), 0);
     c.bpp.buf[1] = 0x35;
     expect_pir_error(&c, EUICC_BPP_INIT_SECURE_CHANNEL, EUICC_PIR_SCP03T_STRUCTURE);
     bpp_teardown(&c);
@@ -563,7 +608,7 @@ static void test_bpp_refusals(void)
 static void test_bpp_retry_same_otpk(void)
 {
     struct bpp_case c;
-    UT_EQ(bpp_setup(&c, true), 0);
+    UT_EQ(bpp_setup(&c, true, 0), 0);
     c.bpp.buf[c.segs.off[3][0] + 10] ^= 0x01;
     expect_pir_error(&c, EUICC_BPP_LOAD_PROFILE_ELEMENTS, EUICC_PIR_SCP03T_SECURITY);
     uint8_t first_otpk[65];
@@ -652,7 +697,7 @@ static void test_cancel_session(void)
 static void test_profile_state(void)
 {
     struct bpp_case c;
-    UT_EQ(bpp_setup(&c, false), 0);
+    UT_EQ(bpp_setup(&c, false, 0), 0);
     der_writer pir;
     der_w_init(&pir);
     euicc_error err;
@@ -844,6 +889,7 @@ int main(void)
     UT_RUN(test_auth_refusals);
     UT_RUN(test_prepare);
     UT_RUN(test_bpp_bit_flips);
+    UT_RUN(test_bpp_long_segments);
     UT_RUN(test_bpp_refusals);
     UT_RUN(test_bpp_retry_same_otpk);
     UT_RUN(test_cancel_session);

@@ -240,12 +240,12 @@ int ts_check_prepare_response(ts_server *s, X509 *euicc_cert, const uint8_t *res
 /* ---- BPP ---- */
 
 static int wrap_list(rsp_bsp *st, uint8_t list_tag, uint8_t seg_tag, const uint8_t *pt, size_t len,
-                     der_writer *w)
+                     size_t max_plain, der_writer *w)
 {
     rsp_bsp_buf b;
     rsp_bsp_buf_init(&b);
     size_t nseg = 0;
-    if (rsp_bsp_wrap_split(st, seg_tag, pt, len, &b, &nseg) != 0) {
+    if (rsp_bsp_wrap_split_at(st, seg_tag, pt, len, max_plain, &b, &nseg) != 0) {
         rsp_bsp_buf_free(&b);
         return -1;
     }
@@ -331,16 +331,16 @@ int ts_bind_parts(ts_server *s, const char *eid, const uint8_t *cfg, size_t cfg_
     der_w_raw(w, f.buf, f.len);
     der_w_tlv(w, 0x5F37, sig, 64);
     der_w_end(w);
-    if (wrap_list(&st, 0xA0, RSP_BSP_TAG_ENC, cfg, cfg_len, w) != 0 ||
-        wrap_list(&st, 0xA1, RSP_BSP_TAG_MAC, meta, meta_len, w) != 0)
+    if (wrap_list(&st, 0xA0, RSP_BSP_TAG_ENC, cfg, cfg_len, 0, w) != 0 ||
+        wrap_list(&st, 0xA1, RSP_BSP_TAG_MAC, meta, meta_len, 0, w) != 0)
         goto out;
     if (rsk) {
-        if (wrap_list(&st, 0xA2, RSP_BSP_TAG_ENC, rsk, rsk_len, w) != 0)
+        if (wrap_list(&st, 0xA2, RSP_BSP_TAG_ENC, rsk, rsk_len, 0, w) != 0)
             goto out;
         if (ppk)
             rsp_bsp_init(&st, ppk);
     }
-    if (wrap_list(&st, 0xA3, RSP_BSP_TAG_UPP, pkg, pkg_len, w) != 0)
+    if (wrap_list(&st, 0xA3, RSP_BSP_TAG_UPP, pkg, pkg_len, s->upp_plain, w) != 0)
         goto out;
     der_w_end(w);
     rc = der_w_finish(w);

@@ -58,6 +58,7 @@ typedef struct ts_server {
     bool bad_smdp_sign;        /* flip a bit of smdpSign */
     bool use_ppk;              /* ReplaceSessionKeys (A2) and profile elements under PPKs */
     const uint8_t *meta_iccid; /* StoreMetadata ICCID instead of the package's (10 bytes, 5A coding) */
+    size_t upp_plain;          /* plaintext bytes per 86 segment; 0: SGP.22's 1007 (1020-byte segments) */
 
     /* Filled by the steps. */
     uint8_t euicc_signature1[64];

@@ -152,27 +152,6 @@ lpa() { # DIR [args...]
 }
 discover() { lpa dev --connect-to 127.0.0.1:$DSDEV discover --smds $DS; }
 download() { lpa dev --connect-to 127.0.0.1:$DEV download --smdp $FQDN "$@" --notify; }
-# until_has SECONDS NEEDLE CMD...: polls CMD until its output contains NEEDLE; prints the last output
-until_has() {
-    local secs=$1 needle=$2 out=""
-    shift 2
-    for _ in $(seq 1 $((secs * 4))); do
-        out=$("$@")
-        printf '%s' "$out" | grep -qF -- "$needle" && break
-        sleep 0.25
-    done
-    printf '%s' "$out"
-}
-until_lacks() {
-    local secs=$1 needle=$2 out=""
-    shift 2
-    for _ in $(seq 1 $((secs * 4))); do
-        out=$("$@")
-        printf '%s' "$out" | grep -qF -- "$needle" || break
-        sleep 0.25
-    done
-    printf '%s' "$out"
-}
 oplog() { cat operator.log 2>/dev/null; }
 
 "$LPASIM" init --euicc dev --from-pki pki --curve nist >lpa.log 2>&1 || bad "lpa-sim init" "$(cat lpa.log)"
