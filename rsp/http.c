@@ -29,6 +29,7 @@
 #include "rsp/log.h"
 #include "rsp/metrics.h"
 #include "rsp/proxy.h"
+#include "rsp/tls_alert.h"
 
 #define DEFAULT_BODY_LIMIT (64 * 1024)
 #define DEFAULT_DRAIN_MS 10000
@@ -377,10 +378,35 @@ static void on_ssl_alert(const SSL *ssl, struct listener *l, int where, int ret)
         d = detail;
     } else if (where & SSL_CB_READ) {
         d = "alert sent by the client (it refused this server's certificate or parameters)";
+    } else {
+        /* OpenSSL raised the cause (no shared cipher, no suitable key share, ...) before the alert. */
+        unsigned long e = ERR_peek_last_error();
+        d = ERR_reason_error_string(e);
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_NO_SUITABLE_KEY_SHARE)
+            d = "no suitable key share: no key exchange group in common (OpenSSL 3.0 has no brainpool "
+                "groups in TLS 1.3; see docs/pki.md)";
     }
     /* OpenSSL 3 has no name for TLS 1.3's certificate_required (116), sent when no certificate came. */
     const char *name = (ret & 0xff) == 116 ? "certificate required" : SSL_alert_desc_string_long(ret);
     tls_refused(ssl, l, name, d);
+}
+
+/* Keeps the refused client's alert from being dropped with h2o's output buffer (see rsp/tls_alert.h). */
+static void alert_delivery(const SSL *ssl, int where, int ret)
+{
+    SSL *s = (SSL *)ssl;
+    if (where & SSL_CB_HANDSHAKE_START) {
+        BIO *rbio = SSL_get_rbio(ssl);
+        h2o_socket_t *sock = rbio != NULL ? BIO_get_data(rbio) : NULL;
+        if (sock != NULL)
+            rsp_tls_alert_attach(s, h2o_socket_get_fd(sock));
+    }
+    if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && (ret >> 8) == SSL3_AL_FATAL && SSL_in_init(ssl))
+        rsp_tls_alert_fatal(s);
+    if ((where & SSL_CB_ACCEPT_EXIT) == SSL_CB_ACCEPT_EXIT)
+        rsp_tls_alert_exit(s);
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        rsp_tls_alert_done(s);
 }
 
 static void on_ssl_info(const SSL *ssl, int where, int ret)
@@ -388,6 +414,7 @@ static void on_ssl_info(const SSL *ssl, int where, int ret)
     struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
     if (l != NULL && (where & SSL_CB_ALERT) && SSL_in_init(ssl))
         on_ssl_alert(ssl, l, where, ret);
+    alert_delivery(ssl, where, ret);
     if ((where & SSL_CB_HANDSHAKE_DONE) == 0 || SSL_get_ex_data(ssl, ssl_peer_index) != NULL)
         return;
     struct worker *w = current_worker;
