@@ -79,8 +79,10 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
          "HTTP/2 streams a connection may reset before their answer in 10 s; more: GOAWAY, close"},
     [K_PORT_FILE] = {"server", "port_file", RSP_CFG_STR, "", 0, 0,
                      "if set, write the bound ports here after start (lines '<listener> <port>')"},
-    [K_TLS_CERT] = {"tls", "cert", RSP_CFG_STR, NULL, 0, 0,
-                    "server certificate chain (PEM), default for both listeners"},
+    [K_TLS_CERT] =
+        {"tls", "cert", RSP_CFG_STR, NULL, 0, 0,
+         "server certificate chain (PEM), default for both listeners; a P-256 key, also beside brainpool "
+         "auth certificates (no brainpool in TLS 1.3 on OpenSSL 3.0)"},
     [K_TLS_KEY] = {"tls", "key", RSP_CFG_STR, NULL, 0, 0, "private key (PEM)"},
     [K_TLS_CIPHERS] = {"tls", "ciphers", RSP_CFG_STR, "", 0, 0,
                        "TLS 1.2 cipher list (empty = the SGP.22 ECDHE-ECDSA suites, then ECDHE AEAD)"},
@@ -564,8 +566,10 @@ static int check_common(rsp_service_t *svc, FILE *out)
     }
     rsp_http_server_free(svc->http);
     svc->http = NULL;
-    if (!rsp_config_bool(cfg, "device.plain_http"))
+    if (!rsp_config_bool(cfg, "device.plain_http")) {
         errors += rsp_check_certs(out, "device.cert", pick(cfg, "device.cert", "tls.cert"));
+        rsp_check_tls_curve(out, "device.cert", pick(cfg, "device.cert", "tls.cert"));
+    }
     if (!rsp_config_bool(cfg, "s2s.plain_http")) {
         errors += rsp_check_certs(out, "s2s.cert", pick(cfg, "s2s.cert", "tls.cert"));
         errors += rsp_check_certs(out, "s2s.client_ca", rsp_config_str(cfg, "s2s.client_ca"));
