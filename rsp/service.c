@@ -50,6 +50,7 @@ enum {
     K_TLS_SUITES13,
     K_TLS_GROUPS,
     K_TLS_MIN,
+    K_TLS_TICKETS,
     K_DEV_CIPHERS,
     K_DEV_SUITES13,
     K_DEV_GROUPS,
@@ -110,6 +111,9 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_TLS_GROUPS] = {"tls", "groups", RSP_CFG_STR, "", 0, 0,
                       "key exchange groups (empty = P-256, brainpoolP256r1, X25519, P-384)"},
     [K_TLS_MIN] = {"tls", "min_version", RSP_CFG_STR, "1.2", 0, 0, "lowest TLS version: 1.2 or 1.3"},
+    [K_TLS_TICKETS] = {"tls", "ticket_rotation", RSP_CFG_INT, "3600", 0, 86400,
+                       "seconds between session-ticket key rotations on the device listener (keys derived "
+                       "from the transaction secret, so every node resumes; 0 = no resumption)"},
     [K_DEV_CIPHERS] = {"device", "ciphers", RSP_CFG_STR, "", 0, 0,
                        "TLS 1.2 cipher list (empty = tls.ciphers)"},
     [K_DEV_SUITES13] = {"device", "ciphersuites", RSP_CFG_STR, "", 0, 0,
@@ -355,6 +359,28 @@ static void update_ready(rsp_service_t *svc, int *ready)
         rsp_sd_notify(now ? "STATUS=serving" : "STATUS=not ready");
         *ready = now;
     }
+}
+
+int rsp_service_use_ticket_keys(rsp_service_t *svc, const rsp_txn_keyring *kr)
+{
+    unsigned rotate = (unsigned)rsp_config_int(svc->cfg, "tls.ticket_rotation");
+    if (rotate == 0)
+        return 0;
+    const uint8_t *secrets[RSP_TXN_MAX_KEYS];
+    size_t n = 0, current = 0;
+    for (size_t i = 0; i < RSP_TXN_MAX_KEYS; i++) {
+        if (!kr->have[i])
+            continue;
+        if (i == kr->current)
+            current = n;
+        secrets[n++] = kr->secret[i];
+    }
+    if (n == 0 ||
+        rsp_http_server_set_ticket_secrets(svc->http, secrets, n, RSP_TXN_SECRET_LEN, current, rotate) != 0) {
+        rsp_log(RSP_LOG_ERROR, "TLS session tickets: cannot set the keys");
+        return -1;
+    }
+    return 0;
 }
 
 void rsp_service_use_metrics(rsp_service_t *svc, rsp_metrics *m)
