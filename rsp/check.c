@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -88,6 +89,29 @@ int rsp_check_certs(FILE *out, const char *key, const char *list)
     }
     free(copy);
     return errors;
+}
+
+int rsp_check_tls_curve(FILE *out, const char *key, const char *list)
+{
+    char *copy;
+    const char *files[MAX_FILES];
+    size_t n = split(list, &copy, files);
+    for (size_t i = 0; i < n; i++) {
+        STACK_OF(X509) *sk = load_certs(files[i]);
+        if (sk == NULL)
+            continue;
+        char group[80] = "";
+        EVP_PKEY *pk = X509_get0_pubkey(sk_X509_value(sk, 0));
+        if (pk != NULL && EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL) == 1 &&
+            strncmp(group, "brainpool", 9) == 0)
+            fprintf(out,
+                    "warning: %s: %s: a %s key: OpenSSL 3.0 negotiates no brainpool in TLS 1.3 and common "
+                    "clients offer none in TLS 1.2; use a P-256 TLS certificate (docs/pki.md)\n",
+                    key, files[i], group);
+        sk_X509_pop_free(sk, X509_free);
+    }
+    free(copy);
+    return 0;
 }
 
 int rsp_check_key_pairs(FILE *out, const char *cert_key, const char *certs, const char *key_key,

@@ -28,6 +28,12 @@ int rsp_check_key_pairs(FILE *out, const char *cert_key, const char *certs, cons
  * of the certificates in the cas files (trust anchors). */
 int rsp_check_chains(FILE *out, const char *cert_key, const char *certs, const char *ca_key, const char *cas);
 
+/* Each TLS server certificate's key suits the clients devices use: a brainpool key is a warning (OpenSSL
+ * 3.0 signs with it only in TLS 1.2 with brainpool groups, which common clients do not offer; use a P-256
+ * CERT.DP.TLS / CERT.DS.TLS beside brainpool CERT.DPauth / DPpb / DSauth).  Unreadable files are left to
+ * rsp_check_certs. */
+int rsp_check_tls_curve(FILE *out, const char *key, const char *list);
+
 /* A secret file made by `<service> init` is present, a regular file of mode 0600 or stricter, and
  * readable.  `service` names the command in the hint. */
 int rsp_check_secret(FILE *out, const char *what, const char *path, const char *service);

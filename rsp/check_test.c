@@ -116,6 +116,21 @@ static void test_checks(void)
     fclose(f);
     UT_CHECK(strstr(out, "does not chain") != NULL);
 
+    EVP_PKEY *bp_key = ct_key("brainpoolP256r1");
+    X509 *bp_leaf = ct_issue(&lo, bp_key, ci, ci_key);
+    UT_CHECK(bp_leaf != NULL);
+    write_cert("bp.pem", bp_leaf, NULL);
+    f = sink();
+    UT_EQ(rsp_check_tls_curve(f, "tls.cert", file("leaf.pem")), 0);
+    fflush(f);
+    UT_CHECK(out[0] == '\0'); /* nothing to say about P-256 */
+    snprintf(list, sizeof(list), "%s,%s", file("bp.pem"), file("missing.pem"));
+    UT_EQ(rsp_check_tls_curve(f, "tls.cert", list), 0);
+    fclose(f);
+    UT_CHECK(strstr(out, "warning: tls.cert: ") != NULL && strstr(out, "a brainpoolP256r1 key") != NULL);
+    X509_free(bp_leaf);
+    EVP_PKEY_free(bp_key);
+
     f = sink();
     UT_EQ(rsp_check_secret(f, "transaction secret", file("leaf.key"), "smds"), 0);
     UT_EQ(rsp_check_secret(f, "transaction secret", file("open.key"), "smds"), 1);

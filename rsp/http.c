@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <h2o/http1.h>
@@ -29,6 +30,8 @@
 #include "rsp/log.h"
 #include "rsp/metrics.h"
 #include "rsp/proxy.h"
+#include "rsp/tls_alert.h"
+#include "rsp/tls_ticket.h"
 
 #define DEFAULT_BODY_LIMIT (64 * 1024)
 #define DEFAULT_DRAIN_MS 10000
@@ -160,6 +163,7 @@ struct worker {
 struct rsp_http_server {
     rsp_http_server_config_t cfg;
     rsp_metrics *_Atomic metrics; /* TLS refusal counters; NULL = none */
+    rsp_tls_tickets *tickets;     /* session-ticket keys; NULL = no tickets */
     h2o_globalconf_t globalconf;
     struct listener **listeners;
     size_t nlisteners;
@@ -196,6 +200,7 @@ static _Thread_local struct worker *current_worker;
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
 static int ssl_peer_index = -1;
 static int ctx_listener_index = -1;
+static int resumed_index = -1; /* SSL ex_data: the resumption was counted */
 
 /* Workers that could not drain keep their h2o state until exit; listed here so it stays reachable. */
 static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -319,6 +324,7 @@ static void ex_init(void)
 {
     ssl_peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_ex_free);
     ctx_listener_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    resumed_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* "addr:port" of the TLS connection's peer, from the h2o socket behind the SSL's read BIO. */
@@ -377,10 +383,49 @@ static void on_ssl_alert(const SSL *ssl, struct listener *l, int where, int ret)
         d = detail;
     } else if (where & SSL_CB_READ) {
         d = "alert sent by the client (it refused this server's certificate or parameters)";
+    } else {
+        /* OpenSSL raised the cause (no shared cipher, no suitable key share, ...) before the alert. */
+        unsigned long e = ERR_peek_last_error();
+        d = ERR_reason_error_string(e);
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_NO_SUITABLE_KEY_SHARE)
+            d = "no suitable key share: no key exchange group in common (OpenSSL 3.0 has no brainpool "
+                "groups in TLS 1.3; see docs/pki.md)";
     }
     /* OpenSSL 3 has no name for TLS 1.3's certificate_required (116), sent when no certificate came. */
     const char *name = (ret & 0xff) == 116 ? "certificate required" : SSL_alert_desc_string_long(ret);
     tls_refused(ssl, l, name, d);
+}
+
+/* Keeps the refused client's alert from being dropped with h2o's output buffer (see rsp/tls_alert.h). */
+static void alert_delivery(const SSL *ssl, int where, int ret)
+{
+    SSL *s = (SSL *)ssl;
+    if (where & SSL_CB_HANDSHAKE_START) {
+        BIO *rbio = SSL_get_rbio(ssl);
+        h2o_socket_t *sock = rbio != NULL ? BIO_get_data(rbio) : NULL;
+        if (sock != NULL)
+            rsp_tls_alert_attach(s, h2o_socket_get_fd(sock));
+    }
+    if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && (ret >> 8) == SSL3_AL_FATAL && SSL_in_init(ssl))
+        rsp_tls_alert_fatal(s);
+    if ((where & SSL_CB_ACCEPT_EXIT) == SSL_CB_ACCEPT_EXIT)
+        rsp_tls_alert_exit(s);
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        rsp_tls_alert_done(s);
+}
+
+/* Once per connection: OpenSSL reports a TLS 1.3 handshake done again after each ticket it sends. */
+static void count_resumed(const SSL *ssl, const struct listener *l)
+{
+    if (SSL_get_ex_data(ssl, resumed_index) != NULL ||
+        SSL_set_ex_data((SSL *)ssl, resumed_index, (void *)1) != 1)
+        return;
+    rsp_metrics *m = atomic_load(&l->srv->metrics);
+    if (m != NULL) {
+        char label[96];
+        snprintf(label, sizeof(label), "listener=\"%s\"", l->name);
+        rsp_metrics_inc(m, RSP_HTTP_METRIC_TLS_RESUMED, label);
+    }
 }
 
 static void on_ssl_info(const SSL *ssl, int where, int ret)
@@ -388,6 +433,9 @@ static void on_ssl_info(const SSL *ssl, int where, int ret)
     struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
     if (l != NULL && (where & SSL_CB_ALERT) && SSL_in_init(ssl))
         on_ssl_alert(ssl, l, where, ret);
+    alert_delivery(ssl, where, ret);
+    if (l != NULL && (where & SSL_CB_HANDSHAKE_DONE) && SSL_session_reused((SSL *)ssl))
+        count_resumed(ssl, l);
     if ((where & SSL_CB_HANDSHAKE_DONE) == 0 || SSL_get_ex_data(ssl, ssl_peer_index) != NULL)
         return;
     struct worker *w = current_worker;
@@ -468,6 +516,30 @@ int rsp_http_peer_cn_check(void *ctx, X509 *leaf, STACK_OF(X509) * chain, void *
 
 /* ---------------------------------------------------------------- TLS */
 
+static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
+    if (l == NULL || l->srv->tickets == NULL)
+        return 0;
+    return rsp_tls_tickets_cb(l->srv->tickets, (long)time(NULL), key_name, iv, cctx, hctx, enc);
+}
+
+/* Listeners without client certificates: one ticket per handshake, keys shared by the cluster, or none
+ * when there are no shared keys (per-process keys would not resume behind a load balancer). */
+static void ticket_settings(struct listener *l, SSL_CTX *ctx)
+{
+    if (l->srv->tickets == NULL) {
+        SSL_CTX_set_num_tickets(ctx, 0);
+        return;
+    }
+    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_timeout(ctx, rsp_tls_tickets_lifetime(l->srv->tickets));
+    /* Stateless tickets only: no per-process session cache to grow or to miss on another node. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+}
+
 static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -543,9 +615,7 @@ static SSL_CTX *build_ssl_ctx(struct listener *l, char *err, size_t errlen)
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     } else {
-        /* Devices connect once per poll and ticket keys are per process (useless behind a load
-         * balancer): the two TLS 1.3 tickets sent by default would only cost handshake time. */
-        SSL_CTX_set_num_tickets(ctx, 0);
+        ticket_settings(l, ctx);
     }
     SSL_CTX_set_info_callback(ctx, on_ssl_info);
     return ctx;
@@ -1009,7 +1079,7 @@ int rsp_http_req_listener(h2o_req_t *req)
 rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg)
 {
     pthread_once(&ex_once, ex_init);
-    if (ssl_peer_index < 0 || ctx_listener_index < 0)
+    if (ssl_peer_index < 0 || ctx_listener_index < 0 || resumed_index < 0)
         return NULL;
     rsp_http_server_t *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
@@ -1210,10 +1280,31 @@ int rsp_http_route(rsp_http_server_t *srv, int listener, const char *method, con
 
 void rsp_http_server_set_metrics(rsp_http_server_t *srv, rsp_metrics *m)
 {
-    if (m != NULL)
+    if (m != NULL) {
         rsp_metrics_describe(m, RSP_HTTP_METRIC_TLS_REFUSALS, RSP_METRIC_COUNTER,
                              "TLS handshakes and client certificates refused, by listener and reason");
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_TLS_RESUMED, RSP_METRIC_COUNTER,
+                             "TLS handshakes that resumed a session from a ticket, by listener");
+    }
     atomic_store(&srv->metrics, m);
+}
+
+int rsp_http_server_set_ticket_secrets(rsp_http_server_t *srv, const uint8_t *const *secrets, size_t n,
+                                       size_t len, size_t current, unsigned rotate_s)
+{
+    if (srv->started)
+        return -1;
+    rsp_tls_tickets *t = rsp_tls_tickets_new(secrets, n, len, current, rotate_s);
+    if (t == NULL)
+        return -1;
+    rsp_tls_tickets_free(srv->tickets);
+    srv->tickets = t;
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = srv->listeners[i];
+        if (l->ssl_ctx != NULL && l->client_auth == RSP_HTTP_CLIENT_CERT_NONE)
+            ticket_settings(l, l->ssl_ctx);
+    }
+    return 0;
 }
 
 void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready)
@@ -1818,6 +1909,7 @@ void rsp_http_server_free(rsp_http_server_t *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         listener_free(srv->listeners[i]);
     free(srv->listeners);
+    rsp_tls_tickets_free(srv->tickets);
     pthread_mutex_destroy(&srv->msg_lock);
     pthread_mutex_destroy(&srv->init_lock);
     pthread_cond_destroy(&srv->init_cond);

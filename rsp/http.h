@@ -195,13 +195,30 @@ unsigned rsp_http_server_workers(const rsp_http_server_t *srv);
  * (reason: the alert name in snake case, or "peer_check").  The registry must outlive the server; NULL
  * stops counting.  Any thread.
  *
- * What the client sees: libh2o 2.2.5 closes the socket without flushing the alert OpenSSL queued when
- * the handshake fails, so a client refused during the handshake sees the connection closed (often a
- * reset); one refused by peer_check completes the handshake and gets 403 on every request.
+ * What the client sees: a client refused during the handshake receives OpenSSL's fatal alert, then the
+ * close (libh2o 2.2.5 drops it; rsp/tls_alert.c writes it); one refused by peer_check completes the
+ * handshake and gets 403 on every request.
+ *
+ * Resumed handshakes (session tickets, rsp_http_server_set_ticket_secrets) are counted in
+ * RSP_HTTP_METRIC_TLS_RESUMED{listener}.
  */
 #define RSP_HTTP_METRIC_TLS_REFUSALS "rsp_tls_refusals_total"
+#define RSP_HTTP_METRIC_TLS_RESUMED "rsp_tls_resumed_total"
 struct rsp_metrics;
 void rsp_http_server_set_metrics(rsp_http_server_t *srv, struct rsp_metrics *m);
+
+/*
+ * TLS session resumption (TLS 1.3 and 1.2 session tickets) on the listeners without client certificates,
+ * with ticket keys derived from secrets every node shares (the transaction secret's keys) and rotated every
+ * rotate_s seconds with one period of overlap (rsp/tls_ticket.h): a ticket one node issued resumes on
+ * every node with the same secrets.  secrets[current] protects new tickets; the others (len bytes each,
+ * 16 to 64; at most 16) still open theirs.  Listeners with client certificates never issue or accept
+ * tickets: a resumed session would skip the certificate check.  Without this call no tickets are sent.
+ * Call before rsp_http_server_start (the secrets are copied).  0, or -1 (bad arguments, out of memory, or
+ * the server started).
+ */
+int rsp_http_server_set_ticket_secrets(rsp_http_server_t *srv, const uint8_t *const *secrets, size_t n,
+                                       size_t len, size_t current, unsigned rotate_s);
 
 /* What /readyz answers: non-zero = 200.  Starts at 0.  Any thread. */
 void rsp_http_server_set_ready(rsp_http_server_t *srv, int ready);

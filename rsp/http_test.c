@@ -22,6 +22,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "rsp/log.h"
+#include "rsp/metrics.h"
 #include "rsp/proxy.h"
 #include "rsp/proxy_testutil.h"
 #include "tests/unit/ut.h"
@@ -876,6 +878,337 @@ static void test_tls(void)
     pki_free(&p);
 }
 
+static int alert_received = -1; /* the last fatal alert tls_refusal's client read; -1 = none */
+
+static void on_client_info(const SSL *ssl, int where, int ret)
+{
+    (void)ssl;
+    if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT && (ret >> 8) == SSL3_AL_FATAL)
+        alert_received = ret & 0xff;
+}
+
+/* A client the server should refuse: it offers what is given (NULL = OpenSSL's default), sends a
+ * request when its side of the handshake completes (TLS 1.3 servers check the certificate after that)
+ * and reads until the server ends the connection.  Returns the fatal alert it received, -1 for a close
+ * without one, -2 if the server answered. */
+static int tls_refusal(uint16_t port, X509 *ca, X509 *cert, EVP_PKEY *key, int max_v, const char *cipher12,
+                       const char *groups)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (max_v)
+        SSL_CTX_set_max_proto_version(ctx, max_v);
+    UT_CHECK(!cipher12 || SSL_CTX_set_cipher_list(ctx, cipher12) == 1);
+    UT_CHECK(!groups || SSL_CTX_set1_groups_list(ctx, groups) == 1);
+    if (cert) {
+        SSL_CTX_use_certificate(ctx, cert);
+        SSL_CTX_use_PrivateKey(ctx, key);
+    }
+    SSL_CTX_set_info_callback(ctx, on_client_info);
+    alert_received = -1;
+    int rc = -1, fd = tcp_connect(port);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (fd >= 0 && SSL_connect(ssl) == 1) {
+        static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        char buf[512];
+        if (SSL_write(ssl, req, (int)sizeof(req) - 1) > 0 && SSL_read(ssl, buf, sizeof(buf)) > 0)
+            rc = -2;
+    }
+    if (rc == -1)
+        rc = alert_received;
+    ERR_clear_error();
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return strdup("");
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strdup(buf);
+}
+
+/* Refused handshakes end with the alert that names the reason, a log line and a counted refusal. */
+static void test_tls_alerts(void)
+{
+    struct pki p;
+    pki_make(&p);
+    char err[512];
+    /* a client certificate not valid yet (bad_certificate) and one from an unknown CA (unknown_ca) */
+    EVP_PKEY *early_key = gen_key(), *other_ca_key = gen_key(), *stranger_key = gen_key();
+    X509 *early = make_cert(early_key, "early", p.ca, p.ca_key, 2);
+    X509_gmtime_adj(X509_getm_notBefore(early), 3600);
+    X509_sign(early, p.ca_key, EVP_sha256());
+    X509 *other_ca = make_cert(other_ca_key, "Other CA", NULL, NULL, 0);
+    X509 *stranger = make_cert(stranger_key, "stranger", other_ca, other_ca_key, 2);
+
+    const char *logfile = tpath("alerts.log");
+    UT_EQ(rsp_log_open(logfile), 0);
+    rsp_metrics *m = rsp_metrics_new();
+    rsp_http_server_config_t cfg = {.workers = 1};
+    rsp_http_server_t *srv = rsp_http_server_new(&cfg);
+    rsp_http_server_set_metrics(srv, m);
+    const char *cas[] = {tpath("ca.pem")};
+    rsp_http_listener_config_t s2s = {.name = "s2s",
+                                      .cert_file = tpath("srv.pem"),
+                                      .key_file = tpath("srv.key"),
+                                      .client_auth = RSP_HTTP_CLIENT_CERT_REQUIRED,
+                                      .client_ca_files = cas,
+                                      .n_client_ca_files = 1};
+    rsp_http_listener_config_t bp = {.name = "brainpool",
+                                     .cert_file = tpath("srv.pem"),
+                                     .key_file = tpath("srv.key"),
+                                     .groups = "brainpoolP256r1"};
+    int ls = rsp_http_listener_add(srv, &s2s, err, sizeof(err));
+    int lb = rsp_http_listener_add(srv, &bp, err, sizeof(err));
+    UT_CHECK(ls >= 0 && lb >= 0);
+    UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), 0);
+    uint16_t ps = rsp_http_listener_port(srv, ls), pb = rsp_http_listener_port(srv, lb);
+
+    UT_EQ(tls_refusal(ps, p.ca, p.a, p.a_key, 0, NULL, NULL), -2); /* the server answers a good client */
+    UT_EQ(tls_refusal(ps, p.ca, NULL, NULL, 0, NULL, NULL), TLS13_AD_CERTIFICATE_REQUIRED);
+    UT_EQ(tls_refusal(ps, p.ca, NULL, NULL, TLS1_2_VERSION, NULL, NULL), SSL3_AD_HANDSHAKE_FAILURE);
+    UT_EQ(tls_refusal(ps, p.ca, stranger, stranger_key, 0, NULL, NULL), TLS1_AD_UNKNOWN_CA);
+    UT_EQ(tls_refusal(ps, p.ca, stranger, stranger_key, TLS1_2_VERSION, NULL, NULL), TLS1_AD_UNKNOWN_CA);
+    UT_EQ(tls_refusal(ps, p.ca, early, early_key, 0, NULL, NULL), SSL3_AD_BAD_CERTIFICATE);
+    /* no common cipher (a CBC-SHA1 suite), no common group (OpenSSL 3.0 has no brainpool in TLS 1.3) */
+    UT_EQ(tls_refusal(ps, p.ca, p.a, p.a_key, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA", NULL),
+          SSL3_AD_HANDSHAKE_FAILURE);
+    UT_EQ(tls_refusal(pb, p.ca, NULL, NULL, 0, NULL, "X25519:P-256"), SSL3_AD_HANDSHAKE_FAILURE);
+    UT_EQ(tls_refusal(pb, p.ca, NULL, NULL, TLS1_2_VERSION, NULL, "X25519:P-256"), SSL3_AD_HANDSHAKE_FAILURE);
+    /* the refusals did not hurt the listener */
+    UT_EQ(tls_refusal(pb, p.ca, NULL, NULL, TLS1_2_VERSION, NULL, "brainpoolP256r1:P-256"), -2);
+
+    rsp_http_server_stop(srv);
+    UT_EQ(rsp_http_server_wait(srv), 0);
+    rsp_http_server_free(srv);
+    rsp_log_open(NULL);
+
+    char *log = read_text(logfile);
+    static const char *const lines[] = {
+        "TLS refused: listener s2s, peer 127.0.0.1:",
+        "reason certificate_required",
+        "reason unknown_ca: client certificate: unable to get local issuer certificate",
+        "reason bad_certificate: client certificate: certificate is not yet valid",
+        "reason handshake_failure: no shared cipher",
+        "reason handshake_failure: peer did not return a certificate",
+        "TLS refused: listener brainpool, peer 127.0.0.1:",
+        "reason handshake_failure: no suitable key share",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (strstr(log, lines[i]) == NULL)
+            fprintf(stderr, "log lacks \"%s\":\n%s\n", lines[i], log);
+        UT_CHECK(strstr(log, lines[i]) != NULL);
+    }
+    free(log);
+    size_t len = 0;
+    char *text = rsp_metrics_render(m, &len);
+    static const char *const counts[] = {
+        "rsp_tls_refusals_total{listener=\"s2s\",reason=\"certificate_required\"} 1",
+        "rsp_tls_refusals_total{listener=\"s2s\",reason=\"unknown_ca\"} 2",
+        "rsp_tls_refusals_total{listener=\"s2s\",reason=\"bad_certificate\"} 1",
+        "rsp_tls_refusals_total{listener=\"s2s\",reason=\"handshake_failure\"} 2",
+        "rsp_tls_refusals_total{listener=\"brainpool\",reason=\"handshake_failure\"} 2",
+    };
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        if (strstr(text, counts[i]) == NULL)
+            fprintf(stderr, "metrics lack \"%s\":\n%s\n", counts[i], text);
+        UT_CHECK(strstr(text, counts[i]) != NULL);
+    }
+    free(text);
+    rsp_metrics_free(m);
+    unlink(logfile);
+    X509 *c[] = {early, other_ca, stranger};
+    EVP_PKEY *k[] = {early_key, other_ca_key, stranger_key};
+    for (int i = 0; i < 3; i++) {
+        X509_free(c[i]);
+        EVP_PKEY_free(k[i]);
+    }
+    pki_free(&p);
+}
+
+static SSL_SESSION *kept_session; /* the last session (ticket) the server gave tls_resume's client */
+
+static int keep_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    SSL_SESSION_free(kept_session);
+    kept_session = sess;
+    return 1; /* kept */
+}
+
+/* GET path over TLS 1.3 (or max_v), offering `resume` when given and keeping the new ticket in
+ * kept_session.  Returns the status (-1 on failure); *reused says whether the session was resumed. */
+static int tls_resume(uint16_t port, X509 *ca, X509 *cert, EVP_PKEY *key, int max_v, SSL_SESSION *resume,
+                      int *reused, char *body, size_t cap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (max_v)
+        SSL_CTX_set_max_proto_version(ctx, max_v);
+    if (cert) {
+        SSL_CTX_use_certificate(ctx, cert);
+        SSL_CTX_use_PrivateKey(ctx, key);
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, keep_ticket);
+    int status = -1, fd = tcp_connect(port);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (resume)
+        SSL_set_session(ssl, resume);
+    *reused = 0;
+    if (fd >= 0 && SSL_connect(ssl) == 1) {
+        *reused = SSL_session_reused(ssl);
+        static const char req[] = "GET /whoami HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        char buf[4096];
+        size_t got = 0;
+        int r;
+        if (SSL_write(ssl, req, (int)sizeof(req) - 1) > 0)
+            while (got < sizeof(buf) && (r = SSL_read(ssl, buf + got, (int)(sizeof(buf) - got))) > 0)
+                got += (size_t)r;
+        struct resp rs;
+        if (parse_resp(buf, got, &rs) == 0) {
+            status = rs.status;
+            snprintf(body, cap, "%.*s", (int)rs.body_len, rs.body);
+        }
+        SSL_shutdown(ssl); /* OpenSSL forgets the sessions of connections dropped without it */
+        /* TLS 1.2: a renewed ticket replaces the session in place (no new-session callback) */
+        if (kept_session == NULL && *reused)
+            kept_session = SSL_get1_session(ssl);
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    SSL_CTX_free(ctx);
+    return status;
+}
+
+/* A server with a device and an s2s listener, session tickets from `secret` (NULL = none). */
+static rsp_http_server_t *ticket_server(const uint8_t *secret, uint16_t *dev_port, uint16_t *s2s_port,
+                                        rsp_metrics *m)
+{
+    char err[512];
+    rsp_http_server_config_t cfg = {.workers = 1};
+    rsp_http_server_t *srv = rsp_http_server_new(&cfg);
+    static const char *cas[1];
+    cas[0] = tpath("ca.pem");
+    rsp_http_listener_config_t dev = {
+        .name = "device", .cert_file = tpath("srv.pem"), .key_file = tpath("srv.key")};
+    rsp_http_listener_config_t s2s = {.name = "s2s",
+                                      .cert_file = tpath("srv.pem"),
+                                      .key_file = tpath("srv.key"),
+                                      .client_auth = RSP_HTTP_CLIENT_CERT_REQUIRED,
+                                      .client_ca_files = cas,
+                                      .n_client_ca_files = 1,
+                                      .peer_check = ident_check,
+                                      .peer_free = ident_free};
+    int ld = rsp_http_listener_add(srv, &dev, err, sizeof(err));
+    int ls = rsp_http_listener_add(srv, &s2s, err, sizeof(err));
+    UT_CHECK(ld >= 0 && ls >= 0);
+    UT_EQ(rsp_http_route(srv, ld, "GET", "/whoami", h_whoami, NULL), 0);
+    UT_EQ(rsp_http_route(srv, ls, "GET", "/whoami", h_whoami, NULL), 0);
+    if (m != NULL)
+        rsp_http_server_set_metrics(srv, m);
+    if (secret != NULL) {
+        const uint8_t *secrets[] = {secret};
+        UT_EQ(rsp_http_server_set_ticket_secrets(srv, secrets, 1, 32, 0, 3600), 0);
+    }
+    UT_EQ(rsp_http_server_start(srv, err, sizeof(err)), 0);
+    *dev_port = rsp_http_listener_port(srv, ld);
+    *s2s_port = rsp_http_listener_port(srv, ls);
+    return srv;
+}
+
+static void ticket_server_end(rsp_http_server_t *srv)
+{
+    rsp_http_server_stop(srv);
+    UT_EQ(rsp_http_server_wait(srv), 0);
+    rsp_http_server_free(srv);
+}
+
+/* Session resumption: device listeners only, tickets shared by the secret, nothing attributed. */
+static void test_tls_resumption(void)
+{
+    struct pki p;
+    pki_make(&p);
+    uint8_t s1[32], s2[32];
+    memset(s1, 0x11, sizeof(s1));
+    memset(s2, 0x22, sizeof(s2));
+    rsp_metrics *m = rsp_metrics_new();
+    uint16_t ad, as, bd, bs, cd, cs, nd, ns;
+    rsp_http_server_t *a = ticket_server(s1, &ad, &as, m), *b = ticket_server(s1, &bd, &bs, NULL),
+                      *c = ticket_server(s2, &cd, &cs, NULL), *none = ticket_server(NULL, &nd, &ns, NULL);
+    char body[256];
+    int reused = -1;
+    /* Each step offers the ticket the previous one received (OpenSSL's client uses a TLS 1.3 session once).
+     */
+    static const struct step {
+        int server; /* 0 a, 1 b (same secret), 2 c (another secret), 3 none (no shared keys) */
+        int cert, reused;
+    } steps[] = {
+        {0, 0, 0}, {0, 0, 1}, /* the same process */
+        {1, 0, 1},            /* a ticket from a resumes on b */
+        {1, 1, 1}, /* a client certificate does not make a resumed device connection carry an identity */
+        {0, 0, 1}, /* and b's ticket on a */
+        {2, 0, 0}, /* a different secret: a full handshake, which still serves */
+        {3, 0, 0}, /* no shared keys: a full handshake */
+    };
+    const uint16_t ports[] = {ad, bd, cd, nd};
+    for (int version = 0; version <= 1; version++) {
+        SSL_SESSION_free(kept_session);
+        kept_session = NULL;
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+            SSL_SESSION *offer = kept_session;
+            kept_session = NULL;
+            UT_EQ(tls_resume(ports[steps[i].server], p.ca, steps[i].cert ? p.a : NULL, p.a_key,
+                             version ? TLS1_2_VERSION : 0, offer, &reused, body, sizeof(body)),
+                  200);
+            if (reused != steps[i].reused || strcmp(body, "-") != 0)
+                fprintf(stderr, "TLS %s step %zu: reused %d, identity %s\n", version ? "1.2" : "1.3", i,
+                        reused, body);
+            UT_CHECK(reused == steps[i].reused && strcmp(body, "-") == 0);
+            UT_CHECK(steps[i].server == 3 || kept_session != NULL);
+            SSL_SESSION_free(offer);
+        }
+    }
+    /* no tickets without shared keys, and none on the s2s listener */
+    SSL_SESSION_free(kept_session);
+    kept_session = NULL;
+    UT_EQ(tls_resume(nd, p.ca, NULL, NULL, 0, NULL, &reused, body, sizeof(body)), 200);
+    UT_CHECK(kept_session == NULL);
+    UT_EQ(tls_resume(as, p.ca, p.a, p.a_key, 0, NULL, &reused, body, sizeof(body)), 200);
+    UT_CHECK(kept_session == NULL && strcmp(body, "alpha") == 0);
+    UT_EQ(tls_resume(as, p.ca, p.a, p.a_key, TLS1_2_VERSION, NULL, &reused, body, sizeof(body)), 200);
+    UT_CHECK(kept_session == NULL);
+
+    ticket_server_end(a);
+    ticket_server_end(b);
+    ticket_server_end(c);
+    ticket_server_end(none);
+    size_t len = 0;
+    char *text = rsp_metrics_render(m, &len);
+    /* two resumptions on a per TLS version, counted once each */
+    UT_CHECK(strstr(text, "rsp_tls_resumed_total{listener=\"device\"} 4\n") != NULL);
+    UT_CHECK(strstr(text, "listener=\"s2s\"} ") == NULL ||
+             strstr(text, "rsp_tls_resumed_total{listener=\"s2s\"") == NULL);
+    free(text);
+    rsp_metrics_free(m);
+    pki_free(&p);
+}
+
 /* A TLS handshake with the client offering only what is given (NULL = OpenSSL's default); the
  * negotiated version and cipher go to out.  0 when the handshake succeeded. */
 static int tls_offer(uint16_t port, X509 *ca, int min_v, int max_v, const char *cipher12,
@@ -1196,6 +1529,8 @@ int main(void)
     UT_RUN(test_stop_bound);
     UT_RUN(test_cn_check);
     UT_RUN(test_tls);
+    UT_RUN(test_tls_alerts);
+    UT_RUN(test_tls_resumption);
     UT_RUN(test_TC_SM_DP_ES9p_Server_Authentication_for_HTTPS_Establishment_suites);
     UT_RUN(test_proxy_protocol);
     UT_RUN(test_proxy_tls);

@@ -50,6 +50,7 @@ enum {
     K_TLS_SUITES13,
     K_TLS_GROUPS,
     K_TLS_MIN,
+    K_TLS_TICKETS,
     K_DEV_CIPHERS,
     K_DEV_SUITES13,
     K_DEV_GROUPS,
@@ -79,8 +80,10 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
          "HTTP/2 streams a connection may reset before their answer in 10 s; more: GOAWAY, close"},
     [K_PORT_FILE] = {"server", "port_file", RSP_CFG_STR, "", 0, 0,
                      "if set, write the bound ports here after start (lines '<listener> <port>')"},
-    [K_TLS_CERT] = {"tls", "cert", RSP_CFG_STR, NULL, 0, 0,
-                    "server certificate chain (PEM), default for both listeners"},
+    [K_TLS_CERT] =
+        {"tls", "cert", RSP_CFG_STR, NULL, 0, 0,
+         "server certificate chain (PEM), default for both listeners; a P-256 key, also beside brainpool "
+         "auth certificates (no brainpool in TLS 1.3 on OpenSSL 3.0)"},
     [K_TLS_KEY] = {"tls", "key", RSP_CFG_STR, NULL, 0, 0, "private key (PEM)"},
     [K_TLS_CIPHERS] = {"tls", "ciphers", RSP_CFG_STR, "", 0, 0,
                        "TLS 1.2 cipher list (empty = the SGP.22 ECDHE-ECDSA suites, then ECDHE AEAD)"},
@@ -108,6 +111,9 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
     [K_TLS_GROUPS] = {"tls", "groups", RSP_CFG_STR, "", 0, 0,
                       "key exchange groups (empty = P-256, brainpoolP256r1, X25519, P-384)"},
     [K_TLS_MIN] = {"tls", "min_version", RSP_CFG_STR, "1.2", 0, 0, "lowest TLS version: 1.2 or 1.3"},
+    [K_TLS_TICKETS] = {"tls", "ticket_rotation", RSP_CFG_INT, "3600", 0, 86400,
+                       "seconds between session-ticket key rotations on the device listener (keys derived "
+                       "from the transaction secret, so every node resumes; 0 = no resumption)"},
     [K_DEV_CIPHERS] = {"device", "ciphers", RSP_CFG_STR, "", 0, 0,
                        "TLS 1.2 cipher list (empty = tls.ciphers)"},
     [K_DEV_SUITES13] = {"device", "ciphersuites", RSP_CFG_STR, "", 0, 0,
@@ -355,6 +361,28 @@ static void update_ready(rsp_service_t *svc, int *ready)
     }
 }
 
+int rsp_service_use_ticket_keys(rsp_service_t *svc, const rsp_txn_keyring *kr)
+{
+    unsigned rotate = (unsigned)rsp_config_int(svc->cfg, "tls.ticket_rotation");
+    if (rotate == 0)
+        return 0;
+    const uint8_t *secrets[RSP_TXN_MAX_KEYS];
+    size_t n = 0, current = 0;
+    for (size_t i = 0; i < RSP_TXN_MAX_KEYS; i++) {
+        if (!kr->have[i])
+            continue;
+        if (i == kr->current)
+            current = n;
+        secrets[n++] = kr->secret[i];
+    }
+    if (n == 0 ||
+        rsp_http_server_set_ticket_secrets(svc->http, secrets, n, RSP_TXN_SECRET_LEN, current, rotate) != 0) {
+        rsp_log(RSP_LOG_ERROR, "TLS session tickets: cannot set the keys");
+        return -1;
+    }
+    return 0;
+}
+
 void rsp_service_use_metrics(rsp_service_t *svc, rsp_metrics *m)
 {
     rsp_metrics_describe(m, "rsp_build_info", RSP_METRIC_GAUGE, "version and commit of the running binary");
@@ -564,8 +592,10 @@ static int check_common(rsp_service_t *svc, FILE *out)
     }
     rsp_http_server_free(svc->http);
     svc->http = NULL;
-    if (!rsp_config_bool(cfg, "device.plain_http"))
+    if (!rsp_config_bool(cfg, "device.plain_http")) {
         errors += rsp_check_certs(out, "device.cert", pick(cfg, "device.cert", "tls.cert"));
+        rsp_check_tls_curve(out, "device.cert", pick(cfg, "device.cert", "tls.cert"));
+    }
     if (!rsp_config_bool(cfg, "s2s.plain_http")) {
         errors += rsp_check_certs(out, "s2s.cert", pick(cfg, "s2s.cert", "tls.cert"));
         errors += rsp_check_certs(out, "s2s.client_ca", rsp_config_str(cfg, "s2s.client_ca"));

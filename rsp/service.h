@@ -46,6 +46,7 @@
 
 #include "rsp/config.h"
 #include "rsp/http.h"
+#include "rsp/txn.h"
 
 typedef struct rsp_service rsp_service_t;
 
@@ -99,6 +100,11 @@ void *rsp_service_ctx(rsp_service_t *svc);
 /* For setup: the service's metrics registry gains rsp_build_info{version,commit} 1 and the TLS refusal
  * counters of its listeners (rsp_http_server_set_metrics).  m must outlive the server. */
 void rsp_service_use_metrics(rsp_service_t *svc, struct rsp_metrics *m);
+
+/* For setup: TLS session resumption on the device listener with ticket keys derived from the transaction
+ * keyring (every node has the same), rotated every tls.ticket_rotation seconds (0 = no tickets); see
+ * rsp_http_server_set_ticket_secrets.  0, or -1 after logging why. */
+int rsp_service_use_ticket_keys(rsp_service_t *svc, const rsp_txn_keyring *kr);
 
 /* For ready hooks: 1 when x is within its validity period now, else 0 with "<what> <subject> expired" or
  * "... not valid yet" in why. */

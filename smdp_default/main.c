@@ -223,6 +223,8 @@ static int setup(rsp_service_t *svc)
         rsp_log(RSP_LOG_ERROR, "cannot register routes");
         goto out;
     }
+    if (rsp_service_use_ticket_keys(svc, &app.x->keyring) != 0)
+        goto out;
     if (smdp_start(app.x) != 0) {
         rsp_log(RSP_LOG_ERROR, "cannot start the outbox and housekeeping threads");
         goto out;

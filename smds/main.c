@@ -194,6 +194,8 @@ static int setup(rsp_service_t *svc)
         rsp_log(RSP_LOG_ERROR, "cannot register routes");
         goto out;
     }
+    if (rsp_service_use_ticket_keys(svc, &app.x->keyring) != 0)
+        goto out;
     /* /readyz follows the database, so a load balancer routes around a node that lost it. */
     rsp_http_server_set_ready_check(rsp_service_http(svc), store_ready, &app);
     rsp_log(RSP_LOG_INFO, "SM-DS %s: %zu CI, %zu CERT.DSauth, %s, events in %s", sc.fqdn, nci, ncert,

@@ -95,9 +95,10 @@ for i in 1 2 3; do
 done
 
 # A client certificate from a CA the s2s listener does not trust: refused, logged, counted.
-curl -s --cacert "$P/ci/ci.pem" --cert "$P/operator/client.pem" --key "$P/operator/client.key.pem" \
-    "https://127.0.0.1:$S2S/metrics" >/dev/null
+cerr=$(curl -sS --cacert "$P/ci/ci.pem" --cert "$P/operator/client.pem" --key "$P/operator/client.key.pem" \
+    "https://127.0.0.1:$S2S/metrics" 2>&1 >/dev/null)
 expect "an untrusted client certificate is refused" 1 $(($? != 0))
+contains "the client receives the unknown_ca alert" "alert unknown ca" "$cerr"
 log_wait smds.log '"TLS refused: listener s2s' && ok "the refusal is logged" || bad "the refusal is logged"
 contains "the log line has the peer address and reason" \
     'peer 127.0.0.1:' "$(grep 'TLS refused' smds.log)"

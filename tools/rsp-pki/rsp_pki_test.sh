@@ -91,7 +91,8 @@ for set in nist brainpool; do
     has "$S/smdp/dpauth.pem" "Policy: 2.23.146.1.2.1.4" "Registered ID:2.999.10" 'Subject: O = ACME, CN = "TEST SM-DP+"'
     has "$S/smdp/dppb.pem" "Policy: 2.23.146.1.2.1.5" "Registered ID:2.999.10" "$CURVE"
     has "$S/smdp/dptls.pem" "Policy: 2.23.146.1.2.1.3" "DNS:testsmdpplus1.example.com" "Registered ID:2.999.10" \
-        "DNS:localhost" "IP Address:127.0.0.1" "TLS Web Server Authentication, TLS Web Client Authentication"
+        "DNS:localhost" "IP Address:127.0.0.1" "TLS Web Server Authentication, TLS Web Client Authentication" \
+        "NIST CURVE: P-256"
     has "$S/operator/ca.pem" "CA:TRUE" "Subject: C = US, O = Test Operator, CN = Test Operator CA"
     has "$S/operator/client.pem" "TLS Web Client Authentication" "DNS:test.operator.com" \
         "Issuer: C = US, O = Test Operator, CN = Test Operator CA"
