@@ -80,12 +80,7 @@ static rsp_status import(const char *iccid, const char *type, const char *owner)
 
 static void open_store(void)
 {
-    static const rsp_db_spec extra[] = {{"hook", 0}};
-    smdp_orders_config cfg = {.cc_max_attempts = 3,
-                              .download_max_attempts = 3,
-                              .order_ttl = TTL,
-                              .extra_dbs = extra,
-                              .n_extra_dbs = 1};
+    smdp_orders_config cfg = {.cc_max_attempts = 3, .download_max_attempts = 3, .order_ttl = TTL};
     cfg.db.env_flags = MDB_NOSYNC;
     UT_EQ(smdp_orders_open(&g_o, g_dir, &cfg), 0);
 }
@@ -799,14 +794,34 @@ typedef struct rewrite {
     const char *iccid;
     const uint8_t *spki;
     size_t spki_len;
+    MDB_dbi dbi;
 } rewrite;
 
+static int to_legacy(rsp_db_wtxn *t, void *arg);
+
+/* Legacy records exist only in LMDB stores: rewrites one with the store closed, then reopens it. */
+static int to_legacy_now(rewrite *rw)
+{
+    smdp_orders_close(g_o);
+    static const rsp_db_spec spec = {"profile", 0};
+    rsp_db_config dc = {.env_flags = MDB_NOSYNC};
+    rsp_db_env *env;
+    int rc = rsp_db_open(&env, g_dir, &spec, 1, &dc);
+    if (rc == 0) {
+        rw->dbi = rsp_db_dbi(env, 0);
+        rc = rsp_db_write_sync(env, to_legacy, rw);
+        rsp_db_close(env);
+    }
+    open_store();
+    return rc;
+}
+
 /* Turns a stored record into one written before euicc_point existed: PK.EUICC as SPKI DER in field 24.
- * "profile" is the store's first database. */
+ * Runs in an environment of the "profile" database alone (to_legacy_now). */
 static int to_legacy(rsp_db_wtxn *t, void *arg)
 {
     const rewrite *rw = arg;
-    MDB_dbi dbi = rsp_db_dbi(smdp_orders_env(g_o), 0);
+    MDB_dbi dbi = rw->dbi;
     rsp_key k;
     rsp_key_init(&k);
     rsp_key_str(&k, rw->iccid);
@@ -860,8 +875,8 @@ static void test_session_key(void)
     /* a record of an earlier version reads the same */
     uint8_t *spki = NULL;
     int sl = i2d_PUBKEY(key, &spki);
-    rewrite rw = {ic, spki, (size_t)sl};
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    rewrite rw = {ic, spki, (size_t)sl, 0};
+    UT_EQ(to_legacy_now(&rw), 0);
     memset(&got, 0, sizeof(got));
     UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &got), RSP_OK);
     UT_CHECK(got.euicc_point_len == n && !memcmp(got.euicc_point, pt, n));
@@ -876,10 +891,10 @@ static void test_session_key(void)
     /* a legacy key that does not decode is a corrupt record */
     spki[sl - 1] ^= 0xFF;
     spki[sl - 2] ^= 0xFF;
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    UT_EQ(to_legacy_now(&rw), 0);
     UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_ST_INTERNAL);
     rw.spki_len = 3;
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    UT_EQ(to_legacy_now(&rw), 0);
     UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_ST_INTERNAL);
     OPENSSL_free(spki);
     EVP_PKEY_free(key);
@@ -970,38 +985,43 @@ static void test_concurrent(void)
 
 /* ---- event flag, hooks, session certificate, expiry ---- */
 
-/* Records (before, after) event_registered of each change under its ICCID in the extra database. */
-static int hook_record(rsp_db_wtxn *t, smdp_op *op)
+/* Queues an outbox item per change recording (before, after) event_registered, with the ICCID as its
+ * stream: what a hook writes lands in the change's transaction. */
+static int hook_record(smdp_op *op)
 {
-    rsp_key k;
-    rsp_key_init(&k);
-    rsp_key_str(&k, op->after.iccid);
-    uint8_t v[2] = {op->before.event_registered, op->after.event_registered};
-    return rsp_db_put(t, smdp_orders_extra_dbi(g_o, 0), &k, v, sizeof(v), 0);
+    smdp_ob_item it;
+    memset(&it, 0, sizeof(it));
+    it.kind = SMDP_OB_PROGRESS;
+    snprintf(it.stream, sizeof(it.stream), "%s", op->after.iccid);
+    it.np_id = (uint32_t)(op->before.event_registered * 2 + op->after.event_registered);
+    it.created_at = op->now;
+    return smdp_op_queue(op, &it);
 }
 
-static int hook_fail(rsp_db_wtxn *t, smdp_op *op)
+static int hook_fail(smdp_op *op)
 {
-    hook_record(t, op);
+    hook_record(op);
     return EIO;
 }
 
-/* The hook's record for iccid: before * 2 + after, or -1 when absent. */
+typedef struct hook_find {
+    const char *iccid;
+    int value;
+} hook_find;
+
+static int hook_one(void *arg, const smdp_ob_item *it)
+{
+    hook_find *f = arg;
+    if (!strcmp(it->stream, f->iccid))
+        f->value = (int)it->np_id; /* sequence order: the last one wins */
+    return 0;
+}
+
+/* The hook's last record for iccid: before * 2 + after, or -1 when absent. */
 static int hook_value(const char *iccid)
 {
-    MDB_txn *txn;
-    if (rsp_db_read_begin(smdp_orders_env(g_o), &txn))
-        return -2;
-    rsp_key k;
-    rsp_key_init(&k);
-    rsp_key_str(&k, iccid);
-    MDB_val v;
-    int rc = rsp_db_get(txn, smdp_orders_extra_dbi(g_o, 0), &k, &v);
-    int out = rc == 0 && v.mv_size == 2
-                  ? ((const uint8_t *)v.mv_data)[0] * 2 + ((const uint8_t *)v.mv_data)[1]
-                  : -1;
-    rsp_db_read_end(smdp_orders_env(g_o));
-    return out;
+    hook_find f = {iccid, -1};
+    return smdp_orders_ob_list(g_o, hook_one, &f) == 0 ? f.value : -2;
 }
 
 static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)

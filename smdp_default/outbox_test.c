@@ -98,7 +98,7 @@ static bool wait_pending(smdp_outbox *ob, int want, int secs)
 
 static void open_store(void)
 {
-    smdp_orders_config cfg = {.extra_dbs = smdp_outbox_dbs, .n_extra_dbs = SMDP_OUTBOX_NDBS};
+    smdp_orders_config cfg = {0};
     cfg.db.env_flags = MDB_NOSYNC;
     UT_EQ(smdp_orders_open(&g_store, g_dir, &cfg), 0);
 }
@@ -122,15 +122,9 @@ typedef struct add_job {
     size_t n;
 } add_job;
 
-static int add_apply(rsp_db_wtxn *t, void *arg)
+static int add_items(add_job *j)
 {
-    add_job *j = arg;
-    for (size_t i = 0; i < j->n; i++) {
-        int rc = smdp_outbox_add(j->ob, t, &j->items[i]);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return smdp_orders_ob_add(g_store, j->items, j->n);
 }
 
 static void item(add_job *j, smdp_ob_kind kind, const char *stream, const char *target)
@@ -184,12 +178,12 @@ static void test_stored_until_started(void)
     j.items[1].result_len = 3;
     memcpy(j.items[1].result, "\xBF\x37\x00", 3);
     j.items[1].np_id = 4;
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+    UT_EQ(add_items(&j), 0);
     UT_CHECK(j.items[0].seq == 1 && j.items[1].seq == 2);
     /* an item without a stream is refused */
     add_job bad = {.ob = ob};
     item(&bad, SMDP_OB_DELETE_EVENT, "", "smds-a");
-    UT_CHECK(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &bad) != 0);
+    UT_CHECK(add_items(&bad) != 0);
     smdp_outbox_free(ob);
     /* durable: still there after a restart of the store */
     smdp_orders_close(g_store);
@@ -224,7 +218,7 @@ static void test_stream_order_and_retry(void)
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:A", "flaky");
     item(&j, SMDP_OB_DELETE_EVENT, "es12:A", "flaky");
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:B", "other");
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+    UT_EQ(add_items(&j), 0);
     smdp_outbox_kick(ob);
     UT_CHECK(wait_pending(ob, 0, 20));
     pthread_mutex_lock(&g_mu);
@@ -261,7 +255,7 @@ static void test_drop_and_target_down(void)
     add_job j = {.ob = ob};
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:G", "gone");
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:D", "down");
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+    UT_EQ(add_items(&j), 0);
     uint64_t t0 = (uint64_t)time(NULL);
     smdp_outbox_kick(ob);
     /* "gone" refuses for good at once; "down" is given up after two attempts */
@@ -290,7 +284,7 @@ static void test_many(void)
             snprintf(stream, sizeof(stream), "s%d", i);
             item(&j, SMDP_OB_PROGRESS, stream, "op");
         }
-        UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+        UT_EQ(add_items(&j), 0);
         smdp_outbox_kick(ob);
     }
     UT_CHECK(wait_pending(ob, 0, 20));

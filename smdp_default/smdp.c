@@ -493,7 +493,7 @@ static uint32_t notification_point(const smdp_op *op, bool *success, const char 
     }
 }
 
-static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const smdp_op *op, smdp_ob_item *it)
+static int queue_progress(smdp_op *op, smdp_t *x, const smdp_hook *h, smdp_ob_item *it)
 {
     bool success;
     const char *subject, *reason;
@@ -522,12 +522,11 @@ static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const s
     }
     it->timestamp = op->now;
     it->created_at = op->now;
-    return smdp_outbox_add(x->outbox, t, it);
+    return smdp_op_queue(op, it);
 }
 
 /* A verified enable / disable / delete notification, for the profile's operator. */
-static int queue_notification(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const smdp_op *op,
-                              smdp_ob_item *it)
+static int queue_notification(smdp_op *op, smdp_t *x, const smdp_hook *h, smdp_ob_item *it)
 {
     const smdp_order *o = &op->after;
     char url[SMDP_URL_MAX], ca[SMDP_URL_MAX];
@@ -551,10 +550,10 @@ static int queue_notification(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, con
     }
     it->timestamp = op->now;
     it->created_at = op->now;
-    return smdp_outbox_add(x->outbox, t, it);
+    return smdp_op_queue(op, it);
 }
 
-int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
+int smdp_order_hook(smdp_op *op)
 {
     const smdp_hook *h = op->user;
     if (!h || !h->x || !h->x->outbox)
@@ -567,15 +566,15 @@ int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
     int rc = 0;
     if (!b->event_registered && a->event_registered && a->smds_address[0]) {
         es12_item(it, SMDP_OB_REGISTER_EVENT, a, op->now);
-        rc = smdp_outbox_add(x->outbox, t, it);
+        rc = smdp_op_queue(op, it);
     } else if (op->found && b->event_registered && !a->event_registered && b->smds_address[0]) {
         es12_item(it, SMDP_OB_DELETE_EVENT, b, op->now);
-        rc = smdp_outbox_add(x->outbox, t, it);
+        rc = smdp_op_queue(op, it);
     }
     if (!rc)
-        rc = queue_progress(t, x, h, op, it);
+        rc = queue_progress(op, x, h, it);
     if (!rc)
-        rc = queue_notification(t, x, h, op, it);
+        rc = queue_notification(op, x, h, it);
     free(it);
     return rc;
 }
@@ -728,14 +727,12 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
         seterr(err, errlen, "out of memory%s", NULL);
         goto fail;
     }
-    smdp_orders_config oc = cfg->orders;
-    oc.extra_dbs = smdp_outbox_dbs;
-    oc.n_extra_dbs = SMDP_OUTBOX_NDBS;
-    int rc = smdp_orders_open(&x->store, cfg->store_dir, &oc);
+    int rc = smdp_orders_open(&x->store, cfg->store_dir, &cfg->orders);
     if (rc) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "cannot open the order store in %%s: %s", mdb_strerror(rc));
-        seterr(err, errlen, msg, cfg->store_dir);
+        snprintf(msg, sizeof(msg), "cannot open the order store%s%%s: %s",
+                 cfg->orders.backend == SMDP_STORE_LMDB ? " in " : "", smdp_orders_strerror(rc));
+        seterr(err, errlen, msg, cfg->orders.backend == SMDP_STORE_LMDB ? cfg->store_dir : "");
         goto fail;
     }
     smdp_notify_config nc = cfg->notify;
@@ -745,7 +742,6 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     if (!(x->notify = smdp_notify_new(&nc, err, errlen)))
         goto fail;
     smdp_outbox_config obc = cfg->outbox;
-    obc.base = 0;
     obc.send = smdp_notify_send;
     obc.send_ctx = x->notify;
     obc.metrics = cfg->metrics;
