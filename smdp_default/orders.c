@@ -1037,11 +1037,7 @@ int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_confi
         o->cfg.order_ttl = 30 * 24 * 3600;
     if (!o->cfg.answer_ttl)
         o->cfg.answer_ttl = 24 * 3600;
-    if (o->cfg.backend == SMDP_STORE_POSTGRES) {
-        free(o);
-        return ENOTSUP;
-    }
-    o->ops = &smdp_store_lmdb_ops;
+    o->ops = o->cfg.backend == SMDP_STORE_POSTGRES ? &smdp_store_pg_ops : &smdp_store_lmdb_ops;
     if (o->cfg.dsn && !(o->dsn = strdup(o->cfg.dsn))) {
         free(o);
         return ENOMEM;
