@@ -16,6 +16,7 @@
 #include "rsp/crl.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
+#include "rsp/pg.h"
 #include "smdp_default/eckey.h"
 
 #define MAX_OPERATORS 1024
@@ -638,6 +639,49 @@ static void *housekeeper_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+/* Nodes sharing a database must share the transaction secrets (a node that minted its own would fail
+ * every ES9+ transaction another node began) and the master key (profiles imported on one node are
+ * sealed under it).  Each is checked against the fingerprint the first node stored. */
+static int check_shared_secrets(smdp_t *x, const char *dsn, char *err, size_t errlen)
+{
+    char name[64], why[512], msg[700];
+    for (unsigned id = 0; id <= RSP_TXN_MAX_KEYS; id++) {
+        bool mkey = id == RSP_TXN_MAX_KEYS;
+        if (!mkey && !x->keyring.have[id])
+            continue;
+        if (mkey)
+            snprintf(name, sizeof(name), "smdp.master_key");
+        else
+            snprintf(name, sizeof(name), "smdp.txn_secret.%u", id);
+        int rc = mkey ? rsp_pg_secret_check(dsn, name, x->mk.k, sizeof(x->mk.k), why, sizeof(why))
+                      : rsp_pg_secret_check(dsn, name, x->keyring.secret[id], RSP_TXN_SECRET_LEN, why,
+                                            sizeof(why));
+        if (rc != 0) {
+            snprintf(msg, sizeof(msg), "%s: %s%s", name, why,
+                     rc > 0 ? " (copy the file from a running node)" : "");
+            seterr(err, errlen, "%s", msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The durable store of consumed transactionIds.  Nodes sharing a PostgreSQL order store must also share
+ * this one, so that a replay is refused on every node: a PostgreSQL replay backend (over the
+ * rsp_consumed_txn table of rsp/pg.h) plugs in here when cfg->orders.backend is SMDP_STORE_POSTGRES.
+ * Until then each node keeps its own LMDB environment.  *have: a backend was opened. */
+static int replay_backend_open(const smdp_config *cfg, rsp_replay_backend *durable, bool *have, char *err,
+                               size_t errlen)
+{
+    *have = false;
+    if (!cfg->replay_dir)
+        return 0;
+    if (rsp_replay_lmdb_open(durable, cfg->replay_dir, err, errlen) != 0)
+        return -1;
+    *have = true;
+    return 0;
+}
+
 smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->fqdn || !cfg->fqdn[0] || strlen(cfg->fqdn) > SMDP_FQDN_MAX) {
@@ -717,11 +761,14 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
                cfg->master_key_file);
         goto fail;
     }
-    rsp_replay_backend durable;
-    if (cfg->replay_dir && rsp_replay_lmdb_open(&durable, cfg->replay_dir, err, errlen) != 0)
+    if (cfg->orders.backend == SMDP_STORE_POSTGRES && check_shared_secrets(x, cfg->orders.dsn, err, errlen))
         goto fail;
-    x->replay = rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000,
-                               cfg->replay_dir ? &durable : NULL);
+    rsp_replay_backend durable;
+    bool have_durable;
+    if (replay_backend_open(cfg, &durable, &have_durable, err, errlen) != 0)
+        goto fail;
+    x->replay =
+        rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000, have_durable ? &durable : NULL);
     x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
     if (!x->replay || !x->eum_cache) {
         seterr(err, errlen, "out of memory%s", NULL);
