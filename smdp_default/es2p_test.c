@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "smdp_default/testutil.h"
+#include "smdp_default/store_testutil.h"
 #include "tests/unit/ut.h"
 
 #define EID PKI_SGP26_EID
@@ -349,11 +350,14 @@ static void test_progress_notifications(void)
 
 int main(void)
 {
+    if (tu_orders_start(TU_ORDERS_PG, "es2p_test") != 0)
+        return 0;
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal);
     UT_RUN(test_es2_retry_gets_first_answer);
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
     UT_RUN(test_progress_notifications);
+    tu_orders_stop();
     return ut_finish();
 }

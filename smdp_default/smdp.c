@@ -761,8 +761,6 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
                cfg->master_key_file);
         goto fail;
     }
-    if (cfg->orders.backend == SMDP_STORE_POSTGRES && check_shared_secrets(x, cfg->orders.dsn, err, errlen))
-        goto fail;
     rsp_replay_backend durable;
     bool have_durable;
     if (replay_backend_open(cfg, &durable, &have_durable, err, errlen) != 0)
@@ -782,6 +780,9 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
         seterr(err, errlen, msg, cfg->orders.backend == SMDP_STORE_LMDB ? cfg->store_dir : "");
         goto fail;
     }
+    /* after the open, which migrated the schema holding the fingerprints */
+    if (cfg->orders.backend == SMDP_STORE_POSTGRES && check_shared_secrets(x, cfg->orders.dsn, err, errlen))
+        goto fail;
     smdp_notify_config nc = cfg->notify;
     nc.fqdn = x->fqdn;
     nc.operator_endpoint = operator_endpoint;

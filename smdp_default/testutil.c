@@ -1,5 +1,7 @@
 #include "smdp_default/testutil.h"
 
+#include "smdp_default/store_testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,8 @@ int fx_init(fx *f, const fx_opts *o)
         .outbox = {.backoff_min = 1, .backoff_max = 1},
         .cancel_session_keep = o->cancel_keep,
     };
+    tu_orders_apply(&cfg.orders);
+    tu_orders_fresh();
     char err[256];
     if (!(f->x = smdp_new(&cfg, err, sizeof(err)))) {
         fprintf(stderr, "fx_init: %s\n", err);
