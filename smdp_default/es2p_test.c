@@ -111,6 +111,28 @@ static void test_es2_retry_gets_first_answer(void)
     fx_clear(&g);
 }
 
+/* A second node on the same PostgreSQL store: refused at start with secrets of its own, joins with the
+ * first node's, and sees and competes for the same inventory. */
+static void test_second_node(void)
+{
+    if (!tu_orders_pg()) {
+        printf("second node: PostgreSQL only\n");
+        return;
+    }
+    UT_EQ(fx_init(&g, NULL), 0);
+    fx other;
+    fx_opts own = {.join = &g};
+    UT_EQ(fx_init(&other, &own), -1);
+    fx_clear(&other);
+    fx_opts same = {.join = &g, .same_secrets = true};
+    UT_EQ(fx_init(&other, &same), 0);
+    UT_EQ(fx_download_order(&g, NULL, NULL, "T2", NULL), RSP_OK);
+    UT_EQ(fx_state(&other, g.iccid[4]), SMDP_STATE_ALLOCATED);
+    UT_EQ(fx_download_order(&other, NULL, NULL, "T2", NULL), RSP_ST_PROFILE_TYPE_EXHAUSTED);
+    fx_clear(&other);
+    fx_clear(&g);
+}
+
 static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -358,6 +380,7 @@ int main(void)
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
     UT_RUN(test_progress_notifications);
+    UT_RUN(test_second_node);
     tu_orders_stop();
     return ut_finish();
 }

@@ -657,8 +657,7 @@ static int check_shared_secrets(smdp_t *x, const char *dsn, char *err, size_t er
                       : rsp_pg_secret_check(dsn, name, x->keyring.secret[id], RSP_TXN_SECRET_LEN, why,
                                             sizeof(why));
         if (rc != 0) {
-            snprintf(msg, sizeof(msg), "%s: %s%s", name, why,
-                     rc > 0 ? " (copy the file from a running node)" : "");
+            snprintf(msg, sizeof(msg), "%s%s", why, rc > 0 ? " (copy the file from a running node)" : "");
             seterr(err, errlen, "%s", msg);
             return -1;
         }
