@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "smdp_default/testutil.h"
+#include "smdp_default/store_testutil.h"
 #include "tests/unit/ut.h"
 
 #define EID PKI_SGP26_EID
@@ -107,6 +108,28 @@ static void test_es2_retry_gets_first_answer(void)
     UT_EQ(n, 4);
     UT_EQ(smdp_orders_answers_purge(g.x->store, (uint64_t)time(NULL) + 2 * 86400, 64, &n), 0);
     UT_EQ(n, 0);
+    fx_clear(&g);
+}
+
+/* A second node on the same PostgreSQL store: refused at start with secrets of its own, joins with the
+ * first node's, and sees and competes for the same inventory. */
+static void test_second_node(void)
+{
+    if (!tu_orders_pg()) {
+        printf("second node: PostgreSQL only\n");
+        return;
+    }
+    UT_EQ(fx_init(&g, NULL), 0);
+    fx other;
+    fx_opts own = {.join = &g};
+    UT_EQ(fx_init(&other, &own), -1);
+    fx_clear(&other);
+    fx_opts same = {.join = &g, .same_secrets = true};
+    UT_EQ(fx_init(&other, &same), 0);
+    UT_EQ(fx_download_order(&g, NULL, NULL, "T2", NULL), RSP_OK);
+    UT_EQ(fx_state(&other, g.iccid[4]), SMDP_STATE_ALLOCATED);
+    UT_EQ(fx_download_order(&other, NULL, NULL, "T2", NULL), RSP_ST_PROFILE_TYPE_EXHAUSTED);
+    fx_clear(&other);
     fx_clear(&g);
 }
 
@@ -349,11 +372,15 @@ static void test_progress_notifications(void)
 
 int main(void)
 {
+    if (tu_orders_start(TU_ORDERS_PG, "es2p_test") != 0)
+        return 0;
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal);
     UT_RUN(test_es2_retry_gets_first_answer);
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
     UT_RUN(test_progress_notifications);
+    UT_RUN(test_second_node);
+    tu_orders_stop();
     return ut_finish();
 }

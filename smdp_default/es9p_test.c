@@ -7,6 +7,7 @@
 #include "asn1/sgp22.h"
 #include "rsp/codec.h"
 #include "smdp_default/testutil.h"
+#include "smdp_default/store_testutil.h"
 #include "tests/unit/ut.h"
 
 #define EID PKI_SGP26_EID
@@ -923,6 +924,8 @@ static void test_forged_flood(void)
 
 int main(void)
 {
+    if (tu_orders_start(TU_ORDERS_PG, "es9p_test") != 0)
+        return 0;
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_01_default_dp_address);
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_04_smds_use_case_with_cc);
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_NIST_09_cc_retry);
@@ -940,5 +943,6 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_late_result);
     UT_RUN(test_bad_bodies);
     UT_RUN(test_forged_flood);
+    tu_orders_stop();
     return ut_finish();
 }

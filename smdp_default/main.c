@@ -13,6 +13,7 @@
 
 #include "rsp/check.h"
 #include "rsp/es.h"
+#include "rsp/http.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
 #include "rsp/crl.h"
@@ -82,6 +83,11 @@ static const rsp_config_key_t keys[] = {
      "/readyz says not ready while more outgoing calls wait (0 = no limit)"},
     {"outbox", "smds_unavailable_after", RSP_CFG_INT, "300", 1, 86400,
      "seconds of failed calls after which ConfirmOrder refuses that SM-DS with 8.9/5.1"},
+    /* Order store backend (orders.h): LMDB under the state directory, or a PostgreSQL database shared by
+     * several nodes (docs/deploy.md) */
+    {"store", "backend", RSP_CFG_STR, "lmdb", 0, 0, "order store: lmdb (this host) or postgres (shared)"},
+    {"store", "dsn", RSP_CFG_STR, "", 0, 0,
+     "PostgreSQL connection string for store.backend = postgres (libpq keywords or URI)"},
     /* revocation (rsp/crl.h) */
     {"smdp", "crl", RSP_CFG_STR, "", 0, 0,
      "CRL files (DER or PEM) of the CIs and of EUM/sub-CA issuers, comma-separated; reloaded on SIGHUP"},
@@ -102,12 +108,19 @@ static const rsp_config_mark_t marks[] = {
     {"client.cert", RSP_CFG_F_FILES},
     {"client.key", RSP_CFG_F_FILES},
     {"client.ca", RSP_CFG_F_FILES},
+    {"store.dsn", RSP_CFG_F_SECRET},
 };
 
 static struct app {
     smdp_t *x;
     rsp_metrics *metrics;
 } app;
+
+static int store_ready(void *ctx)
+{
+    struct app *a = ctx;
+    return a->x && smdp_orders_ready(a->x->store);
+}
 
 static const char *or_default(const char *v, const char *def)
 {
@@ -137,6 +150,15 @@ static int setup(rsp_service_t *svc)
     snprintf(replay_dir, sizeof(replay_dir), "%s/replay", rsp_service_state_dir(svc));
 
     int rc = -1;
+    smdp_store_backend backend;
+    if (smdp_store_backend_parse(rsp_config_str(cfg, "store.backend"), &backend) != 0) {
+        rsp_log(RSP_LOG_ERROR, "store.backend must be lmdb or postgres");
+        goto out;
+    }
+    if (backend == SMDP_STORE_POSTGRES && !rsp_config_str(cfg, "store.dsn")[0]) {
+        rsp_log(RSP_LOG_ERROR, "store.backend = postgres needs store.dsn");
+        goto out;
+    }
     if (nac != nak || npc != npk) {
         rsp_log(RSP_LOG_ERROR, "each certificate list needs a key list of the same length");
         goto out;
@@ -185,6 +207,8 @@ static int setup(rsp_service_t *svc)
                 .order_ttl = (uint64_t)rsp_config_int(cfg, "smdp.order_ttl"),
                 .answer_ttl = (uint64_t)rsp_config_int(cfg, "smdp.es2_answer_ttl"),
                 .db = {.map_size = rsp_config_size(cfg, "smdp.db_map_size")},
+                .backend = backend,
+                .dsn = rsp_config_str(cfg, "store.dsn"),
             },
         .smds_allowed = allowed,
         .n_smds_allowed = nallowed,
@@ -225,6 +249,8 @@ static int setup(rsp_service_t *svc)
     }
     if (rsp_service_use_ticket_keys(svc, &app.x->keyring) != 0)
         goto out;
+    /* /readyz turns not ready at once while the database is down, without a query per probe */
+    rsp_http_server_set_ready_check(rsp_service_http(svc), store_ready, &app);
     if (smdp_start(app.x) != 0) {
         rsp_log(RSP_LOG_ERROR, "cannot start the outbox and housekeeping threads");
         goto out;
@@ -299,6 +325,10 @@ static int check(rsp_service_t *svc, FILE *out)
 static int ready(rsp_service_t *svc, char *why, size_t len)
 {
     smdp_outbox_stats st;
+    if (!smdp_orders_ready(app.x->store)) {
+        snprintf(why, len, "the order store's database is unreachable");
+        return 0;
+    }
     if (smdp_outbox_stats_get(app.x->outbox, &st) != 0) {
         snprintf(why, len, "the order store cannot be read");
         return 0;

@@ -1,3 +1,6 @@
+/* The order store front (argument checks, backend choice), the record codecs, and the transition
+ * code every backend runs inside its write transaction (store_impl.h); the backends are
+ * orders_lmdb.c and orders_pg.c. */
 #include "smdp_default/orders.h"
 
 #include <errno.h>
@@ -11,36 +14,9 @@
 
 #include "rsp/str.h"
 #include "smdp_default/actcode.h"
+#include "smdp_default/store_impl.h"
 #include "order.pb-c.h"
-
-enum {
-    DB_PROFILE,
-    DB_PPP,
-    DB_BPP,
-    DB_BY_EID,
-    DB_BY_MID,
-    DB_BY_TID,
-    DB_POOL,
-    DB_META,
-    DB_BY_EXP,
-    DB_ENDED,      /* orders of an EID that ended in Error (smdp_orders_ended_status) */
-    DB_ANSWER,     /* ES2+ first answers by call key (smdp_answer) */
-    DB_ANSWER_AGE, /* (created_at, call key) of each, for the purge */
-    DB_COUNT
-};
-
-#define MAX_EXTRA_DBS 8
-
-static const rsp_db_spec DBS[DB_COUNT] = {
-    {"profile", 0}, {"ppp", 0},  {"bpp", 0},    {"by_eid", 0}, {"by_mid", 0}, {"by_tid", 0},
-    {"pool", 0},    {"meta", 0}, {"by_exp", 0}, {"ended", 0},  {"answer", 0}, {"answer_age", 0},
-};
-
-struct smdp_orders {
-    rsp_db_env *env;
-    smdp_orders_config cfg;
-    MDB_dbi dbi[DB_COUNT + MAX_EXTRA_DBS];
-};
+#include "outbox.pb-c.h"
 
 const char *smdp_state_name(smdp_state s)
 {
@@ -70,20 +46,20 @@ static bool state_valid(int s)
 }
 
 /* An order that has not reached an end state, whose expiry may still need processing. */
-static bool expirable(const smdp_order *o)
+bool smdp_order_expirable(const smdp_order *o)
 {
     return o->expires_at && !o->expired && o->state >= SMDP_STATE_ALLOCATED &&
            o->state <= SMDP_STATE_DOWNLOADED;
 }
 
 /* Awaiting download: what the by-EID queue holds. */
-static bool in_eid_queue(const smdp_order *o)
+bool smdp_order_in_eid_queue(const smdp_order *o)
 {
     return o->eid[0] && (o->state == SMDP_STATE_RELEASED || o->state == SMDP_STATE_DOWNLOADED);
 }
 
 /* Ended in Error with a device: what the ended index holds. */
-static bool in_ended(const smdp_order *o)
+bool smdp_order_in_ended(const smdp_order *o)
 {
     return o->eid[0] && o->state == SMDP_STATE_ERROR;
 }
@@ -141,11 +117,11 @@ static int legacy_pub(smdp_order *o, const ProtobufCBinaryData *spki)
     return rc;
 }
 
-static int order_decode(const MDB_val *v, smdp_order *o)
+int smdp_order_unpack(const uint8_t *buf, size_t len, smdp_order *o)
 {
-    Smdp__Profile *p = smdp__profile__unpack(NULL, v->mv_size, v->mv_data);
+    Smdp__Profile *p = smdp__profile__unpack(NULL, len, buf);
     if (!p)
-        return MDB_CORRUPTED;
+        return SMDP_CORRUPTED;
     memset(o, 0, sizeof(*o));
     size_t n;
     int bad = rsp_str_copy(o->iccid, sizeof(o->iccid), p->iccid) ||
@@ -215,7 +191,7 @@ static int order_decode(const MDB_val *v, smdp_order *o)
               copy_bin(b->otsk_blob, sizeof(b->otsk_blob), &b->otsk_blob_len, &p->binding->otsk_blob);
     }
     smdp__profile__free_unpacked(p, NULL);
-    return bad ? MDB_CORRUPTED : 0;
+    return bad ? SMDP_CORRUPTED : 0;
 }
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
@@ -223,8 +199,7 @@ static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
     return (ProtobufCBinaryData){.len = n, .data = (uint8_t *)p};
 }
 
-/* Packs o straight into the map. */
-static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
+size_t smdp_order_pack(const smdp_order *o, uint8_t *dst)
 {
     Smdp__ProfileMetadata md = SMDP__PROFILE_METADATA__INIT;
     md.service_provider_name = (char *)o->service_provider_name;
@@ -279,62 +254,112 @@ static int order_put(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *o)
     }
     p.version = o->version;
 
-    rsp_key k;
-    rsp_key_init(&k);
-    rsp_key_str(&k, o->iccid);
     size_t n = smdp__profile__get_packed_size(&p);
-    uint8_t *dst = rsp_db_reserve(t, s->dbi[DB_PROFILE], &k, n, 0);
-    if (!dst)
-        return rsp_db_wtxn_err(t);
-    smdp__profile__pack(&p, dst);
-    return 0;
+    if (dst)
+        smdp__profile__pack(&p, dst);
+    return n;
 }
 
-/* ---- keys and indexes ---- */
-
-static void key_iccid(rsp_key *k, const char *iccid)
+size_t smdp_answer_pack(const smdp_answer *a, uint8_t *dst)
 {
-    rsp_key_init(k);
-    rsp_key_str(k, iccid);
+    Smdp__Es2Answer p = SMDP__ES2_ANSWER__INIT;
+    p.fn = a->fn;
+    p.request_hash = bin(a->request_hash, sizeof(a->request_hash));
+    p.status = (uint32_t)a->status;
+    p.iccid = (char *)a->iccid;
+    p.eid = (char *)a->eid;
+    p.matching_id = (char *)a->matching_id;
+    p.created_at = a->created_at;
+    size_t n = smdp__es2_answer__get_packed_size(&p);
+    if (dst)
+        smdp__es2_answer__pack(&p, dst);
+    return n;
 }
 
-static void key_pool(rsp_key *k, const char *owner, const char *type, int state, const char *iccid)
+int smdp_answer_unpack(const uint8_t *buf, size_t len, smdp_answer *out)
 {
-    rsp_key_init(k);
-    rsp_key_str(k, owner);
-    rsp_key_str(k, type);
-    if (state)
-        rsp_key_u8(k, (uint8_t)state);
-    if (iccid)
-        rsp_key_str(k, iccid);
+    Smdp__Es2Answer *p = smdp__es2_answer__unpack(NULL, len, buf);
+    if (!p)
+        return SMDP_CORRUPTED;
+    memset(out, 0, sizeof(*out));
+    out->fn = p->fn;
+    out->status = (rsp_status)p->status;
+    out->created_at = p->created_at;
+    int bad = p->request_hash.len != sizeof(out->request_hash) || p->status >= RSP_ST__COUNT ||
+              rsp_str_copy(out->iccid, sizeof(out->iccid), p->iccid) ||
+              rsp_str_copy(out->eid, sizeof(out->eid), p->eid) ||
+              rsp_str_copy(out->matching_id, sizeof(out->matching_id), p->matching_id);
+    if (!bad)
+        memcpy(out->request_hash, p->request_hash.data, sizeof(out->request_hash));
+    smdp__es2_answer__free_unpacked(p, NULL);
+    return bad ? SMDP_CORRUPTED : 0;
 }
 
-static void key_eid(rsp_key *k, const char *eid, uint64_t seq)
+size_t smdp_ob_item_pack(const smdp_ob_item *it, uint8_t *dst)
 {
-    rsp_key_init(k);
-    rsp_key_str(k, eid);
-    rsp_key_u64(k, seq);
+    Smdp__OutboxItem p = SMDP__OUTBOX_ITEM__INIT;
+    p.seq = it->seq;
+    p.kind = (Smdp__OutboxKind)it->kind;
+    p.stream = (char *)it->stream;
+    p.target = (char *)it->target;
+    p.created_at = it->created_at;
+    p.due_at = it->due_at;
+    p.attempts = it->attempts;
+    p.last_error = (char *)it->last_error;
+    p.eid = (char *)it->eid;
+    p.event_id = (char *)it->event_id;
+    p.forwarding_indicator = it->forward;
+    p.iccid = (char *)it->iccid;
+    p.profile_type = (char *)it->profile_type;
+    p.notification_point_id = it->np_id;
+    p.success = it->success;
+    p.subject_code = (char *)it->subject;
+    p.reason_code = (char *)it->reason;
+    p.result_data.data = (uint8_t *)it->result;
+    p.result_data.len = it->result_len;
+    p.timestamp = it->timestamp;
+    p.sequence_number = it->notif_seq;
+    p.notification_address = (char *)it->notif_address;
+    size_t n = smdp__outbox_item__get_packed_size(&p);
+    if (dst)
+        smdp__outbox_item__pack(&p, dst);
+    return n;
 }
 
-static void key_tid(rsp_key *k, const uint8_t *tid, size_t len)
+int smdp_ob_item_unpack(const uint8_t *buf, size_t len, smdp_ob_item *it)
 {
-    rsp_key_init(k);
-    rsp_key_bytes(k, tid, len);
-}
-
-static void key_exp(rsp_key *k, uint64_t at, const char *iccid)
-{
-    rsp_key_init(k);
-    rsp_key_u64(k, at);
-    rsp_key_str(k, iccid);
-}
-
-static void key_ended(rsp_key *k, const char *eid, const char *iccid)
-{
-    rsp_key_init(k);
-    rsp_key_str(k, eid);
-    if (iccid)
-        rsp_key_str(k, iccid);
+    Smdp__OutboxItem *p = smdp__outbox_item__unpack(NULL, len, buf);
+    if (!p)
+        return SMDP_CORRUPTED;
+    memset(it, 0, sizeof(*it));
+    it->seq = p->seq;
+    it->kind = (smdp_ob_kind)p->kind;
+    it->created_at = p->created_at;
+    it->due_at = p->due_at;
+    it->attempts = p->attempts;
+    it->forward = p->forwarding_indicator;
+    it->np_id = p->notification_point_id;
+    it->success = p->success;
+    it->timestamp = p->timestamp;
+    it->notif_seq = p->sequence_number;
+    int bad = rsp_str_copy(it->stream, sizeof(it->stream), p->stream) ||
+              rsp_str_copy(it->target, sizeof(it->target), p->target) ||
+              rsp_str_copy(it->last_error, sizeof(it->last_error), p->last_error) ||
+              rsp_str_copy(it->eid, sizeof(it->eid), p->eid) ||
+              rsp_str_copy(it->event_id, sizeof(it->event_id), p->event_id) ||
+              rsp_str_copy(it->iccid, sizeof(it->iccid), p->iccid) ||
+              rsp_str_copy(it->profile_type, sizeof(it->profile_type), p->profile_type) ||
+              rsp_str_copy(it->subject, sizeof(it->subject), p->subject_code) ||
+              rsp_str_copy(it->reason, sizeof(it->reason), p->reason_code) ||
+              rsp_str_copy(it->notif_address, sizeof(it->notif_address), p->notification_address) ||
+              p->result_data.len > sizeof(it->result) || it->kind < SMDP_OB_REGISTER_EVENT ||
+              it->kind > SMDP_OB_NOTIFICATION;
+    if (!bad && p->result_data.len) {
+        memcpy(it->result, p->result_data.data, p->result_data.len);
+        it->result_len = p->result_data.len;
+    }
+    smdp__outbox_item__free_unpacked(p, NULL);
+    return bad ? SMDP_CORRUPTED : 0;
 }
 
 static bool same_tid(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -342,97 +367,10 @@ static bool same_tid(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
     return alen == blen && alen > 0 && CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-/* Brings every index from what b (NULL for a new record) implied to what a
- * implies (NULL for a record being deleted: every index entry of b goes). */
-static int reindex(rsp_db_wtxn *t, const smdp_orders *s, const smdp_order *b, const smdp_order *a)
+/* The record of iccid; an ICCID that cannot be one is simply absent. */
+static int ld(smdp_stx *t, const char *iccid, smdp_order *out)
 {
-    rsp_key k;
-    size_t il = a ? strlen(a->iccid) + 1 : 0;
-
-    if (!a || !b || strcmp(b->owner, a->owner) || strcmp(b->profile_type, a->profile_type) ||
-        b->state != a->state) {
-        if (b) {
-            key_pool(&k, b->owner, b->profile_type, b->state, b->iccid);
-            rsp_db_del(t, s->dbi[DB_POOL], &k, NULL, 0);
-        }
-        if (a) {
-            key_pool(&k, a->owner, a->profile_type, a->state, a->iccid);
-            rsp_db_put(t, s->dbi[DB_POOL], &k, "", 0, 0);
-        }
-    }
-
-    bool mid_same = a && b && !strcmp(b->matching_id, a->matching_id);
-    if (b && b->matching_id[0] && !mid_same) {
-        key_iccid(&k, b->matching_id);
-        rsp_db_del(t, s->dbi[DB_BY_MID], &k, NULL, 0);
-    }
-    if (a && a->matching_id[0] && !mid_same) {
-        key_iccid(&k, a->matching_id);
-        rsp_db_put(t, s->dbi[DB_BY_MID], &k, a->iccid, il, 0);
-    }
-
-    bool bq = b && in_eid_queue(b), aq = a && in_eid_queue(a);
-    bool q_same = bq && aq && !strcmp(b->eid, a->eid) && b->release_seq == a->release_seq;
-    if (bq && !q_same) {
-        key_eid(&k, b->eid, b->release_seq);
-        rsp_db_del(t, s->dbi[DB_BY_EID], &k, NULL, 0);
-    }
-    if (aq && !q_same) {
-        key_eid(&k, a->eid, a->release_seq);
-        rsp_db_put(t, s->dbi[DB_BY_EID], &k, a->iccid, il, 0);
-    }
-
-    bool t_same = a && b && same_tid(b->session_tid, b->session_tid_len, a->session_tid, a->session_tid_len);
-    if (b && b->session_tid_len && !t_same) {
-        key_tid(&k, b->session_tid, b->session_tid_len);
-        rsp_db_del(t, s->dbi[DB_BY_TID], &k, NULL, 0);
-    }
-    if (a && a->session_tid_len && !t_same) {
-        key_tid(&k, a->session_tid, a->session_tid_len);
-        rsp_db_put(t, s->dbi[DB_BY_TID], &k, a->iccid, il, 0);
-    }
-
-    bool bn = b && in_ended(b), an = a && in_ended(a);
-    bool n_same = bn && an && !strcmp(b->eid, a->eid);
-    if (bn && !n_same) {
-        key_ended(&k, b->eid, b->iccid);
-        rsp_db_del(t, s->dbi[DB_ENDED], &k, NULL, 0);
-    }
-    if (an && !n_same) {
-        key_ended(&k, a->eid, a->iccid);
-        rsp_db_put(t, s->dbi[DB_ENDED], &k, a->iccid, il, 0);
-    }
-
-    bool be = b && expirable(b), ae = a && expirable(a);
-    bool e_same = be && ae && b->expires_at == a->expires_at;
-    if (be && !e_same) {
-        key_exp(&k, b->expires_at, b->iccid);
-        rsp_db_del(t, s->dbi[DB_BY_EXP], &k, NULL, 0);
-    }
-    if (ae && !e_same) {
-        key_exp(&k, a->expires_at, a->iccid);
-        rsp_db_put(t, s->dbi[DB_BY_EXP], &k, "", 0, 0);
-    }
-    return rsp_db_wtxn_err(t);
-}
-
-static int next_seq(rsp_db_wtxn *t, const smdp_orders *s, uint64_t *seq)
-{
-    rsp_key k;
-    rsp_key_init(&k);
-    rsp_key_str(&k, "release_seq");
-    return rsp_db_next_seq(t, s->dbi[DB_META], &k, seq);
-}
-
-static int load(const smdp_orders *s, MDB_txn *txn, const char *iccid, smdp_order *out)
-{
-    if (!smdp_iccid_valid(iccid))
-        return MDB_NOTFOUND;
-    rsp_key k;
-    key_iccid(&k, iccid);
-    MDB_val v;
-    int rc = rsp_db_get(txn, s->dbi[DB_PROFILE], &k, &v);
-    return rc ? rc : order_decode(&v, out);
+    return smdp_iccid_valid(iccid) ? t->ops->load(t, iccid, out) : SMDP_NOTFOUND;
 }
 
 /* ---- ES2+ first answers ---- */
@@ -450,157 +388,13 @@ int smdp_answer_key(const char *operator_id, const char *requester, const char *
     return ok ? 0 : -1;
 }
 
-static void key_answer(rsp_key *k, const uint8_t key[SMDP_CALL_KEY_LEN])
-{
-    rsp_key_init(k);
-    rsp_key_bytes(k, key, SMDP_CALL_KEY_LEN);
-}
-
-static void key_answer_age(rsp_key *k, uint64_t at, const uint8_t key[SMDP_CALL_KEY_LEN])
-{
-    rsp_key_init(k);
-    rsp_key_u64(k, at);
-    if (key)
-        rsp_key_bytes(k, key, SMDP_CALL_KEY_LEN);
-}
-
-/* 0, MDB_NOTFOUND (none, or older than the configured age at now), or an error. */
-static int answer_load(const smdp_orders *s, MDB_txn *txn, const uint8_t *key, uint64_t now, smdp_answer *out)
-{
-    rsp_key k;
-    key_answer(&k, key);
-    MDB_val v;
-    int rc = rsp_db_get(txn, s->dbi[DB_ANSWER], &k, &v);
-    if (rc)
-        return rc;
-    Smdp__Es2Answer *p = smdp__es2_answer__unpack(NULL, v.mv_size, v.mv_data);
-    if (!p)
-        return MDB_CORRUPTED;
-    memset(out, 0, sizeof(*out));
-    out->fn = p->fn;
-    out->status = (rsp_status)p->status;
-    out->created_at = p->created_at;
-    int bad = p->request_hash.len != sizeof(out->request_hash) || p->status >= RSP_ST__COUNT ||
-              rsp_str_copy(out->iccid, sizeof(out->iccid), p->iccid) ||
-              rsp_str_copy(out->eid, sizeof(out->eid), p->eid) ||
-              rsp_str_copy(out->matching_id, sizeof(out->matching_id), p->matching_id);
-    if (!bad)
-        memcpy(out->request_hash, p->request_hash.data, sizeof(out->request_hash));
-    smdp__es2_answer__free_unpacked(p, NULL);
-    if (bad)
-        return MDB_CORRUPTED;
-    return now >= out->created_at + s->cfg.answer_ttl ? MDB_NOTFOUND : 0;
-}
-
-static int answer_put(rsp_db_wtxn *t, const smdp_orders *s, const uint8_t *key, const smdp_answer *a)
-{
-    Smdp__Es2Answer p = SMDP__ES2_ANSWER__INIT;
-    p.fn = a->fn;
-    p.request_hash = bin(a->request_hash, sizeof(a->request_hash));
-    p.status = (uint32_t)a->status;
-    p.iccid = (char *)a->iccid;
-    p.eid = (char *)a->eid;
-    p.matching_id = (char *)a->matching_id;
-    p.created_at = a->created_at;
-    rsp_key k;
-    key_answer(&k, key);
-    MDB_val old;
-    int rc = rsp_db_get(rsp_db_wtxn_txn(t), s->dbi[DB_ANSWER], &k, &old);
-    if (rc == 0) {
-        /* a reused identifier with another request: the newer answer replaces it, age index too */
-        Smdp__Es2Answer *q = smdp__es2_answer__unpack(NULL, old.mv_size, old.mv_data);
-        if (q) {
-            rsp_key ak;
-            key_answer_age(&ak, q->created_at, key);
-            rsp_db_del(t, s->dbi[DB_ANSWER_AGE], &ak, NULL, 0);
-            smdp__es2_answer__free_unpacked(q, NULL);
-        }
-    } else if (rc != MDB_NOTFOUND) {
-        return rc;
-    }
-    size_t n = smdp__es2_answer__get_packed_size(&p);
-    uint8_t *dst = rsp_db_reserve(t, s->dbi[DB_ANSWER], &k, n, 0);
-    if (!dst)
-        return rsp_db_wtxn_err(t);
-    smdp__es2_answer__pack(&p, dst);
-    rsp_key ak;
-    key_answer_age(&ak, a->created_at, key);
-    rsp_db_put(t, s->dbi[DB_ANSWER_AGE], &ak, "", 0, 0);
-    return rsp_db_wtxn_err(t);
-}
-
-rsp_status smdp_orders_answer_get(smdp_orders *o, const uint8_t key[SMDP_CALL_KEY_LEN], uint64_t now,
-                                  smdp_answer *out)
-{
-    MDB_txn *txn;
-    if (rsp_db_read_begin(o->env, &txn))
-        return RSP_ST_INTERNAL;
-    int rc = answer_load(o, txn, key, now, out);
-    rsp_db_read_end(o->env);
-    return rc == 0 ? RSP_OK : rc == MDB_NOTFOUND ? RSP_ST_TRANSACTION_UNKNOWN : RSP_ST_INTERNAL;
-}
-
-typedef struct purge_job {
-    const smdp_orders *s;
-    uint64_t now;
-    size_t max, n;
-} purge_job;
-
-static int purge_apply(rsp_db_wtxn *t, void *arg)
-{
-    purge_job *j = arg;
-    const smdp_orders *s = j->s;
-    j->n = 0;
-    rsp_db_iter it;
-    MDB_val k, v;
-    uint8_t keys[64][SMDP_CALL_KEY_LEN];
-    uint64_t ats[64];
-    size_t n = 0, max = j->max < 64 ? j->max : 64;
-    int rc = rsp_db_iter_open(&it, rsp_db_wtxn_txn(t), s->dbi[DB_ANSWER_AGE], NULL);
-    if (rc)
-        return rc;
-    while (n < max && rsp_db_iter_next(&it, &k, &v)) {
-        if (k.mv_size != 8 + SMDP_CALL_KEY_LEN) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        uint64_t at = 0;
-        for (int i = 0; i < 8; i++)
-            at = at << 8 | ((const uint8_t *)k.mv_data)[i];
-        if (j->now < at + s->cfg.answer_ttl)
-            break;
-        ats[n] = at;
-        memcpy(keys[n++], (const uint8_t *)k.mv_data + 8, SMDP_CALL_KEY_LEN);
-    }
-    if (!rc)
-        rc = it.err;
-    rsp_db_iter_close(&it);
-    for (size_t i = 0; !rc && i < n; i++) {
-        rsp_key ak, bk;
-        key_answer_age(&ak, ats[i], keys[i]);
-        key_answer(&bk, keys[i]);
-        rsp_db_del(t, s->dbi[DB_ANSWER_AGE], &ak, NULL, 0);
-        rsp_db_del(t, s->dbi[DB_ANSWER], &bk, NULL, 0);
-    }
-    j->n = rc ? 0 : n;
-    return rc ? rc : rsp_db_wtxn_err(t);
-}
-
-int smdp_orders_answers_purge(smdp_orders *o, uint64_t now, size_t max, size_t *n)
-{
-    purge_job j = {.s = o, .now = now, .max = max};
-    int rc = rsp_db_write_sync(o->env, purge_apply, &j);
-    *n = j.n;
-    return rc;
-}
-
 /* A retried ES2+ call: replays the stored answer when it is for the same function and request. */
-static int replay(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, bool *done)
+static int replay(smdp_stx *t, smdp_op *op, bool *done)
 {
     smdp_answer a;
-    int rc = answer_load(s, rsp_db_wtxn_txn(t), op->call_key, op->now, &a);
+    int rc = t->ops->answer_load(t, op->call_key, &a);
     *done = false;
-    if (rc == MDB_NOTFOUND)
+    if (rc == SMDP_NOTFOUND || (rc == 0 && op->now >= a.created_at + t->s->cfg.answer_ttl))
         return 0;
     if (rc)
         return rc;
@@ -616,7 +410,7 @@ static int replay(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, bool *done)
 }
 
 /* Stores the answer of an ES2+ call that changed an order, in the change's transaction. */
-static int remember(rsp_db_wtxn *t, const smdp_orders *s, const smdp_op *op)
+static int remember(smdp_stx *t, const smdp_op *op)
 {
     smdp_answer a = *op->call;
     a.status = op->status;
@@ -624,7 +418,7 @@ static int remember(rsp_db_wtxn *t, const smdp_orders *s, const smdp_op *op)
     rsp_str_copy(a.iccid, sizeof(a.iccid), op->after.iccid);
     rsp_str_copy(a.eid, sizeof(a.eid), op->after.eid);
     rsp_str_copy(a.matching_id, sizeof(a.matching_id), op->after.matching_id);
-    return answer_put(t, s, op->call_key, &a);
+    return t->ops->answer_put(t, op->call_key, &a);
 }
 
 /* ---- operations (run inside the writer's transaction) ---- */
@@ -637,20 +431,19 @@ static int refuse(smdp_op *op, rsp_status st)
 }
 
 /* Stores op->after (new version, updated_at) and its indexes. */
-static int save(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int save(smdp_stx *t, smdp_op *op)
 {
     op->after.version = op->found ? op->before.version + 1 : 1;
     op->after.updated_at = op->now;
     op->written = true;
-    int rc = order_put(t, s, &op->after);
-    return rc ? rc : reindex(t, s, op->found ? &op->before : NULL, &op->after);
+    return t->ops->save(t, op->found ? &op->before : NULL, &op->after);
 }
 
 /* Loads op->iccid into before/after; on absence sets `missing`. */
-static int load_op(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, rsp_status missing)
+static int load_op(smdp_stx *t, smdp_op *op, rsp_status missing)
 {
-    int rc = load(s, rsp_db_wtxn_txn(t), op->iccid, &op->before);
-    if (rc == MDB_NOTFOUND)
+    int rc = ld(t, op->iccid, &op->before);
+    if (rc == SMDP_NOTFOUND)
         return refuse(op, missing);
     if (rc)
         return rc;
@@ -659,13 +452,9 @@ static int load_op(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, rsp_status
     return 0;
 }
 
-static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
+static int clear_session(smdp_stx *t, smdp_order *o)
 {
-    rsp_key k;
-    if (o->binding.present) {
-        key_iccid(&k, o->iccid);
-        rsp_db_del(t, s->dbi[DB_BPP], &k, NULL, 0);
-    }
+    int rc = o->binding.present ? t->ops->del_bpp(t, o->iccid) : 0;
     memset(&o->binding, 0, sizeof(o->binding));
     memset(o->session_tid, 0, sizeof(o->session_tid));
     o->session_tid_len = 0;
@@ -676,6 +465,7 @@ static void clear_session(const smdp_orders *s, rsp_db_wtxn *t, smdp_order *o)
     o->has_smdp_sig2 = false;
     memset(o->session_data, 0, sizeof(o->session_data));
     o->session_data_len = 0;
+    return rc;
 }
 
 static bool owner_ok(const smdp_op *op)
@@ -683,7 +473,7 @@ static bool owner_ok(const smdp_op *op)
     return op->owner && !strcmp(op->owner, op->before.owner);
 }
 
-static int op_import(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_import(smdp_stx *t, smdp_op *op)
 {
     const smdp_import *im = op->import;
     if (!im || !im->ppp || !im->ppp->seq86 || !smdp_iccid_valid(op->iccid) || !op->profile_type ||
@@ -693,10 +483,10 @@ static int op_import(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         (im->profile_name && !text_fits(im->profile_name, SMDP_PNAME_MAX)) ||
         im->profile_class < SMDP_CLASS_ABSENT || im->profile_class > SMDP_CLASS_OPERATIONAL)
         return refuse(op, RSP_ST_INVALID_FIELD);
-    int rc = load(s, rsp_db_wtxn_txn(t), op->iccid, &op->before);
+    int rc = ld(t, op->iccid, &op->before);
     if (rc == 0)
         return refuse(op, RSP_ST_ICCID_IN_USE);
-    if (rc != MDB_NOTFOUND)
+    if (rc != SMDP_NOTFOUND)
         return rc;
     smdp_order *a = &op->after;
     rsp_str_copy(a->iccid, sizeof(a->iccid), op->iccid);
@@ -712,52 +502,22 @@ static int op_import(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     memcpy(a->ppk_blob, im->ppp->ppk_blob, sizeof(a->ppk_blob));
     a->ppp_len = im->ppp->seq86_len;
     a->ppp_segments = (uint32_t)im->ppp->segments;
-    rsp_key k;
-    key_iccid(&k, op->iccid);
-    if ((rc = rsp_db_put(t, s->dbi[DB_PPP], &k, im->ppp->seq86, im->ppp->seq86_len, 0)))
+    if ((rc = t->ops->put_ppp(t, op->iccid, im->ppp->seq86, im->ppp->seq86_len)))
         return rc;
-    return save(t, s, op);
+    return save(t, op);
 }
 
 /* First Available profile of (owner, type); RSP_ST_* when there is none. */
-static int pick_available(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, char iccid[SMDP_ICCID_MAX + 1])
+static int pick_available(smdp_stx *t, smdp_op *op, char iccid[SMDP_ICCID_MAX + 1])
 {
-    MDB_txn *txn = rsp_db_wtxn_txn(t);
-    rsp_key pre;
-    rsp_db_iter it;
-    MDB_val k, v;
-    key_pool(&pre, op->owner, op->profile_type, SMDP_STATE_AVAILABLE, NULL);
-    if (pre.err)
-        return refuse(op, RSP_ST_PROFILE_TYPE_UNKNOWN);
-    int rc = rsp_db_iter_open(&it, txn, s->dbi[DB_POOL], &pre);
-    if (rc)
+    bool known = false;
+    int rc = t->ops->pick_available(t, op->owner, op->profile_type, iccid, &known);
+    if (rc || iccid[0])
         return rc;
-    bool got = rsp_db_iter_next(&it, &k, &v);
-    rc = it.err;
-    if (got) {
-        size_t n = k.mv_size - pre.len;
-        const char *p = (const char *)k.mv_data + pre.len;
-        if (n < 2 || n > SMDP_ICCID_MAX + 1 || p[n - 1] != '\0')
-            rc = MDB_CORRUPTED;
-        else
-            memcpy(iccid, p, n);
-    }
-    rsp_db_iter_close(&it);
-    if (rc || got)
-        return rc;
-    /* none free: is the type known at all for this owner? */
-    key_pool(&pre, op->owner, op->profile_type, 0, NULL);
-    if ((rc = rsp_db_iter_open(&it, txn, s->dbi[DB_POOL], &pre)))
-        return rc;
-    got = rsp_db_iter_next(&it, &k, &v);
-    rc = it.err;
-    rsp_db_iter_close(&it);
-    if (rc)
-        return rc;
-    return refuse(op, got ? RSP_ST_PROFILE_TYPE_EXHAUSTED : RSP_ST_PROFILE_TYPE_UNKNOWN);
+    return refuse(op, known ? RSP_ST_PROFILE_TYPE_EXHAUSTED : RSP_ST_PROFILE_TYPE_UNKNOWN);
 }
 
-static int op_download_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_download_order(smdp_stx *t, smdp_op *op)
 {
     if (!op->owner || !*op->owner)
         return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
@@ -768,7 +528,7 @@ static int op_download_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_EID_INVALID);
     int rc;
     if (has_iccid) {
-        if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+        if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
             return rc;
         if (!owner_ok(op))
             return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
@@ -778,21 +538,21 @@ static int op_download_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
             return refuse(op, RSP_ST_ICCID_IN_USE);
     } else {
         char iccid[SMDP_ICCID_MAX + 1];
-        if ((rc = pick_available(t, s, op, iccid)) || op->status)
+        if ((rc = pick_available(t, op, iccid)) || op->status)
             return rc;
-        rc = load(s, rsp_db_wtxn_txn(t), iccid, &op->before);
+        rc = ld(t, iccid, &op->before);
         if (rc)
-            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+            return rc == SMDP_NOTFOUND ? SMDP_CORRUPTED : rc;
         op->found = true;
         op->after = op->before;
     }
     smdp_order *a = &op->after;
     a->state = op->eid ? SMDP_STATE_LINKED : SMDP_STATE_ALLOCATED;
     rsp_str_copy(a->eid, sizeof(a->eid), op->eid);
-    a->expires_at = s->cfg.order_ttl == UINT64_MAX ? 0 : op->now + s->cfg.order_ttl;
+    a->expires_at = t->s->cfg.order_ttl == UINT64_MAX ? 0 : op->now + t->s->cfg.order_ttl;
     a->cc_attempts = 0;
     a->download_attempts = 0;
-    return save(t, s, op);
+    return save(t, op);
 }
 
 static int gen_matching_id(char out[SMDP_MID_MAX + 1])
@@ -812,28 +572,10 @@ static int gen_matching_id(char out[SMDP_MID_MAX + 1])
     return 0;
 }
 
-/* The ICCID that owns matching_id, "" if none. */
-static int mid_owner(MDB_txn *txn, const smdp_orders *s, const char *mid, char iccid[SMDP_ICCID_MAX + 1])
-{
-    rsp_key k;
-    key_iccid(&k, mid);
-    MDB_val v;
-    iccid[0] = '\0';
-    int rc = rsp_db_get(txn, s->dbi[DB_BY_MID], &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
-    if (v.mv_size < 2 || v.mv_size > SMDP_ICCID_MAX + 1 || ((const char *)v.mv_data)[v.mv_size - 1])
-        return MDB_CORRUPTED;
-    memcpy(iccid, v.mv_data, v.mv_size);
-    return 0;
-}
-
-static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_confirm_order(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
     const smdp_order *b = &op->before;
     smdp_order *a = &op->after;
@@ -856,7 +598,7 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
 
     char holder[SMDP_ICCID_MAX + 1];
     if (op->matching_id && *op->matching_id) {
-        if ((rc = mid_owner(rsp_db_wtxn_txn(t), s, op->matching_id, holder)))
+        if ((rc = t->ops->mid_owner(t, op->matching_id, holder)))
             return rc;
         if (holder[0] && strcmp(holder, b->iccid))
             return refuse(op, RSP_ST_MATCHING_ID_IN_USE);
@@ -867,8 +609,7 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         for (int tries = 0;; tries++) {
             if (tries == 8)
                 return EIO; /* 100 random bits colliding eight times: broken RNG */
-            if ((rc = gen_matching_id(a->matching_id)) ||
-                (rc = mid_owner(rsp_db_wtxn_txn(t), s, a->matching_id, holder)))
+            if ((rc = gen_matching_id(a->matching_id)) || (rc = t->ops->mid_owner(t, a->matching_id, holder)))
                 return rc;
             if (!holder[0])
                 break;
@@ -886,17 +627,17 @@ static int op_confirm_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     rsp_str_copy(a->root_smds_address, sizeof(a->root_smds_address), op->root_smds_address);
     a->state = op->release ? SMDP_STATE_RELEASED : SMDP_STATE_CONFIRMED;
     a->event_registered = op->release && a->smds_address[0];
-    if (op->release && (rc = next_seq(t, s, &a->release_seq)))
+    if (op->release && (rc = t->ops->next_seq(t, &a->release_seq)))
         return rc;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_cancel_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_cancel_order(smdp_stx *t, smdp_op *op)
 {
     int rc;
     if (op->final_state != SMDP_STATE_AVAILABLE && op->final_state != SMDP_STATE_UNAVAILABLE)
         return refuse(op, RSP_ST_INVALID_FIELD);
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
     const smdp_order *b = &op->before;
     smdp_order *a = &op->after;
@@ -910,7 +651,8 @@ static int op_cancel_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_EID_MISMATCH);
     if (op->matching_id && strcmp(op->matching_id, b->matching_id))
         return refuse(op, RSP_ST_MATCHING_ID_OTHER);
-    clear_session(s, t, a);
+    if ((rc = clear_session(t, a)))
+        return rc;
     a->state = op->final_state;
     a->eid[0] = a->matching_id[0] = a->smds_address[0] = a->root_smds_address[0] = '\0';
     a->has_cc = false;
@@ -919,13 +661,13 @@ static int op_cancel_order(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     a->event_registered = false;
     a->expires_at = 0;
     a->release_seq = 0;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_release_profile(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_release_profile(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
     if (!owner_ok(op))
         return refuse(op, RSP_ST_ICCID_NOT_ALLOWED);
@@ -933,9 +675,9 @@ static int op_release_profile(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_STATE_TRANSITION);
     op->after.state = SMDP_STATE_RELEASED;
     op->after.event_registered = op->after.smds_address[0] != '\0';
-    if ((rc = next_seq(t, s, &op->after.release_seq)))
+    if ((rc = t->ops->next_seq(t, &op->after.release_seq)))
         return rc;
-    return save(t, s, op);
+    return save(t, op);
 }
 
 static bool downloadable(smdp_state st)
@@ -945,19 +687,21 @@ static bool downloadable(smdp_state st)
 
 /* A retry limit reached ends the order: it stays in the store as Error, its
  * session and event go, and op->status carries the code the caller answers. */
-static int terminate(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op, rsp_status st)
+static int terminate(smdp_stx *t, smdp_op *op, rsp_status st)
 {
-    clear_session(s, t, &op->after);
+    int rc;
+    if ((rc = clear_session(t, &op->after)))
+        return rc;
     op->after.state = SMDP_STATE_ERROR;
     op->after.event_registered = false;
     op->status = st;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_download_start(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_PROFILE_NOT_RELEASED)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_PROFILE_NOT_RELEASED)) || !op->found)
         return rc;
     const smdp_order *b = &op->before;
     smdp_order *a = &op->after;
@@ -967,8 +711,8 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         return refuse(op, RSP_ST_EID_MISMATCH);
     if (b->expires_at && op->now >= b->expires_at)
         return refuse(op, RSP_ST_ORDER_EXPIRED);
-    if (b->download_attempts >= s->cfg.download_max_attempts)
-        return terminate(t, s, op, RSP_ST_DOWNLOAD_RETRIES);
+    if (b->download_attempts >= t->s->cfg.download_max_attempts)
+        return terminate(t, op, RSP_ST_DOWNLOAD_RETRIES);
     bool has_pub = op->euicc_point_len != 0;
     if (!op->tid || op->tid_len == 0 || op->tid_len > SMDP_TID_MAX ||
         op->euicc_point_len > SMDP_EC_POINT_MAX || (has_pub && !op->euicc_point) ||
@@ -978,7 +722,7 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (!b->eid[0]) {
         /* an Activation Code order binds to the first device that uses it */
         rsp_str_copy(a->eid, sizeof(a->eid), op->eid);
-        if ((rc = next_seq(t, s, &a->release_seq)))
+        if ((rc = t->ops->next_seq(t, &a->release_seq)))
             return rc;
     }
     a->download_attempts++;
@@ -999,14 +743,14 @@ static int op_download_start(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (op->session_data_len)
         memcpy(a->session_data, op->session_data, op->session_data_len);
     a->session_data_len = op->session_data_len;
-    return save(t, s, op);
+    return save(t, op);
 }
 
 /* Loads the order of the session op->tid belongs to. */
-static int load_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int load_session(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_TRANSACTION_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_TRANSACTION_UNKNOWN)) || !op->found)
         return rc;
     if (!op->tid || !same_tid(op->before.session_tid, op->before.session_tid_len, op->tid, op->tid_len)) {
         op->found = false;
@@ -1015,17 +759,17 @@ static int load_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     return 0;
 }
 
-static int op_check_cc(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_check_cc(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_session(t, s, op)) || op->status)
+    if ((rc = load_session(t, op)) || op->status)
         return rc;
     const smdp_order *b = &op->before;
     if (!downloadable(b->state))
         return refuse(op, RSP_ST_PROFILE_NOT_RELEASED);
     if (!b->has_cc)
         return 0;
-    if (b->cc_attempts >= s->cfg.cc_max_attempts)
+    if (b->cc_attempts >= t->s->cfg.cc_max_attempts)
         return refuse(op, RSP_ST_CC_RETRIES);
     if (!op->hash_cc)
         return refuse(op, RSP_ST_CC_MISSING);
@@ -1041,16 +785,16 @@ static int op_check_cc(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (CRYPTO_memcmp(want, op->hash_cc, sizeof(want)) == 0)
         return 0;
     op->after.cc_attempts++;
-    if (op->after.cc_attempts >= s->cfg.cc_max_attempts)
-        return terminate(t, s, op, RSP_ST_CC_RETRIES);
+    if (op->after.cc_attempts >= t->s->cfg.cc_max_attempts)
+        return terminate(t, op, RSP_ST_CC_RETRIES);
     op->status = RSP_ST_CC_REFUSED;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_bpp_delivered(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_bpp_delivered(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_session(t, s, op)) || op->status)
+    if ((rc = load_session(t, op)) || op->status)
         return rc;
     const smdp_order *b = &op->before;
     smdp_order *a = &op->after;
@@ -1071,38 +815,38 @@ static int op_bpp_delivered(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
     if (!b->binding.present)
         bd->created_at = op->now;
     a->state = SMDP_STATE_DOWNLOADED;
-    rsp_key k;
-    key_iccid(&k, a->iccid);
-    if ((rc = rsp_db_put(t, s->dbi[DB_BPP], &k, op->bpp, op->bpp_len, 0)))
+    if ((rc = t->ops->put_bpp(t, a->iccid, op->bpp, op->bpp_len)))
         return rc;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_install_result(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_install_result(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_TRANSACTION_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_TRANSACTION_UNKNOWN)) || !op->found)
         return rc;
     const smdp_order *b = &op->before;
     if (b->state != SMDP_STATE_DOWNLOADED)
         return refuse(op, RSP_ST_STATE_TRANSITION);
     if (!op->tid || !same_tid(b->binding.transaction_id, b->binding.transaction_id_len, op->tid, op->tid_len))
         return refuse(op, RSP_ST_TRANSACTION_UNKNOWN);
-    clear_session(s, t, &op->after);
+    if ((rc = clear_session(t, &op->after)))
+        return rc;
     op->after.state = op->ok ? SMDP_STATE_INSTALLED : SMDP_STATE_ERROR;
     /* either way no device will use the event any more */
     op->after.event_registered = false;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_cancel_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_cancel_session(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_session(t, s, op)) || op->status)
+    if ((rc = load_session(t, op)) || op->status)
         return rc;
     if (!downloadable(op->before.state))
         return refuse(op, RSP_ST_STATE_TRANSITION);
-    clear_session(s, t, &op->after);
+    if ((rc = clear_session(t, &op->after)))
+        return rc;
     if (op->final) {
         /* the download order ends here; the operator hears of it through the hook */
         op->after.state = SMDP_STATE_ERROR;
@@ -1112,34 +856,34 @@ static int op_cancel_session(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         op->after.state = SMDP_STATE_RELEASED;
         op->after.event_registered = op->after.smds_address[0] != '\0';
     }
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_set_event(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_set_event(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
     op->after.event_registered = op->ok;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_expire(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_expire(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
-    if (!expirable(&op->before) || op->now < op->before.expires_at)
+    if (!smdp_order_expirable(&op->before) || op->now < op->before.expires_at)
         return refuse(op, RSP_ST_STATE_TRANSITION);
     op->after.expired = true;
     op->after.event_registered = false;
-    return save(t, s, op);
+    return save(t, op);
 }
 
-static int op_notification(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_notification(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
     if (op->notif_event < 1 || op->notif_event > 3)
         return refuse(op, RSP_ST_INVALID_FIELD);
@@ -1152,7 +896,7 @@ static int op_notification(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
         op->after.state = SMDP_STATE_UNAVAILABLE;
         op->after.event_registered = false;
     }
-    return save(t, s, op);
+    return save(t, op);
 }
 
 bool smdp_order_finished(const smdp_order *o)
@@ -1163,64 +907,56 @@ bool smdp_order_finished(const smdp_order *o)
 }
 
 /* Deletes the record, every index entry reindex() put for it, and the blobs stored beside it. */
-static int op_purge(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int op_purge(smdp_stx *t, smdp_op *op)
 {
     int rc;
-    if ((rc = load_op(t, s, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
+    if ((rc = load_op(t, op, RSP_ST_ICCID_UNKNOWN)) || !op->found)
         return rc;
     const smdp_order *b = &op->before;
     if (!smdp_order_finished(b) || b->updated_at >= op->now)
         return refuse(op, RSP_ST_STATE_TRANSITION);
-    if ((rc = reindex(t, s, b, NULL)))
-        return rc;
-    rsp_key k;
-    key_iccid(&k, b->iccid);
-    rsp_db_del(t, s->dbi[DB_PPP], &k, NULL, 0);
-    rsp_db_del(t, s->dbi[DB_BPP], &k, NULL, 0);
-    rsp_db_del(t, s->dbi[DB_PROFILE], &k, NULL, 0);
     op->written = true;
-    return rsp_db_wtxn_err(t);
+    return t->ops->remove(t, b);
 }
 
-static int dispatch(rsp_db_wtxn *t, const smdp_orders *s, smdp_op *op)
+static int dispatch(smdp_stx *t, smdp_op *op)
 {
     switch (op->kind) {
     case SMDP_OP_IMPORT:
-        return op_import(t, s, op);
+        return op_import(t, op);
     case SMDP_OP_DOWNLOAD_ORDER:
-        return op_download_order(t, s, op);
+        return op_download_order(t, op);
     case SMDP_OP_CONFIRM_ORDER:
-        return op_confirm_order(t, s, op);
+        return op_confirm_order(t, op);
     case SMDP_OP_CANCEL_ORDER:
-        return op_cancel_order(t, s, op);
+        return op_cancel_order(t, op);
     case SMDP_OP_RELEASE_PROFILE:
-        return op_release_profile(t, s, op);
+        return op_release_profile(t, op);
     case SMDP_OP_DOWNLOAD_START:
-        return op_download_start(t, s, op);
+        return op_download_start(t, op);
     case SMDP_OP_CHECK_CC:
-        return op_check_cc(t, s, op);
+        return op_check_cc(t, op);
     case SMDP_OP_BPP_DELIVERED:
-        return op_bpp_delivered(t, s, op);
+        return op_bpp_delivered(t, op);
     case SMDP_OP_INSTALL_RESULT:
-        return op_install_result(t, s, op);
+        return op_install_result(t, op);
     case SMDP_OP_CANCEL_SESSION:
-        return op_cancel_session(t, s, op);
+        return op_cancel_session(t, op);
     case SMDP_OP_SET_EVENT:
-        return op_set_event(t, s, op);
+        return op_set_event(t, op);
     case SMDP_OP_EXPIRE:
-        return op_expire(t, s, op);
+        return op_expire(t, op);
     case SMDP_OP_NOTIFICATION:
-        return op_notification(t, s, op);
+        return op_notification(t, op);
     case SMDP_OP_PURGE:
-        return op_purge(t, s, op);
+        return op_purge(t, op);
     }
     return refuse(op, RSP_ST_INVALID_FIELD);
 }
 
-static int apply(rsp_db_wtxn *t, void *arg)
+int smdp_store_apply(smdp_stx *t, smdp_op *op)
 {
-    smdp_op *op = arg;
-    /* apply may run again after a map resize: start from scratch */
+    /* apply may run again (map resize, serialization failure): start from scratch */
     op->status = RSP_OK;
     op->db_err = 0;
     op->found = false;
@@ -1230,49 +966,60 @@ static int apply(rsp_db_wtxn *t, void *arg)
     op->after.profile_class = op->before.profile_class = SMDP_CLASS_ABSENT;
     op->replayed = false;
     bool replayed = false;
-    int rc = op->call_key && op->call ? replay(t, op->store_, op, &replayed) : 0;
+    int rc = op->call_key && op->call ? replay(t, op, &replayed) : 0;
     if (rc || replayed)
         return rc;
-    rc = dispatch(t, op->store_, op);
+    rc = dispatch(t, op);
     if (rc == 0 && op->written && op->call_key && op->call)
-        rc = remember(t, op->store_, op);
-    if (rc == 0 && op->written && op->also)
-        rc = op->also(t, op);
+        rc = remember(t, op);
+    if (rc == 0 && op->written && op->also) {
+        op->stx_ = t;
+        rc = op->also(op);
+        op->stx_ = NULL;
+    }
     return rc;
 }
 
-/* A refusal whose job still wrote (a counted failed attempt) keeps its
- * status; every other refusal wrote nothing. */
-static void finish(smdp_op *op, int result)
+int smdp_ob_item_check(const smdp_ob_item *it)
 {
-    if (result) {
-        op->status = RSP_ST_INTERNAL;
-        op->db_err = result;
-    }
+    return !it->stream[0] || it->kind < SMDP_OB_REGISTER_EVENT || it->kind > SMDP_OB_NOTIFICATION ? EINVAL
+                                                                                                  : 0;
 }
 
-rsp_status smdp_orders_run(smdp_orders *o, smdp_op *op)
+int smdp_op_queue(smdp_op *op, smdp_ob_item *it)
 {
-    op->store_ = o;
-    finish(op, rsp_db_write_sync(o->env, apply, op));
-    return op->status;
+    smdp_stx *t = op->stx_;
+    if (!t)
+        return EINVAL;
+    int rc = smdp_ob_item_check(it);
+    if (rc)
+        return rc;
+    it->due_at = it->created_at;
+    it->attempts = 0;
+    return t->ops->ob_add(t, it);
 }
 
-static void done_cb(void *arg, int result)
+/* ---- the front ---- */
+
+int smdp_store_backend_parse(const char *name, smdp_store_backend *out)
 {
-    smdp_op *op = arg;
-    finish(op, result);
-    if (op->done)
-        op->done(op);
+    if (strcmp(name, "lmdb") == 0)
+        *out = SMDP_STORE_LMDB;
+    else if (strcmp(name, "postgres") == 0)
+        *out = SMDP_STORE_POSTGRES;
+    else
+        return -1;
+    return 0;
 }
 
-int smdp_orders_submit(smdp_orders *o, smdp_op *op)
+const char *smdp_orders_strerror(int err)
 {
-    op->store_ = o;
-    return rsp_db_submit(o->env, apply, done_cb, op);
+    if (err == SMDP_STORE_EUNAVAILABLE)
+        return "order store temporarily unavailable";
+    if (err == SMDP_STORE_EFAILED)
+        return "order store statement failed";
+    return mdb_strerror(err);
 }
-
-/* ---- open / close ---- */
 
 int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_config *cfg)
 {
@@ -1290,42 +1037,69 @@ int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_confi
         o->cfg.order_ttl = 30 * 24 * 3600;
     if (!o->cfg.answer_ttl)
         o->cfg.answer_ttl = 24 * 3600;
-    if (o->cfg.n_extra_dbs > MAX_EXTRA_DBS) {
+    o->ops = o->cfg.backend == SMDP_STORE_POSTGRES ? &smdp_store_pg_ops : &smdp_store_lmdb_ops;
+    if (o->cfg.dsn && !(o->dsn = strdup(o->cfg.dsn))) {
         free(o);
-        return EINVAL;
+        return ENOMEM;
     }
-    rsp_db_spec dbs[DB_COUNT + MAX_EXTRA_DBS];
-    memcpy(dbs, DBS, sizeof(DBS));
-    for (unsigned i = 0; i < o->cfg.n_extra_dbs; i++)
-        dbs[DB_COUNT + i] = o->cfg.extra_dbs[i];
-    unsigned n = DB_COUNT + o->cfg.n_extra_dbs;
-    int rc = rsp_db_open(&o->env, dir, dbs, n, &o->cfg.db);
+    o->cfg.dsn = o->dsn;
+    int rc = o->ops->open(o, dir);
     if (rc) {
+        free(o->dsn);
         free(o);
         return rc;
     }
-    for (unsigned i = 0; i < n; i++)
-        o->dbi[i] = rsp_db_dbi(o->env, i);
     *out = o;
     return 0;
-}
-
-rsp_db_env *smdp_orders_env(smdp_orders *o)
-{
-    return o->env;
-}
-
-MDB_dbi smdp_orders_extra_dbi(const smdp_orders *o, unsigned i)
-{
-    return i < o->cfg.n_extra_dbs ? o->dbi[DB_COUNT + i] : rsp_db_dbi(o->env, DB_COUNT + MAX_EXTRA_DBS);
 }
 
 void smdp_orders_close(smdp_orders *o)
 {
     if (!o)
         return;
-    rsp_db_close(o->env);
+    o->ops->close(o);
+    free(o->dsn);
     free(o);
+}
+
+bool smdp_orders_ready(smdp_orders *o)
+{
+    return o->ops->ready(o);
+}
+
+void smdp_orders_metrics(smdp_orders *o, FILE *f)
+{
+    o->ops->metrics(o, f);
+}
+
+/* A refusal whose job still wrote (a counted failed attempt) keeps its
+ * status; every other refusal wrote nothing. */
+static void finish(smdp_op *op, int result)
+{
+    if (result) {
+        op->status = RSP_ST_INTERNAL;
+        op->db_err = result;
+    }
+}
+
+rsp_status smdp_orders_run(smdp_orders *o, smdp_op *op)
+{
+    op->store_ = o;
+    finish(op, o->ops->run(o, op));
+    return op->status;
+}
+
+static void done_cb(smdp_op *op, int result)
+{
+    finish(op, result);
+    if (op->done)
+        op->done(op);
+}
+
+int smdp_orders_submit(smdp_orders *o, smdp_op *op)
+{
+    op->store_ = o;
+    return o->ops->submit(o, op, done_cb);
 }
 
 /* ---- import ---- */
@@ -1390,59 +1164,21 @@ rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uin
 
 static rsp_status read_status(int rc, rsp_status missing)
 {
-    return rc == 0 ? RSP_OK : rc == MDB_NOTFOUND ? missing : RSP_ST_INTERNAL;
+    return rc == 0 ? RSP_OK : rc == SMDP_NOTFOUND ? missing : RSP_ST_INTERNAL;
 }
 
 rsp_status smdp_orders_get(smdp_orders *o, const char *iccid, smdp_order *out)
 {
-    MDB_txn *txn;
-    int rc = rsp_db_read_begin(o->env, &txn);
-    if (rc)
-        return RSP_ST_INTERNAL;
-    rc = load(o, txn, iccid, out);
-    rsp_db_read_end(o->env);
-    return read_status(rc, RSP_ST_ICCID_UNKNOWN);
-}
-
-/* Index value -> the record, which must still be what the index says. */
-static int load_indexed(const smdp_orders *o, MDB_txn *txn, const MDB_val *v, smdp_order *out)
-{
-    char iccid[SMDP_ICCID_MAX + 1];
-    if (v->mv_size < 2 || v->mv_size > sizeof(iccid) || ((const char *)v->mv_data)[v->mv_size - 1])
-        return MDB_CORRUPTED;
-    memcpy(iccid, v->mv_data, v->mv_size);
-    int rc = load(o, txn, iccid, out);
-    return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    if (!smdp_iccid_valid(iccid))
+        return RSP_ST_ICCID_UNKNOWN;
+    return read_status(o->ops->get(o, iccid, out), RSP_ST_ICCID_UNKNOWN);
 }
 
 rsp_status smdp_orders_find_by_eid(smdp_orders *o, const char *eid, smdp_order *out)
 {
     if (!eid_valid(eid))
         return RSP_ST_EID_MISMATCH;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(o->env, &txn))
-        return RSP_ST_INTERNAL;
-    rsp_key pre;
-    rsp_key_init(&pre);
-    rsp_key_str(&pre, eid);
-    rsp_db_iter it;
-    MDB_val k, v;
-    int rc = rsp_db_iter_open(&it, txn, o->dbi[DB_BY_EID], &pre);
-    bool found = false;
-    if (rc == 0) {
-        while (!found && rsp_db_iter_next(&it, &k, &v)) {
-            if ((rc = load_indexed(o, txn, &v, out)))
-                break;
-            found = in_eid_queue(out) && !strcmp(out->eid, eid);
-        }
-        if (!rc)
-            rc = it.err;
-        rsp_db_iter_close(&it);
-    }
-    rsp_db_read_end(o->env);
-    if (rc)
-        return RSP_ST_INTERNAL;
-    return found ? RSP_OK : RSP_ST_EID_MISMATCH;
+    return read_status(o->ops->find_by_eid(o, eid, out), RSP_ST_EID_MISMATCH);
 }
 
 rsp_status smdp_orders_end_status(const smdp_orders *o, const smdp_order *ord)
@@ -1456,40 +1192,32 @@ rsp_status smdp_orders_end_status(const smdp_orders *o, const smdp_order *ord)
     return RSP_ST_PROFILE_NOT_RELEASED;
 }
 
+typedef struct ended_scan {
+    const smdp_orders *o;
+    const char *eid;
+    uint64_t latest;
+    rsp_status st;
+} ended_scan;
+
+static int ended_one(void *arg, const smdp_order *ord)
+{
+    ended_scan *e = arg;
+    /* the latest change wins: a limit reached on any of the EID's ended orders explains the refusal */
+    rsp_status why = smdp_orders_end_status(e->o, ord);
+    if (smdp_order_in_ended(ord) && !strcmp(ord->eid, e->eid) && why != RSP_ST_PROFILE_NOT_RELEASED &&
+        ord->updated_at >= e->latest) {
+        e->latest = ord->updated_at;
+        e->st = why;
+    }
+    return 0;
+}
+
 rsp_status smdp_orders_ended_status(smdp_orders *o, const char *eid)
 {
     if (!eid_valid(eid))
         return RSP_ST_EID_MISMATCH;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(o->env, &txn))
-        return RSP_ST_INTERNAL;
-    rsp_key pre;
-    key_ended(&pre, eid, NULL);
-    rsp_db_iter it;
-    MDB_val k, v;
-    rsp_status st = RSP_ST_EID_MISMATCH;
-    smdp_order *ord = malloc(sizeof(*ord));
-    int rc = ord ? rsp_db_iter_open(&it, txn, o->dbi[DB_ENDED], &pre) : ENOMEM;
-    if (rc == 0) {
-        /* the latest change wins: a limit reached on any of the EID's ended orders explains the refusal */
-        uint64_t latest = 0;
-        while (rsp_db_iter_next(&it, &k, &v)) {
-            if ((rc = load_indexed(o, txn, &v, ord)))
-                break;
-            rsp_status why = smdp_orders_end_status(o, ord);
-            if (in_ended(ord) && !strcmp(ord->eid, eid) && why != RSP_ST_PROFILE_NOT_RELEASED &&
-                ord->updated_at >= latest) {
-                latest = ord->updated_at;
-                st = why;
-            }
-        }
-        if (!rc)
-            rc = it.err;
-        rsp_db_iter_close(&it);
-    }
-    free(ord);
-    rsp_db_read_end(o->env);
-    return rc ? RSP_ST_INTERNAL : st;
+    ended_scan e = {o, eid, 0, RSP_ST_EID_MISMATCH};
+    return o->ops->ended(o, eid, ended_one, &e) ? RSP_ST_INTERNAL : e.st;
 }
 
 rsp_status smdp_orders_find_by_matching_id(smdp_orders *o, const char *matching_id, const char *eid,
@@ -1498,16 +1226,7 @@ rsp_status smdp_orders_find_by_matching_id(smdp_orders *o, const char *matching_
     /* orders stored before the token rules were enforced keep their matchingId: look any text up */
     if (!matching_id || !*matching_id || !text_fits(matching_id, SMDP_MID_MAX))
         return RSP_ST_MATCHING_ID_REFUSED;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(o->env, &txn))
-        return RSP_ST_INTERNAL;
-    rsp_key k;
-    key_iccid(&k, matching_id);
-    MDB_val v;
-    int rc = rsp_db_get(txn, o->dbi[DB_BY_MID], &k, &v);
-    if (rc == 0)
-        rc = load_indexed(o, txn, &v, out);
-    rsp_db_read_end(o->env);
+    int rc = o->ops->by_mid(o, matching_id, out);
     if (rc)
         return read_status(rc, RSP_ST_MATCHING_ID_REFUSED);
     if (strcmp(out->matching_id, matching_id))
@@ -1521,110 +1240,92 @@ rsp_status smdp_orders_find_by_tid(smdp_orders *o, const uint8_t *tid, size_t le
 {
     if (!tid || len == 0 || len > SMDP_TID_MAX)
         return RSP_ST_TRANSACTION_UNKNOWN;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(o->env, &txn))
-        return RSP_ST_INTERNAL;
-    rsp_key k;
-    key_tid(&k, tid, len);
-    MDB_val v;
-    int rc = rsp_db_get(txn, o->dbi[DB_BY_TID], &k, &v);
-    if (rc == 0)
-        rc = load_indexed(o, txn, &v, out);
-    rsp_db_read_end(o->env);
+    int rc = o->ops->by_tid(o, tid, len, out);
     if (rc)
         return read_status(rc, RSP_ST_TRANSACTION_UNKNOWN);
     return same_tid(out->session_tid, out->session_tid_len, tid, len) ? RSP_OK : RSP_ST_TRANSACTION_UNKNOWN;
 }
 
-static rsp_status get_blob(smdp_orders *o, unsigned db, const char *iccid, uint8_t **out, size_t *len)
+static rsp_status get_blob(smdp_orders *o, bool bpp, const char *iccid, uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
     if (!smdp_iccid_valid(iccid))
         return RSP_ST_ICCID_UNKNOWN;
-    MDB_txn *txn;
-    if (rsp_db_read_begin(o->env, &txn))
-        return RSP_ST_INTERNAL;
-    rsp_key k;
-    key_iccid(&k, iccid);
-    MDB_val v;
-    int rc = rsp_db_get(txn, o->dbi[db], &k, &v);
-    if (rc == 0) {
-        *out = malloc(v.mv_size ? v.mv_size : 1);
-        if (*out) {
-            memcpy(*out, v.mv_data, v.mv_size);
-            *len = v.mv_size;
-        } else {
-            rc = ENOMEM;
-        }
-    }
-    rsp_db_read_end(o->env);
-    return read_status(rc, RSP_ST_ICCID_UNKNOWN);
+    return read_status(o->ops->get_blob(o, bpp, iccid, out, len), RSP_ST_ICCID_UNKNOWN);
 }
 
 rsp_status smdp_orders_get_ppp(smdp_orders *o, const char *iccid, uint8_t **out, size_t *len)
 {
-    return get_blob(o, DB_PPP, iccid, out, len);
+    return get_blob(o, false, iccid, out, len);
 }
 
 rsp_status smdp_orders_get_bpp(smdp_orders *o, const char *iccid, uint8_t **out, size_t *len)
 {
-    return get_blob(o, DB_BPP, iccid, out, len);
+    return get_blob(o, true, iccid, out, len);
 }
 
 int smdp_orders_list(smdp_orders *o, smdp_order_visit fn, void *arg)
 {
-    MDB_txn *txn;
-    int rc = rsp_db_read_begin(o->env, &txn);
-    if (rc)
-        return rc;
-    rsp_db_iter it;
-    MDB_val k, v;
-    smdp_order *ord = malloc(sizeof(*ord));
-    if (!ord) {
-        rsp_db_read_end(o->env);
-        return ENOMEM;
-    }
-    if ((rc = rsp_db_iter_open(&it, txn, o->dbi[DB_PROFILE], NULL)) == 0) {
-        while (rsp_db_iter_next(&it, &k, &v)) {
-            if ((rc = order_decode(&v, ord)) || (rc = fn(arg, ord)))
-                break;
-        }
-        if (!rc)
-            rc = it.err;
-        rsp_db_iter_close(&it);
-    }
-    free(ord);
-    rsp_db_read_end(o->env);
-    return rc;
+    return o->ops->list(o, fn, arg);
 }
 
 int smdp_orders_expired(smdp_orders *o, uint64_t now, char (*iccids)[SMDP_ICCID_MAX + 1], size_t max,
                         size_t *n)
 {
     *n = 0;
-    MDB_txn *txn;
-    int rc = rsp_db_read_begin(o->env, &txn);
-    if (rc)
-        return rc;
-    rsp_db_iter it;
-    MDB_val k, v;
-    if ((rc = rsp_db_iter_open(&it, txn, o->dbi[DB_BY_EXP], NULL)) == 0) {
-        while (*n < max && rsp_db_iter_next(&it, &k, &v)) {
-            const char *p = (const char *)k.mv_data + 8;
-            size_t len = k.mv_size - 8;
-            if (k.mv_size < 8 + 2 || len > SMDP_ICCID_MAX + 1 || p[len - 1] != '\0') {
-                rc = MDB_CORRUPTED;
-                break;
-            }
-            if (rsp_be64(k.mv_data) > now)
-                break;
-            memcpy(iccids[(*n)++], p, len);
-        }
-        if (!rc)
-            rc = it.err;
-        rsp_db_iter_close(&it);
+    return max ? o->ops->expired(o, now, iccids, max, n) : 0;
+}
+
+rsp_status smdp_orders_answer_get(smdp_orders *o, const uint8_t key[SMDP_CALL_KEY_LEN], uint64_t now,
+                                  smdp_answer *out)
+{
+    int rc = o->ops->answer_get(o, key, out);
+    if (rc == 0 && now >= out->created_at + o->cfg.answer_ttl)
+        rc = SMDP_NOTFOUND;
+    return read_status(rc, RSP_ST_TRANSACTION_UNKNOWN);
+}
+
+int smdp_orders_answers_purge(smdp_orders *o, uint64_t now, size_t max, size_t *n)
+{
+    *n = 0;
+    return o->ops->answers_purge(o, now, max < 64 ? max : 64, n);
+}
+
+/* ---- outbox storage ---- */
+
+int smdp_orders_ob_claim(smdp_orders *o, uint64_t now, uint32_t lease, unsigned scan_max, size_t max,
+                         smdp_ob_item *out, size_t *n, uint64_t *next_due)
+{
+    *n = 0;
+    *next_due = 0;
+    return max ? o->ops->ob_claim(o, now, lease, scan_max, max, out, n, next_due) : 0;
+}
+
+int smdp_orders_ob_finish(smdp_orders *o, const smdp_ob_item *claimed, const smdp_ob_item *next,
+                          void (*done)(void *arg, int rc), void *arg)
+{
+    return o->ops->ob_finish(o, claimed, next, done, arg);
+}
+
+int smdp_orders_ob_add(smdp_orders *o, smdp_ob_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (smdp_ob_item_check(&items[i]))
+            return EINVAL;
+        items[i].due_at = items[i].created_at;
+        items[i].attempts = 0;
     }
-    rsp_db_read_end(o->env);
-    return rc;
+    return n ? o->ops->ob_add(o, items, n) : 0;
+}
+
+int smdp_orders_ob_list(smdp_orders *o, int (*fn)(void *arg, const smdp_ob_item *it), void *arg)
+{
+    return o->ops->ob_list(o, fn, arg);
+}
+
+int smdp_orders_ob_pending(smdp_orders *o, uint64_t *count, uint64_t *oldest)
+{
+    *count = *oldest = 0;
+    return o->ops->ob_pending(o, count, oldest);
 }

@@ -1,7 +1,7 @@
 /*
  * smdp_default/orders.h - the Default SM-DP+ profile inventory and order
- * store: one record per ICCID (proto/order.proto) in an LMDB environment
- * (rsp/db.h), moved through the SGP.22 profile states by ES2+ and ES9+.
+ * store: one record per ICCID (proto/order.proto), moved through the SGP.22
+ * profile states by ES2+ and ES9+, with the outbox items those changes queue.
  *
  * States and transitions (rsp-notes 5.3):
  *
@@ -29,16 +29,24 @@
  * flip in op->before / op->after queues ES12 RegisterEvent / DeleteEvent in
  * the same transaction (smdp_op.also).
  *
- * Every change is one job of the group-commit writer: the job reads the
- * record inside the write transaction, checks the state and the caller's
- * rights there, and writes the new record with its indexes; the caller hears
- * back only after the commit is durable.  Because LMDB admits one write
- * transaction at a time (across processes too), two callers racing for the
- * same transition cannot both win: the second sees the first one's state.
+ * Backends (smdp_orders_config.backend; private interface in store_impl.h):
+ *   lmdb      (orders_lmdb.c) one host: protobuf-c records and index
+ *             databases in an LMDB environment in dir, group commit by one
+ *             writer thread;
+ *   postgres  (orders_pg.c) several hosts over one PostgreSQL database named
+ *             by cfg.dsn (dir unused), group commit by the rsp/pg writer pool.
+ * Both run the same transition code (orders.c): a change is one job of the
+ * backend's group-commit writer that reads the record inside the write
+ * transaction (locking it), checks the state and the caller's rights there,
+ * and writes the new record with its indexes, its ES2+ answer and the outbox
+ * items it queued; the caller hears back only after the commit is durable.
+ * Two callers racing for the same transition, in one process or on two
+ * hosts, cannot both win: the second sees the first one's state.
  *
  * Refusals carry the GSMA code as an rsp_status (rsp/status.h) and change
  * nothing, except the confirmation-code check, which counts a failed attempt.
- * RSP_ST_INTERNAL means a storage failure (op->db_err holds the LMDB error).
+ * RSP_ST_INTERNAL means a storage failure (op->db_err holds the backend's
+ * error, see smdp_orders_strerror).
  *
  * Indexes: by ICCID (the record key), by EID (orders awaiting download:
  * Released or Downloaded, oldest release first), by matchingId, by download
@@ -59,6 +67,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "asn1/der.h"
 #include "rsp/db.h"
@@ -156,9 +165,58 @@ bool smdp_order_finished(const smdp_order *o);
  * address (the SM-DP+'s FQDN; may be NULL when it asks for none). */
 int smdp_order_metadata(const smdp_order *ord, const char *own_address, der_writer *w);
 
+/* ---- outbox items (delivered by outbox.h, stored with the order changes that queue them) ---- */
+
+#define SMDP_OB_STREAM_MAX 64
+#define SMDP_OB_TARGET_MAX SMDP_ADDR_MAX
+#define SMDP_OB_ERROR_MAX 160
+#define SMDP_OB_RESULT_MAX 2048
+
+typedef enum smdp_ob_kind {
+    SMDP_OB_REGISTER_EVENT = 1, /* ES12.RegisterEvent */
+    SMDP_OB_DELETE_EVENT = 2,   /* ES12.DeleteEvent */
+    SMDP_OB_PROGRESS = 3,       /* ES2+.HandleDownloadProgressInfo */
+    SMDP_OB_NOTIFICATION = 4,   /* ES2+.HandleNotification: a verified profile-management notification */
+} smdp_ob_kind;
+
+/* "RegisterEvent", "DeleteEvent", "HandleDownloadProgressInfo", "HandleNotification". */
+const char *smdp_ob_kind_name(smdp_ob_kind k);
+
+typedef struct smdp_ob_item {
+    uint64_t seq; /* assigned when stored */
+    smdp_ob_kind kind;
+    char stream[SMDP_OB_STREAM_MAX + 1];
+    char target[SMDP_OB_TARGET_MAX + 1]; /* SM-DS address, or operator id */
+    uint64_t created_at, due_at;         /* Unix seconds */
+    uint32_t attempts;
+    char last_error[SMDP_OB_ERROR_MAX + 1];
+    /* ES12 */
+    char eid[SMDP_EID_DIGITS + 1];
+    char event_id[SMDP_MID_MAX + 1];
+    bool forward; /* forwardingIndicator */
+    /* ES2+ */
+    char iccid[SMDP_ICCID_MAX + 1];
+    char profile_type[SMDP_TYPE_MAX + 1];
+    uint32_t np_id; /* notificationPointId */
+    bool success;   /* notificationPointStatus */
+    char subject[16], reason[16];
+    uint8_t result[SMDP_OB_RESULT_MAX]; /* resultData */
+    size_t result_len;
+    uint64_t timestamp;
+    /* ES2+ HandleNotification: np_id is the NotificationEvent bit (0 install .. 3 delete), result the
+     * OtherSignedNotification */
+    int64_t notif_seq;
+    char notif_address[SMDP_OB_TARGET_MAX + 1];
+} smdp_ob_item;
+
 /* ---- the store ---- */
 
 typedef struct smdp_orders smdp_orders;
+
+typedef enum smdp_store_backend {
+    SMDP_STORE_LMDB = 0,
+    SMDP_STORE_POSTGRES,
+} smdp_store_backend;
 
 typedef struct smdp_orders_config {
     uint32_t cc_max_attempts;       /* failed confirmation codes before 8.2.7/6.4 [3] */
@@ -166,22 +224,40 @@ typedef struct smdp_orders_config {
     uint64_t order_ttl;             /* seconds from DownloadOrder to expiry [30 days];
                                        UINT64_MAX = never */
     uint64_t answer_ttl;            /* seconds an ES2+ first answer is replayed [1 day] */
-    rsp_db_config db;               /* passed to rsp_db_open */
-    const rsp_db_spec *extra_dbs;   /* more databases in the same environment (e.g. an outbox written
-                                       in the same transactions as the orders, see smdp_op.also) */
-    unsigned n_extra_dbs;
+    smdp_store_backend backend;     /* [lmdb] */
+    const char *dsn;                /* postgres: libpq connection string (copied) */
+    rsp_db_config db;               /* lmdb: passed to rsp_db_open */
+    unsigned batch_max;             /* postgres: jobs per transaction [256] */
 } smdp_orders_config;
 
-/* Opens (creating) the store in directory dir.  cfg may be NULL.  0 or an
- * LMDB/errno code. */
+/* "lmdb" or "postgres" to a backend: 0 / -1 for any other name. */
+int smdp_store_backend_parse(const char *name, smdp_store_backend *out);
+
+/* Opens (creating) the store: in directory dir for lmdb; for postgres it
+ * connects and brings the schema up to date (smdp_orders_migrate).  cfg may
+ * be NULL (lmdb).  0, an LMDB/errno code, or SMDP_STORE_EUNAVAILABLE (the
+ * database could not be reached or migrated; logged). */
 int smdp_orders_open(smdp_orders **out, const char *dir, const smdp_orders_config *cfg);
 /* Drains pending jobs and closes.  NULL is a no-op. */
 void smdp_orders_close(smdp_orders *o);
 
-/* The store's LMDB environment (for jobs on the extra databases and for
- * statistics) and the handle of the i-th extra database. */
-rsp_db_env *smdp_orders_env(smdp_orders *o);
-MDB_dbi smdp_orders_extra_dbi(const smdp_orders *o, unsigned i);
+/* Creates or upgrades the PostgreSQL schema (smdpctl migrate; also done by
+ * smdp_orders_open).  Safe to run from several nodes at once.  0, or -1 with
+ * a message in err. */
+int smdp_orders_migrate(const char *dsn, char *err, size_t errlen);
+
+/* Backend errors (op->db_err, return codes) that are not LMDB or errno codes. */
+#define SMDP_STORE_EUNAVAILABLE (-1000) /* database unreachable or commit unconfirmed: retry later */
+#define SMDP_STORE_EFAILED (-1001)      /* a statement failed (logged) */
+
+/* Text for an error of this store (LMDB, errno or SMDP_STORE_E*). */
+const char *smdp_orders_strerror(int err);
+
+/* False while the backend's database is unreachable (always true on lmdb). */
+bool smdp_orders_ready(smdp_orders *o);
+
+/* Writes the store's /metrics lines (group-commit statistics, prefix smdp). */
+void smdp_orders_metrics(smdp_orders *o, FILE *f);
 
 /* ---- ES2+ first answers (a call retried after a lost answer) ---- */
 
@@ -209,7 +285,7 @@ rsp_status smdp_orders_answer_get(smdp_orders *o, const uint8_t key[SMDP_CALL_KE
                                   smdp_answer *out);
 
 /* Deletes up to max (at most 64 per call) answers older than answer_ttl at
- * now, oldest first; *n gets the count.  0 or an LMDB error. */
+ * now, oldest first; *n gets the count.  0 or a backend error. */
 int smdp_orders_answers_purge(smdp_orders *o, uint64_t now, size_t max, size_t *n);
 
 /* ---- state changes ---- */
@@ -297,14 +373,16 @@ typedef struct smdp_op {
 
     /* Optional: runs inside the op's write transaction after a change was
      * stored (status RSP_OK, or a refusal that still counts a failed attempt:
-     * RSP_ST_CC_REFUSED), with before/after filled, e.g. to queue outbox
-     * messages atomically with the change.  Non-zero rolls the whole
+     * RSP_ST_CC_REFUSED), with before/after filled, to queue outbox items
+     * atomically with the change (smdp_op_queue).  Non-zero rolls the whole
      * op back and is reported as RSP_ST_INTERNAL with db_err = that value.
-     * May run more than once for one op (see rsp_db_apply_cb). */
-    int (*also)(rsp_db_wtxn *t, struct smdp_op *op);
+     * May run more than once for one op (the backend reruns a transaction
+     * after a map resize or a serialization failure): act only through
+     * smdp_op_queue. */
+    int (*also)(struct smdp_op *op);
 
     rsp_status status; /* out: RSP_OK or the refusal */
-    int db_err;        /* out: LMDB error when status is RSP_ST_INTERNAL */
+    int db_err;        /* out: backend error when status is RSP_ST_INTERNAL */
     bool found;        /* out: before is valid */
     smdp_order before; /* out: the record as the job found it */
     smdp_order after;  /* out: the record as stored (status RSP_OK) */
@@ -313,7 +391,15 @@ typedef struct smdp_op {
     void (*done)(struct smdp_op *op); /* submit: called on the writer thread after commit */
     void *user;
     smdp_orders *store_; /* private */
+    void *stx_;          /* private: the backend transaction while the op runs */
 } smdp_op;
+
+/* From op->also only: stores it in the op's transaction (seq, due_at =
+ * created_at and attempts = 0 are set here; created_at must be set by the
+ * caller).  Sequence numbers are unique in the store (cluster-wide on
+ * postgres) and increase per stream.  0, EINVAL (no stream, unknown kind) or
+ * a backend error. */
+int smdp_op_queue(smdp_op *op, smdp_ob_item *it);
 
 /* Runs op and waits until it is durable; returns op->status.  Must not be
  * called from a done callback. */
@@ -330,7 +416,7 @@ int smdp_orders_submit(smdp_orders *o, smdp_op *op);
  * package is refused (*detail = its SMDP_PROFILE_E* code) or when the
  * profile type, owner or metadata is (*detail = 0); RSP_ST_ICCID_IN_USE when
  * the ICCID is already stored; RSP_ST_INTERNAL on a storage failure (*detail
- * = the LMDB error) or a cryptographic one (*detail = 0).  detail may be NULL.
+ * = the backend error) or a cryptographic one (*detail = 0).  detail may be NULL.
  */
 rsp_status smdp_orders_import_upp(smdp_orders *o, const smdp_mkey *mk, const uint8_t *upp, size_t len,
                                   const char *profile_type, const char *owner, const smdp_metadata *md,
@@ -373,14 +459,48 @@ rsp_status smdp_orders_get_ppp(smdp_orders *o, const char *iccid, uint8_t **out,
 rsp_status smdp_orders_get_bpp(smdp_orders *o, const char *iccid, uint8_t **out, size_t *len);
 
 /* Calls fn for every record in ICCID order until it returns non-zero (which
- * is then returned).  fn must not call into the store.  0 or an LMDB error. */
+ * is then returned).  fn must not call into the store.  0 or a backend error. */
 typedef int (*smdp_order_visit)(void *arg, const smdp_order *ord);
 int smdp_orders_list(smdp_orders *o, smdp_order_visit fn, void *arg);
 
 /* Writes up to max ICCIDs of orders whose expiry has passed at now and that
  * are not yet marked expired, soonest first; *n gets the count.  0 or an
- * LMDB error. */
+ * backend error. */
 int smdp_orders_expired(smdp_orders *o, uint64_t now, char (*iccids)[SMDP_ICCID_MAX + 1], size_t max,
                         size_t *n);
+
+/* ---- outbox storage (used by outbox.h) ----
+ *
+ * Items are claimed with a lease: the claim moves their due time to now +
+ * lease and counts an attempt, so no other claimer (thread, process or host)
+ * takes them before the lease ends; only the oldest item of a stream is ever
+ * claimable, so a stream's items go out one at a time and in order. */
+
+/* Claims up to max due items (due_at <= now), heads of their streams,
+ * examining at most scan_max due items; out gets the claimed items (due_at =
+ * the lease end, attempts counted), *next_due the earliest due time after now
+ * (0 = none known).  0 or a backend error. */
+int smdp_orders_ob_claim(smdp_orders *o, uint64_t now, uint32_t lease, unsigned scan_max, size_t max,
+                         smdp_ob_item *out, size_t *n, uint64_t *next_due);
+
+/* Records an attempt's result for an item as claimed: next NULL deletes it,
+ * else it is stored as next (new due_at, last_error).  Nothing happens when
+ * the stored item is no longer the claimed one (deleted, or claimed again
+ * after the lease ran out: that claimer's result counts).  done(arg, rc) runs
+ * on the writer thread after the commit (rc 0 or a backend error).  0 when
+ * queued, else an error (done never runs). */
+int smdp_orders_ob_finish(smdp_orders *o, const smdp_ob_item *claimed, const smdp_ob_item *next,
+                          void (*done)(void *arg, int rc), void *arg);
+
+/* Stores items in one transaction of their own (tools, tests); fields as
+ * smdp_op_queue.  0, EINVAL or a backend error (then none is stored). */
+int smdp_orders_ob_add(smdp_orders *o, smdp_ob_item *items, size_t n);
+
+/* Stored items in sequence order; fn returns non-zero to stop (returned).
+ * 0 or a backend error. */
+int smdp_orders_ob_list(smdp_orders *o, int (*fn)(void *arg, const smdp_ob_item *it), void *arg);
+
+/* Items stored and the created_at of the oldest (0 if none).  0 or a backend error. */
+int smdp_orders_ob_pending(smdp_orders *o, uint64_t *count, uint64_t *oldest);
 
 #endif

@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "order.pb-c.h"
+#include "smdp_default/store_testutil.h"
 #include "tests/unit/ut.h"
 
 #define T0 1700000000u
@@ -80,13 +81,9 @@ static rsp_status import(const char *iccid, const char *type, const char *owner)
 
 static void open_store(void)
 {
-    static const rsp_db_spec extra[] = {{"hook", 0}};
-    smdp_orders_config cfg = {.cc_max_attempts = 3,
-                              .download_max_attempts = 3,
-                              .order_ttl = TTL,
-                              .extra_dbs = extra,
-                              .n_extra_dbs = 1};
+    smdp_orders_config cfg = {.cc_max_attempts = 3, .download_max_attempts = 3, .order_ttl = TTL};
     cfg.db.env_flags = MDB_NOSYNC;
+    tu_orders_apply(&cfg);
     UT_EQ(smdp_orders_open(&g_o, g_dir, &cfg), 0);
 }
 
@@ -98,6 +95,7 @@ static void setup(void)
     uint8_t k[32];
     RAND_bytes(k, sizeof(k));
     smdp_mkey_set(&g_mk, k);
+    tu_orders_fresh();
     open_store();
     for (int i = 0; i < 12; i++) {
         char iccid[20];
@@ -799,14 +797,34 @@ typedef struct rewrite {
     const char *iccid;
     const uint8_t *spki;
     size_t spki_len;
+    MDB_dbi dbi;
 } rewrite;
 
+static int to_legacy(rsp_db_wtxn *t, void *arg);
+
+/* Legacy records exist only in LMDB stores: rewrites one with the store closed, then reopens it. */
+static int to_legacy_now(rewrite *rw)
+{
+    smdp_orders_close(g_o);
+    static const rsp_db_spec spec = {"profile", 0};
+    rsp_db_config dc = {.env_flags = MDB_NOSYNC};
+    rsp_db_env *env;
+    int rc = rsp_db_open(&env, g_dir, &spec, 1, &dc);
+    if (rc == 0) {
+        rw->dbi = rsp_db_dbi(env, 0);
+        rc = rsp_db_write_sync(env, to_legacy, rw);
+        rsp_db_close(env);
+    }
+    open_store();
+    return rc;
+}
+
 /* Turns a stored record into one written before euicc_point existed: PK.EUICC as SPKI DER in field 24.
- * "profile" is the store's first database. */
+ * Runs in an environment of the "profile" database alone (to_legacy_now). */
 static int to_legacy(rsp_db_wtxn *t, void *arg)
 {
     const rewrite *rw = arg;
-    MDB_dbi dbi = rsp_db_dbi(smdp_orders_env(g_o), 0);
+    MDB_dbi dbi = rw->dbi;
     rsp_key k;
     rsp_key_init(&k);
     rsp_key_str(&k, rw->iccid);
@@ -857,11 +875,17 @@ static void test_session_key(void)
     UT_CHECK(got.euicc_point_len == n && !memcmp(got.euicc_point, pt, n));
     UT_CHECK(!strcmp(got.euicc_curve, "brainpoolP256r1"));
 
+    if (tu_orders_pg()) {
+        /* records of earlier versions exist only in LMDB stores */
+        EVP_PKEY_free(key);
+        teardown();
+        return;
+    }
     /* a record of an earlier version reads the same */
     uint8_t *spki = NULL;
     int sl = i2d_PUBKEY(key, &spki);
-    rewrite rw = {ic, spki, (size_t)sl};
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    rewrite rw = {ic, spki, (size_t)sl, 0};
+    UT_EQ(to_legacy_now(&rw), 0);
     memset(&got, 0, sizeof(got));
     UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &got), RSP_OK);
     UT_CHECK(got.euicc_point_len == n && !memcmp(got.euicc_point, pt, n));
@@ -876,10 +900,10 @@ static void test_session_key(void)
     /* a legacy key that does not decode is a corrupt record */
     spki[sl - 1] ^= 0xFF;
     spki[sl - 2] ^= 0xFF;
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    UT_EQ(to_legacy_now(&rw), 0);
     UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_ST_INTERNAL);
     rw.spki_len = 3;
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_o), to_legacy, &rw), 0);
+    UT_EQ(to_legacy_now(&rw), 0);
     UT_EQ(smdp_orders_get(g_o, ic, &got), RSP_ST_INTERNAL);
     OPENSSL_free(spki);
     EVP_PKEY_free(key);
@@ -970,38 +994,43 @@ static void test_concurrent(void)
 
 /* ---- event flag, hooks, session certificate, expiry ---- */
 
-/* Records (before, after) event_registered of each change under its ICCID in the extra database. */
-static int hook_record(rsp_db_wtxn *t, smdp_op *op)
+/* Queues an outbox item per change recording (before, after) event_registered, with the ICCID as its
+ * stream: what a hook writes lands in the change's transaction. */
+static int hook_record(smdp_op *op)
 {
-    rsp_key k;
-    rsp_key_init(&k);
-    rsp_key_str(&k, op->after.iccid);
-    uint8_t v[2] = {op->before.event_registered, op->after.event_registered};
-    return rsp_db_put(t, smdp_orders_extra_dbi(g_o, 0), &k, v, sizeof(v), 0);
+    smdp_ob_item it;
+    memset(&it, 0, sizeof(it));
+    it.kind = SMDP_OB_PROGRESS;
+    snprintf(it.stream, sizeof(it.stream), "%s", op->after.iccid);
+    it.np_id = (uint32_t)(op->before.event_registered * 2 + op->after.event_registered);
+    it.created_at = op->now;
+    return smdp_op_queue(op, &it);
 }
 
-static int hook_fail(rsp_db_wtxn *t, smdp_op *op)
+static int hook_fail(smdp_op *op)
 {
-    hook_record(t, op);
+    hook_record(op);
     return EIO;
 }
 
-/* The hook's record for iccid: before * 2 + after, or -1 when absent. */
+typedef struct hook_find {
+    const char *iccid;
+    int value;
+} hook_find;
+
+static int hook_one(void *arg, const smdp_ob_item *it)
+{
+    hook_find *f = arg;
+    if (!strcmp(it->stream, f->iccid))
+        f->value = (int)it->np_id; /* sequence order: the last one wins */
+    return 0;
+}
+
+/* The hook's last record for iccid: before * 2 + after, or -1 when absent. */
 static int hook_value(const char *iccid)
 {
-    MDB_txn *txn;
-    if (rsp_db_read_begin(smdp_orders_env(g_o), &txn))
-        return -2;
-    rsp_key k;
-    rsp_key_init(&k);
-    rsp_key_str(&k, iccid);
-    MDB_val v;
-    int rc = rsp_db_get(txn, smdp_orders_extra_dbi(g_o, 0), &k, &v);
-    int out = rc == 0 && v.mv_size == 2
-                  ? ((const uint8_t *)v.mv_data)[0] * 2 + ((const uint8_t *)v.mv_data)[1]
-                  : -1;
-    rsp_db_read_end(smdp_orders_env(g_o));
-    return out;
+    hook_find f = {iccid, -1};
+    return smdp_orders_ob_list(g_o, hook_one, &f) == 0 ? f.value : -2;
 }
 
 static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)
@@ -1185,6 +1214,123 @@ static void on_done(smdp_op *op)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* Two store instances over one database, as two nodes behind a load balancer. */
+typedef struct node_race {
+    pthread_barrier_t *bar;
+    smdp_orders *store;
+    smdp_op *op;
+    rsp_status st;
+} node_race;
+
+static void *node_thread(void *arg)
+{
+    node_race *r = arg;
+    pthread_barrier_wait(r->bar);
+    r->st = smdp_orders_run(r->store, r->op);
+    return NULL;
+}
+
+#define NODE_RACERS 8
+
+/* Runs NODE_RACERS copies of op, alternately on each node, all at once: exactly one wins and every other
+ * gets `loser`. */
+static void race_nodes(smdp_orders *other, const smdp_op *op, rsp_status loser)
+{
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, NODE_RACERS);
+    pthread_t th[NODE_RACERS];
+    node_race r[NODE_RACERS];
+    smdp_op ops[NODE_RACERS];
+    for (int i = 0; i < NODE_RACERS; i++) {
+        ops[i] = *op;
+        r[i] = (node_race){&bar, i % 2 ? other : g_o, &ops[i], RSP_OK};
+        pthread_create(&th[i], NULL, node_thread, &r[i]);
+    }
+    int wins = 0, lost = 0;
+    for (int i = 0; i < NODE_RACERS; i++) {
+        pthread_join(th[i], NULL);
+        wins += r[i].st == RSP_OK;
+        lost += r[i].st == loser;
+    }
+    UT_EQ(wins, 1);
+    UT_EQ(lost, NODE_RACERS - 1);
+    pthread_barrier_destroy(&bar);
+}
+
+static void test_two_nodes(void)
+{
+    if (!tu_orders_pg()) {
+        /* an LMDB environment is shared by the processes of one host, not by two stores of one process */
+        printf("two nodes: PostgreSQL only\n");
+        return;
+    }
+    setup();
+    smdp_orders *b;
+    smdp_orders_config cfg = {.cc_max_attempts = 3, .download_max_attempts = 3, .order_ttl = TTL};
+    tu_orders_apply(&cfg);
+    UT_EQ(smdp_orders_open(&b, NULL, &cfg), 0);
+    const char *ic = "8900000000000000000", *ic2 = "8900000000000000001", *ic3 = "8900000000000000002";
+
+    /* ConfirmOrder on both nodes at once */
+    UT_EQ(download_order("op1", EID_A, ic, NULL, NULL), RSP_OK);
+    smdp_op op = {.kind = SMDP_OP_CONFIRM_ORDER, .now = T0 + 1, .owner = "op1", .iccid = ic, .release = true};
+    race_nodes(b, &op, RSP_ST_STATE_TRANSITION);
+    smdp_order o;
+    UT_EQ(smdp_orders_get(b, ic, &o), RSP_OK);
+    UT_EQ(o.state, SMDP_STATE_RELEASED);
+    UT_EQ(o.version, 3);
+
+    /* CancelOrder of that order on both nodes at once */
+    op = (smdp_op){.kind = SMDP_OP_CANCEL_ORDER,
+                   .now = T0 + 2,
+                   .owner = "op1",
+                   .iccid = ic,
+                   .final_state = SMDP_STATE_AVAILABLE};
+    race_nodes(b, &op, RSP_ST_STATE_TRANSITION);
+    UT_EQ(smdp_orders_get(g_o, ic, &o), RSP_OK);
+    UT_EQ(o.state, SMDP_STATE_AVAILABLE);
+
+    /* a download's install result reported on both nodes at once */
+    released(ic2, NULL, NULL);
+    uint8_t tid[16], otpk[65];
+    RAND_bytes(tid, sizeof(tid));
+    RAND_bytes(otpk, sizeof(otpk));
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic2, EID_A, tid, T0 + 3, NULL), RSP_OK);
+    UT_EQ(delivered(ic2, tid, otpk, "BPP", NULL), RSP_OK);
+    op = (smdp_op){
+        .kind = SMDP_OP_INSTALL_RESULT, .now = T0 + 4, .iccid = ic2, .tid = tid, .tid_len = 16, .ok = true};
+    race_nodes(b, &op, RSP_ST_STATE_TRANSITION);
+    UT_EQ(smdp_orders_get(b, ic2, &o), RSP_OK);
+    UT_EQ(o.state, SMDP_STATE_INSTALLED);
+
+    /* ConfirmOrder on one node racing CancelOrder on the other: whichever runs first, the state is one of
+     * the two outcomes and the record counts each change once */
+    UT_EQ(download_order("op1", EID_A, ic3, NULL, NULL), RSP_OK);
+    smdp_op c1 = {
+        .kind = SMDP_OP_CONFIRM_ORDER, .now = T0 + 5, .owner = "op1", .iccid = ic3, .release = true};
+    smdp_op c2 = {.kind = SMDP_OP_CANCEL_ORDER,
+                  .now = T0 + 5,
+                  .owner = "op1",
+                  .iccid = ic3,
+                  .final_state = SMDP_STATE_UNAVAILABLE};
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    node_race r1 = {&bar, g_o, &c1, RSP_OK}, r2 = {&bar, b, &c2, RSP_OK};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, node_thread, &r1);
+    pthread_create(&t2, NULL, node_thread, &r2);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    pthread_barrier_destroy(&bar);
+    UT_EQ(r2.st, RSP_OK);
+    UT_EQ(smdp_orders_get(g_o, ic3, &o), RSP_OK);
+    UT_EQ(o.state, SMDP_STATE_UNAVAILABLE);
+    UT_EQ(o.version, r1.st == RSP_OK ? 4u : 3u);
+    UT_CHECK(r1.st == RSP_OK || r1.st == RSP_ST_STATE_TRANSITION);
+    smdp_orders_close(b);
+    teardown();
+}
+
 static void test_submit(void)
 {
     setup();
@@ -1205,17 +1351,29 @@ static void test_submit(void)
     while (g_done < 4)
         pthread_cond_wait(&g_cv, &g_mu);
     pthread_mutex_unlock(&g_mu);
-    /* jobs run in submission order: two T2 profiles, then none; op2 has no T2 */
-    UT_EQ(st[0], RSP_OK);
-    UT_EQ(st[1], RSP_OK);
-    UT_EQ(st[2], RSP_ST_PROFILE_TYPE_EXHAUSTED);
+    /* two T2 profiles for three orders (on PostgreSQL the writers may take them in any order); op2 has
+     * no T2 */
+    int ok = 0, exhausted = 0;
+    for (int i = 0; i < 3; i++) {
+        ok += st[i] == RSP_OK;
+        exhausted += st[i] == RSP_ST_PROFILE_TYPE_EXHAUSTED;
+    }
+    UT_EQ(ok, 2);
+    UT_EQ(exhausted, 1);
     UT_EQ(st[3], RSP_ST_PROFILE_TYPE_UNKNOWN);
-    UT_CHECK(strcmp(ops[0].after.iccid, ops[1].after.iccid) != 0);
+    if (!tu_orders_pg()) {
+        /* one writer: submission order */
+        UT_EQ(st[2], RSP_ST_PROFILE_TYPE_EXHAUSTED);
+    }
+    const smdp_op *w1 = st[0] == RSP_OK ? &ops[0] : &ops[1], *w2 = st[2] == RSP_OK ? &ops[2] : &ops[1];
+    UT_CHECK(strcmp(w1->after.iccid, w2->after.iccid) != 0);
     teardown();
 }
 
 int main(void)
 {
+    if (tu_orders_start(TU_ORDERS_PG, "orders_test") != 0)
+        return 0;
     UT_RUN(test_import);
     UT_RUN(test_download_order);
     UT_RUN(test_confirm_release);
@@ -1231,5 +1389,7 @@ int main(void)
     UT_RUN(test_submit);
     UT_RUN(test_events_and_hooks);
     UT_RUN(test_expiry);
+    UT_RUN(test_two_nodes);
+    tu_orders_stop();
     return ut_finish();
 }

@@ -4,19 +4,17 @@
  * HandleDownloadProgressInfo and HandleNotification towards an operator) that
  * must not be lost.
  *
- * Items are written with smdp_outbox_add() inside the same LMDB write
- * transaction as the order change that caused them (smdp_op.also), so a change
- * and its messages are durable together or not at all.  They live in four
- * extra databases of the order store's environment (smdp_outbox_dbs): the
- * items by sequence number (proto/outbox.proto), a due-time index, a stream
- * index and a counter.
+ * Items are queued with smdp_op_queue() inside the same write transaction as
+ * the order change that caused them (smdp_op.also), so a change and its
+ * messages are durable together or not at all.  The order store keeps them
+ * (orders.h, "outbox storage"), on either backend.
  *
  * Delivery: a dispatcher thread picks items whose due time has come and that
  * are the oldest of their stream (items of one stream, e.g. one order's ES12
  * events, go out one at a time and in order, so a DeleteEvent never overtakes
  * its RegisterEvent), claims them with a lease (a write that moves their due
- * time past the end of the attempt, so another process sharing the store, or
- * this one after a crash, retries only when the lease ran out), and hands them
+ * time past the end of the attempt, so another process or host sharing the
+ * store, or this one after a crash, retries only when the lease ran out), and hands them
  * to sender threads.  Each result is written back: delivered or refused for
  * good -> the item is deleted; failed for now -> due again after an
  * exponential backoff, until max_attempts or max_age, after which it is
@@ -28,9 +26,9 @@
  * ES2+ ConfirmOrder can refuse an SM-DS that has been unreachable for a while
  * (smdp_outbox_target_down).
  *
- * Ownership: items are plain structs copied in and out.  Thread safety:
- * smdp_outbox_add runs on the store's writer thread (inside a job); the other
- * functions may be called from any thread.  Errors: 0 or an LMDB/errno code.
+ * Ownership: items are plain structs copied in and out.  Thread safety: every
+ * function may be called from any thread.  Errors: 0 or an order store error
+ * (smdp_orders_strerror).
  */
 #ifndef SMDP_OUTBOX_H
 #define SMDP_OUTBOX_H
@@ -39,51 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rsp/db.h"
 #include "rsp/metrics.h"
 #include "smdp_default/orders.h"
-
-#define SMDP_OB_STREAM_MAX 64
-#define SMDP_OB_TARGET_MAX SMDP_ADDR_MAX
-#define SMDP_OB_ERROR_MAX 160
-#define SMDP_OB_RESULT_MAX 2048
-
-typedef enum smdp_ob_kind {
-    SMDP_OB_REGISTER_EVENT = 1, /* ES12.RegisterEvent */
-    SMDP_OB_DELETE_EVENT = 2,   /* ES12.DeleteEvent */
-    SMDP_OB_PROGRESS = 3,       /* ES2+.HandleDownloadProgressInfo */
-    SMDP_OB_NOTIFICATION = 4,   /* ES2+.HandleNotification: a verified profile-management notification */
-} smdp_ob_kind;
-
-/* "RegisterEvent", "DeleteEvent", "HandleDownloadProgressInfo", "HandleNotification". */
-const char *smdp_ob_kind_name(smdp_ob_kind k);
-
-typedef struct smdp_ob_item {
-    uint64_t seq; /* assigned by smdp_outbox_add */
-    smdp_ob_kind kind;
-    char stream[SMDP_OB_STREAM_MAX + 1];
-    char target[SMDP_OB_TARGET_MAX + 1]; /* SM-DS address, or operator id */
-    uint64_t created_at, due_at;         /* Unix seconds */
-    uint32_t attempts;
-    char last_error[SMDP_OB_ERROR_MAX + 1];
-    /* ES12 */
-    char eid[SMDP_EID_DIGITS + 1];
-    char event_id[SMDP_MID_MAX + 1];
-    bool forward; /* forwardingIndicator */
-    /* ES2+ */
-    char iccid[SMDP_ICCID_MAX + 1];
-    char profile_type[SMDP_TYPE_MAX + 1];
-    uint32_t np_id; /* notificationPointId */
-    bool success;   /* notificationPointStatus */
-    char subject[16], reason[16];
-    uint8_t result[SMDP_OB_RESULT_MAX]; /* resultData */
-    size_t result_len;
-    uint64_t timestamp;
-    /* ES2+ HandleNotification: np_id is the NotificationEvent bit (0 install .. 3 delete), result the
-     * OtherSignedNotification */
-    int64_t notif_seq;
-    char notif_address[SMDP_OB_TARGET_MAX + 1];
-} smdp_ob_item;
 
 /* What a send attempt came to. */
 typedef enum smdp_ob_outcome {
@@ -96,13 +51,7 @@ typedef enum smdp_ob_outcome {
  * anything but SMDP_OB_SENT.  Called concurrently from the sender threads. */
 typedef smdp_ob_outcome (*smdp_ob_send_fn)(void *ctx, const smdp_ob_item *it, char *err, size_t errlen);
 
-/* The extra databases the order store must declare, in this order, starting
- * at extra database index `base` (smdp_orders_config.extra_dbs). */
-#define SMDP_OUTBOX_NDBS 4
-extern const rsp_db_spec smdp_outbox_dbs[SMDP_OUTBOX_NDBS];
-
 typedef struct smdp_outbox_config {
-    unsigned base;              /* index of the first outbox database among the store's extra ones */
     unsigned threads;           /* sender threads [4] */
     uint32_t backoff_min;       /* seconds before the first retry [2] */
     uint32_t backoff_max;       /* cap of the doubling backoff [300] */
@@ -118,7 +67,7 @@ typedef struct smdp_outbox_config {
 
 typedef struct smdp_outbox smdp_outbox;
 
-/* Creates the outbox over the store's environment; threads start with
+/* Creates the outbox over the order store; threads start with
  * smdp_outbox_start.  NULL on allocation failure. */
 smdp_outbox *smdp_outbox_new(smdp_orders *store, const smdp_outbox_config *cfg);
 /* Starts the dispatcher and senders.  0 / errno. */
@@ -126,10 +75,6 @@ int smdp_outbox_start(smdp_outbox *ob);
 /* Stops the threads (an attempt in progress finishes and its result is
  * written) and frees.  Call before closing the store.  NULL is a no-op. */
 void smdp_outbox_free(smdp_outbox *ob);
-
-/* Inside a store write job: stores it (seq and due_at = created_at are set
- * here; created_at must be set by the caller).  0 or an LMDB error. */
-int smdp_outbox_add(smdp_outbox *ob, rsp_db_wtxn *t, smdp_ob_item *it);
 
 /* Wakes the dispatcher (after a commit that added items).  Any thread. */
 void smdp_outbox_kick(smdp_outbox *ob);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "smdp_default/store_testutil.h"
 #include "tests/unit/ut.h"
 
 static char g_dir[64];
@@ -98,12 +99,13 @@ static bool wait_pending(smdp_outbox *ob, int want, int secs)
 
 static void open_store(void)
 {
-    smdp_orders_config cfg = {.extra_dbs = smdp_outbox_dbs, .n_extra_dbs = SMDP_OUTBOX_NDBS};
+    smdp_orders_config cfg = {0};
     cfg.db.env_flags = MDB_NOSYNC;
+    tu_orders_apply(&cfg);
     UT_EQ(smdp_orders_open(&g_store, g_dir, &cfg), 0);
 }
 
-static smdp_outbox *new_outbox(uint32_t max_attempts)
+static smdp_outbox *outbox_on(smdp_orders *store, uint32_t max_attempts)
 {
     smdp_outbox_config cfg = {.threads = 3,
                               .backoff_min = 1,
@@ -111,9 +113,14 @@ static smdp_outbox *new_outbox(uint32_t max_attempts)
                               .max_attempts = max_attempts,
                               .unavailable_after = 1,
                               .send = fake_send};
-    smdp_outbox *ob = smdp_outbox_new(g_store, &cfg);
+    smdp_outbox *ob = smdp_outbox_new(store, &cfg);
     UT_CHECK(ob != NULL);
     return ob;
+}
+
+static smdp_outbox *new_outbox(uint32_t max_attempts)
+{
+    return outbox_on(g_store, max_attempts);
 }
 
 typedef struct add_job {
@@ -122,15 +129,9 @@ typedef struct add_job {
     size_t n;
 } add_job;
 
-static int add_apply(rsp_db_wtxn *t, void *arg)
+static int add_items(add_job *j)
 {
-    add_job *j = arg;
-    for (size_t i = 0; i < j->n; i++) {
-        int rc = smdp_outbox_add(j->ob, t, &j->items[i]);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return smdp_orders_ob_add(g_store, j->items, j->n);
 }
 
 static void item(add_job *j, smdp_ob_kind kind, const char *stream, const char *target)
@@ -149,6 +150,7 @@ static void setup(void)
 {
     snprintf(g_dir, sizeof(g_dir), "/tmp/smdp_outbox_test.XXXXXX");
     UT_CHECK(mkdtemp(g_dir) != NULL);
+    tu_orders_fresh();
     open_store();
     reset_log();
 }
@@ -184,12 +186,12 @@ static void test_stored_until_started(void)
     j.items[1].result_len = 3;
     memcpy(j.items[1].result, "\xBF\x37\x00", 3);
     j.items[1].np_id = 4;
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+    UT_EQ(add_items(&j), 0);
     UT_CHECK(j.items[0].seq == 1 && j.items[1].seq == 2);
     /* an item without a stream is refused */
     add_job bad = {.ob = ob};
     item(&bad, SMDP_OB_DELETE_EVENT, "", "smds-a");
-    UT_CHECK(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &bad) != 0);
+    UT_CHECK(add_items(&bad) != 0);
     smdp_outbox_free(ob);
     /* durable: still there after a restart of the store */
     smdp_orders_close(g_store);
@@ -224,7 +226,7 @@ static void test_stream_order_and_retry(void)
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:A", "flaky");
     item(&j, SMDP_OB_DELETE_EVENT, "es12:A", "flaky");
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:B", "other");
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+    UT_EQ(add_items(&j), 0);
     smdp_outbox_kick(ob);
     UT_CHECK(wait_pending(ob, 0, 20));
     pthread_mutex_lock(&g_mu);
@@ -261,7 +263,7 @@ static void test_drop_and_target_down(void)
     add_job j = {.ob = ob};
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:G", "gone");
     item(&j, SMDP_OB_REGISTER_EVENT, "es12:D", "down");
-    UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+    UT_EQ(add_items(&j), 0);
     uint64_t t0 = (uint64_t)time(NULL);
     smdp_outbox_kick(ob);
     /* "gone" refuses for good at once; "down" is given up after two attempts */
@@ -290,7 +292,7 @@ static void test_many(void)
             snprintf(stream, sizeof(stream), "s%d", i);
             item(&j, SMDP_OB_PROGRESS, stream, "op");
         }
-        UT_EQ(rsp_db_write_sync(smdp_orders_env(g_store), add_apply, &j), 0);
+        UT_EQ(add_items(&j), 0);
         smdp_outbox_kick(ob);
     }
     UT_CHECK(wait_pending(ob, 0, 20));
@@ -309,12 +311,66 @@ static void test_many(void)
     teardown();
 }
 
+/* Two nodes' outboxes over one database claim from the same items: each is sent once, one stream's items
+ * in order. */
+static void test_two_claimers(void)
+{
+    if (!tu_orders_pg()) {
+        printf("two claimers: PostgreSQL only\n");
+        return;
+    }
+    setup();
+    smdp_orders *other;
+    smdp_orders_config cfg = {0};
+    tu_orders_apply(&cfg);
+    UT_EQ(smdp_orders_open(&other, NULL, &cfg), 0);
+    smdp_outbox *a = new_outbox(0), *b = outbox_on(other, 0);
+    for (int r = 0; r < 6; r++) {
+        add_job j = {.ob = a};
+        for (int i = 0; i < 8; i++) {
+            char stream[16];
+            snprintf(stream, sizeof(stream), "s%d", i);
+            item(&j, SMDP_OB_PROGRESS, stream, "op");
+        }
+        UT_EQ(add_items(&j), 0);
+    }
+    UT_EQ(smdp_outbox_start(a), 0);
+    UT_EQ(smdp_outbox_start(b), 0);
+    UT_CHECK(wait_pending(a, 0, 30));
+    pthread_mutex_lock(&g_mu);
+    UT_EQ(g_nlog, 48);
+    uint64_t last[8] = {0};
+    bool seen[49] = {false};
+    for (int i = 0; i < g_nlog; i++) {
+        uint64_t seq = g_log[i].seq;
+        UT_CHECK(seq >= 1 && seq <= 48 && !seen[seq]);
+        if (seq >= 1 && seq <= 48)
+            seen[seq] = true;
+        int st = (int)((seq - 1) % 8);
+        UT_CHECK(seq > last[st]);
+        last[st] = seq;
+    }
+    pthread_mutex_unlock(&g_mu);
+    smdp_outbox_stats sa, sb;
+    UT_EQ(smdp_outbox_stats_get(a, &sa), 0);
+    UT_EQ(smdp_outbox_stats_get(b, &sb), 0);
+    UT_EQ(sa.sent + sb.sent, 48);
+    smdp_outbox_free(a);
+    smdp_outbox_free(b);
+    smdp_orders_close(other);
+    teardown();
+}
+
 int main(void)
 {
+    if (tu_orders_start(TU_ORDERS_PG, "outbox_test") != 0)
+        return 0;
     UT_RUN(test_backoff);
     UT_RUN(test_stored_until_started);
     UT_RUN(test_stream_order_and_retry);
     UT_RUN(test_drop_and_target_down);
     UT_RUN(test_many);
+    UT_RUN(test_two_claimers);
+    tu_orders_stop();
     return ut_finish();
 }

@@ -226,9 +226,7 @@ char *smdp_metrics_text(smdp_t *x, size_t *len)
     rsp_metrics_write(f, RSP_METRIC_COUNTER, "smdp_crl_untrusted_total",
                       "uses of a CRL not signed by its issuer or past its nextUpdate (crl_policy)",
                       rsp_crl_untrusted_total());
-    rsp_db_stats s;
-    rsp_db_stats_get(smdp_orders_env(x->store), &s);
-    rsp_db_stats_write(f, "smdp", &s);
+    smdp_orders_metrics(x->store, f);
     rsp_replay_stats rs;
     rsp_replay_stats_get(x->replay, &rs);
     rsp_replay_stats_write(f, "smdp", &rs);

@@ -16,6 +16,7 @@
 #include "rsp/crl.h"
 #include "rsp/bsp.h"
 #include "rsp/log.h"
+#include "rsp/pg.h"
 #include "smdp_default/eckey.h"
 
 #define MAX_OPERATORS 1024
@@ -493,7 +494,7 @@ static uint32_t notification_point(const smdp_op *op, bool *success, const char 
     }
 }
 
-static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const smdp_op *op, smdp_ob_item *it)
+static int queue_progress(smdp_op *op, smdp_t *x, const smdp_hook *h, smdp_ob_item *it)
 {
     bool success;
     const char *subject, *reason;
@@ -522,12 +523,11 @@ static int queue_progress(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const s
     }
     it->timestamp = op->now;
     it->created_at = op->now;
-    return smdp_outbox_add(x->outbox, t, it);
+    return smdp_op_queue(op, it);
 }
 
 /* A verified enable / disable / delete notification, for the profile's operator. */
-static int queue_notification(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, const smdp_op *op,
-                              smdp_ob_item *it)
+static int queue_notification(smdp_op *op, smdp_t *x, const smdp_hook *h, smdp_ob_item *it)
 {
     const smdp_order *o = &op->after;
     char url[SMDP_URL_MAX], ca[SMDP_URL_MAX];
@@ -551,10 +551,10 @@ static int queue_notification(rsp_db_wtxn *t, smdp_t *x, const smdp_hook *h, con
     }
     it->timestamp = op->now;
     it->created_at = op->now;
-    return smdp_outbox_add(x->outbox, t, it);
+    return smdp_op_queue(op, it);
 }
 
-int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
+int smdp_order_hook(smdp_op *op)
 {
     const smdp_hook *h = op->user;
     if (!h || !h->x || !h->x->outbox)
@@ -567,15 +567,15 @@ int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op)
     int rc = 0;
     if (!b->event_registered && a->event_registered && a->smds_address[0]) {
         es12_item(it, SMDP_OB_REGISTER_EVENT, a, op->now);
-        rc = smdp_outbox_add(x->outbox, t, it);
+        rc = smdp_op_queue(op, it);
     } else if (op->found && b->event_registered && !a->event_registered && b->smds_address[0]) {
         es12_item(it, SMDP_OB_DELETE_EVENT, b, op->now);
-        rc = smdp_outbox_add(x->outbox, t, it);
+        rc = smdp_op_queue(op, it);
     }
     if (!rc)
-        rc = queue_progress(t, x, h, op, it);
+        rc = queue_progress(op, x, h, it);
     if (!rc)
-        rc = queue_notification(t, x, h, op, it);
+        rc = queue_notification(op, x, h, it);
     free(it);
     return rc;
 }
@@ -638,6 +638,48 @@ static void *housekeeper_main(void *arg)
 }
 
 /* ---- lifecycle ---- */
+
+/* Nodes sharing a database must share the transaction secrets (a node that minted its own would fail
+ * every ES9+ transaction another node began) and the master key (profiles imported on one node are
+ * sealed under it).  Each is checked against the fingerprint the first node stored. */
+static int check_shared_secrets(smdp_t *x, const char *dsn, char *err, size_t errlen)
+{
+    char name[64], why[512], msg[700];
+    for (unsigned id = 0; id <= RSP_TXN_MAX_KEYS; id++) {
+        bool mkey = id == RSP_TXN_MAX_KEYS;
+        if (!mkey && !x->keyring.have[id])
+            continue;
+        if (mkey)
+            snprintf(name, sizeof(name), "smdp.master_key");
+        else
+            snprintf(name, sizeof(name), "smdp.txn_secret.%u", id);
+        int rc = mkey ? rsp_pg_secret_check(dsn, name, x->mk.k, sizeof(x->mk.k), why, sizeof(why))
+                      : rsp_pg_secret_check(dsn, name, x->keyring.secret[id], RSP_TXN_SECRET_LEN, why,
+                                            sizeof(why));
+        if (rc != 0) {
+            snprintf(msg, sizeof(msg), "%s%s", why, rc > 0 ? " (copy the file from a running node)" : "");
+            seterr(err, errlen, "%s", msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The durable store of consumed transactionIds.  Nodes sharing a PostgreSQL order store must also share
+ * this one, so that a replay is refused on every node: a PostgreSQL replay backend (over the
+ * rsp_consumed_txn table of rsp/pg.h) plugs in here when cfg->orders.backend is SMDP_STORE_POSTGRES.
+ * Until then each node keeps its own LMDB environment.  *have: a backend was opened. */
+static int replay_backend_open(const smdp_config *cfg, rsp_replay_backend *durable, bool *have, char *err,
+                               size_t errlen)
+{
+    *have = false;
+    if (!cfg->replay_dir)
+        return 0;
+    if (rsp_replay_lmdb_open(durable, cfg->replay_dir, err, errlen) != 0)
+        return -1;
+    *have = true;
+    return 0;
+}
 
 smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
 {
@@ -719,25 +761,27 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     rsp_replay_backend durable;
-    if (cfg->replay_dir && rsp_replay_lmdb_open(&durable, cfg->replay_dir, err, errlen) != 0)
+    bool have_durable;
+    if (replay_backend_open(cfg, &durable, &have_durable, err, errlen) != 0)
         goto fail;
-    x->replay = rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000,
-                               cfg->replay_dir ? &durable : NULL);
+    x->replay =
+        rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000, have_durable ? &durable : NULL);
     x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
     if (!x->replay || !x->eum_cache) {
         seterr(err, errlen, "out of memory%s", NULL);
         goto fail;
     }
-    smdp_orders_config oc = cfg->orders;
-    oc.extra_dbs = smdp_outbox_dbs;
-    oc.n_extra_dbs = SMDP_OUTBOX_NDBS;
-    int rc = smdp_orders_open(&x->store, cfg->store_dir, &oc);
+    int rc = smdp_orders_open(&x->store, cfg->store_dir, &cfg->orders);
     if (rc) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "cannot open the order store in %%s: %s", mdb_strerror(rc));
-        seterr(err, errlen, msg, cfg->store_dir);
+        snprintf(msg, sizeof(msg), "cannot open the order store%s%%s: %s",
+                 cfg->orders.backend == SMDP_STORE_LMDB ? " in " : "", smdp_orders_strerror(rc));
+        seterr(err, errlen, msg, cfg->orders.backend == SMDP_STORE_LMDB ? cfg->store_dir : "");
         goto fail;
     }
+    /* after the open, which migrated the schema holding the fingerprints */
+    if (cfg->orders.backend == SMDP_STORE_POSTGRES && check_shared_secrets(x, cfg->orders.dsn, err, errlen))
+        goto fail;
     smdp_notify_config nc = cfg->notify;
     nc.fqdn = x->fqdn;
     nc.operator_endpoint = operator_endpoint;
@@ -745,7 +789,6 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     if (!(x->notify = smdp_notify_new(&nc, err, errlen)))
         goto fail;
     smdp_outbox_config obc = cfg->outbox;
-    obc.base = 0;
     obc.send = smdp_notify_send;
     obc.send_ctx = x->notify;
     obc.metrics = cfg->metrics;

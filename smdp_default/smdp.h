@@ -82,7 +82,7 @@ typedef struct smdp_config {
     size_t n_smds_allowed;
     bool progress_notifications;     /* send ES2+ HandleDownloadProgressInfo to operators with a notify_url */
     smdp_notify_config notify;       /* ES12 / ES2+ client (fqdn is filled in from above) */
-    smdp_outbox_config outbox;       /* delivery settings (base and send are filled in) */
+    smdp_outbox_config outbox;       /* delivery settings (send is filled in) */
     unsigned housekeeping_interval;  /* seconds between order-expiry sweeps [60] */
     rsp_metrics *metrics;            /* may be NULL */
     const char *cancel_session_keep; /* CancelSession reasons that keep the order (smdp_cancel_reasons_parse);
@@ -211,7 +211,7 @@ typedef struct smdp_hook {
  * RegisterEvent / DeleteEvent when event_registered flips, and ES2+
  * HandleDownloadProgressInfo at the notification points and ES2+
  * HandleNotification for profile-management notifications (see docs/smdp.md). */
-int smdp_order_hook(rsp_db_wtxn *t, smdp_op *op);
+int smdp_order_hook(smdp_op *op);
 
 /* Runs op synchronously with the hook (housekeeping, tools, tests). */
 rsp_status smdp_run_op(smdp_t *x, smdp_op *op, const uint8_t *result, size_t result_len);

@@ -48,6 +48,15 @@
  *       Into a state directory that holds no orders environment yet; start
  *       the service on it afterwards.
  *
+ *   smdpctl --store.backend=postgres --store.dsn=DSN migrate
+ *       Creates or upgrades the PostgreSQL schema of the order store (the
+ *       service also does it at start, under a lock).
+ *
+ * Every command but backup and restore also works on a PostgreSQL order store
+ * (the service's store.backend / store.dsn keys, given as options before the
+ * command); --state still names the directory of master.key.  Back a
+ * PostgreSQL store up with pg_dump or PITR (docs/deploy.md).
+ *
  * Exit status: 0 success, 1 a file or record failed, 2 usage or setup error.
  */
 #include <errno.h>
@@ -79,8 +88,14 @@ static void usage(FILE *f)
                "               [--qr FILE.png] [--scale N]\n"
                "       smdpctl --state DIR purge --older-than DAYS [--dry-run]\n"
                "       smdpctl --state DIR backup [--no-secrets] OUT\n"
-               "       smdpctl --state DIR restore BACKUP\n");
+               "       smdpctl --state DIR restore BACKUP\n"
+               "       smdpctl --store.backend=postgres --store.dsn=DSN migrate\n"
+               "Before the command, --store.backend=lmdb|postgres and --store.dsn=DSN choose the order\n"
+               "store as the service's keys do (default: LMDB under --state).\n");
 }
+
+/* The order store of the service (--store.backend, --store.dsn). */
+static smdp_orders_config g_store;
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
@@ -138,9 +153,10 @@ static int open_state(const char *dir, smdp_orders **o, smdp_mkey *mk)
         }
     }
     snprintf(path, sizeof(path), "%s/%s", dir, SMDP_STATE_DB);
-    int rc = smdp_orders_open(o, path, NULL);
+    int rc = smdp_orders_open(o, path, &g_store);
     if (rc) {
-        fprintf(stderr, "smdpctl: %s: %s\n", path, mdb_strerror(rc));
+        fprintf(stderr, "smdpctl: %s: %s\n", g_store.backend == SMDP_STORE_LMDB ? path : "order store",
+                smdp_orders_strerror(rc));
         if (mk)
             smdp_mkey_wipe(mk);
         return -1;
@@ -347,7 +363,7 @@ static int cmd_import(const char *dir, int argc, char **argv)
         else if (st == RSP_ST_INVALID_FIELD)
             why = detail ? smdp_profile_strerror(detail) : "invalid profile type, owner or metadata";
         else if (st == RSP_ST_INTERNAL)
-            why = detail ? mdb_strerror(detail) : "cryptographic failure";
+            why = detail ? smdp_orders_strerror(detail) : "cryptographic failure";
         fprintf(stderr, "smdpctl: %s: %s\n", argv[i], why);
     }
     fflush(stdout);
@@ -507,7 +523,7 @@ static int cmd_list(const char *dir, int argc, char **argv)
     int failed = 0;
     int rc = smdp_orders_list(o, list_one, &failed);
     if (rc) {
-        fprintf(stderr, "smdpctl: list: %s\n", mdb_strerror(rc));
+        fprintf(stderr, "smdpctl: list: %s\n", smdp_orders_strerror(rc));
         failed = 1;
     }
     fflush(stdout);
@@ -665,7 +681,7 @@ static int cmd_purge(const char *dir, int argc, char **argv)
     struct purge_scan p = {.cutoff = now - (uint64_t)days * 86400};
     int rc = smdp_orders_list(o, purge_pick, &p), failed = 0;
     if (rc) {
-        fprintf(stderr, "smdpctl: purge: %s\n", rc == ENOMEM ? strerror(rc) : mdb_strerror(rc));
+        fprintf(stderr, "smdpctl: purge: %s\n", rc == ENOMEM ? strerror(rc) : smdp_orders_strerror(rc));
         failed = 1;
     }
     size_t purged = 0;
@@ -675,7 +691,7 @@ static int cmd_purge(const char *dir, int argc, char **argv)
         if (st == RSP_OK)
             purged++;
         else if (st == RSP_ST_INTERNAL) {
-            fprintf(stderr, "smdpctl: purge %s: %s\n", p.iccids[i], mdb_strerror(op.db_err));
+            fprintf(stderr, "smdpctl: purge %s: %s\n", p.iccids[i], smdp_orders_strerror(op.db_err));
             failed = 1;
         }
     }
@@ -689,18 +705,63 @@ static int cmd_purge(const char *dir, int argc, char **argv)
     return failed;
 }
 
+/* --NAME=VALUE or --NAME VALUE at argv[*i]: the value (and *i moves past it), or NULL. */
+static const char *global_opt(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) || strncmp(a + 2, name, n))
+        return NULL;
+    if (a[2 + n] == '=') {
+        (*i)++;
+        return a + 3 + n;
+    }
+    if (a[2 + n] == '\0' && *i + 1 < argc) {
+        *i += 2;
+        return argv[*i - 1];
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *backend = "lmdb", *v;
     int i = 1;
-    if (i < argc && !strncmp(argv[i], "--state=", 8)) {
-        dir = argv[i] + 8;
-        i++;
-    } else if (i + 1 < argc && !strcmp(argv[i], "--state")) {
-        dir = argv[i + 1];
-        i += 2;
-    } else if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
-        usage(stdout);
+    while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+        if ((v = global_opt(argc, argv, &i, "state"))) {
+            dir = v;
+        } else if ((v = global_opt(argc, argv, &i, "store.backend"))) {
+            backend = v;
+        } else if ((v = global_opt(argc, argv, &i, "store.dsn"))) {
+            g_store.dsn = v;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (smdp_store_backend_parse(backend, &g_store.backend) != 0) {
+        fprintf(stderr, "smdpctl: --store.backend is lmdb or postgres\n");
+        return 2;
+    }
+    bool pg = g_store.backend == SMDP_STORE_POSTGRES;
+    if (pg && (!g_store.dsn || !*g_store.dsn)) {
+        fprintf(stderr, "smdpctl: --store.backend=postgres needs --store.dsn\n");
+        return 2;
+    }
+    if (i < argc && !strcmp(argv[i], "migrate")) {
+        char err[512];
+        if (!pg) {
+            fprintf(stderr, "smdpctl: migrate is for --store.backend=postgres (LMDB needs none)\n");
+            return 2;
+        }
+        if (smdp_orders_migrate(g_store.dsn, err, sizeof(err)) != 0) {
+            fprintf(stderr, "smdpctl: migrate: %s\n", err);
+            return 1;
+        }
+        printf("order store schema up to date\n");
         return 0;
     }
     if (!dir || !*dir || i >= argc) {
@@ -719,6 +780,10 @@ int main(int argc, char **argv)
         return cmd_activation_code(dir, argc - i, argv + i);
     if (!strcmp(cmd, "purge"))
         return cmd_purge(dir, argc - i, argv + i);
+    if ((!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) && pg) {
+        fprintf(stderr, "smdpctl: %s copies an LMDB store; back PostgreSQL up with pg_dump or PITR\n", cmd);
+        return 2;
+    }
     if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) {
         int no_secrets = i + 1 < argc && !strcmp(argv[i + 1], "--no-secrets");
         if (i + 2 + no_secrets != argc) {

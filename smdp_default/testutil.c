@@ -1,5 +1,7 @@
 #include "smdp_default/testutil.h"
 
+#include "smdp_default/store_testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,16 @@ static int write_file(const char *path, const char *text)
     return fclose(f) != 0 ? -1 : rc;
 }
 
+/* Copies the secret file name from directory from into directory to, private. */
+static int copy_secret(const char *from, const char *to, const char *name)
+{
+    char src[512], dst[512], cmd[1600];
+    snprintf(src, sizeof(src), "%s/%s", from, name);
+    snprintf(dst, sizeof(dst), "%s/%s", to, name);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 600 '%s'", src, dst, dst);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 int fx_init(fx *f, const fx_opts *o)
 {
     fx_opts none = {0};
@@ -105,12 +117,22 @@ int fx_init(fx *f, const fx_opts *o)
         .outbox = {.backoff_min = 1, .backoff_max = 1},
         .cancel_session_keep = o->cancel_keep,
     };
+    tu_orders_apply(&cfg.orders);
+    if (!o->join)
+        tu_orders_fresh();
+    else if (o->same_secrets && (copy_secret(o->join->dir, f->dir, "master.key") ||
+                                 copy_secret(o->join->dir, f->dir, "txn.secret")))
+        return -1;
     char err[256];
     if (!(f->x = smdp_new(&cfg, err, sizeof(err)))) {
         fprintf(stderr, "fx_init: %s\n", err);
         return -1;
     }
     for (int i = 0; i < FX_PROFILES; i++) {
+        if (o->join) {
+            memcpy(f->iccid[i], o->join->iccid[i], sizeof(f->iccid[i]));
+            continue;
+        }
         snprintf(f->iccid[i], sizeof(f->iccid[i]), "89000000000000001%02u", (unsigned)i % 100u);
         if (!(f->upp[i] = fx_upp(f->iccid[i], &f->upp_len[i])))
             return -1;

@@ -33,6 +33,10 @@ typedef struct fx_opts {
     const char *const *smds_allowed;
     size_t n_smds_allowed;
     const char *cancel_keep; /* smdp_config.cancel_session_keep, NULL = default */
+    /* A second node: shares the order store of this fixture (PostgreSQL only; nothing is imported) and,
+     * with same_secrets, its master key and transaction secret. */
+    const struct fx *join;
+    bool same_secrets;
 } fx_opts;
 
 typedef struct fx {
