@@ -78,6 +78,11 @@ static void pg_close(smds_store *s)
     s->impl = NULL;
 }
 
+struct rsp_pg *smds_store_pg(smds_store *s)
+{
+    return s && s->ops == &smds_store_pg_ops ? pg_of(s) : NULL;
+}
+
 static bool pg_ready(const smds_store *s)
 {
     return rsp_pg_ready(pg_of(s));
