@@ -32,18 +32,60 @@ typedef struct purge_job {
     char now[16];
 } purge_job;
 
-static const char SQL_CONSUME[] = RSP_PG_SQL_TXN_CONSUME;
 static const char SQL_PURGE[] = RSP_PG_SQL_TXN_PURGE;
 static const char SQL_PROBE[] = "SELECT 1 FROM rsp_consumed_txn LIMIT 0";
 
-static int apply_consume(rsp_pg_tx *t, void *arg)
+/* The consumes of one batch as one INSERT over unnest(): one round trip for the group.  An id twice in
+ * the group is USED the second time, whatever the first gets (FRESH, or USED from an earlier row). */
+static const char SQL_CONSUME_MANY[] =
+    "INSERT INTO rsp_consumed_txn (component, tid, expires_at) SELECT * FROM unnest($1::text[], $2::bytea[],"
+    " $3::bigint[]) ON CONFLICT DO NOTHING RETURNING component, tid";
+
+static bool same_id(const consume_job *a, const consume_job *b)
 {
-    consume_job *j = arg;
-    const char *p[3] = {j->b->component, j->tid, j->expiry};
-    long rows = 0;
-    if (rsp_pg_run(t, SQL_CONSUME, 3, p, &rows) != 0)
+    return !strcmp(a->tid, b->tid) && !strcmp(a->b->component, b->b->component);
+}
+
+static int apply_consume_many(rsp_pg_tx *t, void *const *args, int *results, size_t n)
+{
+    rsp_pg_array cols[3];
+    for (int c = 0; c < 3; c++)
+        rsp_pg_array_init(&cols[c]);
+    for (size_t i = 0; i < n; i++) {
+        consume_job *j = args[i];
+        j->outcome = RSP_REPLAY_USED;
+        results[i] = 0;
+        bool dup = false;
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = same_id(args[k], j);
+        if (dup)
+            continue;
+        rsp_pg_array_add(&cols[0], j->b->component);
+        rsp_pg_array_add(&cols[1], j->tid);
+        rsp_pg_array_add(&cols[2], j->expiry);
+    }
+    const char *p[3];
+    bool oom = false;
+    for (int c = 0; c < 3; c++)
+        oom |= !(p[c] = rsp_pg_array_end(&cols[c]));
+    PGresult *r = oom ? NULL : rsp_pg_exec(t, SQL_CONSUME_MANY, 3, p);
+    for (int c = 0; c < 3; c++)
+        rsp_pg_array_free(&cols[c]);
+    if (!r)
         return -1;
-    j->outcome = rows == 1 ? RSP_REPLAY_FRESH : RSP_REPLAY_USED;
+    /* Rows come back in insertion order, the group's: a cursor finds each at once. */
+    size_t cur = 0;
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *comp = PQgetvalue(r, row, 0), *tid = PQgetvalue(r, row, 1);
+        for (size_t k = 0; k < n; k++, cur = (cur + 1) % n) {
+            consume_job *j = args[cur];
+            if (j->outcome == RSP_REPLAY_USED && !strcmp(j->tid, tid) && !strcmp(j->b->component, comp)) {
+                j->outcome = RSP_REPLAY_FRESH;
+                break;
+            }
+        }
+    }
+    PQclear(r);
     return 0;
 }
 
@@ -110,7 +152,7 @@ static int pg_consume(void *impl, const uint8_t tid[RSP_TXN_ID_LEN], uint32_t ex
     j->done = done;
     j->arg = arg;
     inflight_add(b, 1);
-    if (rsp_pg_submit(b->pg, apply_consume, consume_done, j) != 0) {
+    if (rsp_pg_submit_many(b->pg, apply_consume_many, consume_done, j) != 0) {
         free(j);
         inflight_add(b, -1);
         return -1;

@@ -4,15 +4,15 @@
  * node consumed before, as long as the transaction is valid.
  *
  * Rows live in rsp_consumed_txn (created by rsp_pg_migrate for any component), keyed by (component, tid),
- * so the SM-DS and the SM-DP+ may share one database without seeing each other's ids.  A consume is one
- * INSERT ... ON CONFLICT DO NOTHING run by the writer pool of rsp/pg.h, group-committed with the other
- * writes of the service: FRESH once the row is durable, USED when a row was there (committed by any node,
- * or earlier in the same batch), ERROR when the database is unreachable or the commit was not confirmed
- * (answer "temporarily unavailable"; the memory cache keeps the id, so that transaction is over either
- * way).  Two nodes consuming the same id at the same instant: PostgreSQL makes the second INSERT wait for
- * the first transaction, so exactly one gets FRESH.  Expired rows are deleted by a purge job queued every
- * RSP_REPLAY_PG_PURGE_EVERY consumes (at most RSP_REPLAY_PG_PURGE_MAX rows each, SKIP LOCKED so nodes
- * purging at once do not wait for each other).
+ * so the SM-DS and the SM-DP+ may share one database without seeing each other's ids.  The consumes
+ * queued together run as one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING (a merged job of
+ * rsp/pg.h: one round trip for the group), group-committed with the other writes of the service: FRESH once
+ * the row is durable, USED when a row was there (committed by any node, or earlier in the same batch), ERROR
+ * when the database is unreachable or the commit was not confirmed (answer "temporarily unavailable"; the
+ * memory cache keeps the id, so that transaction is over either way).  Two nodes consuming the same id at the
+ * same instant: PostgreSQL makes the second INSERT wait for the first transaction, so exactly one gets FRESH.
+ * Expired rows are deleted by a purge job queued every RSP_REPLAY_PG_PURGE_EVERY consumes (at most
+ * RSP_REPLAY_PG_PURGE_MAX rows each, SKIP LOCKED so nodes purging at once do not wait for each other).
  *
  * Use (e.g. in a service's start-up, after its store opened the pool):
  *   rsp_replay_backend b;
