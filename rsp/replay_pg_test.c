@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rsp/replay_testutil.h"
 #include "tests/pg/pgtmp.h"
 #include "tests/unit/ut.h"
 
@@ -39,53 +40,17 @@ static rsp_replay *open_replay(rsp_pg *pg, const char *component)
     return rsp_replay_new(64, &b);
 }
 
-static void tid_of(uint8_t t[RSP_TXN_ID_LEN], uint32_t i)
+/* A node: a pool and an "smds" replay store on it; NULL (and nothing open) on failure. */
+static rsp_replay *open_node(unsigned writers, rsp_pg **pg)
 {
-    memset(t, 0xa5, RSP_TXN_ID_LEN);
-    uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull;
-    memcpy(t + 8, &h, sizeof(h));
-}
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, result;
-} waiter;
-
-static void on_done(void *arg, int result)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->result = result;
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* The durable step alone (the memory cache is the other node's or a restarted process's). */
-static int durable(rsp_replay *r, uint32_t i, uint32_t expiry, uint32_t now)
-{
-    uint8_t t[RSP_TXN_ID_LEN];
-    tid_of(t, i);
-    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    int rc = rsp_replay_commit(r, t, expiry, now, on_done, &w);
-    if (rc != RSP_REPLAY_PENDING)
-        return rc;
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    return w.result;
-}
-
-/* Both steps, as a handler runs them. */
-static int consume(rsp_replay *r, uint32_t i, uint32_t expiry, uint32_t now)
-{
-    uint8_t t[RSP_TXN_ID_LEN];
-    tid_of(t, i);
-    if (rsp_replay_check(r, t, expiry, now) == RSP_REPLAY_USED)
-        return RSP_REPLAY_USED;
-    return durable(r, i, expiry, now);
+    *pg = open_pool(writers);
+    rsp_replay *r = *pg ? open_replay(*pg, "smds") : NULL;
+    UT_CHECK(r != NULL);
+    if (!r) {
+        rsp_pg_close(*pg);
+        *pg = NULL;
+    }
+    return r;
 }
 
 struct rows {
@@ -137,27 +102,24 @@ static void test_open_errors(void)
 
 static void test_fresh_used_restart(void)
 {
-    rsp_pg *pg = open_pool(2);
-    rsp_replay *r = pg ? open_replay(pg, "smds") : NULL;
-    UT_CHECK(r != NULL);
-    if (!r) {
-        rsp_pg_close(pg);
+    rsp_pg *pg;
+    rsp_replay *r = open_node(2, &pg);
+    if (!r)
         return;
-    }
     UT_CHECK(rsp_replay_durable(r));
-    UT_EQ(consume(r, 1, 1300, 1000), RSP_REPLAY_FRESH);
-    UT_EQ(consume(r, 1, 1300, 1001), RSP_REPLAY_USED); /* memory */
-    UT_EQ(durable(r, 1, 1300, 1001), RSP_REPLAY_USED); /* database */
-    UT_EQ(consume(r, 2, 1300, 1001), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 1, 1300, 1000), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 1, 1300, 1001), RSP_REPLAY_USED); /* memory */
+    UT_EQ(rsp_replay_test_commit(r, 1, 1300, 1001), RSP_REPLAY_USED);  /* database */
+    UT_EQ(rsp_replay_test_consume(r, 2, 1300, 1001), RSP_REPLAY_FRESH);
     rsp_replay_free(r);
     rsp_pg_close(pg);
 
     /* The node restarts: its memory is empty, the database refuses. */
     pg = open_pool(2);
     r = open_replay(pg, "smds");
-    UT_EQ(consume(r, 1, 1300, 1100), RSP_REPLAY_USED);
-    UT_EQ(consume(r, 2, 1300, 1100), RSP_REPLAY_USED);
-    UT_EQ(consume(r, 3, 1300, 1100), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 1, 1300, 1100), RSP_REPLAY_USED);
+    UT_EQ(rsp_replay_test_consume(r, 2, 1300, 1100), RSP_REPLAY_USED);
+    UT_EQ(rsp_replay_test_consume(r, 3, 1300, 1100), RSP_REPLAY_FRESH);
     rsp_replay_stats s;
     rsp_replay_stats_get(r, &s);
     UT_EQ(s.refused, 2);
@@ -165,8 +127,8 @@ static void test_fresh_used_restart(void)
 
     /* Another component's ids are its own. */
     rsp_replay *other = open_replay(pg, "smdp");
-    UT_EQ(consume(other, 1, 1300, 1100), RSP_REPLAY_FRESH);
-    UT_EQ(consume(other, 1, 1300, 1100), RSP_REPLAY_USED);
+    UT_EQ(rsp_replay_test_consume(other, 1, 1300, 1100), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(other, 1, 1300, 1100), RSP_REPLAY_USED);
     rsp_replay_free(other);
     rsp_replay_free(r);
 
@@ -178,7 +140,7 @@ static void test_fresh_used_restart(void)
     for (int i = 0; i < 50 && !(r = open_replay(pg, "smds")); i++)
         usleep(100000);
     int rc = RSP_REPLAY_ERROR;
-    for (int i = 0; i < 50 && r && (rc = durable(r, 3, 1300, 1100)) == RSP_REPLAY_ERROR; i++)
+    for (int i = 0; i < 50 && r && (rc = rsp_replay_test_commit(r, 3, 1300, 1100)) == RSP_REPLAY_ERROR; i++)
         usleep(100000);
     UT_EQ(rc, RSP_REPLAY_USED);
     rsp_replay_free(r);
@@ -196,7 +158,7 @@ static void *race(void *arg)
 {
     struct racer *x = arg;
     for (uint32_t i = 0; i < 200; i++) {
-        int rc = consume(x->r, x->base + i, 5000, 1000);
+        int rc = rsp_replay_test_consume(x->r, x->base + i, 5000, 1000);
         atomic_fetch_add(rc == RSP_REPLAY_FRESH ? x->fresh : rc == RSP_REPLAY_USED ? x->used : x->errors, 1);
     }
     return NULL;
@@ -208,10 +170,10 @@ static void test_two_nodes(void)
     rsp_replay *a = pa ? open_replay(pa, "smds") : NULL, *b = pb ? open_replay(pb, "smds") : NULL;
     UT_CHECK(a && b);
     if (a && b) {
-        UT_EQ(consume(a, 10, 1300, 1000), RSP_REPLAY_FRESH);
-        UT_EQ(consume(b, 10, 1300, 1000), RSP_REPLAY_USED);
-        UT_EQ(consume(b, 11, 1300, 1000), RSP_REPLAY_FRESH);
-        UT_EQ(consume(a, 11, 1300, 1000), RSP_REPLAY_USED);
+        UT_EQ(rsp_replay_test_consume(a, 10, 1300, 1000), RSP_REPLAY_FRESH);
+        UT_EQ(rsp_replay_test_consume(b, 10, 1300, 1000), RSP_REPLAY_USED);
+        UT_EQ(rsp_replay_test_consume(b, 11, 1300, 1000), RSP_REPLAY_FRESH);
+        UT_EQ(rsp_replay_test_consume(a, 11, 1300, 1000), RSP_REPLAY_USED);
 
         /* Four threads per node over the same 200 ids: each id is FRESH exactly once. */
         atomic_int fresh = 0, used = 0, errors = 0;
@@ -236,22 +198,25 @@ static void test_two_nodes(void)
 /* Expired ids leave through the purge jobs that later consumes queue. */
 static void test_purge(void)
 {
-    rsp_pg *pg = open_pool(1); /* one writer: a later write runs after the queued purges */
-    rsp_replay *r = pg ? open_replay(pg, "smds") : NULL;
-    UT_CHECK(r != NULL);
-    if (!r) {
-        rsp_pg_close(pg);
+    rsp_pg *pg;
+    rsp_replay *r = open_node(1, &pg); /* one writer: a later write runs after the queued purges */
+    if (!r)
         return;
-    }
     for (uint32_t i = 0; i < 300; i++)
-        UT_EQ(durable(r, 200000 + i, 1500, 1000), RSP_REPLAY_FRESH);
+        UT_EQ(rsp_replay_test_commit(r, 200000 + i, 1500, 1000), RSP_REPLAY_FRESH);
     UT_CHECK(count_of(pg, SQL_OLD) >= 300);
     for (uint32_t i = 0; i < 2 * RSP_REPLAY_PG_PURGE_EVERY; i++)
-        UT_EQ(durable(r, 300000 + i, 9000, 2000), RSP_REPLAY_FRESH);
+        UT_EQ(rsp_replay_test_commit(r, 300000 + i, 9000, 2000), RSP_REPLAY_FRESH);
     UT_EQ(count_of(pg, SQL_OLD), 0);
     UT_CHECK(count_of(pg, SQL_LIVE) >= 2 * RSP_REPLAY_PG_PURGE_EVERY);
     rsp_replay_free(r);
     rsp_pg_close(pg);
+}
+
+static void unexpected_done(void *arg, int result)
+{
+    (void)arg;
+    UT_EQ(result, -999); /* the refusal is immediate: done must not run */
 }
 
 static int64_t ms_since(const struct timespec *a)
@@ -265,26 +230,23 @@ static int64_t ms_since(const struct timespec *a)
  * consumes work again without a restart of the node. */
 static void test_outage(void)
 {
-    rsp_pg *pg = open_pool(2);
-    rsp_replay *r = pg ? open_replay(pg, "smds") : NULL;
-    UT_CHECK(r != NULL);
-    if (!r) {
-        rsp_pg_close(pg);
+    rsp_pg *pg;
+    rsp_replay *r = open_node(2, &pg);
+    if (!r)
         return;
-    }
-    UT_EQ(consume(r, 400000, 5000, 1000), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 400000, 5000, 1000), RSP_REPLAY_FRESH);
     UT_EQ(pgtmp_halt(&srv), 0);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* The pool may not know yet: the job fails on its dead connection. */
-    UT_EQ(consume(r, 400001, 5000, 1000), RSP_REPLAY_ERROR);
+    UT_EQ(rsp_replay_test_consume(r, 400001, 5000, 1000), RSP_REPLAY_ERROR);
     for (int i = 0; i < 100 && rsp_pg_ready(pg); i++)
         usleep(50000);
     UT_CHECK(!rsp_pg_ready(pg));
     /* Known down: refused at once, without queueing. */
     uint8_t t[RSP_TXN_ID_LEN];
-    tid_of(t, 400002);
-    UT_EQ(rsp_replay_commit(r, t, 5000, 1000, on_done, NULL), RSP_REPLAY_ERROR);
+    rsp_replay_test_tid(t, 400002);
+    UT_EQ(rsp_replay_commit(r, t, 5000, 1000, unexpected_done, NULL), RSP_REPLAY_ERROR);
     /* Bounded by the pool's timeout (1 s here) and its 1 s reconnection tick, with room for a slow host. */
     UT_CHECK(ms_since(&t0) < 15000);
     rsp_replay_stats s;
@@ -295,10 +257,10 @@ static void test_outage(void)
         usleep(50000);
     UT_CHECK(rsp_pg_ready(pg));
     int rc = RSP_REPLAY_ERROR;
-    for (int i = 0; i < 50 && (rc = durable(r, 400003, 5000, 1000)) == RSP_REPLAY_ERROR; i++)
+    for (int i = 0; i < 50 && (rc = rsp_replay_test_commit(r, 400003, 5000, 1000)) == RSP_REPLAY_ERROR; i++)
         usleep(100000);
     UT_EQ(rc, RSP_REPLAY_FRESH);
-    UT_EQ(durable(r, 400000, 5000, 1000), RSP_REPLAY_USED);
+    UT_EQ(rsp_replay_test_commit(r, 400000, 5000, 1000), RSP_REPLAY_USED);
     rsp_replay_free(r);
     rsp_pg_close(pg);
 }
