@@ -325,8 +325,11 @@ static void test_burst(void)
     /* 0..149: one EID each; 150..159: EventID "DUP" on ten EIDs; 160..199: EID1, cap 3 */
     for (int i = 0; i < BURST; i++) {
         char eid[SMDS_EID_LEN + 1], id[32];
-        snprintf(eid, sizeof(eid), "890490321234512345123456%08d", i < 160 ? i : 99999999);
-        snprintf(id, sizeof(id), i >= 150 && i < 160 ? "DUP" : "B-%d", i);
+        snprintf(eid, sizeof(eid), "890490321234512345123456%08u", (unsigned)(i < 160 ? i : 99999999));
+        if (i >= 150 && i < 160)
+            snprintf(id, sizeof(id), "DUP");
+        else
+            snprintf(id, sizeof(id), "B-%d", i);
         ev[i] = mk(eid, id, "a.example", "o");
         slot[i] = (struct burst_slot){&b, i};
     }
