@@ -12,6 +12,7 @@
  * result file and one PNG plot per run.  `rsp-bench --help` lists options.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
@@ -710,6 +711,97 @@ static size_t signed1_len(void)
     return 2 + 18 + 18 + 2 + strlen(SMDS_FQDN) + 18;
 }
 
+static uint64_t metric(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            return strtoull(p + n + 1, NULL, 10);
+    return 0;
+}
+
+/* A counter of the server's /metrics (0 when it cannot be read). */
+static uint64_t server_metric(ctx *c, const server *srv, const char *name)
+{
+    char url[300], ca[1100], *body = NULL;
+    snprintf(url, sizeof(url), "%s/metrics", srv->device);
+    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
+    uint64_t v = load_get(url, ca, NULL, NULL, &body) == 200 ? metric(body, name) : 0;
+    free(body);
+    return v;
+}
+
+/* CPU seconds of the PostgreSQL server under --store postgres: the postmaster and its children (the
+ * backends serving smds, the WAL writer, the checkpointer ...); NAN on lmdb. */
+static double pg_server_cpu(ctx *c)
+{
+    if (!c->o.store_pg)
+        return NAN;
+    char path[600], buf[2048];
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", c->pg.dir);
+    FILE *f = fopen(path, "r");
+    long pm = 0;
+    if (!f || fscanf(f, "%ld", &pm) != 1 || pm <= 0) {
+        if (f)
+            fclose(f);
+        return NAN;
+    }
+    fclose(f);
+    double sum = bench_proc_cpu((pid_t)pm);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *rp = strrchr(buf, ')');
+        long ppid = 0;
+        if (rp && sscanf(rp + 1, " %*c %ld", &ppid) == 1 && ppid == pm)
+            sum += bench_parse_stat(buf, sysconf(_SC_CLK_TCK));
+    }
+    if (d)
+        closedir(d);
+    return sum;
+}
+
+/* The database's share of a phase: its CPU and the round trips smds made (postgres only). */
+typedef struct db_mark {
+    double cpu_s;
+    uint64_t round_trips;
+} db_mark;
+
+static db_mark db_mark_now(ctx *c, const server *srv)
+{
+    db_mark m = {pg_server_cpu(c), 0};
+    if (c->o.store_pg)
+        m.round_trips = server_metric(c, srv, "smds_pg_round_trips_total");
+    return m;
+}
+
+/* Writes the database figures of a phase of ok operations; returns the database CPU per operation. */
+static double json_db(ctx *c, const db_mark *a, const db_mark *b, uint64_t ok)
+{
+    jw *w = &c->w;
+    double cpu_us = c->o.store_pg ? per_op_us(b->cpu_s - a->cpu_s, ok) : NAN;
+    jw_obj(w, "database");
+    jw_num(w, "cpu_s", c->o.store_pg ? b->cpu_s - a->cpu_s : NAN);
+    jw_num(w, "cpu_us_per_op", cpu_us);
+    jw_num(w, "round_trips_per_op",
+           c->o.store_pg && ok ? (double)(b->round_trips - a->round_trips) / (double)ok : NAN);
+    jw_end(w);
+    return cpu_us;
+}
+
+static double rt_per_op(const db_mark *a, const db_mark *b, uint64_t ok)
+{
+    return ok ? (double)(b->round_trips - a->round_trips) / (double)ok : NAN;
+}
+
 static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expect_events)
 {
     const char *mode = fresh ? "es11-boot-storm" : "es11-keepalive";
@@ -735,9 +827,11 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
         .progress = on_progress,
     };
     double quiet = wait_quiet(c);
+    db_mark db0 = db_mark_now(c, srv);
     load_result r;
     int rc = load_es11(&lc, &r);
     progress_end();
+    db_mark db1 = db_mark_now(c, srv);
 
     /* The floor, right after, with the server idle. */
     fleet_dev *d0 = &cs->f.dev[0];
@@ -782,6 +876,7 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
     json_run(w, &r, &pc, quiet, true, "polls", "server_cpu_us_per_poll");
     jw_int(w, "tls_connections", (long long)r.connections);
     jw_int(w, "tls_resumed", (long long)r.resumed);
+    double db_us = json_db(c, &db0, &db1, r.ok);
     json_tls(w, &r.tls);
     jw_obj(w, "floor_us");
     if (have_floor) {
@@ -808,9 +903,9 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
     check_run(c, phase, rc, &r);
     summary(c,
             "%-26s %8.0f polls/s  p50 %6.2f  p90 %6.2f  p99 %6.2f ms  errors %llu  server %6.0f us/poll  "
-            "floor %6.0f us  ratio %.2f",
+            "floor %6.0f us  ratio %.2f  db %4.0f us/poll %.2f round trips/poll",
             phase, rate, pc.p50 / 1000, pc.p90 / 1000, pc.p99 / 1000, (unsigned long long)r.errors, per,
-            floor_us, ratio);
+            floor_us, ratio, db_us, rt_per_op(&db0, &db1, r.ok));
     char tname[160];
     snprintf(tname, sizeof(tname), "%s ratio (server CPU / crypto floor)", phase);
     add_target(c, tname, ratio, 1.25, true);
@@ -820,25 +915,9 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
 
 /* ---- ES12 ---- */
 
-static uint64_t metric(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, name, n) == 0 && p[n] == ' ')
-            return strtoull(p + n + 1, NULL, 10);
-    return 0;
-}
-
 static uint64_t commits(ctx *c, const server *srv)
 {
-    char url[300], ca[1100], *body = NULL;
-    snprintf(url, sizeof(url), "%s/metrics", srv->device);
-    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
-    uint64_t v = load_get(url, ca, NULL, NULL, &body) == 200
-                     ? metric(body, c->o.store_pg ? "smds_pg_commits_total" : "smds_db_commits_total")
-                     : 0;
-    free(body);
-    return v;
+    return server_metric(c, srv, c->o.store_pg ? "smds_pg_commits_total" : "smds_db_commits_total");
 }
 
 static void es12_phase(ctx *c, server *srv)
@@ -896,9 +975,11 @@ static void es12_phase(ctx *c, server *srv)
     };
     uint64_t commits0 = commits(c, srv);
     double quiet = wait_quiet(c);
+    db_mark db0 = db_mark_now(c, srv);
     load_result r;
     int rc = load_es12(&lc, &r);
     progress_end();
+    db_mark db1 = db_mark_now(c, srv);
     uint64_t ncommits = commits(c, srv) - commits0;
     bench_pcts pc;
     bench_percentiles(&r.lat, &pc);
@@ -914,6 +995,7 @@ static void es12_phase(ctx *c, server *srv)
     json_run(w, &r, &pc, quiet, true, "registrations", "server_cpu_us_per_registration");
     jw_int(w, "db_commits", (long long)ncommits);
     jw_num(w, "registrations_per_commit", ncommits ? (double)r.ok / (double)ncommits : NAN);
+    double db_us = json_db(c, &db0, &db1, r.ok);
     json_tls(w, &r.tls);
     jw_obj(w, "h2load_healthz");
     if (have_h2load) {
@@ -936,9 +1018,10 @@ static void es12_phase(ctx *c, server *srv)
     check_run(c, "es12-register", rc, &r);
     summary(c,
             "%-26s %8.0f reg/s    p50 %6.2f  p90 %6.2f  p99 %6.2f ms  errors %llu  h2load /healthz %.0f/s  "
-            "ratio %.2f  (%.1f per commit)",
+            "ratio %.2f  (%.1f per commit)  server %4.0f us/reg  db %4.0f us/reg %.2f round trips/reg",
             "es12-register", rate, pc.p50 / 1000, pc.p90 / 1000, pc.p99 / 1000, (unsigned long long)r.errors,
-            have_h2load ? h.rps : NAN, ratio, ncommits ? (double)r.ok / (double)ncommits : NAN);
+            have_h2load ? h.rps : NAN, ratio, ncommits ? (double)r.ok / (double)ncommits : NAN,
+            per_op_us(r.server_cpu_s, r.ok), db_us, rt_per_op(&db0, &db1, r.ok));
     add_target(c, "es12-register durable rate / h2load /healthz rate", ratio, 0.40, false);
     add_panel(c, "es12-register (durable, mutual TLS, HTTP/2)", &r.lat);
     load_result_free(&r);

@@ -701,7 +701,7 @@ int rsp_server_cred_chain(const rsp_ci_store *cis, const char *cert_path, X509 *
                           size_t *ci_ski_len)
 {
     enum { MAX_INTER = 2 };
-    X509 *inter[MAX_INTER + 1];
+    X509 *inter[MAX_INTER + 1] = {NULL};
     size_t n = 0;
     *others = NULL;
     *others_len = 0;

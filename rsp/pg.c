@@ -21,6 +21,7 @@ enum { B_COMMITTED, B_SAVEPOINTS, B_RERUN, B_UNAVAILABLE, B_FAILED };
 
 struct job {
     rsp_pg_apply_cb apply;
+    rsp_pg_apply_many_cb many; /* set instead of apply for jobs that run merged */
     rsp_pg_done_cb done;
     void *arg;
     struct timespec queued;
@@ -48,6 +49,8 @@ struct worker {
     bool connected_once;
     struct stmt *stmts;
     size_t nstmts, cap;
+    void **margs; /* batch_max arguments and results of one merged group */
+    int *mres;
 };
 
 struct rsp_pg_tx {
@@ -65,6 +68,7 @@ struct rsp_pg {
     unsigned nworkers;
     pthread_mutex_t stats_mu;
     rsp_pg_stats stats;
+    atomic_uint_fast64_t round_trips;
 };
 
 /* ---- connections ---- */
@@ -138,6 +142,7 @@ static void idle_check(struct worker *w)
         return;
     }
     PGresult *r = PQexec(w->conn, "SELECT 1");
+    atomic_fetch_add(&w->pg->round_trips, 1);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     if (!ok)
@@ -165,6 +170,7 @@ static const char *prepared(rsp_pg_tx *t, const char *sql, int n)
     struct stmt *s = &w->stmts[w->nstmts];
     snprintf(s->name, sizeof(s->name), "rsp%zu", w->nstmts);
     PGresult *r = PQprepare(w->conn, s->name, sql, n, NULL);
+    atomic_fetch_add(&w->pg->round_trips, 1);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -189,6 +195,7 @@ PGresult *rsp_pg_exec(rsp_pg_tx *t, const char *sql, int n, const char *const *p
         return NULL;
     }
     PGresult *r = PQexecPrepared(t->w->conn, name, n, params, NULL, NULL, 0);
+    atomic_fetch_add(&t->w->pg->round_trips, 1);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return r;
@@ -214,10 +221,71 @@ int rsp_pg_run(rsp_pg_tx *t, const char *sql, int n, const char *const *params, 
     return 0;
 }
 
+/* ---- array parameters ---- */
+
+void rsp_pg_array_init(rsp_pg_array *a)
+{
+    *a = (rsp_pg_array){NULL, 0, 0, false};
+}
+
+static void array_put(rsp_pg_array *a, const char *v, size_t n)
+{
+    if (a->failed)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t nc = a->cap ? a->cap : 256;
+        while (a->len + n + 2 > nc)
+            nc *= 2;
+        char *nb = realloc(a->buf, nc);
+        if (!nb) {
+            a->failed = true;
+            return;
+        }
+        a->buf = nb;
+        a->cap = nc;
+    }
+    memcpy(a->buf + a->len, v, n);
+    a->len += n;
+}
+
+void rsp_pg_array_add(rsp_pg_array *a, const char *v)
+{
+    array_put(a, a->len ? "," : "{", 1);
+    if (!v) {
+        array_put(a, "NULL", 4);
+        return;
+    }
+    array_put(a, "\"", 1);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            array_put(a, "\\", 1);
+        array_put(a, p, 1);
+    }
+    array_put(a, "\"", 1);
+}
+
+const char *rsp_pg_array_end(rsp_pg_array *a)
+{
+    if (!a->len)
+        array_put(a, "{", 1);
+    array_put(a, "}", 1);
+    if (a->failed)
+        return NULL;
+    a->buf[a->len] = 0;
+    return a->buf;
+}
+
+void rsp_pg_array_free(rsp_pg_array *a)
+{
+    free(a->buf);
+    rsp_pg_array_init(a);
+}
+
 /* Runs a fixed command of the batch protocol (BEGIN, SAVEPOINT, COMMIT ...); true when it worked. */
 static bool command(struct worker *w, const char *sql, char sqlstate[6])
 {
     PGresult *r = PQexec(w->conn, sql);
+    atomic_fetch_add(&w->pg->round_trips, 1);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok && sqlstate) {
         const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -254,17 +322,54 @@ static int64_t usec_since(const struct timespec *a)
     return (int64_t)(b.tv_sec - a->tv_sec) * 1000000 + (b.tv_nsec - a->tv_nsec) / 1000;
 }
 
-/* One attempt at a batch of writes: sets every job's result when it returns B_COMMITTED. */
+/* Consecutive jobs of one merged kind from jobs[i]: how many (1 for a plain job, or when alone). */
+static size_t group_len(struct job **jobs, size_t i, size_t n, bool alone)
+{
+    size_t k = i + 1;
+    while (!alone && jobs[i]->many && k < n && jobs[k]->many == jobs[i]->many)
+        k++;
+    return k - i;
+}
+
+/* Runs jobs[0..g) (g > 1 only for a merged kind): apply's return value for the group; the results of a
+ * merged group go to each job's result when it is >= 0. */
+static int apply_group(struct worker *w, rsp_pg_tx *t, struct job **jobs, size_t g)
+{
+    if (!jobs[0]->many)
+        return jobs[0]->apply(t, jobs[0]->arg);
+    for (size_t i = 0; i < g; i++) {
+        w->margs[i] = jobs[i]->arg;
+        w->mres[i] = 0;
+    }
+    int r = jobs[0]->many(t, w->margs, w->mres, g);
+    if (r >= 0 && !t->failed)
+        for (size_t i = 0; i < g; i++)
+            jobs[i]->result = w->mres[i];
+    return r < 0 ? r : g == 1 ? w->mres[0] : 0;
+}
+
+/* One attempt at a batch of writes: sets every job's result when it returns B_COMMITTED.  Consecutive
+ * jobs of one merged kind run as one call, except in savepoint mode, where each job is alone. */
 static int try_batch(struct worker *w, struct job **jobs, size_t n, bool savepoints)
 {
     char sqlstate[6] = "";
     if (!command(w, "BEGIN", sqlstate))
         return end_attempt(w, transient(w, sqlstate) ? B_UNAVAILABLE : B_FAILED);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, g; i < n; i += g) {
+        g = group_len(jobs, i, n, savepoints);
         if (savepoints && !command(w, "SAVEPOINT j", sqlstate))
             return end_attempt(w, transient(w, sqlstate) ? B_UNAVAILABLE : B_FAILED);
         rsp_pg_tx t = {w, false, ""};
-        int r = jobs[i]->apply(&t, jobs[i]->arg);
+        int r = apply_group(w, &t, jobs + i, g);
+        if (g > 1) {
+            if (rerunnable(t.sqlstate))
+                return end_attempt(w, B_RERUN);
+            if (t.failed && transient(w, t.sqlstate))
+                return end_attempt(w, B_UNAVAILABLE);
+            if (r < 0 || t.failed)
+                return end_attempt(w, B_SAVEPOINTS);
+            continue;
+        }
         if (rerunnable(t.sqlstate))
             return end_attempt(w, B_RERUN);
         if (t.failed && transient(w, t.sqlstate))
@@ -341,21 +446,24 @@ static void run_writes(struct worker *w, struct job **jobs, size_t n)
     finish(jobs, n);
 }
 
-static void run_read(struct worker *w, struct job *j)
+/* One read job, or a group of merged ones (each gets its own result, or all the group's failure). */
+static void run_read(struct worker *w, struct job **jobs, size_t n)
 {
-    j->result = RSP_PG_UNAVAILABLE;
+    set_all(jobs, n, RSP_PG_UNAVAILABLE);
     if (ensure_conn(w)) {
         rsp_pg_tx t = {w, false, ""};
-        int r = j->apply(&t, j->arg);
+        int r = apply_group(w, &t, jobs, n);
         if (t.failed && transient(w, t.sqlstate)) {
             if (PQstatus(w->conn) != CONNECTION_OK)
                 drop_conn(w);
-        } else {
-            j->result = r < 0 || t.failed ? RSP_PG_FAILED : r;
+        } else if (r < 0 || t.failed) {
+            set_all(jobs, n, RSP_PG_FAILED);
+        } else if (n == 1) {
+            jobs[0]->result = r;
         }
     }
-    stat_add(w->pg, &w->pg->stats.reads, 1);
-    finish(&j, 1);
+    stat_add(w->pg, &w->pg->stats.reads, n);
+    finish(jobs, n);
 }
 
 /* ---- threads ---- */
@@ -365,10 +473,14 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     rsp_pg *pg = w->pg;
     struct queue *q = w->writer ? &pg->wq : &pg->rq;
-    size_t max = w->writer ? pg->cfg.batch_max : 1;
+    size_t max = pg->cfg.batch_max;
     struct job **batch = calloc(max, sizeof(*batch));
-    if (!batch)
+    w->margs = calloc(max, sizeof(*w->margs));
+    w->mres = calloc(max, sizeof(*w->mres));
+    if (!batch || !w->margs || !w->mres) {
+        free(batch);
         return NULL;
+    }
     pthread_mutex_lock(&q->mu);
     for (;;) {
         if (!q->head) {
@@ -384,8 +496,10 @@ static void *worker_main(void *arg)
             }
             continue;
         }
+        /* A reader takes one job, or a run of merged jobs of one kind. */
         size_t n = 0;
-        while (q->head && n < max) {
+        while (q->head && n < max &&
+               (w->writer || n == 0 || (q->head->many && q->head->many == batch[0]->many))) {
             batch[n++] = q->head;
             q->head = q->head->next;
             q->n--;
@@ -407,7 +521,7 @@ static void *worker_main(void *arg)
         if (keep && w->writer)
             run_writes(w, batch, keep);
         else if (keep)
-            run_read(w, batch[0]);
+            run_read(w, batch, keep);
         pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
@@ -442,6 +556,8 @@ void rsp_pg_close(rsp_pg *pg)
             pthread_join(w->th, NULL);
         PQfinish(w->conn);
         free(w->stmts);
+        free(w->margs);
+        free(w->mres);
     }
     for (int i = 0; i < 2; i++) {
         pthread_cond_destroy(&qs[i]->cv);
@@ -517,7 +633,8 @@ bool rsp_pg_ready(const rsp_pg *pg)
     return pg && atomic_load(&pg->ready);
 }
 
-static int submit(rsp_pg *pg, struct queue *q, rsp_pg_apply_cb apply, rsp_pg_done_cb done, void *arg)
+static int submit(rsp_pg *pg, struct queue *q, rsp_pg_apply_cb apply, rsp_pg_apply_many_cb many,
+                  rsp_pg_done_cb done, void *arg)
 {
     if (!atomic_load(&pg->ready) || atomic_load(&pg->closing)) {
         stat_add(pg, &pg->stats.refused, 1);
@@ -526,7 +643,7 @@ static int submit(rsp_pg *pg, struct queue *q, rsp_pg_apply_cb apply, rsp_pg_don
     struct job *j = malloc(sizeof(*j));
     if (!j)
         return -1;
-    *j = (struct job){apply, done, arg, {0, 0}, 0, NULL};
+    *j = (struct job){apply, many, done, arg, {0, 0}, 0, NULL};
     clock_gettime(CLOCK_MONOTONIC, &j->queued);
     pthread_mutex_lock(&q->mu);
     if (q->n >= pg->cfg.queue_max || atomic_load(&pg->closing)) {
@@ -548,14 +665,22 @@ static int submit(rsp_pg *pg, struct queue *q, rsp_pg_apply_cb apply, rsp_pg_don
 
 int rsp_pg_submit(rsp_pg *pg, rsp_pg_apply_cb apply, rsp_pg_done_cb done, void *arg)
 {
-    return submit(pg, &pg->wq, apply, done, arg);
+    return submit(pg, &pg->wq, apply, NULL, done, arg);
 }
 
 int rsp_pg_submit_read(rsp_pg *pg, rsp_pg_apply_cb apply, rsp_pg_done_cb done, void *arg)
 {
-    if (!pg->cfg.readers)
-        return submit(pg, &pg->wq, apply, done, arg);
-    return submit(pg, &pg->rq, apply, done, arg);
+    return submit(pg, pg->cfg.readers ? &pg->rq : &pg->wq, apply, NULL, done, arg);
+}
+
+int rsp_pg_submit_many(rsp_pg *pg, rsp_pg_apply_many_cb apply, rsp_pg_done_cb done, void *arg)
+{
+    return submit(pg, &pg->wq, NULL, apply, done, arg);
+}
+
+int rsp_pg_submit_read_many(rsp_pg *pg, rsp_pg_apply_many_cb apply, rsp_pg_done_cb done, void *arg)
+{
+    return submit(pg, pg->cfg.readers ? &pg->rq : &pg->wq, NULL, apply, done, arg);
 }
 
 /* A job whose submitter waits for it. */
@@ -587,7 +712,7 @@ static void wake(void *arg, int result)
 static int run_sync(rsp_pg *pg, struct queue *q, rsp_pg_apply_cb apply, void *arg)
 {
     struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, apply, arg};
-    if (submit(pg, q, apply_waited, wake, &w) != 0)
+    if (submit(pg, q, apply_waited, NULL, wake, &w) != 0)
         return RSP_PG_UNAVAILABLE;
     pthread_mutex_lock(&w.mu);
     while (!w.finished)
@@ -783,6 +908,7 @@ void rsp_pg_stats_get(rsp_pg *pg, rsp_pg_stats *out)
         pthread_mutex_unlock(&qs[i]->mu);
     }
     out->ready = atomic_load(&pg->ready);
+    out->round_trips = atomic_load(&pg->round_trips);
 }
 
 void rsp_pg_stats_write(FILE *f, const char *prefix, const rsp_pg_stats *s)
@@ -806,6 +932,8 @@ void rsp_pg_stats_write(FILE *f, const char *prefix, const rsp_pg_stats *s)
          offsetof(rsp_pg_stats, refused)},
         {"queued", "gauge", "jobs waiting", offsetof(rsp_pg_stats, queued)},
         {"ready", "gauge", "1 when the database is reachable", offsetof(rsp_pg_stats, ready)},
+        {"round_trips_total", "counter", "statements and commands sent to the database, each one round trip",
+         offsetof(rsp_pg_stats, round_trips)},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
         uint64_t v;

@@ -95,6 +95,37 @@ typedef void (*rsp_pg_done_cb)(void *arg, int result);
 int rsp_pg_submit(rsp_pg *pg, rsp_pg_apply_cb apply, rsp_pg_done_cb done, void *arg);
 int rsp_pg_submit_read(rsp_pg *pg, rsp_pg_apply_cb apply, rsp_pg_done_cb done, void *arg);
 
+/*
+ * Merged jobs: consecutive queued jobs submitted with the same apply_many run as one call, so that one
+ * statement (e.g. a multi-row INSERT over unnest() of array parameters, or a SELECT ... WHERE k =
+ * ANY($1)) serves them all: one round trip instead of n.  apply_many gets the n >= 1 arguments in queue
+ * order and sets results[i] for each (0 or a refusal > 0, as apply returns); its own return value is
+ * 0, or < 0 when the group failed.  A failed write group sends the batch to the savepoint path, where
+ * every job runs alone (n = 1), so a bad job fails only itself; a failed read group fails all its jobs.
+ * Writers merge up to batch_max jobs, readers up to batch_max of one kind.  The rules of apply hold
+ * (it may run more than once; write any output it keeps again each time).
+ */
+typedef int (*rsp_pg_apply_many_cb)(rsp_pg_tx *t, void *const *args, int *results, size_t n);
+int rsp_pg_submit_many(rsp_pg *pg, rsp_pg_apply_many_cb apply, rsp_pg_done_cb done, void *arg);
+int rsp_pg_submit_read_many(rsp_pg *pg, rsp_pg_apply_many_cb apply, rsp_pg_done_cb done, void *arg);
+
+/*
+ * A PostgreSQL array literal ("{...}") built element by element for a merged statement's parameter
+ * (e.g. $1::text[], $2::bytea[] with elements "\x..").  Elements are quoted and escaped; NULL is an SQL
+ * NULL element.  rsp_pg_array_end returns the literal (owned by a, valid until rsp_pg_array_free), or
+ * NULL when memory ran out during the build.
+ */
+typedef struct rsp_pg_array {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} rsp_pg_array;
+
+void rsp_pg_array_init(rsp_pg_array *a);
+void rsp_pg_array_add(rsp_pg_array *a, const char *v);
+const char *rsp_pg_array_end(rsp_pg_array *a);
+void rsp_pg_array_free(rsp_pg_array *a);
+
 /* Submits and waits (tools, tests, housekeeping threads; never an h2o worker): the result done would
  * get, or RSP_PG_UNAVAILABLE when it could not be queued. */
 int rsp_pg_write_sync(rsp_pg *pg, rsp_pg_apply_cb apply, void *arg);
@@ -170,6 +201,7 @@ typedef struct rsp_pg_stats {
     uint64_t refused;     /* submissions refused (not ready, full, closing) */
     uint64_t queued;      /* jobs waiting now (writes + reads) */
     uint64_t ready;       /* 1 or 0 */
+    uint64_t round_trips; /* statements and commands sent (each waits for its answer) */
 } rsp_pg_stats;
 
 void rsp_pg_stats_get(rsp_pg *pg, rsp_pg_stats *out);

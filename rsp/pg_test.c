@@ -198,6 +198,141 @@ static void test_fingerprint(void)
     UT_EQ(rsp_pg_secret_check(srv.dsn, "test.key", b, sizeof(b), err, sizeof(err)), 1);
 }
 
+/* Merged jobs: a run of queued jobs of one kind is one call (one statement); a bad job in the run fails
+ * alone; array parameters carry any text, NULL included. */
+struct mjob {
+    long k;
+    const char *v; /* NULL: violates NOT NULL */
+    atomic_int *done_count;
+    int result;
+    char got[64];
+};
+
+static const char SQL_INS_MANY[] = "INSERT INTO t (k, v) SELECT * FROM unnest($1::bigint[], $2::text[])";
+static const char SQL_GET_MANY[] = "SELECT k, v FROM t WHERE k = ANY($1::bigint[])";
+static const char SQL_SLEEP[] = "SELECT pg_sleep(0.3)";
+static atomic_int merged_calls, merged_max;
+
+static void note_group(size_t n)
+{
+    atomic_fetch_add(&merged_calls, 1);
+    int m = atomic_load(&merged_max);
+    while ((int)n > m && !atomic_compare_exchange_weak(&merged_max, &m, (int)n))
+        ;
+}
+
+static int apply_ins_many(rsp_pg_tx *t, void *const *args, int *results, size_t n)
+{
+    note_group(n);
+    rsp_pg_array ks, vs;
+    rsp_pg_array_init(&ks);
+    rsp_pg_array_init(&vs);
+    for (size_t i = 0; i < n; i++) {
+        const struct mjob *j = args[i];
+        char k[32];
+        snprintf(k, sizeof(k), "%ld", j->k);
+        rsp_pg_array_add(&ks, k);
+        rsp_pg_array_add(&vs, j->v);
+        results[i] = j->k % 10 == 9 ? 9 : 0; /* refused: its row goes when it runs alone */
+    }
+    const char *p[2] = {rsp_pg_array_end(&ks), rsp_pg_array_end(&vs)};
+    int rc = rsp_pg_run(t, SQL_INS_MANY, 2, p, NULL);
+    rsp_pg_array_free(&ks);
+    rsp_pg_array_free(&vs);
+    return rc;
+}
+
+static int apply_get_many(rsp_pg_tx *t, void *const *args, int *results, size_t n)
+{
+    note_group(n);
+    rsp_pg_array ks;
+    rsp_pg_array_init(&ks);
+    for (size_t i = 0; i < n; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "%ld", ((const struct mjob *)args[i])->k);
+        rsp_pg_array_add(&ks, k);
+        results[i] = 1; /* not found */
+    }
+    const char *p[1] = {rsp_pg_array_end(&ks)};
+    PGresult *r = rsp_pg_exec(t, SQL_GET_MANY, 1, p);
+    rsp_pg_array_free(&ks);
+    if (!r)
+        return -1;
+    for (int row = 0; row < PQntuples(r); row++)
+        for (size_t i = 0; i < n; i++) {
+            struct mjob *j = args[i];
+            if (j->k == atol(PQgetvalue(r, row, 0))) {
+                snprintf(j->got, sizeof(j->got), "%s", PQgetvalue(r, row, 1));
+                results[i] = 0;
+            }
+        }
+    PQclear(r);
+    return 0;
+}
+
+static void mjob_done(void *arg, int result)
+{
+    struct mjob *j = arg;
+    j->result = result;
+    atomic_fetch_add(j->done_count, 1);
+}
+
+static int apply_sleep(rsp_pg_tx *t, void *arg)
+{
+    (void)arg;
+    return rsp_pg_run(t, SQL_SLEEP, 0, NULL, NULL);
+}
+
+static void test_merged(void)
+{
+    char err[256] = "";
+    rsp_pg_config cfg = {.dsn = srv.dsn, .name = "pg_test", .writers = 1, .readers = 1, .timeout_ms = 5000};
+    rsp_pg *pg = rsp_pg_open(&cfg, err, sizeof(err));
+    UT_CHECK(pg != NULL);
+    if (!pg)
+        return;
+    static const char *const vals[] = {"plain", "a \"quoted\" one", "back\\slash", "{braces,comma}", "",
+                                       "NULL"};
+    enum { N = 60 };
+    static struct mjob jobs[N];
+    atomic_int done = 0;
+    /* The only writer sleeps, so the whole run is queued when it takes the next batch. */
+    UT_EQ(rsp_pg_submit(pg, apply_sleep, mjob_done, &(struct mjob){.done_count = &done}), 0);
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct mjob){.k = 500000 + i, .v = i == 17 ? NULL : vals[i % 6], .done_count = &done};
+        UT_EQ(rsp_pg_submit_many(pg, apply_ins_many, mjob_done, &jobs[i]), 0);
+    }
+    wait_count(&done, N + 1);
+    UT_EQ(atomic_load(&done), N + 1);
+    int ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += jobs[i].result == (i == 17 ? RSP_PG_FAILED : jobs[i].k % 10 == 9 ? 9 : 0);
+    UT_EQ(ok, N);
+    /* one merged call, then each job alone on the savepoint path, where refusals keep nothing */
+    UT_EQ(atomic_load(&merged_max), N);
+    UT_EQ(atomic_load(&merged_calls), 1 + N);
+
+    /* Reads: the only reader sleeps, then one call serves every queued read. */
+    atomic_store(&merged_calls, 0);
+    atomic_store(&done, 0);
+    UT_EQ(rsp_pg_submit_read(pg, apply_sleep, mjob_done, &(struct mjob){.done_count = &done}), 0);
+    for (int i = 0; i < N; i++) {
+        jobs[i].got[0] = 0;
+        UT_EQ(rsp_pg_submit_read_many(pg, apply_get_many, mjob_done, &jobs[i]), 0);
+    }
+    wait_count(&done, N + 1);
+    UT_EQ(atomic_load(&merged_calls), 1);
+    ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += i == 17 || jobs[i].k % 10 == 9 ? jobs[i].result == 1
+                                             : jobs[i].result == 0 && !strcmp(jobs[i].got, jobs[i].v);
+    UT_EQ(ok, N);
+    rsp_pg_stats st;
+    rsp_pg_stats_get(pg, &st);
+    UT_CHECK(st.round_trips > 0);
+    rsp_pg_close(pg);
+}
+
 struct consume {
     const char *tid, *expiry;
     long rows;
@@ -286,6 +421,7 @@ int main(void)
     UT_RUN(test_read_failure);
     UT_RUN(test_fingerprint);
     UT_RUN(test_consumed_txn);
+    UT_RUN(test_merged);
     UT_RUN(test_outage);
     pgtmp_stop(&srv);
     return ut_finish();

@@ -7,15 +7,8 @@
 #include <unistd.h>
 
 #include "rsp/db.h"
+#include "rsp/replay_testutil.h"
 #include "tests/unit/ut.h"
-
-static void tid_of(uint8_t t[RSP_TXN_ID_LEN], uint32_t i)
-{
-    memset(t, 0, RSP_TXN_ID_LEN);
-    /* spread like real ids: the cache hashes the last 8 bytes */
-    uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull;
-    memcpy(t + 8, &h, sizeof(h));
-}
 
 static void test_memory(void)
 {
@@ -23,7 +16,7 @@ static void test_memory(void)
     UT_CHECK(r != NULL);
     UT_CHECK(!rsp_replay_durable(r));
     uint8_t t[RSP_TXN_ID_LEN];
-    tid_of(t, 1);
+    rsp_replay_test_tid(t, 1);
     UT_EQ(rsp_replay_check(r, t, 200, 100), RSP_REPLAY_FRESH);
     UT_EQ(rsp_replay_check(r, t, 200, 150), RSP_REPLAY_USED);
     /* past its expiry the id is gone (and rsp_txn_open refuses it anyway) */
@@ -43,19 +36,19 @@ static void test_full_never_refuses(void)
     rsp_replay *r = rsp_replay_new(8, NULL); /* one set of 8 */
     uint8_t t[RSP_TXN_ID_LEN];
     for (uint32_t i = 0; i < 8; i++) {
-        tid_of(t, i);
+        rsp_replay_test_tid(t, i);
         UT_EQ(rsp_replay_check(r, t, 1000 + i, 100), RSP_REPLAY_FRESH);
     }
     int fresh = 0;
     for (uint32_t i = 100; i < 10100; i++) {
-        tid_of(t, i);
+        rsp_replay_test_tid(t, i);
         fresh += rsp_replay_check(r, t, 2000 + i, 100) == RSP_REPLAY_FRESH;
     }
     UT_EQ(fresh, 10000);
     /* the newest ids are still known, the first (oldest expiry) were pushed out */
-    tid_of(t, 10099);
+    rsp_replay_test_tid(t, 10099);
     UT_EQ(rsp_replay_check(r, t, 2000 + 10099, 100), RSP_REPLAY_USED);
-    tid_of(t, 0);
+    rsp_replay_test_tid(t, 0);
     UT_EQ(rsp_replay_check(r, t, 1000, 100), RSP_REPLAY_FRESH);
     rsp_replay_stats s;
     rsp_replay_stats_get(r, &s);
@@ -66,13 +59,13 @@ static void test_full_never_refuses(void)
     r = rsp_replay_new(4096, NULL);
     int bad = 0;
     for (uint32_t i = 0; i < 20000; i++) {
-        tid_of(t, i);
+        rsp_replay_test_tid(t, i);
         bad += rsp_replay_check(r, t, i / 10 + 50, i / 10) != RSP_REPLAY_FRESH;
     }
     UT_EQ(bad, 0);
     int known = 0;
     for (uint32_t i = 19900; i < 20000; i++) {
-        tid_of(t, i);
+        rsp_replay_test_tid(t, i);
         known += rsp_replay_check(r, t, i / 10 + 50, 1999) == RSP_REPLAY_USED;
     }
     UT_EQ(known, 100);
@@ -80,40 +73,6 @@ static void test_full_never_refuses(void)
 }
 
 /* ---- durable ---- */
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, result;
-} waiter;
-
-static void on_done(void *arg, int result)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->result = result;
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Both steps, waiting for the durable one. */
-static int consume(rsp_replay *r, uint32_t i, uint32_t expiry, uint32_t now)
-{
-    uint8_t t[RSP_TXN_ID_LEN];
-    tid_of(t, i);
-    if (rsp_replay_check(r, t, expiry, now) == RSP_REPLAY_USED)
-        return RSP_REPLAY_USED;
-    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    int rc = rsp_replay_commit(r, t, expiry, now, on_done, &w);
-    if (rc != RSP_REPLAY_PENDING)
-        return rc;
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    return w.result;
-}
 
 static rsp_replay *open_durable(const char *dir)
 {
@@ -157,22 +116,22 @@ static void test_durable_restart(void)
     if (!r)
         return;
     UT_CHECK(rsp_replay_durable(r));
-    UT_EQ(consume(r, 1, 1300, 1000), RSP_REPLAY_FRESH);
-    UT_EQ(consume(r, 1, 1300, 1001), RSP_REPLAY_USED); /* memory */
-    UT_EQ(consume(r, 2, 1300, 1001), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 1, 1300, 1000), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 1, 1300, 1001), RSP_REPLAY_USED); /* memory */
+    UT_EQ(rsp_replay_test_consume(r, 2, 1300, 1001), RSP_REPLAY_FRESH);
     rsp_replay_free(r);
 
     /* a restart: memory is empty, the durable store still refuses */
     r = open_durable(dir);
-    UT_EQ(consume(r, 1, 1300, 1100), RSP_REPLAY_USED);
-    UT_EQ(consume(r, 2, 1300, 1100), RSP_REPLAY_USED);
-    UT_EQ(consume(r, 3, 1300, 1100), RSP_REPLAY_FRESH);
+    UT_EQ(rsp_replay_test_consume(r, 1, 1300, 1100), RSP_REPLAY_USED);
+    UT_EQ(rsp_replay_test_consume(r, 2, 1300, 1100), RSP_REPLAY_USED);
+    UT_EQ(rsp_replay_test_consume(r, 3, 1300, 1100), RSP_REPLAY_FRESH);
     rsp_replay_stats s;
     rsp_replay_stats_get(r, &s);
     UT_EQ(s.refused, 2);
     /* after their expiry, later writes prune them a few at a time */
     for (uint32_t i = 10; i < 20; i++)
-        UT_EQ(consume(r, i, 2000, 1500), RSP_REPLAY_FRESH);
+        UT_EQ(rsp_replay_test_consume(r, i, 2000, 1500), RSP_REPLAY_FRESH);
     rsp_replay_free(r);
     UT_EQ(stored(dir), 10);
 }

@@ -32,7 +32,8 @@ static const rsp_config_key_t keys[] = {
     {"smds", "replay_cache", RSP_CFG_INT, "100000", 16, 100000000,
      "consumed transactionIds kept in memory (at least peak AuthenticateClient/s x txn_ttl)"},
     {"smds", "replay_durable", RSP_CFG_BOOL, "true", 0, 0,
-     "also keep them in <state_dir>/replay, so a replay after a restart is refused"},
+     "also keep them durably (<state_dir>/replay, or the database with store.backend = postgres, shared by"
+     " every node), so a replay after a restart or on another node is refused"},
     {"smds", "eum_cache", RSP_CFG_INT, "1024", 1, 1000000, "verified EUM certificates cached"},
     {"smds", "event_max_age", RSP_CFG_INT, "0", 0, 100000000, "seconds an event lives (0 = until deleted)"},
     {"smds", "events_per_eid", RSP_CFG_INT, "100", 1, 100000, "most events one EID may hold"},

@@ -14,6 +14,7 @@
 #include "rsp/err.h"
 #include "rsp/log.h"
 #include "rsp/pg.h"
+#include "rsp/replay_pg.h"
 
 /* ---- trust snapshots ---- */
 
@@ -208,16 +209,6 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
             cfg->txn_secret_file, cfg->create_secrets ? "cannot read or create" : "missing or unreadable");
         goto fail;
     }
-    rsp_replay_backend durable;
-    if (cfg->replay_dir && rsp_replay_lmdb_open(&durable, cfg->replay_dir, err, errlen) != 0)
-        goto fail;
-    x->replay = rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000,
-                               cfg->replay_dir ? &durable : NULL);
-    x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
-    if (!x->replay || !x->eum_cache) {
-        rsp_err_set(err, errlen, "out of memory");
-        goto fail;
-    }
     if (!(x->store = smds_store_open(cfg->store_dir, &cfg->store))) {
         if (cfg->store.backend == SMDS_STORE_POSTGRES)
             rsp_err_set(err, errlen, "cannot open the event store in the PostgreSQL database (store.dsn)");
@@ -228,6 +219,19 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     if (cfg->store.backend == SMDS_STORE_POSTGRES &&
         check_shared_secrets(x, cfg->store.dsn, err, errlen) != 0)
         goto fail;
+    /* On a shared database the consumed ids are shared too: a replay is refused on every node. */
+    rsp_replay_backend durable;
+    if (cfg->replay_dir && (cfg->store.backend == SMDS_STORE_POSTGRES
+                                ? rsp_replay_pg_open(&durable, smds_store_pg(x->store), "smds", err, errlen)
+                                : rsp_replay_lmdb_open(&durable, cfg->replay_dir, err, errlen)) != 0)
+        goto fail;
+    x->replay = rsp_replay_new(cfg->replay_capacity ? cfg->replay_capacity : 100000,
+                               cfg->replay_dir ? &durable : NULL);
+    x->eum_cache = rsp_eum_cache_new(cfg->eum_cache_capacity ? cfg->eum_cache_capacity : 1024);
+    if (!x->replay || !x->eum_cache) {
+        rsp_err_set(err, errlen, "out of memory");
+        goto fail;
+    }
     if (smds_store_housekeeping_start(x->store, cfg->housekeeping_interval) != 0) {
         rsp_err_set(err, errlen, "cannot start housekeeping");
         goto fail;

@@ -60,7 +60,9 @@ typedef struct smds_config {
     uint32_t txn_ttl;               /* seconds an ES11 transaction stays valid [300] */
     size_t replay_capacity;         /* consumed transactionIds remembered per process [100000] */
     const char *replay_dir;         /* LMDB environment of consumed transactionIds (refused across
-                                       restarts), or NULL: memory only */
+                                       restarts), or NULL: memory only.  With store.backend postgres any
+                                       non-NULL value keeps them in the database instead (every node
+                                       refuses a replay) */
     size_t eum_cache_capacity;      /* verified EUM certificates kept [1024] */
     const char *const *es15_peers;  /* identities (OID or DNS name) allowed to call ES15; none = any
                                        SM-DS with a valid CERT.DS.TLS */

@@ -101,6 +101,10 @@ int smds_store_migrate(const char *dsn, char *err, size_t errlen);
 /* False while the backend's database is unreachable (always true on lmdb). */
 bool smds_store_ready(const smds_store *s);
 
+/* The PostgreSQL pool of a postgres store, for other shared state of the service (the replay store,
+ * rsp/replay_pg.h); NULL on lmdb.  Owned by the store: valid until smds_store_close(). */
+struct rsp_pg *smds_store_pg(smds_store *s);
+
 /* True when reads complete inline without waiting for I/O other than a local
  * memory map (lmdb), so a handler may call the synchronous forms. */
 bool smds_store_reads_inline(const smds_store *s);

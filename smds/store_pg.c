@@ -78,6 +78,11 @@ static void pg_close(smds_store *s)
     s->impl = NULL;
 }
 
+struct rsp_pg *smds_store_pg(smds_store *s)
+{
+    return s && s->ops == &smds_store_pg_ops ? pg_of(s) : NULL;
+}
+
 static bool pg_ready(const smds_store *s)
 {
     return rsp_pg_ready(pg_of(s));
@@ -164,6 +169,112 @@ static int apply_register(rsp_pg_tx *t, void *arg)
     return ST_BASE + RSP_ST_INTERNAL;
 }
 
+/* Registrations of one batch as one INSERT over unnest(): one round trip for the group.  A job whose
+ * EventID or EID an earlier job of the group also has runs alone after it (the cap and the uniqueness
+ * check must see the earlier row), as does every job the merged INSERT did not take (to tell "exists"
+ * from "cap reached"). */
+static const char SQL_REGISTER_MANY[] =
+    "INSERT INTO smds_event (event_id, eid, rsp_server_address, owner, root_smds, forwarded, via, created_at,"
+    " expires_at) SELECT i.event_id, i.eid, i.addr, i.owner, i.root, i.fwd, i.via, i.created, i.expires"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::integer[],"
+    " $8::bigint[], $9::bigint[]) WITH ORDINALITY AS i(event_id, eid, addr, owner, root, fwd, via, created,"
+    " expires, ord)"
+    " WHERE (SELECT count(*) FROM (SELECT 1 FROM smds_event e WHERE e.eid = i.eid LIMIT $10::bigint) c) < "
+    "$10::bigint"
+    " ORDER BY i.ord ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq";
+
+#define NCOLS 9
+#define SEEN_SLOTS 1024 /* > 2 x batch_max: open addressing stays short */
+
+/* Whether key was added to the table before (and adds it).  slots hold indexes + 1 into keys. */
+static bool seen(uint16_t *slots, const char *const *keys, size_t idx)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = keys[idx]; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (size_t k = h % SEEN_SLOTS;; k = (k + 1) % SEEN_SLOTS) {
+        if (!slots[k]) {
+            slots[k] = (uint16_t)(idx + 1);
+            return false;
+        }
+        if (!strcmp(keys[slots[k] - 1], keys[idx]))
+            return true;
+    }
+}
+
+static int apply_register_many(rsp_pg_tx *t, void *const *args, int *results, size_t n)
+{
+    if (n == 1 || n > SEEN_SLOTS / 2)
+        goto alone;
+    const char *ids[SEEN_SLOTS / 2], *eids[SEEN_SLOTS / 2];
+    uint16_t id_slots[SEEN_SLOTS] = {0}, eid_slots[SEEN_SLOTS] = {0};
+    bool solo[SEEN_SLOTS / 2], done[SEEN_SLOTS / 2];
+    for (size_t i = 0; i < n; i++) {
+        const smds_event *ev = ((struct smds_store_reg_job *)args[i])->ev;
+        ids[i] = ev->event_id;
+        eids[i] = ev->eid;
+        /* both tables take every key, so the later of two equal ones is found either way */
+        bool a = seen(id_slots, ids, i), b = seen(eid_slots, eids, i);
+        solo[i] = a || b;
+        done[i] = false;
+    }
+    rsp_pg_array cols[NCOLS];
+    for (int c = 0; c < NCOLS; c++)
+        rsp_pg_array_init(&cols[c]);
+    for (size_t i = 0; i < n; i++) {
+        if (solo[i])
+            continue;
+        struct smds_store_reg_job *j = args[i];
+        smds_event *ev = j->ev;
+        ev->created_at = (uint64_t)j->now;
+        ev->expires_at = j->s->cfg.max_age ? (uint64_t)j->now + j->s->cfg.max_age : 0;
+        char via[16], created[24], expires[24];
+        snprintf(via, sizeof(via), "%u", ev->via);
+        snprintf(created, sizeof(created), "%llu", (unsigned long long)ev->created_at);
+        snprintf(expires, sizeof(expires), "%llu", (unsigned long long)ev->expires_at);
+        const char *v[NCOLS] = {ev->event_id, ev->eid,       ev->rsp_server_address,
+                                ev->owner,    ev->root_smds, ev->forwarded ? "t" : "f",
+                                via,          created,       expires};
+        for (int c = 0; c < NCOLS; c++)
+            rsp_pg_array_add(&cols[c], v[c]);
+    }
+    char cap[24];
+    snprintf(cap, sizeof(cap), "%zu", ((struct smds_store_reg_job *)args[0])->s->cfg.per_eid_cap);
+    const char *p[NCOLS + 1];
+    bool oom = false;
+    for (int c = 0; c < NCOLS; c++)
+        oom |= !(p[c] = rsp_pg_array_end(&cols[c]));
+    p[NCOLS] = cap;
+    PGresult *r = oom ? NULL : rsp_pg_exec(t, SQL_REGISTER_MANY, NCOLS + 1, p);
+    for (int c = 0; c < NCOLS; c++)
+        rsp_pg_array_free(&cols[c]);
+    if (!r)
+        return -1;
+    /* Rows come back in insertion order, which follows the group's: a cursor finds each at once. */
+    size_t cur = 0;
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *id = PQgetvalue(r, row, 0);
+        for (size_t k = 0; k < n; k++, cur = (cur + 1) % n) {
+            if (!solo[cur] && !done[cur] && !strcmp(ids[cur], id)) {
+                ((struct smds_store_reg_job *)args[cur])->ev->seq = strtoull(PQgetvalue(r, row, 1), NULL, 10);
+                done[cur] = true;
+                results[cur] = 0;
+                break;
+            }
+        }
+    }
+    PQclear(r);
+    for (size_t i = 0; i < n; i++)
+        if (!done[i] && (results[i] = apply_register(t, args[i])) < 0)
+            return -1;
+    return 0;
+alone:
+    for (size_t i = 0; i < n; i++)
+        if ((results[i] = apply_register(t, args[i])) < 0)
+            return -1;
+    return 0;
+}
+
 static void reg_finished(void *job, int result)
 {
     job_finished(job, result, ((struct smds_store_reg_job *)job)->s, 1);
@@ -174,7 +285,7 @@ static int pg_register(smds_store *s, smds_event *ev, time_t now, smds_store_don
     struct smds_store_reg_job *j = smds_store_reg_job_new(s, ev, now, done, arg);
     if (!j)
         return -1;
-    if (rsp_pg_submit(pg_of(s), apply_register, reg_finished, j) != 0) {
+    if (rsp_pg_submit_many(pg_of(s), apply_register_many, reg_finished, j) != 0) {
         free(j);
         return -1;
     }
@@ -250,6 +361,61 @@ static int apply_list(rsp_pg_tx *t, void *arg)
     return rc;
 }
 
+/* The lists of a run of queued ES11 polls as one SELECT over their EIDs, each row given to every job of
+ * its EID (filtered by that job's own now). */
+static const char SQL_LIST_MANY[] = "SELECT " COLS " FROM smds_event WHERE eid = ANY($1::text[])"
+                                    " AND (expires_at = 0 OR expires_at > $2::bigint) ORDER BY eid, seq";
+
+static int apply_list_many(rsp_pg_tx *t, void *const *args, int *results, size_t n)
+{
+    if (n == 1 || n > SEEN_SLOTS / 2)
+        goto alone;
+    const char *eids[SEEN_SLOTS / 2];
+    uint16_t slots[SEEN_SLOTS] = {0};
+    size_t cap[SEEN_SLOTS / 2];
+    long long oldest = 0;
+    rsp_pg_array a;
+    rsp_pg_array_init(&a);
+    for (size_t i = 0; i < n; i++) {
+        struct list_job *j = args[i];
+        smds_event_list_free(&j->list);
+        cap[i] = 0;
+        eids[i] = j->eid;
+        if (!seen(slots, eids, i))
+            rsp_pg_array_add(&a, j->eid);
+        long long now = atoll(j->now);
+        if (i == 0 || now < oldest)
+            oldest = now;
+    }
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", oldest);
+    const char *arr = rsp_pg_array_end(&a);
+    const char *p[2] = {arr, at};
+    PGresult *r = arr ? rsp_pg_exec(t, SQL_LIST_MANY, 2, p) : NULL;
+    rsp_pg_array_free(&a);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r), rc = 0;
+    for (int row = 0; row < rows && rc == 0; row++) {
+        smds_event ev;
+        decode(r, row, &ev);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            struct list_job *j = args[i];
+            if (!strcmp(j->eid, ev.eid) && (ev.expires_at == 0 || ev.expires_at > (uint64_t)atoll(j->now)))
+                rc = smds_store_list_add(&j->list, &cap[i], &ev);
+        }
+    }
+    PQclear(r);
+    for (size_t i = 0; i < n; i++)
+        results[i] = 0;
+    return rc;
+alone:
+    for (size_t i = 0; i < n; i++)
+        if ((results[i] = apply_list(t, args[i])) < 0)
+            return -1;
+    return 0;
+}
+
 static void list_job_init(struct list_job *j, const char *eid, time_t now)
 {
     memset(j, 0, sizeof(*j));
@@ -286,7 +452,7 @@ static int pg_list_async(smds_store *s, const char *eid, time_t now, smds_store_
     list_job_init(j, eid, now);
     j->cb = cb;
     j->arg = arg;
-    if (rsp_pg_submit_read(pg_of(s), apply_list, list_done, j) != 0) {
+    if (rsp_pg_submit_read_many(pg_of(s), apply_list_many, list_done, j) != 0) {
         free(j);
         return -1;
     }

@@ -263,6 +263,121 @@ static void on_get(void *arg, int found, const smds_event *ev)
         pthread_mutex_unlock(&(g)->mu);                                                                      \
     } while (0)
 
+/* A burst of writes and reads queued at once (on postgres they run merged, one statement per group):
+ * duplicates of an EventID and more events on one EID than its cap inside one burst get the answers
+ * they get one at a time, and every poll of the burst sees its own EID's events in arrival order. */
+#define BURST 200
+
+struct burst {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int left;
+    rsp_status st[BURST];
+    smds_event_list l[BURST];
+    int rc[BURST];
+};
+
+struct burst_slot {
+    struct burst *b;
+    int i;
+};
+
+static void burst_one(struct burst *b)
+{
+    pthread_mutex_lock(&b->mu);
+    if (--b->left == 0)
+        pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_burst_reg(void *arg, rsp_status st)
+{
+    struct burst_slot *x = arg;
+    x->b->st[x->i] = st;
+    burst_one(x->b);
+}
+
+static void on_burst_list(void *arg, int rc, smds_event_list *l)
+{
+    struct burst_slot *x = arg;
+    x->b->rc[x->i] = rc;
+    x->b->l[x->i] = *l;
+    burst_one(x->b);
+}
+
+static void burst_wait(struct burst *b)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->left)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void test_burst(void)
+{
+    fresh_dir("s9");
+    smds_store_config cfg = {.per_eid_cap = 3};
+    smds_store *s = open_store(&cfg);
+    static smds_event ev[BURST];
+    static struct burst b;
+    struct burst_slot slot[BURST];
+    b = (struct burst){.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .left = BURST};
+    /* 0..149: one EID each; 150..159: EventID "DUP" on ten EIDs; 160..199: EID1, cap 3 */
+    for (int i = 0; i < BURST; i++) {
+        char eid[SMDS_EID_LEN + 1], id[32];
+        snprintf(eid, sizeof(eid), "890490321234512345123456%08u", (unsigned)(i < 160 ? i : 99999999));
+        if (i >= 150 && i < 160)
+            snprintf(id, sizeof(id), "DUP");
+        else
+            snprintf(id, sizeof(id), "B-%d", i);
+        ev[i] = mk(eid, id, "a.example", "o");
+        slot[i] = (struct burst_slot){&b, i};
+    }
+    for (int i = 0; i < BURST; i++)
+        UT_EQ(smds_store_register(s, &ev[i], 100, on_burst_reg, &slot[i]), 0);
+    burst_wait(&b);
+    int ok = 0, dup_ok = 0, dup_exists = 0, cap_ok = 0, cap_refused = 0;
+    for (int i = 0; i < BURST; i++) {
+        if (i < 150)
+            ok += b.st[i] == RSP_OK;
+        else if (i < 160)
+            dup_ok += b.st[i] == RSP_OK, dup_exists += b.st[i] == RSP_ST_EVENT_EXISTS;
+        else
+            cap_ok += b.st[i] == RSP_OK, cap_refused += b.st[i] == RSP_ST_INTERNAL;
+    }
+    UT_EQ(ok, 150);
+    UT_EQ(dup_ok, 1);
+    UT_EQ(dup_exists, 9);
+    UT_EQ(cap_ok, 3);
+    UT_EQ(cap_refused, 37);
+    UT_EQ(b.st[150], RSP_OK); /* the first of the duplicates wins */
+    for (int i = 160; i < 163; i++)
+        UT_EQ(b.st[i], RSP_OK);
+    UT_EQ(smds_store_count(s), 154);
+
+    /* Polls: every EID of the burst once, EID "...99999999" ten times. */
+    b.left = BURST;
+    for (int i = 0; i < BURST; i++)
+        UT_EQ(smds_store_list_async(s, ev[i < 160 ? i : 160 + i % 10].eid, 101, on_burst_list, &slot[i]), 0);
+    burst_wait(&b);
+    int right = 0;
+    for (int i = 0; i < BURST; i++) {
+        smds_event_list *l = &b.l[i];
+        if (b.rc[i] != 0)
+            continue;
+        if (i < 150)
+            right += l->n == 1 && !strcmp(l->items[0].event_id, ev[i].event_id);
+        else if (i < 160)
+            right += l->n == (i == 150);
+        else
+            right += l->n == 3 && !strcmp(l->items[0].event_id, "B-160") &&
+                     !strcmp(l->items[2].event_id, "B-162") && l->items[0].seq < l->items[1].seq;
+        smds_event_list_free(l);
+    }
+    UT_EQ(right, BURST);
+    smds_store_close(s);
+}
+
 static void test_async_reads(void)
 {
     fresh_dir("s7");
@@ -396,6 +511,7 @@ int main(void)
     UT_RUN(test_foreach);
     UT_RUN(test_housekeeping);
     UT_RUN(test_async_reads);
+    UT_RUN(test_burst);
     if (tu_store_pg()) {
         UT_RUN(test_two_nodes);
         UT_RUN(test_outage);

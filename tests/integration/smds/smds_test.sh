@@ -85,12 +85,13 @@ AUTH=pki/nist/smds/dsauth.pem,pki/brainpool/smds/dsauth.pem
 AUTHKEY=pki/nist/smds/dsauth.key.pem,pki/brainpool/smds/dsauth.key.pem
 
 # ---------------------------------------------------------------- helpers
-# start_smds NAME STATE [flags...]: sets PID, DEV and S2S
+# start_smds NAME STATE [flags...]: sets PID, DEV and S2S; with DB_STATE set, on postgres the node uses
+# that state's database instead of its own (a node of the same cluster on another host)
 start_smds() {
     local name=$1 state=$2
     shift 2
     rm -f "$name.ports"
-    store_args "$state"
+    store_args "${DB_STATE:-$state}"
     [ "$STORE" = postgres ] || STORE_ARGS=()
     "$SMDS" "${STORE_ARGS[@]}" --server.workers=2 --server.state_dir="$state" --server.create_secrets --server.port_file="$name.ports" --device.port=0 \
         --s2s.port=0 --tls.cert=pki/nist/smds/dstls.pem --tls.key=pki/nist/smds/dstls.key.pem \
@@ -385,6 +386,26 @@ start_smds A "$TMP/state-a" && {
     expect "an AuthenticateClient replayed after a restart: 8.10.1/3.9" 8.10.1/3.9 "$(code "$out")"
     expect "no events leave with the replay" 0 "$(printf '%s' "$out" | grep -c eventEntries)"
 }
+
+# ---------------------------------------------------------------- postgres: replay on another node
+# Node N2 has a state directory (replay cache, LMDB) of its own and only the database and the transaction
+# secret in common with A, as a node on another host: only the shared record can refuse the replay.
+if [ "$STORE" = postgres ]; then
+    mkdir -p "$TMP/state-n2" && cp "$TMP/state-a/txn.secret" "$TMP/state-n2/"
+    expect "a discovery on A whose AuthenticateClient is kept" "OK 2" \
+        "$(first "$(dev $A_DEV nist --save-auth saved-auth-2.json)")"
+    DB_STATE="$TMP/state-a" start_smds N2 "$TMP/state-n2" && {
+        N2_PID=$PID
+        out=$(curl -s --max-time 20 --cacert pki/nist/ci/ci.pem -H 'Content-Type: application/json' \
+            -H 'X-Admin-Protocol: gsma/rsp/v2.2.2' -d @saved-auth-2.json \
+            "https://127.0.0.1:$DEV/gsma/rsp2/es9plus/authenticateClient")
+        expect "an AuthenticateClient consumed on A, replayed on node N2: 8.10.1/3.9" 8.10.1/3.9 "$(code "$out")"
+        expect "no events leave with the replay on N2" 0 "$(printf '%s' "$out" | grep -c eventEntries)"
+        expect "a fresh discovery on N2 works" "OK 2" "$(first "$(dev $DEV nist)")"
+        expect "N2 keeps no replay store of its own" no "$([ -e "$TMP/state-n2/replay" ] && echo yes || echo no)"
+        stop N2 $N2_PID
+    }
+fi
 
 # ---------------------------------------------------------------- cascade: Alternative SM-DS "C" -> root A
 ALT=(--smds.fqdn=alt.example.com --tls.cert=extra/alt.pem --tls.key=extra/alt.key.pem
