@@ -56,6 +56,7 @@
 #define OVERFLOW_PER_SEC 16 /* ... admitted per worker and second, so a flood costs few handshakes */
 #define OVERFLOW_MS 2000    /* ... each closed after this long */
 #define RETRY_AFTER "5"     /* seconds, on 503 answers for limits */
+#define REFUSE_BURST 256    /* closes at a total cap per worker and sweep before accepting pauses */
 
 struct route {
     char *method;
@@ -177,6 +178,7 @@ struct worker {
     h2o_timeout_entry_t sweep_entry;
     unsigned npaused;        /* listen slots paused at the descriptor limit */
     unsigned overflow_admit; /* overflow connections admitted in this sweep period */
+    unsigned refused_now;    /* connections closed at a total cap in this sweep period */
     size_t peak_conns;       /* most connections open since malloc_trim last ran */
     size_t pending_deferred;
     rsp_http_deferred_t *cur_deferred;
@@ -1722,6 +1724,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
             conn_shut(c, "idle_timeout");
     }
     w->overflow_admit = 0;
+    w->refused_now = 0;
     resume_accepting(w);
     /* After a load drop, give the per-connection buffers freed since back to the system. */
     if (w->nconns > w->peak_conns)
@@ -1735,13 +1738,21 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     h2o_timeout_link(w->loop, &w->sweep, &w->sweep_entry);
 }
 
-static void pause_accepting(struct listen_slot *slot, struct listener *l)
+/* Turns the slot's read interest off until a connection of the worker closes or the next sweep. */
+static void pause_slot(struct listen_slot *slot)
 {
     if (slot->paused)
         return;
     h2o_socket_read_stop(slot->sock);
     slot->paused = 1;
     slot->w->npaused++;
+}
+
+static void pause_accepting(struct listen_slot *slot, struct listener *l)
+{
+    if (slot->paused)
+        return;
+    pause_slot(slot);
     count_refusal(l, R_ACCEPT_ERROR);
     static atomic_ulong pauses;
     unsigned long n = atomic_fetch_add(&pauses, 1) + 1;
@@ -1767,6 +1778,10 @@ static void conn_accepted(struct listen_slot *slot, struct listener *l, h2o_sock
         if (!overflow) {
             atomic_fetch_sub(&srv->overflow, 1);
             h2o_socket_close(sock);
+            /* Still full after a burst of refusals: leave the rest in the backlog for a while rather
+             * than spend the loop accepting and closing a reconnecting crowd. */
+            if (++w->refused_now >= REFUSE_BURST)
+                pause_slot(slot);
             return;
         }
         w->overflow_admit++;
@@ -1825,7 +1840,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL)
         return;
     struct listener *l = slot->w->srv->listeners[slot - slot->w->slots];
-    for (int i = 0; i < ACCEPT_BURST; i++) {
+    for (int i = 0; i < ACCEPT_BURST && !slot->paused; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL) {
             /* Level-triggered: returning with a pending connection and no descriptor would spin. */

@@ -84,8 +84,11 @@
  * the logs and outgoing connections.  A connection over max_connections or that descriptor budget
  * may still be served as an "overflow" connection (at most 16 at once and 16 a second per worker):
  * /healthz and /readyz answer as usual, anything else gets 503 with Retry-After and the connection is
- * closed within about 2 s, so health checks keep answering at the limit.  An HTTP/2 connection with more
- * than max_streams requests in progress gets 503 with Retry-After for the extra ones.  A sweep once a
+ * closed within about 2 s, so health checks keep answering at the limit.  After 256 connections closed at
+ * these caps within a second a worker leaves further ones in the kernel's backlog until one of its
+ * connections closes or the next sweep, so a reconnecting crowd cannot keep the loop busy.
+ * An HTTP/2 connection with more than max_streams requests in progress gets 503 with Retry-After for the
+ * extra ones.  A sweep once a
  * second closes connections still in their handshake after handshake_timeout_ms and connections that had
  * no request in progress for idle_timeout_ms (HTTP/2: GOAWAY; PINGs and other frames do not count as
  * activity), so both act with up to one second of delay.  If accept() fails for want of descriptors
