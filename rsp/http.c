@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "rsp/err.h"
+#include "rsp/limits.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
 #include "rsp/proxy.h"
@@ -49,6 +52,14 @@
 #define RESET_WINDOW_MS 10000
 #define RESET_SLOTS 1024 /* per worker, direct-mapped by connection id */
 #define DEFAULT_PROXY_TIMEOUT_MS 5000
+#define DEFAULT_CONN_TIMEOUT_MS 10000 /* handshake and idle: h2o's own defaults */
+#define DEFAULT_MAX_STREAMS 100       /* h2o 2.2.5 announces 100 concurrent streams */
+#define SWEEP_MS 1000                 /* resolution of the handshake and idle timeouts */
+#define OVERFLOW_MAX 16     /* connections over a total cap served one refusal (or /healthz) at once */
+#define OVERFLOW_PER_SEC 16 /* ... admitted per worker and second, so a flood costs few handshakes */
+#define OVERFLOW_MS 2000    /* ... each closed after this long */
+#define RETRY_AFTER "5"     /* seconds, on 503 answers for limits */
+#define REFUSE_BURST 256    /* closes at a total cap per worker and sweep before accepting pauses */
 
 struct route {
     char *method;
@@ -76,9 +87,12 @@ struct listener {
     void *peer_ctx;
     size_t body_limit;
     int proxy_protocol;
-    atomic_ulong proxy_refused; /* connections closed for a missing or bad PROXY v2 header */
-    SSL_CTX *ssl_ctx;           /* the listener's reference; workers hold their own */
-    int *fds;                   /* one listening socket per worker until the worker takes it */
+    unsigned max_conns, max_per_client, max_handshakes, max_streams; /* 0 = no limit (streams: 100) */
+    uint64_t handshake_timeout_ms, idle_timeout_ms;
+    atomic_uint conns, handshakes; /* open connections (overflow ones apart), handshakes in progress */
+    atomic_ulong proxy_refused;    /* connections closed for a missing or bad PROXY v2 header */
+    SSL_CTX *ssl_ctx;              /* the listener's reference; workers hold their own */
+    int *fds;                      /* one listening socket per worker until the worker takes it */
     h2o_hostconf_t *hosts[2];
     struct route *routes;
     size_t nroutes;
@@ -110,6 +124,21 @@ struct listen_slot {
     struct worker *w;
     h2o_accept_ctx_t accept;
     h2o_socket_t *sock;
+    int paused; /* accept() failed for want of descriptors: read interest off until one frees up */
+};
+
+/* One accepted connection (the socket's on_close data) until its socket and its requests are gone. */
+struct conn {
+    h2o_linklist_t link; /* worker's list, while the socket is open */
+    struct worker *w;
+    struct listener *l;
+    h2o_socket_t *sock; /* NULL once closed */
+    h2o_conn_t *hconn;  /* set by the first request */
+    uint64_t accepted_at, last_active;
+    unsigned inflight; /* requests not yet disposed of */
+    unsigned refs;     /* socket + inflight */
+    unsigned handshaking : 1, counted : 1, has_client : 1, overflow : 1, closing : 1, is_h2 : 1;
+    rsp_client_key_t client;
 };
 
 /* A connection on a proxy_protocol listener until its PROXY v2 header has arrived (sock->data). */
@@ -147,6 +176,13 @@ struct worker {
     struct peer_table peers;
     struct retired_ctx *retired; /* TLS contexts replaced by a reload */
     size_t nconns;
+    h2o_linklist_t conns; /* struct conn */
+    h2o_timeout_t sweep;  /* SWEEP_MS: timeouts, accept retry, gauges */
+    h2o_timeout_entry_t sweep_entry;
+    unsigned npaused;        /* listen slots paused at the descriptor limit */
+    unsigned overflow_admit; /* overflow connections admitted in this sweep period */
+    unsigned refused_now;    /* connections closed at a total cap in this sweep period */
+    size_t peak_conns;       /* most connections open since malloc_trim last ran */
     size_t pending_deferred;
     rsp_http_deferred_t *cur_deferred;
     int stopping;
@@ -162,8 +198,12 @@ struct worker {
 
 struct rsp_http_server {
     rsp_http_server_config_t cfg;
-    rsp_metrics *_Atomic metrics; /* TLS refusal counters; NULL = none */
     rsp_tls_tickets *tickets;     /* session-ticket keys; NULL = no tickets */
+    rsp_metrics *_Atomic metrics; /* TLS refusal and connection-limit counters; NULL = none */
+    rsp_client_table_t *clients;  /* connections per client address, all listeners */
+    uint64_t fd_budget;           /* connections the descriptor limit leaves room for (set at start) */
+    atomic_uint total_conns;      /* open connections on every listener (overflow ones apart) */
+    atomic_uint overflow;         /* overflow connections open */
     h2o_globalconf_t globalconf;
     struct listener **listeners;
     size_t nlisteners;
@@ -427,10 +467,13 @@ static void count_resumed(const SSL *ssl, const struct listener *l)
         rsp_metrics_inc(m, RSP_HTTP_METRIC_TLS_RESUMED, label);
     }
 }
+static void conn_handshake_done(const SSL *ssl);
 
 static void on_ssl_info(const SSL *ssl, int where, int ret)
 {
     struct listener *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_listener_index);
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        conn_handshake_done(ssl);
     if (l != NULL && (where & SSL_CB_ALERT) && SSL_in_init(ssl))
         on_ssl_alert(ssl, l, where, ret);
     alert_delivery(ssl, where, ret);
@@ -994,12 +1037,18 @@ static void send_method_not_allowed(h2o_req_t *req, const char *allow)
     rsp_http_send_error(req, 405);
 }
 
+static struct conn *conn_request_started(h2o_req_t *req);
+static int conn_over_limit(struct conn *c, h2o_req_t *req);
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct listener *l = ((struct dispatch_handler *)self)->l;
     struct worker *w = worker_of(req);
+    struct conn *c = conn_request_started(req);
 
     int health = path_is(req, H2O_STRLIT("/healthz")), readyz = path_is(req, H2O_STRLIT("/readyz"));
+    if (c != NULL && !health && !readyz && conn_over_limit(c, req))
+        return 0;
     if (health || readyz) {
         if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
             send_method_not_allowed(req, "GET, HEAD");
@@ -1084,6 +1133,12 @@ rsp_http_server_t *rsp_http_server_new(const rsp_http_server_config_t *cfg)
     rsp_http_server_t *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return NULL;
+    if ((srv->clients = rsp_client_table_new()) == NULL) {
+        free(srv);
+        return NULL;
+    }
+    atomic_init(&srv->total_conns, 0);
+    atomic_init(&srv->overflow, 0);
     if (cfg != NULL)
         srv->cfg = *cfg;
     if (srv->cfg.workers == 0) {
@@ -1195,6 +1250,14 @@ int rsp_http_listener_add(rsp_http_server_t *srv, const rsp_http_listener_config
     l->client_auth = cfg->client_auth; /* kept on plain listeners: REQUIRED routes then answer 403 */
     l->body_limit = cfg->body_limit ? cfg->body_limit : srv->cfg.body_limit;
     l->proxy_protocol = cfg->proxy_protocol != 0;
+    l->max_conns = cfg->max_connections;
+    l->max_per_client = cfg->max_connections_per_client;
+    l->max_handshakes = cfg->max_handshakes;
+    l->max_streams = cfg->max_streams ? cfg->max_streams : DEFAULT_MAX_STREAMS;
+    l->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : DEFAULT_CONN_TIMEOUT_MS;
+    l->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_CONN_TIMEOUT_MS;
+    atomic_init(&l->conns, 0);
+    atomic_init(&l->handshakes, 0);
     atomic_init(&l->proxy_refused, 0);
     if (!l->plain && l->client_auth != RSP_HTTP_CLIENT_CERT_NONE) {
         l->peer_check = cfg->peer_check ? cfg->peer_check : rsp_http_peer_cn_check;
@@ -1285,6 +1348,14 @@ void rsp_http_server_set_metrics(rsp_http_server_t *srv, rsp_metrics *m)
                              "TLS handshakes and client certificates refused, by listener and reason");
         rsp_metrics_describe(m, RSP_HTTP_METRIC_TLS_RESUMED, RSP_METRIC_COUNTER,
                              "TLS handshakes that resumed a session from a ticket, by listener");
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_CONN_REFUSED, RSP_METRIC_COUNTER,
+                             "connections and requests refused at a connection limit, by listener and limit");
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_CONN_CLOSED, RSP_METRIC_COUNTER,
+                             "connections closed at their handshake or idle timeout");
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_CONNS, RSP_METRIC_GAUGE, "open connections");
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_HANDSHAKES, RSP_METRIC_GAUGE, "TLS handshakes in progress");
+        rsp_metrics_describe(m, RSP_HTTP_METRIC_FD_BUDGET, RSP_METRIC_GAUGE,
+                             "connections the descriptor limit leaves room for (all listeners)");
     }
     atomic_store(&srv->metrics, m);
 }
@@ -1435,11 +1506,10 @@ static int bind_listener(struct listener *l, unsigned nworkers, char *err, size_
 
 /* ---------------------------------------------------------------- workers */
 
-static void on_conn_close(void *data)
-{
-    struct worker *w = data;
-    w->nconns--;
-}
+static struct conn *conn_of_socket(h2o_socket_t *sock);
+static int conn_take_client(struct conn *c, const struct sockaddr *sa, socklen_t len);
+enum refusal { R_MAX_CONNS, R_PER_CLIENT, R_HANDSHAKES, R_FD_LIMIT, R_STREAMS, R_ACCEPT_ERROR };
+static void count_refusal(struct listener *l, enum refusal r);
 
 static void proxy_refuse(struct proxy_wait *pw, const char *why)
 {
@@ -1486,6 +1556,13 @@ static void on_proxy_read(h2o_socket_t *sock, const char *err)
     h2o_timeout_unlink(&pw->timeout);
     free(pw);
     sock->data = NULL;
+    /* The balancer's own checks (LOCAL) are not a client's. */
+    struct conn *c = conn_of_socket(sock);
+    if (!r.local && c != NULL && conn_take_client(c, (struct sockaddr *)&r.src, r.src_len) != 0) {
+        count_refusal(c->l, R_PER_CLIENT);
+        h2o_socket_close(sock);
+        return;
+    }
     h2o_accept(&slot->accept, sock);
 }
 
@@ -1504,23 +1581,363 @@ static void proxy_start(struct listen_slot *slot, h2o_socket_t *sock)
     h2o_socket_read_start(sock, on_proxy_read);
 }
 
+/* ---------------------------------------------------------------- connection limits
+ *
+ * Each accepted socket gets a struct conn (its on_close data) on the worker's list.  Caps are checked at
+ * accept, before any TLS byte: the listener's connections and the process's descriptor budget (a
+ * connection over either is an "overflow" one while fewer than OVERFLOW_MAX are open and this worker
+ * admitted fewer than OVERFLOW_PER_SEC in the last second: it may ask /healthz or /readyz and gets 503 with
+ * Retry-After for anything else, then is closed; otherwise it is closed at once), handshakes in progress,
+ * and connections per client address (for PROXY listeners once the header named the client).  A sweep
+ * every SWEEP_MS closes connections past their handshake timeout, and connections without a request
+ * in progress for the idle timeout: only requests count as activity, so HTTP/2 PINGs do not keep a
+ * connection open.  accept() failing for want of descriptors turns the slot's read interest off until
+ * a connection of the worker closes or the next sweep, so the loop never spins on EMFILE.
+ */
+
+static const char *const refusal_names[] = {"max_connections", "max_connections_per_client",
+                                            "max_handshakes",  "fd_limit",
+                                            "max_streams",     "accept_error"};
+
+static void count_limit(struct listener *l, const char *metric, const char *reason)
+{
+    rsp_metrics *m = atomic_load(&l->srv->metrics);
+    if (m == NULL)
+        return;
+    char label[160];
+    snprintf(label, sizeof(label), "listener=\"%s\",reason=\"%s\"", l->name, reason);
+    rsp_metrics_inc(m, metric, label);
+}
+
+static void count_refusal(struct listener *l, enum refusal r)
+{
+    count_limit(l, RSP_HTTP_METRIC_CONN_REFUSED, refusal_names[r]);
+}
+
+static void conn_unref(struct conn *c)
+{
+    if (--c->refs == 0)
+        free(c);
+}
+
+/* Gives back what the connection holds against the caps (idempotent per item). */
+static void conn_release(struct conn *c)
+{
+    rsp_http_server_t *srv = c->w->srv;
+    if (c->handshaking) {
+        c->handshaking = 0;
+        atomic_fetch_sub(&c->l->handshakes, 1);
+    }
+    if (c->has_client) {
+        c->has_client = 0;
+        rsp_client_release(srv->clients, &c->client);
+    }
+    if (c->counted) {
+        c->counted = 0;
+        atomic_fetch_sub(&c->l->conns, 1);
+        atomic_fetch_sub(&srv->total_conns, 1);
+    }
+    if (c->overflow) {
+        c->overflow = 0;
+        atomic_fetch_sub(&srv->overflow, 1);
+    }
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void resume_accepting(struct worker *w)
+{
+    if (w->npaused == 0)
+        return;
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        struct listen_slot *slot = &w->slots[i];
+        if (slot->paused && slot->sock != NULL && !w->stopping)
+            h2o_socket_read_start(slot->sock, on_accept);
+        slot->paused = 0;
+    }
+    w->npaused = 0;
+}
+
+static void on_conn_close(void *data)
+{
+    struct conn *c = data;
+    struct worker *w = c->w;
+    w->nconns--;
+    conn_release(c);
+    h2o_linklist_unlink(&c->link);
+    c->sock = NULL;
+    resume_accepting(w);
+    conn_unref(c);
+}
+
+static void conn_handshake_done(const SSL *ssl)
+{
+    BIO *rbio = SSL_get_rbio(ssl);
+    struct conn *c = conn_of_socket(rbio != NULL ? BIO_get_data(rbio) : NULL);
+    if (c == NULL || !c->handshaking)
+        return;
+    c->handshaking = 0;
+    atomic_fetch_sub(&c->l->handshakes, 1);
+    c->last_active = h2o_now(c->w->loop);
+}
+
+static struct conn *conn_of_socket(h2o_socket_t *sock)
+{
+    return sock != NULL && sock->on_close.cb == on_conn_close ? sock->on_close.data : NULL;
+}
+
+/* Counts the connection against its client's cap; 0 if within it (or the address is unknown). */
+static int conn_take_client(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    if (c->overflow || rsp_client_key(&c->client, c->l->index, sa, len) != 0)
+        return 0;
+    if (rsp_client_acquire(c->w->srv->clients, &c->client, c->l->max_per_client) != 0)
+        return -1;
+    c->has_client = 1;
+    return 0;
+}
+
+/* Closes a connection the sweep gave up on: GOAWAY on an idle HTTP/2 connection, else both directions
+ * shut, which makes h2o's next read fail and close it through its own path. */
+static void conn_shut(struct conn *c, const char *reason)
+{
+    c->closing = 1;
+    if (reason != NULL)
+        count_limit(c->l, RSP_HTTP_METRIC_CONN_CLOSED, reason);
+    int fd = h2o_socket_get_fd(c->sock);
+    if (c->is_h2 && c->inflight == 0) {
+        h2o_http2_conn_t *h2 = (h2o_http2_conn_t *)c->hconn;
+        if (h2->state == H2O_HTTP2_CONN_STATE_OPEN) {
+            h2o_http2_encode_goaway_frame(&h2->_write.buf, h2->pull_stream_ids.max_open, H2O_HTTP2_ERROR_NONE,
+                                          h2o_iovec_init(H2O_STRLIT("idle")));
+            h2->state = H2O_HTTP2_CONN_STATE_HALF_CLOSED;
+            h2o_http2_conn_request_write(h2);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RD);
+            return;
+        }
+    }
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+struct req_guard {
+    struct conn *c;
+};
+
+static void on_req_dispose(void *p)
+{
+    struct conn *c = ((struct req_guard *)p)->c;
+    c->inflight--;
+    if (c->sock != NULL)
+        c->last_active = h2o_now(c->w->loop);
+    conn_unref(c);
+}
+
+/* Counts a request of its connection (until the request is disposed of) as activity. */
+static struct conn *conn_request_started(h2o_req_t *req)
+{
+    h2o_socket_t *sock =
+        req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    struct conn *c = conn_of_socket(sock);
+    if (c == NULL)
+        return NULL;
+    if (c->hconn == NULL) {
+        c->hconn = req->conn;
+        c->is_h2 = is_http2(req);
+    }
+    struct req_guard *g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_req_dispose);
+    g->c = c;
+    c->refs++;
+    c->inflight++;
+    c->last_active = h2o_now(c->w->loop);
+    return c;
+}
+
+static void send_limit_503(h2o_req_t *req)
+{
+    req->http1_is_persistent = 0;
+    rsp_http_add_header(req, "retry-after", RETRY_AFTER);
+    rsp_http_send_error(req, 503);
+}
+
+/* Answers 503 with Retry-After for a request over a limit (an overflow connection, or more streams in
+ * progress than the listener allows); returns 1 when it did. */
+static int conn_over_limit(struct conn *c, h2o_req_t *req)
+{
+    if (c->overflow) {
+        send_limit_503(req);
+        return 1;
+    }
+    if (c->inflight > c->l->max_streams) {
+        count_refusal(c->l, R_STREAMS);
+        send_limit_503(req);
+        return 1;
+    }
+    return 0;
+}
+
+static void update_gauges(rsp_http_server_t *srv)
+{
+    rsp_metrics *m = atomic_load(&srv->metrics);
+    if (m == NULL)
+        return;
+    char label[96];
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = srv->listeners[i];
+        snprintf(label, sizeof(label), "listener=\"%s\"", l->name);
+        rsp_metric *g = rsp_metric_get(m, RSP_HTTP_METRIC_CONNS, RSP_METRIC_GAUGE, label);
+        if (g != NULL)
+            rsp_metric_set(g, atomic_load(&l->conns));
+        if ((g = rsp_metric_get(m, RSP_HTTP_METRIC_HANDSHAKES, RSP_METRIC_GAUGE, label)) != NULL)
+            rsp_metric_set(g, atomic_load(&l->handshakes));
+    }
+    rsp_metric *b = rsp_metric_get(m, RSP_HTTP_METRIC_FD_BUDGET, RSP_METRIC_GAUGE, NULL);
+    if (b != NULL)
+        rsp_metric_set(b, (int64_t)srv->fd_budget);
+}
+
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, sweep_entry, entry);
+    uint64_t now = h2o_now(w->loop);
+    for (h2o_linklist_t *n = w->conns.next; n != &w->conns; n = n->next) {
+        struct conn *c = H2O_STRUCT_FROM_MEMBER(struct conn, link, n);
+        if (c->closing)
+            continue;
+        if (c->overflow && now - c->accepted_at >= OVERFLOW_MS)
+            conn_shut(c, NULL);
+        else if (c->handshaking && now - c->accepted_at >= c->l->handshake_timeout_ms)
+            conn_shut(c, "handshake_timeout");
+        else if (!c->handshaking && c->inflight == 0 && now - c->last_active >= c->l->idle_timeout_ms)
+            conn_shut(c, "idle_timeout");
+    }
+    w->overflow_admit = 0;
+    w->refused_now = 0;
+    resume_accepting(w);
+    /* After a load drop, give the per-connection buffers freed since back to the system. */
+    if (w->nconns > w->peak_conns)
+        w->peak_conns = w->nconns;
+    if (w->peak_conns >= 64 && w->nconns * 4 <= w->peak_conns) {
+        malloc_trim(0);
+        w->peak_conns = w->nconns;
+    }
+    if (w->index == 0)
+        update_gauges(w->srv);
+    h2o_timeout_link(w->loop, &w->sweep, &w->sweep_entry);
+}
+
+/* Turns the slot's read interest off until a connection of the worker closes or the next sweep. */
+static void pause_slot(struct listen_slot *slot)
+{
+    if (slot->paused)
+        return;
+    h2o_socket_read_stop(slot->sock);
+    slot->paused = 1;
+    slot->w->npaused++;
+}
+
+static void pause_accepting(struct listen_slot *slot, struct listener *l)
+{
+    if (slot->paused)
+        return;
+    pause_slot(slot);
+    count_refusal(l, R_ACCEPT_ERROR);
+    static atomic_ulong pauses;
+    unsigned long n = atomic_fetch_add(&pauses, 1) + 1;
+    if ((n & (n - 1)) == 0)
+        rsp_log(RSP_LOG_WARN,
+                "listener %s: accept: %s; not accepting until a descriptor frees up (%lu times so far)",
+                l->name, strerror(errno), n);
+}
+
+/* Decides what becomes of a fresh socket: served, served as overflow, or closed at once. */
+static void conn_accepted(struct listen_slot *slot, struct listener *l, h2o_socket_t *sock)
+{
+    struct worker *w = slot->w;
+    rsp_http_server_t *srv = w->srv;
+    int refused = -1, overflow = 0;
+    if (atomic_load(&srv->total_conns) >= srv->fd_budget)
+        refused = R_FD_LIMIT;
+    else if (l->max_conns != 0 && atomic_load(&l->conns) >= l->max_conns)
+        refused = R_MAX_CONNS;
+    if (refused >= 0) {
+        count_refusal(l, (enum refusal)refused);
+        overflow = w->overflow_admit < OVERFLOW_PER_SEC && atomic_fetch_add(&srv->overflow, 1) < OVERFLOW_MAX;
+        if (!overflow) {
+            atomic_fetch_sub(&srv->overflow, 1);
+            h2o_socket_close(sock);
+            /* Still full after a burst of refusals: leave the rest in the backlog for a while rather
+             * than spend the loop accepting and closing a reconnecting crowd. */
+            if (++w->refused_now >= REFUSE_BURST)
+                pause_slot(slot);
+            return;
+        }
+        w->overflow_admit++;
+    }
+    int tls = !l->plain;
+    if (tls && atomic_fetch_add(&l->handshakes, 1) >= l->max_handshakes && l->max_handshakes != 0) {
+        atomic_fetch_sub(&l->handshakes, 1);
+        if (overflow)
+            atomic_fetch_sub(&srv->overflow, 1);
+        count_refusal(l, R_HANDSHAKES);
+        h2o_socket_close(sock);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        if (tls)
+            atomic_fetch_sub(&l->handshakes, 1);
+        if (overflow)
+            atomic_fetch_sub(&srv->overflow, 1);
+        h2o_socket_close(sock);
+        return;
+    }
+    c->w = w;
+    c->l = l;
+    c->sock = sock;
+    c->refs = 1;
+    c->accepted_at = c->last_active = h2o_now(w->loop);
+    c->handshaking = tls;
+    c->overflow = overflow;
+    if (!overflow) {
+        c->counted = 1;
+        atomic_fetch_add(&l->conns, 1);
+        atomic_fetch_add(&srv->total_conns, 1);
+    }
+    h2o_linklist_insert(&w->conns, &c->link);
+    w->nconns++;
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = c;
+    if (!l->proxy_protocol) {
+        struct sockaddr_storage ss;
+        socklen_t len = h2o_socket_getpeername(sock, (struct sockaddr *)&ss);
+        if (conn_take_client(c, (struct sockaddr *)&ss, len) != 0) {
+            count_refusal(l, R_PER_CLIENT);
+            h2o_socket_close(sock);
+            return;
+        }
+        h2o_accept(&slot->accept, sock);
+    } else {
+        proxy_start(slot, sock);
+    }
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct listen_slot *slot = listener->data;
     if (err != NULL)
         return;
-    int proxy = slot->w->srv->listeners[slot - slot->w->slots]->proxy_protocol;
-    for (int i = 0; i < ACCEPT_BURST; i++) {
+    struct listener *l = slot->w->srv->listeners[slot - slot->w->slots];
+    for (int i = 0; i < ACCEPT_BURST && !slot->paused; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
+        if (sock == NULL) {
+            /* Level-triggered: returning with a pending connection and no descriptor would spin. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(slot, l);
             return;
-        slot->w->nconns++;
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = slot->w;
-        if (proxy)
-            proxy_start(slot, sock);
-        else
-            h2o_accept(&slot->accept, sock);
+        }
+        conn_accepted(slot, l, sock);
     }
 }
 
@@ -1621,6 +2038,10 @@ static void worker_init(struct worker *w)
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &srv->globalconf);
     h2o_timeout_init(w->loop, &w->proxy_timeout, srv->cfg.proxy_timeout_ms);
+    h2o_linklist_init_anchor(&w->conns);
+    h2o_timeout_init(w->loop, &w->sweep, SWEEP_MS);
+    w->sweep_entry.cb = on_sweep;
+    h2o_timeout_link(w->loop, &w->sweep, &w->sweep_entry);
     h2o_multithread_register_receiver(w->ctx.queue, &w->ctl_receiver, on_ctl_messages);
     h2o_multithread_register_receiver(w->ctx.queue, &w->defer_receiver, on_defer_messages);
     for (size_t i = 0; i < srv->nlisteners; i++) {
@@ -1678,6 +2099,9 @@ static void worker_teardown(struct worker *w)
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_queue_t *queue = w->ctx.queue;
     h2o_timeout_dispose(w->loop, &w->proxy_timeout);
+    if (h2o_timeout_is_linked(&w->sweep_entry))
+        h2o_timeout_unlink(&w->sweep_entry);
+    h2o_timeout_dispose(w->loop, &w->sweep);
     h2o_context_dispose(&w->ctx);
     /* 2.2.5's evloop h2o_multithread_destroy_queue() closes but never frees the queue. */
     free(queue);
@@ -1725,10 +2149,27 @@ int rsp_http_server_start(rsp_http_server_t *srv, char *err, size_t errlen)
         if (srv->listeners[i]->body_limit > max_limit)
             max_limit = srv->listeners[i]->body_limit;
     srv->globalconf.max_request_entity_size = 2 * max_limit + 16384;
+    /* h2o's own timeouts are process-wide: the longest of the listeners, plus two sweeps so that the
+     * sweep holds each listener to its own first. */
+    uint64_t hs = 0, idle = 0;
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = srv->listeners[i];
+        hs = l->handshake_timeout_ms > hs ? l->handshake_timeout_ms : hs;
+        idle = l->idle_timeout_ms > idle ? l->idle_timeout_ms : idle;
+    }
+    srv->globalconf.handshake_timeout = hs + 2 * SWEEP_MS;
+    srv->globalconf.http2.idle_timeout = idle + 2 * SWEEP_MS;
+    /* h2o would queue requests over its own limit; the glue answers them 503 instead. */
+    srv->globalconf.http2.max_concurrent_requests_per_connection = DEFAULT_MAX_STREAMS;
 
     for (size_t i = 0; i < srv->nlisteners; i++)
         if (bind_listener(srv->listeners[i], srv->nworkers, err, errlen) != 0)
             return -1;
+    /* Room for connections at the descriptor limit: what is open now (listening sockets, store, log)
+     * and each worker's event loop and message pipe stay out of it, and so does the reserve. */
+    struct rlimit rl;
+    uint64_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
+    srv->fd_budget = rsp_limits_fd_budget(soft, rsp_limits_open_fds(), 4 * srv->nworkers);
 
     srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
     if (srv->workers == NULL) {
@@ -1913,5 +2354,6 @@ void rsp_http_server_free(rsp_http_server_t *srv)
     pthread_mutex_destroy(&srv->msg_lock);
     pthread_mutex_destroy(&srv->init_lock);
     pthread_cond_destroy(&srv->init_cond);
+    rsp_client_table_free(srv->clients);
     free(srv);
 }

@@ -76,6 +76,31 @@
  * TLS, and so mutual TLS, still ends at this process.  The header is trusted as sent: such a port must
  * be reachable from the load balancers only.
  *
+ * Connection limits (per listener, checked at accept before any TLS byte, so a refusal costs an accept
+ * and a close): open connections (max_connections), connections per client address (on proxy_protocol
+ * listeners the address in the PROXY header, checked as soon as the header is read), TLS handshakes in
+ * progress (max_handshakes).  The process also holds at most as many connections as its soft
+ * RLIMIT_NOFILE leaves room for at start, less RSP_LIMITS_FD_RESERVE descriptors kept for the store,
+ * the logs and outgoing connections.  A connection over max_connections or that descriptor budget
+ * may still be served as an "overflow" connection (at most 16 at once and 16 a second per worker):
+ * /healthz and /readyz answer as usual, anything else gets 503 with Retry-After and the connection is
+ * closed within about 2 s, so health checks keep answering at the limit.  After 256 connections closed at
+ * these caps within a second a worker leaves further ones in the kernel's backlog until one of its
+ * connections closes or the next sweep, so a reconnecting crowd cannot keep the loop busy.
+ * An HTTP/2 connection with more than max_streams requests in progress gets 503 with Retry-After for the
+ * extra ones.  A sweep once a
+ * second closes connections still in their handshake after handshake_timeout_ms and connections that had
+ * no request in progress for idle_timeout_ms (HTTP/2: GOAWAY; PINGs and other frames do not count as
+ * activity), so both act with up to one second of delay.  If accept() fails for want of descriptors
+ * (EMFILE, ENFILE) the worker stops reading that listening socket until one of its connections closes
+ * or the next sweep, instead of spinning on a socket that stays readable.  Counted with a registry set
+ * by rsp_http_server_set_metrics(): RSP_HTTP_METRIC_CONN_REFUSED{listener,reason} (reason
+ * max_connections, max_connections_per_client, max_handshakes, fd_limit, max_streams, accept_error),
+ * RSP_HTTP_METRIC_CONN_CLOSED{listener,reason} (handshake_timeout, idle_timeout), and the gauges
+ * RSP_HTTP_METRIC_CONNS{listener}, RSP_HTTP_METRIC_HANDSHAKES{listener} and RSP_HTTP_METRIC_FD_BUDGET
+ * (refreshed every second).  A worker whose connections dropped to a quarter of their peak (of at
+ * least 64) calls malloc_trim(), so memory freed by closed connections goes back to the system.
+ *
  * Graceful stop: rsp_http_server_stop() (any thread) makes every worker close its listening sockets,
  * send HTTP/2 GOAWAY, mark HTTP/1.1 responses "Connection: close", shorten idle/handshake timeouts to one
  * second, and keep serving in-flight requests until all its connections are closed or drain_timeout_ms
@@ -145,6 +170,13 @@ typedef struct rsp_http_listener_config {
     void *peer_ctx;
     size_t body_limit;  /* bytes; 0 = the server's default */
     int proxy_protocol; /* non-zero: connections start with a PROXY v2 header (see above) */
+    /* Limits (see "Connection limits" above); counts 0 = no limit. */
+    unsigned max_connections;            /* open connections on this listener */
+    unsigned max_connections_per_client; /* ... from one client address (PROXY: the header's source) */
+    unsigned max_handshakes;             /* TLS handshakes in progress */
+    unsigned max_streams;                /* HTTP/2 requests in progress per connection; 0 = 100 */
+    unsigned handshake_timeout_ms;       /* accept to TLS handshake done; 0 = 10000 */
+    unsigned idle_timeout_ms;            /* without a request in progress (PINGs do not count); 0 = 10000 */
 } rsp_http_listener_config_t;
 
 typedef struct rsp_http_server_config {
@@ -204,6 +236,11 @@ unsigned rsp_http_server_workers(const rsp_http_server_t *srv);
  */
 #define RSP_HTTP_METRIC_TLS_REFUSALS "rsp_tls_refusals_total"
 #define RSP_HTTP_METRIC_TLS_RESUMED "rsp_tls_resumed_total"
+#define RSP_HTTP_METRIC_CONN_REFUSED "rsp_connections_refused_total"
+#define RSP_HTTP_METRIC_CONN_CLOSED "rsp_connections_closed_total"
+#define RSP_HTTP_METRIC_CONNS "rsp_connections"
+#define RSP_HTTP_METRIC_HANDSHAKES "rsp_tls_handshakes_in_progress"
+#define RSP_HTTP_METRIC_FD_BUDGET "rsp_connections_fd_budget"
 struct rsp_metrics;
 void rsp_http_server_set_metrics(rsp_http_server_t *srv, struct rsp_metrics *m);
 

@@ -3,6 +3,7 @@
 
 #include "rsp/check.h"
 #include "rsp/es.h"
+#include "rsp/limits.h"
 #include "rsp/log.h"
 #include "rsp/metrics.h"
 #include "rsp/sdnotify.h"
@@ -64,6 +65,19 @@ enum {
     /* behind a load balancer */
     K_DEV_PROXY,
     K_S2S_PROXY,
+    /* connection limits, per listener */
+    K_DEV_MAXCONN,
+    K_DEV_PERCLIENT,
+    K_DEV_HANDSHAKES,
+    K_DEV_HS_TIMEOUT,
+    K_DEV_IDLE,
+    K_DEV_STREAMS,
+    K_S2S_MAXCONN,
+    K_S2S_PERCLIENT,
+    K_S2S_HANDSHAKES,
+    K_S2S_HS_TIMEOUT,
+    K_S2S_IDLE,
+    K_S2S_STREAMS,
     K_COUNT
 };
 
@@ -137,6 +151,32 @@ static const rsp_config_key_t common_keys[K_COUNT] = {
                      "every connection starts with a PROXY v2 header (HAProxy send-proxy-v2)"},
     [K_S2S_PROXY] = {"s2s", "proxy_protocol", RSP_CFG_BOOL, "false", 0, 0,
                      "every connection starts with a PROXY v2 header (HAProxy send-proxy-v2)"},
+    /* Devices poll once per boot over short connections; behind carrier NAT many share one address. */
+    [K_DEV_MAXCONN] = {"device", "max_connections", RSP_CFG_INT, "20000", 0, 10000000,
+                       "open connections at most (0 = no limit but the descriptor limit)"},
+    [K_DEV_PERCLIENT] = {"device", "max_connections_per_client", RSP_CFG_INT, "1000", 0, 10000000,
+                         "connections from one client address (PROXY: the header's), 0 = no limit"},
+    [K_DEV_HANDSHAKES] = {"device", "max_handshakes", RSP_CFG_INT, "1024", 0, 10000000,
+                          "TLS handshakes in progress at most (0 = no limit)"},
+    [K_DEV_HS_TIMEOUT] = {"device", "handshake_timeout", RSP_CFG_INT, "10", 1, 3600,
+                          "seconds from accept to the end of the TLS handshake"},
+    [K_DEV_IDLE] = {"device", "idle_timeout", RSP_CFG_INT, "30", 1, 86400,
+                    "seconds a connection may stay without a request in progress (PINGs do not count)"},
+    [K_DEV_STREAMS] = {"device", "max_streams", RSP_CFG_INT, "32", 1, 100,
+                       "HTTP/2 requests in progress per connection; more get 503"},
+    /* A few peers (SM-DP+, SM-DS, operators) that keep connections for pushes. */
+    [K_S2S_MAXCONN] = {"s2s", "max_connections", RSP_CFG_INT, "2000", 0, 10000000,
+                       "open connections at most (0 = no limit but the descriptor limit)"},
+    [K_S2S_PERCLIENT] = {"s2s", "max_connections_per_client", RSP_CFG_INT, "200", 0, 10000000,
+                         "connections from one client address (PROXY: the header's), 0 = no limit"},
+    [K_S2S_HANDSHAKES] = {"s2s", "max_handshakes", RSP_CFG_INT, "128", 0, 10000000,
+                          "TLS handshakes in progress at most (0 = no limit)"},
+    [K_S2S_HS_TIMEOUT] = {"s2s", "handshake_timeout", RSP_CFG_INT, "10", 1, 3600,
+                          "seconds from accept to the end of the TLS handshake"},
+    [K_S2S_IDLE] = {"s2s", "idle_timeout", RSP_CFG_INT, "120", 1, 86400,
+                    "seconds a connection may stay without a request in progress (PINGs do not count)"},
+    [K_S2S_STREAMS] = {"s2s", "max_streams", RSP_CFG_INT, "100", 1, 100,
+                       "HTTP/2 requests in progress per connection; more get 503"},
 };
 
 static const rsp_config_mark_t common_marks[] = {
@@ -288,6 +328,20 @@ static int tls_settings(const rsp_config_t *cfg, const char *listener, rsp_http_
     return 0;
 }
 
+/* The listener's connection limits (device.* or s2s.*). */
+static void limit_settings(const rsp_config_t *cfg, const char *listener, rsp_http_listener_config_t *l)
+{
+    char key[64];
+#define LIMIT(name) (snprintf(key, sizeof(key), "%s." name, listener), (unsigned)rsp_config_int(cfg, key))
+    l->max_connections = LIMIT("max_connections");
+    l->max_connections_per_client = LIMIT("max_connections_per_client");
+    l->max_handshakes = LIMIT("max_handshakes");
+    l->max_streams = LIMIT("max_streams");
+    l->handshake_timeout_ms = LIMIT("handshake_timeout") * 1000u;
+    l->idle_timeout_ms = LIMIT("idle_timeout") * 1000u;
+#undef LIMIT
+}
+
 static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
 {
     const rsp_config_t *cfg = svc->cfg;
@@ -301,6 +355,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .client_auth = RSP_HTTP_CLIENT_CERT_NONE,
         .proxy_protocol = rsp_config_bool(cfg, "device.proxy_protocol"),
     };
+    limit_settings(cfg, "device", &dev);
     if (tls_settings(cfg, "device", &dev, err, errlen) != 0)
         return -1;
     if ((svc->device = rsp_http_listener_add(svc->http, &dev, err, errlen)) < 0)
@@ -326,6 +381,7 @@ static int add_listeners(rsp_service_t *svc, char *err, size_t errlen)
         .peer_ctx = svc->def->ctx,
         .proxy_protocol = rsp_config_bool(cfg, "s2s.proxy_protocol"),
     };
+    limit_settings(cfg, "s2s", &s2s);
     svc->s2s = tls_settings(cfg, "s2s", &s2s, err, errlen) == 0
                    ? rsp_http_listener_add(svc->http, &s2s, err, errlen)
                    : -1;
@@ -681,6 +737,14 @@ static int start_and_serve(rsp_service_t *svc, const char *prog)
         rsp_log(RSP_LOG_ERROR, "cannot create state directory %s: %s", svc->state_dir, strerror(errno));
         goto out;
     }
+    uint64_t nofile_was = 0, nofile = 0;
+    if (rsp_limits_raise_nofile(&nofile_was, &nofile) != 0)
+        rsp_log(RSP_LOG_WARN, "file descriptors: cannot raise the soft limit %llu to the hard limit: %s",
+                (unsigned long long)nofile_was, strerror(errno));
+    else
+        rsp_log(RSP_LOG_INFO, "file descriptors: soft limit %llu%s%llu (the hard limit)",
+                (unsigned long long)nofile_was, nofile != nofile_was ? ", raised to " : ", already ",
+                (unsigned long long)nofile);
     rsp_http_server_config_t hc = {
         .workers = (unsigned)rsp_config_int(svc->cfg, "server.workers"),
         .body_limit = rsp_config_size(svc->cfg, "server.body_limit"),
