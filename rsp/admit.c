@@ -1,10 +1,12 @@
 #include "rsp/admit.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Budgets are kept in µs x 100 so that refilling at busy_percent stays in integers. */
 typedef struct slot {
@@ -24,8 +26,8 @@ struct rsp_admit {
 };
 
 const rsp_config_key_t rsp_admit_keys[] = {
-    {"admission", "busy_percent", RSP_CFG_INT, "90", 0, 100,
-     "share of each worker's time the expensive ES11/ES9+ calls may take; past it new ones get 503 "
+    {"admission", "busy_percent", RSP_CFG_INT, "0", 0, 100,
+     "share of each worker's time the expensive ES11/ES9+ calls may take; calls past it get HTTP 503 "
      "(0 = no admission control)"},
     {"admission", "burst_ms", RSP_CFG_INT, "50", 1, 10000,
      "how far a worker may run ahead of that share (ms of work)"},
@@ -86,16 +88,74 @@ void rsp_admit_set_metrics(rsp_admit *a, rsp_metrics *m)
     atomic_store(&a->metrics, m);
 }
 
+/* Per thread: its slot in the state it last used, and its schedstat reading. */
+typedef struct thread_state {
+    uint64_t owner; /* rsp_admit.id */
+    unsigned index;
+    int fd;            /* /proc/thread-self/schedstat; -1 unreadable, -2 not opened yet */
+    int64_t last_busy; /* ns running or runnable at the last decision, -1 none yet */
+} thread_state;
+
+static _Thread_local thread_state me = {0, 0, -2, -1};
+static pthread_key_t closer;
+static pthread_once_t closer_once = PTHREAD_ONCE_INIT;
+
+static void close_fd(void *p)
+{
+    close((int)(intptr_t)p - 1);
+}
+
+static void closer_init(void)
+{
+    pthread_key_create(&closer, close_fd);
+}
+
 /* The calling thread's slot: claimed on its first call (per admission state). */
 static slot *my_slot(rsp_admit *a)
 {
-    static _Thread_local uint64_t owner;
-    static _Thread_local unsigned index;
-    if (owner != a->id) {
-        index = atomic_fetch_add(&a->next_slot, 1) % RSP_ADMIT_SLOTS;
-        owner = a->id;
+    if (me.owner != a->id) {
+        me.index = atomic_fetch_add(&a->next_slot, 1) % RSP_ADMIT_SLOTS;
+        me.owner = a->id;
+        me.last_busy = -1;
     }
-    return &a->slots[index];
+    return &a->slots[me.index];
+}
+
+/* ns the calling thread has spent running or waiting for a CPU (all its work: TLS, HTTP/2, handlers,
+ * refusals; not the time it slept in the event loop), or -1 when schedstat cannot be read. */
+static int64_t thread_busy_ns(void)
+{
+    if (me.fd == -2) {
+        me.fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+        pthread_once(&closer_once, closer_init);
+        if (me.fd >= 0)
+            pthread_setspecific(closer, (void *)(intptr_t)(me.fd + 1)); /* closed when the thread ends */
+    }
+    char b[96];
+    ssize_t n = me.fd >= 0 ? pread(me.fd, b, sizeof(b) - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    b[n] = '\0';
+    char *end;
+    long long run = strtoll(b, &end, 10), wait = strtoll(end, NULL, 10);
+    return run >= 0 && wait >= 0 ? (int64_t)(run + wait) : -1;
+}
+
+/* Refills s for the time since its last decision, takes charge (µs x 100) off it, then decides. */
+static bool decide(rsp_admit *a, slot *s, rsp_admit_class cls, uint64_t now_us, int64_t charge)
+{
+    pthread_mutex_lock(&s->lock);
+    s->budget = s->budget - charge < -a->full ? -a->full : s->budget - charge;
+    if (now_us > s->last_us) {
+        s->budget += (int64_t)(now_us - s->last_us) * a->cfg.busy_percent;
+        if (s->budget > a->full)
+            s->budget = a->full;
+    }
+    s->last_us = now_us;
+    bool ok = s->budget > (cls == RSP_ADMIT_NEW ? a->need_new : 0);
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(ok ? &a->admitted[cls] : &a->refused[cls], 1);
+    return ok;
 }
 
 bool rsp_admit_try(rsp_admit *a, rsp_admit_class cls, uint64_t now_us, rsp_admit_ticket *t)
@@ -105,21 +165,9 @@ bool rsp_admit_try(rsp_admit *a, rsp_admit_class cls, uint64_t now_us, rsp_admit
     if (!a || a->cfg.busy_percent == 0)
         return true;
     slot *s = my_slot(a);
-    pthread_mutex_lock(&s->lock);
-    if (now_us > s->last_us) {
-        s->budget += (int64_t)(now_us - s->last_us) * a->cfg.busy_percent;
-        if (s->budget > a->full)
-            s->budget = a->full;
-    }
-    s->last_us = now_us;
-    bool ok = s->budget > (cls == RSP_ADMIT_NEW ? a->need_new : 0);
-    pthread_mutex_unlock(&s->lock);
-    if (ok) {
+    bool ok = decide(a, s, cls, now_us, 0);
+    if (ok)
         t->slot = s;
-        atomic_fetch_add(&a->admitted[cls], 1);
-    } else {
-        atomic_fetch_add(&a->refused[cls], 1);
-    }
     return ok;
 }
 
@@ -143,10 +191,27 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* With schedstat, the charge is the thread's busy time since its last decision, so the work around the
+ * handlers (TLS, HTTP/2, refusals) counts too; without it, the handlers' own time (rsp_admit_try). */
+static bool admit_thread(rsp_admit *a, rsp_admit_class cls, rsp_admit_ticket *t)
+{
+    if (!a || a->cfg.busy_percent == 0)
+        return rsp_admit_try(a, cls, now_us(), t);
+    slot *s = my_slot(a);
+    int64_t busy = thread_busy_ns();
+    if (busy < 0)
+        return rsp_admit_try(a, cls, now_us(), t);
+    int64_t charge = me.last_busy >= 0 && busy > me.last_busy ? (busy - me.last_busy) / 10 : 0;
+    me.last_busy = busy;
+    t->slot = NULL; /* charged at the next decision */
+    t->start_us = now_us();
+    return decide(a, s, cls, t->start_us, charge);
+}
+
 bool rsp_admit_request(rsp_admit *a, h2o_req_t *req, rsp_admit_class cls, const char *function,
                        rsp_admit_ticket *t)
 {
-    if (rsp_admit_try(a, cls, now_us(), t))
+    if (admit_thread(a, cls, t))
         return true;
     char v[16];
     snprintf(v, sizeof(v), "%u", a->cfg.retry_after);

@@ -5,11 +5,13 @@
  * A handler worker runs its calls one after the other, so when devices offer more work than it can do
  * (a boot storm) the excess waits in socket buffers where no server-side bound can see it, and every
  * call's latency grows until devices time out and retry: goodput collapses.  Admission keeps each
- * worker's expensive work within a share of its time instead: every worker has a time budget that
- * fills at busy_percent of wall time (up to burst_ms) and each admitted call is charged the wall time
- * it ran.  A call arriving while the budget is spent is refused at once, before JSON parsing and
- * crypto, with HTTP 503 and Retry-After: the worker stays below saturation, so admitted calls keep
- * their latency, and the refusals cost a few microseconds each.  The limit follows the real capacity
+ * worker below saturation instead: every worker has a time budget that fills at busy_percent of wall
+ * time (up to burst_ms) and is charged the time the worker thread spent running or waiting for a CPU
+ * (/proc/thread-self/schedstat: all its work, TLS and HTTP/2 included, but not the time it slept in
+ * the event loop; where schedstat cannot be read, the admitted handlers' wall time).  A call arriving
+ * while the budget is spent is refused at once, before JSON parsing and crypto, with HTTP 503 and
+ * Retry-After: the worker keeps up with what it admits, so admitted calls keep their latency, and the
+ * refusals cost a few microseconds each.  The limit follows the real capacity
  * (a slower machine, a noisy neighbour or a larger key set charge more time per call) and scales with
  * the worker count, so nothing needs to be measured to configure it.
  *
@@ -82,8 +84,10 @@ void rsp_admit_free(rsp_admit *a); /* NULL is a no-op */
 void rsp_admit_set_metrics(rsp_admit *a, rsp_metrics *m);
 
 /*
- * The decision for a call of class cls on the calling thread at now_us (monotonic).  true: admitted,
- * *t filled (call rsp_admit_done when the call's synchronous part returns); false: refused (counted).
+ * The decision for a call of class cls on the calling thread at now_us (monotonic), charging admitted
+ * calls their own time (the arithmetic without schedstat; tests drive it with simulated time).  true:
+ * admitted, *t filled (call rsp_admit_done when the call's synchronous part returns); false: refused
+ * (counted).
  * a NULL or busy_percent 0: always admitted, nothing charged.
  */
 bool rsp_admit_try(rsp_admit *a, rsp_admit_class cls, uint64_t now_us, rsp_admit_ticket *t);
@@ -91,7 +95,8 @@ bool rsp_admit_try(rsp_admit *a, rsp_admit_class cls, uint64_t now_us, rsp_admit
 void rsp_admit_done(rsp_admit *a, rsp_admit_ticket *t, uint64_t now_us);
 
 /*
- * For handlers, first thing: rsp_admit_try now; when refused, answers 503 with Retry-After and
+ * For handlers, first thing: the decision now, charging the thread's busy time since its previous
+ * decision (rsp_admit_try where schedstat is missing); when refused, answers 503 with Retry-After and
  * X-Admin-Protocol, counts the refusal under function, and returns false (the handler returns 0 and
  * does nothing else).
  */
