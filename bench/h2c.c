@@ -49,6 +49,7 @@ struct h2c {
     stream *spare;  /* recycled */
     size_t inflight;
     bool broken;
+    bool plain; /* http:// (h2c by prior knowledge), no TLS */
     char err[256];
 };
 
@@ -220,6 +221,17 @@ static int flush_out(h2c *c)
             if (c->olen == 0)
                 return 0;
         }
+        if (!c->ssl) {
+            ssize_t w = send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+            if (w > 0) {
+                c->ooff += (size_t)w;
+                continue;
+            }
+            if (w < 0 && (errno == EAGAIN || errno == EINTR))
+                return 1;
+            break_conn(c, "write: %s", w < 0 ? strerror(errno) : "connection closed");
+            return -1;
+        }
         int w = SSL_write(c->ssl, c->out + c->ooff, (int)(c->olen - c->ooff));
         if (w > 0) {
             c->ooff += (size_t)w;
@@ -238,7 +250,19 @@ static int read_in(h2c *c)
 {
     uint8_t buf[32768];
     for (;;) {
-        int r = SSL_read(c->ssl, buf, sizeof(buf));
+        int r;
+        if (!c->ssl) {
+            ssize_t got = recv(c->fd, buf, sizeof(buf), 0);
+            if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+            if (got <= 0) {
+                break_conn(c, "read: %s", got < 0 ? strerror(errno) : "connection closed");
+                return -1;
+            }
+            r = (int)got;
+        } else {
+            r = SSL_read(c->ssl, buf, sizeof(buf));
+        }
         if (r > 0) {
             ssize_t n = nghttp2_session_mem_recv(c->s, buf, (size_t)r);
             if (n < 0) {
@@ -262,7 +286,7 @@ int h2c_run(h2c *c, int timeout_ms)
     int f = flush_out(c);
     if (f < 0)
         return -1;
-    if (!SSL_pending(c->ssl)) {
+    if (!c->ssl || !SSL_pending(c->ssl)) {
         struct pollfd p = {c->fd, (short)(POLLIN | (f == 1 ? POLLOUT : 0)), 0};
         int n = poll(&p, 1, timeout_ms);
         if (n < 0 && errno != EINTR) {
@@ -306,7 +330,7 @@ int h2c_post(h2c *c, const char *path, const char *const *headers, const void *b
     snprintf(clen, sizeof(clen), "%zu", len);
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
     nghttp2_nv nva[5 + MAX_HEADERS] = {
-        NV(":method", "POST"), NV(":scheme", "https"),     NV(":authority", c->authority),
+        NV(":method", "POST"), NV(":scheme", c->plain ? "http" : "https"),     NV(":authority", c->authority),
         NV(":path", path),     NV("content-length", clen),
     };
     size_t n = 5;
@@ -344,10 +368,11 @@ SSL *h2c_ssl(h2c *c)
 
 /* ---- connection ---- */
 
-/* "https://HOST:PORT" (HOST may be [v6]) into host and port. */
-static int parse_base(const char *base, char *host, size_t hcap, char *port, size_t pcap)
+/* "https://HOST:PORT" or "http://HOST:PORT" (HOST may be [v6]) into host and port; *plain says which. */
+static int parse_base(const char *base, char *host, size_t hcap, char *port, size_t pcap, bool *plain)
 {
-    const char *p = strncmp(base, "https://", 8) == 0 ? base + 8 : NULL;
+    *plain = strncmp(base, "http://", 7) == 0;
+    const char *p = strncmp(base, "https://", 8) == 0 ? base + 8 : *plain ? base + 7 : NULL;
     if (!p)
         return -1;
     const char *hend, *colon;
@@ -469,8 +494,10 @@ static int session_setup(h2c *c)
 h2c *h2c_connect(const h2c_cfg *cfg, char *err, size_t errlen)
 {
     char host[256], port[16];
-    if (!cfg || !cfg->base || parse_base(cfg->base, host, sizeof(host), port, sizeof(port)) != 0) {
-        set_err(err, errlen, "not an https://HOST:PORT URL: %s", cfg && cfg->base ? cfg->base : "(none)");
+    bool plain = false;
+    if (!cfg || !cfg->base || parse_base(cfg->base, host, sizeof(host), port, sizeof(port), &plain) != 0) {
+        set_err(err, errlen, "not an https:// or http://HOST:PORT URL: %s",
+                cfg && cfg->base ? cfg->base : "(none)");
         return NULL;
     }
     h2c *c = calloc(1, sizeof(*c));
@@ -479,12 +506,13 @@ h2c *h2c_connect(const h2c_cfg *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->live.next = c->live.prev = &c->live;
+    c->plain = plain;
     snprintf(c->authority, sizeof(c->authority), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
     if ((c->fd = tcp_connect(host, port, err, errlen)) < 0) {
         free(c);
         return NULL;
     }
-    if (tls_setup(c, cfg, host, err, errlen) != 0)
+    if (!plain && tls_setup(c, cfg, host, err, errlen) != 0)
         goto fail;
     if (session_setup(c) != 0) {
         set_err(err, errlen, "nghttp2 session setup failed");

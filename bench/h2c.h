@@ -31,7 +31,7 @@
 typedef struct h2c h2c;
 
 typedef struct h2c_cfg {
-    const char *base;       /* "https://HOST:PORT" */
+    const char *base;       /* "https://HOST:PORT", or "http://HOST:PORT": h2c by prior knowledge (tests) */
     const char *cafile;     /* trust anchor of the server certificate (PEM) */
     const char *cert, *key; /* client certificate chain and key (PEM), or NULL */
 } h2c_cfg;
@@ -60,7 +60,7 @@ size_t h2c_in_flight(const h2c *c);
 /* The reason the connection broke, "" while it works. */
 const char *h2c_error(const h2c *c);
 
-/* The TLS connection (for its negotiated parameters). */
+/* The TLS connection (for its negotiated parameters); NULL over http://. */
 SSL *h2c_ssl(h2c *c);
 
 /* Closes the connection; requests still in flight are dropped without their

@@ -191,9 +191,28 @@ static void test_refusals(const char *base)
     UT_CHECK(h2c_connect(&wrong_ca, err, sizeof(err)) == NULL);
     UT_CHECK(strstr(err, "TLS handshake") != NULL);
     /* Not a URL this client speaks. */
-    h2c_cfg bad = {.base = "http://127.0.0.1:1", .cafile = ca_pem};
+    h2c_cfg bad = {.base = "ftp://127.0.0.1:1", .cafile = ca_pem};
     UT_CHECK(h2c_connect(&bad, err, sizeof(err)) == NULL);
     UT_CHECK(strstr(err, "https://") != NULL);
+    /* Plain HTTP/2 to a TLS listener: the server sees no TLS ClientHello and closes. */
+    char plain[300];
+    snprintf(plain, sizeof(plain), "http://%s", base + strlen("https://"));
+    h2c_cfg cleartext = {.base = plain};
+    h2c *pc = h2c_connect(&cleartext, err, sizeof(err));
+    UT_CHECK(pc != NULL);
+    if (pc) {
+        UT_CHECK(h2c_ssl(pc) == NULL);
+        int left = 0, completed = 0;
+        req q = {.c = pc, .body = "{}", .left = &left, .completed = &completed};
+        UT_EQ(h2c_post(pc, "/x", NULL, "{}", 2, on_done, &q), 0);
+        int rc = 0;
+        for (int i = 0; i < 500 && rc == 0; i++)
+            rc = h2c_run(pc, 10);
+        UT_EQ(rc, -1);
+        UT_CHECK(q.done && q.status == 0 && q.err != NULL);
+        UT_CHECK(h2c_error(pc)[0] != '\0');
+        h2c_close(pc);
+    }
     /* No client certificate: the mutual-TLS server refuses, whether at the
      * handshake or on the first read (TLS 1.3 reports it after). */
     h2c_cfg anon = {.base = base, .cafile = ca_pem};

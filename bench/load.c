@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <openssl/ssl.h>
 
@@ -62,7 +66,7 @@ typedef struct shared {
     pthread_cond_t gate_cv;
     atomic_uint ready;
     bool go;
-    atomic_uint_fast64_t next, ok, errors, connections, resumed, live;
+    atomic_uint_fast64_t next, ok, errors, refused, connections, resumed, live;
     atomic_int stop;
     uint64_t t0; /* window start, µs (written before the gate opens) */
     char first_error[256];
@@ -273,6 +277,10 @@ static int post(es11_thread *t, const char *url, char *body, const char *stage)
         fail(t->sh, "%s: %s", stage, curl_easy_strerror(cc));
         return -1;
     }
+    if (code == 503 && t->cfg->rate > 0) {
+        atomic_fetch_add(&t->sh->refused, 1); /* admission: expected under overload, not an error */
+        return -1;
+    }
     if (code != 200 || !t->body.p) {
         fail(t->sh, "%s: HTTP %ld", stage, code);
         return -1;
@@ -327,10 +335,10 @@ static int euicc_answer(es11_thread *t, fleet_dev *d, const uint8_t ch[16], cons
     return 0;
 }
 
-static void es11_poll(es11_thread *t, fleet_dev *d)
+/* One poll; its latency counts from start (the scheduled time under an open-loop rate). */
+static void es11_poll(es11_thread *t, fleet_dev *d, uint64_t start)
 {
     const load_es11_cfg *c = t->cfg;
-    uint64_t start = bench_now_us();
     uint8_t ch[16];
     if (euicc_get_challenge(d->e, ch) != 0) {
         fail(t->sh, "getEuiccChallenge failed");
@@ -407,6 +415,9 @@ static void *es11_worker(void *arg)
     es11_thread *t = arg;
     const load_es11_cfg *c = t->cfg;
     shared *sh = t->sh;
+    /* per thread on Linux; lowering priority needs no privilege */
+    if (c->nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->nice) != 0)
+        fail(sh, "setpriority: %s", strerror(errno));
     const char *fam = c->es11_paths ? "es11" : "es9plus";
     snprintf(t->url_init, sizeof(t->url_init), "%s/gsma/rsp2/%s/initiateAuthentication", c->base, fam);
     snprintf(t->url_auth, sizeof(t->url_auth), "%s/gsma/rsp2/%s/authenticateClient", c->base, fam);
@@ -427,12 +438,21 @@ static void *es11_worker(void *arg)
         if (c->fresh) {
             uint64_t total = c->polls ? c->polls : D, i;
             while ((i = atomic_fetch_add(&sh->next, 1)) < total)
-                es11_poll(t, &c->f->dev[i % D]);
+                es11_poll(t, &c->f->dev[i % D], bench_now_us());
         } else {
             /* Only this thread's devices (index, index + C, ...): no eUICC is used by two threads. */
             size_t mine = (D - t->index + C - 1) / C, k = 0;
-            while (atomic_fetch_add(&sh->next, 1) < c->polls) {
-                es11_poll(t, &c->f->dev[t->index + C * (k % mine)]);
+            uint64_t i;
+            while ((i = atomic_fetch_add(&sh->next, 1)) < c->polls) {
+                uint64_t start = bench_now_us();
+                if (c->rate > 0) {
+                    /* open loop: poll i is due at t0 + i / rate whether or not earlier ones finished */
+                    uint64_t due = sh->t0 + (uint64_t)((double)i * 1e6 / c->rate);
+                    if (due > start)
+                        usleep((useconds_t)(due - start));
+                    start = due;
+                }
+                es11_poll(t, &c->f->dev[t->index + C * (k % mine)], start);
                 k++;
             }
         }
@@ -506,6 +526,7 @@ int load_es11(const load_es11_cfg *cfg, load_result *r)
     }
     r->ok = atomic_load(&sh.ok);
     r->errors = atomic_load(&sh.errors);
+    r->refused = atomic_load(&sh.refused);
     r->connections = atomic_load(&sh.connections);
     r->resumed = atomic_load(&sh.resumed);
     r->tls = sh.tls;

@@ -53,6 +53,7 @@ typedef struct load_tls_info {
 
 typedef struct load_result {
     uint64_t ok, errors;
+    uint64_t refused;     /* polls answered HTTP 503 by admission (open-loop ES11 only; not errors) */
     uint64_t connections; /* TLS connections the client opened in the window */
     uint64_t resumed;     /* of which resumed a session */
     double secs;          /* window length */
@@ -78,6 +79,11 @@ typedef struct load_es11_cfg {
     size_t concurrency; /* threads (at most f->n) */
     bool fresh;         /* boot storm: one new connection per poll */
     uint64_t polls;     /* kept-alive: polls in total; fresh: 0 = each device once */
+    int nice;           /* load threads run at this nice value (the server keeps the CPU it needs on a
+                           machine it shares with the load), 0 = unchanged */
+    double rate;        /* kept-alive: polls offered per second in all (open loop: poll i is due at
+                           i / rate, its latency counts from then; a 503 counts as refused); 0 = each
+                           thread polls again as soon as its poll finished */
     int expect_events;  /* events each device must receive, -1 = do not check */
     pid_t server_pid;   /* whose CPU to read, 0 = none */
     long timeout_ms;    /* per request [30000] */

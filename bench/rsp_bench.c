@@ -59,6 +59,7 @@ enum {
     M_ES9 = 1 << 3,
     M_SCALE = 1 << 4,
     M_ALL = (1 << 5) - 1,
+    M_OVERLOAD = 1 << 5, /* not in "all": it restarts the SM-DS and runs for about a minute */
 };
 
 static const struct {
@@ -68,6 +69,7 @@ static const struct {
     {"es11-boot-storm", M_BOOT}, {"es11-keepalive", M_KEEPALIVE},
     {"es12-register", M_ES12},   {"es9-download", M_ES9},
     {"scale", M_SCALE},          {"all", M_ALL},
+    {"overload", M_OVERLOAD},
 };
 
 typedef struct opts {
@@ -802,15 +804,11 @@ static double rt_per_op(const db_mark *a, const db_mark *b, uint64_t ok)
     return ok ? (double)(b->round_trips - a->round_trips) / (double)ok : NAN;
 }
 
-static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expect_events)
+/* The ES11 load of cs's devices on srv (phase and ca borrowed), kept alive, events not checked. */
+static load_es11_cfg es11_load(ctx *c, server *srv, curve_set *cs, const char *phase, const char *ca, size_t C,
+                               uint64_t polls)
 {
-    const char *mode = fresh ? "es11-boot-storm" : "es11-keepalive";
-    char phase[96];
-    snprintf(phase, sizeof(phase), "%s %s", mode, curve_dir(cs->curve));
-    char ca[1100];
-    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
-    size_t C = c->o.concurrency < cs->f.n ? c->o.concurrency : cs->f.n;
-    load_es11_cfg lc = {
+    return (load_es11_cfg){
         .phase = phase,
         .base = srv->device,
         .cafile = ca,
@@ -820,12 +818,24 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
         .ctx_len = c->ctx1_len,
         .f = &cs->f,
         .concurrency = C,
-        .fresh = fresh,
-        .polls = fresh ? 0 : c->o.polls,
-        .expect_events = expect_events,
+        .polls = polls,
+        .expect_events = -1,
         .server_pid = srv->pid,
         .progress = on_progress,
     };
+}
+
+static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expect_events)
+{
+    const char *mode = fresh ? "es11-boot-storm" : "es11-keepalive";
+    char phase[96];
+    snprintf(phase, sizeof(phase), "%s %s", mode, curve_dir(cs->curve));
+    char ca[1100];
+    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
+    size_t C = c->o.concurrency < cs->f.n ? c->o.concurrency : cs->f.n;
+    load_es11_cfg lc = es11_load(c, srv, cs, phase, ca, C, fresh ? 0 : c->o.polls);
+    lc.fresh = fresh;
+    lc.expect_events = expect_events;
     double quiet = wait_quiet(c);
     db_mark db0 = db_mark_now(c, srv);
     load_result r;
@@ -911,6 +921,95 @@ static void es11_phase(ctx *c, server *srv, curve_set *cs, bool fresh, int expec
     add_target(c, tname, ratio, 1.25, true);
     add_panel(c, phase, &r.lat);
     load_result_free(&r);
+}
+
+/* ---- overload ---- */
+
+/*
+ * Overload admission (rsp/admit.h): the capacity is measured first, closed loop with admission off
+ * (--admission.busy_percent=0); then an SM-DS with the default admission is offered 1x, 2x and 3x that
+ * rate open loop (poll i due at i / rate, latency counted from then) for the same time each.  Goodput
+ * is completed polls a second; refused ones got 503 at InitiateAuthentication or AuthenticateClient.
+ */
+static void overload_step(ctx *c, server *srv, curve_set *cs, double factor, double capacity, double secs,
+                          double *goodput)
+{
+    char phase[96], ca[1100];
+    snprintf(phase, sizeof(phase), "overload %.0fx %s", factor, curve_dir(cs->curve));
+    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
+    size_t C = cs->f.n < 128 ? cs->f.n : 128; /* open loop: threads enough for the rate x latency */
+    double rate = factor * capacity;
+    load_es11_cfg lc = es11_load(c, srv, cs, phase, ca, C, (uint64_t)(rate * secs) + 1);
+    lc.rate = rate;
+    lc.nice = 10;
+    lc.expect_events = 1;
+    double quiet = wait_quiet(c);
+    load_result r;
+    int rc = load_es11(&lc, &r);
+    progress_end();
+    bench_pcts pc;
+    bench_percentiles(&r.lat, &pc);
+    *goodput = run_rate(&r);
+    double offered = r.secs > 0 ? (double)lc.polls / r.secs : 0;
+    double refused = r.secs > 0 ? (double)r.refused / r.secs : 0;
+    jw *w = &c->w;
+    jw_obj(w, NULL);
+    jw_str(w, "mode", "overload");
+    jw_str(w, "curve", curve_dir(cs->curve));
+    jw_num(w, "factor", factor);
+    jw_num(w, "capacity_polls_per_s", capacity);
+    jw_num(w, "offered_polls_per_s", offered);
+    jw_int(w, "threads", (long long)C);
+    jw_int(w, "refused", (long long)r.refused);
+    jw_num(w, "refused_per_s", refused);
+    jw_num(w, "goodput_share_of_capacity", capacity > 0 ? *goodput / capacity : NAN);
+    json_run(w, &r, &pc, quiet, true, "polls", "server_cpu_us_per_poll");
+    json_series(w, &r.lat);
+    jw_end(w);
+    check_run(c, phase, rc, &r);
+    summary(c, "%-26s offered %6.0f/s  goodput %6.0f/s (%3.0f%%)  refused %6.0f/s  p50 %6.2f  p99 %7.2f ms",
+            phase, offered, *goodput, capacity > 0 ? 100 * *goodput / capacity : 0, refused, pc.p50 / 1000,
+            pc.p99 / 1000);
+    add_panel(c, phase, &r.lat);
+    load_result_free(&r);
+}
+
+static void overload_phase(ctx *c, const char *state, curve_set *cs)
+{
+    double secs = c->o.quick ? 2 : 10;
+    if (c->o.nserver_flags >= sizeof(c->o.server_flags) / sizeof(c->o.server_flags[0]))
+        die("overload: too many --server-flag");
+    /* capacity: closed loop, admission off */
+    c->o.server_flags[c->o.nserver_flags++] = "--admission.busy_percent=0";
+    server srv;
+    start_smds(c, state, "smds-capacity", &srv);
+    c->o.nserver_flags--;
+    char ca[1100];
+    pki_path(c, ca, sizeof(ca), "nist/ci/ci.pem");
+    size_t C = c->o.concurrency < cs->f.n ? c->o.concurrency : cs->f.n;
+    load_es11_cfg lc = es11_load(c, &srv, cs, "overload capacity", ca, C, c->o.polls);
+    lc.nice = 10;
+    lc.expect_events = 1;
+    wait_quiet(c);
+    load_result r;
+    int rc = load_es11(&lc, &r);
+    progress_end();
+    double capacity = run_rate(&r);
+    check_run(c, "overload capacity", rc, &r);
+    bench_pcts pc;
+    bench_percentiles(&r.lat, &pc);
+    summary(c, "%-26s %6.0f polls/s closed loop, %zu in flight, admission off  p99 %7.2f ms",
+            "overload capacity", capacity, C, pc.p99 / 1000);
+    load_result_free(&r);
+    stop_server(c, &srv);
+    if (capacity <= 0)
+        return;
+    start_smds(c, state, "smds-overload", &srv);
+    double g[3];
+    for (int k = 0; k < 3; k++)
+        overload_step(c, &srv, cs, k + 1, capacity, secs, &g[k]);
+    stop_server(c, &srv);
+    add_target(c, "overload: goodput at 3x / capacity", g[2] / capacity, 0.9, false);
 }
 
 /* ---- ES12 ---- */
@@ -1431,7 +1530,9 @@ static void scale_phase(ctx *c)
 static void usage(FILE *f)
 {
     fputs("usage: rsp-bench MODE[,MODE...] [options]\n"
-          "modes: es11-boot-storm es11-keepalive es12-register es9-download scale all\n"
+          "modes: es11-boot-storm es11-keepalive es12-register es9-download scale all overload\n"
+          "  (overload, not in all: ES11 capacity closed loop with admission off, then 1x, 2x, 3x of it\n"
+          "  offered open loop for 10 s each [--quick 2 s] to an SM-DS with the default admission)\n"
           "  --quick                 small and short (under a minute): what CI runs\n"
           "  --out FILE              JSON result (default bench/results/<mode>-<UTC time>.json)\n"
           "  --no-plot               no PNG (default: <out>.png, drawn with gnuplot)\n"
@@ -1917,9 +2018,9 @@ int main(int argc, char **argv)
     load_pki(&c);
     jw_arr(w, "phases");
 
-    if (o->modes & (M_BOOT | M_KEEPALIVE | M_ES12)) {
+    if (o->modes & (M_BOOT | M_KEEPALIVE | M_ES12 | M_OVERLOAD)) {
         size_t D = o->devices;
-        bool need_devices = o->modes & (M_BOOT | M_KEEPALIVE);
+        bool need_devices = o->modes & (M_BOOT | M_KEEPALIVE | M_OVERLOAD);
         if (need_devices)
             for (int i = 0; i < 2; i++)
                 if (o->curve[i])
@@ -1947,6 +2048,8 @@ int main(int argc, char **argv)
         if (o->modes & M_ES12)
             es12_phase(&c, &srv);
         stop_server(&c, &srv);
+        if ((o->modes & M_OVERLOAD) && !o->attach_pid)
+            overload_phase(&c, state, &c.cs[o->curve[0] ? 0 : 1]);
     }
     stop_bench_pg();
     if (o->modes & M_ES9)

@@ -5,6 +5,7 @@
 #include "rsp/es.h"
 #include "rsp/limits.h"
 #include "rsp/log.h"
+#include "rsp/admit.h"
 #include "rsp/metrics.h"
 #include "rsp/sdnotify.h"
 #include "rsp/secrets.h"
@@ -197,11 +198,17 @@ struct rsp_service {
     rsp_http_server_t *http;
     int device, s2s;
     const char *state_dir;
+    rsp_admit *admit; /* overload admission of the expensive device calls (rsp/admit.h) */
 };
 
 rsp_http_server_t *rsp_service_http(rsp_service_t *svc)
 {
     return svc->http;
+}
+
+rsp_admit *rsp_service_admit(rsp_service_t *svc)
+{
+    return svc->admit;
 }
 
 const rsp_config_t *rsp_service_config(rsp_service_t *svc)
@@ -447,6 +454,7 @@ void rsp_service_use_metrics(rsp_service_t *svc, rsp_metrics *m)
     if (b != NULL)
         rsp_metric_set(b, 1);
     rsp_http_server_set_metrics(svc->http, m);
+    rsp_admit_set_metrics(svc->admit, m);
 }
 
 void rsp_service_state_file(rsp_service_t *svc, const char *key, const char *name, char *out, size_t cap)
@@ -497,6 +505,7 @@ static rsp_config_t *load_config(rsp_service_t *svc, int *want_help, char *err, 
         return NULL;
     }
     if (rsp_config_declare(cfg, svc->keys, K_COUNT, err, errlen) != 0 ||
+        rsp_config_declare(cfg, rsp_admit_keys, rsp_admit_nkeys, err, errlen) != 0 ||
         (def->nkeys && rsp_config_declare(cfg, def->keys, def->nkeys, err, errlen) != 0) ||
         rsp_config_mark(cfg, common_marks, sizeof(common_marks) / sizeof(common_marks[0]), err, errlen) !=
             0 ||
@@ -759,6 +768,13 @@ static int start_and_serve(rsp_service_t *svc, const char *prog)
         rsp_log(RSP_LOG_ERROR, "%s", err);
         goto out;
     }
+    if ((svc->admit = rsp_admit_from_config(svc->cfg)) == NULL) {
+        rsp_log(RSP_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    if (rsp_config_int(svc->cfg, "admission.busy_percent") > 0)
+        rsp_log(RSP_LOG_INFO, "admission: %u workers, each at most %lld%% busy with ES11/ES9+ calls",
+                rsp_http_server_workers(svc->http), rsp_config_int(svc->cfg, "admission.busy_percent"));
     if (def->setup != NULL && def->setup(svc) != 0) {
         rsp_log(RSP_LOG_ERROR, "setup failed; `%s --check-config` names the problems it can find", def->name);
         goto out;
@@ -788,6 +804,8 @@ out:
     svc->http = NULL;
     if (setup_done && def->teardown != NULL)
         def->teardown(svc);
+    rsp_admit_free(svc->admit);
+    svc->admit = NULL;
     rsp_log_flush();
     return status;
 }

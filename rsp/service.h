@@ -96,6 +96,10 @@ int rsp_service_device(rsp_service_t *svc); /* listener index of "device" */
 int rsp_service_s2s(rsp_service_t *svc);    /* listener index of "s2s" */
 const char *rsp_service_state_dir(rsp_service_t *svc);
 void *rsp_service_ctx(rsp_service_t *svc);
+/* The overload admission of the device calls (rsp/admit.h, keys admission.*), for setup to hand to the
+ * routes; owned by the service, valid until after teardown. */
+struct rsp_admit;
+struct rsp_admit *rsp_service_admit(rsp_service_t *svc);
 
 /* For setup: the service's metrics registry gains rsp_build_info{version,commit} 1 and the TLS refusal
  * counters of its listeners (rsp_http_server_set_metrics).  m must outlive the server. */

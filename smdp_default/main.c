@@ -234,6 +234,7 @@ static int setup(rsp_service_t *svc)
             },
         .housekeeping_interval = (unsigned)rsp_config_int(cfg, "smdp.housekeeping_interval"),
         .metrics = app.metrics,
+        .admit = rsp_service_admit(svc),
         .cancel_session_keep = rsp_config_str(cfg, "smdp.cancel_session_keep"),
     };
     char err[512] = "";

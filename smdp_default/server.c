@@ -146,7 +146,7 @@ static int resumed(h2o_req_t *req, void *arg)
     return 0;
 }
 
-static int handle(h2o_req_t *req, smdp_t *x, smdp_fn fn)
+static int handle_call(h2o_req_t *req, smdp_t *x, smdp_fn fn)
 {
     size_t arena = fn == SMDP_FN_GET_BPP ? ARENA_BPP : ARENA_DEFAULT;
     rsp_es_ctx *c = fn == SMDP_FN_HANDLE_NOTIFICATION
@@ -169,6 +169,22 @@ static int handle(h2o_req_t *req, smdp_t *x, smdp_fn fn)
     smdp_call_set_user(call, p);
     drive(p, smdp_call_start(call, c->doc));
     return 0;
+}
+
+/* Overload admission (rsp/admit.h) in front of the ES9+ calls: a refused call gets 503 before any
+ * parsing or crypto; InitiateAuthentication starts a session, the others continue one and are preferred.
+ * ES2+ (operators, server-to-server) is not subject to it. */
+static int handle(h2o_req_t *req, smdp_t *x, smdp_fn fn)
+{
+    if (smdp_fn_is_es2(fn))
+        return handle_call(req, x, fn);
+    rsp_admit_ticket t;
+    rsp_admit_class cls = fn == SMDP_FN_INITIATE_AUTH ? RSP_ADMIT_NEW : RSP_ADMIT_ONGOING;
+    if (!rsp_admit_request(x->admit, req, cls, smdp_fn_name(fn), &t))
+        return 0;
+    int rc = handle_call(req, x, fn);
+    rsp_admit_done(x->admit, &t, rsp_es_now_us());
+    return rc;
 }
 
 /* One handler per function: the route context is the service, the function is fixed. */

@@ -720,6 +720,7 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&x->hk_mu, NULL);
     pthread_cond_init(&x->hk_cv, NULL);
     x->metrics = cfg->metrics;
+    x->admit = cfg->admit;
     x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
     x->housekeeping_interval = cfg->housekeeping_interval ? cfg->housekeeping_interval : 60;
     x->progress_notifications = cfg->progress_notifications;

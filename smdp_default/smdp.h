@@ -40,6 +40,7 @@
 
 #include "rsp/snapshot.h"
 #include "rsp/cert.h"
+#include "rsp/admit.h"
 #include "rsp/metrics.h"
 #include "rsp/replay.h"
 #include "rsp/txn.h"
@@ -85,6 +86,7 @@ typedef struct smdp_config {
     smdp_outbox_config outbox;       /* delivery settings (send is filled in) */
     unsigned housekeeping_interval;  /* seconds between order-expiry sweeps [60] */
     rsp_metrics *metrics;            /* may be NULL */
+    rsp_admit *admit;                /* overload admission of ES9+ (borrowed, outlives x); NULL = none */
     const char *cancel_session_keep; /* CancelSession reasons that keep the order (smdp_cancel_reasons_parse);
                                         NULL = SMDP_CANCEL_KEEP_DEFAULT */
 } smdp_config;
@@ -155,6 +157,7 @@ typedef struct smdp {
     smdp_notify *notify;
     smdp_outbox *outbox;
     rsp_metrics *metrics;
+    rsp_admit *admit;
     rsp_snapshot trust; /* of smdp_trust */
     unsigned housekeeping_interval;
     pthread_t housekeeper;

@@ -12,6 +12,9 @@
  *   body       placeholders expand to genuine values: $T transactionId, $A AuthenticateServerResponse,
  *              $P PrepareDownloadResponse, $N ProfileInstallationResult, $C CancelSessionResponse,
  *              $I EUICCInfo1, $H euiccChallenge, $R the order's ICCID, $E the EID.
+ * With SMDP_FUZZ_HTTP (the request_fuzz target) the body goes as a whole request over HTTP/2 to the
+ * routes of smdp_default/server.c on an in-process server (tests/fuzz/reqserver.h), which checks the
+ * answer; ES2+ calls then come without a client identity (a plain listener) and are refused.
  * The harness mints its own test PKI (tools/lpasim/testserver.h) in a temporary directory, imports
  * synthetic profiles and re-creates everything every few hundred sessions so the store stays small.
  */
@@ -23,6 +26,10 @@
 
 #include "rsp/codec.h"
 #include "smdp_default/testutil.h"
+#ifdef SMDP_FUZZ_HTTP
+#include "smdp_default/server.h"
+#include "tests/fuzz/reqserver.h"
+#endif
 
 #define EID PKI_SGP26_EID
 #define MAX_BODY (64 * 1024)
@@ -34,10 +41,29 @@ static unsigned sessions;
 static unsigned next_profile;
 static char cur[SMDP_ICCID_MAX + 1];
 
+#ifdef SMDP_FUZZ_HTTP
+static fz_server *http;
+
+static int routes(rsp_http_server_t *srv, int device, int s2s, void *ctx)
+{
+    return smdp_server_routes(srv, device, s2s, ctx, false);
+}
+#endif
+
+/* Clears the fixture (and the server over it). */
+static void teardown(void)
+{
+#ifdef SMDP_FUZZ_HTTP
+    fz_server_stop(http);
+    http = NULL;
+#endif
+    fx_clear(&g);
+}
+
 static void cleanup(void)
 {
     if (ready)
-        fx_clear(&g);
+        teardown();
 }
 
 static bool setup(void)
@@ -45,8 +71,12 @@ static bool setup(void)
     if (ready && sessions < SESSIONS_PER_FIXTURE)
         return true;
     if (ready)
-        fx_clear(&g);
+        teardown();
     ready = fx_init(&g, NULL) == 0;
+#ifdef SMDP_FUZZ_HTTP
+    if (ready)
+        http = fz_server_start(routes, g.x);
+#endif
     sessions = 0;
     cur[0] = '\0';
     static bool registered;
@@ -244,11 +274,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body[n] = '\0';
     /* the same path as a request: parse, then the call (fx_call) */
     if (strlen(body) == n) {
+#ifdef SMDP_FUZZ_HTTP
+        char path[128];
+        snprintf(path, sizeof(path), "/gsma/rsp2/%s/%s", smdp_fn_is_es2(fn) ? "es2plus" : "es9plus",
+                 smdp_fn_path(fn));
+        fz_server_post(http, path, body, n);
+#else
         const char *cn = smdp_fn_is_es2(fn) ? ((flags & 4) ? FX_OTHER_OPERATOR : FX_OPERATOR) : NULL;
         rsp_status st = fx_call(&g, fn, cn, body, NULL);
         /* for checking what the seeds reach: SMDP_FUZZ_VERBOSE=1 */
         if (getenv("SMDP_FUZZ_VERBOSE"))
             fprintf(stderr, "%s: %s\n", smdp_fn_name(fn), rsp_status_str(st));
+#endif
     }
     free(body);
     for (int i = 0; i < 5; i++)

@@ -184,6 +184,7 @@ static int setup(rsp_service_t *svc)
         .n_es15_peers = npeers,
         .root = root.address[0] ? &root : NULL,
         .metrics = app.metrics,
+        .admit = rsp_service_admit(svc),
     };
     char err[512];
     if (!(app.x = smds_new(&sc, err, sizeof(err)))) {

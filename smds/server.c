@@ -22,7 +22,20 @@ static bool refused(rsp_es_ctx *c, rsp_status st, const smds_msg *msg)
 
 /* ---- ES11 ---- */
 
-static int es11_initiate(h2o_req_t *req, void *ctx)
+/* Overload admission (rsp/admit.h) in front of an ES11 handler: refused calls get 503 before any
+ * parsing or crypto; admitted ones are charged the handler's time. */
+static int admitted(h2o_req_t *req, smds_t *x, rsp_admit_class cls, const char *function,
+                    rsp_http_handler_fn fn)
+{
+    rsp_admit_ticket t;
+    if (!rsp_admit_request(x->admit, req, cls, function, &t))
+        return 0;
+    int rc = fn(req, x);
+    rsp_admit_done(x->admit, &t, rsp_es_now_us());
+    return rc;
+}
+
+static int es11_initiate_run(h2o_req_t *req, void *ctx)
 {
     smds_t *x = ctx;
     rsp_es_ctx *c = rsp_es_begin(req, "ES11.InitiateAuthentication", x->metrics, 0);
@@ -147,7 +160,7 @@ static void es11_listed(void *arg, int rc, smds_event_list *l)
     rsp_http_resume(p->d, es11_listed_resumed, p);
 }
 
-static int es11_authenticate(h2o_req_t *req, void *ctx)
+static int es11_authenticate_run(h2o_req_t *req, void *ctx)
 {
     smds_t *x = ctx;
     rsp_es_ctx *c = rsp_es_begin(req, "ES11.AuthenticateClient", x->metrics, 0);
@@ -183,6 +196,16 @@ static int es11_authenticate(h2o_req_t *req, void *ctx)
         rsp_http_resume(p->d, es11_listed_resumed, p);
     }
     return 0;
+}
+
+static int es11_initiate(h2o_req_t *req, void *ctx)
+{
+    return admitted(req, ctx, RSP_ADMIT_NEW, "ES11.InitiateAuthentication", es11_initiate_run);
+}
+
+static int es11_authenticate(h2o_req_t *req, void *ctx)
+{
+    return admitted(req, ctx, RSP_ADMIT_ONGOING, "ES11.AuthenticateClient", es11_authenticate_run);
 }
 
 /* ---- ES12 / ES15 ---- */

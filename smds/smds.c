@@ -182,6 +182,7 @@ smds_t *smds_new(const smds_config *cfg, char *err, size_t errlen)
     }
     rsp_snapshot_init(&x->trust);
     x->metrics = cfg->metrics;
+    x->admit = cfg->admit;
     x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
     x->n_ci_files = cfg->n_ci_files;
     x->n_auth = cfg->n_auth;

@@ -32,6 +32,7 @@
 #include "rsp/arena.h"
 #include "rsp/cert.h"
 #include "rsp/json.h"
+#include "rsp/admit.h"
 #include "rsp/metrics.h"
 #include "rsp/status.h"
 #include "rsp/replay.h"
@@ -69,6 +70,7 @@ typedef struct smds_config {
     size_t n_es15_peers;
     const smds_root_config *root; /* Root SM-DS to cascade to (Alternative SM-DS), or NULL */
     rsp_metrics *metrics;         /* may be NULL */
+    rsp_admit *admit;             /* overload admission of ES11 (borrowed, outlives x); NULL = none */
 } smds_config;
 
 /* One CERT.DSauth with its private key and the CI it chains to. */
@@ -106,6 +108,7 @@ typedef struct smds {
     smds_store *store;
     smds_root *root; /* NULL on a Root SM-DS */
     rsp_metrics *metrics;
+    rsp_admit *admit;
     rsp_snapshot trust; /* of smds_trust */
 } smds_t;
 

@@ -8,6 +8,8 @@
  *   6 a genuine transaction whose AuthenticateServerResponse is then damaged: the rest is a list of
  *     (offset hi, offset lo, xor) triples applied to the BF38 DER (byte 0 of the rest, if odd, also
  *     asks for ctxParams1.matchingId "EV-1").
+ * With SMDS_FUZZ_HTTP (the request_fuzz target) the JSON bodies go as whole requests over HTTP/2 to the
+ * routes of smds/server.c on an in-process server (tests/fuzz/reqserver.h), which checks the answer.
  * In JSON bodies the placeholders @INFO1@, @TID@ and @BF38@ become a valid EUICCInfo1, and the
  * transactionId and BF38 of a genuine transaction, so mutations start from inputs that pass the
  * early checks.  The harness mints its own test PKI (tools/lpasim/testserver.h) into a temporary directory
@@ -29,6 +31,10 @@
 #include "tools/lpasim/euicc.h"
 #include "tools/lpasim/lpa.h"
 #include "tools/lpasim/testserver.h"
+#ifdef SMDS_FUZZ_HTTP
+#include "smds/server.h"
+#include "tests/fuzz/reqserver.h"
+#endif
 
 #define FQDN TU_FQDN
 #define EID PKI_SGP26_EID
@@ -41,8 +47,20 @@ static const smds_caller dp = {RSP_PEER_DP, "2.999.10", dp_dns, 1};
 static const char *ds_dns[] = {"alt.example.com"};
 static const smds_caller ds = {RSP_PEER_DS, "2.999.21", ds_dns, 1};
 
+#ifdef SMDS_FUZZ_HTTP
+static fz_server *http;
+
+static int routes(rsp_http_server_t *srv, int device, int s2s, void *ctx)
+{
+    return smds_server_routes(srv, device, s2s, ctx, false);
+}
+#endif
+
 static void cleanup(void)
 {
+#ifdef SMDS_FUZZ_HTTP
+    fz_server_stop(http);
+#endif
     smds_free(x);
     euicc_free(card);
     char cmd[300];
@@ -74,6 +92,9 @@ static int setup(void)
                      .owner = "2.999.10",
                      .via = 12};
     smds_event_register_wait(x, &ev, false, time(NULL));
+#ifdef SMDS_FUZZ_HTTP
+    http = fz_server_start(routes, x);
+#endif
     return 0;
 }
 
@@ -146,6 +167,16 @@ static void check_written(rsp_arena *a, rsp_jsonw *w)
 
 static void run_json(int mode, rsp_arena *a, const char *body, size_t len)
 {
+#ifdef SMDS_FUZZ_HTTP
+    static const char *const paths[] = {
+        "/gsma/rsp2/es11/initiateAuthentication", "/gsma/rsp2/es11/authenticateClient",
+        "/gsma/rsp2/es12/registerEvent",          "/gsma/rsp2/es12/deleteEvent",
+        "/gsma/rsp2/es15/registerEvent",          "/gsma/rsp2/es15/deleteEvent",
+    };
+    (void)a;
+    fz_server_post(http, paths[mode], body, len);
+    return;
+#endif
     rsp_json_doc *doc;
     rsp_json_err jerr;
     if (rsp_json_doc_parse(a, body, len, NULL, &doc, &jerr) != RSP_OK)
