@@ -80,22 +80,15 @@ es_status() {
 
 # until_has SECONDS NEEDLE CMD...: runs CMD every 0.1 s until its output holds NEEDLE (SECONDS at most);
 # prints the last output.  until_lacks: until it no longer does.
-until_has() {
-    _secs=$1 _needle=$2 _out=""
-    shift 2
+until_has() { _until_output 0 "$@"; }
+until_lacks() { _until_output 1 "$@"; }
+_until_output() {
+    _lack=$1 _secs=$2 _needle=$3 _out=""
+    shift 3
     for _ in $(seq 1 $((_secs * 10))); do
         _out=$("$@")
-        printf '%s' "$_out" | grep -qF -- "$_needle" && break
-        sleep 0.1
-    done
-    printf '%s' "$_out"
-}
-until_lacks() {
-    _secs=$1 _needle=$2 _out=""
-    shift 2
-    for _ in $(seq 1 $((_secs * 10))); do
-        _out=$("$@")
-        printf '%s' "$_out" | grep -qF -- "$_needle" || break
+        printf '%s' "$_out" | grep -qF -- "$_needle"
+        [ $(($? == 0)) -ne "$_lack" ] && break
         sleep 0.1
     done
     printf '%s' "$_out"

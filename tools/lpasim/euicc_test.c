@@ -485,14 +485,12 @@ static void test_bpp_bit_flips(void)
  * ciphertext and smdpSign stay checked, and segments past 2048 bytes are refused. */
 static void test_bpp_long_segments(void)
 {
-    static const size_t plains[] = {0, 1023, 1500};
+    static const size_t plains[] = {0, 1023, 1500}, seg_len[] = {RSP_BSP_MAX_SEGMENT, 1036, 1516};
     for (size_t i = 0; i < 3; i++) {
         struct bpp_case c;
         UT_EQ(bpp_setup(&c, i == 1, plains[i]), 0);
         UT_CHECK(c.segs.n[3] >= 2);
-        UT_EQ(c.segs.len[3][0], plains[i] == 0      ? (size_t)RSP_BSP_MAX_SEGMENT
-                                : plains[i] == 1023 ? 1036
-                                                    : 1516);
+        UT_EQ(c.segs.len[3][0], seg_len[i]);
         der_writer pir;
         der_w_init(&pir);
         uint8_t sha[32], want[32];

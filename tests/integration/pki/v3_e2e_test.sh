@@ -128,6 +128,17 @@ refused() {
     expect "$2: ES9+ refuses with $3" "$3" "$(lpa_code "$(download "$1" "$4")")"
 }
 
+# refuses_start NAME OUT CMD...: the server start CMD (writing its ports to exp.ports) fails before it
+# listens, naming the expired CI in its output OUT
+refuses_start() {
+    local name=$1 out=$2 rc
+    shift 2
+    timeout 20 "$@" >"$out" 2>&1
+    rc=$?
+    expect "$name refuses to start with an expired CI" 1 "$([ $rc -ne 0 ] && [ $rc -ne 124 ] && [ ! -s exp.ports ] && echo 1)"
+    contains "$name names the expired CI" "ci-expired.pem: CI certificate: expired" "$(cat "$out")"
+}
+
 printf "$(echo A016800102810103830A8999000000000000101FA500A600AA00 | sed 's/../\\x&/g')" >p1.der
 
 for v in O Ov3 A B C; do
@@ -254,21 +265,15 @@ done
 # ---------------------------------------------------------------- an expired CI is refused at start
 S=varC/nist
 pki mint --kind ci --out ci-expired --not-before -400d --not-after -1d
-timeout 20 "$SMDS" --server.state_dir="$TMP/exp.smds" --server.create_secrets --server.port_file=exp.ports --device.port=0 \
-    --s2s.port=0 --tls.cert="$S/smds/dstls.pem.bundle" --tls.key="$S/smds/dstls.key.pem" \
-    --s2s.client_ca="$S/ci/ci.pem" --smds.fqdn=$DS --smds.ci="$S/ci/ci.pem,ci-expired.pem" \
-    --smds.auth_cert="$S/smds/dsauth.pem.bundle,$S/smds/dsauth.pem.bundle" \
-    --smds.auth_key="$S/smds/dsauth.key.pem,$S/smds/dsauth.key.pem" >exp.smds.out 2>&1
-rc=$?
-expect "smds refuses to start with an expired CI" 1 "$([ $rc -ne 0 ] && [ $rc -ne 124 ] && [ ! -s exp.ports ] && echo 1)"
-contains "smds names the expired CI" "ci-expired.pem: CI certificate: expired" "$(cat exp.smds.out)"
-timeout 20 "$SMDP" --server.state_dir="$TMP/exp.smdp" --server.create_secrets --server.port_file=exp.ports --device.port=0 \
-    --s2s.port=0 --tls.cert="$S/smdp/dptls.pem.bundle" --tls.key="$S/smdp/dptls.key.pem" \
-    --s2s.client_ca="$S/operator/ca.pem" --smdp.fqdn=$FQDN --smdp.ci="ci-expired.pem" \
-    --smdp.auth_cert="$S/smdp/dpauth.pem.bundle" --smdp.auth_key="$S/smdp/dpauth.key.pem" \
-    --smdp.pb_cert="$S/smdp/dppb.pem.bundle" --smdp.pb_key="$S/smdp/dppb.key.pem" >exp.smdp.out 2>&1
-rc=$?
-expect "smdp-default refuses to start with an expired CI" 1 "$([ $rc -ne 0 ] && [ $rc -ne 124 ] && [ ! -s exp.ports ] && echo 1)"
-contains "smdp-default names the expired CI" "ci-expired.pem: CI certificate: expired" "$(cat exp.smdp.out)"
+refuses_start smds exp.smds.out "$SMDS" --server.state_dir="$TMP/exp.smds" --server.create_secrets \
+    --server.port_file=exp.ports --device.port=0 --s2s.port=0 --tls.cert="$S/smds/dstls.pem.bundle" \
+    --tls.key="$S/smds/dstls.key.pem" --s2s.client_ca="$S/ci/ci.pem" --smds.fqdn=$DS \
+    --smds.ci="$S/ci/ci.pem,ci-expired.pem" --smds.auth_cert="$S/smds/dsauth.pem.bundle,$S/smds/dsauth.pem.bundle" \
+    --smds.auth_key="$S/smds/dsauth.key.pem,$S/smds/dsauth.key.pem"
+refuses_start smdp-default exp.smdp.out "$SMDP" --server.state_dir="$TMP/exp.smdp" --server.create_secrets \
+    --server.port_file=exp.ports --device.port=0 --s2s.port=0 --tls.cert="$S/smdp/dptls.pem.bundle" \
+    --tls.key="$S/smdp/dptls.key.pem" --s2s.client_ca="$S/operator/ca.pem" --smdp.fqdn=$FQDN \
+    --smdp.ci="ci-expired.pem" --smdp.auth_cert="$S/smdp/dpauth.pem.bundle" --smdp.auth_key="$S/smdp/dpauth.key.pem" \
+    --smdp.pb_cert="$S/smdp/dppb.pem.bundle" --smdp.pb_key="$S/smdp/dppb.key.pem"
 
 it_finish
