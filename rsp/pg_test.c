@@ -296,8 +296,10 @@ static void test_merged(void)
     enum { N = 60 };
     static struct mjob jobs[N];
     atomic_int done = 0;
+    /* Named, not a literal inside UT_EQ: its callback runs after that macro's block has ended. */
+    struct mjob sleeper = {.done_count = &done};
     /* The only writer sleeps, so the whole run is queued when it takes the next batch. */
-    UT_EQ(rsp_pg_submit(pg, apply_sleep, mjob_done, &(struct mjob){.done_count = &done}), 0);
+    UT_EQ(rsp_pg_submit(pg, apply_sleep, mjob_done, &sleeper), 0);
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct mjob){.k = 500000 + i, .v = i == 17 ? NULL : vals[i % 6], .done_count = &done};
         UT_EQ(rsp_pg_submit_many(pg, apply_ins_many, mjob_done, &jobs[i]), 0);
@@ -315,7 +317,7 @@ static void test_merged(void)
     /* Reads: the only reader sleeps, then one call serves every queued read. */
     atomic_store(&merged_calls, 0);
     atomic_store(&done, 0);
-    UT_EQ(rsp_pg_submit_read(pg, apply_sleep, mjob_done, &(struct mjob){.done_count = &done}), 0);
+    UT_EQ(rsp_pg_submit_read(pg, apply_sleep, mjob_done, &sleeper), 0);
     for (int i = 0; i < N; i++) {
         jobs[i].got[0] = 0;
         UT_EQ(rsp_pg_submit_read_many(pg, apply_get_many, mjob_done, &jobs[i]), 0);

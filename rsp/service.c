@@ -734,6 +734,15 @@ static int start_and_serve(rsp_service_t *svc, const char *prog)
     char err[1024];
     int status = 1, setup_done = 0;
     const char *cfile = NULL;
+    /* Blocked before setup starts any thread (database, housekeeping, relays), so that every thread
+     * inherits the mask and serve() is the only one to take SIGTERM; a thread with the default action
+     * would end the process with 143 instead of a drain. */
+    sigset_t ctl;
+    sigemptyset(&ctl);
+    sigaddset(&ctl, SIGINT);
+    sigaddset(&ctl, SIGTERM);
+    sigaddset(&ctl, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ctl, NULL);
     for (int i = 1; i < svc->argc; i++)
         if (strncmp(svc->argv[i], "--config=", 9) == 0)
             cfile = svc->argv[i] + 9;

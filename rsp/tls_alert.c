@@ -169,6 +169,13 @@ void rsp_tls_alert_exit(SSL *ssl)
                 break;
             off += (size_t)w;
         }
+        /* The FIN follows the alert, and what the client already sent (its Finished, perhaps its
+         * request) is read away: closed with unread bytes, the socket would send a reset, and a client
+         * that sees the reset first (curl checks the peer's address then) never reads the alert. */
+        shutdown(f->fd, SHUT_WR);
+        char sink[4096];
+        for (int i = 0; i < 16 && recv(f->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+            ;
         f->copying = 0;
     }
     f->len = 0;

@@ -119,8 +119,21 @@ port_of() {
     awk -v n="$2" '$1 == n {print $2}' "$1"
 }
 
+# unblocked_threads PID: the threads of PID, other than the main one, that would take SIGHUP, SIGINT or
+# SIGTERM with their default action. The main thread waits for them in sigtimedwait, which unblocks them
+# while it waits, so it is not checked.
+unblocked_threads() {
+    local t m
+    for t in /proc/"$1"/task/*; do
+        [ "${t##*/}" = "$1" ] && continue
+        m=$(awk '$1 == "SigBlk:" {print $2}' "$t/status" 2>/dev/null) || continue
+        [ -n "$m" ] && [ $((0x$m & 0x4003)) -ne $((0x4003)) ] && echo "${t##*/}"
+    done
+}
+
 # stop NAME PID: SIGTERM, and the process must exit 0.
 stop() {
+    expect "$1: every thread leaves SIGTERM to the signal loop" "" "$(unblocked_threads "$2")"
     kill -TERM "$2"
     wait "$2"
     expect "$1 stops cleanly on SIGTERM" 0 $?
