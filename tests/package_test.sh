@@ -95,7 +95,9 @@ for i in 1 2 3; do
 done
 
 # A client certificate from a CA the s2s listener does not trust: refused, logged, counted.
-cerr=$(curl -sS --cacert "$P/ci/ci.pem" --cert "$P/operator/client.pem" --key "$P/operator/client.key.pem" \
+# TLS 1.2: its client waits for the server's Finished, so it reads the alert; a TLS 1.3 client may
+# already be past its handshake and see only the close (rsp/http_test checks the 1.3 alerts in process).
+cerr=$(curl -sS --tls-max 1.2 --cacert "$P/ci/ci.pem" --cert "$P/operator/client.pem" --key "$P/operator/client.key.pem" \
     "https://127.0.0.1:$S2S/metrics" 2>&1 >/dev/null)
 expect "an untrusted client certificate is refused" 1 $(($? != 0))
 contains "the client receives the unknown_ca alert" "alert unknown ca" "$cerr"
