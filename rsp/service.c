@@ -565,15 +565,20 @@ out:
     return rc;
 }
 
+/* The signals serve() takes: SIGHUP reloads, SIGTERM and SIGINT stop. */
+static void control_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
 /* Waits for signals: SIGHUP reloads, SIGTERM/SIGINT stop (graceful, bounded by drain_timeout_ms). */
 static void serve(rsp_service_t *svc)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    control_signals(&set); /* blocked since start_and_serve() began */
     int ready = 1;
     for (;;) {
         struct timespec tick = {1, 0};
@@ -738,10 +743,7 @@ static int start_and_serve(rsp_service_t *svc, const char *prog)
      * inherits the mask and serve() is the only one to take SIGTERM; a thread with the default action
      * would end the process with 143 instead of a drain. */
     sigset_t ctl;
-    sigemptyset(&ctl);
-    sigaddset(&ctl, SIGINT);
-    sigaddset(&ctl, SIGTERM);
-    sigaddset(&ctl, SIGHUP);
+    control_signals(&ctl);
     pthread_sigmask(SIG_BLOCK, &ctl, NULL);
     for (int i = 1; i < svc->argc; i++)
         if (strncmp(svc->argv[i], "--config=", 9) == 0)
