@@ -210,7 +210,6 @@ struct mjob {
 
 static const char SQL_INS_MANY[] = "INSERT INTO t (k, v) SELECT * FROM unnest($1::bigint[], $2::text[])";
 static const char SQL_GET_MANY[] = "SELECT k, v FROM t WHERE k = ANY($1::bigint[])";
-static const char SQL_SLEEP[] = "SELECT pg_sleep(0.3)";
 static atomic_int merged_calls, merged_max;
 
 static void note_group(size_t n)
@@ -231,9 +230,12 @@ static int apply_ins_many(rsp_pg_tx *t, void *const *args, int *results, size_t 
         const struct mjob *j = args[i];
         char k[32];
         snprintf(k, sizeof(k), "%ld", j->k);
+        /* refused before writing, as the contract asks: its row is never sent */
+        results[i] = j->k % 10 == 9 ? 9 : 0;
+        if (results[i])
+            continue;
         rsp_pg_array_add(&ks, k);
         rsp_pg_array_add(&vs, j->v);
-        results[i] = j->k % 10 == 9 ? 9 : 0; /* refused: its row goes when it runs alone */
     }
     const char *p[2] = {rsp_pg_array_end(&ks), rsp_pg_array_end(&vs)};
     int rc = rsp_pg_run(t, SQL_INS_MANY, 2, p, NULL);
@@ -277,10 +279,17 @@ static void mjob_done(void *arg, int result)
     atomic_fetch_add(j->done_count, 1);
 }
 
-static int apply_sleep(rsp_pg_tx *t, void *arg)
+/* Holds the only pool thread until the test has queued its whole run, whatever the machine's speed. */
+static atomic_int gate_open, gate_entered;
+
+static int apply_gate(rsp_pg_tx *t, void *arg)
 {
+    (void)t;
     (void)arg;
-    return rsp_pg_run(t, SQL_SLEEP, 0, NULL, NULL);
+    atomic_store(&gate_entered, 1);
+    for (int i = 0; i < 10000 && !atomic_load(&gate_open); i++)
+        usleep(1000);
+    return 0;
 }
 
 static void test_merged(void)
@@ -298,12 +307,17 @@ static void test_merged(void)
     atomic_int done = 0;
     /* Named, not a literal inside UT_EQ: its callback runs after that macro's block has ended. */
     struct mjob sleeper = {.done_count = &done};
-    /* The only writer sleeps, so the whole run is queued when it takes the next batch. */
-    UT_EQ(rsp_pg_submit(pg, apply_sleep, mjob_done, &sleeper), 0);
+    /* The only writer waits at the gate, so the whole run is queued when it takes the next batch. */
+    atomic_store(&gate_open, 0);
+    atomic_store(&gate_entered, 0);
+    UT_EQ(rsp_pg_submit(pg, apply_gate, mjob_done, &sleeper), 0);
+    /* A writer takes whatever is queued: the run must not join the gate's batch. */
+    wait_count(&gate_entered, 1);
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct mjob){.k = 500000 + i, .v = i == 17 ? NULL : vals[i % 6], .done_count = &done};
         UT_EQ(rsp_pg_submit_many(pg, apply_ins_many, mjob_done, &jobs[i]), 0);
     }
+    atomic_store(&gate_open, 1);
     wait_count(&done, N + 1);
     UT_EQ(atomic_load(&done), N + 1);
     int ok = 0;
@@ -314,14 +328,18 @@ static void test_merged(void)
     UT_EQ(atomic_load(&merged_max), N);
     UT_EQ(atomic_load(&merged_calls), 1 + N);
 
-    /* Reads: the only reader sleeps, then one call serves every queued read. */
+    /* Reads: the only reader waits at the gate, then one call serves every queued read. */
     atomic_store(&merged_calls, 0);
     atomic_store(&done, 0);
-    UT_EQ(rsp_pg_submit_read(pg, apply_sleep, mjob_done, &sleeper), 0);
+    atomic_store(&gate_open, 0);
+    atomic_store(&gate_entered, 0);
+    UT_EQ(rsp_pg_submit_read(pg, apply_gate, mjob_done, &sleeper), 0);
+    wait_count(&gate_entered, 1);
     for (int i = 0; i < N; i++) {
         jobs[i].got[0] = 0;
         UT_EQ(rsp_pg_submit_read_many(pg, apply_get_many, mjob_done, &jobs[i]), 0);
     }
+    atomic_store(&gate_open, 1);
     wait_count(&done, N + 1);
     UT_EQ(atomic_load(&merged_calls), 1);
     ok = 0;
