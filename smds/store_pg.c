@@ -4,8 +4,9 @@
  * and writes at once, so a refusal (EventID taken, per-EID cap, not the owner) writes nothing and keeps
  * its batch on the cheap path.
  *
- * The per-EID cap is checked inside the INSERT; two nodes racing on one EID in the same instant may
- * overshoot it by the number of concurrent writers, which keeps it the bound it is meant to be.
+ * The per-EID cap is checked inside the INSERT, after the batch has taken a transaction lock on each of
+ * its EIDs: writers on other nodes (or this node's other writer) wait, and then count what they committed,
+ * so the cap holds exactly across the cluster.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,8 +203,30 @@ static bool seen(uint16_t *slots, const char *const *keys, size_t idx)
     }
 }
 
+/* Locks are taken in one order (by key) so that two batches cannot wait for each other; an EID's lock
+ * class keeps it apart from the migration lock. */
+static const char SQL_LOCK_EIDS[] = "SELECT pg_advisory_xact_lock(75263, k) FROM (SELECT DISTINCT hashtext(e)"
+                                    " AS k FROM unnest($1::text[]) e ORDER BY 1) x";
+
+static int lock_eids(rsp_pg_tx *t, void *const *args, size_t n)
+{
+    rsp_pg_array eids;
+    rsp_pg_array_init(&eids);
+    for (size_t i = 0; i < n; i++)
+        rsp_pg_array_add(&eids, ((struct smds_store_reg_job *)args[i])->ev->eid);
+    const char *p[1] = {rsp_pg_array_end(&eids)};
+    PGresult *r = p[0] ? rsp_pg_exec(t, SQL_LOCK_EIDS, 1, p) : NULL;
+    rsp_pg_array_free(&eids);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
 static int apply_register_many(rsp_pg_tx *t, void *const *args, int *results, size_t n)
 {
+    if (lock_eids(t, args, n) != 0)
+        return -1;
     if (n == 1 || n > SEEN_SLOTS / 2)
         goto alone;
     const char *ids[SEEN_SLOTS / 2], *eids[SEEN_SLOTS / 2];
