@@ -209,6 +209,18 @@ static rsp_status delivered(const char *iccid, const uint8_t *tid, const uint8_t
     return run(op, after);
 }
 
+static rsp_status cancel_session(const char *iccid, const uint8_t *tid, bool final, bool keep_binding,
+                                 smdp_order *after)
+{
+    smdp_op *op = op_new(SMDP_OP_CANCEL_SESSION, T0 + 7);
+    op->iccid = iccid;
+    op->tid = tid;
+    op->tid_len = 16;
+    op->final = final;
+    op->keep_binding = keep_binding;
+    return run(op, after);
+}
+
 static rsp_status install(const char *iccid, const uint8_t *tid, bool ok, smdp_order *after)
 {
     smdp_op *op = op_new(SMDP_OP_INSTALL_RESULT, T0 + 7);
@@ -483,9 +495,14 @@ static void test_es9_download(void)
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid2, T0 + 5, &a), RSP_OK);
     UT_CHECK(a.binding.present && a.download_attempts == 2);
     UT_EQ(smdp_orders_find_by_tid(g_o, tid1, 16, &f), RSP_ST_TRANSACTION_UNKNOWN);
-    UT_EQ(delivered(ic, tid2, otpk2, "BPP-X", NULL), RSP_ST_BPP_UNAVAILABLE);
+    /* another otPK.EUICC: a new binding replaces the old one, with its BPP */
+    UT_EQ(delivered(ic, tid2, otpk2, "BPP-X", &a), RSP_OK);
+    UT_CHECK(a.binding.present && !memcmp(a.binding.euicc_otpk, otpk2, 65) && a.download_attempts == 2);
+    UT_EQ(smdp_orders_get_bpp(g_o, ic, &bpp, &bl), RSP_OK);
+    UT_CHECK(bl == 5 && !memcmp(bpp, "BPP-X", 5));
+    free(bpp);
     UT_EQ(delivered(ic, tid2, otpk, "BPP-2", &a), RSP_OK);
-    UT_CHECK(!memcmp(a.binding.transaction_id, tid2, 16));
+    UT_CHECK(!memcmp(a.binding.transaction_id, tid2, 16) && !memcmp(a.binding.euicc_otpk, otpk, 65));
 
     /* install result: must name the transaction of the delivered BPP */
     UT_EQ(install(ic, tid1, true, NULL), RSP_ST_TRANSACTION_UNKNOWN);
@@ -602,6 +619,23 @@ static void test_cancel_session(void)
     RAND_bytes(otpk, 65);
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 6, NULL), RSP_OK);
     UT_EQ(delivered(ic, tid, otpk, "BPP2", NULL), RSP_OK);
+    /* keep_binding (postponed, timeout): the session goes, the binding and its BPP stay */
+    UT_EQ(cancel_session(ic, tid, false, true, &a), RSP_OK);
+    UT_EQ(a.state, SMDP_STATE_RELEASED);
+    UT_CHECK(a.binding.present && !memcmp(a.binding.euicc_otpk, otpk, 65) && a.session_tid_len == 0);
+    UT_EQ(smdp_orders_get_bpp(g_o, ic, &bpp, &bl), RSP_OK);
+    UT_CHECK(bl == 4 && !memcmp(bpp, "BPP2", 4));
+    free(bpp);
+    UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &f), RSP_ST_TRANSACTION_UNKNOWN);
+    UT_EQ(cancel_session(ic, tid, false, true, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    /* the next session finds it, and a final cancel ends it however it was asked */
+    RAND_bytes(tid, 16);
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 7, &a), RSP_OK);
+    UT_CHECK(a.binding.present);
+    UT_EQ(cancel_session(ic, tid, true, true, &a), RSP_OK);
+    UT_EQ(a.state, SMDP_STATE_ERROR);
+    UT_CHECK(!a.binding.present);
+    UT_EQ(smdp_orders_get_bpp(g_o, ic, &bpp, &bl), RSP_ST_ICCID_UNKNOWN);
     teardown();
 }
 

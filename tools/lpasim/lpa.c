@@ -987,6 +987,13 @@ static int download(lpa *l, const char *server, const char *address, const char 
                         "profile metadata in the BPP differs from the one AuthenticateClient returned");
     }
 
+    if (l->o.after_bpp != LPA_BPP_LOAD) {
+        lpa_response_free(&gb, sc);
+        if (l->o.after_bpp == LPA_BPP_CANCEL && cancel_session(l, &s, l->o.after_bpp_reason, res) != 0)
+            return -1;
+        res->ok = true;
+        return 0;
+    }
     der_writer pir;
     der_w_init(&pir);
     erc = euicc_load_bpp(l->e, gb.bpp.data, gb.bpp.len, &pir, info->package_sha256, &err);
