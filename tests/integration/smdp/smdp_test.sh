@@ -256,6 +256,65 @@ done
 expect "bad input changed nothing" "$before" "$("$CTL" --state "$STATE" list | sed 's/"updatedAt":[0-9]*//')"
 kill -0 "$PID" 2>/dev/null && ok "server alive after bad input" || bad "server alive after bad input"
 
+# ---------------------------------------------------------------- retries with the one-time keys
+# smdpOtpk of the BPP in the Nth getBoundProfilePackage answer of a verbose lpa-sim log
+smdp_otpk() {
+    grep '^< HTTP[^ ]* 200 .*"boundProfilePackage"' "$1" | sed -n "${2}p" |
+        sed 's/.*"boundProfilePackage":"\([^"]*\)".*/\1/; s#\\/#/#g' | base64 -d 2>/dev/null | od -An -v -tx1 |
+        tr -d ' \n' | grep -o '5f4941.\{130\}' | head -1
+}
+upp 8999000000000000007F seven.der
+upp 8999000000000000008F eight.der
+upp 8999000000000000009F nine.der
+"$CTL" --state "$STATE" import --profile-type Retry --owner op1 seven.der eight.der >/dev/null 2>&1
+"$CTL" --state "$STATE" import --profile-type Ppr --owner op1 --ppr ppr1 nine.der >/dev/null 2>&1
+# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_DifferentOTPK: the BPP reached the device, which went
+# away without installing it, a result or a CancelSession; its next session brings a new otPK.EUICC.
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000007 --eid $EID --release >/dev/null 2>&1
+out=$(lpa dev1 download --smdp $FQDN:$PORT --after-bpp drop)
+contains "BPP delivered, then dropped by the device" '"ok":true' "$out"
+expect "state Downloaded after the dropped BPP" Downloaded "$(state_of 8999000000000000007)"
+out=$(lpa dev1 download --smdp $FQDN:$PORT --notify)
+contains "a new otPK.EUICC gets a new binding" '"ok":true' "$out"
+expect "packageSha256 of the new binding" "$(sha seven.der)" "$(field packageSha256 "$out")"
+expect "state Installed after the new binding" Installed "$(state_of 8999000000000000007)"
+# TC_SM-DP+_ES9+.CancelSession_After_GetBoundProfilePackage (postponed), then
+# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_ReuseOTPK: the binding is kept, offered as
+# bppEuiccOtpk, and the eUICC's kept key gets the same smdpOtpk.
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000008 --eid $EID --release >/dev/null 2>&1
+lpa_verbose() { # DIR [args...]: lpa-sim, the HTTP exchanges appended to retry.log
+    local dir=$1
+    shift
+    "$LPASIM" --euicc "$dir" --cafile pki/nist/ci/ci.pem --connect-to 127.0.0.1:$PORT --verbose "$@" 2>>retry.log
+}
+out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --after-bpp postponed)
+contains "cancelSession postponed after the BPP" '"ok":true' "$out"
+expect "postponed: the order is Released again" Released "$(state_of 8999000000000000008)"
+out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --notify)
+contains "download after postponed" '"ok":true' "$out"
+expect "packageSha256 after postponed" "$(sha eight.der)" "$(field packageSha256 "$out")"
+expect "state Installed after postponed" Installed "$(state_of 8999000000000000008)"
+first=$(smdp_otpk retry.log 1)
+[ -n "$first" ] && expect "the kept binding's smdpOtpk is reused" "$first" "$(smdp_otpk retry.log 2)" ||
+    bad "smdpOtpk found in the BPP"
+# TC_SM-DP+_ES9+.AuthenticateClientNIST_ErrorCases (PPR not allowed): a profile with PPR1 is not offered to
+# an eUICC that forbids PPR1; nothing is counted, and an eUICC forbidding only PPR2 gets it.
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000009 --eid $EID --release >/dev/null 2>&1
+out=$(lpa dev1 --forbidden-ppr ppr1 download --smdp $FQDN:$PORT)
+expect "PPR1 forbidden by the eUICC: 8.2.5/4.3" "8.2.5/4.3" "$(code "$out")"
+expect "refused for its PPR, the order stays Released" Released "$(state_of 8999000000000000009)"
+contains "no download session counted" '"downloadAttempts":0' \
+    "$("$CTL" --state "$STATE" list | grep 8999000000000000009)"
+out=$(lpa dev1 --forbidden-ppr ppr2 download --smdp $FQDN:$PORT --notify)
+contains "PPR2 forbidden only: the PPR1 profile installs" '"ok":true' "$out"
+expect "state Installed (PPR1)" Installed "$(state_of 8999000000000000009)"
+"$LPASIM" --euicc dev1 --forbidden-ppr ppr3 info >/dev/null 2>&1
+expect "lpa-sim refuses an unknown PPR name" 2 $?
+"$LPASIM" --euicc dev1 --forbidden-ppr ppr1, info >/dev/null 2>&1
+expect "lpa-sim refuses a trailing comma" 2 $?
+"$LPASIM" --euicc dev1 download --smdp $FQDN:$PORT --after-bpp later >/dev/null 2>&1
+expect "lpa-sim refuses an unknown --after-bpp" 2 $?
+
 # ---------------------------------------------------------------- TS.48 (shared material)
 if [ -n "${RSP_SHARED_DIR:-}" ] && [ -f "$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der" ]; then
     TS=$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der
