@@ -222,6 +222,13 @@ static int resign_bad_otpk(fx_dev *d)
     return -1;
 }
 
+/* initiateAuthentication and authenticateClient, both accepted, with no matchingId and no code. */
+static void authenticated(fx_dev *d)
+{
+    UT_EQ(fx_dev_initiate(&g, d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, d, NULL), RSP_OK);
+}
+
 /* getBoundProfilePackage for the device's session without loading the BPP (the device drops it);
  * out gets its smdpOtpk. */
 static int get_bpp_otpk(fx_dev *d, uint8_t out[SMDP_OTPK_LEN])
@@ -570,14 +577,12 @@ static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_and_D
     const char *ic1 = g.iccid[1];
     released(ic1, NULL);
     UT_EQ(fx_dev_init(&g, &d), 0);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     uint8_t ot1[SMDP_OTPK_LEN], ot2[SMDP_OTPK_LEN];
     UT_EQ(get_bpp_otpk(&d, ot1), 0);
     fx_dev_clear(&d);
     UT_EQ(fx_dev_init(&g, &d), 0);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     UT_CHECK(offered_otpk(&d)); /* the old binding is offered; this eUICC cannot use it */
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
     UT_EQ(bpp_smdp_otpk(d.bpp, d.bpp_len, ot2), 0);
@@ -598,8 +603,7 @@ static void test_rebinding_counts_download_sessions(void)
     uint8_t ot[SMDP_OTPK_LEN];
     for (int i = 0; i < 3; i++) {
         UT_EQ(fx_dev_init(&g, &d), 0);
-        UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-        UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+        authenticated(&d);
         UT_EQ(get_bpp_otpk(&d, ot), 0);
         fx_dev_clear(&d);
     }
@@ -624,8 +628,7 @@ static void test_TC_SM_DP_ES9p_CancelSession_After_GetBoundProfilePackageNIST_ke
     uint8_t ot1[SMDP_OTPK_LEN], ot2[SMDP_OTPK_LEN];
     const int reasons[] = {EUICC_CANCEL_POSTPONED, EUICC_CANCEL_TIMEOUT};
     for (size_t i = 0; i < 2; i++) {
-        UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-        UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+        authenticated(&d);
         UT_CHECK(offered_otpk(&d) == (i > 0));
         UT_EQ(get_bpp_otpk(&d, i ? ot2 : ot1), 0);
         UT_EQ(fx_dev_cancel(&g, &d, reasons[i]), RSP_OK);
@@ -636,8 +639,7 @@ static void test_TC_SM_DP_ES9p_CancelSession_After_GetBoundProfilePackageNIST_ke
     }
     UT_CHECK(memcmp(ot1, ot2, sizeof(ot1)) == 0);
     /* the third session reuses the binding and installs */
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     UT_CHECK(offered_otpk(&d));
     UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
     UT_EQ(bpp_smdp_otpk(d.bpp, d.bpp_len, ot2), 0);
@@ -648,13 +650,11 @@ static void test_TC_SM_DP_ES9p_CancelSession_After_GetBoundProfilePackageNIST_ke
     /* endUserRejection keeps this order (policy) but not its binding */
     const char *ic1 = g.iccid[1];
     released(ic1, NULL);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     UT_EQ(get_bpp_otpk(&d, ot1), 0);
     UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_END_USER_REJECTION), RSP_OK);
     UT_EQ(fx_state(&g, ic1), SMDP_STATE_RELEASED);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     UT_CHECK(!offered_otpk(&d));
     UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
     UT_EQ(fx_state(&g, ic1), SMDP_STATE_INSTALLED);
@@ -665,8 +665,7 @@ static void test_TC_SM_DP_ES9p_CancelSession_After_GetBoundProfilePackageNIST_ke
     UT_EQ(fx_init(&g, NULL), 0);
     released(g.iccid[0], NULL);
     UT_EQ(fx_dev_init(&g, &d), 0);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     UT_EQ(get_bpp_otpk(&d, ot1), 0);
     UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_END_USER_REJECTION), RSP_OK);
     UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_ERROR);
@@ -685,15 +684,13 @@ static void test_rebinding_bad_otpk(void)
     released(ic, NULL);
     fx_dev d;
     UT_EQ(fx_dev_init(&g, &d), 0);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     uint8_t ot[SMDP_OTPK_LEN];
     UT_EQ(get_bpp_otpk(&d, ot), 0);
     smdp_order before, after;
     UT_EQ(smdp_orders_get(g.x->store, ic, &before), RSP_OK);
     /* the eUICC signs a PrepareDownloadResponse whose euiccOtpk is no point of the curve */
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     UT_EQ(resign_bad_otpk(&d), 0);
     char *body = lpa_json_get_bpp(d.tid_hex, d.bf21, d.bf21_len);
     UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, NULL), RSP_ST_INVALID_FIELD);
@@ -731,8 +728,7 @@ static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_ppr_not_allowed
     UT_CHECK(ord.state == SMDP_STATE_RELEASED && ord.download_attempts == 0 && ord.session_tid_len == 0);
     /* PPR2 forbidden only: PPR1 passes; and with no forbidden rules at all */
     euicc_config_of(d.e)->forbidden_ppr = 1u << 2;
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
+    authenticated(&d);
     euicc_config_of(d.e)->forbidden_ppr = 0;
     UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
     UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);

@@ -183,12 +183,20 @@ static rsp_status es9(smdp_op_kind kind, const char *iccid, const char *eid, con
     return run(op, after);
 }
 
-static rsp_status check_cc(const char *iccid, const uint8_t *tid, const uint8_t *hash_cc)
+/* An op of a download session: iccid, EID_A (for the kinds that read one), a 16-octet transactionId. */
+static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)
 {
-    smdp_op *op = op_new(SMDP_OP_CHECK_CC, T0 + 5);
+    smdp_op *op = op_new(kind, now);
     op->iccid = iccid;
+    op->eid = EID_A;
     op->tid = tid;
     op->tid_len = 16;
+    return op;
+}
+
+static rsp_status check_cc(const char *iccid, const uint8_t *tid, const uint8_t *hash_cc)
+{
+    smdp_op *op = session_op(SMDP_OP_CHECK_CC, iccid, tid, T0 + 5);
     op->hash_cc = hash_cc;
     return run(op, NULL);
 }
@@ -197,10 +205,7 @@ static rsp_status delivered(const char *iccid, const uint8_t *tid, const uint8_t
                             smdp_order *after)
 {
     static const uint8_t blob[40] = {1, 2, 3};
-    smdp_op *op = op_new(SMDP_OP_BPP_DELIVERED, T0 + 6);
-    op->iccid = iccid;
-    op->tid = tid;
-    op->tid_len = 16;
+    smdp_op *op = session_op(SMDP_OP_BPP_DELIVERED, iccid, tid, T0 + 6);
     op->euicc_otpk = otpk;
     op->otsk_blob = blob;
     op->otsk_blob_len = sizeof(blob);
@@ -212,10 +217,7 @@ static rsp_status delivered(const char *iccid, const uint8_t *tid, const uint8_t
 static rsp_status cancel_session(const char *iccid, const uint8_t *tid, bool final, bool keep_binding,
                                  smdp_order *after)
 {
-    smdp_op *op = op_new(SMDP_OP_CANCEL_SESSION, T0 + 7);
-    op->iccid = iccid;
-    op->tid = tid;
-    op->tid_len = 16;
+    smdp_op *op = session_op(SMDP_OP_CANCEL_SESSION, iccid, tid, T0 + 7);
     op->final = final;
     op->keep_binding = keep_binding;
     return run(op, after);
@@ -223,10 +225,7 @@ static rsp_status cancel_session(const char *iccid, const uint8_t *tid, bool fin
 
 static rsp_status install(const char *iccid, const uint8_t *tid, bool ok, smdp_order *after)
 {
-    smdp_op *op = op_new(SMDP_OP_INSTALL_RESULT, T0 + 7);
-    op->iccid = iccid;
-    op->tid = tid;
-    op->tid_len = 16;
+    smdp_op *op = session_op(SMDP_OP_INSTALL_RESULT, iccid, tid, T0 + 7);
     op->ok = ok;
     return run(op, after);
 }
@@ -1065,16 +1064,6 @@ static int hook_value(const char *iccid)
 {
     hook_find f = {iccid, -1};
     return smdp_orders_ob_list(g_o, hook_one, &f) == 0 ? f.value : -2;
-}
-
-static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)
-{
-    smdp_op *op = op_new(kind, now);
-    op->iccid = iccid;
-    op->eid = EID_A;
-    op->tid = tid;
-    op->tid_len = 16;
-    return op;
 }
 
 static void test_events_and_hooks(void)

@@ -19,6 +19,7 @@
 #include "rsp/cert.h"
 #include "rsp/sig.h"
 #include "tests/unit/ut.h"
+#include "tools/lpasim/lpa.h"
 #include "tools/lpasim/testserver.h"
 
 static ts_pki pki_nist, pki_brp;
@@ -643,10 +644,7 @@ static int cancel(euicc *e, const ts_server *s, int reason)
     der_writer req, resp;
     der_w_init(&req);
     der_w_init(&resp);
-    der_w_begin(&req, 0xBF41);
-    der_w_tlv(&req, 0x80, s->tid, s->tid_len);
-    der_w_int(&req, 0x81, reason);
-    der_w_end(&req);
+    lpa_build_cancel_request(s->tid, s->tid_len, reason, &req);
     euicc_error err;
     int rc = der_w_finish(&req) == 0 ? euicc_cancel_session(e, req.buf, req.len, &resp, &err) : -1;
     der_w_free(&req);

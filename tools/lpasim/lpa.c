@@ -839,15 +839,20 @@ int lpa_discover(lpa *l, const char *server, const char *address, const char *ma
 }
 
 /* ES10b.CancelSession then ES9+ CancelSession. */
+void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, der_writer *w)
+{
+    der_w_begin(w, 0xBF41);
+    der_w_tlv(w, 0x80, tid, tid_len);
+    der_w_int(w, 0x81, reason);
+    der_w_end(w);
+}
+
 static int cancel_session(lpa *l, struct session *s, int reason, lpa_result *res)
 {
     der_writer req, resp;
     der_w_init(&req);
     der_w_init(&resp);
-    der_w_begin(&req, 0xBF41);
-    der_w_tlv(&req, 0x80, s->tid, s->tid_len);
-    der_w_int(&req, 0x81, reason);
-    der_w_end(&req);
+    lpa_build_cancel_request(s->tid, s->tid_len, reason, &req);
     euicc_error err = {.bpp_command = -1, .name = "system", .detail = "cannot build the request"};
     int erc =
         der_w_finish(&req) == 0 ? euicc_cancel_session(l->e, req.buf, req.len, &resp, &err) : EUICC_ESYS;

@@ -137,6 +137,9 @@ int lpa_notify(lpa *l, size_t *sent, size_t *failed, lpa_result *res);
  * operationType and matchingIdSource, and v3 fields in deviceInfo). */
 int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_writer *w);
 
+/* Builds the ES10b CancelSessionRequest (BF41 {transactionId, reason}). */
+void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, der_writer *w);
+
 /* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
 void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);
 

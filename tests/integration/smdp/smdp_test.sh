@@ -268,35 +268,36 @@ upp 8999000000000000008F eight.der
 upp 8999000000000000009F nine.der
 "$CTL" --state "$STATE" import --profile-type Retry --owner op1 seven.der eight.der >/dev/null 2>&1
 "$CTL" --state "$STATE" import --profile-type Ppr --owner op1 --ppr ppr1 nine.der >/dev/null 2>&1
-# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_DifferentOTPK: the BPP reached the device, which went
-# away without installing it, a result or a CancelSession; its next session brings a new otPK.EUICC.
-"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000007 --eid $EID --release >/dev/null 2>&1
-out=$(lpa dev1 download --smdp $FQDN:$PORT --after-bpp drop)
-contains "BPP delivered, then dropped by the device" '"ok":true' "$out"
-expect "state Downloaded after the dropped BPP" Downloaded "$(state_of 8999000000000000007)"
-out=$(lpa dev1 download --smdp $FQDN:$PORT --notify)
-contains "a new otPK.EUICC gets a new binding" '"ok":true' "$out"
-expect "packageSha256 of the new binding" "$(sha seven.der)" "$(field packageSha256 "$out")"
-expect "state Installed after the new binding" Installed "$(state_of 8999000000000000007)"
-# TC_SM-DP+_ES9+.CancelSession_After_GetBoundProfilePackage (postponed), then
-# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_ReuseOTPK: the binding is kept, offered as
-# bppEuiccOtpk, and the eUICC's kept key gets the same smdpOtpk.
-"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000008 --eid $EID --release >/dev/null 2>&1
 lpa_verbose() { # DIR [args...]: lpa-sim, the HTTP exchanges appended to retry.log
     local dir=$1
     shift
     "$LPASIM" --euicc "$dir" --cafile pki/nist/ci/ci.pem --connect-to 127.0.0.1:$PORT --verbose "$@" 2>>retry.log
 }
-out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --after-bpp postponed)
-contains "cancelSession postponed after the BPP" '"ok":true' "$out"
-expect "postponed: the order is Released again" Released "$(state_of 8999000000000000008)"
-out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --notify)
-contains "download after postponed" '"ok":true' "$out"
-expect "packageSha256 after postponed" "$(sha eight.der)" "$(field packageSha256 "$out")"
-expect "state Installed after postponed" Installed "$(state_of 8999000000000000008)"
+retried() { # ICCID PACKAGE AFTER-BPP STATE-BETWEEN NAME: a download stopped after the BPP, then completed
+    "$CTL" --state "$STATE" order --owner op1 --iccid "$1" --eid $EID --release >/dev/null 2>&1
+    out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --after-bpp "$3")
+    contains "$5: BPP delivered, then --after-bpp $3" '"ok":true' "$out"
+    expect "$5: state $4 after the BPP" "$4" "$(state_of "$1")"
+    out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --notify)
+    contains "$5: the next session downloads" '"ok":true' "$out"
+    expect "$5: packageSha256" "$(sha "$2")" "$(field packageSha256 "$out")"
+    expect "$5: state Installed" Installed "$(state_of "$1")"
+}
+# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_DifferentOTPK: the BPP reached the device, which went
+# away without installing it, a result or a CancelSession; its next session brings a new otPK.EUICC and
+# gets a new binding.
+retried 8999000000000000007 seven.der drop Downloaded "new otPK.EUICC, new binding"
+# TC_SM-DP+_ES9+.CancelSession_After_GetBoundProfilePackage (postponed), then
+# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_ReuseOTPK: the binding is kept, offered as
+# bppEuiccOtpk, and the eUICC's kept key gets the same smdpOtpk.
+rm -f retry.log
+retried 8999000000000000008 eight.der postponed Released "postponed, kept binding"
 first=$(smdp_otpk retry.log 1)
-[ -n "$first" ] && expect "the kept binding's smdpOtpk is reused" "$first" "$(smdp_otpk retry.log 2)" ||
+if [ -n "$first" ]; then
+    expect "the kept binding's smdpOtpk is reused" "$first" "$(smdp_otpk retry.log 2)"
+else
     bad "smdpOtpk found in the BPP"
+fi
 # TC_SM-DP+_ES9+.AuthenticateClientNIST_ErrorCases (PPR not allowed): a profile with PPR1 is not offered to
 # an eUICC that forbids PPR1; nothing is counted, and an eUICC forbidding only PPR2 gets it.
 "$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000009 --eid $EID --release >/dev/null 2>&1
