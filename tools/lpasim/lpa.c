@@ -838,7 +838,6 @@ int lpa_discover(lpa *l, const char *server, const char *address, const char *ma
     return 0;
 }
 
-/* ES10b.CancelSession then ES9+ CancelSession. */
 void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, der_writer *w)
 {
     der_w_begin(w, 0xBF41);
@@ -847,6 +846,7 @@ void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, de
     der_w_end(w);
 }
 
+/* ES10b.CancelSession then ES9+ CancelSession. */
 static int cancel_session(lpa *l, struct session *s, int reason, lpa_result *res)
 {
     der_writer req, resp;
