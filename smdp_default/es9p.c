@@ -16,7 +16,9 @@
  *   not released 8.2/1.2; expired 8.8.5/4.10; too many sessions 8.8.5/6.4 (also
  *   for an order that limit or the confirmation-code one, 8.2.7/6.4, ended
  *   before, found by matchingId or, when the EID has nothing else, by EID); a
- *   transactionId this order already started a session with 8.10.1/3.9.  The
+ *   transactionId this order already started a session with 8.10.1/3.9; a
+ *   profile with PPR1 / PPR2 that EUICCInfo2 forbiddenProfilePolicyRules
+ *   forbids 8.2.5/4.3 (nothing changes, no download session counted).  The
  *   session (transactionId, PK.EUICC, smdpSignature2, the CI of CERT.DPpb) is
  *   stored with the order, so any process can serve the next call, however
  *   long after the transaction's own expiry it comes.
@@ -28,9 +30,12 @@
  *   (8.10.1/3.9); euiccSignature2 over euiccSigned2 || 5F37 smdpSignature2
  *   with PK.EUICC (8.1/6.1); the confirmation code when the order has one
  *   (8.2.7/2.2 missing, 8.2.7/3.8 refused, 8.2.7/6.4 retries); a bound BPP
- *   for another otPK.EUICC (8.2/3.7); the same call again gets the same BPP;
- *   a new session with the bound otPK.EUICC gets the same binding (the
- *   one-time key kept sealed) under the new transactionId.
+ *   the same call again gets the same BPP; a new session with the bound
+ *   otPK.EUICC gets the same binding (the one-time key kept sealed) under the
+ *   new transactionId; a new session with another otPK.EUICC (the eUICC lost
+ *   the bound key) gets a new binding (new smdpOtpk and session keys, the same
+ *   profile protection keys), within the order's download-session limit
+ *   (8.8.5/6.4, counted at AuthenticateClient).
  * HandleNotification: always 204.  ProfileInstallationResult: the session by
  *   its transactionId, euiccSignPIR over the received BF27 with the session's
  *   PK.EUICC (found through the ICCID when the LPA started another session
@@ -45,7 +50,9 @@
  *   (8.1/6.1); smdpOid = the SAN registeredID of CERT.DPauth (8.8/3.10).  Per
  *   reason (smdp_cancel_keeps, configurable): the order goes back to Released
  *   with its SM-DS event (registered again if it was gone), or ends in Error
- *   with its event deleted; the operator is notified either way.
+ *   with its event deleted; the operator is notified either way.  A kept
+ *   order keeps its binding after postponed or timeout (offered again as
+ *   bppEuiccOtpk); any other reason forgets it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +74,9 @@
 #define MAX_NOTIFICATION (16 * 1024)
 
 enum { STEP_OP = 1, STEP_DELIVER = 2 };
+
+/* CancelSessionReason values that let the eUICC keep its one-time key. */
+enum { CANCEL_POSTPONED = 1, CANCEL_TIMEOUT = 2 };
 
 /* ---- helpers ---- */
 
@@ -226,6 +236,18 @@ static rsp_status find_order(smdp_call *c, const sgp22_ctx_params1 *ctx, const c
     return smdp_orders_find_by_matching_id(c->x->store, mid, eid, &c->order);
 }
 
+/* Whether the eUICC accepts the profile's PPR1 / PPR2 (EUICCInfo2 forbiddenProfilePolicyRules; the
+ * pprUpdateControl bit is not a rule an eUICC forbids). */
+static bool ppr_allowed(const smdp_order *o, const sgp22_euicc_info2 *info2)
+{
+    if (!o->md.has_ppr)
+        return true;
+    for (unsigned n = 1; n <= 2; n++)
+        if ((o->md.ppr & (1u << n)) && sgp22_bit(info2->forbidden_ppr, n))
+            return false;
+    return true;
+}
+
 static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_resp *resp,
                         const rsp_txn_info *info, const rsp_euicc_identity *id)
 {
@@ -256,6 +278,8 @@ static int auth_checked(smdp_call *c, smdp_trust *t, const sgp22_auth_server_res
         return fail(c, RSP_ST_ORDER_EXPIRED, "order expired");
     if (same(o->session_tid, o->session_tid_len, c->tid, c->tid_len))
         return fail(c, RSP_ST_TRANSACTION_UNKNOWN, "transactionId already used for this order");
+    if (!ppr_allowed(o, &ok->euicc_signed1.euicc_info2))
+        return fail(c, RSP_ST_NOT_ELIGIBLE, "the profile's policy rules are forbidden by the eUICC");
 
     const uint8_t *ci_ski;
     size_t ci_ski_len;
@@ -378,9 +402,11 @@ static int bind_profile(smdp_call *c)
 {
     smdp_t *x = c->x;
     const smdp_order *o = &c->order;
-    if (o->binding.present) {
-        if (CRYPTO_memcmp(o->binding.euicc_otpk, c->euicc_otpk, SMDP_OTPK_LEN) != 0)
-            return fail(c, RSP_ST_BPP_UNAVAILABLE, "otPK.EUICC differs from the bound one");
+    /* the bound otPK.EUICC again: the same smdpOtpk; another one (the eUICC no longer has the bound
+     * key): a new binding, new one-time keys and session keys over the same protected profile */
+    bool reuse =
+        o->binding.present && CRYPTO_memcmp(o->binding.euicc_otpk, c->euicc_otpk, SMDP_OTPK_LEN) == 0;
+    if (reuse) {
         if (same(o->binding.transaction_id, o->binding.transaction_id_len, c->tid, c->tid_len)) {
             /* the same call again: the same bytes */
             rsp_status st = smdp_orders_get_bpp(x->store, o->iccid, &c->bpp, &c->bpp_len);
@@ -403,7 +429,7 @@ static int bind_profile(smdp_call *c)
         r = fail(c, RSP_ST_INTERNAL, "CERT.DPpb of the session no longer configured");
         goto out;
     }
-    if (o->binding.present) {
+    if (reuse) {
         if (smdp_otsk_unseal(&x->mk, o->iccid, o->binding.otsk_blob, o->binding.otsk_blob_len, &ot) != 0 ||
             !(c->otsk_blob = malloc(o->binding.otsk_blob_len))) {
             r = fail(c, RSP_ST_INTERNAL, "kept one-time key");
@@ -718,6 +744,9 @@ static int cancel_session(smdp_call *c, const rsp_json_doc *doc)
     op->tid = c->tid;
     op->tid_len = c->tid_len;
     op->final = !smdp_cancel_keeps(c->x, s->reason);
+    /* SGP.22: after postponed or timeout the eUICC may keep its one-time key for a retry, so the
+     * binding stays and the next AuthenticateClient offers it (bppEuiccOtpk); any other reason ends it */
+    op->keep_binding = s->reason == CANCEL_POSTPONED || s->reason == CANCEL_TIMEOUT;
     if (!op->iccid || !c->hook.result)
         return fail(c, RSP_ST_INTERNAL, "out of memory");
     c->step = STEP_OP;

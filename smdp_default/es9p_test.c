@@ -6,6 +6,7 @@
 
 #include "asn1/sgp22.h"
 #include "rsp/codec.h"
+#include "rsp/sig.h"
 #include "smdp_default/testutil.h"
 #include "smdp_default/store_testutil.h"
 #include "tests/unit/ut.h"
@@ -163,6 +164,92 @@ static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_order_lookup(vo
     UT_EQ(fx_state(&g, g.iccid[2]), SMDP_STATE_RELEASED);
     fx_dev_clear(&d);
     fx_clear(&g);
+}
+
+/* The 65 octets after the first 5F49 41 in p (the smdpOtpk of a BPP, the euiccOtpk of a BF21). */
+static int find_otpk(const uint8_t *p, size_t n, uint8_t out[SMDP_OTPK_LEN])
+{
+    for (size_t i = 0; i + 3 + SMDP_OTPK_LEN <= n; i++)
+        if (p[i] == 0x5F && p[i + 1] == 0x49 && p[i + 2] == SMDP_OTPK_LEN) {
+            memcpy(out, p + i + 3, SMDP_OTPK_LEN);
+            return 0;
+        }
+    return -1;
+}
+
+static int bpp_smdp_otpk(const uint8_t *bpp, size_t n, uint8_t out[SMDP_OTPK_LEN])
+{
+    return find_otpk(bpp, n, out);
+}
+
+/* The order of the device's current session. */
+static int session_of(const fx_dev *d, smdp_order *ord)
+{
+    uint8_t tid[SMDP_TID_MAX];
+    size_t tl;
+    return rsp_hex_decode(d->tid_hex, strlen(d->tid_hex), tid, sizeof(tid), &tl) == 0 &&
+                   smdp_orders_find_by_tid(g.x->store, tid, tl, ord) == RSP_OK
+               ? 0
+               : -1;
+}
+
+/* Whether the AuthenticateClient just run offered bppEuiccOtpk: it does exactly when the order holds a
+ * binding. */
+static bool offered_otpk(const fx_dev *d)
+{
+    smdp_order ord;
+    return session_of(d, &ord) == 0 && ord.binding.present;
+}
+
+/* Replaces the euiccOtpk of the device's PrepareDownloadResponse by octets that are no curve point and
+ * signs euiccSigned2 again with the eUICC's key, as a faulty eUICC would. */
+static int resign_bad_otpk(fx_dev *d)
+{
+    smdp_order ord;
+    sgp22_prepare_download_resp r;
+    if (session_of(d, &ord) != 0 || sgp22_prepare_download_resp_decode(d->bf21, d->bf21_len, &r) != DER_OK)
+        return -1;
+    uint8_t *es2 = d->bf21 + (r.ok.euicc_signed2.raw.raw - d->bf21);
+    size_t es2_len = r.ok.euicc_signed2.raw.raw_len;
+    uint8_t *sig = d->bf21 + (r.ok.euicc_signature2.p - d->bf21);
+    for (size_t i = 0; i + 3 + SMDP_OTPK_LEN <= es2_len; i++)
+        if (es2[i] == 0x5F && es2[i + 1] == 0x49 && es2[i + 2] == SMDP_OTPK_LEN) {
+            memset(es2 + i + 4, 0x01, SMDP_OTPK_LEN - 1);
+            uint8_t tlv[3 + SMDP_SIG_LEN] = {0x5F, 0x37, SMDP_SIG_LEN};
+            memcpy(tlv + 3, ord.smdp_sig2, SMDP_SIG_LEN);
+            return rsp_sig_sign2(euicc_key(d->e), es2, es2_len, tlv, sizeof(tlv), sig);
+        }
+    return -1;
+}
+
+/* initiateAuthentication and authenticateClient, both accepted, with no matchingId and no code. */
+static void authenticated(fx_dev *d)
+{
+    UT_EQ(fx_dev_initiate(&g, d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, d, NULL), RSP_OK);
+}
+
+/* getBoundProfilePackage for the device's session without loading the BPP (the device drops it);
+ * out gets its smdpOtpk. */
+static int get_bpp_otpk(fx_dev *d, uint8_t out[SMDP_OTPK_LEN])
+{
+    char *body = lpa_json_get_bpp(d->tid_hex, d->bf21, d->bf21_len);
+    char *reply = NULL;
+    rsp_status st = fx_call(&g, SMDP_FN_GET_BPP, NULL, body, &reply);
+    free(body);
+    int rc = -1;
+    static char b64[1 << 17];
+    rsp_arena *a = rsp_arena_new(1 << 20);
+    uint8_t *bpp;
+    size_t n;
+    if (st == RSP_OK && a) {
+        fx_member(reply, "boundProfilePackage", b64, sizeof(b64));
+        if (rsp_b64_decode_arena(a, b64, strlen(b64), &bpp, &n) == 0)
+            rc = bpp_smdp_otpk(bpp, n, out);
+    }
+    rsp_arena_free(a);
+    free(reply);
+    return rc;
 }
 
 /* Replaces the body's member value by another string (quick JSON surgery for negative tests). */
@@ -485,19 +572,170 @@ static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_and_D
     free(r2);
     fx_dev_clear(&d);
 
-    /* another device state: a new session whose eUICC lost the key gets 8.2/3.7 */
-    released(g.iccid[1], NULL);
+    /* a BPP delivered, never loaded, no result, no cancel; the next session's eUICC lost the key: a new
+     * binding (new smdpOtpk) over the same protected profile, which installs */
+    const char *ic1 = g.iccid[1];
+    released(ic1, NULL);
     UT_EQ(fx_dev_init(&g, &d), 0);
-    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
-    body = lpa_json_get_bpp(d.tid_hex, d.bf21, d.bf21_len);
-    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, NULL), RSP_OK);
-    free(body);
+    authenticated(&d);
+    uint8_t ot1[SMDP_OTPK_LEN], ot2[SMDP_OTPK_LEN];
+    UT_EQ(get_bpp_otpk(&d, ot1), 0);
     fx_dev_clear(&d);
     UT_EQ(fx_dev_init(&g, &d), 0);
+    authenticated(&d);
+    UT_CHECK(offered_otpk(&d)); /* the old binding is offered; this eUICC cannot use it */
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+    UT_EQ(bpp_smdp_otpk(d.bpp, d.bpp_len, ot2), 0);
+    UT_CHECK(memcmp(ot1, ot2, sizeof(ot1)) != 0);
+    UT_EQ(fx_dev_notify(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, ic1), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* A new binding is still a download session: the order's session limit bounds re-bindings. */
+static void test_rebinding_counts_download_sessions(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    uint8_t ot[SMDP_OTPK_LEN];
+    for (int i = 0; i < 3; i++) {
+        UT_EQ(fx_dev_init(&g, &d), 0);
+        authenticated(&d);
+        UT_EQ(get_bpp_otpk(&d, ot), 0);
+        fx_dev_clear(&d);
+    }
+    UT_EQ(fx_dev_init(&g, &d), 0);
     UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_OK);
-    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_BPP_UNAVAILABLE);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_DOWNLOAD_RETRIES);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_ERROR);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* CancelSession after GetBoundProfilePackage: postponed and timeout keep the binding, offered again as
+ * bppEuiccOtpk and reused (the same smdpOtpk); endUserRejection (kept order) forgets it. */
+static void test_TC_SM_DP_ES9p_CancelSession_After_GetBoundProfilePackageNIST_kept_binding(void)
+{
+    fx_opts o = {.cancel_keep = "endUserRejection,postponed,timeout"};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    uint8_t ot1[SMDP_OTPK_LEN], ot2[SMDP_OTPK_LEN];
+    const int reasons[] = {EUICC_CANCEL_POSTPONED, EUICC_CANCEL_TIMEOUT};
+    for (size_t i = 0; i < 2; i++) {
+        authenticated(&d);
+        UT_CHECK(offered_otpk(&d) == (i > 0));
+        UT_EQ(get_bpp_otpk(&d, i ? ot2 : ot1), 0);
+        UT_EQ(fx_dev_cancel(&g, &d, reasons[i]), RSP_OK);
+        UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+        smdp_order ord;
+        UT_EQ(smdp_orders_get(g.x->store, ic, &ord), RSP_OK);
+        UT_CHECK(ord.binding.present && ord.session_tid_len == 0);
+    }
+    UT_CHECK(memcmp(ot1, ot2, sizeof(ot1)) == 0);
+    /* the third session reuses the binding and installs */
+    authenticated(&d);
+    UT_CHECK(offered_otpk(&d));
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+    UT_EQ(bpp_smdp_otpk(d.bpp, d.bpp_len, ot2), 0);
+    UT_CHECK(memcmp(ot1, ot2, sizeof(ot1)) == 0);
+    UT_EQ(fx_dev_notify(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+
+    /* endUserRejection keeps this order (policy) but not its binding */
+    const char *ic1 = g.iccid[1];
+    released(ic1, NULL);
+    authenticated(&d);
+    UT_EQ(get_bpp_otpk(&d, ot1), 0);
+    UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_END_USER_REJECTION), RSP_OK);
+    UT_EQ(fx_state(&g, ic1), SMDP_STATE_RELEASED);
+    authenticated(&d);
+    UT_CHECK(!offered_otpk(&d));
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic1), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+
+    /* by default endUserRejection ends the order and its binding */
+    UT_EQ(fx_init(&g, NULL), 0);
+    released(g.iccid[0], NULL);
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    authenticated(&d);
+    UT_EQ(get_bpp_otpk(&d, ot1), 0);
+    UT_EQ(fx_dev_cancel(&g, &d, EUICC_CANCEL_END_USER_REJECTION), RSP_OK);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_ERROR);
+    smdp_order ord;
+    UT_EQ(smdp_orders_get(g.x->store, g.iccid[0], &ord), RSP_OK);
+    UT_CHECK(!ord.binding.present);
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* A bad otPK.EUICC (not a point) under a kept binding is refused and leaves the binding alone. */
+static void test_rebinding_bad_otpk(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *ic = g.iccid[0];
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    authenticated(&d);
+    uint8_t ot[SMDP_OTPK_LEN];
+    UT_EQ(get_bpp_otpk(&d, ot), 0);
+    smdp_order before, after;
+    UT_EQ(smdp_orders_get(g.x->store, ic, &before), RSP_OK);
+    /* the eUICC signs a PrepareDownloadResponse whose euiccOtpk is no point of the curve */
+    authenticated(&d);
+    UT_EQ(resign_bad_otpk(&d), 0);
+    char *body = lpa_json_get_bpp(d.tid_hex, d.bf21, d.bf21_len);
+    UT_EQ(fx_call(&g, SMDP_FN_GET_BPP, NULL, body, NULL), RSP_ST_INVALID_FIELD);
+    free(body);
+    UT_EQ(smdp_orders_get(g.x->store, ic, &after), RSP_OK);
+    UT_CHECK(after.binding.present && !memcmp(&after.binding, &before.binding, sizeof(after.binding)));
+    fx_dev_clear(&d);
+    fx_clear(&g);
+}
+
+/* PPR1 / PPR2 against EUICCInfo2 forbiddenProfilePolicyRules. */
+static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_ppr_not_allowed(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    size_t upp_len;
+    uint8_t *upp = fx_upp("8999000000000000777", &upp_len);
+    smdp_md_extra x;
+    memset(&x, 0, sizeof(x));
+    x.has_ppr = true;
+    x.ppr = SMDP_PPR1;
+    smdp_metadata md = {.service_provider_name = "Op", .profile_name = "PPR1", .extra = &x};
+    char ic[SMDP_ICCID_MAX + 1];
+    UT_EQ(smdp_orders_import_upp(g.x->store, &g.x->mk, upp, upp_len, "TP", FX_OPERATOR, &md,
+                                 (uint64_t)time(NULL), ic, NULL),
+          RSP_OK);
+    free(upp);
+    released(ic, NULL);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    euicc_config_of(d.e)->forbidden_ppr = 1u << 1;
+    UT_EQ(fx_dev_initiate(&g, &d, NULL), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, NULL), RSP_ST_NOT_ELIGIBLE);
+    smdp_order ord;
+    UT_EQ(smdp_orders_get(g.x->store, ic, &ord), RSP_OK);
+    UT_CHECK(ord.state == SMDP_STATE_RELEASED && ord.download_attempts == 0 && ord.session_tid_len == 0);
+    /* PPR2 forbidden only: PPR1 passes; and with no forbidden rules at all */
+    euicc_config_of(d.e)->forbidden_ppr = 1u << 2;
+    authenticated(&d);
+    euicc_config_of(d.e)->forbidden_ppr = 0;
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_INSTALLED);
+    /* a profile without PPRs is offered whatever the eUICC forbids */
+    released(g.iccid[0], NULL);
+    euicc_config_of(d.e)->forbidden_ppr = (1u << 1) | (1u << 2);
+    UT_EQ(fx_dev_download(&g, &d, NULL, NULL), RSP_OK);
     fx_dev_clear(&d);
     fx_clear(&g);
 }
@@ -936,6 +1174,10 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_certificates);
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_and_DifferentOTPK_NIST);
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_ErrorCasesNIST);
+    UT_RUN(test_rebinding_counts_download_sessions);
+    UT_RUN(test_TC_SM_DP_ES9p_CancelSession_After_GetBoundProfilePackageNIST_kept_binding);
+    UT_RUN(test_rebinding_bad_otpk);
+    UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_ppr_not_allowed);
     UT_RUN(test_TC_SM_DP_ES9p_CancelSession_After_AuthenticateClientNIST);
     UT_RUN(test_cancel_session_keep_policy);
     UT_RUN(test_TC_SM_DP_ES9p_HandleNotificationNIST_install_result);

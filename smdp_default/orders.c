@@ -452,10 +452,14 @@ static int load_op(smdp_stx *t, smdp_op *op, rsp_status missing)
     return 0;
 }
 
-static int clear_session(smdp_stx *t, smdp_order *o)
+/* Forgets the download session; keep_binding keeps the bound one-time key and its BPP for a retry. */
+static int end_session(smdp_stx *t, smdp_order *o, bool keep_binding)
 {
-    int rc = o->binding.present ? t->ops->del_bpp(t, o->iccid) : 0;
-    memset(&o->binding, 0, sizeof(o->binding));
+    int rc = 0;
+    if (!keep_binding) {
+        rc = o->binding.present ? t->ops->del_bpp(t, o->iccid) : 0;
+        memset(&o->binding, 0, sizeof(o->binding));
+    }
     memset(o->session_tid, 0, sizeof(o->session_tid));
     o->session_tid_len = 0;
     memset(o->euicc_point, 0, sizeof(o->euicc_point));
@@ -466,6 +470,11 @@ static int clear_session(smdp_stx *t, smdp_order *o)
     memset(o->session_data, 0, sizeof(o->session_data));
     o->session_data_len = 0;
     return rc;
+}
+
+static int clear_session(smdp_stx *t, smdp_order *o)
+{
+    return end_session(t, o, false);
 }
 
 static bool owner_ok(const smdp_op *op)
@@ -803,16 +812,19 @@ static int op_bpp_delivered(smdp_stx *t, smdp_op *op)
         return refuse(op, RSP_ST_INVALID_FIELD);
     if (!downloadable(b->state))
         return refuse(op, RSP_ST_BPP_UNAVAILABLE);
-    if (b->binding.present && CRYPTO_memcmp(b->binding.euicc_otpk, op->euicc_otpk, SMDP_OTPK_LEN))
-        return refuse(op, RSP_ST_BPP_UNAVAILABLE);
+    /* another otPK.EUICC is a new binding (the eUICC lost the old key): it replaces the old one, whose
+     * BPP no eUICC can open any more */
+    bool rebound = b->binding.present && CRYPTO_memcmp(b->binding.euicc_otpk, op->euicc_otpk, SMDP_OTPK_LEN);
     smdp_binding *bd = &a->binding;
+    if (rebound)
+        memset(bd, 0, sizeof(*bd));
     bd->present = true;
     memcpy(bd->transaction_id, op->tid, op->tid_len);
     bd->transaction_id_len = op->tid_len;
     memcpy(bd->euicc_otpk, op->euicc_otpk, SMDP_OTPK_LEN);
     memcpy(bd->otsk_blob, op->otsk_blob, op->otsk_blob_len);
     bd->otsk_blob_len = op->otsk_blob_len;
-    if (!b->binding.present)
+    if (!b->binding.present || rebound)
         bd->created_at = op->now;
     a->state = SMDP_STATE_DOWNLOADED;
     if ((rc = t->ops->put_bpp(t, a->iccid, op->bpp, op->bpp_len)))
@@ -845,7 +857,7 @@ static int op_cancel_session(smdp_stx *t, smdp_op *op)
         return rc;
     if (!downloadable(op->before.state))
         return refuse(op, RSP_ST_STATE_TRANSITION);
-    if ((rc = clear_session(t, &op->after)))
+    if ((rc = end_session(t, &op->after, op->keep_binding && !op->final)))
         return rc;
     if (op->final) {
         /* the download order ends here; the operator hears of it through the hook */

@@ -16,8 +16,9 @@
  *   ES9+ other notification        Installed -> (same) for enable / disable,
  *                                  Unavailable for delete (the ICCID is spent)
  *   ES9+ cancel session            Released, Downloaded -> Released (kept: its SM-DS
- *                                  event stays or is registered again) | Error (final:
- *                                  the order ends, its event goes)
+ *                                  event stays or is registered again; a binding stays
+ *                                  with keep_binding) | Error (final: the order ends,
+ *                                  its event goes)
  *   CancelOrder (Available/Unav.)  any ordered state -> Available / Unavailable
  *   order expiry (housekeeping)    marks an expired order; the state stays
  *
@@ -300,9 +301,10 @@ typedef enum smdp_op_kind {
     SMDP_OP_DOWNLOAD_START,  /* in: iccid, eid, tid, euicc_point + euicc_curve?, smdp_sig2?,
                                 session_data? */
     SMDP_OP_CHECK_CC,        /* in: iccid, tid, hash_cc? */
-    SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp */
+    SMDP_OP_BPP_DELIVERED,   /* in: iccid, tid, euicc_otpk, otsk_blob, bpp; another euicc_otpk than
+                                the bound one replaces the binding */
     SMDP_OP_INSTALL_RESULT,  /* in: iccid, tid (of the BPP), ok */
-    SMDP_OP_CANCEL_SESSION,  /* in: iccid, tid, final (the order's event goes) */
+    SMDP_OP_CANCEL_SESSION,  /* in: iccid, tid, final (the order's event goes), keep_binding */
     SMDP_OP_SET_EVENT,       /* in: iccid, ok = registered */
     SMDP_OP_EXPIRE,          /* in: iccid: marks an order past expires_at as expired (its event goes) */
     SMDP_OP_NOTIFICATION,    /* in: iccid, eid, notif_event: a verified enable / disable / delete
@@ -357,6 +359,8 @@ typedef struct smdp_op {
     int notif_event;             /* NOTIFICATION: NotificationEvent bit (1 enable, 2 disable, 3 delete) */
     bool final;                  /* CANCEL_SESSION: the order ends (Error) instead of going back to
                                     Released with its event (smdp_cancel_keep decides per reason) */
+    bool keep_binding;           /* CANCEL_SESSION, not final: the binding (sealed one-time key, BPP)
+                                    stays for the next session (reasons postponed and timeout) */
     const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */
     size_t session_data_len;
     const smdp_import *import; /* IMPORT */

@@ -183,12 +183,20 @@ static rsp_status es9(smdp_op_kind kind, const char *iccid, const char *eid, con
     return run(op, after);
 }
 
-static rsp_status check_cc(const char *iccid, const uint8_t *tid, const uint8_t *hash_cc)
+/* An op of a download session: iccid, EID_A (for the kinds that read one), a 16-octet transactionId. */
+static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)
 {
-    smdp_op *op = op_new(SMDP_OP_CHECK_CC, T0 + 5);
+    smdp_op *op = op_new(kind, now);
     op->iccid = iccid;
+    op->eid = EID_A;
     op->tid = tid;
     op->tid_len = 16;
+    return op;
+}
+
+static rsp_status check_cc(const char *iccid, const uint8_t *tid, const uint8_t *hash_cc)
+{
+    smdp_op *op = session_op(SMDP_OP_CHECK_CC, iccid, tid, T0 + 5);
     op->hash_cc = hash_cc;
     return run(op, NULL);
 }
@@ -197,10 +205,7 @@ static rsp_status delivered(const char *iccid, const uint8_t *tid, const uint8_t
                             smdp_order *after)
 {
     static const uint8_t blob[40] = {1, 2, 3};
-    smdp_op *op = op_new(SMDP_OP_BPP_DELIVERED, T0 + 6);
-    op->iccid = iccid;
-    op->tid = tid;
-    op->tid_len = 16;
+    smdp_op *op = session_op(SMDP_OP_BPP_DELIVERED, iccid, tid, T0 + 6);
     op->euicc_otpk = otpk;
     op->otsk_blob = blob;
     op->otsk_blob_len = sizeof(blob);
@@ -209,12 +214,18 @@ static rsp_status delivered(const char *iccid, const uint8_t *tid, const uint8_t
     return run(op, after);
 }
 
+static rsp_status cancel_session(const char *iccid, const uint8_t *tid, bool final, bool keep_binding,
+                                 smdp_order *after)
+{
+    smdp_op *op = session_op(SMDP_OP_CANCEL_SESSION, iccid, tid, T0 + 7);
+    op->final = final;
+    op->keep_binding = keep_binding;
+    return run(op, after);
+}
+
 static rsp_status install(const char *iccid, const uint8_t *tid, bool ok, smdp_order *after)
 {
-    smdp_op *op = op_new(SMDP_OP_INSTALL_RESULT, T0 + 7);
-    op->iccid = iccid;
-    op->tid = tid;
-    op->tid_len = 16;
+    smdp_op *op = session_op(SMDP_OP_INSTALL_RESULT, iccid, tid, T0 + 7);
     op->ok = ok;
     return run(op, after);
 }
@@ -483,9 +494,14 @@ static void test_es9_download(void)
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid2, T0 + 5, &a), RSP_OK);
     UT_CHECK(a.binding.present && a.download_attempts == 2);
     UT_EQ(smdp_orders_find_by_tid(g_o, tid1, 16, &f), RSP_ST_TRANSACTION_UNKNOWN);
-    UT_EQ(delivered(ic, tid2, otpk2, "BPP-X", NULL), RSP_ST_BPP_UNAVAILABLE);
+    /* another otPK.EUICC: a new binding replaces the old one, with its BPP */
+    UT_EQ(delivered(ic, tid2, otpk2, "BPP-X", &a), RSP_OK);
+    UT_CHECK(a.binding.present && !memcmp(a.binding.euicc_otpk, otpk2, 65) && a.download_attempts == 2);
+    UT_EQ(smdp_orders_get_bpp(g_o, ic, &bpp, &bl), RSP_OK);
+    UT_CHECK(bl == 5 && !memcmp(bpp, "BPP-X", 5));
+    free(bpp);
     UT_EQ(delivered(ic, tid2, otpk, "BPP-2", &a), RSP_OK);
-    UT_CHECK(!memcmp(a.binding.transaction_id, tid2, 16));
+    UT_CHECK(!memcmp(a.binding.transaction_id, tid2, 16) && !memcmp(a.binding.euicc_otpk, otpk, 65));
 
     /* install result: must name the transaction of the delivered BPP */
     UT_EQ(install(ic, tid1, true, NULL), RSP_ST_TRANSACTION_UNKNOWN);
@@ -602,6 +618,23 @@ static void test_cancel_session(void)
     RAND_bytes(otpk, 65);
     UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 6, NULL), RSP_OK);
     UT_EQ(delivered(ic, tid, otpk, "BPP2", NULL), RSP_OK);
+    /* keep_binding (postponed, timeout): the session goes, the binding and its BPP stay */
+    UT_EQ(cancel_session(ic, tid, false, true, &a), RSP_OK);
+    UT_EQ(a.state, SMDP_STATE_RELEASED);
+    UT_CHECK(a.binding.present && !memcmp(a.binding.euicc_otpk, otpk, 65) && a.session_tid_len == 0);
+    UT_EQ(smdp_orders_get_bpp(g_o, ic, &bpp, &bl), RSP_OK);
+    UT_CHECK(bl == 4 && !memcmp(bpp, "BPP2", 4));
+    free(bpp);
+    UT_EQ(smdp_orders_find_by_tid(g_o, tid, 16, &f), RSP_ST_TRANSACTION_UNKNOWN);
+    UT_EQ(cancel_session(ic, tid, false, true, NULL), RSP_ST_TRANSACTION_UNKNOWN);
+    /* the next session finds it, and a final cancel ends it however it was asked */
+    RAND_bytes(tid, 16);
+    UT_EQ(es9(SMDP_OP_DOWNLOAD_START, ic, EID_A, tid, T0 + 7, &a), RSP_OK);
+    UT_CHECK(a.binding.present);
+    UT_EQ(cancel_session(ic, tid, true, true, &a), RSP_OK);
+    UT_EQ(a.state, SMDP_STATE_ERROR);
+    UT_CHECK(!a.binding.present);
+    UT_EQ(smdp_orders_get_bpp(g_o, ic, &bpp, &bl), RSP_ST_ICCID_UNKNOWN);
     teardown();
 }
 
@@ -1031,16 +1064,6 @@ static int hook_value(const char *iccid)
 {
     hook_find f = {iccid, -1};
     return smdp_orders_ob_list(g_o, hook_one, &f) == 0 ? f.value : -2;
-}
-
-static smdp_op *session_op(smdp_op_kind kind, const char *iccid, const uint8_t *tid, uint64_t now)
-{
-    smdp_op *op = op_new(kind, now);
-    op->iccid = iccid;
-    op->eid = EID_A;
-    op->tid = tid;
-    op->tid_len = 16;
-    return op;
 }
 
 static void test_events_and_hooks(void)

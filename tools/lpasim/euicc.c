@@ -524,6 +524,8 @@ static void w_info2(euicc *e, der_writer *t)
     w_bits(t, 0x88, c->rsp_capability);
     w_ski_list(t, 0xA9, e->ski_verify, e->ski_verify_len, e->nverify);
     w_ski_list(t, 0xAA, e->ski_sign, e->ski_sign_len, e->nsign);
+    if (c->forbidden_ppr)
+        w_bits(t, 0x99, c->forbidden_ppr);
     der_w_tlv(t, 0x04, c->pp_version, 3);
     der_w_tlv(t, 0x0C, c->sas_accreditation, strlen(c->sas_accreditation));
     der_w_end(t);
@@ -1542,6 +1544,12 @@ int euicc_cancel_session(euicc *e, const uint8_t *req, size_t len, der_writer *w
     der_w_end(&o);
     der_w_end(&o);
     der_w_free(&t);
+    /* postponed or timeout after PrepareDownload: the one-time key stays for a retry (bppEuiccOtpk) */
+    if (s->otk && (reason == EUICC_CANCEL_POSTPONED || reason == EUICC_CANCEL_TIMEOUT)) {
+        EVP_PKEY_free(e->kept_otk);
+        e->kept_otk = s->otk;
+        s->otk = NULL;
+    }
     session_clear(s);
     return emit(w, &o);
 }

@@ -160,7 +160,8 @@ typedef struct euicc_config {
     uint32_t uicc_capability; /* UICCCapability bits (mask of 1 << n) */
     uint32_t rsp_capability;  /* RspCapability bits */
     uint32_t free_nvm;        /* extCardResource free non-volatile memory */
-    char default_smdp[256];   /* "" when none */
+    uint32_t forbidden_ppr; /* forbiddenProfilePolicyRules PprIds bits (1 << 1 ppr1, 1 << 2 ppr2); 0 = none */
+    char default_smdp[256]; /* "" when none */
     char root_smds[256];
 } euicc_config;
 
@@ -265,7 +266,8 @@ int euicc_load_bpp(euicc *e, const uint8_t *bpp, size_t len, der_writer *w, uint
 /* CancelSession.  req is CancelSessionRequest (BF41: transactionId, reason).
  * Writes BF41 with euiccCancelSessionSigned {transactionId, smdpOid of
  * CERT.DPauth, reason} signed, or cancelSessionResponseError
- * invalidTransactionId. */
+ * invalidTransactionId.  After PrepareDownload, reasons postponed and timeout
+ * keep the session's one-time key for a retry (bppEuiccOtpk), as SGP.22 allows. */
 int euicc_cancel_session(euicc *e, const uint8_t *req, size_t len, der_writer *w, euicc_error *err);
 
 /* Transaction id of the current session (after AuthenticateServer), or NULL. */

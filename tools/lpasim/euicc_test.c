@@ -19,6 +19,7 @@
 #include "rsp/cert.h"
 #include "rsp/sig.h"
 #include "tests/unit/ut.h"
+#include "tools/lpasim/lpa.h"
 #include "tools/lpasim/testserver.h"
 
 static ts_pki pki_nist, pki_brp;
@@ -91,6 +92,14 @@ static void test_info(void)
     UT_CHECK(sgp22_bit(i2.rsp_capability, 0)); /* additionalProfile */
     UT_EQ(strlen(euicc_eid(e)), 32);
     UT_CHECK(strcmp(euicc_eid(e), PKI_SGP26_EID) == 0);
+    UT_CHECK(!i2.forbidden_ppr.p);
+    /* forbiddenProfilePolicyRules when configured, in its place before ppVersion */
+    euicc_config_of(e)->forbidden_ppr = 1u << 2;
+    der_w_free(&w2);
+    der_w_init(&w2);
+    UT_EQ(euicc_get_info2(e, &w2), 0);
+    UT_EQ(sgp22_euicc_info2_decode(w2.buf, w2.len, &i2), 0);
+    UT_CHECK(i2.forbidden_ppr.p && !sgp22_bit(i2.forbidden_ppr, 1) && sgp22_bit(i2.forbidden_ppr, 2));
     der_w_free(&w1);
     der_w_free(&w2);
     euicc_free(e);
@@ -630,6 +639,47 @@ static void test_bpp_retry_same_otpk(void)
 
 /* ---- CancelSession ---- */
 
+static int cancel(euicc *e, const ts_server *s, int reason)
+{
+    der_writer req, resp;
+    der_w_init(&req);
+    der_w_init(&resp);
+    lpa_build_cancel_request(s->tid, s->tid_len, reason, &req);
+    euicc_error err;
+    int rc = der_w_finish(&req) == 0 ? euicc_cancel_session(e, req.buf, req.len, &resp, &err) : -1;
+    der_w_free(&req);
+    der_w_free(&resp);
+    return rc;
+}
+
+/* CancelSession after PrepareDownload: postponed and timeout keep the one-time key for a retry with
+ * bppEuiccOtpk; endUserRejection and pprNotAllowed drop it. */
+static void test_cancel_keeps_otk(void)
+{
+    euicc *e = ts_make_euicc(&pki_nist);
+    static const struct {
+        int reason;
+        bool kept;
+    } cases[] = {{EUICC_CANCEL_POSTPONED, true},
+                 {EUICC_CANCEL_TIMEOUT, true},
+                 {EUICC_CANCEL_END_USER_REJECTION, false},
+                 {EUICC_CANCEL_PPR_NOT_ALLOWED, false}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ts_server s1, s2;
+        dp_server(&s1, &pki_nist);
+        UT_EQ(ts_run_to_bpp(&s1, e, pki_nist.ci.cert), 0);
+        UT_EQ(cancel(e, &s1, cases[i].reason), EUICC_OK);
+        dp_server(&s2, &pki_nist);
+        s2.bpp_euicc_otpk = s1.euicc_otpk;
+        UT_EQ(ts_run_to_bpp(&s2, e, pki_nist.ci.cert), 0);
+        UT_EQ(memcmp(s2.euicc_otpk, s1.euicc_otpk, 65) == 0, cases[i].kept);
+        UT_EQ(cancel(e, &s2, EUICC_CANCEL_END_USER_REJECTION), EUICC_OK);
+        ts_server_clear(&s1);
+        ts_server_clear(&s2);
+    }
+    euicc_free(e);
+}
+
 static void test_cancel_session(void)
 {
     euicc *e = ts_make_euicc(&pki_nist);
@@ -891,6 +941,7 @@ int main(void)
     UT_RUN(test_bpp_refusals);
     UT_RUN(test_bpp_retry_same_otpk);
     UT_RUN(test_cancel_session);
+    UT_RUN(test_cancel_keeps_otk);
     UT_RUN(test_profile_state);
     UT_RUN(test_sgp26);
     UT_RUN(test_ts48);

@@ -838,16 +838,21 @@ int lpa_discover(lpa *l, const char *server, const char *address, const char *ma
     return 0;
 }
 
+void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, der_writer *w)
+{
+    der_w_begin(w, 0xBF41);
+    der_w_tlv(w, 0x80, tid, tid_len);
+    der_w_int(w, 0x81, reason);
+    der_w_end(w);
+}
+
 /* ES10b.CancelSession then ES9+ CancelSession. */
 static int cancel_session(lpa *l, struct session *s, int reason, lpa_result *res)
 {
     der_writer req, resp;
     der_w_init(&req);
     der_w_init(&resp);
-    der_w_begin(&req, 0xBF41);
-    der_w_tlv(&req, 0x80, s->tid, s->tid_len);
-    der_w_int(&req, 0x81, reason);
-    der_w_end(&req);
+    lpa_build_cancel_request(s->tid, s->tid_len, reason, &req);
     euicc_error err = {.bpp_command = -1, .name = "system", .detail = "cannot build the request"};
     int erc =
         der_w_finish(&req) == 0 ? euicc_cancel_session(l->e, req.buf, req.len, &resp, &err) : EUICC_ESYS;
@@ -987,6 +992,13 @@ static int download(lpa *l, const char *server, const char *address, const char 
                         "profile metadata in the BPP differs from the one AuthenticateClient returned");
     }
 
+    if (l->o.after_bpp != LPA_BPP_LOAD) {
+        lpa_response_free(&gb, sc);
+        if (l->o.after_bpp == LPA_BPP_CANCEL && cancel_session(l, &s, l->o.after_bpp_reason, res) != 0)
+            return -1;
+        res->ok = true;
+        return 0;
+    }
     der_writer pir;
     der_w_init(&pir);
     erc = euicc_load_bpp(l->e, gb.bpp.data, gb.bpp.len, &pir, info->package_sha256, &err);

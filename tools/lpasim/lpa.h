@@ -48,7 +48,13 @@ typedef struct lpa_opts {
      * operationType {profileDownload}, matchingIdSource and the v3 DeviceInfo fields */
     bool v3;
     bool fresh_connections; /* a new TCP+TLS connection for every request, as LPAs that do not keep them */
+    /* lpa_download, once the BPP is received: LPA_BPP_LOAD it; LPA_BPP_DROP it (no result, no
+     * CancelSession: a device switched off); LPA_BPP_CANCEL the session with after_bpp_reason */
+    int after_bpp;
+    int after_bpp_reason;
 } lpa_opts;
+
+enum { LPA_BPP_LOAD = 0, LPA_BPP_DROP = 1, LPA_BPP_CANCEL = 2 };
 
 /* Where and why a flow stopped. */
 typedef struct lpa_result {
@@ -108,7 +114,9 @@ void lpa_events_free(lpa_event *events, size_t n);
  * HandleNotification.  An eUICC refusal (error response) is forwarded to the
  * server as real LPAs do, and the flow stops.  Before loading, the LPA checks
  * that the BPP's StoreMetadata (88 segments, readable without keys) is the
- * profileMetadata from AuthenticateClient; if not, it stops without loading. */
+ * profileMetadata from AuthenticateClient; if not, it stops without loading.
+ * opts.after_bpp may stop the flow before loading (then it succeeds with no
+ * profile installed: info->iccid names the one delivered). */
 int lpa_download(lpa *l, const char *server, const char *address, const char *matching_id, const char *cc,
                  bool notify, lpa_download_info *info, lpa_result *res);
 
@@ -128,6 +136,9 @@ int lpa_notify(lpa *l, size_t *sent, size_t *failed, lpa_result *res);
 /* Builds ctxParams1 (A0 {matchingId?, deviceInfo}; with opts->v3 also
  * operationType and matchingIdSource, and v3 fields in deviceInfo). */
 int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_writer *w);
+
+/* Builds the ES10b CancelSessionRequest (BF41 {transactionId, reason}). */
+void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, der_writer *w);
 
 /* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
 void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);

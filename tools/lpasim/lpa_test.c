@@ -837,6 +837,36 @@ static void test_cancel(void)
     euicc_free(e);
 }
 
+/* after_bpp: the BPP is dropped, or the session cancelled, instead of loaded. */
+static void test_download_after_bpp(void)
+{
+    char srv[64];
+    lpa_download_info info;
+    lpa_result res;
+    for (int mode = LPA_BPP_DROP; mode <= LPA_BPP_CANCEL; mode++) {
+        fake_reset(ROLE_DP);
+        euicc *e = ts_make_euicc(&pki);
+        lpa_opts o;
+        memset(&o, 0, sizeof(o));
+        o.cafile = cafile;
+        o.timeout_ms = 20000;
+        o.after_bpp = mode;
+        o.after_bpp_reason = EUICC_CANCEL_POSTPONED;
+        lpa *l = lpa_new(e, &o);
+        UT_EQ(lpa_download(l, loopback(srv, sizeof(srv)), PKI_DEFAULT_DP_FQDN, NULL, NULL, true, &info, &res),
+              0);
+        UT_CHECK(res.ok && strcmp(info.iccid, "8988211000000000017") == 0);
+        UT_EQ(euicc_profile_count(e), 0);
+        UT_EQ(euicc_notification_count(e), 0);
+        UT_EQ(F.notifications, 0);
+        UT_EQ(F.cancels, mode == LPA_BPP_CANCEL ? 1 : 0);
+        if (mode == LPA_BPP_CANCEL)
+            UT_EQ(F.cancel_reason, EUICC_CANCEL_POSTPONED);
+        lpa_free(l);
+        euicc_free(e);
+    }
+}
+
 static void test_discover(void)
 {
     char srv[64];
@@ -902,6 +932,7 @@ int main(void)
     UT_RUN(test_failures);
     UT_RUN(test_confirmation_code);
     UT_RUN(test_cancel);
+    UT_RUN(test_download_after_bpp);
     UT_RUN(test_discover);
     fake_stop();
     pki_cred_clear(&tls);

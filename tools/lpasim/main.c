@@ -23,8 +23,10 @@ static const char usage_text[] =
     "      the SGP.26 files (CERT_EUICC_ECDSA_*.der, SK_EUICC_ECDSA_*.pem, CERT_EUM_ECDSA_*.der, CI).\n"
     "  discover --smds HOST[:PORT] [--matching-id EVENTID]\n"
     "      ES11 event retrieval; prints eventEntries.\n"
-    "  download --smdp HOST[:PORT] [--matching-id ID] [--cc CODE] [--notify]\n"
-    "      ES9+ profile download and installation; --notify sends the result at once.\n"
+    "  download --smdp HOST[:PORT] [--matching-id ID] [--cc CODE] [--notify] [--after-bpp WHAT]\n"
+    "      ES9+ profile download and installation; --notify sends the result at once.  --after-bpp:\n"
+    "      load (default); drop (stop without a result or CancelSession, as a device switched off);\n"
+    "      or a CancelSession reason (cancel instead of loading).\n"
     "  notify\n"
     "      Send every pending notification to its address (HandleNotification).\n"
     "  cancel --smdp HOST[:PORT] --reason R [--matching-id ID]\n"
@@ -45,6 +47,8 @@ static const char usage_text[] =
     "  --es11-paths es9plus|es11  ES11 path family (default es9plus, sending smdpAddress)\n"
     "  --imei 15-16 DIGITS      DeviceInfo IMEI; --tac 8 DIGITS DeviceInfo TAC\n"
     "  --timeout MS             per request (default 30000)\n"
+    "  --forbidden-ppr RULES    announce forbiddenProfilePolicyRules (ppr1, ppr2, comma-separated) in\n"
+    "                           EUICCInfo2 for this run\n"
     "  --verbose                log HTTP exchanges to stderr\n"
     "  --fresh-connections      a new connection for every request (behind a load balancer, each call\n"
     "                           may then reach another server)\n";
@@ -52,7 +56,8 @@ static const char usage_text[] =
 struct args {
     const char *cmd;
     const char *euicc_dir, *cafile, *address, *connect_to, *es11, *imei, *tac, *timeout;
-    const char *smds, *smdp, *matching_id, *cc, *reason, *iccid, *from_pki, *eid, *curve;
+    const char *smds, *smdp, *matching_id, *cc, *reason, *iccid, *from_pki, *eid, *curve, *after_bpp;
+    const char *forbidden_ppr;
     bool notify, verbose, fresh;
 };
 
@@ -88,6 +93,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         O("--from-pki", from_pki),
         O("--eid", eid),
         O("--curve", curve),
+        O("--after-bpp", after_bpp),
+        O("--forbidden-ppr", forbidden_ppr),
 #undef O
     };
     memset(a, 0, sizeof(*a));
@@ -242,6 +249,25 @@ static int reason_parse(const char *s)
     return errno || *end || v < 0 || v > 127 || end == s ? -1 : (int)v;
 }
 
+/* "ppr1,ppr2" to PprIds bits; -1 for anything else. */
+static long ppr_parse(const char *s)
+{
+    long bits = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == 4 && strncmp(s, "ppr1", 4) == 0)
+            bits |= 1 << 1;
+        else if (n == 4 && strncmp(s, "ppr2", 4) == 0)
+            bits |= 1 << 2;
+        else
+            return -1;
+        s += n;
+        if (*s == ',' && *++s == '\0')
+            return -1;
+    }
+    return bits;
+}
+
 static void w_profiles(rsp_jsonw *w, const euicc *e)
 {
     rsp_jsonw_key(w, "profiles");
@@ -339,6 +365,15 @@ static int run(const struct args *a, euicc *e)
         }
         if (a->timeout)
             o.timeout_ms = strtol(a->timeout, NULL, 10);
+        if (a->after_bpp && strcmp(a->after_bpp, "load") != 0) {
+            int reason = reason_parse(a->after_bpp);
+            o.after_bpp = strcmp(a->after_bpp, "drop") == 0 ? LPA_BPP_DROP : LPA_BPP_CANCEL;
+            o.after_bpp_reason = reason;
+            if (o.after_bpp == LPA_BPP_CANCEL && reason < 0) {
+                rsp_jsonw_free(&w);
+                return usage_error("--after-bpp takes load, drop or a cancel reason, not %s", a->after_bpp);
+            }
+        }
         if (a->imei) {
             if (digits_to_bcd(a->imei, imei, 8, true) != 0) {
                 rsp_jsonw_free(&w);
@@ -452,9 +487,13 @@ int main(int argc, char **argv)
     if (!a.euicc_dir)
         return usage_error("%s", "--euicc DIR is required");
     euicc_error err;
+    long ppr = a.forbidden_ppr ? ppr_parse(a.forbidden_ppr) : 0;
+    if (ppr < 0)
+        return usage_error("--forbidden-ppr takes ppr1, ppr2 (comma-separated), not %s", a.forbidden_ppr);
     euicc *e = euicc_load_dir(a.euicc_dir, &err);
     if (!e)
         return print_simple_error("load", err.detail);
+    euicc_config_of(e)->forbidden_ppr = (uint32_t)ppr;
     rc = run(&a, e);
     euicc_free(e);
     return rc;

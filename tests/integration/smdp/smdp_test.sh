@@ -256,6 +256,66 @@ done
 expect "bad input changed nothing" "$before" "$("$CTL" --state "$STATE" list | sed 's/"updatedAt":[0-9]*//')"
 kill -0 "$PID" 2>/dev/null && ok "server alive after bad input" || bad "server alive after bad input"
 
+# ---------------------------------------------------------------- retries with the one-time keys
+# smdpOtpk of the BPP in the Nth getBoundProfilePackage answer of a verbose lpa-sim log
+smdp_otpk() {
+    grep '^< HTTP[^ ]* 200 .*"boundProfilePackage"' "$1" | sed -n "${2}p" |
+        sed 's/.*"boundProfilePackage":"\([^"]*\)".*/\1/; s#\\/#/#g' | base64 -d 2>/dev/null | od -An -v -tx1 |
+        tr -d ' \n' | grep -o '5f4941.\{130\}' | head -1
+}
+upp 8999000000000000007F seven.der
+upp 8999000000000000008F eight.der
+upp 8999000000000000009F nine.der
+"$CTL" --state "$STATE" import --profile-type Retry --owner op1 seven.der eight.der >/dev/null 2>&1
+"$CTL" --state "$STATE" import --profile-type Ppr --owner op1 --ppr ppr1 nine.der >/dev/null 2>&1
+lpa_verbose() { # DIR [args...]: lpa-sim, the HTTP exchanges appended to retry.log
+    local dir=$1
+    shift
+    "$LPASIM" --euicc "$dir" --cafile pki/nist/ci/ci.pem --connect-to 127.0.0.1:$PORT --verbose "$@" 2>>retry.log
+}
+retried() { # ICCID PACKAGE AFTER-BPP STATE-BETWEEN NAME: a download stopped after the BPP, then completed
+    "$CTL" --state "$STATE" order --owner op1 --iccid "$1" --eid $EID --release >/dev/null 2>&1
+    out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --after-bpp "$3")
+    contains "$5: BPP delivered, then --after-bpp $3" '"ok":true' "$out"
+    expect "$5: state $4 after the BPP" "$4" "$(state_of "$1")"
+    out=$(lpa_verbose dev1 download --smdp $FQDN:$PORT --notify)
+    contains "$5: the next session downloads" '"ok":true' "$out"
+    expect "$5: packageSha256" "$(sha "$2")" "$(field packageSha256 "$out")"
+    expect "$5: state Installed" Installed "$(state_of "$1")"
+}
+# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_DifferentOTPK: the BPP reached the device, which went
+# away without installing it, a result or a CancelSession; its next session brings a new otPK.EUICC and
+# gets a new binding.
+retried 8999000000000000007 seven.der drop Downloaded "new otPK.EUICC, new binding"
+# TC_SM-DP+_ES9+.CancelSession_After_GetBoundProfilePackage (postponed), then
+# TC_SM-DP+_ES9+.GetBoundProfilePackage_RetryCases_ReuseOTPK: the binding is kept, offered as
+# bppEuiccOtpk, and the eUICC's kept key gets the same smdpOtpk.
+rm -f retry.log
+retried 8999000000000000008 eight.der postponed Released "postponed, kept binding"
+first=$(smdp_otpk retry.log 1)
+if [ -n "$first" ]; then
+    expect "the kept binding's smdpOtpk is reused" "$first" "$(smdp_otpk retry.log 2)"
+else
+    bad "smdpOtpk found in the BPP"
+fi
+# TC_SM-DP+_ES9+.AuthenticateClientNIST_ErrorCases (PPR not allowed): a profile with PPR1 is not offered to
+# an eUICC that forbids PPR1; nothing is counted, and an eUICC forbidding only PPR2 gets it.
+"$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000009 --eid $EID --release >/dev/null 2>&1
+out=$(lpa dev1 --forbidden-ppr ppr1 download --smdp $FQDN:$PORT)
+expect "PPR1 forbidden by the eUICC: 8.2.5/4.3" "8.2.5/4.3" "$(code "$out")"
+expect "refused for its PPR, the order stays Released" Released "$(state_of 8999000000000000009)"
+contains "no download session counted" '"downloadAttempts":0' \
+    "$("$CTL" --state "$STATE" list | grep 8999000000000000009)"
+out=$(lpa dev1 --forbidden-ppr ppr2 download --smdp $FQDN:$PORT --notify)
+contains "PPR2 forbidden only: the PPR1 profile installs" '"ok":true' "$out"
+expect "state Installed (PPR1)" Installed "$(state_of 8999000000000000009)"
+"$LPASIM" --euicc dev1 --forbidden-ppr ppr3 info >/dev/null 2>&1
+expect "lpa-sim refuses an unknown PPR name" 2 $?
+"$LPASIM" --euicc dev1 --forbidden-ppr ppr1, info >/dev/null 2>&1
+expect "lpa-sim refuses a trailing comma" 2 $?
+"$LPASIM" --euicc dev1 download --smdp $FQDN:$PORT --after-bpp later >/dev/null 2>&1
+expect "lpa-sim refuses an unknown --after-bpp" 2 $?
+
 # ---------------------------------------------------------------- TS.48 (shared material)
 if [ -n "${RSP_SHARED_DIR:-}" ] && [ -f "$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der" ]; then
     TS=$RSP_SHARED_DIR/profiles/ts48/TS48V2-SAIP2-1-BERTLV-UNIQUE.der
