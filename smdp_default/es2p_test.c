@@ -1,7 +1,12 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "smdp_default/testutil.h"
 #include "smdp_default/store_testutil.h"
@@ -322,6 +327,98 @@ static void test_events_queued(void)
     fx_clear(&g);
 }
 
+/* A loopback listener: with answer set, a thread accepts each connection and answers bytes that are no
+ * TLS; without, connections wait in the backlog unanswered. */
+typedef struct listener {
+    int fd, port;
+    bool answer;
+    pthread_t t;
+} listener;
+
+static void *listener_main(void *arg)
+{
+    listener *l = arg;
+    for (int i = 0; i < 16; i++) {
+        int c = accept(l->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        static const char junk[] = "SSH-2.0-not-tls\r\n";
+        (void)!write(c, junk, sizeof(junk) - 1);
+        close(c);
+    }
+    return NULL;
+}
+
+static void listener_start(listener *l, bool answer)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof(a);
+    l->fd = socket(AF_INET, SOCK_STREAM, 0);
+    UT_CHECK(l->fd >= 0 && bind(l->fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l->fd, 8) == 0 &&
+             getsockname(l->fd, (struct sockaddr *)&a, &n) == 0);
+    l->port = ntohs(a.sin_port);
+    l->answer = answer;
+    if (answer)
+        UT_EQ(pthread_create(&l->t, NULL, listener_main, l), 0);
+}
+
+static void listener_stop(listener *l)
+{
+    shutdown(l->fd, SHUT_RDWR);
+    if (l->answer)
+        pthread_join(l->t, NULL);
+    close(l->fd);
+}
+
+/* ConfirmOrder / ReleaseProfile try RegisterEvent at once: an SM-DS that refuses TLS answers 8.9/5.1 with
+ * nothing changed and nothing queued; one that does not answer within the deadline is left to the outbox. */
+static void test_TC_SM_DP_ES2p_ConfirmOrder_smds_register_event_at_once(void)
+{
+    listener refuse, silent;
+    listener_start(&refuse, true);
+    listener_start(&silent, false);
+    char connect_to[160];
+    snprintf(connect_to, sizeof(connect_to), "notls.example:443:127.0.0.1:%d,slow.example:443:127.0.0.1:%d",
+             refuse.port, silent.port);
+    fx_opts o = {.register_event_ms = 500, .connect_to = connect_to};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = g.iccid[0], *ic2 = g.iccid[1];
+    UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_OK);
+    smdp_order before, after;
+    UT_EQ(smdp_orders_get(g.x->store, ic, &before), RSP_OK);
+    /* definitive: TLS refused, with or without a matchingId of the caller's */
+    UT_EQ(fx_confirm(&g, ic, true, ",\"smdsAddress\":\"notls.example\"", NULL), RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(fx_confirm(&g, ic, true, ",\"matchingId\":\"EV-1\",\"smdsAddress\":\"notls.example\"", NULL),
+          RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(smdp_orders_get(g.x->store, ic, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_LINKED && after.version == before.version && !after.matching_id[0]);
+    UT_EQ(outbox()->n, 0);
+    /* a store refusal comes first: nothing is tried for an order that cannot be confirmed */
+    UT_EQ(fx_confirm(&g, g.iccid[5], true, ",\"smdsAddress\":\"notls.example\"", NULL),
+          RSP_ST_ICCID_NOT_ALLOWED);
+    /* transient: no answer within the deadline, accepted and queued */
+    char *reply = NULL;
+    UT_EQ(fx_confirm(&g, ic, true, ",\"smdsAddress\":\"slow.example\"", &reply), RSP_OK);
+    char mid[64];
+    fx_member(reply, "matchingId", mid, sizeof(mid));
+    free(reply);
+    item_arg *a = outbox();
+    UT_EQ(a->n, 1);
+    UT_CHECK(a->items[0].kind == SMDP_OB_REGISTER_EVENT && !strcmp(a->items[0].event_id, mid) &&
+             !strcmp(a->items[0].target, "slow.example"));
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    /* ReleaseProfile of an order confirmed with an SM-DS that refuses TLS */
+    UT_EQ(fx_download_order(&g, EID, ic2, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, ic2, false, ",\"matchingId\":\"EV-2\",\"smdsAddress\":\"notls.example\"", NULL),
+          RSP_OK);
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", ic2, NULL), RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(fx_state(&g, ic2), SMDP_STATE_CONFIRMED);
+    UT_EQ(outbox()->n, 1);
+    fx_clear(&g);
+    listener_stop(&refuse);
+    listener_stop(&silent);
+}
+
 static void test_progress_notifications(void)
 {
     static const char ops[] = "[op1]\ncn = op1\nnotify_url = https://es2.op1.example/hdpi\n";
@@ -379,6 +476,7 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
+    UT_RUN(test_TC_SM_DP_ES2p_ConfirmOrder_smds_register_event_at_once);
     UT_RUN(test_progress_notifications);
     UT_RUN(test_second_node);
     tu_orders_stop();

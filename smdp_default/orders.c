@@ -555,7 +555,7 @@ static int op_download_order(smdp_stx *t, smdp_op *op)
     return save(t, op);
 }
 
-static int gen_matching_id(char out[SMDP_MID_MAX + 1])
+int smdp_matching_id_new(char out[SMDP_MID_MAX + 1])
 {
     /* Crockford base32: 20 symbols of 5 random bits (100 bits), 4 groups */
     static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -609,7 +609,8 @@ static int op_confirm_order(smdp_stx *t, smdp_op *op)
         for (int tries = 0;; tries++) {
             if (tries == 8)
                 return EIO; /* 100 random bits colliding eight times: broken RNG */
-            if ((rc = gen_matching_id(a->matching_id)) || (rc = t->ops->mid_owner(t, a->matching_id, holder)))
+            if ((rc = smdp_matching_id_new(a->matching_id)) ||
+                (rc = t->ops->mid_owner(t, a->matching_id, holder)))
                 return rc;
             if (!holder[0])
                 break;

@@ -394,6 +394,10 @@ typedef struct smdp_op {
     void *stx_;          /* private: the backend transaction while the op runs */
 } smdp_op;
 
+/* A fresh random matchingId, as ConfirmOrder makes one when the caller names none (the form of an
+ * Activation Code token).  0 or EIO (no randomness). */
+int smdp_matching_id_new(char out[SMDP_MID_MAX + 1]);
+
 /* From op->also only: stores it in the op's transaction (seq, due_at =
  * created_at and attempts = 0 are set here; created_at must be set by the
  * caller).  Sequence numbers are unique in the store (cluster-wide on

@@ -113,7 +113,8 @@ int fx_init(fx *f, const fx_opts *o)
         .smds_allowed = o->smds_allowed,
         .n_smds_allowed = o->n_smds_allowed,
         .progress_notifications = o->progress,
-        .notify = {.timeout_ms = 2000},
+        .notify = {.timeout_ms = 2000, .connect_to = o->connect_to},
+        .register_event_ms = o->register_event_ms,
         .outbox = {.backoff_min = 1, .backoff_max = 1},
         .cancel_session_keep = o->cancel_keep,
     };

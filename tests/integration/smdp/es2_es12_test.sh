@@ -28,6 +28,7 @@ finish() {
 EID=89049032123451234512345678901235
 FQDN=testsmdpplus1.example.com
 DS=testsmds.example.com
+BADDS=wrong-name.example.com # reaches the SM-DS, whose certificate names another host
 OPHOST=es2.operator.example
 STATE=$TMP/smdp-state
 
@@ -112,7 +113,7 @@ start_smdp() {
         --smdp.ci=pki/nist/ci/ci.pem --smdp.auth_cert=pki/nist/smdp/dpauth.pem \
         --smdp.auth_key=pki/nist/smdp/dpauth.key.pem --smdp.pb_cert=pki/nist/smdp/dppb.pem \
         --smdp.pb_key=pki/nist/smdp/dppb.key.pem --smdp.operators=operators.ini --client.ca=pki/nist/ci/ci.pem \
-        --client.connect_to="$DS:443:127.0.0.1:$DSS2S,$OPHOST:$OPPORT:127.0.0.1:$OPPORT" \
+        --client.connect_to="$DS:443:127.0.0.1:$DSS2S,$OPHOST:$OPPORT:127.0.0.1:$OPPORT,$BADDS:443:127.0.0.1:$DSS2S" \
         --client.timeout_ms=3000 --outbox.backoff_min=1 --outbox.backoff_max=2 \
         --outbox.smds_unavailable_after=3 --outbox.lease=5 --log.file="$TMP/smdp.log" >>smdp.out 2>&1 &
     SMDP_PID=$!
@@ -235,6 +236,18 @@ contains "the access log names the functionCallIdentifier" '"callId":"retry-106"
     "$(until_has 5 retry-106 grep ES2+.DownloadOrder smdp.log)"
 expect "CancelOrder to leave it as found" OK \
     "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+
+# ---------------------------------------------------------------- ConfirmOrder: RegisterEvent tried at once
+metric() { curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/operator/client.pem \
+    --key pki/nist/operator/client.key.pem --resolve $FQDN:$S2S:127.0.0.1 "https://$FQDN:$S2S/metrics" | grep "^$1 "; }
+es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000106\"}" >/dev/null
+out=$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"releaseFlag\":true,\"matchingId\":\"EV-106\",\"smdsAddress\":\"$BADDS\"}")
+expect "TC_SM-DP+_ES2+.ConfirmOrder: an SM-DS refusing TLS (RegisterEvent at once): 8.9/5.1" 8.9/5.1 "$(code "$out")"
+expect "the order stays as it was" Linked "$(state_of 8999000000000000106)"
+contains "nothing is left in the outbox" "smdp_outbox_pending 0" "$(until_has 15 'smdp_outbox_pending 0' metric smdp_outbox_pending)"
+if discover | grep -qF EV-106; then bad "no event at the SM-DS" "$(discover)"; else ok "no event at the SM-DS"; fi
+expect "CancelOrder after the refused ConfirmOrder" OK \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"eid\":\"$EID\",\"finalProfileStatusIndicator\":\"Available\"}")")"
 
 # ---------------------------------------------------------------- CancelSession: event and order agree
 es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000107\"}" >/dev/null
