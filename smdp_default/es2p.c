@@ -266,6 +266,10 @@ static int confirm_order(smdp_call *c, const rsp_json_doc *doc)
     const char *members[] = {b.iccid, b.eid, b.mid, b.cc, b.smds, b.root};
     if (replayed(c, members, 6, b.release))
         return SMDP_CALL_DONE;
+    /* rootSmdsAddress qualifies an smdsAddress (an Alternative SM-DS's root): alone it names nothing */
+    if (b.root && *b.root && !(b.smds && *b.smds))
+        return smdp_call_fail(c, RSP_ST_MANDATORY_MISSING, "smdsAddress: required with rootSmdsAddress",
+                              "rootSmdsAddress without smdsAddress");
     if (b.smds && *b.smds) {
         /* checked now even without release: an address that can never work is refused at once */
         if (!smdp_smds_usable(c->x, b.smds, b.release ? (uint64_t)c->now : 0))
@@ -325,6 +329,7 @@ static int cancel_order(smdp_call *c, const rsp_json_doc *doc)
     op->owner = c->operator_id;
     op->iccid = iccid_norm(c, b.iccid);
     op->final_state = final;
+    op->name_associated = true; /* SGP.22 5.3.3: eid and matchingId are conditional on the order's */
     op->eid = smdp_call_str(c, b.eid);
     op->matching_id = smdp_call_str(c, b.mid);
     if (!op->iccid || (b.eid && !op->eid) || (b.mid && !op->matching_id))

@@ -100,7 +100,9 @@ static void test_es2_retry_gets_first_answer(void)
     UT_EQ(call(SMDP_FN_CONFIRM_ORDER, FX_OPERATOR, body, NULL), RSP_ST_STATE_TRANSITION);
     /* and another caller's identical header is not this caller's call */
     snprintf(body, sizeof(body),
-             "{" HDR_R("R3") ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", a);
+             "{" HDR_R("R3") ",\"iccid\":\"%s\",\"eid\":\"" EID "\",\"matchingId\":\"%s\","
+                             "\"finalProfileStatusIndicator\":\"Available\"}",
+             a, mid);
     UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_OK);
     UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OTHER_OPERATOR, body, NULL), RSP_ST_ICCID_NOT_ALLOWED);
     UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_OK);
@@ -185,6 +187,69 @@ static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal
     fx_clear(&g);
 }
 
+/* CancelOrder (Available) of iccid with extra members (NULL: none). */
+static rsp_status cancel_order(const char *iccid, const char *extra)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{" HDR ",\"iccid\":\"%s\",%s%s\"finalProfileStatusIndicator\":\"Available\"}", iccid,
+             extra ? extra : "", extra ? "," : "");
+    return call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL);
+}
+
+/* SGP.22 5.3.3: CancelOrder must name the EID and the matchingId the order has (given at DownloadOrder or
+ * ConfirmOrder, or generated); 5.3.2: rootSmdsAddress qualifies an smdsAddress.  Each refusal changes
+ * nothing. */
+static void test_TC_SM_DP_ES2p_CancelOrder_ConfirmOrder_conditional_fields(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *alloc = g.iccid[0], *linked = g.iccid[1], *rel = g.iccid[2], *none = g.iccid[3];
+    smdp_order before, after;
+    /* Allocated: neither exists, nothing is required */
+    UT_EQ(fx_download_order(&g, NULL, alloc, NULL, NULL), RSP_OK);
+    UT_EQ(cancel_order(alloc, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, alloc), SMDP_STATE_AVAILABLE);
+    /* Linked: the EID */
+    UT_EQ(fx_download_order(&g, EID, linked, NULL, NULL), RSP_OK);
+    UT_EQ(smdp_orders_get(g.x->store, linked, &before), RSP_OK);
+    UT_EQ(cancel_order(linked, NULL), RSP_ST_EID_REQUIRED);
+    UT_EQ(cancel_order(linked, "\"matchingId\":\"X\""), RSP_ST_EID_REQUIRED);
+    UT_EQ(smdp_orders_get(g.x->store, linked, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_LINKED && after.version == before.version);
+    UT_EQ(cancel_order(linked, "\"eid\":\"" EID "\""), RSP_OK);
+    /* Released with a generated matchingId: both */
+    char *reply = NULL, mid[64], extra[256];
+    UT_EQ(fx_download_order(&g, EID, rel, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, rel, true, NULL, &reply), RSP_OK);
+    fx_member(reply, "matchingId", mid, sizeof(mid));
+    free(reply);
+    UT_EQ(smdp_orders_get(g.x->store, rel, &before), RSP_OK);
+    UT_EQ(cancel_order(rel, "\"eid\":\"" EID "\""), RSP_ST_MATCHING_ID_REQUIRED);
+    snprintf(extra, sizeof(extra), "\"matchingId\":\"%s\"", mid);
+    UT_EQ(cancel_order(rel, extra), RSP_ST_EID_REQUIRED);
+    UT_EQ(smdp_orders_get(g.x->store, rel, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_RELEASED && after.version == before.version);
+    snprintf(extra, sizeof(extra), "\"eid\":\"" EID "\",\"matchingId\":\"%s\"", mid);
+    UT_EQ(cancel_order(rel, extra), RSP_OK);
+    UT_EQ(outbox()->n, 0);
+    /* Released with an explicitly empty matchingId (the Default SM-DP+ case): the EID only */
+    UT_EQ(fx_download_order(&g, EID, none, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, none, true, ",\"matchingId\":\"\"", NULL), RSP_OK);
+    UT_EQ(cancel_order(none, "\"eid\":\"" EID "\""), RSP_OK);
+    /* ConfirmOrder: rootSmdsAddress without smdsAddress */
+    UT_EQ(fx_download_order(&g, EID, alloc, NULL, NULL), RSP_OK);
+    UT_EQ(smdp_orders_get(g.x->store, alloc, &before), RSP_OK);
+    UT_EQ(fx_confirm(&g, alloc, true, ",\"rootSmdsAddress\":\"testsmds.example.com\"", NULL),
+          RSP_ST_MANDATORY_MISSING);
+    UT_EQ(fx_confirm(&g, alloc, true, ",\"smdsAddress\":\"\",\"rootSmdsAddress\":\"testsmds.example.com\"",
+                     NULL),
+          RSP_ST_MANDATORY_MISSING);
+    UT_EQ(smdp_orders_get(g.x->store, alloc, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_LINKED && after.version == before.version);
+    UT_EQ(outbox()->n, 0);
+    fx_clear(&g);
+}
+
 static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -213,21 +278,16 @@ static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_case
     UT_EQ(es2(SMDP_FN_CANCEL_ORDER, "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Gone\"}", ic,
               NULL),
           RSP_ST_INVALID_FIELD);
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR
-              ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\",\"matchingId\":\"%s\"}",
-              ic, "OTHER"),
-          RSP_ST_MATCHING_ID_OTHER);
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\",\"eid\":\"%s\"}", ic,
-              OTHER_EID),
-          RSP_ST_EID_MISMATCH);
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", g.iccid[3], NULL),
-          RSP_ST_STATE_TRANSITION);
+    UT_EQ(cancel_order(ic, NULL), RSP_ST_EID_REQUIRED);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" EID "\""), RSP_ST_MATCHING_ID_REQUIRED);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" EID "\",\"matchingId\":\"OTHER\""), RSP_ST_MATCHING_ID_OTHER);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" OTHER_EID "\",\"matchingId\":\"DUP-1\""), RSP_ST_EID_MISMATCH);
+    UT_EQ(cancel_order(g.iccid[3], NULL), RSP_ST_STATE_TRANSITION);
     UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
     UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Unavailable\"}", ic, NULL),
+              "{" HDR ",\"iccid\":\"%s\",\"eid\":\"" EID
+              "\",\"matchingId\":\"DUP-1\",\"finalProfileStatusIndicator\":\"Unavailable\"}",
+              ic, NULL),
           RSP_OK);
     UT_EQ(fx_state(&g, ic), SMDP_STATE_UNAVAILABLE);
     fx_clear(&g);
@@ -311,9 +371,7 @@ static void test_events_queued(void)
     UT_CHECK(a->items[1].kind == SMDP_OB_REGISTER_EVENT && !a->items[1].forward &&
              !strcmp(a->items[1].event_id, "EV-10"));
     /* CancelOrder deletes the event */
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", ic, NULL),
-          RSP_OK);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" EID "\",\"matchingId\":\"EV-9\""), RSP_OK);
     a = outbox();
     UT_EQ(a->n, 3);
     UT_CHECK(a->items[2].kind == SMDP_OB_DELETE_EVENT && !strcmp(a->items[2].event_id, "EV-9") &&
@@ -474,6 +532,7 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal);
     UT_RUN(test_es2_retry_gets_first_answer);
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases);
+    UT_RUN(test_TC_SM_DP_ES2p_CancelOrder_ConfirmOrder_conditional_fields);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
     UT_RUN(test_TC_SM_DP_ES2p_ConfirmOrder_smds_register_event_at_once);

@@ -648,6 +648,10 @@ static int op_cancel_order(smdp_stx *t, smdp_op *op)
         return refuse(op, RSP_ST_ICCID_IN_USE);
     if (b->state == SMDP_STATE_AVAILABLE || b->state == SMDP_STATE_UNAVAILABLE)
         return refuse(op, RSP_ST_STATE_TRANSITION);
+    if (op->name_associated && b->eid[0] && !op->eid)
+        return refuse(op, RSP_ST_EID_REQUIRED);
+    if (op->name_associated && b->matching_id[0] && !op->matching_id)
+        return refuse(op, RSP_ST_MATCHING_ID_REQUIRED);
     if (op->eid && strcmp(op->eid, b->eid))
         return refuse(op, RSP_ST_EID_MISMATCH);
     if (op->matching_id && strcmp(op->matching_id, b->matching_id))

@@ -355,6 +355,8 @@ typedef struct smdp_op {
     size_t bpp_len;
     bool ok;                     /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
     int notif_event;             /* NOTIFICATION: NotificationEvent bit (1 enable, 2 disable, 3 delete) */
+    bool name_associated;        /* CANCEL_ORDER (ES2+): the order's EID and matchingId must be given
+                                    (RSP_ST_EID_REQUIRED, RSP_ST_MATCHING_ID_REQUIRED when absent) */
     bool final;                  /* CANCEL_SESSION: the order ends (Error) instead of going back to
                                     Released with its event (smdp_cancel_keep decides per reason) */
     const uint8_t *session_data; /* DOWNLOAD_START: opaque state kept with the session */

@@ -218,8 +218,13 @@ sleep 1
 if discover | grep -qF EV-103; then bad "no event before the release"; else ok "no event before the release"; fi
 expect "ReleaseProfile" OK "$(code "$(es2 releaseProfile "{$(hdr),\"iccid\":\"8999000000000000103\"}")")"
 contains "ReleaseProfile registered the event" '"eventId":"EV-103"' "$(until_has 15 EV-103 discover)"
+expect "TC_SM-DP+_ES2+.CancelOrder without the order's EID: 8.1.1/2.2" 8.1.1/2.2 \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"matchingId\":\"EV-103\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+expect "TC_SM-DP+_ES2+.CancelOrder without the order's matchingId: 8.2.6/2.2" 8.2.6/2.2 \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"eid\":\"$EID\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+expect "and the order stays Released" Released "$(state_of 8999000000000000103)"
 expect "CancelOrder" OK \
-    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"eid\":\"$EID\",\"matchingId\":\"EV-103\",\"finalProfileStatusIndicator\":\"Available\"}")")"
 expect "state Available after CancelOrder" Available "$(state_of 8999000000000000103)"
 out=$(until_lacks 15 EV-103 discover)
 if printf '%s' "$out" | grep -qF EV-103; then bad "CancelOrder deleted the event" "$out"; else ok "CancelOrder deleted the event"; fi
@@ -235,7 +240,7 @@ expect "a new call for it is refused" 8.2.1/3.3 \
 contains "the access log names the functionCallIdentifier" '"callId":"retry-106"' \
     "$(until_has 5 retry-106 grep ES2+.DownloadOrder smdp.log)"
 expect "CancelOrder to leave it as found" OK \
-    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"eid\":\"$EID\",\"finalProfileStatusIndicator\":\"Available\"}")")"
 
 # ---------------------------------------------------------------- ConfirmOrder: RegisterEvent tried at once
 metric() { curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/operator/client.pem \
@@ -321,6 +326,8 @@ for fn in downloadOrder confirmOrder cancelOrder releaseProfile; do
 done
 expect "confirmOrder: unknown ICCID" 8.2.1/3.9 \
     "$(code "$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000009999\",\"releaseFlag\":true}")")"
+expect "TC_SM-DP+_ES2+.ConfirmOrder: rootSmdsAddress without smdsAddress: 1.1/2.2" 1.1/2.2 \
+    "$(code "$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"releaseFlag\":true,\"rootSmdsAddress\":\"$DS\"}")")"
 expect "cancelOrder: bad final status" 1.1/2.1 \
     "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"finalProfileStatusIndicator\":\"Gone\"}")")"
 expect "downloadOrder: bad EID" 8.1.1/2.1 \
