@@ -127,7 +127,9 @@ typedef struct smdp_order {
     char eid[SMDP_EID_DIGITS + 1];      /* "" when none */
     char matching_id[SMDP_MID_MAX + 1]; /* "" when none */
     bool has_cc;
-    uint8_t cc_hash[SMDP_CC_HASH_LEN]; /* SHA-256(confirmation code) */
+    uint8_t cc_hash[SMDP_CC_HASH_LEN];     /* SHA-256(confirmation code as given: its ASCII text) */
+    bool has_cc_hex;                       /* a code of an even number of digits: also accepted as */
+    uint8_t cc_hash_hex[SMDP_CC_HASH_LEN]; /* SHA-256(its hex-decoded bytes) */
     uint32_t cc_attempts;
     uint32_t download_attempts;
     char smds_address[SMDP_ADDR_MAX + 1];
@@ -336,7 +338,8 @@ typedef struct smdp_op {
     const char *profile_type;
     const char *eid;               /* 32 digits */
     const char *matching_id;       /* NULL = absent; "" = explicitly none (needs an EID) */
-    const char *confirmation_code; /* NULL or "" = none; hashed as given (ASCII) */
+    const char *confirmation_code; /* NULL or "" = none; hashed as given (ASCII), and a code of an even
+                                      number of digits also hex-decoded (smdp_order.cc_hash_hex) */
     const char *smds_address;
     const char *root_smds_address;
     bool release;           /* CONFIRM_ORDER releaseFlag */

@@ -74,6 +74,7 @@ void fx_member(const char *json, const char *name, char *out, size_t cap);
 typedef struct fx_dev {
     euicc *e;
     bool v3;                    /* the LPA sends v3-shaped messages (lpa_opts.v3) */
+    bool cc_hex;                /* hashCc over the code's hex-decoded bytes (lpa_opts.cc_hex) */
     const uint8_t *ctx_params1; /* sent instead of the LPA's ctxParams1 when set (borrowed) */
     size_t ctx_params1_len;
     char tid_hex[33];

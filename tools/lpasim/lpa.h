@@ -48,6 +48,7 @@ typedef struct lpa_opts {
      * operationType {profileDownload}, matchingIdSource and the v3 DeviceInfo fields */
     bool v3;
     bool fresh_connections; /* a new TCP+TLS connection for every request, as LPAs that do not keep them */
+    bool cc_hex; /* hash the confirmation code's hex-decoded bytes (as some test clients do), not its text */
 } lpa_opts;
 
 /* Where and why a flow stopped. */
@@ -131,6 +132,8 @@ int lpa_build_ctx_params1(const lpa_opts *opts, const char *matching_id, der_wri
 
 /* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
 void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);
+/* The same over the code's hex-decoded bytes.  0, or -1 when cc is not an even number of hex digits. */
+int lpa_hash_cc_hex(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);
 
 /* Parsed ES9+/ES11 response fields (binary values decoded, strings copied). */
 typedef struct lpa_response {
