@@ -273,6 +273,7 @@ out:
 static void teardown(rsp_service_t *svc)
 {
     (void)svc;
+    smdp_server_quiesce();
     smdp_free(app.x);
     app.x = NULL;
     rsp_metrics_free(app.metrics);

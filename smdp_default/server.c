@@ -106,6 +106,13 @@ static void send_async(pending *p)
     }
 }
 
+void smdp_server_quiesce(void)
+{
+    /* a send and the DeleteEvent that may follow it, each at most the 60 s the deadline allows */
+    for (int i = 0; i < 13000 && atomic_load(&sends_in_flight) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+}
+
 /* Frees p when its request went away (req NULL) and says so. */
 static bool gone(h2o_req_t *req, pending *p)
 {
