@@ -438,7 +438,8 @@ static void test_TC_SM_DP_ES2p_ConfirmOrder_smds_register_event_at_once(void)
     char connect_to[160];
     snprintf(connect_to, sizeof(connect_to), "notls.example:443:127.0.0.1:%d,slow.example:443:127.0.0.1:%d",
              refuse.port, silent.port);
-    fx_opts o = {.register_event_ms = 500, .connect_to = connect_to};
+    /* long enough for the refusal to arrive on a loaded machine under ASan; the silent SM-DS costs it once */
+    fx_opts o = {.register_event_ms = 3000, .connect_to = connect_to};
     UT_EQ(fx_init(&g, &o), 0);
     const char *ic = g.iccid[0], *ic2 = g.iccid[1];
     UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_OK);
