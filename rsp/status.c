@@ -56,6 +56,7 @@ static const rsp_status_info table[RSP_ST__COUNT] = {
     [RSP_ST_PROFILE_TYPE_UNKNOWN] = ROW("8.2.5", "3.9", "Unknown profile type"),
     [RSP_ST_MATCHING_ID_IN_USE] = ROW("8.2.6", "3.3", "MatchingID already in use"),
     [RSP_ST_MATCHING_ID_OTHER] = ROW("8.2.6", "3.10", "A different MatchingID is associated"),
+    [RSP_ST_MATCHING_ID_REQUIRED] = ROW("8.2.6", "2.2", "MatchingID required"),
 };
 
 static const rsp_status_info unknown = {NULL, NULL, "?", "Unknown status"};

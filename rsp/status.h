@@ -63,6 +63,7 @@ typedef enum rsp_status {
     RSP_ST_PROFILE_TYPE_UNKNOWN,   /* 8.2.5 / 3.9 */
     RSP_ST_MATCHING_ID_IN_USE,     /* 8.2.6 / 3.3 */
     RSP_ST_MATCHING_ID_OTHER,      /* 8.2.6 / 3.10 */
+    RSP_ST_MATCHING_ID_REQUIRED,   /* 8.2.6 / 2.2 (CancelOrder of an order that has one) */
     RSP_ST__COUNT
 } rsp_status;
 

@@ -145,6 +145,18 @@ void smdp_call_op_done(smdp_call *c)
         smdp_outbox_kick(c->x->outbox);
 }
 
+void smdp_call_send(smdp_call *c)
+{
+    c->event_outcome =
+        smdp_notify_try(c->x->notify, &c->event, c->x->register_event_ms, c->event_err, sizeof(c->event_err));
+}
+
+void smdp_call_send_skip(smdp_call *c)
+{
+    c->event_outcome = SMDP_OB_RETRY;
+    snprintf(c->event_err, sizeof(c->event_err), "not tried: no thread for it");
+}
+
 bool smdp_call_replay_pending(const smdp_call *c, const uint8_t **tid, uint32_t *expiry)
 {
     if (!c->replay_pending || c->tid_len != RSP_TXN_ID_LEN)
@@ -168,9 +180,13 @@ int smdp_call_replay_done(smdp_call *c, int r, int result)
 rsp_status smdp_call_run(smdp_call *c, const rsp_json_doc *doc)
 {
     int r = smdp_call_start(c, doc);
-    while (r == SMDP_CALL_OP) {
-        smdp_orders_run(c->x->store, &c->op);
-        smdp_call_op_done(c);
+    while (r != SMDP_CALL_DONE) {
+        if (r == SMDP_CALL_SEND) {
+            smdp_call_send(c);
+        } else {
+            smdp_orders_run(c->x->store, &c->op);
+            smdp_call_op_done(c);
+        }
         r = smdp_call_resume(c);
     }
     return c->status;

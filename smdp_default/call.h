@@ -14,7 +14,10 @@
  *   header; smdp_call_is_notification(c) asks for 204 instead.
  *   smdp_call_free(c);
  *
- * smdp_call_run() is that loop with smdp_orders_run().  The op of a call
+ * Both ES2+ functions that release an order with an SM-DS (ConfirmOrder,
+ * ReleaseProfile) may first return SMDP_CALL_SEND (see below).
+ *
+ * smdp_call_run() is that loop with smdp_orders_run() and smdp_call_send().  The op of a call
  * carries the order hook (smdp.h), so each change queues its outbox items in
  * its own transaction; after a change the caller kicks the outbox
  * (smdp_call_op_done).
@@ -59,7 +62,11 @@ const char *smdp_fn_path(smdp_fn fn);
 /* True for the ES2+ functions (server-to-server listener). */
 bool smdp_fn_is_es2(smdp_fn fn);
 
-enum { SMDP_CALL_DONE = 0, SMDP_CALL_OP = 1 };
+/* SMDP_CALL_SEND: an outgoing call (ES12 RegisterEvent or DeleteEvent, at most
+ * smdp_config.register_event_ms) must be made before the call goes on: run
+ * smdp_call_send(c) off the event loop (it blocks), or smdp_call_send_skip(c),
+ * then smdp_call_resume(c). */
+enum { SMDP_CALL_DONE = 0, SMDP_CALL_OP = 1, SMDP_CALL_SEND = 2 };
 
 typedef struct smdp_call smdp_call;
 
@@ -73,6 +80,10 @@ int smdp_call_resume(smdp_call *c);
 /* The op to run when start/resume returned SMDP_CALL_OP; its user pointer and
  * hook are set, the caller may set done (op->user must stay). */
 smdp_op *smdp_call_op(smdp_call *c);
+/* Makes the outgoing call of SMDP_CALL_SEND and keeps its outcome (blocking, any thread). */
+void smdp_call_send(smdp_call *c);
+/* Or does not make it (no thread for it): counts as a failure for now, so the outbox keeps trying. */
+void smdp_call_send_skip(smdp_call *c);
 /* After the op ran: kicks the outbox when the op wrote.  Any thread. */
 void smdp_call_op_done(smdp_call *c);
 /* The call of an op (from a done callback). */

@@ -38,6 +38,9 @@ struct smdp_call {
     bool has_call_key;
     smdp_answer answer; /* fn and request_hash of this call */
     bool replayed;      /* answered with the stored first answer */
+    smdp_ob_item event; /* SMDP_CALL_SEND: the ES12 call to make */
+    smdp_ob_outcome event_outcome;
+    char event_err[SMDP_OB_ERROR_MAX + 1];
 
     /* ES9+ */
     uint8_t tid[SGP22_TID_MAX];

@@ -16,7 +16,10 @@
  * configured allow list, or when every call to that SM-DS has failed for
  * longer than the configured period; otherwise it answers once the order and
  * the queued event are durable, and the outbox delivers the event with
- * retries (docs/smdp.md).
+ * retries (docs/smdp.md).  With smdp.register_event_deadline_ms, the release
+ * first sends the RegisterEvent itself (SMDP_CALL_SEND, off the worker): a
+ * definitive failure answers 8.9/5.1 with nothing stored, a delivered event
+ * is not queued again, anything else goes to the outbox as above.
  *
  * Retries: an answer that came with an order change is stored with it (orders.h,
  * smdp_answer) under the caller, functionRequesterIdentifier and
@@ -28,12 +31,15 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/evp.h>
 
 #include "rsp/log.h"
+#include "rsp/str.h"
+#include "smdp_default/actcode.h"
 #include "smdp_default/call_impl.h"
 
-enum { STEP_OP = 1 };
+enum { STEP_OP = 1, STEP_REGISTER, STEP_UNREGISTER };
 
 static int fail(smdp_call *c, rsp_status st, const char *detail)
 {
@@ -131,6 +137,49 @@ static smdp_op *es2_op(smdp_call *c, smdp_op_kind kind)
     return op;
 }
 
+/* ---- the synchronous RegisterEvent ---- */
+
+/* Releasing ord (the order as it will be) registers its event: try it now, before the change is stored,
+ * when configured.  Returns SMDP_CALL_SEND, or SMDP_CALL_OP to go straight to the store. */
+static int register_first(smdp_call *c, const smdp_order *ord)
+{
+    if (!c->x->register_event_ms || !c->x->notify || !ord->eid[0] || !ord->matching_id[0])
+        return SMDP_CALL_OP;
+    smdp_es12_item(&c->event, SMDP_OB_REGISTER_EVENT, ord, (uint64_t)c->now);
+    c->step = STEP_REGISTER;
+    return SMDP_CALL_SEND;
+}
+
+/* After the RegisterEvent attempt: a definitive failure ends the call with nothing changed. */
+static int registered(smdp_call *c)
+{
+    if (c->event_outcome == SMDP_OB_DROP) {
+        snprintf(c->detailbuf, sizeof(c->detailbuf), "RegisterEvent refused: %s", c->event_err);
+        return fail(c, RSP_ST_SMDS_UNAVAILABLE, c->detailbuf);
+    }
+    if (c->event_outcome == SMDP_OB_RETRY)
+        rsp_log(RSP_LOG_INFO, "%s: RegisterEvent of %s to %s left to the outbox: %s", smdp_fn_name(c->fn),
+                c->event.event_id, c->event.target, c->event_err);
+    c->hook.event_sent = c->event_outcome == SMDP_OB_SENT;
+    c->step = STEP_OP;
+    return SMDP_CALL_OP;
+}
+
+/* The event went out but no stored order holds it (the change was refused meanwhile or not stored, or a
+ * retry was answered with the first call's matchingId): delete it again.  A concurrent call that won with
+ * the same event (the same matchingId given twice) keeps it. */
+static bool unregister_due(const smdp_call *c)
+{
+    const smdp_op *op = &c->op;
+    if (c->step != STEP_OP || !c->hook.event_sent || (op->status == RSP_OK && !op->replayed))
+        return false;
+    const smdp_order *o = op->replayed ? &op->after : &op->before;
+    bool held = (op->replayed ||
+                 (op->found && o->event_registered && !strcasecmp(o->smds_address, c->event.target))) &&
+                !strcmp(o->matching_id, c->event.event_id);
+    return !held;
+}
+
 /* ---- DownloadOrder ---- */
 
 typedef struct dl_body {
@@ -181,6 +230,34 @@ static const rsp_json_field confirm_fields[] = {
     RSP_JSON_END,
 };
 
+/* ConfirmOrder releasing with an SM-DS: the order as the store would make it, when it would (anything
+ * the store will refuse goes to it without an event, for its code).  Without a matchingId one is made
+ * here, so that the event and the order carry the same. */
+static int confirm_register(smdp_call *c, smdp_op *op)
+{
+    smdp_order *o = &c->order, other;
+    if (smdp_orders_get(c->x->store, op->iccid, o) != RSP_OK || strcmp(o->owner, op->owner) ||
+        (o->state != SMDP_STATE_ALLOCATED && o->state != SMDP_STATE_LINKED) ||
+        (op->eid && o->eid[0] && strcmp(op->eid, o->eid)))
+        return SMDP_CALL_OP;
+    if (op->eid)
+        rsp_str_copy(o->eid, sizeof(o->eid), op->eid);
+    if (!op->matching_id) {
+        char *mid = rsp_arena_alloc(c->a, SMDP_MID_MAX + 1);
+        if (!mid || smdp_matching_id_new(mid) != 0)
+            return SMDP_CALL_OP;
+        op->matching_id = mid;
+    } else if (!smdp_ac_token_valid(op->matching_id) ||
+               (smdp_orders_find_by_matching_id(c->x->store, op->matching_id, NULL, &other) == RSP_OK &&
+                strcmp(other.iccid, o->iccid))) {
+        return SMDP_CALL_OP;
+    }
+    rsp_str_copy(o->matching_id, sizeof(o->matching_id), op->matching_id);
+    rsp_str_copy(o->smds_address, sizeof(o->smds_address), op->smds_address);
+    rsp_str_copy(o->root_smds_address, sizeof(o->root_smds_address), op->root_smds_address);
+    return register_first(c, o);
+}
+
 static int confirm_order(smdp_call *c, const rsp_json_doc *doc)
 {
     confirm_body b;
@@ -189,6 +266,10 @@ static int confirm_order(smdp_call *c, const rsp_json_doc *doc)
     const char *members[] = {b.iccid, b.eid, b.mid, b.cc, b.smds, b.root};
     if (replayed(c, members, 6, b.release))
         return SMDP_CALL_DONE;
+    /* rootSmdsAddress qualifies an smdsAddress (an Alternative SM-DS's root): alone it names nothing */
+    if (b.root && *b.root && !(b.smds && *b.smds))
+        return smdp_call_fail(c, RSP_ST_MANDATORY_MISSING, "smdsAddress: required with rootSmdsAddress",
+                              "rootSmdsAddress without smdsAddress");
     if (b.smds && *b.smds) {
         /* checked now even without release: an address that can never work is refused at once */
         if (!smdp_smds_usable(c->x, b.smds, b.release ? (uint64_t)c->now : 0))
@@ -208,7 +289,9 @@ static int confirm_order(smdp_call *c, const rsp_json_doc *doc)
         (b.root && !op->root_smds_address))
         return fail(c, RSP_ST_INTERNAL, "out of memory");
     c->step = STEP_OP;
-    return SMDP_CALL_OP;
+    if (!b.release || !b.smds || !*b.smds)
+        return SMDP_CALL_OP;
+    return confirm_register(c, op);
 }
 
 /* ---- CancelOrder ---- */
@@ -246,6 +329,7 @@ static int cancel_order(smdp_call *c, const rsp_json_doc *doc)
     op->owner = c->operator_id;
     op->iccid = iccid_norm(c, b.iccid);
     op->final_state = final;
+    op->name_associated = true; /* SGP.22 5.3.3: eid and matchingId are conditional on the order's */
     op->eid = smdp_call_str(c, b.eid);
     op->matching_id = smdp_call_str(c, b.mid);
     if (!op->iccid || (b.eid && !op->eid) || (b.mid && !op->matching_id))
@@ -285,6 +369,9 @@ static int release_profile(smdp_call *c, const rsp_json_doc *doc)
     op->owner = c->operator_id;
     op->iccid = iccid;
     c->step = STEP_OP;
+    if (c->order.iccid[0] && !strcmp(c->order.owner, c->operator_id) &&
+        c->order.state == SMDP_STATE_CONFIRMED && c->order.smds_address[0])
+        return register_first(c, &c->order);
     return SMDP_CALL_OP;
 }
 
@@ -310,6 +397,17 @@ int smdp_es2p_start(smdp_call *c, const rsp_json_doc *doc)
 
 int smdp_es2p_resume(smdp_call *c)
 {
+    if (c->step == STEP_REGISTER)
+        return registered(c);
+    if (unregister_due(c)) {
+        c->event.kind = SMDP_OB_DELETE_EVENT;
+        c->event.forward = false;
+        c->step = STEP_UNREGISTER;
+        return SMDP_CALL_SEND;
+    }
+    if (c->step == STEP_UNREGISTER && c->event_outcome != SMDP_OB_SENT)
+        rsp_log(RSP_LOG_WARN, "%s: DeleteEvent of %s at %s (its order change was not stored): %s",
+                smdp_fn_name(c->fn), c->event.event_id, c->event.target, c->event_err);
     rsp_status st = c->op.status;
     if (c->op.replayed) {
         c->replayed = true;

@@ -1,7 +1,12 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "smdp_default/testutil.h"
 #include "smdp_default/store_testutil.h"
@@ -95,7 +100,9 @@ static void test_es2_retry_gets_first_answer(void)
     UT_EQ(call(SMDP_FN_CONFIRM_ORDER, FX_OPERATOR, body, NULL), RSP_ST_STATE_TRANSITION);
     /* and another caller's identical header is not this caller's call */
     snprintf(body, sizeof(body),
-             "{" HDR_R("R3") ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", a);
+             "{" HDR_R("R3") ",\"iccid\":\"%s\",\"eid\":\"" EID "\",\"matchingId\":\"%s\","
+                             "\"finalProfileStatusIndicator\":\"Available\"}",
+             a, mid);
     UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_OK);
     UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OTHER_OPERATOR, body, NULL), RSP_ST_ICCID_NOT_ALLOWED);
     UT_EQ(call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL), RSP_OK);
@@ -180,6 +187,69 @@ static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal
     fx_clear(&g);
 }
 
+/* CancelOrder (Available) of iccid with extra members (NULL: none). */
+static rsp_status cancel_order(const char *iccid, const char *extra)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{" HDR ",\"iccid\":\"%s\",%s%s\"finalProfileStatusIndicator\":\"Available\"}", iccid,
+             extra ? extra : "", extra ? "," : "");
+    return call(SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL);
+}
+
+/* SGP.22 5.3.3: CancelOrder must name the EID and the matchingId the order has (given at DownloadOrder or
+ * ConfirmOrder, or generated); 5.3.2: rootSmdsAddress qualifies an smdsAddress.  Each refusal changes
+ * nothing. */
+static void test_TC_SM_DP_ES2p_CancelOrder_ConfirmOrder_conditional_fields(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    const char *alloc = g.iccid[0], *linked = g.iccid[1], *rel = g.iccid[2], *none = g.iccid[3];
+    smdp_order before, after;
+    /* Allocated: neither exists, nothing is required */
+    UT_EQ(fx_download_order(&g, NULL, alloc, NULL, NULL), RSP_OK);
+    UT_EQ(cancel_order(alloc, NULL), RSP_OK);
+    UT_EQ(fx_state(&g, alloc), SMDP_STATE_AVAILABLE);
+    /* Linked: the EID */
+    UT_EQ(fx_download_order(&g, EID, linked, NULL, NULL), RSP_OK);
+    UT_EQ(smdp_orders_get(g.x->store, linked, &before), RSP_OK);
+    UT_EQ(cancel_order(linked, NULL), RSP_ST_EID_REQUIRED);
+    UT_EQ(cancel_order(linked, "\"matchingId\":\"X\""), RSP_ST_EID_REQUIRED);
+    UT_EQ(smdp_orders_get(g.x->store, linked, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_LINKED && after.version == before.version);
+    UT_EQ(cancel_order(linked, "\"eid\":\"" EID "\""), RSP_OK);
+    /* Released with a generated matchingId: both */
+    char *reply = NULL, mid[64], extra[256];
+    UT_EQ(fx_download_order(&g, EID, rel, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, rel, true, NULL, &reply), RSP_OK);
+    fx_member(reply, "matchingId", mid, sizeof(mid));
+    free(reply);
+    UT_EQ(smdp_orders_get(g.x->store, rel, &before), RSP_OK);
+    UT_EQ(cancel_order(rel, "\"eid\":\"" EID "\""), RSP_ST_MATCHING_ID_REQUIRED);
+    snprintf(extra, sizeof(extra), "\"matchingId\":\"%s\"", mid);
+    UT_EQ(cancel_order(rel, extra), RSP_ST_EID_REQUIRED);
+    UT_EQ(smdp_orders_get(g.x->store, rel, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_RELEASED && after.version == before.version);
+    snprintf(extra, sizeof(extra), "\"eid\":\"" EID "\",\"matchingId\":\"%s\"", mid);
+    UT_EQ(cancel_order(rel, extra), RSP_OK);
+    UT_EQ(outbox()->n, 0);
+    /* Released with an explicitly empty matchingId (the Default SM-DP+ case): the EID only */
+    UT_EQ(fx_download_order(&g, EID, none, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, none, true, ",\"matchingId\":\"\"", NULL), RSP_OK);
+    UT_EQ(cancel_order(none, "\"eid\":\"" EID "\""), RSP_OK);
+    /* ConfirmOrder: rootSmdsAddress without smdsAddress */
+    UT_EQ(fx_download_order(&g, EID, alloc, NULL, NULL), RSP_OK);
+    UT_EQ(smdp_orders_get(g.x->store, alloc, &before), RSP_OK);
+    UT_EQ(fx_confirm(&g, alloc, true, ",\"rootSmdsAddress\":\"testsmds.example.com\"", NULL),
+          RSP_ST_MANDATORY_MISSING);
+    UT_EQ(fx_confirm(&g, alloc, true, ",\"smdsAddress\":\"\",\"rootSmdsAddress\":\"testsmds.example.com\"",
+                     NULL),
+          RSP_ST_MANDATORY_MISSING);
+    UT_EQ(smdp_orders_get(g.x->store, alloc, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_LINKED && after.version == before.version);
+    UT_EQ(outbox()->n, 0);
+    fx_clear(&g);
+}
+
 static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -208,21 +278,16 @@ static void test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_case
     UT_EQ(es2(SMDP_FN_CANCEL_ORDER, "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Gone\"}", ic,
               NULL),
           RSP_ST_INVALID_FIELD);
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR
-              ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\",\"matchingId\":\"%s\"}",
-              ic, "OTHER"),
-          RSP_ST_MATCHING_ID_OTHER);
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\",\"eid\":\"%s\"}", ic,
-              OTHER_EID),
-          RSP_ST_EID_MISMATCH);
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", g.iccid[3], NULL),
-          RSP_ST_STATE_TRANSITION);
+    UT_EQ(cancel_order(ic, NULL), RSP_ST_EID_REQUIRED);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" EID "\""), RSP_ST_MATCHING_ID_REQUIRED);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" EID "\",\"matchingId\":\"OTHER\""), RSP_ST_MATCHING_ID_OTHER);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" OTHER_EID "\",\"matchingId\":\"DUP-1\""), RSP_ST_EID_MISMATCH);
+    UT_EQ(cancel_order(g.iccid[3], NULL), RSP_ST_STATE_TRANSITION);
     UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
     UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Unavailable\"}", ic, NULL),
+              "{" HDR ",\"iccid\":\"%s\",\"eid\":\"" EID
+              "\",\"matchingId\":\"DUP-1\",\"finalProfileStatusIndicator\":\"Unavailable\"}",
+              ic, NULL),
           RSP_OK);
     UT_EQ(fx_state(&g, ic), SMDP_STATE_UNAVAILABLE);
     fx_clear(&g);
@@ -306,9 +371,7 @@ static void test_events_queued(void)
     UT_CHECK(a->items[1].kind == SMDP_OB_REGISTER_EVENT && !a->items[1].forward &&
              !strcmp(a->items[1].event_id, "EV-10"));
     /* CancelOrder deletes the event */
-    UT_EQ(es2(SMDP_FN_CANCEL_ORDER,
-              "{" HDR ",\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}", ic, NULL),
-          RSP_OK);
+    UT_EQ(cancel_order(ic, "\"eid\":\"" EID "\",\"matchingId\":\"EV-9\""), RSP_OK);
     a = outbox();
     UT_EQ(a->n, 3);
     UT_CHECK(a->items[2].kind == SMDP_OB_DELETE_EVENT && !strcmp(a->items[2].event_id, "EV-9") &&
@@ -320,6 +383,99 @@ static void test_events_queued(void)
     UT_EQ(a->n, 4);
     UT_CHECK(a->items[3].kind == SMDP_OB_DELETE_EVENT && !strcmp(a->items[3].event_id, "EV-10"));
     fx_clear(&g);
+}
+
+/* A loopback listener: with answer set, a thread accepts each connection and answers bytes that are no
+ * TLS; without, connections wait in the backlog unanswered. */
+typedef struct listener {
+    int fd, port;
+    bool answer;
+    pthread_t t;
+} listener;
+
+static void *listener_main(void *arg)
+{
+    listener *l = arg;
+    for (int i = 0; i < 16; i++) {
+        int c = accept(l->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        static const char junk[] = "SSH-2.0-not-tls\r\n";
+        (void)!write(c, junk, sizeof(junk) - 1);
+        close(c);
+    }
+    return NULL;
+}
+
+static void listener_start(listener *l, bool answer)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof(a);
+    l->fd = socket(AF_INET, SOCK_STREAM, 0);
+    UT_CHECK(l->fd >= 0 && bind(l->fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l->fd, 8) == 0 &&
+             getsockname(l->fd, (struct sockaddr *)&a, &n) == 0);
+    l->port = ntohs(a.sin_port);
+    l->answer = answer;
+    if (answer)
+        UT_EQ(pthread_create(&l->t, NULL, listener_main, l), 0);
+}
+
+static void listener_stop(listener *l)
+{
+    shutdown(l->fd, SHUT_RDWR);
+    if (l->answer)
+        pthread_join(l->t, NULL);
+    close(l->fd);
+}
+
+/* ConfirmOrder / ReleaseProfile try RegisterEvent at once: an SM-DS that refuses TLS answers 8.9/5.1 with
+ * nothing changed and nothing queued; one that does not answer within the deadline is left to the outbox. */
+static void test_TC_SM_DP_ES2p_ConfirmOrder_smds_register_event_at_once(void)
+{
+    listener refuse, silent;
+    listener_start(&refuse, true);
+    listener_start(&silent, false);
+    char connect_to[160];
+    snprintf(connect_to, sizeof(connect_to), "notls.example:443:127.0.0.1:%d,slow.example:443:127.0.0.1:%d",
+             refuse.port, silent.port);
+    /* long enough for the refusal to arrive on a loaded machine under ASan; the silent SM-DS costs it once */
+    fx_opts o = {.register_event_ms = 3000, .connect_to = connect_to};
+    UT_EQ(fx_init(&g, &o), 0);
+    const char *ic = g.iccid[0], *ic2 = g.iccid[1];
+    UT_EQ(fx_download_order(&g, EID, ic, NULL, NULL), RSP_OK);
+    smdp_order before, after;
+    UT_EQ(smdp_orders_get(g.x->store, ic, &before), RSP_OK);
+    /* definitive: TLS refused, with or without a matchingId of the caller's */
+    UT_EQ(fx_confirm(&g, ic, true, ",\"smdsAddress\":\"notls.example\"", NULL), RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(fx_confirm(&g, ic, true, ",\"matchingId\":\"EV-1\",\"smdsAddress\":\"notls.example\"", NULL),
+          RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(smdp_orders_get(g.x->store, ic, &after), RSP_OK);
+    UT_CHECK(after.state == SMDP_STATE_LINKED && after.version == before.version && !after.matching_id[0]);
+    UT_EQ(outbox()->n, 0);
+    /* a store refusal comes first: nothing is tried for an order that cannot be confirmed */
+    UT_EQ(fx_confirm(&g, g.iccid[5], true, ",\"smdsAddress\":\"notls.example\"", NULL),
+          RSP_ST_ICCID_NOT_ALLOWED);
+    /* transient: no answer within the deadline, accepted and queued */
+    char *reply = NULL;
+    UT_EQ(fx_confirm(&g, ic, true, ",\"smdsAddress\":\"slow.example\"", &reply), RSP_OK);
+    char mid[64];
+    fx_member(reply, "matchingId", mid, sizeof(mid));
+    free(reply);
+    item_arg *a = outbox();
+    UT_EQ(a->n, 1);
+    UT_CHECK(a->items[0].kind == SMDP_OB_REGISTER_EVENT && !strcmp(a->items[0].event_id, mid) &&
+             !strcmp(a->items[0].target, "slow.example"));
+    UT_EQ(fx_state(&g, ic), SMDP_STATE_RELEASED);
+    /* ReleaseProfile of an order confirmed with an SM-DS that refuses TLS */
+    UT_EQ(fx_download_order(&g, EID, ic2, NULL, NULL), RSP_OK);
+    UT_EQ(fx_confirm(&g, ic2, false, ",\"matchingId\":\"EV-2\",\"smdsAddress\":\"notls.example\"", NULL),
+          RSP_OK);
+    UT_EQ(es2(SMDP_FN_RELEASE_PROFILE, "{" HDR ",\"iccid\":\"%s\"}", ic2, NULL), RSP_ST_SMDS_UNAVAILABLE);
+    UT_EQ(fx_state(&g, ic2), SMDP_STATE_CONFIRMED);
+    UT_EQ(outbox()->n, 1);
+    fx_clear(&g);
+    listener_stop(&refuse);
+    listener_stop(&silent);
 }
 
 static void test_progress_notifications(void)
@@ -377,8 +533,10 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_ReleaseProfile_nominal);
     UT_RUN(test_es2_retry_gets_first_answer);
     UT_RUN(test_TC_SM_DP_ES2p_DownloadOrder_ConfirmOrder_CancelOrder_error_cases);
+    UT_RUN(test_TC_SM_DP_ES2p_CancelOrder_ConfirmOrder_conditional_fields);
     UT_RUN(test_caller_and_header);
     UT_RUN(test_events_queued);
+    UT_RUN(test_TC_SM_DP_ES2p_ConfirmOrder_smds_register_event_at_once);
     UT_RUN(test_progress_notifications);
     UT_RUN(test_second_node);
     tu_orders_stop();

@@ -92,6 +92,61 @@ static void test_TC_SM_DP_ES9p_AuthenticateClientNIST_04_smds_use_case_with_cc(v
     fx_clear(&g);
 }
 
+/* hashCc over the code's text (SGP.22, lpac) or, for a code of an even number of digits, over its
+ * hex-decoded bytes (other clients): either is accepted, a wrong code counts one attempt either way. */
+static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_confirmation_code_encodings(void)
+{
+    UT_EQ(fx_init(&g, NULL), 0);
+    fx_dev d;
+    UT_EQ(fx_dev_init(&g, &d), 0);
+    released(g.iccid[0], ",\"matchingId\":\"CC-1\",\"confirmationCode\":\"12345678\"");
+    d.cc_hex = true;
+    UT_EQ(fx_dev_initiate(&g, &d, "CC-1"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "87654321"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    d.cc_hex = false;
+    UT_EQ(fx_dev_initiate(&g, &d, "CC-1"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "87654321"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_ST_CC_REFUSED);
+    smdp_order o;
+    UT_EQ(smdp_orders_get(g.x->store, g.iccid[0], &o), RSP_OK);
+    UT_EQ(o.cc_attempts, 2);
+    d.cc_hex = true;
+    UT_EQ(fx_dev_initiate(&g, &d, "CC-1"), RSP_OK);
+    UT_EQ(fx_dev_authenticate(&g, &d, "12345678"), RSP_OK);
+    UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+    UT_EQ(fx_dev_notify(&g, &d), RSP_OK);
+    UT_EQ(fx_state(&g, g.iccid[0]), SMDP_STATE_INSTALLED);
+    fx_dev_clear(&d);
+    /* not digits, an odd number of them, or digits whose bytes read as digits again ("3132" = "12"): the
+     * text only */
+    static const struct {
+        const char *code, *typed;
+    } text_only[] = {{"AB12", "AB12"}, {"12345", "012345"}, {"3132", "12"}, {"3132", "3132"}};
+    for (size_t i = 0; i < sizeof(text_only) / sizeof(text_only[0]); i++) {
+        const char *ic = g.iccid[1 + i];
+        char extra[128], mid[16];
+        snprintf(mid, sizeof(mid), "CC-T%zu", i);
+        snprintf(extra, sizeof(extra), ",\"matchingId\":\"%s\",\"confirmationCode\":\"%s\"", mid,
+                 text_only[i].code);
+        released(ic, extra);
+        UT_EQ(fx_dev_init(&g, &d), 0);
+        d.cc_hex = strcmp(text_only[i].typed, "12") != 0; /* "12" typed as text */
+        UT_EQ(fx_dev_initiate(&g, &d, mid), RSP_OK);
+        UT_EQ(fx_dev_authenticate(&g, &d, text_only[i].typed), RSP_OK);
+        rsp_status st = fx_dev_get_bpp(&g, &d);
+        if (st != RSP_ST_CC_REFUSED)
+            fprintf(stderr, "case %zu: %s\n", i, rsp_status_str(st));
+        UT_EQ(st, RSP_ST_CC_REFUSED);
+        d.cc_hex = false;
+        UT_EQ(fx_dev_initiate(&g, &d, mid), RSP_OK);
+        UT_EQ(fx_dev_authenticate(&g, &d, text_only[i].code), RSP_OK);
+        UT_EQ(fx_dev_get_bpp(&g, &d), RSP_OK);
+        fx_dev_clear(&d);
+    }
+    fx_clear(&g);
+}
+
 static void test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_NIST_09_cc_retry(void)
 {
     UT_EQ(fx_init(&g, NULL), 0);
@@ -1167,6 +1222,7 @@ int main(void)
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_01_default_dp_address);
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_04_smds_use_case_with_cc);
     UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_RetryCases_ReuseOTPK_NIST_09_cc_retry);
+    UT_RUN(test_TC_SM_DP_ES9p_GetBoundProfilePackage_confirmation_code_encodings);
     UT_RUN(test_TC_SM_DP_ES9p_AuthenticateClientNIST_ErrorCases_order_lookup);
     UT_RUN(test_TC_SM_DP_ES9p_InitiateAuthenticationNIST_03_to_06_errors);
     UT_RUN(test_v3_messages);

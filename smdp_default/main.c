@@ -53,6 +53,9 @@ static const rsp_config_key_t keys[] = {
      "initial LMDB map size (grows on demand)"},
     {"smdp", "smds_allowed", RSP_CFG_STR, "", 0, 0,
      "SM-DS addresses ConfirmOrder may name, comma-separated; empty = any host name"},
+    {"smdp", "register_event_deadline_ms", RSP_CFG_INT, "2000", 0, 60000,
+     "ConfirmOrder/ReleaseProfile try ES12 RegisterEvent at once for this long: a definitive refusal "
+     "answers 8.9/5.1, anything slower or transient is left to the outbox (0 = outbox only)"},
     {"smdp", "progress_notifications", RSP_CFG_BOOL, "true", 0, 0,
      "send ES2+ HandleDownloadProgressInfo to operators that have a notify_url"},
     {"smdp", "housekeeping_interval", RSP_CFG_INT, "60", 1, 86400, "seconds between order-expiry sweeps"},
@@ -213,6 +216,7 @@ static int setup(rsp_service_t *svc)
         .smds_allowed = allowed,
         .n_smds_allowed = nallowed,
         .progress_notifications = rsp_config_bool(cfg, "smdp.progress_notifications"),
+        .register_event_ms = (unsigned)rsp_config_int(cfg, "smdp.register_event_deadline_ms"),
         .notify =
             {
                 .cert = or_default(rsp_config_str(cfg, "client.cert"), rsp_config_str(cfg, "tls.cert")),
@@ -269,6 +273,7 @@ out:
 static void teardown(rsp_service_t *svc)
 {
     (void)svc;
+    smdp_server_quiesce();
     smdp_free(app.x);
     app.x = NULL;
     rsp_metrics_free(app.metrics);

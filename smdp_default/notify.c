@@ -112,7 +112,11 @@ void smdp_notify_free(smdp_notify *n)
 char *smdp_notify_body(const smdp_notify *n, const smdp_ob_item *it, size_t *len)
 {
     char call_id[300];
-    snprintf(call_id, sizeof(call_id), "%s/outbox/%llu", n->fqdn, (unsigned long long)it->seq);
+    /* seq 0: ConfirmOrder's own attempt before the order is stored (smdp_notify_try) */
+    if (it->seq)
+        snprintf(call_id, sizeof(call_id), "%s/outbox/%llu", n->fqdn, (unsigned long long)it->seq);
+    else
+        snprintf(call_id, sizeof(call_id), "%s/confirm/%s", n->fqdn, it->event_id);
     rsp_jsonw w;
     rsp_jsonw_init(&w, NULL, MAX_BODY);
     rsp_jsonw_obj_begin(&w);
@@ -210,7 +214,7 @@ static smdp_ob_outcome es12_outcome(const smdp_ob_item *it, const rsp_client_res
 }
 
 /* This thread's handle, set up for a call trusting cafile. */
-static CURL *thread_handle(smdp_notify *n, const char *cafile)
+static CURL *thread_handle(smdp_notify *n, const char *cafile, unsigned timeout_ms)
 {
     CURL *h = pthread_getspecific(n->handle_key);
     if (!h) {
@@ -224,15 +228,35 @@ static CURL *thread_handle(smdp_notify *n, const char *cafile)
                           .key = n->key,
                           .ca = cafile,
                           .connect_to = n->connect_to,
-                          .timeout_ms = (long)n->timeout_ms,
+                          .timeout_ms = (long)timeout_ms,
                           .user_agent = "rsp-smdp"};
     rsp_client_setup(h, &tls);
     return h;
 }
 
-smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, size_t errlen)
+smdp_ob_outcome smdp_notify_transport_outcome(int curl_code)
 {
-    smdp_notify *n = ctx;
+    switch (curl_code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return SMDP_OB_DROP;
+    default:
+        return SMDP_OB_RETRY;
+    }
+}
+
+/* One attempt within timeout_ms; a transport failure is RETRY, or what smdp_notify_transport_outcome
+ * says when definitive is set. */
+static smdp_ob_outcome send_item(smdp_notify *n, const smdp_ob_item *it, unsigned timeout_ms, bool definitive,
+                                 char *err, size_t errlen)
+{
     char url[SMDP_URL_MAX], ca[SMDP_URL_MAX];
     ca[0] = '\0';
     bool to_operator = it->kind == SMDP_OB_PROGRESS || it->kind == SMDP_OB_NOTIFICATION;
@@ -256,7 +280,7 @@ smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, s
         else
             snprintf(url, sizeof(url), "https://%s:%u/gsma/rsp2/es12/%s", it->target, n->es12_port, fn);
     }
-    CURL *h = thread_handle(n, ca[0] ? ca : n->ca);
+    CURL *h = thread_handle(n, ca[0] ? ca : n->ca, timeout_ms);
     size_t len;
     char *body = smdp_notify_body(n, it, &len);
     rsp_client_result r;
@@ -270,7 +294,7 @@ smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, s
     smdp_ob_outcome out;
     if (r.curl != CURLE_OK) {
         rsp_client_describe(&r, "", err, errlen);
-        out = SMDP_OB_RETRY;
+        out = definitive ? smdp_notify_transport_outcome(r.curl) : SMDP_OB_RETRY;
     } else if (r.http == 400 || r.http == 404 || r.http == 405 || r.http == 413 || r.http == 415) {
         snprintf(err, errlen, "HTTP %ld", r.http);
         out = SMDP_OB_DROP;
@@ -285,4 +309,16 @@ smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, s
         out = es12_outcome(it, &r, err, errlen);
     }
     return out;
+}
+
+smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, size_t errlen)
+{
+    smdp_notify *n = ctx;
+    return send_item(n, it, n->timeout_ms, false, err, errlen);
+}
+
+smdp_ob_outcome smdp_notify_try(smdp_notify *n, const smdp_ob_item *it, unsigned timeout_ms, char *err,
+                                size_t errlen)
+{
+    return send_item(n, it, timeout_ms ? timeout_ms : n->timeout_ms, true, err, errlen);
 }

@@ -62,6 +62,18 @@ void smdp_notify_free(smdp_notify *n);
 /* smdp_ob_send_fn with ctx = an smdp_notify. */
 smdp_ob_outcome smdp_notify_send(void *ctx, const smdp_ob_item *it, char *err, size_t errlen);
 
+/* One attempt of it now, within timeout_ms (0 = the configured timeout), blocking: ConfirmOrder's
+ * synchronous RegisterEvent.  As smdp_notify_send, except that a transport failure that retrying will not
+ * cure (smdp_notify_transport_outcome) is DROP.  An item with seq 0 is sent with the
+ * functionCallIdentifier "<fqdn>/confirm/<eventId>". */
+smdp_ob_outcome smdp_notify_try(smdp_notify *n, const smdp_ob_item *it, unsigned timeout_ms, char *err,
+                                size_t errlen);
+
+/* What a libcurl result code (CURLcode) of a call that got no HTTP answer means when the caller must
+ * decide now: DROP for the name not resolving, the TLS handshake refused or the peer certificate not
+ * verified, a malformed address; RETRY for everything else (refused connection, timeout, reset). */
+smdp_ob_outcome smdp_notify_transport_outcome(int curl_code);
+
 /* The JSON request body of an item (for tests and logs); malloc'd, NUL-terminated. */
 char *smdp_notify_body(const smdp_notify *n, const smdp_ob_item *it, size_t *len);
 

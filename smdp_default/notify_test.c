@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
 
 #include "rsp/http.h"
 #include "tests/unit/ut.h"
@@ -188,6 +189,35 @@ static void test_es12_outcomes(void)
     smdp_notify_free(n);
 }
 
+/* ConfirmOrder's attempt: its own functionCallIdentifier; transport failures that retrying will not cure
+ * are DROP there (and RETRY in the outbox: es2p_test and es2_es12_test.sh try them end to end). */
+static void test_es12_try(void)
+{
+    smdp_notify *n = client();
+    char target[64], err[160];
+    snprintf(target, sizeof(target), "localhost:%u", port);
+    smdp_ob_item it = es12(SMDP_OB_REGISTER_EVENT, "EV-7", target);
+    it.seq = 0;
+    UT_EQ(smdp_notify_try(n, &it, 2000, err, sizeof(err)), SMDP_OB_SENT);
+    pthread_mutex_lock(&mu);
+    UT_CHECK(strstr(last_body, "\"functionCallIdentifier\":\"testsmdpplus1.example.com/confirm/EV-7\"") !=
+             NULL);
+    pthread_mutex_unlock(&mu);
+    it = es12(SMDP_OB_REGISTER_EVENT, "BUSY", target);
+    UT_EQ(smdp_notify_try(n, &it, 2000, err, sizeof(err)), SMDP_OB_RETRY);
+    it = es12(SMDP_OB_REGISTER_EVENT, "BAD", target);
+    UT_EQ(smdp_notify_try(n, &it, 2000, err, sizeof(err)), SMDP_OB_DROP);
+    it = es12(SMDP_OB_REGISTER_EVENT, "EV-7", "localhost:1");
+    UT_EQ(smdp_notify_try(n, &it, 2000, err, sizeof(err)), SMDP_OB_RETRY);
+    smdp_notify_free(n);
+    UT_EQ(smdp_notify_transport_outcome(CURLE_COULDNT_RESOLVE_HOST), SMDP_OB_DROP);
+    UT_EQ(smdp_notify_transport_outcome(CURLE_SSL_CONNECT_ERROR), SMDP_OB_DROP);
+    UT_EQ(smdp_notify_transport_outcome(CURLE_PEER_FAILED_VERIFICATION), SMDP_OB_DROP);
+    UT_EQ(smdp_notify_transport_outcome(CURLE_COULDNT_CONNECT), SMDP_OB_RETRY);
+    UT_EQ(smdp_notify_transport_outcome(CURLE_OPERATION_TIMEDOUT), SMDP_OB_RETRY);
+    UT_EQ(smdp_notify_transport_outcome(CURLE_RECV_ERROR), SMDP_OB_RETRY);
+}
+
 static void test_progress_outcomes(void)
 {
     smdp_notify *n = client();
@@ -224,6 +254,7 @@ int main(void)
     if (setup() != 0)
         return 1;
     UT_RUN(test_es12_outcomes);
+    UT_RUN(test_es12_try);
     UT_RUN(test_progress_outcomes);
     rsp_http_server_stop(srv);
     rsp_http_server_wait(srv);

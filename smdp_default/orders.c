@@ -131,6 +131,8 @@ int smdp_order_unpack(const uint8_t *buf, size_t len, smdp_order *o)
               rsp_str_copy(o->matching_id, sizeof(o->matching_id), p->matching_id) ||
               (p->cc_hash.len != 0 && p->cc_hash.len != SMDP_CC_HASH_LEN) ||
               copy_bin(o->cc_hash, sizeof(o->cc_hash), NULL, &p->cc_hash) ||
+              (p->cc_hash_hex.len != 0 && p->cc_hash_hex.len != SMDP_CC_HASH_LEN) ||
+              copy_bin(o->cc_hash_hex, sizeof(o->cc_hash_hex), NULL, &p->cc_hash_hex) ||
               rsp_str_copy(o->smds_address, sizeof(o->smds_address), p->smds_address) ||
               rsp_str_copy(o->root_smds_address, sizeof(o->root_smds_address), p->root_smds_address) ||
               p->ppk_blob.len != SMDP_PPK_BLOB_LEN ||
@@ -146,6 +148,7 @@ int smdp_order_unpack(const uint8_t *buf, size_t len, smdp_order *o)
     o->has_smdp_sig2 = p->smdp_signature2.len == SMDP_SIG_LEN;
     o->state = (smdp_state)p->state;
     o->has_cc = p->cc_hash.len == SMDP_CC_HASH_LEN;
+    o->has_cc_hex = o->has_cc && p->cc_hash_hex.len == SMDP_CC_HASH_LEN;
     o->cc_attempts = p->cc_attempts;
     o->download_attempts = p->download_attempts;
     o->event_registered = p->event_registered;
@@ -226,6 +229,7 @@ size_t smdp_order_pack(const smdp_order *o, uint8_t *dst)
     p.eid = (char *)o->eid;
     p.matching_id = (char *)o->matching_id;
     p.cc_hash = bin(o->cc_hash, o->has_cc ? SMDP_CC_HASH_LEN : 0);
+    p.cc_hash_hex = bin(o->cc_hash_hex, o->has_cc && o->has_cc_hex ? SMDP_CC_HASH_LEN : 0);
     p.cc_attempts = o->cc_attempts;
     p.download_attempts = o->download_attempts;
     p.smds_address = (char *)o->smds_address;
@@ -564,7 +568,7 @@ static int op_download_order(smdp_stx *t, smdp_op *op)
     return save(t, op);
 }
 
-static int gen_matching_id(char out[SMDP_MID_MAX + 1])
+int smdp_matching_id_new(char out[SMDP_MID_MAX + 1])
 {
     /* Crockford base32: 20 symbols of 5 random bits (100 bits), 4 groups */
     static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -578,6 +582,47 @@ static int gen_matching_id(char out[SMDP_MID_MAX + 1])
         out[n++] = alphabet[r[i] & 31];
     }
     out[n] = '\0';
+    return 0;
+}
+
+/* A code of an even number of digits read as hex; false for any other code, and for one whose bytes
+ * would read as digits again ("3132" is "12"): there the two readings would accept a different code. */
+static bool cc_hex_bytes(const char *cc, uint8_t *out, size_t *n)
+{
+    size_t len = strlen(cc);
+    if (len == 0 || len % 2 || len / 2 > 128)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (cc[i] < '0' || cc[i] > '9')
+            return false;
+    bool digits = true;
+    for (size_t i = 0; i < len / 2; i++) {
+        out[i] = (uint8_t)((cc[2 * i] - '0') << 4 | (cc[2 * i + 1] - '0'));
+        digits = digits && out[i] >= '0' && out[i] <= '9';
+    }
+    *n = len / 2;
+    return !digits;
+}
+
+/* The stored hashes of a confirmation code (NULL or "" = none): of its text (SGP.22), and of its
+ * hex-decoded bytes when it is made of digits (the other reading some clients use). */
+static int cc_hashes(smdp_order *a, const char *cc)
+{
+    a->has_cc = cc && *cc;
+    memset(a->cc_hash, 0, sizeof(a->cc_hash));
+    memset(a->cc_hash_hex, 0, sizeof(a->cc_hash_hex));
+    a->has_cc_hex = false;
+    if (!a->has_cc)
+        return 0;
+    uint8_t bytes[128];
+    size_t n = 0;
+    if (!sha256() || EVP_Digest(cc, strlen(cc), a->cc_hash, NULL, sha256(), NULL) != 1)
+        return EIO;
+    if (cc_hex_bytes(cc, bytes, &n)) {
+        if (EVP_Digest(bytes, n, a->cc_hash_hex, NULL, sha256(), NULL) != 1)
+            return EIO;
+        a->has_cc_hex = true;
+    }
     return 0;
 }
 
@@ -618,7 +663,8 @@ static int op_confirm_order(smdp_stx *t, smdp_op *op)
         for (int tries = 0;; tries++) {
             if (tries == 8)
                 return EIO; /* 100 random bits colliding eight times: broken RNG */
-            if ((rc = gen_matching_id(a->matching_id)) || (rc = t->ops->mid_owner(t, a->matching_id, holder)))
+            if ((rc = smdp_matching_id_new(a->matching_id)) ||
+                (rc = t->ops->mid_owner(t, a->matching_id, holder)))
                 return rc;
             if (!holder[0])
                 break;
@@ -626,11 +672,8 @@ static int op_confirm_order(smdp_stx *t, smdp_op *op)
     }
 
     rsp_str_copy(a->eid, sizeof(a->eid), eid);
-    a->has_cc = op->confirmation_code && *op->confirmation_code;
-    memset(a->cc_hash, 0, sizeof(a->cc_hash));
-    if (a->has_cc && (!sha256() || EVP_Digest(op->confirmation_code, strlen(op->confirmation_code),
-                                              a->cc_hash, NULL, sha256(), NULL) != 1))
-        return EIO;
+    if ((rc = cc_hashes(a, op->confirmation_code)))
+        return rc;
     a->cc_attempts = 0;
     rsp_str_copy(a->smds_address, sizeof(a->smds_address), op->smds_address);
     rsp_str_copy(a->root_smds_address, sizeof(a->root_smds_address), op->root_smds_address);
@@ -656,6 +699,10 @@ static int op_cancel_order(smdp_stx *t, smdp_op *op)
         return refuse(op, RSP_ST_ICCID_IN_USE);
     if (b->state == SMDP_STATE_AVAILABLE || b->state == SMDP_STATE_UNAVAILABLE)
         return refuse(op, RSP_ST_STATE_TRANSITION);
+    if (op->name_associated && b->eid[0] && !op->eid)
+        return refuse(op, RSP_ST_EID_REQUIRED);
+    if (op->name_associated && b->matching_id[0] && !op->matching_id)
+        return refuse(op, RSP_ST_MATCHING_ID_REQUIRED);
     if (op->eid && strcmp(op->eid, b->eid))
         return refuse(op, RSP_ST_EID_MISMATCH);
     if (op->matching_id && strcmp(op->matching_id, b->matching_id))
@@ -664,8 +711,7 @@ static int op_cancel_order(smdp_stx *t, smdp_op *op)
         return rc;
     a->state = op->final_state;
     a->eid[0] = a->matching_id[0] = a->smds_address[0] = a->root_smds_address[0] = '\0';
-    a->has_cc = false;
-    memset(a->cc_hash, 0, sizeof(a->cc_hash));
+    cc_hashes(a, NULL);
     a->cc_attempts = a->download_attempts = 0;
     a->event_registered = false;
     a->expires_at = 0;
@@ -768,6 +814,21 @@ static int load_session(smdp_stx *t, smdp_op *op)
     return 0;
 }
 
+/* Whether the eUICC's hashCc = SHA-256(stored SHA-256(CC) || transactionId); 0 or EIO. */
+static int hash_cc_matches(const uint8_t stored[SMDP_CC_HASH_LEN], const smdp_op *op, bool *match)
+{
+    uint8_t want[SMDP_CC_HASH_LEN];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && sha256() && EVP_DigestInit_ex(c, sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, stored, SMDP_CC_HASH_LEN) == 1 &&
+             EVP_DigestUpdate(c, op->tid, op->tid_len) == 1 && EVP_DigestFinal_ex(c, want, NULL) == 1;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return EIO;
+    *match = CRYPTO_memcmp(want, op->hash_cc, sizeof(want)) == 0;
+    return 0;
+}
+
 static int op_check_cc(smdp_stx *t, smdp_op *op)
 {
     int rc;
@@ -782,16 +843,12 @@ static int op_check_cc(smdp_stx *t, smdp_op *op)
         return refuse(op, RSP_ST_CC_RETRIES);
     if (!op->hash_cc)
         return refuse(op, RSP_ST_CC_MISSING);
-    /* hashCc = SHA-256(SHA-256(CC) || transactionId) */
-    uint8_t want[SMDP_CC_HASH_LEN];
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = c && sha256() && EVP_DigestInit_ex(c, sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(c, b->cc_hash, sizeof(b->cc_hash)) == 1 &&
-             EVP_DigestUpdate(c, op->tid, op->tid_len) == 1 && EVP_DigestFinal_ex(c, want, NULL) == 1;
-    EVP_MD_CTX_free(c);
-    if (!ok)
-        return EIO;
-    if (CRYPTO_memcmp(want, op->hash_cc, sizeof(want)) == 0)
+    /* either reading of the code matches; a wrong code counts one attempt, whichever way it was hashed */
+    bool text_ok, hex_ok = false;
+    if ((rc = hash_cc_matches(b->cc_hash, op, &text_ok)) ||
+        (b->has_cc_hex && (rc = hash_cc_matches(b->cc_hash_hex, op, &hex_ok))))
+        return rc;
+    if (text_ok || hex_ok)
         return 0;
     op->after.cc_attempts++;
     if (op->after.cc_attempts >= t->s->cfg.cc_max_attempts)

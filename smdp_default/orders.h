@@ -128,7 +128,9 @@ typedef struct smdp_order {
     char eid[SMDP_EID_DIGITS + 1];      /* "" when none */
     char matching_id[SMDP_MID_MAX + 1]; /* "" when none */
     bool has_cc;
-    uint8_t cc_hash[SMDP_CC_HASH_LEN]; /* SHA-256(confirmation code) */
+    uint8_t cc_hash[SMDP_CC_HASH_LEN];     /* SHA-256(confirmation code as given: its ASCII text) */
+    bool has_cc_hex;                       /* a code of an even number of digits: also accepted as */
+    uint8_t cc_hash_hex[SMDP_CC_HASH_LEN]; /* SHA-256(its hex-decoded bytes) */
     uint32_t cc_attempts;
     uint32_t download_attempts;
     char smds_address[SMDP_ADDR_MAX + 1];
@@ -338,7 +340,8 @@ typedef struct smdp_op {
     const char *profile_type;
     const char *eid;               /* 32 digits */
     const char *matching_id;       /* NULL = absent; "" = explicitly none (needs an EID) */
-    const char *confirmation_code; /* NULL or "" = none; hashed as given (ASCII) */
+    const char *confirmation_code; /* NULL or "" = none; hashed as given (ASCII), and a code of an even
+                                      number of digits also hex-decoded (smdp_order.cc_hash_hex) */
     const char *smds_address;
     const char *root_smds_address;
     bool release;           /* CONFIRM_ORDER releaseFlag */
@@ -357,6 +360,8 @@ typedef struct smdp_op {
     size_t bpp_len;
     bool ok;                     /* INSTALL_RESULT: profileInstallOk; SET_EVENT: registered */
     int notif_event;             /* NOTIFICATION: NotificationEvent bit (1 enable, 2 disable, 3 delete) */
+    bool name_associated;        /* CANCEL_ORDER (ES2+): the order's EID and matchingId must be given
+                                    (RSP_ST_EID_REQUIRED, RSP_ST_MATCHING_ID_REQUIRED when absent) */
     bool final;                  /* CANCEL_SESSION: the order ends (Error) instead of going back to
                                     Released with its event (smdp_cancel_keep decides per reason) */
     bool keep_binding;           /* CANCEL_SESSION, not final: the binding (sealed one-time key, BPP)
@@ -397,6 +402,10 @@ typedef struct smdp_op {
     smdp_orders *store_; /* private */
     void *stx_;          /* private: the backend transaction while the op runs */
 } smdp_op;
+
+/* A fresh random matchingId, as ConfirmOrder makes one when the caller names none (the form of an
+ * Activation Code token).  0 or EIO (no randomness). */
+int smdp_matching_id_new(char out[SMDP_MID_MAX + 1]);
 
 /* From op->also only: stores it in the op's transaction (seq, due_at =
  * created_at and attempts = 0 are set here; created_at must be set by the

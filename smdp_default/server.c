@@ -1,5 +1,7 @@
 #include "smdp_default/server.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 #define ARENA_DEFAULT (1024 * 1024)
 #define ARENA_BPP (64 * 1024 * 1024) /* the base64 BPP is written into the request's arena */
+#define SENDS_MAX 64                 /* outgoing calls of ES2+ requests in flight (one thread each) */
 
 /* A request waiting for its order change; malloc'd because it outlives the
  * handler and, if the client goes away, the request itself. */
@@ -73,6 +76,43 @@ static void submit(pending *p)
 
 static void drive(pending *p, int r);
 
+static atomic_int sends_in_flight;
+
+static void *send_main(void *arg)
+{
+    pending *p = arg;
+    smdp_call_send(p->call);
+    atomic_fetch_sub(&sends_in_flight, 1);
+    rsp_http_resume(p->d, resumed, p);
+    return NULL;
+}
+
+/* Makes the call's outgoing call on a thread of its own (it blocks for up to its deadline, the worker
+ * must not); beyond SENDS_MAX, or without a thread, the call goes on as if it had failed for now. */
+static void send_async(pending *p)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    bool started = false;
+    if (atomic_fetch_add(&sends_in_flight, 1) < SENDS_MAX && pthread_attr_init(&attr) == 0) {
+        started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                  pthread_create(&t, &attr, send_main, p) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started) {
+        atomic_fetch_sub(&sends_in_flight, 1);
+        smdp_call_send_skip(p->call);
+        rsp_http_resume(p->d, resumed, p);
+    }
+}
+
+void smdp_server_quiesce(void)
+{
+    /* a send and the DeleteEvent that may follow it, each at most the 60 s the deadline allows */
+    for (int i = 0; i < 13000 && atomic_load(&sends_in_flight) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+}
+
 /* Frees p when its request went away (req NULL) and says so. */
 static bool gone(h2o_req_t *req, pending *p)
 {
@@ -116,11 +156,14 @@ static void drive(pending *p, int r)
             return;
         }
     }
-    if (r == SMDP_CALL_OP && (p->d = rsp_http_defer(p->c->req)) != NULL) {
-        submit(p);
+    if (r != SMDP_CALL_DONE && (p->d = rsp_http_defer(p->c->req)) != NULL) {
+        if (r == SMDP_CALL_SEND)
+            send_async(p);
+        else
+            submit(p);
         return;
     }
-    if (r == SMDP_CALL_OP) {
+    if (r != SMDP_CALL_DONE) {
         p->c->detail = "out of memory";
         rsp_es_reply_status(p->c, RSP_ST_INTERNAL);
     } else {

@@ -29,6 +29,11 @@
 /* Registers the routes above (before the server starts).  0 / -1. */
 int smdp_server_routes(rsp_http_server_t *srv, int device, int s2s, smdp_t *x, bool metrics_on_device);
 
+/* Waits until no request's outgoing call (ConfirmOrder's RegisterEvent, on a thread of its own) is still
+ * running; each is bounded by smdp.register_event_deadline_ms.  Call after the server stopped, before
+ * smdp_free(). */
+void smdp_server_quiesce(void);
+
 /* The /metrics body: the registry plus store, outbox and cache figures.
  * malloc'd (free()), NULL on allocation failure. */
 char *smdp_metrics_text(smdp_t *x, size_t *len);

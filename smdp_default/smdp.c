@@ -439,7 +439,7 @@ bool smdp_cancel_keeps(const smdp_t *x, int64_t reason)
 
 /* ---- the order hook ---- */
 
-static void es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, uint64_t now)
+void smdp_es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, uint64_t now)
 {
     memset(it, 0, sizeof(*it));
     it->kind = kind;
@@ -566,10 +566,12 @@ int smdp_order_hook(smdp_op *op)
         return ENOMEM;
     int rc = 0;
     if (!b->event_registered && a->event_registered && a->smds_address[0]) {
-        es12_item(it, SMDP_OB_REGISTER_EVENT, a, op->now);
-        rc = smdp_op_queue(op, it);
+        if (!h->event_sent) {
+            smdp_es12_item(it, SMDP_OB_REGISTER_EVENT, a, op->now);
+            rc = smdp_op_queue(op, it);
+        }
     } else if (op->found && b->event_registered && !a->event_registered && b->smds_address[0]) {
-        es12_item(it, SMDP_OB_DELETE_EVENT, b, op->now);
+        smdp_es12_item(it, SMDP_OB_DELETE_EVENT, b, op->now);
         rc = smdp_op_queue(op, it);
     }
     if (!rc)
@@ -724,6 +726,7 @@ smdp_t *smdp_new(const smdp_config *cfg, char *err, size_t errlen)
     x->txn_ttl = cfg->txn_ttl ? cfg->txn_ttl : 300;
     x->housekeeping_interval = cfg->housekeeping_interval ? cfg->housekeeping_interval : 60;
     x->progress_notifications = cfg->progress_notifications;
+    x->register_event_ms = cfg->register_event_ms;
     x->cancel_keep = cancel_keep;
     x->n_ci_files = cfg->n_ci_files;
     x->n_auth = cfg->n_auth;

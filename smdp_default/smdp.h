@@ -83,6 +83,9 @@ typedef struct smdp_config {
     size_t n_smds_allowed;
     bool progress_notifications;     /* send ES2+ HandleDownloadProgressInfo to operators with a notify_url */
     smdp_notify_config notify;       /* ES12 / ES2+ client (fqdn is filled in from above) */
+    unsigned register_event_ms;      /* ConfirmOrder / ReleaseProfile try ES12.RegisterEvent at once within
+                                        this many milliseconds before storing the change; 0 = only
+                                        through the outbox */
     smdp_outbox_config outbox;       /* delivery settings (send is filled in) */
     unsigned housekeeping_interval;  /* seconds between order-expiry sweeps [60] */
     rsp_metrics *metrics;            /* may be NULL */
@@ -148,6 +151,7 @@ typedef struct smdp {
     int crl_policy;
     uint32_t txn_ttl;
     bool progress_notifications;
+    unsigned register_event_ms;
     uint32_t cancel_keep; /* smdp_cancel_reasons_parse mask */
     rsp_txn_keyring keyring;
     rsp_replay *replay;
@@ -207,8 +211,13 @@ typedef struct smdp_hook {
     size_t result_len;
     int64_t notif_seq;         /* SMDP_OP_NOTIFICATION: the eUICC's seqNumber */
     const char *notif_address; /* and notificationAddress */
+    bool event_sent;           /* the RegisterEvent of this change was delivered already: not queued */
     void *owner;               /* for the caller's own use */
 } smdp_hook;
+
+/* The ES12 item of kind (RegisterEvent / DeleteEvent) for order o's event: target smds_address, eid,
+ * eventId = matching_id, forwardingIndicator when o has a root_smds_address. */
+void smdp_es12_item(smdp_ob_item *it, smdp_ob_kind kind, const smdp_order *o, uint64_t now);
 
 /* smdp_op.also for every order change of the service: queues ES12
  * RegisterEvent / DeleteEvent when event_registered flips, and ES2+

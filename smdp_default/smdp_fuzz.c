@@ -97,11 +97,12 @@ static bool released_order(void)
         if (o.state != SMDP_STATE_DOWNLOADED && o.state != SMDP_STATE_INSTALLED &&
             o.state != SMDP_STATE_ERROR && o.state != SMDP_STATE_AVAILABLE &&
             o.state != SMDP_STATE_UNAVAILABLE) {
-            char body[256];
+            char body[512];
             snprintf(body, sizeof(body),
                      "{\"header\":{\"functionRequesterIdentifier\":\"f\",\"functionCallIdentifier\":\"c\"},"
-                     "\"iccid\":\"%s\",\"finalProfileStatusIndicator\":\"Available\"}",
-                     cur);
+                     "\"iccid\":\"%s\",\"eid\":\"%s\",\"matchingId\":\"%s\","
+                     "\"finalProfileStatusIndicator\":\"Available\"}",
+                     cur, o.eid, o.matching_id);
             fx_call(&g, SMDP_FN_CANCEL_ORDER, FX_OPERATOR, body, NULL);
         }
     }

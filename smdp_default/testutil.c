@@ -113,7 +113,8 @@ int fx_init(fx *f, const fx_opts *o)
         .smds_allowed = o->smds_allowed,
         .n_smds_allowed = o->n_smds_allowed,
         .progress_notifications = o->progress,
-        .notify = {.timeout_ms = 2000},
+        .notify = {.timeout_ms = 2000, .connect_to = o->connect_to},
+        .register_event_ms = o->register_event_ms,
         .outbox = {.backoff_min = 1, .backoff_max = 1},
         .cancel_session_keep = o->cancel_keep,
     };
@@ -378,7 +379,8 @@ rsp_status fx_dev_authenticate(fx *f, fx_dev *d, const char *cc)
         uint8_t tid[16], hcc[32];
         size_t tl;
         tid_bytes(d, tid, &tl);
-        lpa_hash_cc(cc, tid, tl, hcc);
+        if (d->cc_hex ? lpa_hash_cc_hex(cc, tid, tl, hcc) != 0 : (lpa_hash_cc(cc, tid, tl, hcc), false))
+            memset(hcc, 0, sizeof(hcc));
         der_w_tlv(&req, 0x04, hcc, sizeof(hcc));
     }
     der_w_raw(&req, r.smdp_certificate.data, r.smdp_certificate.len);

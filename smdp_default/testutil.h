@@ -32,7 +32,9 @@ typedef struct fx_opts {
     bool progress;             /* HandleDownloadProgressInfo */
     const char *const *smds_allowed;
     size_t n_smds_allowed;
-    const char *cancel_keep; /* smdp_config.cancel_session_keep, NULL = default */
+    const char *cancel_keep;    /* smdp_config.cancel_session_keep, NULL = default */
+    unsigned register_event_ms; /* smdp_config.register_event_ms (0: outbox only) */
+    const char *connect_to;     /* smdp_notify_config.connect_to */
     /* A second node: shares the order store of this fixture (PostgreSQL only; nothing is imported) and,
      * with same_secrets, its master key and transaction secret. */
     const struct fx *join;
@@ -72,6 +74,7 @@ void fx_member(const char *json, const char *name, char *out, size_t cap);
 typedef struct fx_dev {
     euicc *e;
     bool v3;                    /* the LPA sends v3-shaped messages (lpa_opts.v3) */
+    bool cc_hex;                /* hashCc over the code's hex-decoded bytes (lpa_opts.cc_hex) */
     const uint8_t *ctx_params1; /* sent instead of the LPA's ctxParams1 when set (borrowed) */
     size_t ctx_params1_len;
     char tid_hex[33];

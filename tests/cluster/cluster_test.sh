@@ -411,7 +411,8 @@ for i in 1 2 3; do
     es2 downloadOrder "{$(hdr),\"eid\":\"$(eid $((5000 + i)))\",\"iccid\":\"$iccid\"}" >/dev/null
     r=$(race confirmOrder "{$(hdr),\"iccid\":\"$iccid\",\"releaseFlag\":true,\"smdsAddress\":\"$DS\"}")
     expect "two ConfirmOrder at once ($i): one winner ($r)" 1 "$(winners "$r")"
-    r=$(race cancelOrder "{$(hdr),\"iccid\":\"$iccid\",\"finalProfileStatusIndicator\":\"Unavailable\"}")
+    mid=$(cat race1 race2 | grep -o '"matchingId":"[^"]*"' | head -1 | cut -d'"' -f4)
+    r=$(race cancelOrder "{$(hdr),\"iccid\":\"$iccid\",\"eid\":\"$(eid $((5000 + i)))\",\"matchingId\":\"$mid\",\"finalProfileStatusIndicator\":\"Unavailable\"}")
     expect "two CancelOrder at once ($i): one winner ($r)" 1 "$(winners "$r")"
 done
 # Two copies of one device download the same order at once: one gets the profile.

@@ -221,13 +221,37 @@ int lpa_build_authenticate_server(const lpa_opts *opts, const lpa_response *ia, 
     return w->err;
 }
 
-void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32])
+static void hash_cc_bytes(const uint8_t *cc, size_t len, const uint8_t *tid, size_t tid_len, uint8_t out[32])
 {
     uint8_t buf[SHA256_DIGEST_LENGTH + 16];
     size_t n = tid_len > 16 ? 16 : tid_len;
-    SHA256((const uint8_t *)cc, strlen(cc), buf);
+    SHA256(cc, len, buf);
     memcpy(buf + SHA256_DIGEST_LENGTH, tid, n);
     SHA256(buf, SHA256_DIGEST_LENGTH + n, out);
+}
+
+void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32])
+{
+    hash_cc_bytes((const uint8_t *)cc, strlen(cc), tid, tid_len, out);
+}
+
+int lpa_hash_cc_hex(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32])
+{
+    uint8_t bytes[128];
+    size_t len = strlen(cc);
+    if (len % 2 || len / 2 > sizeof(bytes))
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        int v = OPENSSL_hexchar2int((unsigned char)cc[i]);
+        if (v < 0)
+            return -1;
+        if (i % 2 == 0)
+            bytes[i / 2] = (uint8_t)(v << 4);
+        else
+            bytes[i / 2] |= (uint8_t)v;
+    }
+    hash_cc_bytes(bytes, len / 2, tid, tid_len, out);
+    return 0;
 }
 
 /* ---- JSON bodies ---- */
@@ -947,6 +971,13 @@ static int download(lpa *l, const char *server, const char *address, const char 
                         "the SM-DP+ requires a confirmation code (--cc); session cancelled");
     }
 
+    uint8_t hcc[32];
+    if (ss2.cc_required && !l->o.cc_hex)
+        lpa_hash_cc(cc, s.tid, s.tid_len, hcc);
+    else if (ss2.cc_required && lpa_hash_cc_hex(cc, s.tid, s.tid_len, hcc) != 0) {
+        lpa_response_free(&ac, sc);
+        return res_fail(res, "prepareDownload", "--cc-hex: the code is not an even number of hex digits");
+    }
     der_writer req, resp;
     der_w_init(&req);
     der_w_init(&resp);
@@ -954,8 +985,6 @@ static int download(lpa *l, const char *server, const char *address, const char 
     der_w_raw(&req, ac.smdp_signed2.data, ac.smdp_signed2.len);
     der_w_raw(&req, ac.smdp_signature2.data, ac.smdp_signature2.len);
     if (ss2.cc_required) {
-        uint8_t hcc[32];
-        lpa_hash_cc(cc, s.tid, s.tid_len, hcc);
         der_w_tlv(&req, 0x04, hcc, sizeof(hcc));
     }
     der_w_raw(&req, ac.smdp_certificate.data, ac.smdp_certificate.len);

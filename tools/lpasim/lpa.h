@@ -52,6 +52,7 @@ typedef struct lpa_opts {
      * CancelSession: a device switched off); LPA_BPP_CANCEL the session with after_bpp_reason */
     int after_bpp;
     int after_bpp_reason;
+    bool cc_hex; /* hash the confirmation code's hex-decoded bytes (as some test clients do), not its text */
 } lpa_opts;
 
 enum { LPA_BPP_LOAD = 0, LPA_BPP_DROP = 1, LPA_BPP_CANCEL = 2 };
@@ -142,6 +143,8 @@ void lpa_build_cancel_request(const uint8_t *tid, size_t tid_len, int reason, de
 
 /* hashCc = SHA-256(SHA-256(cc as ASCII) || transactionId). */
 void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);
+/* The same over the code's hex-decoded bytes.  0, or -1 when cc is not an even number of hex digits. */
+int lpa_hash_cc_hex(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32]);
 
 /* Parsed ES9+/ES11 response fields (binary values decoded, strings copied). */
 typedef struct lpa_response {

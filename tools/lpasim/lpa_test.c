@@ -87,6 +87,12 @@ static void test_hash_cc(void)
     lpa_hash_cc("0012", tid, 16, a);
     lpa_hash_cc("12", tid, 16, b);
     UT_CHECK(memcmp(a, b, 32) != 0);
+    /* the other reading: the hex-decoded bytes (12 34 56 78), also from Python hashlib */
+    UT_EQ(lpa_hash_cc_hex("12345678", tid, 16, h), 0);
+    UT_EQ(rsp_hex_encode(h, 32, hex, sizeof(hex), NULL), 0);
+    UT_CHECK(strcmp(hex, "3055FA2A5378417880C77849EC0869A089874CA9D916EED30DA652D7E8B9A9B8") == 0);
+    UT_EQ(lpa_hash_cc_hex("123", tid, 16, h), -1);
+    UT_EQ(lpa_hash_cc_hex("12G4", tid, 16, h), -1);
 }
 
 struct j_req {

@@ -23,10 +23,12 @@ static const char usage_text[] =
     "      the SGP.26 files (CERT_EUICC_ECDSA_*.der, SK_EUICC_ECDSA_*.pem, CERT_EUM_ECDSA_*.der, CI).\n"
     "  discover --smds HOST[:PORT] [--matching-id EVENTID]\n"
     "      ES11 event retrieval; prints eventEntries.\n"
-    "  download --smdp HOST[:PORT] [--matching-id ID] [--cc CODE] [--notify] [--after-bpp WHAT]\n"
-    "      ES9+ profile download and installation; --notify sends the result at once.  --after-bpp:\n"
-    "      load (default); drop (stop without a result or CancelSession, as a device switched off);\n"
-    "      or a CancelSession reason (cancel instead of loading).\n"
+    "  download --smdp HOST[:PORT] [--matching-id ID] [--cc CODE [--cc-hex]] [--notify]\n"
+    "           [--after-bpp WHAT]\n"
+    "      ES9+ profile download and installation; --notify sends the result at once. hashCc is over\n"
+    "      the code's text (as lpac), or with --cc-hex over its hex-decoded bytes (as some test clients).\n"
+    "      --after-bpp: load (default); drop (stop without a result or CancelSession, as a device\n"
+    "      switched off); or a CancelSession reason (cancel instead of loading).\n"
     "  notify\n"
     "      Send every pending notification to its address (HandleNotification).\n"
     "  cancel --smdp HOST[:PORT] --reason R [--matching-id ID]\n"
@@ -58,7 +60,7 @@ struct args {
     const char *euicc_dir, *cafile, *address, *connect_to, *es11, *imei, *tac, *timeout;
     const char *smds, *smdp, *matching_id, *cc, *reason, *iccid, *from_pki, *eid, *curve, *after_bpp;
     const char *forbidden_ppr;
-    bool notify, verbose, fresh;
+    bool notify, verbose, fresh, cc_hex;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -114,6 +116,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         }
         if (strcmp(s, "--fresh-connections") == 0) {
             a->fresh = true;
+            continue;
+        }
+        if (strcmp(s, "--cc-hex") == 0) {
+            a->cc_hex = true;
             continue;
         }
         if (s[0] == '-') {
@@ -355,6 +361,7 @@ static int run(const struct args *a, euicc *e)
         o.connect_to = a->connect_to;
         o.verbose = a->verbose;
         o.fresh_connections = a->fresh;
+        o.cc_hex = a->cc_hex;
         if (a->es11) {
             if (strcmp(a->es11, "es11") == 0)
                 o.es11_paths = true;

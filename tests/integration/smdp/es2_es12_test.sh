@@ -28,6 +28,7 @@ finish() {
 EID=89049032123451234512345678901235
 FQDN=testsmdpplus1.example.com
 DS=testsmds.example.com
+BADDS=wrong-name.example.com # reaches the SM-DS, whose certificate names another host
 OPHOST=es2.operator.example
 STATE=$TMP/smdp-state
 
@@ -112,7 +113,7 @@ start_smdp() {
         --smdp.ci=pki/nist/ci/ci.pem --smdp.auth_cert=pki/nist/smdp/dpauth.pem \
         --smdp.auth_key=pki/nist/smdp/dpauth.key.pem --smdp.pb_cert=pki/nist/smdp/dppb.pem \
         --smdp.pb_key=pki/nist/smdp/dppb.key.pem --smdp.operators=operators.ini --client.ca=pki/nist/ci/ci.pem \
-        --client.connect_to="$DS:443:127.0.0.1:$DSS2S,$OPHOST:$OPPORT:127.0.0.1:$OPPORT" \
+        --client.connect_to="$DS:443:127.0.0.1:$DSS2S,$OPHOST:$OPPORT:127.0.0.1:$OPPORT,$BADDS:443:127.0.0.1:$DSS2S" \
         --client.timeout_ms=3000 --outbox.backoff_min=1 --outbox.backoff_max=2 \
         --outbox.smds_unavailable_after=3 --outbox.lease=5 --log.file="$TMP/smdp.log" >>smdp.out 2>&1 &
     SMDP_PID=$!
@@ -217,8 +218,13 @@ sleep 1
 if discover | grep -qF EV-103; then bad "no event before the release"; else ok "no event before the release"; fi
 expect "ReleaseProfile" OK "$(code "$(es2 releaseProfile "{$(hdr),\"iccid\":\"8999000000000000103\"}")")"
 contains "ReleaseProfile registered the event" '"eventId":"EV-103"' "$(until_has 15 EV-103 discover)"
+expect "TC_SM-DP+_ES2+.CancelOrder without the order's EID: 8.1.1/2.2" 8.1.1/2.2 \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"matchingId\":\"EV-103\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+expect "TC_SM-DP+_ES2+.CancelOrder without the order's matchingId: 8.2.6/2.2" 8.2.6/2.2 \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"eid\":\"$EID\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+expect "and the order stays Released" Released "$(state_of 8999000000000000103)"
 expect "CancelOrder" OK \
-    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000103\",\"eid\":\"$EID\",\"matchingId\":\"EV-103\",\"finalProfileStatusIndicator\":\"Available\"}")")"
 expect "state Available after CancelOrder" Available "$(state_of 8999000000000000103)"
 out=$(until_lacks 15 EV-103 discover)
 if printf '%s' "$out" | grep -qF EV-103; then bad "CancelOrder deleted the event" "$out"; else ok "CancelOrder deleted the event"; fi
@@ -234,7 +240,19 @@ expect "a new call for it is refused" 8.2.1/3.3 \
 contains "the access log names the functionCallIdentifier" '"callId":"retry-106"' \
     "$(until_has 5 retry-106 grep ES2+.DownloadOrder smdp.log)"
 expect "CancelOrder to leave it as found" OK \
-    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"eid\":\"$EID\",\"finalProfileStatusIndicator\":\"Available\"}")")"
+
+# ---------------------------------------------------------------- ConfirmOrder: RegisterEvent tried at once
+metric() { curl -s --cacert pki/nist/ci/ci.pem --cert pki/nist/operator/client.pem \
+    --key pki/nist/operator/client.key.pem --resolve $FQDN:$S2S:127.0.0.1 "https://$FQDN:$S2S/metrics" | grep "^$1 "; }
+es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000106\"}" >/dev/null
+out=$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"releaseFlag\":true,\"matchingId\":\"EV-106\",\"smdsAddress\":\"$BADDS\"}")
+expect "TC_SM-DP+_ES2+.ConfirmOrder: an SM-DS refusing TLS (RegisterEvent at once): 8.9/5.1" 8.9/5.1 "$(code "$out")"
+expect "the order stays as it was" Linked "$(state_of 8999000000000000106)"
+contains "nothing is left in the outbox" "smdp_outbox_pending 0" "$(until_has 15 'smdp_outbox_pending 0' metric smdp_outbox_pending)"
+if discover | grep -qF EV-106; then bad "no event at the SM-DS" "$(discover)"; else ok "no event at the SM-DS"; fi
+expect "CancelOrder after the refused ConfirmOrder" OK \
+    "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"eid\":\"$EID\",\"finalProfileStatusIndicator\":\"Available\"}")")"
 
 # ---------------------------------------------------------------- CancelSession: event and order agree
 es2 downloadOrder "{$(hdr),\"eid\":\"$EID\",\"iccid\":\"8999000000000000107\"}" >/dev/null
@@ -308,6 +326,8 @@ for fn in downloadOrder confirmOrder cancelOrder releaseProfile; do
 done
 expect "confirmOrder: unknown ICCID" 8.2.1/3.9 \
     "$(code "$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000009999\",\"releaseFlag\":true}")")"
+expect "TC_SM-DP+_ES2+.ConfirmOrder: rootSmdsAddress without smdsAddress: 1.1/2.2" 1.1/2.2 \
+    "$(code "$(es2 confirmOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"releaseFlag\":true,\"rootSmdsAddress\":\"$DS\"}")")"
 expect "cancelOrder: bad final status" 1.1/2.1 \
     "$(code "$(es2 cancelOrder "{$(hdr),\"iccid\":\"8999000000000000106\",\"finalProfileStatusIndicator\":\"Gone\"}")")"
 expect "downloadOrder: bad EID" 8.1.1/2.1 \

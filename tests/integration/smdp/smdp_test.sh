@@ -177,8 +177,12 @@ fi
 out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 9999)
 expect "wrong confirmation code: 8.2.7/3.8" "8.2.7/3.8" "$(code "$out")"
 contains "failed attempt counted" '"ccAttempts":1' "$("$CTL" --state "$STATE" list | grep 8999000000000000004)"
-out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 1234 --notify)
-contains "right confirmation code" '"ok":true' "$out"
+# A code of digits may also be hashed over its hex-decoded bytes (as some clients do): one try either way.
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 9999 --cc-hex)
+expect "wrong confirmation code, hex-decoded: 8.2.7/3.8" "8.2.7/3.8" "$(code "$out")"
+contains "counted once as well" '"ccAttempts":2' "$("$CTL" --state "$STATE" list | grep 8999000000000000004)"
+out=$(lpa dev2 download --smdp $FQDN:$PORT --matching-id CC-4 --cc 1234 --cc-hex --notify)
+contains "TC_SM-DP+_ES9+.GetBoundProfilePackage: right confirmation code, hex-decoded" '"ok":true' "$out"
 expect "state Installed (confirmation code)" Installed "$(state_of 8999000000000000004)"
 "$CTL" --state "$STATE" order --owner op1 --iccid 8999000000000000006 --matching-id CC-6 --cc 1234 \
     --release >/dev/null 2>&1
