@@ -778,20 +778,69 @@ long load_get(const char *url, const char *cafile, const char *cert, const char 
 typedef struct es9_thread {
     shared *sh;
     const load_es9_cfg *cfg;
+    lpa_tls_session **sessions; /* per device when resuming, else NULL */
+    struct curl_slist *ct;      /* CURLOPT_CONNECT_TO */
+    const char *healthz;        /* https://server/healthz */
+    size_t index, nthreads;
     bench_samples lat;
     pthread_t tid;
 } es9_thread;
+
+/* GET /healthz on a new connection, resuming and keeping the TLS session in sess (NULL: none kept); the
+ * HTTP status, or -1 with no answer. */
+static long es9_healthz(es9_thread *t, lpa_tls_session *sess, char *err, size_t cap)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -1;
+    buf b = {0};
+    tls_probe probe = {t->sh, h, NULL};
+    common_opts(h, t->sh, t->cfg->cafile, t->cfg->timeout_ms, &b, &probe);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, t->ct);
+    curl_easy_setopt(h, CURLOPT_URL, t->healthz);
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    if (lpa_tls_session_attach(sess, h) != 0) {
+        curl_easy_cleanup(h);
+        snprintf(err, cap, "cannot attach the TLS session");
+        return -1;
+    }
+    CURLcode cc = curl_easy_perform(h);
+    long code = -1;
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    else
+        snprintf(err, cap, "%s", curl_easy_strerror(cc));
+    curl_easy_cleanup(h);
+    free(b.p);
+    return code;
+}
 
 static void es9_download(es9_thread *t, size_t i)
 {
     const load_es9_cfg *c = t->cfg;
     fleet_dev *d = &c->f->dev[i];
+    lpa_tls_session *sess = t->sessions ? t->sessions[i] : NULL;
     uint64_t start = bench_now_us();
+    if (c->healthz_only) {
+        char err[128] = "";
+        long code = es9_healthz(t, sess, err, sizeof(err));
+        if (code != 200) {
+            fail(t->sh, "%s: HTTP %ld %s", t->healthz, code, err);
+            return;
+        }
+        uint64_t end = bench_now_us();
+        atomic_fetch_add(&t->sh->ok, 1);
+        bench_samples_add(&t->lat, end - t->sh->t0, end - start);
+        return;
+    }
     lpa_opts lo;
     memset(&lo, 0, sizeof(lo));
     lo.cafile = c->cafile;
     lo.connect_to = c->connect_to;
     lo.timeout_ms = c->timeout_ms;
+    lo.fresh_connections = c->per_call;
+    lo.tls_session = sess;
     lpa *l = lpa_new(d->e, &lo);
     if (!l) {
         fail(t->sh, "lpa_new failed");
@@ -819,9 +868,27 @@ static void es9_download(es9_thread *t, size_t i)
     bench_samples_add(&t->lat, end - t->sh->t0, end - start);
 }
 
+/* Before the window: this thread's share of the devices gets its first ticket (an earlier contact). */
+static void es9_prime(es9_thread *t)
+{
+    size_t n = t->cfg->f->n;
+    for (size_t i = t->index; i < n && !atomic_load(&t->sh->stop); i += t->nthreads) {
+        char err[128] = "";
+        if (!(t->sessions[i] = lpa_tls_session_new())) {
+            fail(t->sh, "out of memory");
+            continue;
+        }
+        long code = es9_healthz(t, t->sessions[i], err, sizeof(err));
+        if (code != 200)
+            fail(t->sh, "priming %s: HTTP %ld %s", t->healthz, code, err);
+    }
+}
+
 static void *es9_worker(void *arg)
 {
     es9_thread *t = arg;
+    if (t->sessions)
+        es9_prime(t);
     gate_wait(t->sh);
     size_t i;
     while (!atomic_load(&t->sh->stop) && (i = atomic_fetch_add(&t->sh->next, 1)) < t->cfg->f->n)
@@ -831,7 +898,7 @@ static void *es9_worker(void *arg)
 }
 
 /* One request on its own connection, for what TLS negotiates with the server. */
-static void tls_probe_once(shared *sh, const char *url, const char *cafile, const char *connect_to)
+static void tls_probe_once(shared *sh, const char *url, const char *cafile, struct curl_slist *ct)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -839,13 +906,10 @@ static void tls_probe_once(shared *sh, const char *url, const char *cafile, cons
     buf b = {0};
     tls_probe probe = {sh, h, NULL};
     common_opts(h, sh, cafile, 10000, &b, &probe);
-    struct curl_slist *ct = connect_to ? curl_slist_append(NULL, connect_to) : NULL;
-    if (ct)
-        curl_easy_setopt(h, CURLOPT_CONNECT_TO, ct);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, ct);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_perform(h);
     curl_easy_cleanup(h);
-    curl_slist_free_all(ct);
     free(b.p);
 }
 
@@ -861,22 +925,32 @@ int load_es9(const load_es9_cfg *cfg, load_result *r)
         C = cfg->f->n;
     shared sh;
     es9_thread *th = calloc(C, sizeof(*th));
-    if (!th || shared_init(&sh) != 0) {
-        free(th);
-        snprintf(r->first_error, sizeof(r->first_error), "out of memory");
-        return -1;
-    }
+    lpa_tls_session **sessions = cfg->resume ? calloc(cfg->f->n, sizeof(*sessions)) : NULL;
     char url[300], ct[300];
     snprintf(url, sizeof(url), "https://%s/healthz", cfg->server);
     /* CURLOPT_CONNECT_TO wants "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT". */
     const char *colon = strrchr(cfg->server, ':');
     snprintf(ct, sizeof(ct), "%.*s:%s:%s", colon ? (int)(colon - cfg->server) : 0, cfg->server,
              colon ? colon + 1 : "443", cfg->connect_to);
-    tls_probe_once(&sh, url, cfg->cafile, ct);
+    struct curl_slist *cts = curl_slist_append(NULL, ct);
+    if (!th || (cfg->resume && !sessions) || !cts || shared_init(&sh) != 0) {
+        free(th);
+        free(sessions);
+        curl_slist_free_all(cts);
+        snprintf(r->first_error, sizeof(r->first_error), "out of memory");
+        return -1;
+    }
+    tls_probe_once(&sh, url, cfg->cafile, cts);
     atomic_store(&sh.live, C);
     size_t started = 0;
     for (; started < C; started++) {
-        th[started] = (es9_thread){.sh = &sh, .cfg = cfg};
+        th[started] = (es9_thread){.sh = &sh,
+                                   .cfg = cfg,
+                                   .sessions = sessions,
+                                   .ct = cts,
+                                   .healthz = url,
+                                   .index = started,
+                                   .nthreads = C};
         if (pthread_create(&th[started].tid, NULL, es9_worker, &th[started]) != 0)
             break;
     }
@@ -888,6 +962,8 @@ int load_es9(const load_es9_cfg *cfg, load_result *r)
         rc = -1;
     } else {
         gate_ready(&sh, (unsigned)C);
+        /* the probe's and the priming connections are not the window's */
+        atomic_store(&sh.resumed, 0);
         window win;
         window_open(&sh, cfg->server_pid, &win);
         gate_open(&sh);
@@ -906,11 +982,18 @@ int load_es9(const load_es9_cfg *cfg, load_result *r)
     }
     r->ok = atomic_load(&sh.ok);
     r->errors = atomic_load(&sh.errors);
-    r->connections = r->ok + r->errors; /* one lpa, hence one connection, per download */
+    /* per download: one connection per call (four), or one for the download and one for the notification
+     * (sent to its own address, as LPAs do); one per /healthz */
+    r->connections = (r->ok + r->errors) * (cfg->healthz_only ? 1 : cfg->per_call ? 4 : 2);
+    r->resumed = atomic_load(&sh.resumed); /* seen by /healthz connections only: lpa hides its own */
     r->tls = sh.tls;
     if (!r->first_error[0])
         snprintf(r->first_error, sizeof(r->first_error), "%s", sh.first_error);
     shared_free(&sh);
+    for (size_t i = 0; sessions && i < cfg->f->n; i++)
+        lpa_tls_session_free(sessions[i]);
+    free(sessions);
+    curl_slist_free_all(cts);
     free(th);
     return rc;
 }

@@ -121,6 +121,17 @@ int load_es12(const load_es12_cfg *cfg, load_result *r);
  * notification was accepted and, if sha256 is given, the installed package
  * has the expected digest.  The TLS parameters come from one /healthz probe
  * before the window.
+ *
+ * Connection patterns: per_call opens a new TLS connection for every call
+ * (4 per download, as pySim's and lpac's clients do), else one per download
+ * and one for the notification, sent to its own address.
+ * With resume every connection resumes a session: before the window each
+ * device makes one GET /healthz (an earlier contact) and keeps the ticket,
+ * and each connection after that offers the latest ticket the device got;
+ * without it no session is kept (each connection a full handshake).
+ * healthz_only is the transport ceiling: each device makes one new
+ * connection with GET /healthz instead of a download (same TLS, same
+ * resumption choice), counted as one operation.
  */
 typedef struct load_es9_cfg {
     const char *phase;
@@ -131,6 +142,9 @@ typedef struct load_es9_cfg {
     fleet *f;
     size_t concurrency;
     uint8_t (*sha256)[32]; /* expected package digest per device, or NULL */
+    bool per_call;         /* a new connection per call, else one per download */
+    bool resume;           /* every connection resumes (see above), else all full handshakes */
+    bool healthz_only;     /* one GET /healthz per device on a new connection instead of a download */
     pid_t server_pid;
     long timeout_ms;
     load_progress_fn progress;

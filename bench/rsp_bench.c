@@ -80,6 +80,8 @@ typedef struct opts {
     const char *server_flags[8]; /* --server-flag: added to every server started */
     size_t nserver_flags;
     size_t downloads;
+    bool conn_per_call, conn_per_download; /* --connections: ES9+ connection patterns to run */
+    bool resume_off, resume_on;            /* --resumption: without and with session resumption */
     size_t devices, concurrency;
     uint64_t polls;
     double es12_secs, h2load_warmup;
@@ -805,8 +807,8 @@ static double rt_per_op(const db_mark *a, const db_mark *b, uint64_t ok)
 }
 
 /* The ES11 load of cs's devices on srv (phase and ca borrowed), kept alive, events not checked. */
-static load_es11_cfg es11_load(ctx *c, server *srv, curve_set *cs, const char *phase, const char *ca, size_t C,
-                               uint64_t polls)
+static load_es11_cfg es11_load(ctx *c, server *srv, curve_set *cs, const char *phase, const char *ca,
+                               size_t C, uint64_t polls)
 {
     return (load_es11_cfg){
         .phase = phase,
@@ -1177,6 +1179,67 @@ static uint8_t *es9_package(ctx *c, size_t *len, char *what, size_t cap)
     return b;
 }
 
+/* An ES9+ connection pattern (--connections x --resumption), in the order they run. */
+typedef struct es9_pattern {
+    bool per_call, resume;
+    char name[40]; /* "per-download", "per-call resumed" ... */
+} es9_pattern;
+
+static size_t es9_patterns(const opts *o, es9_pattern p[4])
+{
+    size_t n = 0;
+    for (int call = 0; call < 2; call++)
+        for (int res = 0; res < 2; res++) {
+            if (!(call ? o->conn_per_call : o->conn_per_download) || !(res ? o->resume_on : o->resume_off))
+                continue;
+            p[n].per_call = call;
+            p[n].resume = res;
+            snprintf(p[n].name, sizeof(p[n].name), "%s%s", call ? "per-call" : "per-download",
+                     res ? " resumed" : "");
+            n++;
+        }
+    return n;
+}
+
+#define DEVICE_RESUMED "rsp_tls_resumed_total{listener=\"device\"}"
+
+/* The transport ceiling: a new TLS connection (full or resumed) and GET /healthz, once per device, C at a
+ * time, on the SM-DP+ that serves the downloads; server CPU per connection (NAN when it did not run). */
+static double es9_ceiling(ctx *c, const server *srv, load_es9_cfg lc, bool resume)
+{
+    char phase[96];
+    snprintf(phase, sizeof(phase), "transport ceiling%s", resume ? " resumed" : "");
+    lc.phase = phase;
+    lc.resume = resume;
+    lc.healthz_only = true;
+    lc.sha256 = NULL;
+    double quiet = wait_quiet(c);
+    uint64_t res0 = server_metric(c, srv, DEVICE_RESUMED);
+    load_result r;
+    int rc = load_es9(&lc, &r);
+    progress_end();
+    uint64_t resumed = server_metric(c, srv, DEVICE_RESUMED) - res0;
+    bench_pcts pc;
+    bench_percentiles(&r.lat, &pc);
+    double per = per_op_us(r.server_cpu_s, r.ok);
+    jw *w = &c->w;
+    jw_obj(w, NULL);
+    jw_str(w, "mode", "es9-transport-ceiling");
+    jw_str(w, "connection", "a new TLS connection (HTTP/2) and GET /healthz");
+    jw_bool(w, "resumption", resume);
+    json_run(w, &r, &pc, quiet, true, "connections", "server_cpu_us_per_connection");
+    jw_int(w, "tls_resumed", (long long)r.resumed);
+    jw_int(w, "server_resumed", (long long)resumed);
+    json_tls(w, &r.tls);
+    jw_end(w);
+    check_run(c, phase, rc, &r);
+    summary(c, "%-26s %8.1f conn/s   p50 %6.1f  p90 %6.1f  p99 %6.1f ms  errors %llu  server %6.0f us/conn",
+            phase, run_rate(&r), pc.p50 / 1000, pc.p90 / 1000, pc.p99 / 1000, (unsigned long long)r.errors,
+            per);
+    load_result_free(&r);
+    return rc == 0 && r.errors == 0 ? per : NAN;
+}
+
 static void es9_phase(ctx *c)
 {
     opts *o = &c->o;
@@ -1192,10 +1255,12 @@ static void es9_phase(ctx *c)
     size_t upp_len;
     uint8_t *upp = es9_package(c, &upp_len, what, sizeof(what));
     size_t D = o->downloads;
+    es9_pattern pats[4];
+    size_t P = es9_patterns(o, pats);
     fleet fl[2];
     memset(fl, 0, sizeof(fl));
-    const char **eids = calloc(2 * D, sizeof(*eids));
-    uint8_t(*sha)[32] = calloc(2 * D, 32);
+    const char **eids = calloc(2 * D * P, sizeof(*eids));
+    uint8_t(*sha)[32] = calloc(2 * D * P, 32);
     if (!eids || !sha)
         die("out of memory");
     size_t n = 0;
@@ -1203,8 +1268,8 @@ static void es9_phase(ctx *c)
         if (!o->curve[i])
             continue;
         /* EIDs apart from the SM-DS devices'; the devices start with no profile. */
-        mint_fleet(c, &c->cs[i], &fl[i], D, 7000000000ull + (uint64_t)i * D, 1);
-        for (size_t k = 0; k < D; k++)
+        mint_fleet(c, &c->cs[i], &fl[i], D * P, 7000000000ull + (uint64_t)i * D * P, 1);
+        for (size_t k = 0; k < D * P; k++)
             eids[n++] = fl[i].dev[k].eid;
     }
     char state[1100], err[400];
@@ -1236,104 +1301,141 @@ static void es9_phase(ctx *c)
 
     size_t off = 0;
     jw *w = &c->w;
+    load_es9_cfg base = {
+        .server = server_name,
+        .connect_to = connect_to,
+        .cafile = ca,
+        .address = SMDP_FQDN,
+        .concurrency = o->concurrency,
+        .server_pid = srv.pid,
+        .progress = on_progress,
+    };
+    /* The transport ceiling, when more than one pattern is compared: per connection, full and resumed. */
+    double ceiling[2] = {NAN, NAN};
+    if (P > 1) {
+        fleet view = fl[o->curve[0] ? 0 : 1]; /* the devices only count the connections: all of them */
+        base.f = &view;
+        for (int res = 0; res < 2; res++)
+            if (res ? o->resume_on : o->resume_off)
+                ceiling[res] = es9_ceiling(c, &srv, base, res);
+    }
     for (int i = 0; i < 2; i++) {
         if (!o->curve[i])
             continue;
         curve_set *cs = &c->cs[i];
-        char phase[96], kp[1100];
-        snprintf(phase, sizeof(phase), "es9-download %s", curve_dir(cs->curve));
-        load_es9_cfg lc = {
-            .phase = phase,
-            .server = server_name,
-            .connect_to = connect_to,
-            .cafile = ca,
-            .address = SMDP_FQDN,
-            .f = &fl[i],
-            .concurrency = o->concurrency,
-            .sha256 = sha + off,
-            .server_pid = srv.pid,
-            .progress = on_progress,
-        };
-        off += D;
-        double quiet = wait_quiet(c);
-        load_result r;
-        int rc = load_es9(&lc, &r);
-        progress_end();
-
+        char kp[1100];
         pki_path(c, kp, sizeof(kp), "%s/smdp/dpauth.key.pem", curve_dir(cs->curve));
         EVP_PKEY *ak = pki_load_key(kp);
         pki_path(c, kp, sizeof(kp), "%s/smdp/dppb.key.pem", curve_dir(cs->curve));
         EVP_PKEY *pk = pki_load_key(kp);
-        const char *group = floor_group_name(r.tls.group_nid);
-        fleet_dev *d0 = &fl[i].dev[0];
-        floor_es9_in fin = {
-            .tls_key = tk,
-            .tls_md = r.tls.sig_md_nid ? EVP_get_digestbynid(r.tls.sig_md_nid) : NULL,
-            .group = group ? group : "X25519",
-            .auth_key = ak,
-            .pb_key = pk,
-            .ecka = cs->curve == PKI_CURVE_NIST ? "P-256" : "brainpoolP256r1",
-            .euicc_cert = euicc_certificate(d0->e),
-            .eum_pub = X509_get0_pubkey(cs->eum.cert),
-            .euicc_key = euicc_key(d0->e),
-        };
-        floor_es9 f9;
-        wait_quiet(c);
-        bool have_floor = ak && pk && floor_es9_measure(&o->floor, &fin, &f9) == 0;
+        for (size_t pi = 0; pi < P; pi++) {
+            const es9_pattern *pat = &pats[pi];
+            char phase[96];
+            fleet view = fl[i];
+            view.dev += pi * D;
+            view.n = D;
+            if (P > 1)
+                snprintf(phase, sizeof(phase), "es9 %s %s", curve_dir(cs->curve), pat->name);
+            else
+                snprintf(phase, sizeof(phase), "es9-download %s", curve_dir(cs->curve));
+            load_es9_cfg lc = base;
+            lc.phase = phase;
+            lc.f = &view;
+            lc.sha256 = sha + off + pi * D;
+            lc.per_call = pat->per_call;
+            lc.resume = pat->resume;
+            double quiet = wait_quiet(c);
+            uint64_t res0 = server_metric(c, &srv, DEVICE_RESUMED);
+            load_result r;
+            int rc = load_es9(&lc, &r);
+            progress_end();
+            uint64_t resumed = server_metric(c, &srv, DEVICE_RESUMED) - res0;
+
+            const char *group = floor_group_name(r.tls.group_nid);
+            fleet_dev *d0 = &view.dev[0];
+            floor_es9_in fin = {
+                .tls_key = tk,
+                .tls_md = r.tls.sig_md_nid ? EVP_get_digestbynid(r.tls.sig_md_nid) : NULL,
+                .group = group ? group : "X25519",
+                .auth_key = ak,
+                .pb_key = pk,
+                .ecka = cs->curve == PKI_CURVE_NIST ? "P-256" : "brainpoolP256r1",
+                .euicc_cert = euicc_certificate(d0->e),
+                .eum_pub = X509_get0_pubkey(cs->eum.cert),
+                .euicc_key = euicc_key(d0->e),
+            };
+            floor_es9 f9;
+            wait_quiet(c);
+            bool have_floor = ak && pk && floor_es9_measure(&o->floor, &fin, &f9) == 0;
+            bench_pcts pc;
+            bench_percentiles(&r.lat, &pc);
+            double rate = run_rate(&r);
+            double per = per_op_us(r.server_cpu_s, r.ok);
+            double floor_us = have_floor ? f9.total_us : NAN;
+            double ratio = per / floor_us;
+            double conns = pat->per_call ? 4 : 2; /* per-download: the download's and the notification's */
+            double transport = conns * ceiling[pat->resume];
+
+            jw_obj(w, NULL);
+            jw_str(w, "mode", "es9-download");
+            jw_bool(w, "available", true);
+            jw_str(w, "curve", curve_dir(cs->curve));
+            jw_str(w, "connections", pat->per_call ? "per-call" : "per-download");
+            jw_bool(w, "resumption", pat->resume);
+            jw_str(w, "profile", what);
+            jw_int(w, "profile_bytes", (long long)upp_len);
+            jw_int(w, "devices", (long long)D);
+            jw_int(w, "concurrency", (long long)(o->concurrency < D ? o->concurrency : D));
+            jw_str(w, "download",
+                   pat->per_call ? "initiateAuthentication, authenticateClient, getBoundProfilePackage, "
+                                   "handleNotification; a new TLS connection for each call"
+                                 : "initiateAuthentication, authenticateClient, getBoundProfilePackage, "
+                                   "handleNotification; one new TLS connection for the download, one for the "
+                                   "notification");
+            json_run(w, &r, &pc, quiet, true, "downloads", "server_cpu_us_per_download");
+            jw_int(w, "tls_connections", (long long)r.connections);
+            jw_int(w, "server_resumed", (long long)resumed);
+            json_tls(w, &r.tls);
+            jw_obj(w, "floor_us");
+            if (have_floor) {
+                jw_num(w, "tls_signature", f9.tls_sign_us);
+                jw_num(w, "key_agreement", f9.key_agreement_us);
+                jw_num(w, "server_signature1", f9.auth_sign_us);
+                jw_num(w, "smdp_signature2", f9.pb_sign_us);
+                jw_num(w, "initialise_secure_channel_signature", f9.pb_sign_us);
+                jw_num(w, "verify_euicc_certificate", f9.verify_cert_us);
+                jw_num(w, "verify_each_euicc_signature_x3", f9.verify_sig_us);
+                jw_num(w, "ecka_one_time_key_and_shared_secret", f9.ecka_us);
+                jw_num(w, "total", f9.total_us);
+            }
+            jw_end(w);
+            jw_num(w, "ratio", ratio);
+            /* connections per download x the ceiling's CPU per connection, and what is left */
+            jw_num(w, "transport_ceiling_us_per_download", transport);
+            jw_num(w, "above_transport_us_per_download", per - transport);
+            jw_num(w, "target_ratio_max", 1.3);
+            jw_num(w, "target_server_cpu_us_max", pat->per_call ? 1000 : 700);
+            json_series(w, &r.lat);
+            jw_end(w);
+
+            check_run(c, phase, rc, &r);
+            summary(
+                c,
+                "%-26s %8.1f dl/s     p50 %6.1f  p90 %6.1f  p99 %6.1f ms  errors %llu  server %6.0f us/dl  "
+                "floor %6.0f us  ratio %.2f  transport %6.0f us",
+                phase, rate, pc.p50 / 1000, pc.p90 / 1000, pc.p99 / 1000, (unsigned long long)r.errors, per,
+                floor_us, ratio, transport);
+            char tname[160];
+            snprintf(tname, sizeof(tname), "%s server CPU per download (us)", phase);
+            add_target(c, tname, per, pat->per_call ? 1000 : 700, true);
+            snprintf(tname, sizeof(tname), "%s ratio (server CPU / crypto floor)", phase);
+            add_target(c, tname, ratio, 1.3, true);
+            add_panel(c, phase, &r.lat);
+            load_result_free(&r);
+        }
+        off += D * P;
         EVP_PKEY_free(ak);
         EVP_PKEY_free(pk);
-        bench_pcts pc;
-        bench_percentiles(&r.lat, &pc);
-        double rate = run_rate(&r);
-        double per = per_op_us(r.server_cpu_s, r.ok);
-        double floor_us = have_floor ? f9.total_us : NAN;
-        double ratio = per / floor_us;
-
-        jw_obj(w, NULL);
-        jw_str(w, "mode", "es9-download");
-        jw_bool(w, "available", true);
-        jw_str(w, "curve", curve_dir(cs->curve));
-        jw_str(w, "profile", what);
-        jw_int(w, "profile_bytes", (long long)upp_len);
-        jw_int(w, "devices", (long long)D);
-        jw_int(w, "concurrency", (long long)(o->concurrency < D ? o->concurrency : D));
-        jw_str(w, "download",
-               "initiateAuthentication, authenticateClient, getBoundProfilePackage, handleNotification; "
-               "one new TLS connection each");
-        json_run(w, &r, &pc, quiet, true, "downloads", "server_cpu_us_per_download");
-        json_tls(w, &r.tls);
-        jw_obj(w, "floor_us");
-        if (have_floor) {
-            jw_num(w, "tls_signature", f9.tls_sign_us);
-            jw_num(w, "key_agreement", f9.key_agreement_us);
-            jw_num(w, "server_signature1", f9.auth_sign_us);
-            jw_num(w, "smdp_signature2", f9.pb_sign_us);
-            jw_num(w, "initialise_secure_channel_signature", f9.pb_sign_us);
-            jw_num(w, "verify_euicc_certificate", f9.verify_cert_us);
-            jw_num(w, "verify_each_euicc_signature_x3", f9.verify_sig_us);
-            jw_num(w, "ecka_one_time_key_and_shared_secret", f9.ecka_us);
-            jw_num(w, "total", f9.total_us);
-        }
-        jw_end(w);
-        jw_num(w, "ratio", ratio);
-        jw_num(w, "target_ratio_max", 1.3);
-        jw_num(w, "target_server_cpu_us_max", 700);
-        json_series(w, &r.lat);
-        jw_end(w);
-
-        check_run(c, phase, rc, &r);
-        summary(c,
-                "%-26s %8.1f dl/s     p50 %6.1f  p90 %6.1f  p99 %6.1f ms  errors %llu  server %6.0f us/dl  "
-                "floor %6.0f us  ratio %.2f",
-                phase, rate, pc.p50 / 1000, pc.p90 / 1000, pc.p99 / 1000, (unsigned long long)r.errors, per,
-                floor_us, ratio);
-        char tname[160];
-        snprintf(tname, sizeof(tname), "%s server CPU per download (us)", phase);
-        add_target(c, tname, per, 700, true);
-        snprintf(tname, sizeof(tname), "%s ratio (server CPU / crypto floor)", phase);
-        add_target(c, tname, ratio, 1.3, true);
-        add_panel(c, phase, &r.lat);
-        load_result_free(&r);
     }
     stop_server(c, &srv);
     EVP_PKEY_free(tk);
@@ -1549,6 +1651,12 @@ static void usage(FILE *f)
           "  --polls N               ES11 kept-alive polls per curve [20000]\n"
           "  --es12-seconds S        ES12 and h2load measurement window [10]\n"
           "  --downloads N           ES9+ devices per curve, each downloading once [1000]\n"
+          "  --connections LIST      ES9+ connection patterns: per-call (a new TLS connection for every\n"
+          "                          call), per-download (one per download), or both [per-download]\n"
+          "  --resumption LIST       ES9+: off (full handshakes), on (every connection resumes a ticket of\n"
+          "                          an earlier contact), or off,on [off]; with either list of more than\n"
+          "                          one pattern, the transport ceiling (new connection + GET /healthz)\n"
+          "                          is measured too\n"
           "  --profile FILE          profile package for ES9+ (default: TS.48 V2 from $RSP_SHARED_DIR,\n"
           "                          else a minimal synthetic one); every device gets a copy with its own "
           "ICCID\n"
@@ -1644,6 +1752,8 @@ static void parse(int argc, char **argv, opts *o)
         O_PROFILE,
         O_QUIET,
         O_STORE,
+        O_CONNS,
+        O_RESUME,
     };
     static const struct option lo[] = {
         {"quick", no_argument, 0, O_QUICK},
@@ -1678,6 +1788,8 @@ static void parse(int argc, char **argv, opts *o)
         {"profile", required_argument, 0, O_PROFILE},
         {"quiet-wait", required_argument, 0, O_QUIET},
         {"store", required_argument, 0, O_STORE},
+        {"connections", required_argument, 0, O_CONNS},
+        {"resumption", required_argument, 0, O_RESUME},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -1692,6 +1804,7 @@ static void parse(int argc, char **argv, opts *o)
     o->concurrency = o->quick ? 4 : 32;
     o->polls = o->quick ? 120 : 20000;
     o->downloads = o->quick ? 12 : 1000;
+    o->conn_per_download = o->resume_off = true;
     o->es12_secs = o->quick ? 1.5 : 10;
     o->h2load_warmup = o->quick ? 0.2 : 1;
     o->es12_conns = 2;
@@ -1734,6 +1847,18 @@ static void parse(int argc, char **argv, opts *o)
             break;
         case O_WORKERS:
             o->workers = (unsigned)num(optarg, "--workers");
+            break;
+        case O_CONNS:
+            o->conn_per_call = strstr(optarg, "per-call") != NULL;
+            o->conn_per_download = strstr(optarg, "per-download") != NULL;
+            if (!o->conn_per_call && !o->conn_per_download)
+                die("--connections: per-call, per-download or both");
+            break;
+        case O_RESUME:
+            o->resume_off = strstr(optarg, "off") != NULL;
+            o->resume_on = strstr(optarg, "on") != NULL;
+            if (!o->resume_off && !o->resume_on)
+                die("--resumption: off, on or both");
             break;
         case O_STORE:
             if (strcmp(optarg, "postgres") && strcmp(optarg, "lmdb"))

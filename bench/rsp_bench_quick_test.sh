@@ -15,7 +15,7 @@ mkdir -p "$TMP"
 OUT=$TMP/quick.json
 
 start=$(date +%s)
-"$BENCH" all --quick --smds "$SMDS" --smdp "$SMDP" --rsp-pki "$PKI" --out "$OUT" --workdir "$TMP/work" \
+"$BENCH" all --quick --connections per-call,per-download --resumption off,on --smds "$SMDS" --smdp "$SMDP" --rsp-pki "$PKI" --out "$OUT" --workdir "$TMP/work" \
     >"$TMP/stdout" 2>"$TMP/stderr"
 rc=$?
 end=$(date +%s)
@@ -40,6 +40,10 @@ def check(name, cond):
     else:
         failed += 1
         print("FAIL " + name)
+
+def number(v):
+    # CPU times come in clock ticks: a few quick connections may round to 0
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
 def positive(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
@@ -87,14 +91,31 @@ for p in e12:
           and positive(p["ratio"]))
 
 e9 = of("es9-download")
-check("es9-download: both curves", sorted(p.get("curve", "") for p in e9) == ["brainpool", "nist"])
+check("es9-download: both curves, four connection patterns each",
+      sorted((p.get("curve", ""), p.get("connections"), p.get("resumption")) for p in e9)
+      == sorted((c, k, r) for c in ("brainpool", "nist") for k in ("per-call", "per-download")
+                for r in (False, True)))
 for p in e9:
-    n = "es9 %s" % p.get("curve")
+    n = "es9 %s %s%s" % (p.get("curve"), p.get("connections"), " resumed" if p.get("resumption") else "")
+    check(n + ": connections per download", p.get("tls_connections")
+          == p.get("downloads", 0) * (4 if p.get("connections") == "per-call" else 2))
+    check(n + ": the server resumed every connection, or none",
+          p.get("server_resumed") == (p.get("tls_connections") if p.get("resumption") else 0))
+    check(n + ": transport ceiling subtracted", number(p.get("transport_ceiling_us_per_download")))
     check(n + ": available", p["available"] is True)
     if p["available"]:
         check(n + ": downloads > 0, errors == 0", positive(p["downloads"]) and p["errors"] == 0)
         check(n + ": server CPU per download, floor, ratio", positive(p["server_cpu_us_per_download"])
               and positive(p["floor_us"]["total"]) and positive(p["ratio"]))
+
+tc = of("es9-transport-ceiling")
+check("transport ceiling: full and resumed", sorted(p["resumption"] for p in tc) == [False, True])
+for p in tc:
+    n = "transport ceiling%s" % (" resumed" if p["resumption"] else "")
+    check(n + ": connections > 0, errors == 0, server CPU", positive(p["connections"]) and p["errors"] == 0
+          and number(p["server_cpu_us_per_connection"]))
+    check(n + ": resumed on the server and the client alike, or not at all",
+          p["server_resumed"] == p["tls_resumed"] == (p["connections"] if p["resumption"] else 0))
 
 sc = of("scale")
 check("scale ran once", len(sc) == 1)

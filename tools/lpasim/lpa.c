@@ -10,8 +10,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pthread.h>
+
 #include <curl/curl.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include "asn1/sgp22.h"
 #include "rsp/arena.h"
@@ -568,10 +571,92 @@ static CURL *conn_for(lpa *l, const char *base)
         curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     }
+    if ((l->o.fresh_connections || l->o.tls_session) && lpa_tls_session_attach(l->o.tls_session, h) != 0) {
+        curl_easy_cleanup(h);
+        free(b);
+        return NULL;
+    }
     l->conns[l->nconns].base = b;
     l->conns[l->nconns].h = h;
     l->nconns++;
     return h;
+}
+
+/* ---- a resuming client's TLS session ---- */
+
+struct lpa_tls_session {
+    SSL_SESSION *sess;
+};
+
+static int tls_session_index = -1; /* SSL_CTX ex_data: the lpa_tls_session */
+static pthread_once_t tls_session_once = PTHREAD_ONCE_INIT;
+
+static void tls_session_index_init(void)
+{
+    tls_session_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+lpa_tls_session *lpa_tls_session_new(void)
+{
+    pthread_once(&tls_session_once, tls_session_index_init);
+    return tls_session_index < 0 ? NULL : calloc(1, sizeof(lpa_tls_session));
+}
+
+void lpa_tls_session_free(lpa_tls_session *s)
+{
+    if (s != NULL)
+        SSL_SESSION_free(s->sess);
+    free(s);
+}
+
+/* A new ticket: a copy is kept, so that what OpenSSL does to its own at close cannot spoil it. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    lpa_tls_session *s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_session_index);
+    SSL_SESSION *copy = s != NULL && SSL_SESSION_is_resumable(sess) ? SSL_SESSION_dup(sess) : NULL;
+    if (copy != NULL) {
+        SSL_SESSION_free(s->sess);
+        s->sess = copy;
+    }
+    return 0;
+}
+
+/* Before the ClientHello is built: offer the kept session. */
+static void on_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    /* no session yet: the connection's first handshake, not a post-handshake message */
+    if (!(where & SSL_CB_HANDSHAKE_START) || SSL_is_server((SSL *)ssl) || SSL_get_session(ssl) != NULL)
+        return;
+    lpa_tls_session *s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_session_index);
+    if (s != NULL && s->sess != NULL)
+        SSL_set_session((SSL *)ssl, s->sess);
+}
+
+/* libcurl makes an SSL_CTX per connection and shows it here before the handshake. */
+static CURLcode on_ssl_ctx(CURL *h, void *ctx, void *arg)
+{
+    (void)h;
+    lpa_tls_session *s = arg;
+    if (SSL_CTX_set_ex_data(ctx, tls_session_index, s) != 1)
+        return CURLE_OUT_OF_MEMORY;
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    SSL_CTX_set_info_callback(ctx, on_info);
+    return CURLE_OK;
+}
+
+int lpa_tls_session_attach(lpa_tls_session *s, void *h)
+{
+    /* no session of libcurl's own: without s every connection is a full handshake */
+    if (curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L) != CURLE_OK)
+        return -1;
+    if (s == NULL)
+        return 0;
+    return curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK &&
+                   curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, s) == CURLE_OK
+               ? 0
+               : -1;
 }
 
 /* "host[:port]" -> "https://host[:port]" and the host alone. */

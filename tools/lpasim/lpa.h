@@ -53,9 +53,24 @@ typedef struct lpa_opts {
     int after_bpp;
     int after_bpp_reason;
     bool cc_hex; /* hash the confirmation code's hex-decoded bytes (as some test clients do), not its text */
+    struct lpa_tls_session *tls_session; /* borrowed: every connection offers the latest ticket kept there
+                                            and keeps the next one (a resuming client, across lpas); NULL =
+                                            no session kept, each connection a full handshake */
 } lpa_opts;
 
 enum { LPA_BPP_LOAD = 0, LPA_BPP_DROP = 1, LPA_BPP_CANCEL = 2 };
+
+/*
+ * A resuming client's TLS session: the latest session ticket a server sent on a connection attached to it,
+ * offered by the next connection attached to it.  libcurl's own session cache is not used: it loses
+ * TLS 1.3 sessions of connections it closes without close_notify (OpenSSL then marks them not
+ * resumable), which is every connection it does not keep.  One thread at a time.
+ */
+typedef struct lpa_tls_session lpa_tls_session;
+lpa_tls_session *lpa_tls_session_new(void); /* NULL on out of memory */
+void lpa_tls_session_free(lpa_tls_session *s);
+/* Attaches the curl easy handle h (OpenSSL backend) to s; 0, or -1 when curl refuses. */
+int lpa_tls_session_attach(lpa_tls_session *s, void *h);
 
 /* Where and why a flow stopped. */
 typedef struct lpa_result {
