@@ -496,8 +496,8 @@ static void test_cap_two_nodes(void)
     static struct burst b;
     struct burst_slot slot[M];
     for (int round = 0; round < 5; round++) {
-        char eid[SMDS_EID_LEN + 1];
-        snprintf(eid, sizeof(eid), "890490321234512345123456%08d", 70000000 + round);
+        char eid[SMDS_EID_LEN + 1] = "89049032123451234512345670000000";
+        eid[SMDS_EID_LEN - 1] = (char)('0' + round);
         b = (struct burst){.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .left = M};
         for (int i = 0; i < M; i++) {
             char id[32];
