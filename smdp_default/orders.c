@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "rsp/codec.h"
 #include "rsp/str.h"
 #include "smdp_default/actcode.h"
 #include "smdp_default/store_impl.h"
@@ -587,20 +588,19 @@ int smdp_matching_id_new(char out[SMDP_MID_MAX + 1])
 
 /* A code of an even number of digits read as hex; false for any other code, and for one whose bytes
  * would read as digits again ("3132" is "12"): there the two readings would accept a different code. */
-static bool cc_hex_bytes(const char *cc, uint8_t *out, size_t *n)
+static bool cc_hex_bytes(const char *cc, uint8_t *out, size_t cap, size_t *n)
 {
     size_t len = strlen(cc);
-    if (len == 0 || len % 2 || len / 2 > 128)
+    if (len == 0)
         return false;
     for (size_t i = 0; i < len; i++)
         if (cc[i] < '0' || cc[i] > '9')
             return false;
+    if (rsp_hex_decode(cc, len, out, cap, n) != RSP_CODEC_OK)
+        return false;
     bool digits = true;
-    for (size_t i = 0; i < len / 2; i++) {
-        out[i] = (uint8_t)((cc[2 * i] - '0') << 4 | (cc[2 * i + 1] - '0'));
+    for (size_t i = 0; i < *n; i++)
         digits = digits && out[i] >= '0' && out[i] <= '9';
-    }
-    *n = len / 2;
     return !digits;
 }
 
@@ -618,7 +618,7 @@ static int cc_hashes(smdp_order *a, const char *cc)
     size_t n = 0;
     if (!sha256() || EVP_Digest(cc, strlen(cc), a->cc_hash, NULL, sha256(), NULL) != 1)
         return EIO;
-    if (cc_hex_bytes(cc, bytes, &n)) {
+    if (cc_hex_bytes(cc, bytes, sizeof(bytes), &n)) {
         if (EVP_Digest(bytes, n, a->cc_hash_hex, NULL, sha256(), NULL) != 1)
             return EIO;
         a->has_cc_hex = true;

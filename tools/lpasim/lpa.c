@@ -241,19 +241,10 @@ void lpa_hash_cc(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out
 int lpa_hash_cc_hex(const char *cc, const uint8_t *tid, size_t tid_len, uint8_t out[32])
 {
     uint8_t bytes[128];
-    size_t len = strlen(cc);
-    if (len % 2 || len / 2 > sizeof(bytes))
+    size_t n;
+    if (rsp_hex_decode(cc, strlen(cc), bytes, sizeof(bytes), &n) != RSP_CODEC_OK)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        int v = OPENSSL_hexchar2int((unsigned char)cc[i]);
-        if (v < 0)
-            return -1;
-        if (i % 2 == 0)
-            bytes[i / 2] = (uint8_t)(v << 4);
-        else
-            bytes[i / 2] |= (uint8_t)v;
-    }
-    hash_cc_bytes(bytes, len / 2, tid, tid_len, out);
+    hash_cc_bytes(bytes, n, tid, tid_len, out);
     return 0;
 }
 
