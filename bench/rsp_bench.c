@@ -160,6 +160,16 @@ static void die(const char *fmt, ...)
     exit(2);
 }
 
+/* An option naming one of two choices or both ("a", "b", "a,b"): which it names, or the run ends. */
+static void one_or_both(const char *arg, const char *opt, const char *a, const char *b, bool *has_a,
+                        bool *has_b)
+{
+    *has_a = strstr(arg, a) != NULL;
+    *has_b = strstr(arg, b) != NULL;
+    if (!*has_a && !*has_b)
+        die("%s: %s, %s or both", opt, a, b);
+}
+
 /* snprintf for paths and names that must not be cut short. */
 static void path_fmt(char *out, size_t cap, const char *f, ...) __attribute__((format(printf, 3, 4)));
 static void path_fmt(char *out, size_t cap, const char *f, ...)
@@ -1849,16 +1859,11 @@ static void parse(int argc, char **argv, opts *o)
             o->workers = (unsigned)num(optarg, "--workers");
             break;
         case O_CONNS:
-            o->conn_per_call = strstr(optarg, "per-call") != NULL;
-            o->conn_per_download = strstr(optarg, "per-download") != NULL;
-            if (!o->conn_per_call && !o->conn_per_download)
-                die("--connections: per-call, per-download or both");
+            one_or_both(optarg, "--connections", "per-call", "per-download", &o->conn_per_call,
+                        &o->conn_per_download);
             break;
         case O_RESUME:
-            o->resume_off = strstr(optarg, "off") != NULL;
-            o->resume_on = strstr(optarg, "on") != NULL;
-            if (!o->resume_off && !o->resume_on)
-                die("--resumption: off, on or both");
+            one_or_both(optarg, "--resumption", "off", "on", &o->resume_off, &o->resume_on);
             break;
         case O_STORE:
             if (strcmp(optarg, "postgres") && strcmp(optarg, "lmdb"))

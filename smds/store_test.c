@@ -374,7 +374,7 @@ static void test_burst(void)
         } else if (i < 160) {
             right += l->n == (b.st[i] == RSP_OK);
         } else {
-            /* the accepted ones, in arrival order */
+            /* the accepted ones and no other, in sequence order */
             bool good = (int)l->n == cap_ok;
             for (size_t k = 0; good && k < l->n; k++) {
                 int idx = atoi(l->items[k].event_id + 2);
